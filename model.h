@@ -1,0 +1,245 @@
+// model.h: a GPT-2 style decoder in plain C: parameters, activations, forward/backward, AdamW,
+// Hugging Face checkpoints. Depends on nothing else in the repository.
+//
+// Sections: (a) checked I/O and allocation helpers, RNG; (b) GPT types and the gpt_* API;
+// (c) layer kernels, exposed so test_gpt.c can check each one.
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+// ----------------------------------------------------------------------------
+// (a) checked helpers: every call that can fail says where and exits with status 1
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#define NORETURN __attribute__((noreturn))
+#else
+#define PRINTF_LIKE(f, a)
+#define NORETURN
+#endif
+
+// Prints "error: <message>" to stderr and exits with status 1 (runtime error).
+NORETURN void fatal(const char* fmt, ...) PRINTF_LIKE(1, 2);
+
+void* malloc_check_(size_t size, const char* file, int line);
+void* calloc_check_(size_t n, size_t size, const char* file, int line);
+void* realloc_check_(void* p, size_t size, const char* file, int line);
+FILE* fopen_check_(const char* path, const char* mode, const char* file, int line);
+void fread_check_(void* ptr, size_t size, size_t n, FILE* f, const char* path, const char* file, int line);
+void fwrite_check_(const void* ptr, size_t size, size_t n, FILE* f, const char* path, const char* file, int line);
+#define malloc_check(size) malloc_check_((size), __FILE__, __LINE__)
+#define calloc_check(n, size) calloc_check_((n), (size), __FILE__, __LINE__)
+#define realloc_check(p, size) realloc_check_((p), (size), __FILE__, __LINE__)
+#define fopen_check(path, mode) fopen_check_((path), (mode), __FILE__, __LINE__)
+#define fread_check(ptr, size, n, f, path) fread_check_((ptr), (size), (n), (f), (path), __FILE__, __LINE__)
+#define fwrite_check(ptr, size, n, f, path) fwrite_check_((ptr), (size), (n), (f), (path), __FILE__, __LINE__)
+
+// Reads a whole file into a NUL-terminated malloc'd buffer; returns NULL and fills err on failure.
+char* read_file(const char* path, size_t* len, char* err, size_t errlen);
+
+// Crash-safe file writing: atomic_open writes to "<path>.tmp.<pid>"; atomic_commit flushes, fsyncs,
+// closes and renames it over path, so a reader sees the old file or the new one, never half of
+// either. Both return 0 on success, -1 (with err filled and the temporary removed) on failure.
+typedef struct {
+    FILE* f;
+    char path[4096];
+    char tmp[4200];
+} AtomicFile;
+int atomic_open(AtomicFile* af, const char* path, char* err, size_t errlen);
+int atomic_commit(AtomicFile* af, char* err, size_t errlen);
+void atomic_abort(AtomicFile* af);
+
+// mkdir -p; returns 0 on success, -1 with err filled.
+int make_dirs(const char* path, char* err, size_t errlen);
+
+// Explicit-state RNG (xorshift*, as llm.c): state must be non-zero.
+uint32_t random_u32(uint64_t* state);
+float random_f32(uint64_t* state);    // uniform in [0, 1)
+float random_normal(uint64_t* state); // standard normal (Box-Muller)
+
+double time_seconds(void); // CLOCK_MONOTONIC
+
+// ----------------------------------------------------------------------------
+// (b) the model
+//
+// Dimension key, used in every shape comment below:
+//   B = batch size, T = sequence length (<= max_seq_len), C = channels, L = layers,
+//   NH = heads, hs = C / NH, V = vocab size, maxT = max_seq_len.
+// Linear layers keep Hugging Face's Conv1D layout: weight (in, out), y = x·W + b, so that a
+// checkpoint is the parameter buffer written tensor by tensor with no transposes.
+
+typedef struct {
+    int max_seq_len; // maxT, n_positions
+    int vocab_size;  // V
+    int num_layers;  // L
+    int num_heads;   // NH
+    int channels;    // C
+} GPTConfig;
+
+#define NUM_PARAMETER_TENSORS 16
+typedef struct {
+    float* wte;      // (V, C)        token embedding, also the LM head (tied)
+    float* wpe;      // (maxT, C)     position embedding
+    float* ln1w;     // (L, C)
+    float* ln1b;     // (L, C)
+    float* qkvw;     // (L, C, 3C)    c_attn.weight, columns [q | k | v], head h at h*hs
+    float* qkvb;     // (L, 3C)
+    float* attprojw; // (L, C, C)     attn.c_proj.weight
+    float* attprojb; // (L, C)
+    float* ln2w;     // (L, C)
+    float* ln2b;     // (L, C)
+    float* fcw;      // (L, C, 4C)    mlp.c_fc.weight
+    float* fcb;      // (L, 4C)
+    float* fcprojw;  // (L, 4C, C)    mlp.c_proj.weight
+    float* fcprojb;  // (L, C)
+    float* lnfw;     // (C)
+    float* lnfb;     // (C)
+} ParameterTensors;
+
+#define NUM_ACTIVATION_TENSORS 23
+typedef struct {
+    float* encoded;   // (B, T, C)      wte[token] + wpe[pos]: hidden state 0
+    float* ln1;       // (L, B, T, C)
+    float* ln1_mean;  // (L, B, T)
+    float* ln1_rstd;  // (L, B, T)
+    float* qkv;       // (L, B, T, 3C)
+    float* atty;      // (L, B, T, C)   attention output before c_proj
+    float* preatt;    // (L, B, NH, T, T)
+    float* att;       // (L, B, NH, T, T) softmax weights (causal: only j <= i used)
+    float* attproj;   // (L, B, T, C)
+    float* residual2; // (L, B, T, C)   x + attn(ln_1(x))
+    float* ln2;       // (L, B, T, C)
+    float* ln2_mean;  // (L, B, T)
+    float* ln2_rstd;  // (L, B, T)
+    float* fch;       // (L, B, T, 4C)
+    float* fch_gelu;  // (L, B, T, 4C)
+    float* fcproj;    // (L, B, T, C)
+    float* residual3; // (L, B, T, C)   block output: hidden state l+1 (l < L-1)
+    float* lnf;       // (B, T, C)      ln_f(block L output): hidden state L
+    float* lnf_mean;  // (B, T)
+    float* lnf_rstd;  // (B, T)
+    float* logits;    // (B, T, V)
+    float* probs;     // (B, T, V)
+    float* losses;    // (B, T)        -log p(target), 0 where target == -1
+} ActivationTensors;
+
+typedef struct {
+    GPTConfig config;
+    ParameterTensors params;
+    size_t param_sizes[NUM_PARAMETER_TENSORS];
+    float* params_memory;
+    size_t num_parameters;
+    // gradients and AdamW moments: allocated lazily on the first backward / update,
+    // so a forward-only model (DPO reference, probing) never pays for them
+    ParameterTensors grads;
+    float* grads_memory;
+    float* m_memory;
+    float* v_memory;
+    // activations, sized for (batch_size, seq_len) on the first forward; a later forward with a
+    // larger B or T reallocates
+    ActivationTensors acts;
+    size_t act_sizes[NUM_ACTIVATION_TENSORS];
+    float* acts_memory;
+    size_t num_activations;
+    ActivationTensors grads_acts;
+    float* grads_acts_memory;
+    size_t batch_size; // B of the last forward
+    size_t seq_len;    // T of the last forward
+    int* inputs;       // (B, T) copy of the last forward's inputs
+    int* targets;      // (B, T) copy of the last forward's targets (-1 = ignored), or all -1
+    float mean_loss;   // mean of losses over targets != -1 after forward; -1.0f if there were none
+    size_t num_valid;  // number of targets != -1 in the last forward
+} GPT;
+
+// Tensor names of a Hugging Face GPT-2 checkpoint, without the "transformer." prefix.
+// Fills name/shape for parameter tensor index i (0..NUM_PARAMETER_TENSORS-1) and layer l
+// (ignored for wte, wpe, ln_f); returns the number of dims (1 or 2).
+int gpt_tensor_name(const GPTConfig* cfg, int i, int l, char* name, size_t len, size_t shape[2]);
+
+// Validates a config (positive sizes, C divisible by NH); returns 0 or -1 with err filled.
+int gpt_config_check(const GPTConfig* cfg, char* err, size_t errlen);
+
+// Allocates parameters for cfg and initialises them as GPT-2 does: weights N(0, 0.02), the two
+// residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0, LayerNorm 1/0.
+void gpt_build(GPT* model, GPTConfig cfg, uint64_t seed);
+
+// Loads DIR/config.json and DIR/model.safetensors (a Hugging Face GPT-2 folder, with or without
+// the "transformer." prefix, F32). Checks names, dtypes, shapes, offsets and finiteness.
+// Returns 0, or -1 with err filled ("DIR/model.safetensors: ..."); model is untouched on failure.
+int gpt_load(GPT* model, const char* dir, char* err, size_t errlen);
+
+// Writes DIR/config.json and DIR/model.safetensors (creating DIR), each through atomic_open/
+// atomic_commit. Refuses (returns -1) if any parameter is non-finite.
+int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen);
+
+// Forward pass over inputs (B, T) of token ids in [0, V). targets (B, T) may be NULL; a target of
+// -1 is ignored. Fills model->acts, model->mean_loss (mean over valid targets) and num_valid.
+// T must be <= max_seq_len. Out-of-range token ids are a fatal error (they come from data).
+void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, size_t T);
+
+// Forward pass that stops at the final LayerNorm (no logits): enough for probes. Fills acts up
+// to lnf.
+void gpt_forward_hidden(GPT* model, const int* inputs, size_t B, size_t T);
+
+// Hidden state `layer` (0..L, Hugging Face output_hidden_states) of the last forward:
+// (B, T, C) row-major. 0 = embedding sum, l = residual stream after block l, L = ln_f(block L).
+const float* gpt_hidden_state(const GPT* model, int layer);
+
+// Sum over t of log p(target[b,t]) for targets != -1, from the last forward: out is (B).
+void gpt_sequence_logprobs(const GPT* model, float* out);
+
+void gpt_zero_grad(GPT* model);
+
+// Backward pass for the last forward. dlosses (B, T) is d(objective)/d(losses[b,t]); NULL means the
+// mean loss (1/num_valid at valid targets, 0 elsewhere). Accumulates into grads (call
+// gpt_zero_grad first).
+void gpt_backward(GPT* model, const float* dlosses);
+
+// Global L2 norm of all gradients; if clip > 0 and norm > clip, scales the gradients by clip/norm.
+// Returns the norm before clipping.
+float gpt_clip_grad_norm(GPT* model, float clip);
+
+// AdamW step t (1-based): decoupled weight decay on 2-D tensors (wte, wpe, all weight matrices),
+// none on biases and LayerNorm. beta1 0.9, beta2 0.95, eps 1e-8 are the defaults in train.c.
+void gpt_update(GPT* model, float lr, float beta1, float beta2, float eps, float weight_decay, int t);
+
+// Learning rate at step (0-based) of total steps: linear warm-up from lr/warmup to lr over
+// `warmup` steps, then cosine decay to min_lr_frac*lr at the last step.
+float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac);
+
+// Bytes the parameters, gradients, AdamW moments and activations for (B, T) take.
+size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training);
+
+void gpt_free(GPT* model);
+
+// Samples the next token from logits (V) at temperature (0 = greedy) with top-k (0 = all).
+int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng);
+
+// ----------------------------------------------------------------------------
+// (c) layer kernels. Backward functions accumulate (+=) into their d-outputs.
+
+void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, size_t B, size_t T, size_t C);
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, size_t B, size_t T, size_t C);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, size_t B, size_t T, size_t C);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, size_t B, size_t T,
+                        size_t C);
+// out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC); bias may be NULL.
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
+                    size_t C, size_t OC);
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, size_t B, size_t T, size_t C, size_t OC);
+void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
+                       size_t NH);
+void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
+                        const float* att, size_t B, size_t T, size_t C, size_t NH);
+void gelu_forward(float* out, const float* inp, size_t N);
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
+void residual_forward(float* out, const float* inp1, const float* inp2, size_t N);
+void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N);
+
+#endif // MODEL_H

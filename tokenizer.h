@@ -1,0 +1,35 @@
+// tokenizer.h: byte-level BPE as GPT-2 does it (train, encode, decode, tokenizer.json, GPT-2 files).
+#ifndef TOKENIZER_H
+#define TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Opaque to callers except for the fields below; tokenizer.c owns the layout.
+typedef struct Tokenizer Tokenizer;
+
+// Learns merges from text (len bytes) until the vocabulary (256 bytes + merges + <|endoftext|>)
+// has vocab_size entries. Returns NULL with err filled when vocab_size is out of range.
+Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, size_t errlen);
+
+// Loads a Hugging Face tokenizer.json (BPE, ByteLevel). NULL with "file: byte offset N: ..." on error.
+Tokenizer* tok_load_json(const char* path, char* err, size_t errlen);
+// Loads GPT-2's encoder.json + vocab.bpe. NULL with "file: line N: ..." on error.
+Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* err, size_t errlen);
+// Writes tokenizer.json atomically. 0 or -1 with err filled.
+int tok_save_json(const Tokenizer* tok, const char* path, char* err, size_t errlen);
+
+int tok_vocab_size(const Tokenizer* tok);
+int tok_eot(const Tokenizer* tok); // id of <|endoftext|>, -1 if none
+
+// Encodes text (len bytes, any bytes) to ids; "<|endoftext|>" in the text is NOT special here.
+// Returns a malloc'd array and sets *n.
+int* tok_encode(const Tokenizer* tok, const char* text, size_t len, size_t* n);
+// Decodes ids to bytes; returns a malloc'd NUL-terminated buffer and sets *len. Unknown ids are skipped.
+char* tok_decode(const Tokenizer* tok, const int* ids, size_t n, size_t* len);
+// The bytes of one token (not NUL-terminated), length in *len; NULL for an unknown id.
+const unsigned char* tok_token_bytes(const Tokenizer* tok, int id, size_t* len);
+
+void tok_free(Tokenizer* tok);
+
+#endif // TOKENIZER_H

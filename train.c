@@ -1,0 +1,2 @@
+// placeholder: implemented in its own commit
+int main(void) { return 0; }
