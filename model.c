@@ -317,98 +317,98 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 }
 
 // out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC). Conv1D layout: row c of weight holds the
-// OC outputs' coefficients of input channel c, so out_row += inp[c] * weight_row_c is a contiguous,
-// vectorisable update. Rows are processed in tiles of 4 to reuse each weight row 4 times.
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
-                    size_t C, size_t OC) {
-    const size_t R = 4;
-    size_t BT = B * T;
-    size_t ntiles = (BT + R - 1) / R;
-#pragma omp parallel for schedule(static)
-    for (size_t tile = 0; tile < ntiles; tile++) {
-        size_t r0 = tile * R;
-        size_t nr = r0 + R <= BT ? R : BT - r0;
-        for (size_t r = 0; r < nr; r++) {
-            float* o = out + (r0 + r) * OC;
-            if (bias) memcpy(o, bias, OC * sizeof(float));
-            else memset(o, 0, OC * sizeof(float));
-        }
-        if (nr == R) {
-            float* o0 = out + r0 * OC;
-            float* o1 = o0 + OC;
-            float* o2 = o1 + OC;
-            float* o3 = o2 + OC;
-            const float* x0 = inp + r0 * C;
-            const float* x1 = x0 + C;
-            const float* x2 = x1 + C;
-            const float* x3 = x2 + C;
-            for (size_t c = 0; c < C; c++) {
-                const float* w = weight + c * OC;
-                float a0 = x0[c], a1 = x1[c], a2 = x2[c], a3 = x3[c];
-                for (size_t o = 0; o < OC; o++) {
-                    o0[o] += a0 * w[o];
-                    o1[o] += a1 * w[o];
-                    o2[o] += a2 * w[o];
-                    o3[o] += a3 * w[o];
-                }
+// coefficients of input channel c for all OC outputs, so a block of outputs is a sum over c of
+// inp[r,c] * (contiguous piece of weight row c): vectorisable without reassociation.
+//
+// Blocking: output columns in chunks of MM_OC_CHUNK (a C x chunk panel of weight stays in L2),
+// and inside a chunk a 4 x 32 register tile of out accumulated over all c. Each (chunk, row tile)
+// is one parallel work item writing a disjoint block of out, so results do not depend on threads.
+#define MM_ROWS 4
+#define MM_COLS 32
+#define MM_OC_CHUNK 256
+
+// out[r0..r0+nr, o0..o0+no] += inp[r0.., :] · weight[:, o0..]; the full 4 x 32 case lives in registers.
+static inline void matmul_tile(float* out, const float* inp, const float* weight, size_t C, size_t OC, size_t r0,
+                               size_t nr, size_t o0, size_t no) {
+    if (nr == MM_ROWS && no == MM_COLS) {
+        float acc[MM_ROWS][MM_COLS];
+        for (size_t r = 0; r < MM_ROWS; r++)
+            for (size_t k = 0; k < MM_COLS; k++) acc[r][k] = out[(r0 + r) * OC + o0 + k];
+        const float* x = inp + r0 * C;
+        for (size_t c = 0; c < C; c++) {
+            const float* w = weight + c * OC + o0;
+            for (size_t r = 0; r < MM_ROWS; r++) {
+                float a = x[r * C + c];
+                for (size_t k = 0; k < MM_COLS; k++) acc[r][k] += a * w[k];
             }
-        } else {
-            for (size_t r = 0; r < nr; r++) {
-                float* o = out + (r0 + r) * OC;
-                const float* x = inp + (r0 + r) * C;
-                for (size_t c = 0; c < C; c++) {
-                    const float* w = weight + c * OC;
-                    float a = x[c];
-                    for (size_t oc = 0; oc < OC; oc++) o[oc] += a * w[oc];
-                }
+        }
+        for (size_t r = 0; r < MM_ROWS; r++)
+            for (size_t k = 0; k < MM_COLS; k++) out[(r0 + r) * OC + o0 + k] = acc[r][k];
+        return;
+    }
+    for (size_t r = r0; r < r0 + nr; r++) {
+        float* o = out + r * OC + o0;
+        const float* x = inp + r * C;
+        for (size_t c = 0; c < C; c++) {
+            const float* w = weight + c * OC + o0;
+            float a = x[c];
+            for (size_t k = 0; k < no; k++) o[k] += a * w[k];
+        }
+    }
+}
+
+// out (BT, OC) += inp (BT, C) · weight (C, OC), blocked and parallel as described above.
+static void matmul_accumulate(float* out, const float* inp, const float* weight, size_t BT, size_t C, size_t OC) {
+    size_t nchunks = (OC + MM_OC_CHUNK - 1) / MM_OC_CHUNK;
+    size_t ntiles = (BT + MM_ROWS - 1) / MM_ROWS;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t ch = 0; ch < nchunks; ch++) {
+        for (size_t tile = 0; tile < ntiles; tile++) {
+            size_t r0 = tile * MM_ROWS, nr = r0 + MM_ROWS <= BT ? MM_ROWS : BT - r0;
+            size_t c1 = (ch + 1) * MM_OC_CHUNK < OC ? (ch + 1) * MM_OC_CHUNK : OC;
+            for (size_t o0 = ch * MM_OC_CHUNK; o0 < c1; o0 += MM_COLS) {
+                size_t no = o0 + MM_COLS <= c1 ? MM_COLS : c1 - o0;
+                matmul_tile(out, inp, weight, C, OC, r0, nr, o0, no);
             }
         }
     }
 }
 
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
+                    size_t C, size_t OC) {
+    size_t BT = B * T;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < BT; r++) {
+        if (bias) memcpy(out + r * OC, bias, OC * sizeof(float));
+        else memset(out + r * OC, 0, OC * sizeof(float));
+    }
+    matmul_accumulate(out, inp, weight, BT, C, OC);
+}
+
+// Transposes src (R, S) into dst (S, R), in parallel over blocks of dst rows.
+static void transpose(float* dst, const float* src, size_t R, size_t S) {
+    const size_t TB = 32;
+#pragma omp parallel for schedule(static)
+    for (size_t s0 = 0; s0 < S; s0 += TB)
+        for (size_t r0 = 0; r0 < R; r0 += TB)
+            for (size_t s = s0; s < s0 + TB && s < S; s++)
+                for (size_t r = r0; r < r0 + TB && r < R; r++) dst[s * R + r] = src[r * S + s];
+}
+
 // dinp (B,T,C) += dout · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over rows of
-// dout (dbias may be NULL). dinp is parallel over rows, dweight over its rows (input channels),
-// dbias over blocks of output channels: each thread owns what it writes.
+// dout (dbias may be NULL). Both products reuse the forward's blocked kernel on a transposed
+// copy of one operand: dinp += dout (BT,OC) · weightᵀ (OC,C) and dweight += inpᵀ (C,BT) · dout
+// (BT,OC). The copies cost O(C·OC + BT·C) against the products' O(BT·C·OC).
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, size_t B, size_t T, size_t C, size_t OC) {
     size_t BT = B * T;
-#pragma omp parallel for schedule(static)
-    for (size_t bt = 0; bt < BT; bt++) {
-        const float* d = dout + bt * OC;
-        float* dx = dinp + bt * C;
-        for (size_t c = 0; c < C; c++) dx[c] += dot_f32(d, weight + c * OC, OC);
-    }
-    // dweight rows in blocks of 4 so that each dout row is read once per block
-    const size_t R = 4;
-    size_t nblocks = (C + R - 1) / R;
-#pragma omp parallel for schedule(static)
-    for (size_t blk = 0; blk < nblocks; blk++) {
-        size_t c0 = blk * R;
-        size_t nc = c0 + R <= C ? R : C - c0;
-        for (size_t bt = 0; bt < BT; bt++) {
-            const float* d = dout + bt * OC;
-            const float* x = inp + bt * C + c0;
-            if (nc == R) {
-                float* w0 = dweight + c0 * OC;
-                float* w1 = w0 + OC;
-                float* w2 = w1 + OC;
-                float* w3 = w2 + OC;
-                float a0 = x[0], a1 = x[1], a2 = x[2], a3 = x[3];
-                for (size_t o = 0; o < OC; o++) {
-                    w0[o] += a0 * d[o];
-                    w1[o] += a1 * d[o];
-                    w2[o] += a2 * d[o];
-                    w3[o] += a3 * d[o];
-                }
-            } else {
-                for (size_t k = 0; k < nc; k++) {
-                    float* w = dweight + (c0 + k) * OC;
-                    float a = x[k];
-                    for (size_t o = 0; o < OC; o++) w[o] += a * d[o];
-                }
-            }
-        }
-    }
+    size_t scratch = C * OC > BT * C ? C * OC : BT * C;
+    float* tmp = malloc_check(scratch * sizeof(float));
+    transpose(tmp, weight, C, OC); // (OC, C)
+    matmul_accumulate(dinp, dout, tmp, BT, OC, C);
+    transpose(tmp, inp, BT, C); // (C, BT)
+    matmul_accumulate(dweight, tmp, dout, C, BT, OC);
+    free(tmp);
     if (dbias) {
         const size_t OB = 256;
 #pragma omp parallel for schedule(static)
