@@ -327,13 +327,14 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 #define MM_COLS 32
 #define MM_OC_CHUNK 256
 
-// out[r0..r0+nr, o0..o0+no] += inp[r0.., :] · weight[:, o0..]; the full 4 x 32 case lives in registers.
-static inline void matmul_tile(float* out, const float* inp, const float* weight, size_t C, size_t OC, size_t r0,
-                               size_t nr, size_t o0, size_t no) {
+// out[r0..r0+nr, o0..o0+no] += inp[r0.., :] · weight[:, o0..]; out rows are ldo apart. The full
+// 4 x 32 case lives in registers.
+static inline void matmul_tile(float* out, size_t ldo, const float* inp, const float* weight, size_t C, size_t OC,
+                               size_t r0, size_t nr, size_t o0, size_t no) {
     if (nr == MM_ROWS && no == MM_COLS) {
         float acc[MM_ROWS][MM_COLS];
         for (size_t r = 0; r < MM_ROWS; r++)
-            for (size_t k = 0; k < MM_COLS; k++) acc[r][k] = out[(r0 + r) * OC + o0 + k];
+            for (size_t k = 0; k < MM_COLS; k++) acc[r][k] = out[(r0 + r) * ldo + o0 + k];
         const float* x = inp + r0 * C;
         for (size_t c = 0; c < C; c++) {
             const float* w = weight + c * OC + o0;
@@ -343,11 +344,11 @@ static inline void matmul_tile(float* out, const float* inp, const float* weight
             }
         }
         for (size_t r = 0; r < MM_ROWS; r++)
-            for (size_t k = 0; k < MM_COLS; k++) out[(r0 + r) * OC + o0 + k] = acc[r][k];
+            for (size_t k = 0; k < MM_COLS; k++) out[(r0 + r) * ldo + o0 + k] = acc[r][k];
         return;
     }
     for (size_t r = r0; r < r0 + nr; r++) {
-        float* o = out + r * OC + o0;
+        float* o = out + r * ldo + o0;
         const float* x = inp + r * C;
         for (size_t c = 0; c < C; c++) {
             const float* w = weight + c * OC + o0;
@@ -357,8 +358,9 @@ static inline void matmul_tile(float* out, const float* inp, const float* weight
     }
 }
 
-// out (BT, OC) += inp (BT, C) · weight (C, OC), blocked and parallel as described above.
-static void matmul_accumulate(float* out, const float* inp, const float* weight, size_t BT, size_t C, size_t OC) {
+// out (BT, OC; rows ldo apart) += inp (BT, C) · weight (C, OC), blocked and parallel as above.
+static void matmul_accumulate(float* out, size_t ldo, const float* inp, const float* weight, size_t BT, size_t C,
+                              size_t OC) {
     size_t nchunks = (OC + MM_OC_CHUNK - 1) / MM_OC_CHUNK;
     size_t ntiles = (BT + MM_ROWS - 1) / MM_ROWS;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -368,7 +370,7 @@ static void matmul_accumulate(float* out, const float* inp, const float* weight,
             size_t c1 = (ch + 1) * MM_OC_CHUNK < OC ? (ch + 1) * MM_OC_CHUNK : OC;
             for (size_t o0 = ch * MM_OC_CHUNK; o0 < c1; o0 += MM_COLS) {
                 size_t no = o0 + MM_COLS <= c1 ? MM_COLS : c1 - o0;
-                matmul_tile(out, inp, weight, C, OC, r0, nr, o0, no);
+                matmul_tile(out, ldo, inp, weight, C, OC, r0, nr, o0, no);
             }
         }
     }
@@ -382,7 +384,7 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
         if (bias) memcpy(out + r * OC, bias, OC * sizeof(float));
         else memset(out + r * OC, 0, OC * sizeof(float));
     }
-    matmul_accumulate(out, inp, weight, BT, C, OC);
+    matmul_accumulate(out, OC, inp, weight, BT, C, OC);
 }
 
 // Transposes src (R, S) into dst (S, R), in parallel over blocks of dst rows.
@@ -405,9 +407,9 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
     size_t scratch = C * OC > BT * C ? C * OC : BT * C;
     float* tmp = malloc_check(scratch * sizeof(float));
     transpose(tmp, weight, C, OC); // (OC, C)
-    matmul_accumulate(dinp, dout, tmp, BT, OC, C);
+    matmul_accumulate(dinp, C, dout, tmp, BT, OC, C);
     transpose(tmp, inp, BT, C); // (C, BT)
-    matmul_accumulate(dweight, tmp, dout, C, BT, OC);
+    matmul_accumulate(dweight, OC, tmp, dout, C, BT, OC);
     free(tmp);
     if (dbias) {
         const size_t OB = 256;
@@ -545,50 +547,40 @@ void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N) 
     }
 }
 
-// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C). Each logit is one dot product of
-// two contiguous rows; tiles of (rows x vocab) keep a block of wte in cache.
+// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C). wteᵀ is made in slices of LM_VS
+// vocab rows (a C x LM_VS panel) and each slice is one blocked matmul into its logit columns.
+#define LM_VS 2048
 void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V) {
-    const size_t RB = 32, VB = 64;
     size_t BT = B * T;
-    size_t nr = (BT + RB - 1) / RB, nv = (V + VB - 1) / VB;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (size_t rb = 0; rb < nr; rb++) {
-        for (size_t vb = 0; vb < nv; vb++) {
-            size_t r1 = (rb + 1) * RB < BT ? (rb + 1) * RB : BT;
-            size_t v1 = (vb + 1) * VB < V ? (vb + 1) * VB : V;
-            for (size_t r = rb * RB; r < r1; r++) {
-                const float* x = inp + r * C;
-                float* lo = logits + r * V;
-                for (size_t v = vb * VB; v < v1; v++) lo[v] = dot_f32(x, wte + v * C, C);
-            }
-        }
+    size_t vs = V < LM_VS ? V : LM_VS;
+    float* wt = malloc_check(vs * C * sizeof(float));
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < BT; r++) memset(logits + r * V, 0, V * sizeof(float));
+    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
+        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
+        transpose(wt, wte + v0 * C, nv, C); // (C, nv)
+        matmul_accumulate(logits + v0, V, inp, wt, BT, C, nv);
     }
+    free(wt);
 }
 
-// dinp (B,T,C) += dlogits · wte; dwte (V,C) += dlogitsᵀ · inp. Parallel over rows for dinp and
-// over vocab rows for dwte.
+// dinp (B,T,C) += dlogits (B,T,V) · wte (V,C); dwte (V,C) += dlogitsᵀ · inp. Both are plain
+// products for the blocked matmul kernel (wte is already (in=V, out=C)); dwte needs dlogitsᵀ.
 void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
                       size_t T, size_t C, size_t V) {
     size_t BT = B * T;
+    matmul_accumulate(dinp, C, dlogits, wte, BT, V, C);
+    // dlogitsᵀ in slices of LM_VS vocab rows, so the scratch stays small for a 50k vocabulary
+    size_t vs = V < LM_VS ? V : LM_VS;
+    float* dlt = malloc_check(vs * BT * sizeof(float));
+    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
+        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < BT; r++) {
-        const float* dl = dlogits + r * V;
-        float* dx = dinp + r * C;
-        for (size_t v = 0; v < V; v++) {
-            float g = dl[v];
-            const float* w = wte + v * C;
-            for (size_t c = 0; c < C; c++) dx[c] += g * w[c];
-        }
+        for (size_t v = 0; v < nv; v++)
+            for (size_t r = 0; r < BT; r++) dlt[v * BT + r] = dlogits[r * V + v0 + v];
+        matmul_accumulate(dwte + v0 * C, C, dlt, inp, nv, BT, C);
     }
-#pragma omp parallel for schedule(static)
-    for (size_t v = 0; v < V; v++) {
-        float* dw = dwte + v * C;
-        for (size_t r = 0; r < BT; r++) {
-            float g = dlogits[r * V + v];
-            const float* x = inp + r * C;
-            for (size_t c = 0; c < C; c++) dw[c] += g * x[c];
-        }
-    }
+    free(dlt);
 }
 
 // Softmax + cross-entropy: probs (B,T,V) = softmax(logits), losses (B,T) = -log probs[target]
@@ -941,6 +933,14 @@ static void ensure_grads(GPT* model) {
     point_parameters(&model->grads, model->grads_memory, model->param_sizes);
 }
 
+void gpt_alloc_training_state(GPT* model) {
+    ensure_grads(model);
+    if (!model->m_memory) {
+        model->m_memory = calloc_check(model->num_parameters, sizeof(float));
+        model->v_memory = calloc_check(model->num_parameters, sizeof(float));
+    }
+}
+
 void gpt_zero_grad(GPT* model) {
     ensure_grads(model);
     memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
@@ -1034,10 +1034,7 @@ float gpt_clip_grad_norm(GPT* model, float clip) {
 void gpt_update(GPT* model, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
     if (!model->grads_memory) fatal("gpt_update: no gradients (call gpt_backward first)");
     if (t < 1) fatal("gpt_update: step %d must be >= 1", t);
-    if (!model->m_memory) {
-        model->m_memory = calloc_check(model->num_parameters, sizeof(float));
-        model->v_memory = calloc_check(model->num_parameters, sizeof(float));
-    }
+    gpt_alloc_training_state(model);
     float bc1 = (float)(1.0 - pow((double)beta1, (double)t));
     float bc2 = (float)(1.0 - pow((double)beta2, (double)t));
     size_t off = 0;
