@@ -1148,15 +1148,16 @@ static size_t param_offset(const GPT* model, int i, int l) {
     return off;
 }
 
-// Calls fn(i, l) for every tensor in checkpoint order (wte, wpe, h.0.*, ..., ln_f.*).
-#define FOR_EACH_TENSOR(cfg, i, l, body)                                                                      \
-    do {                                                                                                      \
-        static const int first_[2] = {P_WTE, P_WPE};                                                          \
-        for (int k_ = 0; k_ < 2; k_++) { int i = first_[k_], l = 0; body }                                    \
-        for (int l = 0; l < (cfg)->num_layers; l++)                                                           \
-            for (int i = P_LN1W; i <= P_FCPROJB; i++) { body }                                                \
-        for (int i = P_LNFW; i <= P_LNFB; i++) { int l = 0; body }                                            \
-    } while (0)
+// Number of tensors in a checkpoint, and the k-th one (i, l) in checkpoint order:
+// wte, wpe, h.0.ln_1.weight ... h.0.mlp.c_proj.bias, h.1..., ln_f.weight, ln_f.bias.
+static int checkpoint_tensor_count(const GPTConfig* cfg) { return 4 + 12 * cfg->num_layers; }
+
+static void checkpoint_tensor(const GPTConfig* cfg, int k, int* i, int* l) {
+    int nl = 12 * cfg->num_layers;
+    if (k < 2) *i = k, *l = 0;
+    else if (k < 2 + nl) *i = P_LN1W + (k - 2) % 12, *l = (k - 2) / 12;
+    else *i = P_LNFW + (k - 2 - nl), *l = 0;
+}
 
 // A growable string for the safetensors header.
 typedef struct {
@@ -1222,7 +1223,10 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
     StrBuf h = {0};
     sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     size_t pos = 0;
-    FOR_EACH_TENSOR(cfg, i, l, {
+    int ntensors = checkpoint_tensor_count(cfg);
+    for (int k = 0; k < ntensors; k++) {
+        int i, l;
+        checkpoint_tensor(cfg, k, &i, &l);
         char name[96];
         size_t shape[2];
         int nd = gpt_tensor_name(cfg, i, l, name, sizeof name, shape);
@@ -1234,7 +1238,7 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
             sb_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", name, shape[0],
                       pos, pos + bytes);
         pos += bytes;
-    });
+    }
     sb_printf(&h, "}");
     while (h.n % 8) sb_printf(&h, " "); // data starts 8-byte aligned
     uint64_t hlen = (uint64_t)h.n;
@@ -1249,12 +1253,14 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
     }
     int bad = fwrite(lenbuf, 1, 8, af.f) != 8 || fwrite(h.s, 1, h.n, af.f) != h.n;
     free(h.s);
-    FOR_EACH_TENSOR(cfg, i, l, {
+    for (int k = 0; k < ntensors && !bad; k++) {
+        int i, l;
+        checkpoint_tensor(cfg, k, &i, &l);
         size_t shape[2];
         int nd = tensor_shape(cfg, i, shape);
         size_t n = nd == 2 ? shape[0] * shape[1] : shape[0];
-        if (!bad && fwrite(model->params_memory + param_offset(model, i, l), sizeof(float), n, af.f) != n) bad = 1;
-    });
+        if (fwrite(model->params_memory + param_offset(model, i, l), sizeof(float), n, af.f) != n) bad = 1;
+    }
     if (bad) {
         snprintf(err, errlen, "%s: write failed: %s", af.tmp, strerror(errno));
         atomic_abort(&af);
