@@ -214,7 +214,7 @@ double time_seconds(void) {
 // V = vocab size. All tensors are row-major. Backward functions accumulate (+=) into their
 // d-outputs, so the caller zeroes them once (gpt_zero_grad for the parameters; gpt_backward zeroes
 // the activation gradients). Parallel loops use static schedules and every output element is
-// written by exactly one thread in a fixed order, so results are deterministic for a thread count.
+// written by exactly one thread in a fixed order, so results do not even depend on the thread count.
 
 // Dot product with 8 independent partial sums: the compiler can vectorise it without
 // reassociating (no fast-math), and the summation order is fixed.
@@ -898,7 +898,7 @@ void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, si
     size_t n = 0;
     for (size_t i = 0; i < B * T; i++)
         if (model->targets[i] >= 0) {
-            sum += a.losses[i];
+            sum += (double)a.losses[i];
             n++;
         }
     model->num_valid = n;
@@ -922,7 +922,7 @@ void gpt_sequence_logprobs(const GPT* model, float* out) {
     for (size_t b = 0; b < B; b++) {
         double s = 0.0;
         for (size_t t = 0; t < T; t++)
-            if (model->targets[b * T + t] >= 0) s -= model->acts.losses[b * T + t];
+            if (model->targets[b * T + t] >= 0) s -= (double)model->acts.losses[b * T + t];
         out[b] = (float)s;
     }
 }
@@ -1321,6 +1321,11 @@ static int read_config_json(const char* path, GPTConfig* cfg, char* err, size_t 
     const JsonValue* tie = json_get(&root, "tie_word_embeddings");
     if (tie && tie->type != JSON_TRUE) {
         snprintf(err, errlen, "%s: tie_word_embeddings must be true (the LM head is tied)", path);
+        goto done;
+    }
+    const JsonValue* inner = json_get(&root, "n_inner");
+    if (inner && inner->type != JSON_NULL && !(inner->type == JSON_NUMBER && inner->number == 4.0 * (double)v[2])) {
+        snprintf(err, errlen, "%s: n_inner must be null or 4 * n_embd (the MLP is 4C wide)", path);
         goto done;
     }
     cfg->vocab_size = (int)v[0];

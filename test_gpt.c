@@ -701,6 +701,16 @@ static void test_model_checkpoints(const GptRef* r) {
     uint32_t nan_bits = 0x7FC00000u;
     memcpy(v + sl - 4 * 7, &nan_bits, 4);
     expect_load_fails(root, "nan", cfg, cl, v, sl, "a NaN in ln_f");
+    memcpy(v, st, sl);
+    {   // shift wpe's data 4 bytes back into wte's: exact size, but overlapping
+        size_t e_wte = (size_t)r->cfg.vocab_size * (size_t)r->cfg.channels * 4;
+        size_t e_wpe = e_wte + (size_t)r->cfg.max_seq_len * (size_t)r->cfg.channels * 4;
+        char from[64], to[64];
+        snprintf(from, sizeof from, "[%zu,%zu]", e_wte, e_wpe);
+        snprintf(to, sizeof to, "[%zu,%zu]", e_wte - 4, e_wpe - 4);
+        p1 &= patch(h, (size_t)hlen, "\"wpe.weight\"", from, to) == 0;
+    }
+    expect_load_fails(root, "overlap", cfg, cl, v, sl, "overlapping data_offsets");
     char* c2 = malloc_check(cl + 1);
     memcpy(c2, cfg, cl);
     p1 &= patch(c2, cl, NULL, "\"n_head\": 4", "\"n_head\": 5") == 0;
