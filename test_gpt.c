@@ -307,7 +307,7 @@ static void test_data_corpus(void) {
     int* tr = data_encode_bytes(NULL, text, cut, &nt);
     int* va = data_encode_bytes(NULL, text + cut, len - cut, &nv);
     NgramStats st;
-    int rc = ngram_entropies(tr, nt, va, nv, 256, NGRAM_ALPHA, &st, err, sizeof err);
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
     check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3 && st.h3 > 0.5 && st.h1 < log(256.0),
           "ngram: default corpus, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
           st.n_train, st.n_val);
@@ -389,43 +389,41 @@ static void test_data_sentiment_and_pairs(void) {
 }
 
 static void test_data_ngram(void) {
-    // Hand example (closed form derived in data/README.md): train 0 1 0 1 0, val 0 1 0 1, V = 2, alpha 1.
-    int tr[] = {0, 1, 0, 1, 0}, va[] = {0, 1, 0, 1};
+    // Hand example, closed form worked out in data/README.md: V = 3, train 0 1 0 2 0 1, val 0 1 0 2 2.
+    int tr[] = {0, 1, 0, 2, 0, 1}, va[] = {0, 1, 0, 2, 2};
     NgramStats st;
     char err[512];
-    int rc = ngram_entropies(tr, 5, va, 4, 2, 1.0, &st, err, sizeof err);
-    double e1 = -0.5 * (log(4.0 / 7) + log(3.0 / 7)), e2 = -0.5 * (log(6.0 / 7) + log(17.0 / 21));
-    double e3 = -0.5 * (log(20.0 / 21) + log(19.0 / 21));
+    int rc = ngram_entropies(tr, 6, va, 5, 3, &st, err, sizeof err);
+    double e1 = -(log(4.0 / 9) + 2 * log(2.0 / 9)) / 3;
+    double e2 = -(log(13.0 / 18) + log(13.0 / 45) + log(1.0 / 9)) / 3;
+    double e3 = -(log(31.0 / 36) + log(29.0 / 45) + log(1.0 / 18)) / 3;
     double d = fmax(fabs(st.h1 - e1), fmax(fabs(st.h2 - e2), fabs(st.h3 - e3)));
-    check(rc == 0 && d < 1e-12 && st.positions == 2, "ngram: closed form on a hand example, max diff %.2e", d);
+    check(rc == 0 && d < 1e-12 && st.positions == 3, "ngram: closed form on a hand example, max diff %.2e", d);
 
     int big[] = {0, 5};
-    check(ngram_entropies(big, 2, va, 4, 2, 1.0, &st, err, sizeof err) == -1 && strstr(err, "outside"),
+    check(ngram_entropies(big, 2, va, 5, 3, &st, err, sizeof err) == -1 && strstr(err, "outside"),
           "ngram: token >= V refused: %s", err);
-    check(ngram_entropies(tr, 5, va, 2, 2, 1.0, &st, err, sizeof err) == -1, "ngram: too few val tokens refused");
-    check(ngram_entropies(tr, 5, va, 4, 1 << 22, 1.0, &st, err, sizeof err) == -1, "ngram: huge vocab refused");
+    check(ngram_entropies(tr, 6, va, 2, 3, &st, err, sizeof err) == -1, "ngram: too few val tokens refused");
+    check(ngram_entropies(tr, 6, va, 5, 1 << 22, &st, err, sizeof err) == -1, "ngram: huge vocab refused");
 
     FILE* f = fopen("data/fixtures/ngram.txt", "r");
     if (!f) {
         skip("ngram: numpy fixture because data/fixtures/ngram.txt is missing (make fixtures)");
         return;
     }
-    int V, nt, nv, na, okread = 1;
-    okread &= fscanf(f, "%d %d %d %d", &V, &nt, &nv, &na) == 4 && nt > 0 && nv > 2 && na > 0 && na < 10;
+    int V, nt, nv, okread = 1;
+    okread &= fscanf(f, "%d %d %d", &V, &nt, &nv) == 3 && nt > 0 && nv > 2;
     int* t = malloc_check((size_t)(nt > 0 ? nt : 1) * sizeof(int));
     int* v = malloc_check((size_t)(nv > 0 ? nv : 1) * sizeof(int));
     for (int i = 0; okread && i < nt; i++) okread &= fscanf(f, "%d", &t[i]) == 1;
     for (int i = 0; okread && i < nv; i++) okread &= fscanf(f, "%d", &v[i]) == 1;
-    double maxdiff = 0.0;
-    int ok = okread;
-    for (int k = 0; okread && k < na; k++) {
-        double alpha, h[3];
-        okread &= fscanf(f, "%lf %lf %lf %lf", &alpha, &h[0], &h[1], &h[2]) == 4;
-        ok &= okread && ngram_entropies(t, (size_t)nt, v, (size_t)nv, V, alpha, &st, err, sizeof err) == 0;
-        maxdiff = fmax(maxdiff, fmax(fabs(st.h1 - h[0]), fmax(fabs(st.h2 - h[1]), fabs(st.h3 - h[2]))));
-    }
+    double h[3] = {0, 0, 0};
+    okread &= okread && fscanf(f, "%lf %lf %lf", &h[0], &h[1], &h[2]) == 3;
     fclose(f);
-    check(ok && okread && maxdiff < 1e-9, "ngram: vs numpy fixture (V=%d, %d alphas), max diff %.2e", V, na, maxdiff);
+    int ok = okread && ngram_entropies(t, (size_t)nt, v, (size_t)nv, V, &st, err, sizeof err) == 0;
+    double maxdiff = fmax(fabs(st.h1 - h[0]), fmax(fabs(st.h2 - h[1]), fabs(st.h3 - h[2])));
+    check(ok && maxdiff < 1e-9, "ngram: vs numpy fixture (V=%d, %d+%d tokens, unseen contexts), max diff %.2e", V, nt,
+          nv, maxdiff);
     free(t);
     free(v);
 }
@@ -608,7 +606,7 @@ static void test_data_shards(void) {
     int* tr = data_encode_bytes(NULL, tst, tcut, &nt);
     int* va = data_encode_bytes(NULL, tst + tcut, tsl - tcut, &nv);
     NgramStats st;
-    int rc = ngram_entropies(tr, nt, va, nv, 256, NGRAM_ALPHA, &st, err, sizeof err);
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
     check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3,
           "ngram: tinyshakespeare, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
           nt, nv);

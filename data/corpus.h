@@ -89,16 +89,15 @@ int corpus_verb_polarity(int transitive, int i);
 // From train tokens, estimate smoothed unigram, bigram and trigram models, and report their
 // cross-entropy on the val tokens in nats/token: H_n = -(1/M) sum_t ln p_n(x_t | context), over the
 // M = n_val - 2 val positions t = 2..n_val-1 (the positions with two val tokens before them, so
-// all three orders average over the same tokens). Smoothing (interpolated Dirichlet prior, each
-// order backs off to the one below, so no val event has probability 0):
-//   p1(w)       = (c(w) + 1) / (N + V)                       add-one over the vocabulary
-//   p2(w|u)     = (c(u,w) + alpha p1(w)) / (c(u,·) + alpha)
-//   p3(w|t,u)   = (c(t,u,w) + alpha p2(w|u)) / (c(t,u,·) + alpha)
+// all three orders average over the same tokens). Smoothing is interpolated Witten-Bell: each order
+// backs off to the one below, so no val event has probability 0:
+//   p1(w)     = (c(w) + 1) / (N + V)                                add-one over the vocabulary
+//   p2(w|u)   = (c(u,w) + T(u) p1(w)) / (c(u,·) + T(u))             (= p1(w) if c(u,·) = 0)
+//   p3(w|t,u) = (c(t,u,w) + T(t,u) p2(w|u)) / (c(t,u,·) + T(t,u))   (= p2(w|u) if c(t,u,·) = 0)
 // where c(·) counts n-grams in the train split (N train tokens), c(u,·) = sum_w c(u,w) (bigrams
-// starting with u), and alpha is the prior strength (NGRAM_ALPHA by default). This is the loss a
-// count-based model with that much context achieves, so a model's val loss can be set beside it.
-#define NGRAM_ALPHA 1.0
-
+// starting with u), and T(ctx) = the number of distinct tokens seen after ctx in train (the
+// Witten-Bell estimate of how often ctx is followed by something new). This is the loss a
+// count-based model with that much context achieves, to set beside a model's val loss.
 typedef struct {
     double h1, h2, h3;     // cross-entropy on val, nats/token, of the unigram/bigram/trigram models
     size_t n_train, n_val; // tokens in each split
@@ -110,6 +109,6 @@ typedef struct {
 // Returns 0, or -1 with err filled when the input cannot be scored (vocab_size < 1 or > 2^21,
 // a token outside [0, vocab_size), fewer than 3 val tokens or no train tokens).
 int ngram_entropies(const int* train, size_t n_train, const int* val, size_t n_val, int vocab_size,
-                    double alpha, NgramStats* out, char* err, size_t errlen);
+                    NgramStats* out, char* err, size_t errlen);
 
 #endif // CORPUS_H
