@@ -238,9 +238,11 @@ static const char* pick3(Gen* g, int pol, const char* const* pos, int npos, cons
     return neu[r % (uint32_t)nneu];
 }
 
-static void gen_adjective(Gen* g) {
+// Emits one adjective; returns its polarity.
+static int gen_adjective(Gen* g) {
     int pol = gen_polarity(g);
     emit(g, pick3(g, pol, adj_pos, COUNT(adj_pos), adj_neg, COUNT(adj_neg), adj_neu, COUNT(adj_neu)));
+    return pol;
 }
 
 static void gen_adverb(Gen* g) {
@@ -279,9 +281,14 @@ static void gen_np(Gen* g, int subject, int depth, Person* person) {
     }
     float r = random_f32(&g->rng);
     int nadj = r < 0.45f ? 0 : r < 0.9f ? 1 : 2;
-    // Opinion before size or colour ("lovely little cat"): a second adjective is neutral.
-    if (nadj >= 1) gen_adjective(g);
-    if (nadj == 2) emit(g, adj_neu[gen_below(g, COUNT(adj_neu))]);
+    // Opinion before size or colour ("lovely little cat"): a second adjective is neutral and
+    // follows only a sentiment one (never "big small"). Its draw is made either way, so the draw
+    // count does not depend on polarity.
+    int pol = nadj >= 1 ? gen_adjective(g) : 0;
+    if (nadj == 2) {
+        const char* second = adj_neu[gen_below(g, COUNT(adj_neu))];
+        if (pol != 0) emit(g, second);
+    }
     int n = subject ? NUM_ANIMATE : COUNT(noun_sg);
     int i = (int)gen_below(g, (uint32_t)n);
     emit(g, plural ? noun_pl[i] : noun_sg[i]);
