@@ -1033,6 +1033,32 @@ static void test_data_sentiment_and_pairs(void) {
           prate);
     corpus_prompts_free(prompts, 300);
     corpus_prompts_free(prompts2, 300);
+
+    // JSON Lines export, read back line by line with the JSON reader.
+    char jpath[] = "/tmp/forgetful_pairs_XXXXXX";
+    int fd = mkstemp(jpath);
+    int jok = fd >= 0 && close(fd) == 0;
+    char err[512];
+    jok = jok && corpus_write_jsonl(jpath, pairs, np, err, sizeof err) == 0;
+    size_t jlen = 0;
+    char* jtext = jok ? read_file(jpath, &jlen, err, sizeof err) : NULL;
+    int lines = 0, match = 0;
+    for (char* line = jtext; line && *line;) {
+        char* nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+        JsonValue v;
+        if (lines < np && json_parse(&v, line, ll, err, sizeof err) == 0) {
+            const JsonValue *p0 = json_get(&v, "prompt"), *c0 = json_get(&v, "chosen"), *r0 = json_get(&v, "rejected");
+            match += p0 && c0 && r0 && p0->type == JSON_STRING && !strcmp(p0->str, pairs[lines].prompt) &&
+                     !strcmp(c0->str, pairs[lines].chosen) && !strcmp(r0->str, pairs[lines].rejected);
+            json_free(&v);
+        }
+        lines++;
+        line = nl ? nl + 1 : line + ll;
+    }
+    check(jok && lines == np && match == np, "preferences: JSONL export, %d lines, %d read back equal", lines, match);
+    free(jtext);
+    remove(jpath);
     free(chosen);
     free(rejected);
     free(table);

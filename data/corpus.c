@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../json.h"
 #include "../model.h"
 
 // ----------------------------------------------------------------------------
@@ -501,6 +502,26 @@ void corpus_pairs_free(CorpusPair* pairs, int n) {
         free(pairs[k].rejected);
     }
     free(pairs);
+}
+
+int corpus_write_jsonl(const char* path, const CorpusPair* pairs, int n, char* err, size_t errlen) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    for (int k = 0; k < n; k++) {
+        fputs("{\"prompt\": ", af.f);
+        json_write_string(af.f, pairs[k].prompt, strlen(pairs[k].prompt));
+        fputs(", \"chosen\": ", af.f);
+        json_write_string(af.f, pairs[k].chosen, strlen(pairs[k].chosen));
+        fputs(", \"rejected\": ", af.f);
+        json_write_string(af.f, pairs[k].rejected, strlen(pairs[k].rejected));
+        fputs("}\n", af.f);
+    }
+    if (ferror(af.f)) {
+        snprintf(err, errlen, "%s: write failed", path);
+        atomic_abort(&af);
+        return -1;
+    }
+    return atomic_commit(&af, err, errlen);
 }
 
 char** corpus_prompts(uint64_t seed, int n) {

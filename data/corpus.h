@@ -29,6 +29,10 @@ typedef struct {
 CorpusPair* corpus_preferences(uint64_t seed, int n);
 void corpus_pairs_free(CorpusPair* pairs, int n);
 
+// Writes pairs as JSON Lines, one {"prompt": ..., "chosen": ..., "rejected": ...} object per line
+// (the layout --dpo reads), atomically. 0, or -1 with err filled.
+int corpus_write_jsonl(const char* path, const CorpusPair* pairs, int n, char* err, size_t errlen);
+
 // n prompts drawn as the preference prompts are (same distribution, own seed), for measuring the
 // rate of positive continuations a model samples before and after DPO. Returns a malloc'd array of
 // malloc'd strings; free with corpus_prompts_free.
