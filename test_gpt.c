@@ -1242,7 +1242,11 @@ static void test_data_shards(void) {
     int e2 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "no .txt");
     snprintf(p2, sizeof p2, "%s/nope.txt", sub);
     int e3 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "nope.txt");
-    check(e1 && e2 && e3, "input: empty file, directory without .txt, missing path refused: %s", err);
+    char link[600];
+    snprintf(link, sizeof link, "%s/z.txt", sub); // a dangling symlink inside the input directory
+    int e4 = symlink(p2, link) == 0 && !data_read_input(sub, &il, err, sizeof err) && strstr(err, "z.txt");
+    check(e1 && e2 && e3 && e4, "input: empty file, directory without .txt, missing path, dangling link refused: %s",
+          err);
 
     // Token cache: built once, then read back; a corrupted cache file is an error, not a crash.
     const char* corpus = "the cat sees the dog.\nthe dogs see the cat.\n";
