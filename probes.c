@@ -57,12 +57,14 @@ double probe_calibrate_eps(int d, int n_bins) {
 // bins and the soft assignment
 
 static void bins_finish(ProbeBins* pb) {
-    // Wt = Wᵀ / eps: (d, n_bins), so the assignment's inner loop runs over contiguous bins
+    // Wt = Wᵀ / eps: (d, n_pad), bins padded with zero columns to a multiple of the matmul tile,
+    // so the assignment's inner loop runs over contiguous, whole tiles of bins
     size_t d = (size_t)pb->d, n = (size_t)pb->n_bins;
-    pb->Wt = malloc_check(d * n * sizeof(float));
+    pb->n_pad = (n + 15) / 16 * 16;
+    pb->Wt = calloc_check(d * pb->n_pad, sizeof(float));
     float inv_eps = 1.0f / pb->eps;
     for (size_t j = 0; j < n; j++)
-        for (size_t k = 0; k < d; k++) pb->Wt[k * n + j] = pb->W[j * d + k] * inv_eps;
+        for (size_t k = 0; k < d; k++) pb->Wt[k * pb->n_pad + j] = pb->W[j * d + k] * inv_eps;
 }
 
 void probe_bins_init(ProbeBins* pb, int d, int n_bins, uint64_t seed) {
@@ -106,38 +108,65 @@ void probe_bins_free(ProbeBins* pb) {
     pb->W = pb->Wt = NULL;
 }
 
-// z is (N, d), out is (N, n_bins). Per row: logits = (z/|z|)·Wᵀ/eps, then a max-shifted softmax.
-// The matmul (N, d)x(d, n_bins) accumulates into the output row over k so the inner loop over
-// bins is contiguous and vectorises; rows are independent, so OpenMP splits N.
+// Softmax of one row of logits in place, shifted by its max so expf never overflows.
+static void softmax_row(float* o, size_t n) {
+    float mx = o[0];
+    for (size_t j = 1; j < n; j++) mx = o[j] > mx ? o[j] : mx;
+    float sum = 0.0f;
+    for (size_t j = 0; j < n; j++) {
+        o[j] = expf(o[j] - mx);
+        sum += o[j];
+    }
+    float is = 1.0f / sum;
+    for (size_t j = 0; j < n; j++) o[j] *= is;
+}
+
+// Register tile of the assignment matmul: 8 rows x 16 bins of accumulators (16 AVX2 or 8 AVX-512
+// registers) updated by one 16-float load of Wt and 8 broadcasts per k.
+#define PROBE_ROWS 8
+#define PROBE_COLS 16
+
+// z is (N, d), out is (N, n_bins). Per row: logits = (z·Wᵀ)/(|z|·eps), then a max-shifted softmax.
+// The matmul (N, d)x(d, n_bins) keeps a PROBE_ROWS x PROBE_COLS tile of logits in registers and
+// runs over k, so it vectorises without reassociating any dot product (no fast-math needed) and
+// each row of Wt is loaded once per tile; scaling by 1/|z| after the sum is the same normalisation.
+// Tiles of rows are independent: OpenMP splits them.
 void probe_assign(const ProbeBins* pb, const float* z, size_t N, float* out) {
-    const size_t d = (size_t)pb->d, n = (size_t)pb->n_bins;
+    const size_t d = (size_t)pb->d, n = (size_t)pb->n_bins, np = pb->n_pad;
     const float* Wt = pb->Wt;
+    const long ntiles = (long)((N + PROBE_ROWS - 1) / PROBE_ROWS);
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < N; i++) {
-        const float* zi = z + i * d;
-        float* o = out + i * n;
-        float ss = 0.0f;
-        for (size_t k = 0; k < d; k++) ss += zi[k] * zi[k];
-        if (!(ss > 0.0f) || !isfinite(ss)) { // zero (or broken) vector: no direction, uniform
-            for (size_t j = 0; j < n; j++) o[j] = 1.0f / (float)n;
-            continue;
+    for (long tile = 0; tile < ntiles; tile++) {
+        size_t i0 = (size_t)tile * PROBE_ROWS;
+        size_t rb = N - i0 < PROBE_ROWS ? N - i0 : PROBE_ROWS;
+        const float* zr[PROBE_ROWS];
+        float inv[PROBE_ROWS];
+        for (size_t r = 0; r < PROBE_ROWS; r++) {
+            zr[r] = z + (i0 + (r < rb ? r : 0)) * d; // rows past N repeat row 0; never stored
+            float ss = 0.0f;
+            for (size_t k = 0; k < d; k++) ss += zr[r][k] * zr[r][k];
+            // a zero (or broken) vector has no direction: it gets the uniform assignment below
+            inv[r] = ss > 0.0f && isfinite(ss) ? 1.0f / sqrtf(ss) : 0.0f;
         }
-        float inv = 1.0f / sqrtf(ss);
-        for (size_t j = 0; j < n; j++) o[j] = 0.0f;
-        for (size_t k = 0; k < d; k++) {
-            float zk = zi[k] * inv;
-            const float* w = Wt + k * n;
-            for (size_t j = 0; j < n; j++) o[j] += zk * w[j];
+        for (size_t jb = 0; jb < np; jb += PROBE_COLS) {
+            float acc[PROBE_ROWS][PROBE_COLS] = {{0}};
+            for (size_t k = 0; k < d; k++) {
+                const float* w = Wt + k * np + jb;
+                for (size_t r = 0; r < PROBE_ROWS; r++) {
+                    float zk = zr[r][k];
+                    for (size_t j = 0; j < PROBE_COLS; j++) acc[r][j] += zk * w[j];
+                }
+            }
+            size_t jn = n - jb < PROBE_COLS ? n - jb : PROBE_COLS;
+            for (size_t r = 0; r < rb; r++)
+                for (size_t j = 0; j < jn; j++) out[(i0 + r) * n + jb + j] = acc[r][j] * inv[r];
         }
-        float mx = o[0];
-        for (size_t j = 1; j < n; j++) mx = o[j] > mx ? o[j] : mx;
-        float sum = 0.0f;
-        for (size_t j = 0; j < n; j++) {
-            o[j] = expf(o[j] - mx);
-            sum += o[j];
+        for (size_t r = 0; r < rb; r++) {
+            float* o = out + (i0 + r) * n;
+            if (inv[r] == 0.0f)
+                for (size_t j = 0; j < n; j++) o[j] = 1.0f / (float)n;
+            else softmax_row(o, n);
         }
-        float is = 1.0f / sum;
-        for (size_t j = 0; j < n; j++) o[j] *= is;
     }
 }
 

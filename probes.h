@@ -37,7 +37,8 @@ typedef struct {
     uint64_t seed;
     float eps;
     float* W;  // (n_bins, d), unit rows: standard normal draws (random_normal), normalised
-    float* Wt; // (d, n_bins), W transposed and scaled by 1/eps, for the assignment matmul
+    size_t n_pad; // n_bins rounded up to a multiple of 16
+    float* Wt;    // (d, n_pad), W transposed and scaled by 1/eps, zero-padded: the assignment matmul
 } ProbeBins;
 void probe_bins_init(ProbeBins* pb, int d, int n_bins, uint64_t seed);
 // Sets W (n_bins, d) and eps explicitly (rows are used as given, not renormalised).
