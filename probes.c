@@ -449,7 +449,7 @@ void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t 
 
 void probe_pref_add(ProbeRun* pr, const GPT* model, const int* mask, const int* chosen, size_t B, size_t T) {
     check_model(pr, model, B, T, "probe_pref_add");
-    const size_t C = (size_t)pr->bins.d, nb = (size_t)pr->bins.n_bins;
+    const size_t C = (size_t)pr->bins.d;
     size_t rows = 0;
     for (size_t i = 0; i < B * T; i++) rows += mask[i] != 0;
     if (rows == 0) return;
@@ -466,7 +466,6 @@ void probe_pref_add(ProbeRun* pr, const GPT* model, const int* mask, const int* 
         probe_assign(&pr->bins, z, rows, pr->p);
         soft_entropy_add(pr->pref[l], pr->p, rows, pr->labels);
     }
-    (void)nb;
     free(z);
 }
 
@@ -501,15 +500,23 @@ int probe_csv_format_row(char* buf, size_t len, int step, const char* stage, int
 
 int probe_csv_append(const char* path, int step, const char* stage, const ProbeRun* pr, char* err,
                      size_t errlen) {
+    if (!stage || !*stage || strlen(stage) > 32 || strpbrk(stage, ",\n\r\"")) {
+        snprintf(err, errlen, "%s: stage name '%s' must be 1-32 characters without commas or quotes", path,
+                 stage ? stage : "(null)");
+        return -1;
+    }
     struct stat st;
     int fresh = stat(path, &st) != 0 || st.st_size == 0;
-    size_t cap = 256 + (size_t)pr->num_states * 256, n = 0;
+    // a row is at most 3 integers, the stage and 9 numbers of %.9g (16 characters each)
+    size_t cap = sizeof PROBE_CSV_HEADER + 1 + (size_t)pr->num_states * 256, n = 0;
     char* buf = malloc_check(cap);
     if (fresh) n += (size_t)snprintf(buf, cap, "%s\n", PROBE_CSV_HEADER);
     for (int l = 0; l < pr->num_states; l++) {
         ProbeStats s;
         probe_run_stats(pr, l, &s);
-        n += (size_t)probe_csv_format_row(buf + n, cap - n - 1, step, stage, l, &s);
+        int k = probe_csv_format_row(buf + n, cap - n - 1, step, stage, l, &s);
+        if (k < 0 || (size_t)k >= cap - n - 1) fatal("probe_csv_append: row longer than its buffer");
+        n += (size_t)k;
         buf[n++] = '\n';
     }
     FILE* f = fopen(path, "ab");
@@ -1131,9 +1138,7 @@ int probe_plot_info_plane(const char* probes_csv, const char* svg_out, const cha
     const int W = 740, H = 600, L = t.num_layers;
     Panel p = {.x = 80, .y = 56, .w = 480, .h = 470};
     panel_fit(&p, xs, ys, t.n, 0.06, 0.06);
-    if (nb) { // widen to hold the part of the bound inside the data's neighbourhood
-        // (the bound is a reference; the data decide the frame)
-    }
+    // the frame follows the data; the bound (a reference) is clipped to it
     Svg b;
     svg_begin(&b, W, H);
     svg_printf(&b, "<text x=\"%d\" y=\"26\" font-size=\"16\" font-weight=\"bold\">Information plane</text>\n",
@@ -1461,4 +1466,21 @@ done:
     csv_free(&dc);
     probe_table_free(&t);
     return rc;
+}
+
+// The run folder's figures: DIR/info_plane.svg and DIR/probes.svg from DIR/probes.csv (with
+// DIR/train.csv when present), and DIR/preference.svg when DIR/dpo.csv exists.
+int probe_plots_write(const char* dir, const char* bound_csv, char* err, size_t errlen) {
+    char pc[4096], tc[4096], dc[4096], out[4096];
+    struct stat st;
+    snprintf(pc, sizeof pc, "%s/probes.csv", dir);
+    snprintf(tc, sizeof tc, "%s/train.csv", dir);
+    snprintf(dc, sizeof dc, "%s/dpo.csv", dir);
+    snprintf(out, sizeof out, "%s/info_plane.svg", dir);
+    if (probe_plot_info_plane(pc, out, bound_csv, err, errlen) != 0) return -1;
+    snprintf(out, sizeof out, "%s/probes.svg", dir);
+    if (probe_plot_curves(pc, stat(tc, &st) == 0 ? tc : NULL, out, err, errlen) != 0) return -1;
+    if (stat(dc, &st) != 0) return 0;
+    snprintf(out, sizeof out, "%s/preference.svg", dir);
+    return probe_plot_preference(pc, dc, out, err, errlen);
 }

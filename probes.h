@@ -150,4 +150,9 @@ int probe_plot_curves(const char* probes_csv, const char* train_csv, const char*
 int probe_plot_preference(const char* probes_csv, const char* dpo_csv, const char* svg_out, char* err,
                           size_t errlen);
 
+// All figures of a run folder: DIR/info_plane.svg and DIR/probes.svg from DIR/probes.csv (with
+// DIR/train.csv when it exists), and DIR/preference.svg when DIR/dpo.csv exists. bound_csv as
+// above (may be NULL). Returns 0, or -1 with err filled at the first failure.
+int probe_plots_write(const char* dir, const char* bound_csv, char* err, size_t errlen);
+
 #endif // PROBES_H

@@ -311,7 +311,7 @@ static void test_probes(void) {
         int64_t* lab = malloc_check((size_t)N * 2 * sizeof(int64_t));
         for (int i = 0; i < N * d; i++) z[i] = random_normal(&rng);
         for (int i = 0; i < N; i++) lab[2 * i] = random_u32(&rng) % K;
-        for (int i = 0; i < N; i++) lab[2 * i + 1] = lab[2 * ((i * 7919) % N)]; // a permutation (7919 prime, N < it·N)
+        for (int i = 0; i < N; i++) lab[2 * i + 1] = lab[2 * ((i * 7919) % N)]; // permuted: gcd(7919, N) = 1
         SoftEntropy* se = probe_measure(&pb, z, lab, N, 2);
         double bound = (K - 1.0) * (nb - 1.0) / (2.0 * N) / log((double)nb);
         double I0 = soft_entropy_I(se, 0), I1 = soft_entropy_I(se, 1);
@@ -478,6 +478,16 @@ static void test_probes(void) {
             int w3 = svg_well_formed(s3, "class=\"layer-pref\"", 7, &g4);
             check(r3 == 0 && w3,
                   "preference.svg: well formed, %zu I_pref curves (want 7)", g4);
+            remove(s1), remove(s2), remove(s3);
+            int rw = probe_plots_write(dir, NULL, err, sizeof err);
+            int all = 1;
+            for (int i = 0; i < 3; i++) {
+                FILE* sf = fopen(i == 0 ? s1 : i == 1 ? s2 : s3, "r");
+                all &= sf != NULL;
+                if (sf) fclose(sf);
+            }
+            check(rw == 0 && all, "probe_plots_write: info_plane.svg, probes.svg, preference.svg in the run folder%s%s",
+                  rw ? ": " : "", rw ? err : "");
             // bad inputs: each refused with the file named, and no SVG written
             static const char* bad[4] = {"", PROBE_CSV_HEADER "\n", PROBE_CSV_HEADER "\n0,pretrain,0,0.5,0.4\n",
                                          PROBE_CSV_HEADER "\n0,pretrain,0,0.5,abc,0.1,0.1,0.1,0.1,0.1,,1\n"};
