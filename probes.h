@@ -7,12 +7,14 @@
 // All entropies are reported divided by ln(n_bins), so they lie in [0, 1].
 //
 // Typical use in a training loop (see train.c):
-//   ProbeRun pr; probe_run_init(&pr, L, C, n_bins, seed);
+//   once:  ProbeRun pr; probe_run_init(&pr, L, C, n_bins, seed);
+//          probe_bins_save("DIR/probe_bins.safetensors", &pr.bins, probe_tokens, S, T, ...);
 //   every probe step: probe_run_reset(&pr);
-//                     for each probe batch: gpt_forward_hidden(...); probe_layers_add(&pr, ...);
-//                     probe_csv_append("DIR/probes.csv", step, "pretrain", &pr, ...);
-//   once: probe_bins_save("DIR/probe_bins.safetensors", &pr.bins, tokens, S, T, ...);
-//   at the end: probe_plot_info_plane / probe_plot_curves / probe_plot_preference.
+//          for each probe batch: gpt_forward_hidden(model, tok, B, T); probe_layers_add(&pr, model, tok, B, T);
+//          (DPO: also gpt_forward_hidden on held-out pairs; probe_pref_add(&pr, model, mask, chosen, B, T))
+//          probe_csv_append("DIR/probes.csv", step, "pretrain" or "dpo", &pr, ...);
+//   at the end: probe_plots_write("DIR", NULL, ...); probe_run_free(&pr);
+// dev/recompute_probes.py recomputes a stage's last rows from the run folder in PyTorch.
 #ifndef PROBES_H
 #define PROBES_H
 
