@@ -1015,7 +1015,7 @@ static void panel_axes(Svg* b, const Panel* p, const char* title, const char* xl
         svg_printf(b,
                    "<text transform=\"translate(%.1f,%.1f) rotate(-90)\" text-anchor=\"middle\" "
                    "font-size=\"12\">%s</text>\n",
-                   p->x - 46, p->y + p->h / 2, ylabel);
+                   p->x - 52, p->y + p->h / 2, ylabel);
     if (title)
         svg_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" font-weight=\"bold\">%s</text>\n", p->x,
                    p->y - 8, title);
@@ -1042,7 +1042,7 @@ static void panel_fit(Panel* p, const double* xs, const double* ys, size_t n, do
 static void panel_set_x(Panel* p, double lo, double hi) {
     if (!(hi > lo)) hi = lo + 1.0;
     p->x0 = lo, p->x1 = hi;
-    p->dx = nice_step(hi - lo, p->w > 300 ? 6 : 4);
+    p->dx = fmax(1.0, nice_step(hi - lo, p->w > 300 ? 6 : 4)); // steps are integers
 }
 
 // A polyline through the finite points of rows idx[0..n) (xs/ys indexed by row); gaps at NAN.
@@ -1279,6 +1279,9 @@ static void curve_panel(Svg* b, Panel* p, const ProbeTable* t, const double* v, 
                  "class=\"layer-curve\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" stroke-linejoin=\"round\"",
                  col);
         svg_path(b, p, t->gstep, v, idx, n, attrs);
+        if (n <= 40) // few probe points: mark each, so a run with one or two is still visible
+            for (size_t k = 0; k < n; k++)
+                if (isfinite(v[idx[k]])) marker(b, 0, px(p, t->gstep[idx[k]]), py(p, v[idx[k]]), 1.8, col, "none", 1.0);
     }
     free(idx);
 }
