@@ -1025,7 +1025,7 @@ static void test_probes(void) {
         ProbeRun pr;
         probe_run_init(&pr, cfg.num_layers, cfg.channels, 20, 0);
         probe_layers_add(&pr, &model, tokens, B, T);
-        double maxd = 0.0;
+        double maxd = 0.0, mono = 0.0;
         size_t P = T - 5, N = B * P;
         float* z = malloc_check(N * cfg.channels * sizeof(float));
         int64_t* lab = malloc_check(N * 6 * sizeof(int64_t));
@@ -1052,11 +1052,16 @@ static void test_probes(void) {
             maxd = fmax(maxd, fabs(st.H - soft_entropy_H(se)));
             for (int k = 0; k < 6; k++) maxd = fmax(maxd, fabs(got[k] - soft_entropy_I(se, k)));
             maxd = fmax(maxd, fabs(st.optimality - st.I_out[0] / st.I_in[0]));
+            // n-grams refine (n-1)-grams, and H is concave, so the plug-in I can only grow with n
+            for (int k = 0; k < 2; k++)
+                mono = fmax(mono, fmax(got[k] - got[k + 1], got[3 + k] - got[4 + k]));
             soft_entropy_free(se);
         }
         check(maxd < 1e-9 && soft_entropy_count(pr.layers[0]) == N,
               "probe_layers_add: %zu positions p in [2,T-3) x %d hidden states, H, I_in1..3, I_out1..3 vs labels "
               "built by hand: max diff %.1e", N, cfg.num_layers + 1, maxd);
+        check(mono <= 1e-12, "I_in1 <= I_in2 <= I_in3 and I_out1 <= I_out2 <= I_out3 at every layer (max violation %.1e)",
+              mono);
         // I_pref: response positions labelled by the pair side
         int mask[36] = {0}, chosen[3] = {1, 0, 1};
         for (size_t b = 0; b < B; b++)
