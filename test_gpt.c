@@ -4,6 +4,7 @@
 //
 // Usage: ./test_gpt [SECTION...]   sections: model tokenizer data probes train dpo
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #endif
 
 #include "data/corpus.h"
+#include "data/shards.h"
 #include "json.h"
 #include "model.h"
 #include "probes.h"
@@ -790,12 +792,1046 @@ static void test_tokenizer(void) {}
 // ============================================================================
 // data: built-in corpus, preference pairs, n-gram baselines, shards
 
-static void test_data(void) {}
+// Lexicon word flags for the independent agreement checker below.
+enum {
+    DW_SG = 1,      // singular subject: singular noun, name, he, she
+    DW_PL = 2,      // plural subject: plural noun, you, we, they
+    DW_I = 4,       // "i"
+    DW_V3SG = 8,    // verb that needs a singular subject: 3sg form, "is"
+    DW_VBASE = 16,  // verb that needs a plural subject (or I): base form, "are"
+    DW_VPAST = 32,  // past form: agrees with anything (so "hurt", "read" are never checked)
+    DW_AM = 64,     // "am"
+    DW_WAS = 128,   // "was": singular or I
+    DW_WERE = 256,  // "were": plural
+};
+
+// A small string -> (flags, seen) map for the corpus checks (open addressing, lower-case keys).
+typedef struct {
+    char word[24];
+    int flags, seen, used;
+} DataWord;
+#define DATA_WORDS 2048
+
+static uint32_t data_word_hash(const char* w) {
+    uint32_t h = 2166136261u;
+    for (; *w; w++) h = (h ^ (unsigned char)*w) * 16777619u;
+    return h;
+}
+
+static DataWord* data_word_find(DataWord* table, const char* w, int insert) {
+    uint32_t s = data_word_hash(w) % DATA_WORDS;
+    while (table[s].used && strcmp(table[s].word, w) != 0) s = (s + 1) % DATA_WORDS;
+    if (!table[s].used && insert) {
+        table[s].used = 1;
+        snprintf(table[s].word, sizeof table[s].word, "%s", w);
+    }
+    return table[s].used ? &table[s] : NULL;
+}
+
+static void data_lower(char* dst, const char* src, size_t n) {
+    size_t i = 0;
+    for (; i < n && i < 23; i++) dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+static void data_word_add(DataWord* table, CorpusCategory c, int flags) {
+    int n;
+    const char* const* words = corpus_words(c, &n);
+    for (int i = 0; i < n; i++) {
+        char w[24];
+        data_lower(w, words[i], strlen(words[i]));
+        data_word_find(table, w, 1)->flags |= flags;
+    }
+}
+
+static DataWord* data_lexicon_table(void) {
+    DataWord* t = calloc_check(DATA_WORDS, sizeof(DataWord));
+    for (int c = 0; c < CW_NUM_CATEGORIES; c++) data_word_add(t, (CorpusCategory)c, 0);
+    data_word_add(t, CW_NOUN_SG, DW_SG);
+    data_word_add(t, CW_NAME, DW_SG);
+    data_word_add(t, CW_PRONOUN_SG, DW_SG);
+    data_word_add(t, CW_NOUN_PL, DW_PL);
+    data_word_add(t, CW_VERB_3SG, DW_V3SG);
+    data_word_add(t, CW_IVERB_3SG, DW_V3SG);
+    data_word_add(t, CW_VERB_BASE, DW_VBASE);
+    data_word_add(t, CW_IVERB_BASE, DW_VBASE);
+    data_word_add(t, CW_VERB_PAST, DW_VPAST);
+    data_word_add(t, CW_IVERB_PAST, DW_VPAST);
+    data_word_find(t, "you", 0)->flags |= DW_PL;
+    data_word_find(t, "we", 0)->flags |= DW_PL;
+    data_word_find(t, "they", 0)->flags |= DW_PL;
+    data_word_find(t, "i", 0)->flags |= DW_I;
+    data_word_find(t, "is", 0)->flags |= DW_V3SG;
+    data_word_find(t, "are", 0)->flags |= DW_VBASE;
+    data_word_find(t, "am", 0)->flags |= DW_AM;
+    data_word_find(t, "was", 0)->flags |= DW_WAS;
+    data_word_find(t, "were", 0)->flags |= DW_WERE;
+    return t;
+}
+
+// Scans text word by word (runs of letters; punctuation breaks adjacency). For every verb form whose
+// subject is the word right before it, or the noun before a relative "that", checks agreement:
+// singular subjects take 3sg/is/was, plural ones base/are/were, "I" base/am/was. Counts words not in
+// the lexicon, marks lexicon words seen; returns the number of violations, *checked the checks made.
+static int data_check_agreement(DataWord* table, const char* text, size_t len, long* checked, long* unknown,
+                                long* words) {
+    int bad = 0;
+    DataWord *prev = NULL, *prev2 = NULL; // previous words, NULL across punctuation
+    for (size_t i = 0; i < len;) {
+        if (!isalpha((unsigned char)text[i])) {
+            if (text[i] != ' ') prev = prev2 = NULL;
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && isalpha((unsigned char)text[j])) j++;
+        char w[24];
+        data_lower(w, text + i, j - i);
+        DataWord* e = data_word_find(table, w, 0);
+        (*words)++;
+        if (!e) {
+            (*unknown)++;
+        } else {
+            e->seen++;
+            int verb = e->flags & (DW_V3SG | DW_VBASE | DW_AM | DW_WAS | DW_WERE);
+            if (verb && !(e->flags & DW_VPAST)) {
+                DataWord* subj = NULL;
+                if (prev && (prev->flags & (DW_SG | DW_PL | DW_I))) subj = prev;
+                else if (prev && !strcmp(prev->word, "that") && prev2 && (prev2->flags & (DW_SG | DW_PL)))
+                    subj = prev2;
+                if (subj) {
+                    (*checked)++;
+                    int ok = (subj->flags & DW_SG) ? (e->flags & (DW_V3SG | DW_WAS)) != 0
+                             : (subj->flags & DW_PL) ? (e->flags & (DW_VBASE | DW_WERE)) != 0
+                                                     : (e->flags & (DW_VBASE | DW_AM | DW_WAS)) != 0;
+                    if (!ok) {
+                        if (bad < 3) printf("     agreement: \"%s %s\"\n", subj->word, e->word);
+                        bad++;
+                    }
+                }
+            }
+        }
+        prev2 = prev;
+        prev = e;
+        i = j;
+    }
+    return bad;
+}
+
+// Byte-level tokens: the encode callback data_prepare_tokens takes, with V = 256.
+static int* data_encode_bytes(void* ctx, const char* text, size_t len, size_t* n) {
+    (void)ctx;
+    int* ids = malloc_check((len ? len : 1) * sizeof(int));
+    for (size_t i = 0; i < len; i++) ids[i] = (unsigned char)text[i];
+    *n = len;
+    return ids;
+}
+
+// Writes bytes to path (test helper); returns 0 on success.
+static int data_write_bytes(const char* path, const void* p, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static void test_data_corpus(void) {
+    double t0 = time_seconds();
+    size_t la, lb, lc;
+    char* a = corpus_generate(7, 200000, &la);
+    char* b = corpus_generate(7, 200000, &lb);
+    char* c = corpus_generate(8, 200000, &lc);
+    check(la == lb && memcmp(a, b, la) == 0, "corpus: same seed gives the same %zu bytes", la);
+    check(la != lc || memcmp(a, c, la) != 0, "corpus: another seed gives different text");
+    check(la >= 200000 && la < 200000 + 4096 && strlen(a) == la, "corpus: asked 200000 bytes, got %zu", la);
+    free(a);
+    free(b);
+    free(c);
+
+    size_t len;
+    char* text = corpus_generate(1337, CORPUS_DEFAULT_BYTES, &len);
+    double gen_s = time_seconds() - t0;
+    long docs = 1, sentences = 0, dialogue = 0;
+    for (size_t i = 0; i + 1 < len; i++) docs += text[i] == '\n' && text[i + 1] == '\n';
+    for (size_t i = 0; i < len; i++) sentences += text[i] == '.' || text[i] == '!';
+    for (size_t i = 0; i + 1 < len; i++) dialogue += text[i] == '\n' && text[i + 1] == '"';
+    int nonascii = 0;
+    for (size_t i = 0; i < len; i++) nonascii |= (unsigned char)text[i] >= 128 || text[i] == '\0';
+    check(len >= CORPUS_DEFAULT_BYTES && len < CORPUS_DEFAULT_BYTES + 4096 && !nonascii,
+          "corpus: default %zu bytes, %ld documents, %ld sentences (%ld dialogue lines), ASCII (%.2f s)", len, docs,
+          sentences, dialogue, gen_s);
+
+    // Agreement checker: must catch a planted error, then finds none in the corpus.
+    DataWord* table = data_lexicon_table();
+    long checked = 0, unknown = 0, words = 0;
+    const char* planted = "The cats sees the dog. Anna run. I is sad. The dog that smile is here.";
+    int bad_planted = data_check_agreement(table, planted, strlen(planted), &checked, &unknown, &words);
+    const char* good = "The cats see the dog. Anna runs. I am sad. The dogs that smile were kind.";
+    int bad_good = data_check_agreement(table, good, strlen(good), &checked, &unknown, &words);
+    check(bad_planted == 4 && bad_good == 0, "corpus: agreement checker flags 4/4 planted errors, 0 in good text");
+    for (int i = 0; i < DATA_WORDS; i++) table[i].seen = 0;
+    checked = unknown = words = 0;
+    int bad = data_check_agreement(table, text, len, &checked, &unknown, &words);
+    check(bad == 0 && checked > 10000, "corpus: subject-verb agreement holds in %ld checked pairs (%d violations)",
+          checked, bad);
+    check(unknown == 0, "corpus: all %ld words are in the lexicon (%ld unknown)", words, unknown);
+    int missing = 0, total = 0;
+    for (int cat = 0; cat < CW_NUM_CATEGORIES; cat++) {
+        int n;
+        const char* const* ws = corpus_words((CorpusCategory)cat, &n);
+        for (int i = 0; i < n; i++, total++) {
+            char w[24];
+            data_lower(w, ws[i], strlen(ws[i]));
+            if (!data_word_find(table, w, 0)->seen) {
+                if (missing < 5) printf("     never used: %s (%s)\n", ws[i], corpus_category_name((CorpusCategory)cat));
+                missing++;
+            }
+        }
+    }
+    check(missing == 0, "corpus: every category appears, %d of %d lexicon entries used", total - missing, total);
+    // Nouns and verbs must not share forms (the checker and the grammar rely on it).
+    int clash = 0;
+    for (int i = 0; i < DATA_WORDS; i++)
+        clash += table[i].used && (table[i].flags & (DW_SG | DW_PL)) && (table[i].flags & (DW_V3SG | DW_VBASE));
+    check(clash == 0, "corpus: no word is both a noun and a present verb (%d clashes)", clash);
+
+    // Sentiment per document: measurable, balanced, and consistent within a document (first half of
+    // the sentences vs the second half), which is what makes it learnable.
+    long pos = 0, neg = 0, zero = 0, agree = 0, both = 0;
+    for (char* d = text; d < text + len;) {
+        // memmem, not strstr: ASan's strstr measures the whole rest of the text on every call
+        char* e = memmem(d, (size_t)(text + len - d), "\n\n", 2);
+        size_t dl = e ? (size_t)(e - d) : strlen(d);
+        int s = corpus_sentiment(d, dl);
+        pos += s > 0;
+        neg += s < 0;
+        zero += s == 0;
+        size_t half = dl / 2;
+        while (half < dl && d[half] != '.' && d[half] != '!') half++;
+        int s1 = corpus_sentiment(d, half), s2 = corpus_sentiment(d + half, dl - half);
+        if (s1 && s2) {
+            both++;
+            agree += s1 == s2;
+        }
+        d += dl + 2;
+    }
+    double ndocs = (double)(pos + neg + zero);
+    check(pos + neg > 0.9 * ndocs && fabs((double)(pos - neg)) < 0.05 * ndocs,
+          "corpus: document sentiment +%ld -%ld 0:%ld (balanced within 5%%, >90%% signed)", pos, neg, zero);
+    check(both > 0 && agree > 0.85 * (double)both,
+          "corpus: sentiment of a document's two halves agrees in %.1f%% of %ld documents", 100.0 * agree / both,
+          both);
+
+    // n-gram entropies of the default corpus, byte-level tokens (V = 256), split 90/10.
+    char err[512];
+    size_t cut = data_split_text(text, len, 0.1, err, sizeof err);
+    size_t nt, nv;
+    int* tr = data_encode_bytes(NULL, text, cut, &nt);
+    int* va = data_encode_bytes(NULL, text + cut, len - cut, &nv);
+    NgramStats st;
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
+    check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3 && st.h3 > 0.5 && st.h1 < log(256.0),
+          "ngram: default corpus, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
+          st.n_train, st.n_val);
+    free(tr);
+    free(va);
+    free(table);
+    free(text);
+}
+
+static void test_data_sentiment_and_pairs(void) {
+    int p, n;
+    const char* s1 = "The kind cat loves the happy dog.";
+    corpus_sentiment_counts(s1, strlen(s1), &p, &n);
+    check(p == 3 && n == 0 && corpus_sentiment(s1, strlen(s1)) == 1, "sentiment: \"%s\" counts +%d -%d", s1, p, n);
+    const char* s2 = "An unkind, KIND-hearted kindness; SADLY the owl cried and hated Sadness.";
+    corpus_sentiment_counts(s2, strlen(s2), &p, &n);
+    check(p == 1 && n == 3 && corpus_sentiment(s2, strlen(s2)) == -1,
+          "sentiment: word boundaries and case: +%d -%d (expect +1 -3)", p, n);
+    check(corpus_sentiment("kind sad", 4) == 1 && corpus_sentiment("kind sad", 8) == 0,
+          "sentiment: respects len; ties give 0");
+
+    int np = 400;
+    CorpusPair* pairs = corpus_preferences(11, np);
+    CorpusPair* again = corpus_preferences(11, np);
+    int ok_sent = 1, ok_same = 1, ok_shape = 1, ok_len = 1, bad_agree = 0;
+    double min_ratio = 1e9, max_ratio = 0;
+    DataWord* table = data_lexicon_table();
+    long checked = 0, unknown = 0, words = 0;
+    const char** chosen = malloc_check((size_t)np * sizeof(char*));
+    const char** rejected = malloc_check((size_t)np * sizeof(char*));
+    for (int k = 0; k < np; k++) {
+        CorpusPair* q = &pairs[k];
+        ok_same &= !strcmp(q->prompt, again[k].prompt) && !strcmp(q->chosen, again[k].chosen) &&
+                   !strcmp(q->rejected, again[k].rejected);
+        int sc = corpus_sentiment(q->chosen, strlen(q->chosen));
+        int sr = corpus_sentiment(q->rejected, strlen(q->rejected));
+        int cp, cn, rp, rn;
+        corpus_sentiment_counts(q->chosen, strlen(q->chosen), &cp, &cn);
+        corpus_sentiment_counts(q->rejected, strlen(q->rejected), &rp, &rn);
+        ok_sent &= sc == 1 && sr == -1 && cn == 0 && rp == 0 && cp == rn;
+        ok_shape &= strlen(q->prompt) > 0 && (q->chosen[0] == ' ' || q->chosen[0] == '\n') &&
+                    q->chosen[0] == q->rejected[0] && strcmp(q->chosen, q->rejected) != 0;
+        double ratio = (double)strlen(q->chosen) / (double)strlen(q->rejected);
+        min_ratio = fmin(min_ratio, ratio);
+        max_ratio = fmax(max_ratio, ratio);
+        ok_len &= ratio > 0.6 && ratio < 1.6;
+        bad_agree += data_check_agreement(table, q->prompt, strlen(q->prompt), &checked, &unknown, &words);
+        bad_agree += data_check_agreement(table, q->chosen, strlen(q->chosen), &checked, &unknown, &words);
+        bad_agree += data_check_agreement(table, q->rejected, strlen(q->rejected), &checked, &unknown, &words);
+        chosen[k] = q->chosen;
+        rejected[k] = q->rejected;
+    }
+    check(ok_same, "preferences: deterministic from the seed (%d pairs)", np);
+    check(ok_sent, "preferences: chosen strictly positive, rejected strictly negative, mirrored counts, all %d pairs",
+          np);
+    check(ok_shape, "preferences: non-empty prompt, continuations start with a space or newline and differ");
+    check(ok_len, "preferences: length ratio chosen/rejected in [%.2f, %.2f]", min_ratio, max_ratio);
+    check(bad_agree == 0 && unknown == 0, "preferences: agreement holds (%ld checks, %d violations, %ld unknown words)",
+          checked, bad_agree, unknown);
+    double rc = corpus_positive_rate(chosen, np), rr = corpus_positive_rate(rejected, np);
+    check(rc == 1.0 && rr == 0.0, "preferences: positive rate chosen %.3f, rejected %.3f", rc, rr);
+    const char* cut_texts[2] = {" The kind cat smiles.\n\nThe cruel sad dog cries.", " The cat sleeps."};
+    check(corpus_positive_rate(cut_texts, 2) == 0.5, "positive rate: a text is cut at its first blank line");
+
+    char** prompts = corpus_prompts(5, 300);
+    char** prompts2 = corpus_prompts(5, 300);
+    int same = 1;
+    for (int k = 0; k < 300; k++) same &= !strcmp(prompts[k], prompts2[k]);
+    double prate = corpus_positive_rate((const char* const*)prompts, 300);
+    check(same && prate > 0.3 && prate < 0.7, "prompts: deterministic, %.3f of 300 prompts positive (mixed moods)",
+          prate);
+    corpus_prompts_free(prompts, 300);
+    corpus_prompts_free(prompts2, 300);
+
+    // JSON Lines export, read back line by line with the JSON reader.
+    char jpath[] = "/tmp/forgetful_pairs_XXXXXX";
+    int fd = mkstemp(jpath);
+    int jok = fd >= 0 && close(fd) == 0;
+    char err[512];
+    jok = jok && corpus_write_jsonl(jpath, pairs, np, err, sizeof err) == 0;
+    size_t jlen = 0;
+    char* jtext = jok ? read_file(jpath, &jlen, err, sizeof err) : NULL;
+    int lines = 0, match = 0;
+    for (char* line = jtext; line && *line;) {
+        char* nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+        JsonValue v;
+        if (lines < np && json_parse(&v, line, ll, err, sizeof err) == 0) {
+            const JsonValue *p0 = json_get(&v, "prompt"), *c0 = json_get(&v, "chosen"), *r0 = json_get(&v, "rejected");
+            match += p0 && c0 && r0 && p0->type == JSON_STRING && !strcmp(p0->str, pairs[lines].prompt) &&
+                     !strcmp(c0->str, pairs[lines].chosen) && !strcmp(r0->str, pairs[lines].rejected);
+            json_free(&v);
+        }
+        lines++;
+        line = nl ? nl + 1 : line + ll;
+    }
+    check(jok && lines == np && match == np, "preferences: JSONL export, %d lines, %d read back equal", lines, match);
+    free(jtext);
+    remove(jpath);
+    free(chosen);
+    free(rejected);
+    free(table);
+    corpus_pairs_free(pairs, np);
+    corpus_pairs_free(again, np);
+}
+
+static void test_data_ngram(void) {
+    // Hand example, closed form worked out in data/README.md: V = 3, train 0 1 0 2 0 1, val 0 1 0 2 2.
+    int tr[] = {0, 1, 0, 2, 0, 1}, va[] = {0, 1, 0, 2, 2};
+    NgramStats st;
+    char err[512];
+    int rc = ngram_entropies(tr, 6, va, 5, 3, &st, err, sizeof err);
+    double e1 = -(log(4.0 / 9) + 2 * log(2.0 / 9)) / 3;
+    double e2 = -(log(13.0 / 18) + log(13.0 / 45) + log(1.0 / 9)) / 3;
+    double e3 = -(log(31.0 / 36) + log(29.0 / 45) + log(1.0 / 18)) / 3;
+    double d = fmax(fabs(st.h1 - e1), fmax(fabs(st.h2 - e2), fabs(st.h3 - e3)));
+    check(rc == 0 && d < 1e-12 && st.positions == 3, "ngram: closed form on a hand example, max diff %.2e", d);
+
+    int big[] = {0, 5};
+    check(ngram_entropies(big, 2, va, 5, 3, &st, err, sizeof err) == -1 && strstr(err, "outside"),
+          "ngram: token >= V refused: %s", err);
+    check(ngram_entropies(tr, 6, va, 2, 3, &st, err, sizeof err) == -1, "ngram: too few val tokens refused");
+    check(ngram_entropies(tr, 6, va, 5, 1 << 22, &st, err, sizeof err) == -1, "ngram: huge vocab refused");
+
+    FILE* f = fopen("data/fixtures/ngram.txt", "r");
+    if (!f) {
+        skip("ngram: numpy fixture because data/fixtures/ngram.txt is missing (make fixtures)");
+        return;
+    }
+    int V, nt, nv, okread = 1;
+    okread &= fscanf(f, "%d %d %d", &V, &nt, &nv) == 3 && nt > 0 && nv > 2;
+    int* t = malloc_check((size_t)(nt > 0 ? nt : 1) * sizeof(int));
+    int* v = malloc_check((size_t)(nv > 0 ? nv : 1) * sizeof(int));
+    for (int i = 0; okread && i < nt; i++) okread &= fscanf(f, "%d", &t[i]) == 1;
+    for (int i = 0; okread && i < nv; i++) okread &= fscanf(f, "%d", &v[i]) == 1;
+    double h[3] = {0, 0, 0};
+    okread &= okread && fscanf(f, "%lf %lf %lf", &h[0], &h[1], &h[2]) == 3;
+    fclose(f);
+    int ok = okread && ngram_entropies(t, (size_t)nt, v, (size_t)nv, V, &st, err, sizeof err) == 0;
+    double maxdiff = fmax(fabs(st.h1 - h[0]), fmax(fabs(st.h2 - h[1]), fabs(st.h3 - h[2])));
+    check(ok && maxdiff < 1e-9, "ngram: vs numpy fixture (V=%d, %d+%d tokens, unseen contexts), max diff %.2e", V, nt,
+          nv, maxdiff);
+    free(t);
+    free(v);
+}
+
+static void test_data_shards(void) {
+    char dir[] = "/tmp/forgetful_data_XXXXXX";
+    if (!mkdtemp(dir)) {
+        check(0, "shards: cannot create a temporary directory");
+        return;
+    }
+    char path[512], err[1024];
+    uint64_t rng = 42;
+    int ok_rt = 1;
+    int Vs[2] = {300, 70000};
+    for (int k = 0; k < 2; k++) {
+        size_t n = 5000;
+        int* toks = malloc_check(n * sizeof(int));
+        for (size_t i = 0; i < n; i++) toks[i] = (int)(random_u32(&rng) % (uint32_t)Vs[k]);
+        toks[0] = 0;
+        toks[1] = Vs[k] - 1;
+        snprintf(path, sizeof path, "%s/rt%d.tok", dir, k);
+        int rc = shard_write(path, toks, n, Vs[k], 99, err, sizeof err);
+        size_t m;
+        ShardHeader h;
+        int* back = rc == 0 ? shard_read(path, Vs[k], &m, &h, err, sizeof err) : NULL;
+        struct stat sb;
+        int want_bpt = k == 0 ? 2 : 4;
+        ok_rt &= back && m == n && !memcmp(back, toks, n * sizeof(int)) && h.bytes_per_token == want_bpt &&
+                 h.vocab_size == Vs[k] && h.key == 99 && stat(path, &sb) == 0 &&
+                 (size_t)sb.st_size == SHARD_HEADER_BYTES + n * (size_t)want_bpt;
+        free(back);
+        free(toks);
+    }
+    snprintf(path, sizeof path, "%s/empty.tok", dir);
+    size_t m = 1;
+    int* e = shard_write(path, NULL, 0, 10, 0, err, sizeof err) == 0 ? shard_read(path, 0, &m, NULL, err, sizeof err)
+                                                                        : NULL;
+    ok_rt &= e && m == 0;
+    free(e);
+    check(ok_rt, "shards: round trip uint16 (V=300), uint32 (V=70000) and empty, sizes exact");
+
+    // Corruptions of a good V=300 shard of 100 tokens: each must be refused with "PATH: ..." and a HINT.
+    int toks[100];
+    for (int i = 0; i < 100; i++) toks[i] = i * 3;
+    char good[512];
+    snprintf(good, sizeof good, "%s/good.tok", dir);
+    shard_write(good, toks, 100, 300, 0, err, sizeof err);
+    unsigned char img[64 + 200];
+    FILE* f = fopen(good, "rb");
+    int okimg = f && fread(img, 1, sizeof img, f) == sizeof img;
+    if (f) fclose(f);
+    struct {
+        const char* what;
+        size_t off, size;
+        unsigned char val;
+        int expect_vocab;
+        const char* needle;
+    } cases[] = {
+        {"bad magic", 0, sizeof img, 'X', 0, "magic"},
+        {"version 2", 4, sizeof img, 2, 0, "version"},
+        {"bytes per token 4 for V=300", 12, sizeof img, 4, 0, "bytes per token"},
+        {"token count 101", 16, sizeof img, 101, 0, "tokens need"},
+        {"truncated data", 0, sizeof img - 1, 'F', 0, "tokens need"},
+        {"truncated header", 0, 20, 'F', 0, "truncated header"},
+        {"token id 300 >= V", 64 + 2 * 7, sizeof img, 0x2C, 0, "not below vocab"}, // low byte of 300
+        {"vocab differs from tokenizer", 0, sizeof img, 'F', 512, "tokenizer has"},
+    };
+    int ncases = (int)(sizeof cases / sizeof cases[0]);
+    int refused = 0;
+    for (int c = 0; okimg && c < ncases; c++) {
+        unsigned char bad[sizeof img];
+        memcpy(bad, img, sizeof img);
+        bad[cases[c].off] = cases[c].val;
+        if (c == 6) bad[64 + 15] = 0x01; // token 7 := 0x012C = 300, the first id not below V
+        snprintf(path, sizeof path, "%s/bad%d.tok", dir, c);
+        data_write_bytes(path, bad, cases[c].size);
+        size_t nn;
+        int* r = shard_read(path, cases[c].expect_vocab, &nn, NULL, err, sizeof err);
+        int ok = !r && strstr(err, path) == err && strstr(err, cases[c].needle) && strstr(err, "HINT") &&
+                 !strchr(err, '\n');
+        if (!ok) printf("     %s: %s\n", cases[c].what, r ? "accepted" : err);
+        if (c == 6) printf("     e.g. %s\n", err);
+        refused += ok;
+        free(r);
+    }
+    check(okimg && refused == ncases, "shards: %d/%d corruptions refused with \"FILE: problem (HINT ...)\"", refused,
+          ncases);
+    snprintf(path, sizeof path, "%s/missing.tok", dir);
+    size_t nn;
+    check(!shard_read(path, 0, &nn, NULL, err, sizeof err) && strstr(err, "missing.tok"),
+          "shards: missing file refused: %s", err);
+    int badtok[3] = {1, 300, 2};
+    snprintf(path, sizeof path, "%s/never.tok", dir);
+    struct stat sb;
+    check(shard_write(path, badtok, 3, 300, 0, err, sizeof err) == -1 && stat(path, &sb) != 0,
+          "shards: writing token 300 with V=300 refused, no file left: %s", err);
+
+    // Cache key: changes with input, tokenizer and split.
+    uint64_t k0 = data_cache_key("abc", 3, "tok", 3, 0.1);
+    check(k0 != data_cache_key("abd", 3, "tok", 3, 0.1) && k0 != data_cache_key("abc", 3, "tok2", 4, 0.1) &&
+              k0 != data_cache_key("abc", 3, "tok", 3, 0.2) && k0 != data_cache_key("ab", 2, "ctok", 4, 0.1) &&
+              k0 == data_cache_key("abc", 3, "tok", 3, 0.1) && data_hash(DATA_HASH_INIT, "a", 1) == 0xaf63dc4c8601ec8cull,
+          "cache key: FNV-1a(\"a\") matches the published value; key depends on text, tokenizer, split");
+
+    // Split: contiguous, at a line boundary, near 90/10.
+    char text[400];
+    size_t tl = 0;
+    for (int i = 0; i < 30; i++) tl += (size_t)snprintf(text + tl, sizeof text - tl, "line %d\n", i);
+    size_t cut = data_split_text(text, tl, 0.1, err, sizeof err);
+    check(cut > 0 && cut < tl && text[cut - 1] == '\n' && cut >= (size_t)(0.9 * (double)tl) &&
+              cut <= (size_t)(0.9 * (double)tl) + 9,
+          "split: %zu bytes cut at %zu (after a newline, >= 90%%)", tl, cut);
+    check(data_split_text(text, tl, 0.0, err, sizeof err) == 0 && data_split_text(text, tl, 1.0, err, sizeof err) == 0 &&
+              data_split_text("a", 1, 0.1, err, sizeof err) == 0,
+          "split: val fraction 0 or 1, or a 1-byte input, refused: %s", err);
+
+    // Input directory: *.txt files in name order, joined by a blank line; empties skipped.
+    char sub[512], p2[600];
+    snprintf(sub, sizeof sub, "%s/in", dir);
+    mkdir(sub, 0755);
+    snprintf(p2, sizeof p2, "%s/b.txt", sub);
+    data_write_bytes(p2, "B b", 3);
+    snprintf(p2, sizeof p2, "%s/a.txt", sub);
+    data_write_bytes(p2, "A", 1);
+    snprintf(p2, sizeof p2, "%s/c.md", sub);
+    data_write_bytes(p2, "C", 1);
+    snprintf(p2, sizeof p2, "%s/0empty.txt", sub);
+    data_write_bytes(p2, "", 0);
+    snprintf(p2, sizeof p2, "%s/d.txt", sub);
+    mkdir(p2, 0755);
+    size_t il;
+    char* in = data_read_input(sub, &il, err, sizeof err);
+    check(in && il == 6 && !memcmp(in, "A\n\nB b", 6), "input dir: a.txt + b.txt joined, .md/empty/dir skipped");
+    free(in);
+    snprintf(p2, sizeof p2, "%s/0empty.txt", sub);
+    int e1 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "empty");
+    snprintf(p2, sizeof p2, "%s/d.txt", sub); // a directory without .txt files
+    int e2 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "no .txt");
+    snprintf(p2, sizeof p2, "%s/nope.txt", sub);
+    int e3 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "nope.txt");
+    char link[600];
+    snprintf(link, sizeof link, "%s/z.txt", sub); // a dangling symlink inside the input directory
+    int e4 = symlink(p2, link) == 0 && !data_read_input(sub, &il, err, sizeof err) && strstr(err, "z.txt");
+    check(e1 && e2 && e3 && e4, "input: empty file, directory without .txt, missing path, dangling link refused: %s",
+          err);
+
+    // Token cache: built once, then read back; a corrupted cache file is an error, not a crash.
+    const char* corpus = "the cat sees the dog.\nthe dogs see the cat.\n";
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    DataTokens d1, d2;
+    int r1 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d1,
+                                 err, sizeof err);
+    int r2 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d2,
+                                 err, sizeof err);
+    int same = r1 == 0 && r2 == 0 && !d1.from_cache && d2.from_cache && d1.n_train == d2.n_train &&
+               d1.n_val == d2.n_val && d1.n_train + d1.n_val == strlen(corpus) &&
+               !memcmp(d1.train, d2.train, d1.n_train * sizeof(int)) &&
+               (unsigned char)corpus[d1.n_train] == d2.val[0] && (unsigned char)corpus[d1.n_train - 1] == d2.train[d1.n_train - 1];
+    check(same, "token cache: first run builds %zu+%zu tokens, second reads the same from %s", d1.n_train, d1.n_val,
+          r2 == 0 ? d2.val_path : "?");
+    if (r1 == 0) data_write_bytes(d1.val_path, "garbage", 7);
+    DataTokens d3;
+    int r3 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d3,
+                                 err, sizeof err);
+    check(r3 == -1 && strstr(err, "HINT"), "token cache: a corrupted cache file is reported: %s", err);
+    if (r1 == 0) data_tokens_free(&d1);
+    if (r2 == 0) data_tokens_free(&d2);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("     (could not remove %s)\n", dir);
+
+    // A real corpus when present: byte-level baselines of tinyshakespeare.
+    const char* ts = "../shared/data/tinyshakespeare.txt";
+    size_t tsl;
+    char* tst = data_read_input(ts, &tsl, err, sizeof err);
+    if (!tst) {
+        skip("ngram: tinyshakespeare baselines because %s", err);
+        return;
+    }
+    size_t tcut = data_split_text(tst, tsl, 0.1, err, sizeof err);
+    size_t nt, nv;
+    int* tr = data_encode_bytes(NULL, tst, tcut, &nt);
+    int* va = data_encode_bytes(NULL, tst + tcut, tsl - tcut, &nv);
+    NgramStats st;
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
+    check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3,
+          "ngram: tinyshakespeare, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
+          nt, nv);
+    free(tr);
+    free(va);
+    free(tst);
+}
+
+static void test_data(void) {
+    double t0 = time_seconds();
+    test_data_corpus();
+    test_data_sentiment_and_pairs();
+    test_data_ngram();
+    test_data_shards();
+    printf("     data section took %.2f s\n", time_seconds() - t0);
+}
 
 // ============================================================================
 // probes: soft-entropy estimator vs closed forms and the numpy fixture
 
-static void test_probes(void) {}
+// The committed fixture from dev/reference_probes.py (see its docstring for the layout).
+typedef struct {
+    int N, d, n_bins, K;
+    float eps;
+    float *W, *z;
+    int64_t* labels;
+    double H, I[8];
+} ProbeCase;
+
+// Next whitespace-separated token of the fixture text, checked against `want` when given.
+static char* fixture_word(char** cur, const char* want) {
+    char* s = *cur;
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') s++;
+    char* e = s;
+    while (*e && *e != ' ' && *e != '\n' && *e != '\t' && *e != '\r') e++;
+    if (*e) *e++ = '\0';
+    *cur = e;
+    if (want && strcmp(s, want) != 0) return NULL;
+    return s;
+}
+
+static double fixture_num(char** cur) {
+    char* w = fixture_word(cur, NULL);
+    return strtod(w, NULL);
+}
+
+// Shannon entropy (nats) of softmax((ẑ·Wᵀ)/eps) for one vector, in double, written out directly.
+static double direct_row_entropy(const float* z, const float* W, int d, int nb, double eps, double* row) {
+    double nz = 0.0, mx = -INFINITY, sum = 0.0, h = 0.0;
+    for (int k = 0; k < d; k++) nz += (double)z[k] * z[k];
+    nz = sqrt(nz);
+    for (int j = 0; j < nb; j++) {
+        double dot = 0.0;
+        for (int k = 0; k < d; k++) dot += (double)z[k] / nz * W[j * d + k];
+        row[j] = dot / eps;
+        mx = fmax(mx, row[j]);
+    }
+    for (int j = 0; j < nb; j++) sum += (row[j] = exp(row[j] - mx));
+    for (int j = 0; j < nb; j++) {
+        row[j] /= sum;
+        if (row[j] > 0) h -= row[j] * log(row[j]);
+    }
+    return h;
+}
+
+// Soft entropy of N vectors under labels (N, K), added in two batches to exercise streaming.
+static SoftEntropy* probe_measure(const ProbeBins* pb, const float* z, const int64_t* labels, int N, int K) {
+    float* p = malloc_check((size_t)N * pb->n_bins * sizeof(float));
+    probe_assign(pb, z, (size_t)N, p);
+    SoftEntropy* se = soft_entropy_new(pb->n_bins, K);
+    int half = N / 3;
+    soft_entropy_add(se, p, (size_t)half, labels);
+    soft_entropy_add(se, p + (size_t)half * pb->n_bins, (size_t)(N - half), labels ? labels + (size_t)half * K : NULL);
+    free(p);
+    return se;
+}
+
+// Writes a plausible probes.csv / train.csv / dpo.csv (7 hidden states, 31 probe steps, a DPO
+// segment of 6) into dir: complexity rises then falls (compression) in deeper layers while
+// expressivity rises, as in the information-plane picture of training.
+static void write_synthetic_csvs(const char* dir) {
+    char path[512];
+    uint64_t rng = 42;
+    snprintf(path, sizeof path, "%s/probes.csv", dir);
+    FILE* f = fopen_check(path, "w");
+    fprintf(f, "%s\n", PROBE_CSV_HEADER);
+    const int L = 7, S = 31, D = 6;
+    double last_in[7], last_out[7];
+    for (int s = 0; s < S; s++) {
+        double u = (double)s / (S - 1);
+        for (int l = 0; l < L; l++) {
+            double dl = (double)l / (L - 1);
+            double nin = 0.01 * (random_f32(&rng) - 0.5f), nout = 0.01 * (random_f32(&rng) - 0.5f);
+            double in = 0.35 + 0.1 * (1 - dl) + 0.35 * (1 - exp(-u / 0.06)) - 0.3 * dl * u + nin;
+            double out = 0.04 + (0.15 + 0.3 * dl) * (1 - exp(-u / 0.25)) + nout;
+            last_in[l] = in, last_out[l] = out;
+            if (s == 5 && l == 3) // an unmeasured value: must leave a gap, not break the plot
+                fprintf(f, "%d,pretrain,%d,%.6f,%.6f,%.6f,%.6f,,%.6f,%.6f,,\n", s * 100, l, in + 0.1, in,
+                        in + 0.05, in + 0.08, out + 0.05, out + 0.08);
+            else
+                fprintf(f, "%d,pretrain,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,,%.6f\n", s * 100, l, in + 0.1, in,
+                        in + 0.05, in + 0.08, out, out + 0.05, out + 0.08, out / in);
+        }
+    }
+    for (int s = 0; s < D; s++) {
+        double u = (double)(s + 1) / D;
+        for (int l = 0; l < L; l++) {
+            double dl = (double)l / (L - 1);
+            double in = last_in[l] - 0.03 * u * (0.5 + dl), out = last_out[l] - 0.015 * u * dl;
+            double pref = 0.005 + (0.01 + 0.06 * dl) * u + 0.003 * random_f32(&rng);
+            fprintf(f, "%d,dpo,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", s * 10, l, in + 0.1, in, in + 0.05,
+                    in + 0.08, out, out + 0.05, out + 0.08, pref, out / in);
+        }
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/train.csv", dir);
+    f = fopen_check(path, "w");
+    fprintf(f, "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s\n");
+    for (int s = 0; s <= 3000; s += 10) {
+        double loss = 2.0 + 4.8 * exp(-s / 400.0) + 0.08 * (random_f32(&rng) - 0.5f);
+        if (s % 250 == 0) fprintf(f, "%d,pretrain,%.5f,%.5f,0.0006,1.2,80.0,50000\n", s, loss, loss + 0.08 + s * 2e-5);
+        else fprintf(f, "%d,pretrain,%.5f,,0.0006,1.2,80.0,50000\n", s, loss);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/dpo.csv", dir);
+    f = fopen_check(path, "w");
+    fprintf(f, "step,loss,rewards_chosen,rewards_rejected,margin,accuracy,val_accuracy,lr\n");
+    for (int s = 0; s <= 50; s++) {
+        double c = 0.4 * (1 - exp(-s / 15.0)) + 0.03 * (random_f32(&rng) - 0.5f);
+        double r = -1.2 * (1 - exp(-s / 12.0)) + 0.03 * (random_f32(&rng) - 0.5f);
+        fprintf(f, "%d,%.5f,%.5f,%.5f,%.5f,%.3f,%s,1e-5\n", s, log1p(exp(-(c - r))), c, r, c - r, 0.5 + 0.4 * s / 50.0,
+                s % 10 == 0 ? "0.8" : "");
+    }
+    fclose(f);
+}
+
+static size_t count_substr(const char* s, const char* sub) {
+    size_t n = 0;
+    for (const char* q = strstr(s, sub); q; q = strstr(q + 1, sub)) n++;
+    return n;
+}
+
+// Checks that path is a whole SVG document with `want` occurrences of marker; returns 1 if so.
+static int svg_well_formed(const char* path, const char* marker_text, size_t want, size_t* got) {
+    char err[256];
+    size_t len = 0;
+    char* s = read_file(path, &len, err, sizeof err);
+    if (!s) return 0;
+    int ok = strncmp(s, "<svg", 4) == 0 && len > 7 && strcmp(s + len - 7, "</svg>\n") == 0;
+    *got = count_substr(s, marker_text);
+    ok &= *got == want;
+    ok &= count_substr(s, "nan") == 0 && count_substr(s, "inf ") == 0 && count_substr(s, "inf\"") == 0;
+    ok &= count_substr(s, "<") == count_substr(s, ">"); // every tag closed (no '>' or '<' in text)
+    free(s);
+    return ok;
+}
+
+static void test_probes(void) {
+    char err[512];
+    // --- eps vs the scipy brentq fixture, all 12 (d, n_bins) pairs
+    size_t flen = 0;
+    char* fx = read_file("data/fixtures/probes_reference.txt", &flen, err, sizeof err);
+    if (!fx) {
+        skip("probes fixture: %s (run make fixtures)", err);
+    } else {
+        char* cur = fx;
+        int npairs = fixture_word(&cur, "eps") ? (int)fixture_num(&cur) : 0;
+        double maxrel = 0.0;
+        for (int i = 0; i < npairs; i++) {
+            int d = (int)fixture_num(&cur), nb = (int)fixture_num(&cur);
+            double want = fixture_num(&cur), got = probe_calibrate_eps(d, nb);
+            maxrel = fmax(maxrel, fabs(got - want) / want);
+        }
+        check(npairs == 12 && maxrel < 1e-9, "eps = root of KL_lower(eps,d) = ln n_bins vs scipy brentq, %d pairs "
+              "d in {64,128,384,768} x n_bins in {50,100,200}: max rel diff %.2e", npairs, maxrel);
+        // --- H and I vs the numpy reference on random z, W, labels
+        int ncases = fixture_word(&cur, "cases") ? (int)fixture_num(&cur) : 0;
+        for (int c = 0; c < ncases; c++) {
+            ProbeCase pc = {0};
+            if (!fixture_word(&cur, "case")) break;
+            pc.N = (int)fixture_num(&cur), pc.d = (int)fixture_num(&cur);
+            pc.n_bins = (int)fixture_num(&cur), pc.K = (int)fixture_num(&cur);
+            if (pc.K > 8 || !fixture_word(&cur, "eps")) break;
+            pc.eps = (float)fixture_num(&cur);
+            pc.W = malloc_check((size_t)pc.n_bins * pc.d * sizeof(float));
+            pc.z = malloc_check((size_t)pc.N * pc.d * sizeof(float));
+            pc.labels = malloc_check((size_t)pc.N * pc.K * sizeof(int64_t));
+            fixture_word(&cur, "W");
+            for (int i = 0; i < pc.n_bins * pc.d; i++) pc.W[i] = (float)fixture_num(&cur);
+            fixture_word(&cur, "z");
+            for (int i = 0; i < pc.N * pc.d; i++) pc.z[i] = (float)fixture_num(&cur);
+            fixture_word(&cur, "labels");
+            for (int i = 0; i < pc.N * pc.K; i++) pc.labels[i] = strtoll(fixture_word(&cur, NULL), NULL, 10);
+            fixture_word(&cur, "H");
+            pc.H = fixture_num(&cur);
+            fixture_word(&cur, "I");
+            for (int k = 0; k < pc.K; k++) pc.I[k] = fixture_num(&cur);
+            int well = fixture_word(&cur, "end") != NULL;
+            ProbeBins pb;
+            probe_bins_init_from(&pb, pc.d, pc.n_bins, pc.W, pc.eps);
+            SoftEntropy* se = probe_measure(&pb, pc.z, pc.labels, pc.N, pc.K);
+            double dH = fabs(soft_entropy_H(se) - pc.H), dI = 0.0;
+            for (int k = 0; k < pc.K; k++) dI = fmax(dI, fabs(soft_entropy_I(se, k) - pc.I[k]));
+            check(well && dH < 1e-6 && dI < 1e-6,
+                  "H and I (%d labelings, incl. unlabelled rows) vs numpy, N=%d d=%d n_bins=%d: max diff H %.2e, "
+                  "I %.2e", pc.K, pc.N, pc.d, pc.n_bins, dH, dI);
+            soft_entropy_free(se);
+            probe_bins_free(&pb);
+            free(pc.W);
+            free(pc.z);
+            free(pc.labels);
+        }
+        check(ncases == 2, "probes fixture holds 2 estimator cases (read %d)", ncases);
+        free(fx);
+    }
+
+    // --- closed forms, on bins drawn from a seed
+    const int d = 16, nb = 50;
+    ProbeBins pb;
+    probe_bins_init(&pb, d, nb, 0);
+    double wnorm = 0.0;
+    for (int j = 0; j < nb; j++) {
+        double s = 0.0;
+        for (int k = 0; k < d; k++) s += (double)pb.W[j * d + k] * pb.W[j * d + k];
+        wnorm = fmax(wnorm, fabs(sqrt(s) - 1.0));
+    }
+    check(wnorm < 1e-6 && fabs(pb.eps - probe_calibrate_eps(d, nb)) < 1e-7,
+          "bins: %d unit rows from seed 0 (max |norm-1| %.1e), eps %.6f", nb, wnorm, (double)pb.eps);
+    uint64_t rng = 7;
+    double* row = malloc_check(nb * sizeof(double));
+    {
+        // identical vectors: P(Z) is one softmax row, so H is that row's entropy; any I is 0
+        const int N = 300;
+        float z0[16];
+        for (int k = 0; k < d; k++) z0[k] = random_normal(&rng);
+        float* z = malloc_check((size_t)N * d * sizeof(float));
+        int64_t* lab = malloc_check((size_t)N * sizeof(int64_t));
+        for (int i = 0; i < N; i++) {
+            for (int k = 0; k < d; k++) z[i * d + k] = z0[k] * (1.0f + (float)(i % 3)); // scale is normalised away
+            lab[i] = i % 4;
+        }
+        double want = direct_row_entropy(z0, pb.W, d, nb, pb.eps, row) / log((double)nb);
+        SoftEntropy* se = probe_measure(&pb, z, lab, N, 1);
+        double dH = fabs(soft_entropy_H(se) - want), I = soft_entropy_I(se, 0);
+        check(dH < 1e-6 && fabs(I) < 1e-6,
+              "identical vectors: H = entropy of one softmax row %.6f (diff %.2e), I(labels;Z) = %.1e", want, dH, I);
+        soft_entropy_free(se);
+        free(z);
+        free(lab);
+    }
+    {
+        // labels independent of z: the true I is 0; the plug-in estimate is biased upwards by about
+        // (K-1)(n_bins-1)/(2N) nats for hard bins (Miller-Madow), less for soft ones. Check I below
+        // that bound and compare with the same labels permuted.
+        const int N = 6000, K = 4;
+        float* z = malloc_check((size_t)N * d * sizeof(float));
+        int64_t* lab = malloc_check((size_t)N * 2 * sizeof(int64_t));
+        for (int i = 0; i < N * d; i++) z[i] = random_normal(&rng);
+        for (int i = 0; i < N; i++) lab[2 * i] = random_u32(&rng) % K;
+        for (int i = 0; i < N; i++) lab[2 * i + 1] = lab[2 * ((i * 7919) % N)]; // permuted: gcd(7919, N) = 1
+        SoftEntropy* se = probe_measure(&pb, z, lab, N, 2);
+        double bound = (K - 1.0) * (nb - 1.0) / (2.0 * N) / log((double)nb);
+        double I0 = soft_entropy_I(se, 0), I1 = soft_entropy_I(se, 1);
+        check(I0 >= -1e-12 && I0 < bound && I1 >= -1e-12 && I1 < bound,
+              "independent labels (K=%d, N=%d): I = %.5f, permuted %.5f, bound (K-1)(n_bins-1)/(2N ln n_bins) = %.5f",
+              K, N, I0, I1, bound);
+        soft_entropy_free(se);
+        free(z);
+        free(lab);
+    }
+    {
+        // z a one-to-one function of the label, well separated (z_x = bin direction x): P(Z|x) is
+        // exactly row x, so I = H(Z) − Σ P(x) h(row_x); the rows are sharp, so I is close to H.
+        // Labels are relabelled with large int64 keys: I must not depend on the key values.
+        const int N = 2000, K = 10;
+        float* z = malloc_check((size_t)N * d * sizeof(float));
+        int64_t* lab = malloc_check((size_t)N * 2 * sizeof(int64_t));
+        double hrow[10], cnt[10] = {0}, hcond = 0.0;
+        for (int x = 0; x < K; x++) hrow[x] = direct_row_entropy(pb.W + (size_t)x * 5 * d, pb.W, d, nb, pb.eps, row);
+        double* marg = calloc_check(nb, sizeof(double));
+        for (int i = 0; i < N; i++) {
+            int x = (int)(random_u32(&rng) % K);
+            memcpy(z + (size_t)i * d, pb.W + (size_t)x * 5 * d, d * sizeof(float));
+            lab[2 * i] = x;
+            lab[2 * i + 1] = ((int64_t)x << 40) ^ (INT64_C(0x5DEECE66D) * (x + 1));
+            cnt[x] += 1;
+        }
+        for (int x = 0; x < K; x++) {
+            direct_row_entropy(pb.W + (size_t)x * 5 * d, pb.W, d, nb, pb.eps, row);
+            for (int j = 0; j < nb; j++) marg[j] += cnt[x] / N * row[j];
+            hcond += cnt[x] / N * hrow[x];
+        }
+        double hz = 0.0;
+        for (int j = 0; j < nb; j++) hz -= marg[j] > 0 ? marg[j] * log(marg[j]) : 0.0;
+        double want = (hz - hcond) / log((double)nb);
+        SoftEntropy* se = probe_measure(&pb, z, lab, N, 2);
+        double H = soft_entropy_H(se), I0 = soft_entropy_I(se, 0), I1 = soft_entropy_I(se, 1);
+        check(fabs(I0 - want) < 1e-6 && fabs(I1 - I0) < 1e-12 && fabs(H - hz / log((double)nb)) < 1e-6 && I0 > 0.8 * H,
+              "one-to-one labels: I = %.6f vs closed form H(Z) - sum P(x) h(row_x) = %.6f (diff %.2e), I/H = %.3f, "
+              "relabelled diff %.1e", I0, want, fabs(I0 - want), I0 / H, fabs(I1 - I0));
+        soft_entropy_free(se);
+        free(marg);
+        free(z);
+        free(lab);
+    }
+    free(row);
+    probe_bins_free(&pb);
+
+    // --- every hidden state of a small GPT, with n-gram labels vs the same built by hand
+    {
+        GPTConfig cfg = {.max_seq_len = 16, .vocab_size = 40, .num_layers = 2, .num_heads = 2, .channels = 16};
+        const size_t B = 3, T = 12;
+        int tokens[36];
+        for (size_t i = 0; i < B * T; i++) tokens[i] = (int)(random_u32(&rng) % 6);
+        GPT model;
+        gpt_build(&model, cfg, 1);
+        gpt_forward_hidden(&model, tokens, B, T);
+        ProbeRun pr;
+        probe_run_init(&pr, cfg.num_layers, cfg.channels, 20, 0);
+        probe_layers_add(&pr, &model, tokens, B, T);
+        double maxd = 0.0, mono = 0.0;
+        size_t P = T - 5, N = B * P;
+        float* z = malloc_check(N * cfg.channels * sizeof(float));
+        int64_t* lab = malloc_check(N * 6 * sizeof(int64_t));
+        for (int l = 0; l <= cfg.num_layers; l++) {
+            const float* hs = gpt_hidden_state(&model, l);
+            size_t i = 0;
+            for (size_t b = 0; b < B; b++)
+                for (size_t p = 2; p + 3 < T; p++, i++) {
+                    memcpy(z + i * cfg.channels, hs + (b * T + p) * cfg.channels, cfg.channels * sizeof(float));
+                    const int* tb = tokens + b * T;
+                    // base-V digits: a different exact encoding of the same n-grams
+                    int64_t V = cfg.vocab_size;
+                    lab[i * 6 + 0] = tb[p];
+                    lab[i * 6 + 1] = tb[p - 1] * V + tb[p];
+                    lab[i * 6 + 2] = (tb[p - 2] * V + tb[p - 1]) * V + tb[p];
+                    lab[i * 6 + 3] = tb[p + 1];
+                    lab[i * 6 + 4] = tb[p + 1] * V + tb[p + 2];
+                    lab[i * 6 + 5] = (tb[p + 1] * V + tb[p + 2]) * V + tb[p + 3];
+                }
+            SoftEntropy* se = probe_measure(&pr.bins, z, lab, (int)N, 6);
+            ProbeStats st;
+            probe_run_stats(&pr, l, &st);
+            double got[6] = {st.I_in[0], st.I_in[1], st.I_in[2], st.I_out[0], st.I_out[1], st.I_out[2]};
+            maxd = fmax(maxd, fabs(st.H - soft_entropy_H(se)));
+            for (int k = 0; k < 6; k++) maxd = fmax(maxd, fabs(got[k] - soft_entropy_I(se, k)));
+            maxd = fmax(maxd, fabs(st.optimality - st.I_out[0] / st.I_in[0]));
+            // n-grams refine (n-1)-grams, and H is concave, so the plug-in I can only grow with n
+            for (int k = 0; k < 2; k++)
+                mono = fmax(mono, fmax(got[k] - got[k + 1], got[3 + k] - got[4 + k]));
+            soft_entropy_free(se);
+        }
+        check(maxd < 1e-9 && soft_entropy_count(pr.layers[0]) == N,
+              "probe_layers_add: %zu positions p in [2,T-3) x %d hidden states, H, I_in1..3, I_out1..3 vs labels "
+              "built by hand: max diff %.1e", N, cfg.num_layers + 1, maxd);
+        check(mono <= 1e-12, "I_in1 <= I_in2 <= I_in3 and I_out1 <= I_out2 <= I_out3 at every layer (max violation %.1e)",
+              mono);
+        // I_pref: response positions labelled by the pair side
+        int mask[36] = {0}, chosen[3] = {1, 0, 1};
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 6; t < T; t++) mask[b * T + t] = 1;
+        probe_pref_add(&pr, &model, mask, chosen, B, T);
+        ProbeStats st;
+        probe_run_stats(&pr, cfg.num_layers, &st);
+        check(soft_entropy_count(pr.pref[0]) == 18 && st.I_pref >= 0.0 && st.I_pref <= st.H + 1e-9,
+              "probe_pref_add: 18 response positions, I_pref %.4f in [0, H]", st.I_pref);
+        // probes.csv rows and probe_bins.safetensors round trip
+        char dir[] = "/tmp/forgetful_probes_XXXXXX", path[512], path2[512];
+        if (!mkdtemp(dir)) {
+            check(0, "mkdtemp %s failed", dir);
+        } else {
+            snprintf(path, sizeof path, "%s/probes.csv", dir);
+            int rc1 = probe_csv_append(path, 0, "pretrain", &pr, err, sizeof err);
+            int rc2 = probe_csv_append(path, 10, "dpo", &pr, err, sizeof err);
+            size_t len = 0;
+            char* csv = read_file(path, &len, err, sizeof err);
+            int hdr = csv && strncmp(csv, PROBE_CSV_HEADER "\n", strlen(PROBE_CSV_HEADER) + 1) == 0;
+            check(rc1 == 0 && rc2 == 0 && hdr && csv && count_substr(csv, "\n") == 1 + 2 * 3 &&
+                      count_substr(csv, PROBE_CSV_HEADER) == 1 && strstr(csv, "\n0,pretrain,0,") &&
+                      strstr(csv, "\n10,dpo,2,"),
+                  "probes.csv: header once, 3 rows per probe step");
+            free(csv);
+            snprintf(path2, sizeof path2, "%s/probe_bins.safetensors", dir);
+            ProbeBins lb;
+            int* tk = NULL;
+            size_t S = 0, TT = 0;
+            int rc = probe_bins_save(path2, &pr.bins, tokens, B, T, err, sizeof err);
+            rc |= probe_bins_load(path2, &lb, &tk, &S, &TT, err, sizeof err);
+            int same = rc == 0 && S == B && TT == T && lb.n_bins == 20 && lb.d == cfg.channels && lb.eps == pr.bins.eps &&
+                       memcmp(lb.W, pr.bins.W, 20 * cfg.channels * sizeof(float)) == 0 &&
+                       memcmp(tk, tokens, B * T * sizeof(int)) == 0;
+            check(same, "probe_bins.safetensors: W [20,16] F32, eps [1] F32, tokens [3,12] I32 round trip bitwise%s%s",
+                  rc ? ": " : "", rc ? err : "");
+            if (rc == 0) probe_bins_free(&lb);
+            free(tk);
+            // a truncated file is refused with a message naming it
+            char* whole = read_file(path2, &len, err, sizeof err);
+            int trunc = whole && len > 100;
+            if (trunc) {
+                FILE* f = fopen_check(path2, "wb");
+                trunc = fwrite(whole, 1, 100, f) == 100;
+                trunc &= fclose(f) == 0;
+            }
+            free(whole);
+            rc = probe_bins_load(path2, &lb, NULL, NULL, NULL, err, sizeof err);
+            check(trunc && rc == -1 && strstr(err, path2), "truncated bins file refused: %s", err);
+            remove(path);
+            remove(path2);
+
+            // --- the SVG figures on synthetic CSVs (7 layers, 31 probe steps, DPO segment)
+            write_synthetic_csvs(dir);
+            char pc[512], tc[512], dc[512], s1[512], s2[512], s3[512];
+            snprintf(pc, sizeof pc, "%s/probes.csv", dir);
+            snprintf(tc, sizeof tc, "%s/train.csv", dir);
+            snprintf(dc, sizeof dc, "%s/dpo.csv", dir);
+            snprintf(s1, sizeof s1, "%s/info_plane.svg", dir);
+            snprintf(s2, sizeof s2, "%s/probes.svg", dir);
+            snprintf(s3, sizeof s3, "%s/preference.svg", dir);
+            size_t g1 = 0, g2 = 0, g3 = 0, g4 = 0;
+            int r1 = probe_plot_info_plane(pc, s1, NULL, err, sizeof err);
+            int w1 = svg_well_formed(s1, "class=\"layer-traj\"", 7, &g1) && svg_well_formed(s1, "class=\"dpo-traj\"", 7, &g2);
+            check(r1 == 0 && w1,
+                  "info_plane.svg: well formed, %zu layer trajectories + %zu DPO segments (want 7 + 7)", g1, g2);
+            int r2 = probe_plot_curves(pc, tc, s2, err, sizeof err);
+            int w2 = svg_well_formed(s2, "class=\"layer-curve\"", 4 * 7, &g3);
+            check(r2 == 0 && w2,
+                  "probes.svg: well formed, %zu layer curves (want 4 x 7)", g3);
+            int r3 = probe_plot_preference(pc, dc, s3, err, sizeof err);
+            int w3 = svg_well_formed(s3, "class=\"layer-pref\"", 7, &g4);
+            check(r3 == 0 && w3,
+                  "preference.svg: well formed, %zu I_pref curves (want 7)", g4);
+            remove(s1), remove(s2), remove(s3);
+            int rw = probe_plots_write(dir, NULL, err, sizeof err);
+            int all = 1;
+            for (int i = 0; i < 3; i++) {
+                FILE* sf = fopen(i == 0 ? s1 : i == 1 ? s2 : s3, "r");
+                all &= sf != NULL;
+                if (sf) fclose(sf);
+            }
+            check(rw == 0 && all, "probe_plots_write: info_plane.svg, probes.svg, preference.svg in the run folder%s%s",
+                  rw ? ": " : "", rw ? err : "");
+            // bad inputs: each refused with the file named, and no SVG written
+            static const char* bad[4] = {"", PROBE_CSV_HEADER "\n", PROBE_CSV_HEADER "\n0,pretrain,0,0.5,0.4\n",
+                                         PROBE_CSV_HEADER "\n0,pretrain,0,0.5,abc,0.1,0.1,0.1,0.1,0.1,,1\n"};
+            static const char* what[4] = {"empty", "header only", "short row", "non-number"};
+            char bp[512], bs[512];
+            snprintf(bp, sizeof bp, "%s/bad.csv", dir);
+            snprintf(bs, sizeof bs, "%s/bad.svg", dir);
+            for (int i = 0; i < 4; i++) {
+                FILE* bf = fopen_check(bp, "w");
+                fputs(bad[i], bf);
+                fclose(bf);
+                int rr = probe_plot_info_plane(bp, bs, NULL, err, sizeof err);
+                FILE* exists = fopen(bs, "r");
+                check(rr == -1 && !exists && strstr(err, bp), "malformed probes.csv (%s) refused: %s", what[i], err);
+                if (exists) fclose(exists);
+            }
+            int rm = probe_plot_curves("/nonexistent/probes.csv", tc, bs, err, sizeof err);
+            check(rm == -1 && strstr(err, "/nonexistent/probes.csv"), "missing probes.csv refused: %s", err);
+            remove(bp);
+            if (getenv("PROBES_KEEP_SVG")) {
+                printf("     figures kept in %s\n", dir);
+            } else {
+                remove(pc), remove(tc), remove(dc), remove(s1), remove(s2), remove(s3);
+                remove(dir);
+            }
+        }
+        free(z);
+        free(lab);
+        probe_run_free(&pr);
+        gpt_free(&model);
+    }
+}
 
 // ============================================================================
 // train: the CLI end to end (errors, resume, run folder)
