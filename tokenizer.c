@@ -466,6 +466,99 @@ static size_t bpe_word(const Tokenizer* t, int* ids, int* rank, size_t m) {
     return m;
 }
 
+// The same as bpe_word in O(m log m) for long words (a paragraph of CJK text or a long run of
+// letters is one word; the scan above is quadratic there). Tokens form a linked list over
+// positions (a merge keeps the left position); a min-heap holds (rank, position) of candidate
+// pairs. Each round takes the lowest rank r and pops *all* its entries (in position order), then
+// merges those still valid left to right: exactly GPT-2's "every occurrence of the best pair,
+// left to right" pass. Pairs created in the round wait for the next one, as in GPT-2.
+// work must hold 4*m ints.
+typedef struct {
+    int rank, pos;
+} RankPos;
+
+static int rankpos_less(RankPos a, RankPos b) { return a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos; }
+
+static void rp_push(RankPos* h, size_t* n, RankPos x) {
+    size_t k = (*n)++;
+    while (k > 0 && rankpos_less(x, h[(k - 1) / 2])) {
+        h[k] = h[(k - 1) / 2];
+        k = (k - 1) / 2;
+    }
+    h[k] = x;
+}
+
+static RankPos rp_pop(RankPos* h, size_t* n) {
+    RankPos top = h[0], last = h[--*n];
+    size_t k = 0;
+    for (;;) {
+        size_t c = 2 * k + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && rankpos_less(h[c + 1], h[c])) c++;
+        if (!rankpos_less(h[c], last)) break;
+        h[k] = h[c];
+        k = c;
+    }
+    if (*n) h[k] = last;
+    return top;
+}
+
+static size_t bpe_word_long(const Tokenizer* t, int* ids, size_t m) {
+    int* next = (int*)malloc_check(m * sizeof *next); // next live position, -1 at the end
+    int* prev = (int*)malloc_check(m * sizeof *prev); // previous live position, -1 at the start
+    char* dead = (char*)calloc_check(m, 1);
+    size_t hcap = 2 * m + 16, hn = 0, rn = 0;
+    RankPos* heap = (RankPos*)malloc_check(hcap * sizeof *heap);
+    RankPos* round = (RankPos*)malloc_check(hcap * sizeof *round);
+    for (size_t k = 0; k < m; k++) {
+        next[k] = k + 1 < m ? (int)k + 1 : -1;
+        prev[k] = (int)k - 1;
+    }
+    for (size_t k = 0; k + 1 < m; k++) {
+        int r = pairmap_get(&t->merge_rank, pair_key(ids[k], ids[k + 1]), INT_MAX);
+        if (r != INT_MAX) rp_push(heap, &hn, (RankPos){r, (int)k});
+    }
+    while (hn) {
+        int r = heap[0].rank;
+        rn = 0;
+        while (hn && heap[0].rank == r) round[rn++] = rp_pop(heap, &hn);
+        int left = t->merge[r][0], right = t->merge[r][1], out = t->merge[r][2];
+        for (size_t q = 0; q < rn; q++) {
+            int p = round[q].pos, nx = next[p];
+            if (dead[p] || nx < 0 || ids[p] != left || ids[nx] != right) continue; // stale
+            ids[p] = out;
+            dead[nx] = 1;
+            next[p] = next[nx];
+            if (next[nx] >= 0) prev[next[nx]] = p;
+            // new candidate pairs (prev, p) and (p, next); each merge adds at most two entries
+            if (hn + 2 > hcap) {
+                hcap *= 2;
+                heap = (RankPos*)realloc_check(heap, hcap * sizeof *heap);
+                round = (RankPos*)realloc_check(round, hcap * sizeof *round);
+            }
+            if (prev[p] >= 0) {
+                int rr = pairmap_get(&t->merge_rank, pair_key(ids[prev[p]], ids[p]), INT_MAX);
+                if (rr != INT_MAX) rp_push(heap, &hn, (RankPos){rr, prev[p]});
+            }
+            if (next[p] >= 0) {
+                int rr = pairmap_get(&t->merge_rank, pair_key(ids[p], ids[next[p]]), INT_MAX);
+                if (rr != INT_MAX) rp_push(heap, &hn, (RankPos){rr, p});
+            }
+        }
+    }
+    size_t w = 0;
+    for (int p = 0; p >= 0; p = next[p]) ids[w++] = ids[p];
+    free(next);
+    free(prev);
+    free(dead);
+    free(heap);
+    free(round);
+    return w;
+}
+
+// Words longer than this (bytes) take bpe_word_long; both give the same tokens.
+#define BPE_LONG_WORD 64
+
 // Growable int array.
 typedef struct {
     int* a;
@@ -510,7 +603,7 @@ int* tok_encode(const Tokenizer* tok, const char* text, size_t len, size_t* n) {
                 rank = (int*)malloc_check(scratch_cap * sizeof *rank);
             }
             for (size_t k = 0; k < wl; k++) ids[k] = tok->byte_id[s[i + k]];
-            size_t m = bpe_word(tok, ids, rank, wl);
+            size_t m = wl > BPE_LONG_WORD ? bpe_word_long(tok, ids, wl) : bpe_word(tok, ids, rank, wl);
             intvec_reserve(&cache_ids, m);
             memcpy(cache_ids.a + cache_ids.n, ids, m * sizeof *ids);
             cache.e[e].a = (int64_t)cache_ids.n;
