@@ -740,6 +740,18 @@ static void pair_add_word(TrainPair* p, int w) {
     p->words[p->nw++] = w;
 }
 
+// Adds wc to pair (left, right), which word w now contains, and notes it for a heap push.
+static void train_pair_add(PairTable* pt, int left, int right, int64_t wc, int w, int step, IntVec* touched) {
+    int p = pair_get(pt, left, right);
+    pt->p[p].count += wc;
+    pair_add_word(&pt->p[p], w);
+    if (pt->p[p].touched != step) {
+        pt->p[p].touched = step;
+        intvec_reserve(touched, 1);
+        touched->a[touched->n++] = p;
+    }
+}
+
 Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, size_t errlen) {
     if (vocab_size < 257 || vocab_size > TOK_MAX_VOCAB) {
         snprintf(err, errlen, "vocab size %d out of range: need 257 (256 bytes + <|endoftext|>) to %d", vocab_size,
@@ -835,34 +847,33 @@ Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, si
             int w = pt.p[best].words[k];
             if (stamp[w] == step) continue;
             stamp[w] = step;
+            // merge left to right; only the pairs around each occurrence change:
+            //   (prev, A) -> (prev, C) where prev is the token now before it (maybe a new C),
+            //   (B, next) -> (C, next) where next is the original token after it,
+            // which also gets overlaps right ("A A A" with A == B, or back-to-back occurrences)
             int* ws = sym + start[w];
-            int m = wlen[w];
-            int has = 0;
-            for (int q = 0; q + 1 < m && !has; q++) has = ws[q] == A && ws[q + 1] == B;
-            if (!has) continue; // stale entry: an earlier merge removed the pair from this word
-            for (int q = 0; q + 1 < m; q++) pt.p[pair_get(&pt, ws[q], ws[q + 1])].count -= wcount[w];
-            int o = 0;
+            int m = wlen[w], o = 0;
+            int64_t wc = wcount[w];
             for (int q = 0; q < m;) {
                 if (q + 1 < m && ws[q] == A && ws[q + 1] == B) {
+                    pt.p[best].count -= wc;
+                    if (o > 0) {
+                        int pp = pair_get(&pt, ws[o - 1], A); // (index first: pair_get may move pt.p)
+                        pt.p[pp].count -= wc;
+                        train_pair_add(&pt, ws[o - 1], C, wc, w, step, &touched);
+                    }
+                    if (q + 2 < m) {
+                        int pn = pair_get(&pt, B, ws[q + 2]);
+                        pt.p[pn].count -= wc;
+                        train_pair_add(&pt, C, ws[q + 2], wc, w, step, &touched);
+                    }
                     ws[o++] = C;
                     q += 2;
                 } else {
                     ws[o++] = ws[q++];
                 }
             }
-            wlen[w] = m = o;
-            for (int q = 0; q + 1 < m; q++) {
-                int p = pair_get(&pt, ws[q], ws[q + 1]);
-                pt.p[p].count += wcount[w];
-                if (ws[q] == C || ws[q + 1] == C) {
-                    pair_add_word(&pt.p[p], w);
-                    if (pt.p[p].touched != step) {
-                        pt.p[p].touched = step;
-                        intvec_reserve(&touched, 1);
-                        touched.a[touched.n++] = p;
-                    }
-                }
-            }
+            wlen[w] = o;
         }
         free(pt.p[best].words);
         pt.p[best].words = NULL;
