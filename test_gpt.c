@@ -381,6 +381,20 @@ static void test_tokenizer(void) {
         tok_write_file(p_bad, bad, jl);
         tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "not \"BPE\"", "tokenizer.json of type WPC");
         free(bad);
+        // an id beyond TOK_MAX_VOCAB (<|endoftext|>'s, first met in added_tokens)
+        const char* id = strstr(js, "\"id\": 799");
+        if (id) {
+            FILE* f = fopen(p_bad, "wb");
+            if (f) {
+                fprintf(f, "%.*s\"id\": 99999999%s", (int)(id - js), js, id + strlen("\"id\": 799"));
+                fclose(f);
+            }
+            char want[32];
+            snprintf(want, sizeof want, "[0, %d)", TOK_MAX_VOCAB);
+            tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, want, "tokenizer.json with id 99999999");
+        } else {
+            check(0, "no \"id\": 799 in the saved tokenizer.json");
+        }
         free(js);
     }
     tok_expect_error(tok_load_json("data/fixtures/no_such_tokenizer.json", err, sizeof err), err,

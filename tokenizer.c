@@ -1267,7 +1267,8 @@ Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* 
         int id = (int)root.items[k].number;
         long nb = bytelevel_decode(root.keys[k], root.key_lens[k], dec, bytes);
         if (nb <= 0 || seen[id]) {
-            set_err(err, errlen, "%s: token \"%s\": %s", encoder_json, quote(root.keys[k], root.key_lens[k], q, sizeof q),
+            set_err(err, errlen, "%s: byte offset %zu: token \"%s\": %s", encoder_json,
+                    offset_of_key(etext, elen, root.keys[k]), quote(root.keys[k], root.key_lens[k], q, sizeof q),
                     nb <= 0 ? "empty or not byte-level text" : "its id is used twice");
             goto fail;
         }
@@ -1276,13 +1277,14 @@ Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* 
     }
     for (long long id = 0; id <= max_id; id++) {
         if (!seen[id]) {
-            set_err(err, errlen, "%s: no token has id %lld (ids must be 0..%lld without gaps)", encoder_json, id, max_id);
+            set_err(err, errlen, "%s: byte offset 0: no token has id %lld (ids must be 0..%lld without gaps)",
+                    encoder_json, id, max_id);
             goto fail;
         }
     }
     int missing = tok_index(t, &map);
     if (missing >= 0) {
-        set_err(err, errlen, "%s: no token for byte 0x%02x", encoder_json, missing);
+        set_err(err, errlen, "%s: byte offset 0: no token for byte 0x%02x", encoder_json, missing);
         goto fail;
     }
     long e = strmap_find(&map, EOT_TEXT, strlen(EOT_TEXT), 0, NULL);
