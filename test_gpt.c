@@ -886,8 +886,40 @@ static void tok_expect_error(Tokenizer* tok, const char* err, const char* want, 
     tok_free(tok);
 }
 
+// GPT-2's regex (Python `regex`, dev/pretok_fixture.py) vs tok_pretok_next on random bytes with
+// invalid UTF-8: the word ends must agree exactly.
+static void tok_check_pretok(void) {
+    char err[512];
+    size_t len, n;
+    char* data = read_file("data/fixtures/pretok_bytes.bin", &len, err, sizeof err);
+    int* ends = data ? tok_read_ids("data/fixtures/pretok_ends.txt", &n) : NULL;
+    if (!data || !ends) {
+        check(0, "pre-tokenizer fixture: %s", data ? "bad data/fixtures/pretok_ends.txt" : err);
+        free(data);
+        return;
+    }
+    // word ends from C, then the symmetric difference of the two sorted lists of ends
+    size_t* ours = (size_t*)malloc_check((len + 1) * sizeof *ours);
+    size_t m = 0;
+    for (size_t i = 0; i < len; i = ours[m++]) ours[m] = tok_pretok_next(data, len, i);
+    size_t a = 0, b = 0, differ = 0, first = (size_t)-1;
+    while (a < m || b < n) {
+        if (a < m && b < n && ours[a] == (size_t)ends[b]) { a++; b++; continue; }
+        size_t at = (b >= n || (a < m && ours[a] < (size_t)ends[b])) ? ours[a++] : (size_t)ends[b++];
+        if (first == (size_t)-1) first = at;
+        differ++;
+    }
+    check(differ == 0, "pre-tokenizer == GPT-2 regex on %zu random bytes with invalid UTF-8 (%zu words, %zu word ends "
+          "differ)", len, n, differ);
+    if (differ) printf("     first disagreement: a word end at byte %zu\n", first);
+    free(ours);
+    free(ends);
+    free(data);
+}
+
 static void test_tokenizer(void) {
     char err[1024];
+    tok_check_pretok();
     // vocabulary size limits
     Tokenizer* tok = tok_train("abc", 3, 256, err, sizeof err);
     check(tok == NULL && strstr(err, "vocab size 256") != NULL, "tok_train vocab 256 rejected: %s", err);

@@ -364,6 +364,10 @@ static size_t pretok_next(const unsigned char* s, size_t n, size_t i) {
     return last;
 }
 
+size_t tok_pretok_next(const char* text, size_t len, size_t i) {
+    return pretok_next((const unsigned char*)text, len, i);
+}
+
 // ============================================================================
 // The tokenizer, encode, decode
 
