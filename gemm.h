@@ -390,7 +390,7 @@ static void gemm_pack_b_sliver(float* dst, int transB, const float* B, size_t ld
 
 // C = beta * C over (M,N) (beta == 0 writes zeros so that NaN in C does not survive).
 static void gemm_scale_c(float* C, size_t ldc, size_t M, size_t N, float beta) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * N > 65536)
     for (size_t i = 0; i < M; i++) {
         float* ci = C + i * ldc;
         if (beta == 0.0f) memset(ci, 0, N * sizeof(float));
@@ -441,19 +441,19 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
     // the AVX-512 transposing packer serves the AVX-512 path (the others keep plain C packing)
     int fast = resolved == GEMM_AVX512;
     size_t mr = ki.mr, nr = ki.nr;
+    // inside a parallel region (e.g. attention's loop over heads) the product runs on the calling
+    // thread alone, without opening a nested team
     int nthreads = 1;
 #ifdef _OPENMP
-    nthreads = omp_get_max_threads();
+    nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
 #endif
-    // MC: the largest multiple of mr <= GEMM_MC_MAX (rounded down to mr) such that the number
-    // of row blocks is a multiple of the thread count (balanced static schedule)
-    size_t mc_max = GEMM_MC_MAX / mr * mr;
-    size_t nblocks = (M + mc_max - 1) / mc_max;
-    nblocks = (nblocks + (size_t)nthreads - 1) / (size_t)nthreads * (size_t)nthreads;
-    size_t mc = (M + nblocks - 1) / nblocks;
+    // a small product (under ~2 MFLOP, some microseconds) is not worth waking other threads
+    if ((double)M * (double)N * (double)K < 1048576.0) nthreads = 1;
+    // MC: as large as GEMM_MC_MAX allows, then evened out over the row blocks (a multiple of mr)
+    size_t nbm = (M + GEMM_MC_MAX - 1) / GEMM_MC_MAX;
+    size_t mc = (M + nbm - 1) / nbm;
     mc = (mc + mr - 1) / mr * mr;
-    nblocks = (M + mc - 1) / mc;
-    if ((size_t)nthreads > nblocks) nthreads = (int)nblocks;
+    nbm = (M + mc - 1) / mc;
 
     size_t kc_max = K < GEMM_KC ? K : GEMM_KC;
     size_t nc_max = N < GEMM_NC ? N : GEMM_NC;
@@ -465,7 +465,7 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
         exit(1);
     }
 
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         int tid = 0;
 #ifdef _OPENMP
@@ -475,17 +475,30 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
         for (size_t jc = 0; jc < N; jc += GEMM_NC) {
             size_t nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
             size_t nslivers = (nc + nr - 1) / nr;
+            // tasks: row block x column chunk of the panel, about 4 per thread, so that a thread
+            // slowed down by other processes on its core does not hold everyone up; a column chunk
+            // stays >= 128 wide to amortise packing its A block
+            size_t want = 4 * (size_t)nthreads;
+            size_t nbn = nbm >= want ? 1 : (want + nbm - 1) / nbm;
+            size_t nch = (nslivers + nbn - 1) / nbn * nr;
+            if (nch < 128) nch = 128 / nr * nr;
+            nbn = (nc + nch - 1) / nch;
             for (size_t pc = 0; pc < K; pc += GEMM_KC) {
                 size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+                size_t packed = (size_t)-1; // row block now in this thread's A buffer
 #pragma omp for schedule(static)
-                for (size_t s = 0; s < nslivers; s++) gemm_pack_b_sliver(bpack, transB, B, ldb, pc, jc, nc, kc, nr, s, fast);
+                for (size_t s = 0; s < nslivers; s++)
+                    gemm_pack_b_sliver(bpack, transB, B, ldb, pc, jc, nc, kc, nr, s, fast);
                 // (implicit barrier: the panel is complete before anyone reads it)
-#pragma omp for schedule(static)
-                for (size_t blk = 0; blk < nblocks; blk++) {
-                    size_t ic = blk * mc;
-                    size_t m = M - ic < mc ? M - ic : mc;
-                    gemm_pack_a(ap, transA, A, lda, ic, pc, m, kc, mr, alpha, fast);
-                    gemm_macro(&ki, m, nc, kc, ap, bpack, C + ic * ldc + jc, ldc, !(overwrite && pc == 0));
+#pragma omp for schedule(dynamic, 1)
+                for (size_t task = 0; task < nbm * nbn; task++) {
+                    size_t ib = task / nbn, jb = task % nbn;
+                    size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
+                    size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
+                    if (packed != ib) gemm_pack_a(ap, transA, A, lda, ic, pc, m, kc, mr, alpha, fast);
+                    packed = ib;
+                    gemm_macro(&ki, m, n, kc, ap, bpack + j0 * kc, C + ic * ldc + jc + j0, ldc,
+                               !(overwrite && pc == 0));
                 }
                 // (implicit barrier: nobody repacks B while it is being read)
             }
