@@ -218,18 +218,6 @@ double time_seconds(void) {
 // the activation gradients). Parallel loops use static schedules and every output element is
 // written by exactly one thread in a fixed order, so results do not even depend on the thread count.
 
-// Dot product with 8 independent partial sums: the compiler can vectorise it without
-// reassociating (no fast-math), and the summation order is fixed.
-static inline float dot_f32(const float* a, const float* b, size_t n) {
-    float acc[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
-    float s = 0.0f;
-    for (; i < n; i++) s += a[i] * b[i];
-    return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
 // e^x for float x, written so that loops calling it vectorise (no libm call): x = n ln2 + r with
 // |r| <= ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent bits. Relative
 // error < 2.3e-7 (about 2 ulp) over the clamped range [-87, 88], where results stay normal and
