@@ -156,7 +156,7 @@ static const FlagSpec FLAGS[] = {
     {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
     {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
     {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 10, 0, "F", "peak learning rate"},
-    {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps (default 5% of steps)"},
+    {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
     {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
     {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
     {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
@@ -170,7 +170,7 @@ static const FlagSpec FLAGS[] = {
     {"--top-k", ARG_INT, OFF(top_k), 0, 1e9, 1, "N", "sample among the k likeliest tokens (0 = all)"},
     {"--save-every", ARG_INT, OFF(save_every), 0, 1e9, 1, "N", "checkpoint every N steps (0 = at the end only)"},
     {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
-    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder (default runs/<input>-<model>)"},
+    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder"},
     {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
     {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
@@ -197,7 +197,10 @@ static void print_default(FILE* f, const FlagSpec* fs) {
     }
     case ARG_STR: {
         const char* s = *(const char* const*)base;
-        fprintf(f, "%s", s ? s : fs->offset == OFF(input) ? "built-in corpus" : "-");
+        fprintf(f, "%s", s                             ? s
+                       : fs->offset == OFF(input) ? "built-in corpus"
+                       : fs->offset == OFF(out)   ? "runs/<input>-<model>"
+                                                  : "none");
         break;
     }
     case ARG_SWITCH: fprintf(f, "off"); break;
