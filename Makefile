@@ -25,7 +25,7 @@ else
 endif
 
 SRC = model.c tokenizer.c probes.c data/corpus.c
-HDR = model.h json.h tokenizer.h probes.h data/corpus.h
+HDR = model.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h
 
 .PHONY: all test asan fixtures bench clean
 all: train
