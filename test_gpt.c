@@ -2165,11 +2165,14 @@ static void test_probes(void) {
 // Runs `./train ARGS` with stdout and stderr captured in root/out.txt and root/err.txt; returns its
 // exit status (-1 if it did not exit normally, e.g. a crash) and the stderr text in err.
 static int train_cli(const char* root, const char* args, char* err, size_t errlen) {
-    char cmd[4096], path[600];
+    char cmd[12288], path[600];
     // passive waiting: on a machine shared with other jobs, spinning OpenMP threads can stall a
     // tiny run for seconds per step; the results do not depend on it
-    snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} %s %s >%s/out.txt 2>%s/err.txt",
-             train_bin(), args, root, root);
+    // it runs inside root, so that the tokenizer and shard cache (.cache/) stays there
+    char bin[4096];
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(cmd, sizeof cmd, "cd %s && OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} %s %s >out.txt 2>err.txt", root,
+             bin, args);
     int st = system(cmd);
     snprintf(path, sizeof path, "%s/err.txt", root);
     err[0] = '\0';
@@ -2371,13 +2374,17 @@ static void test_train(void) {
     char* st = read_file(path, &st_len, rerr, sizeof rerr);
     snprintf(path, sizeof path, "%s/bad", root);
     ok = st && make_dirs(path, rerr, sizeof rerr) == 0;
-    if (ok) {
-        snprintf(path, sizeof path, "%s/a/pretrain/config.json", root);
+    // the broken folder keeps the good config.json and tokenizer.json
+    static const char* keep[] = {"config.json", "tokenizer.json"};
+    for (int i = 0; i < 2 && ok; i++) {
+        snprintf(path, sizeof path, "%s/a/pretrain/%s", root, keep[i]);
         size_t cl = 0;
         char* cj = read_file(path, &cl, rerr, sizeof rerr);
-        snprintf(path, sizeof path, "%s/bad/config.json", root);
+        snprintf(path, sizeof path, "%s/bad/%s", root, keep[i]);
         ok = cj && train_write_file(path, cj, cl) == 0;
         free(cj);
+    }
+    if (ok) {
         snprintf(path, sizeof path, "%s/bad/model.safetensors", root);
         ok &= train_write_file(path, st, st_len / 2) == 0;
         snprintf(args, sizeof args, "--input %s/text.txt --init %s/bad --steps 2", root, root);

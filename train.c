@@ -5,7 +5,6 @@
 // training state (resume); the pre-training stage; the DPO stage; main.
 #define _GNU_SOURCE
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -23,8 +22,11 @@
 #include <omp.h>
 #endif
 
+#include "data/corpus.h"
+#include "data/shards.h"
 #include "json.h"
 #include "model.h"
+#include "tokenizer.h"
 
 // ============================================================================
 // Small helpers
@@ -68,6 +70,7 @@ typedef struct {
     const char* input; // text file or folder of .txt files; NULL = the built-in corpus
     float val_frac;    // fraction of the tokens, at the end, held out for validation
     int sequential;    // 1: batches are consecutive windows; 0: random windows
+    int vocab;         // BPE vocabulary size to train (tokens; 256 bytes + merges + <|endoftext|>)
     // model
     const char* model; // preset name
     int L, C, H, T;    // overrides of the preset (-1 = preset, or the --init checkpoint)
@@ -102,6 +105,7 @@ static const TrainConfig DEFAULTS = {
     .input = NULL,
     .val_frac = 0.1f,
     .sequential = 0,
+    .vocab = 1024,
     .model = "tiny",
     .L = -1,
     .C = -1,
@@ -147,6 +151,7 @@ typedef struct {
 static const FlagSpec FLAGS[] = {
     {"--input", ARG_STR, OFF(input), 0, 0, 0, "FILE|DIR", "training text, or a folder of .txt files"},
     {"--val-frac", ARG_FLOAT, OFF(val_frac), 0.001, 0.5, 0, "F", "fraction held out for validation (the end)"},
+    {"--vocab", ARG_INT, OFF(vocab), 257, TOK_MAX_VOCAB, 0, "N", "BPE vocabulary trained on the input"},
     {"--sequential", ARG_SWITCH, OFF(sequential), 0, 1, 0, "", "consecutive windows instead of random ones"},
     {"--model", ARG_STR, OFF(model), 0, 0, 0, "NAME", "tiny (L4 C128 H4 T64), small (L6 C384 H6 T256), gpt2"},
     {"-L", ARG_INT, OFF(L), 1, 128, 0, "N", "layers (overrides the preset)"},
@@ -387,26 +392,23 @@ static GPTConfig read_model_config(const char* dir) {
 // ============================================================================
 // Data: text -> tokens -> a train split and a val split
 
-// A small built-in text, used until the corpus generator and tokenizer land: raw bytes, V = 256.
-static const char BUILTIN_TEXT[] =
-    "The old lighthouse keeper climbed the stairs every evening. He lit the lamp, wiped the glass, "
-    "and watched the ships pass in the dark. The sea was calm on some nights and wild on others. "
-    "When the wind was strong, the waves broke against the rocks and the spray reached the window.\n\n"
-    "A young girl from the village came to visit him. She asked why he stayed alone in the tower. "
-    "He said that the light must never go out, because the ships depend on it. She looked at the "
-    "lamp and nodded. The next evening she came back and helped him carry the oil up the stairs.\n\n"
-    "The fisherman sold his fish in the market every morning. The baker sold bread, and the farmer "
-    "sold apples and cheese. The children ran between the stalls and the dogs followed them. "
-    "When the sun was high, the market closed and everyone went home to eat.\n\n"
-    "In the winter the snow covered the hills. The river froze, and the people walked across it. "
-    "The teacher told the children a story about a bear who slept all winter and woke up hungry "
-    "in the spring. The children laughed, and the teacher smiled at them.\n\n";
+// The built-in corpus: data/corpus.h's synthetic language, always from the same seed, so that
+// --seed changes the model's initialisation and data order but not the data.
+#define CORPUS_SEED 1337
+// Tokenizers and token shards are cached here (relative to the working directory), keyed by a
+// hash of the input text and the tokenizer; delete the folder to rebuild them.
+#define CACHE_DIR ".cache"
 
 typedef struct {
-    int* tokens;      // (n) all tokens; train = [0, n_train), val = [n_train, n)
-    size_t n, n_train;
+    Tokenizer* tok;   // byte-level BPE of the data
+    char* tok_json;   // the tokenizer.json bytes (its identity in the shard cache key)
+    size_t tok_json_len;
+    int* train;       // (n_train) token ids
+    int* val;         // (n_val) token ids
+    size_t n_train, n_val;
     int V;            // vocabulary size
-    uint64_t hash;    // FNV-1a of the token stream, to check that --resume sees the same data
+    uint64_t hash;    // cache key of text + tokenizer + split, to check that --resume sees the same data
+    NgramStats ngram; // unigram/bigram/trigram cross-entropies on val (nats/token)
     char name[256];   // short name for the run folder ("corpus", "tinyshakespeare")
     char source[4096]; // what was read, for messages
 } Dataset;
@@ -419,112 +421,100 @@ static uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
     return h;
 }
 
-static int compare_strings(const void* a, const void* b) {
-    return strcmp(*(const char* const*)a, *(const char* const*)b);
+static int* encode_with_tokenizer(void* ctx, const char* text, size_t len, size_t* n) {
+    return tok_encode((const Tokenizer*)ctx, text, len, n);
 }
 
-// Reads FILE, or every *.txt in DIR (sorted by name, joined by blank lines). Runtime error (exit
-// 1) naming the path when it is missing, unreadable or empty.
-static char* read_input_text(const char* path, size_t* len) {
-    struct stat st;
-    if (stat(path, &st) != 0) fatal("%s: %s", path, strerror(errno));
-    char err[512];
-    if (!S_ISDIR(st.st_mode)) {
-        char* text = read_file(path, len, err, sizeof err);
-        if (!text) fatal("%s", err);
-        if (*len == 0) fatal("%s: the file is empty", path);
-        return text;
-    }
-    DIR* d = opendir(path);
-    if (!d) fatal("%s: %s", path, strerror(errno));
-    char** names = NULL;
-    size_t n = 0;
-    struct dirent* e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".txt") == 0) {
-            names = realloc_check(names, (n + 1) * sizeof *names);
-            names[n++] = strdup(e->d_name);
-            if (!names[n - 1]) fatal("out of memory");
+// The tokenizer for text: loaded from tok_path when given (a model folder's tokenizer.json), else
+// trained on the train side of the text to `vocab` tokens and cached in CACHE_DIR under a hash
+// of text, vocab and split. Fills ds->tok and ds->tok_json. Runtime error on failure.
+static void dataset_tokenizer(Dataset* ds, const char* text, size_t len, int vocab, double val_frac,
+                              const char* tok_path) {
+    char err[1024], path[4096];
+    if (tok_path) {
+        snprintf(path, sizeof path, "%s", tok_path);
+    } else {
+        uint64_t key = data_hash(DATA_HASH_INIT, text, len);
+        key = data_hash(key, &vocab, sizeof vocab);
+        key = data_hash(key, &val_frac, sizeof val_frac);
+        char name[64];
+        snprintf(name, sizeof name, "%016llx.tokenizer.json", (unsigned long long)key);
+        path_join(path, sizeof path, CACHE_DIR, name);
+        if (access(path, F_OK) != 0) {
+            size_t split = data_split_text(text, len, val_frac, err, sizeof err);
+            if (split == 0) fatal("%s: %s", ds->source, err);
+            double t0 = time_seconds();
+            Tokenizer* tok = tok_train(text, split, vocab, err, sizeof err);
+            if (!tok) fatal("%s: %s", ds->source, err);
+            if (make_dirs(CACHE_DIR, err, sizeof err) != 0 || tok_save_json(tok, path, err, sizeof err) != 0)
+                fatal("%s", err);
+            printf("tokenizer  trained a %d-token BPE on %zu bytes in %.2f s (cached in %s)\n", tok_vocab_size(tok),
+                   split, time_seconds() - t0, path);
+            tok_free(tok);
         }
     }
-    closedir(d);
-    if (n == 0) fatal("%s: the folder has no .txt files", path);
-    qsort(names, n, sizeof *names, compare_strings);
-    char* all = NULL;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        char fp[8192];
-        path_join(fp, sizeof fp, path, names[i]);
-        size_t l = 0;
-        char* t = read_file(fp, &l, err, sizeof err);
-        if (!t) fatal("%s", err);
-        all = realloc_check(all, total + l + 3);
-        memcpy(all + total, t, l);
-        total += l;
-        if (i + 1 < n) {
-            memcpy(all + total, "\n\n", 2);
-            total += 2;
-        }
-        all[total] = '\0';
-        free(t);
-        free(names[i]);
-    }
-    free(names);
-    if (total == 0) fatal("%s: the .txt files are empty", path);
-    *len = total;
-    return all;
+    ds->tok = tok_load_json(path, err, sizeof err);
+    if (!ds->tok) fatal("%s", err);
+    ds->tok_json = read_file(path, &ds->tok_json_len, err, sizeof err);
+    if (!ds->tok_json) fatal("%s", err);
 }
 
-// Loads the data and splits it: the last val_frac of the tokens is the val split. Each split must
-// hold at least one window of T+1 tokens (checked by the caller once T is known).
-static void dataset_load(Dataset* ds, const TrainConfig* cfg) {
+// Loads the data: the text (--input, or the built-in corpus), its tokenizer (tok_path, or trained
+// and cached), the train/val token split (cached shards) and the n-gram baselines.
+static void dataset_load(Dataset* ds, const TrainConfig* cfg, const char* tok_path) {
     memset(ds, 0, sizeof *ds);
     size_t len = 0;
     char* text;
+    char err[1024];
     if (cfg->input) {
-        text = read_input_text(cfg->input, &len);
+        text = data_read_input(cfg->input, &len, err, sizeof err);
+        if (!text) fatal("%s", err);
         snprintf(ds->source, sizeof ds->source, "%s", cfg->input);
-        const char* base = strrchr(cfg->input, '/');
-        base = base && base[1] ? base + 1 : cfg->input;
-        snprintf(ds->name, sizeof ds->name, "%s", base);
+        char base[4096];
+        snprintf(base, sizeof base, "%s", cfg->input);
+        size_t bl = strlen(base);
+        while (bl > 1 && base[bl - 1] == '/') base[--bl] = '\0';
+        const char* slash = strrchr(base, '/');
+        snprintf(ds->name, sizeof ds->name, "%s", slash && slash[1] ? slash + 1 : base);
         char* dot = strrchr(ds->name, '.');
         if (dot && dot != ds->name) *dot = '\0';
     } else {
-        // the built-in text, repeated to a useful size
-        size_t one = sizeof BUILTIN_TEXT - 1, reps = 64;
-        len = one * reps;
-        text = malloc_check(len + 1);
-        for (size_t r = 0; r < reps; r++) memcpy(text + r * one, BUILTIN_TEXT, one);
-        text[len] = '\0';
-        snprintf(ds->source, sizeof ds->source, "built-in text");
-        snprintf(ds->name, sizeof ds->name, "builtin");
+        text = corpus_generate(CORPUS_SEED, CORPUS_DEFAULT_BYTES, &len);
+        snprintf(ds->source, sizeof ds->source, "built-in corpus (seed %d)", CORPUS_SEED);
+        snprintf(ds->name, sizeof ds->name, "corpus");
     }
-    // raw bytes: token = byte value
-    ds->V = 256;
-    ds->n = len;
-    ds->tokens = malloc_check(len * sizeof(int));
-    for (size_t i = 0; i < len; i++) ds->tokens[i] = (unsigned char)text[i];
+    dataset_tokenizer(ds, text, len, cfg->vocab, cfg->val_frac, tok_path);
+    ds->V = tok_vocab_size(ds->tok);
+    DataTokens dt;
+    if (data_prepare_tokens(text, len, cfg->val_frac, CACHE_DIR, ds->tok_json, ds->tok_json_len, ds->V,
+                            encode_with_tokenizer, ds->tok, &dt, err, sizeof err) != 0)
+        fatal("%s", err);
     free(text);
-    ds->n_train = ds->n - (size_t)((double)ds->n * (double)cfg->val_frac);
-    ds->hash = fnv1a(FNV_OFFSET, ds->tokens, ds->n * sizeof(int));
+    ds->train = dt.train;
+    ds->val = dt.val;
+    ds->n_train = dt.n_train;
+    ds->n_val = dt.n_val;
+    ds->hash = dt.key;
+    if (ngram_entropies(ds->train, ds->n_train, ds->val, ds->n_val, ds->V, &ds->ngram, err, sizeof err) != 0)
+        fatal("%s: %s", ds->source, err);
 }
 
-static void dataset_free(Dataset* ds) { free(ds->tokens); }
+static void dataset_free(Dataset* ds) {
+    free(ds->train);
+    free(ds->val);
+    free(ds->tok_json);
+    tok_free(ds->tok);
+}
 
-// Entropy (nats/token) of the empirical unigram distribution of tokens[0, n): the loss of a
-// model that knows only token frequencies, the first baseline a language model must beat.
-static double unigram_entropy(const int* tokens, size_t n, int V) {
-    size_t* count = calloc_check((size_t)V, sizeof(size_t));
-    for (size_t i = 0; i < n; i++) count[tokens[i]]++;
-    double h = 0.0;
-    for (int v = 0; v < V; v++)
-        if (count[v]) {
-            double p = (double)count[v] / (double)n;
-            h -= p * log(p);
-        }
-    free(count);
-    return h;
+// Writes DIR/baselines.csv: the n-gram cross-entropies the model's val loss is compared with.
+static void write_baselines(const char* dir, const Dataset* ds) {
+    char path[4200], err[1024];
+    path_join(path, sizeof path, dir, "baselines.csv");
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    fprintf(af.f, "model,val_loss_nats_per_token\nunigram,%.6f\nbigram,%.6f\ntrigram,%.6f\n", ds->ngram.h1,
+            ds->ngram.h2, ds->ngram.h3);
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
 }
 
 // Batches of B windows of T+1 tokens from one split: inputs are tokens [s, s+T), targets [s+1,
@@ -628,13 +618,15 @@ static void valset_free(ValSet* vs) {
     free(vs->targets);
 }
 
-// Generates n tokens after `first`, feeding back the last T tokens each time. Returns a malloc'd
-// (n + 1) array starting with first. The sampling RNG is separate from the data's.
-static int* generate(GPT* model, int first, int n, size_t T, float temperature, int top_k, uint64_t* rng) {
-    int* seq = malloc_check((size_t)(n + 1) * sizeof(int));
-    seq[0] = first;
+// Generates n tokens after the prompt (np tokens), feeding back the last T tokens each time.
+// Returns a malloc'd (np + n) array starting with the prompt. The sampling RNG is the run's own,
+// separate from the data order.
+static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k,
+                     uint64_t* rng) {
+    int* seq = malloc_check((size_t)(np + n) * sizeof(int));
+    memcpy(seq, prompt, (size_t)np * sizeof(int));
     int V = model->config.vocab_size;
-    for (int i = 1; i <= n; i++) {
+    for (int i = np; i < np + n; i++) {
         size_t ctx = (size_t)i < T ? (size_t)i : T;
         gpt_forward(model, seq + i - ctx, NULL, 1, ctx);
         seq[i] = sample_logits(model->acts.logits + (ctx - 1) * (size_t)V, V, temperature, top_k, rng);
@@ -642,16 +634,31 @@ static int* generate(GPT* model, int first, int n, size_t T, float temperature, 
     return seq;
 }
 
-// Prints tokens as text, bytes outside printable ASCII/UTF-8 as \xNN, framed for the log.
-static void print_sample(const char* title, const int* seq, int n) {
+// Prints a sample: the decoded text of seq[0..n), control bytes other than newline and tab as \xNN.
+static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
+    size_t len = 0;
+    char* text = tok_decode(tok, seq, (size_t)n, &len);
     printf("---- %s\n", title);
-    for (int i = 0; i < n; i++) {
-        int c = seq[i];
-        if (c == '\n' || c == '\t' || (c >= 32 && c != 127)) putchar(c);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n' || c == '\t' || c >= 32) putchar(c);
         else printf("\\x%02x", c);
     }
     printf("\n----\n");
     fflush(stdout);
+    free(text);
+}
+
+// A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
+// document separator), printed under title.
+static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
+                             const char* title) {
+    size_t np = 0;
+    int* prompt = tok_encode(tok, "\n\n", 2, &np);
+    int* seq = generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, rng);
+    print_sample(title, tok, seq + np, cfg->sample_len);
+    free(seq);
+    free(prompt);
 }
 
 // ============================================================================
@@ -916,7 +923,6 @@ typedef struct {
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
     float *resume_m, *resume_v; // AdamW moments from train_state.bin (moved into the model)
-    double unigram;  // unigram entropy of the val split (nats/token)
     double final_val_loss;
     double t_start;
 } Run;
@@ -965,6 +971,9 @@ static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint
     char path[4200], err[512];
     path_join(path, sizeof path, run->dir, "pretrain");
     if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
+    char tok_path[4300];
+    path_join(tok_path, sizeof tok_path, path, "tokenizer.json");
+    if (tok_save_json(run->data.tok, tok_path, err, sizeof err) != 0) fatal("%s", err);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
@@ -1027,16 +1036,15 @@ static void pretrain_stage(Run* run) {
     size_t B = (size_t)s->B, T = (size_t)s->T;
 
     DataLoader train;
-    loader_init(&train, ds->tokens, ds->n_train, B, T, cfg->sequential, cfg->seed);
+    loader_init(&train, ds->train, ds->n_train, B, T, cfg->sequential, cfg->seed);
     ValSet val;
-    valset_init(&val, ds->tokens + ds->n_train, ds->n - ds->n_train, B, T, (size_t)cfg->eval_batches);
+    valset_init(&val, ds->val, ds->n_val, B, T, (size_t)cfg->eval_batches);
     uint64_t sample_rng = cfg->seed * 2654435761ull + 7;
     if (run->start_step > 0) {
         train.rng = run->loader_rng;
         train.pos = run->loader_pos;
         sample_rng = run->sample_rng;
     }
-    int first_token = '\n';
     int last_saved = run->start_step;
 
     Progress pr;
@@ -1052,12 +1060,10 @@ static void pretrain_stage(Run* run) {
         double val_loss = NAN;
         if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
-            int* seq = generate(model, first_token, cfg->sample_len, T, cfg->temperature, cfg->top_k, &sample_rng);
             char title[64];
             snprintf(title, sizeof title, "sample at step %d", step);
             progress_break(&pr);
-            print_sample(title, seq + 1, cfg->sample_len);
-            free(seq);
+            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title);
         }
 
         double t0 = time_seconds();
@@ -1095,9 +1101,7 @@ static void pretrain_stage(Run* run) {
     run->final_val_loss = evaluate(model, &val);
     log_row(run->csv, s->steps, "pretrain", NAN, run->final_val_loss, NAN, NAN, NAN, NAN);
     save_checkpoint(run, s->steps, &train, sample_rng);
-    int* seq = generate(model, first_token, cfg->sample_len, T, cfg->temperature, cfg->top_k, &sample_rng);
-    print_sample("final sample", seq + 1, cfg->sample_len);
-    free(seq);
+    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
     signal(SIGINT, SIG_DFL);
     loader_free(&train);
     valset_free(&val);
@@ -1156,7 +1160,9 @@ static void resume_run(Run* run, const unsigned char* given) {
     if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
     if (!flag_given(given, "--threads")) cfg->threads = h.threads;
     h.model[sizeof h.model - 1] = '\0';
-    dataset_load(&run->data, cfg);
+    char tok_path[4200];
+    path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
+    dataset_load(&run->data, cfg, tok_path);
     if (run->data.hash != h.data_hash)
         fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
               run->data.source);
@@ -1193,11 +1199,16 @@ static void resume_run(Run* run, const unsigned char* given) {
 // A fresh run (or --init): the data, the shape, then a random or loaded model.
 static void new_run(Run* run, const unsigned char* given) {
     TrainConfig* cfg = &run->cfg;
-    (void)given;
     cfg->threads = setup_threads(cfg->threads);
     GPTConfig init_cfg;
-    if (cfg->init) init_cfg = read_model_config(cfg->init);
-    dataset_load(&run->data, cfg);
+    char tok_path[4200];
+    if (cfg->init) {
+        init_cfg = read_model_config(cfg->init);
+        if (flag_given(given, "--vocab"))
+            error_usage("--vocab cannot be combined with --init (the tokenizer is %s/tokenizer.json)", cfg->init);
+        path_join(tok_path, sizeof tok_path, cfg->init, "tokenizer.json");
+    }
+    dataset_load(&run->data, cfg, cfg->init ? tok_path : NULL);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
     if (cfg->init) {
         char err[512];
@@ -1209,7 +1220,7 @@ static void new_run(Run* run, const unsigned char* given) {
 
 // Checks that both splits hold a window of T+1 tokens.
 static void check_data_fits(const Run* run) {
-    size_t T = (size_t)run->shape.T, ntrain = run->data.n_train, nval = run->data.n - run->data.n_train;
+    size_t T = (size_t)run->shape.T, ntrain = run->data.n_train, nval = run->data.n_val;
     if (ntrain < T + 1 || nval < T + 1)
         fatal("%s: too little data for -T %zu: %zu train and %zu val tokens, each split needs at least %zu "
               "(use a smaller -T or a larger input)",
@@ -1226,8 +1237,8 @@ static void print_config(const Run* run, size_t mem) {
     // parameter count from the shapes (the same sum gpt_build allocates)
     size_t nparams = V * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C;
     printf("forgetful: pre-training a GPT-2 style model\n");
-    printf("data       %s: %zu tokens (V=%d), %zu train / %zu val\n", run->data.source, run->data.n,
-           run->data.V, run->data.n_train, run->data.n - run->data.n_train);
+    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val\n", run->data.source,
+           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val);
     printf("model      %s%s: L%d C%d H%d T%d (n_positions %d), %.2fM parameters\n", cfg->init ? "from " : "",
            cfg->init ? cfg->init : cfg->model, s->gpt.num_layers, s->gpt.channels, s->gpt.num_heads, s->T,
            s->gpt.max_seq_len, (double)nparams / 1e6);
@@ -1280,9 +1291,11 @@ int main(int argc, char** argv) {
     char err[512];
     if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
     run.csv = open_train_csv(run.dir, run.start_step);
-    run.unigram = unigram_entropy(run.data.tokens + run.data.n_train, run.data.n - run.data.n_train, run.data.V);
-    printf("baseline   unigram entropy of the val split: %.4f nats/token (a fresh model starts near ln V = %.4f)\n",
-           run.unigram, log((double)run.data.V));
+    write_baselines(run.dir, &run.data);
+    const NgramStats* ng = &run.data.ngram;
+    printf("baselines  val cross-entropy of n-gram models: unigram %.4f, bigram %.4f, trigram %.4f nats/token\n"
+           "           (a fresh model starts near ln V = %.4f)\n",
+           ng->h1, ng->h2, ng->h3, log((double)run.data.V));
     if (run.start_step > 0) printf("resuming   at step %d/%d\n", run.start_step, run.shape.steps);
 
     pretrain_stage(&run);
@@ -1293,8 +1306,8 @@ int main(int argc, char** argv) {
     char wall_s[32], rss_s[32];
     format_duration(wall_s, sizeof wall_s, wall);
     format_bytes(rss_s, sizeof rss_s, peak_rss());
-    printf("summary    final val loss %.4f nats/token vs unigram entropy %.4f (%.1f%% below)\n",
-           run.final_val_loss, run.unigram, 100.0 * (1.0 - run.final_val_loss / run.unigram));
+    printf("summary    final val loss %.4f nats/token vs n-gram baselines: unigram %.4f, bigram %.4f, trigram %.4f\n",
+           run.final_val_loss, ng->h1, ng->h2, ng->h3);
     printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
     printf("           model in %s/pretrain/, log in %s/train.csv\n", run.dir, run.dir);
     if (fclose(run.csv) != 0) fatal("%s/train.csv: %s", run.dir, strerror(errno));
