@@ -2349,6 +2349,28 @@ static void test_train(void) {
     check(same && maxdiff == 0.0, "train CLI: %d steps straight vs %d + --resume: %d/%d rows, max loss diff %.3g (want 0)",
           N, K, nb, na, maxdiff);
 
+    // the probes: the same rows straight and resumed, and the run folder's probe files
+    snprintf(path, sizeof path, "%s/a/probes.csv", root);
+    size_t pa_len = 0, pb_len = 0;
+    char* pa = read_file(path, &pa_len, rerr, sizeof rerr);
+    snprintf(path, sizeof path, "%s/b/probes.csv", root);
+    char* pb = read_file(path, &pb_len, rerr, sizeof rerr);
+    int prows = 0;
+    for (size_t i = 0; pa && i < pa_len; i++) prows += pa[i] == '\n';
+    // default --probe-every is steps/30 = 1 here: steps 0..N, 3 hidden states each, and the header
+    check(pa && pb && pa_len == pb_len && memcmp(pa, pb, pa_len) == 0 && prows == (N + 1) * 3 + 1,
+          "train CLI: probes.csv has %d lines (want %d) and is identical straight and resumed", prows, (N + 1) * 3 + 1);
+    free(pa);
+    free(pb);
+    static const char* files[] = {"probe_bins.safetensors", "info_plane.svg", "probes.svg", "baselines.csv",
+                                  "pretrain/tokenizer.json"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/a/%s", root, files[i]);
+        struct stat fst;
+        check(stat(path, &fst) == 0 && fst.st_size > 0, "train CLI: the run folder has %s (%lld bytes)", files[i],
+              stat(path, &fst) == 0 ? (long long)fst.st_size : -1LL);
+    }
+
     // --resume refuses flags that change the trajectory, and corrupt or truncated states
     snprintf(args, sizeof args, "--resume %s/b --lr 0.1", root);
     train_expect_error(root, args, 2, "--lr", "--resume with --lr");

@@ -26,6 +26,7 @@
 #include "data/shards.h"
 #include "json.h"
 #include "model.h"
+#include "probes.h"
 #include "tokenizer.h"
 
 // ============================================================================
@@ -97,6 +98,11 @@ typedef struct {
     const char* resume; // run folder to continue from its train_state.bin
     const char* init;   // model folder to start from instead of a random initialisation
     int dry_run;        // print the configuration and memory estimate, then exit
+    // probes (soft-entropy estimates of every hidden state, see probes.h)
+    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/30; 0 = off)
+    int probe_seqs;     // probe sequences of length T from the start of the val split
+    int probe_bins;     // reference directions of the estimator
+    int probe_only;     // probe the --init model once and exit (no training)
     int help;           // print the usage and exit 0
 } TrainConfig;
 
@@ -132,6 +138,10 @@ static const TrainConfig DEFAULTS = {
     .resume = NULL,
     .init = NULL,
     .dry_run = 0,
+    .probe_every = -1,
+    .probe_seqs = 64,
+    .probe_bins = 100,
+    .probe_only = 0,
     .help = 0,
 };
 
@@ -179,6 +189,10 @@ static const FlagSpec FLAGS[] = {
     {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
     {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
+    {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
+    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
+    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
+    {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
 };
 #define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
@@ -189,7 +203,8 @@ static void print_default(FILE* f, const FlagSpec* fs) {
     switch (fs->type) {
     case ARG_INT: {
         int v = *(const int*)base;
-        if (v < 0) fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : "preset");
+        if (v < 0)
+            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/30" : "preset");
         else fprintf(f, "%d", v);
         break;
     }
@@ -361,6 +376,10 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
     s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
     if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
     if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
+    if (cfg->probe_every != 0 && s.T < 6)
+        error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
+    if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
+        error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
     char err[256];
     if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
     return s;
@@ -700,30 +719,29 @@ static double peak_rss(void) {
 
 #define TRAIN_CSV_HEADER "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s"
 
-// Creates DIR/train.csv with its header, or, when resuming from `keep_below`, keeps the rows of
-// steps below it (a crash may have logged steps past the checkpoint), then opens it for appending.
-static FILE* open_train_csv(const char* dir, int keep_below) {
-    char path[4096], err[512];
-    path_join(path, sizeof path, dir, "train.csv");
+// Rewrites the CSV log at path with its header and, when resuming from step `keep_below`, only the
+// complete pre-training rows of earlier steps (a crash may have logged steps past the checkpoint;
+// those steps run again). A missing file is an error only when required.
+static void restart_csv(const char* path, const char* header, int keep_below, int required) {
+    char err[1024];
     char* old = NULL;
-    size_t len = 0;
+    size_t len = 0, hl = strlen(header);
     if (keep_below > 0) {
         old = read_file(path, &len, err, sizeof err);
-        if (!old) fatal("%s (needed to continue the log on --resume)", err);
-        if (strncmp(old, TRAIN_CSV_HEADER "\n", strlen(TRAIN_CSV_HEADER) + 1) != 0)
-            fatal("%s: unexpected header (not a train.csv written by ./train)", path);
+        if (!old && required) fatal("%s (needed to continue the log on --resume)", err);
+        if (old && (strncmp(old, header, hl) != 0 || old[hl] != '\n'))
+            fatal("%s: unexpected header (not written by ./train)", path);
     }
     AtomicFile af;
     if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
-    fprintf(af.f, "%s\n", TRAIN_CSV_HEADER);
+    fprintf(af.f, "%s\n", header);
     if (old) {
-        char* line = old + strlen(TRAIN_CSV_HEADER) + 1;
+        char* line = old + hl + 1;
         while (*line) {
             char* nl = strchr(line, '\n');
             size_t l = nl ? (size_t)(nl - line) : strlen(line);
             char* end = NULL;
             long step = strtol(line, &end, 10);
-            // only complete rows of earlier steps of this stage survive
             if (nl && end != line && *end == ',' && step < keep_below && strncmp(end, ",pretrain,", 10) == 0)
                 fwrite_check(line, 1, l + 1, af.f, path);
             line = nl ? nl + 1 : line + l;
@@ -731,8 +749,14 @@ static FILE* open_train_csv(const char* dir, int keep_below) {
         free(old);
     }
     if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
-    FILE* f = fopen_check(path, "a");
-    return f;
+}
+
+// Starts DIR/train.csv (see restart_csv) and opens it for appending.
+static FILE* open_train_csv(const char* dir, int keep_below) {
+    char path[4200];
+    path_join(path, sizeof path, dir, "train.csv");
+    restart_csv(path, TRAIN_CSV_HEADER, keep_below, 1);
+    return fopen_check(path, "a");
 }
 
 // Appends one row; NAN fields are left empty (not measured at this step).
@@ -819,7 +843,7 @@ typedef struct {
     int32_t T, B, steps, warmup, sequential, threads;
     int32_t step; // completed steps: the next step to run
     int32_t eval_every, eval_batches, sample_every, save_every;
-    int32_t pad_;
+    int32_t probe_every, probe_seqs, probe_bins;
     double lr, min_lr_frac, wd, clip, val_frac;
     uint64_t seed, data_hash, num_parameters;
     uint64_t loader_rng, loader_pos, sample_rng;
@@ -902,6 +926,73 @@ static void state_load(const char* dir, TrainStateHeader* h, float** params, flo
 }
 
 // ============================================================================
+// Probes: soft-entropy estimates of every hidden state on fixed sequences (probes.h)
+
+typedef struct {
+    int every;       // probe every N steps (0 = off)
+    ProbeRun pr;     // estimator state: bins and per-layer accumulators
+    int* tokens;     // (S, T) probe sequences: consecutive windows from the start of the val split
+    size_t S, T, B;  // sequences, length, forward batch
+    double seconds;  // wall time spent probing
+    char csv[4200];  // DIR/probes.csv
+} Probes;
+
+// Prepares the probes of a run in dir: the sequences, the bins (written to probe_bins.safetensors)
+// and probes.csv (restarted as train.csv is). every = 0 leaves them off.
+static void probes_init(Probes* p, const char* dir, const Dataset* ds, const GPTConfig* g, size_t T, size_t B,
+                        int every, int seqs, int bins, int keep_below) {
+    memset(p, 0, sizeof *p);
+    p->every = every;
+    if (every == 0) return;
+    size_t avail = (ds->n_val - 1) / T;
+    p->S = (size_t)seqs < avail ? (size_t)seqs : avail;
+    if (p->S < (size_t)seqs)
+        printf("note: the val split holds %zu windows of %zu tokens, so the probes use %zu sequences, not %d\n", avail,
+               T, p->S, seqs);
+    p->T = T;
+    p->B = B;
+    p->tokens = malloc_check(p->S * T * sizeof(int));
+    memcpy(p->tokens, ds->val, p->S * T * sizeof(int));
+    probe_run_init(&p->pr, g->num_layers, g->channels, bins, 0);
+    char path[4200], err[1024];
+    path_join(path, sizeof path, dir, "probe_bins.safetensors");
+    if (probe_bins_save(path, &p->pr.bins, p->tokens, p->S, T, err, sizeof err) != 0) fatal("%s", err);
+    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
+    restart_csv(p->csv, PROBE_CSV_HEADER, keep_below, 0);
+}
+
+// Probes the model's current weights and appends one probes.csv row per hidden state.
+static void probes_measure(Probes* p, GPT* model, int step, const char* stage) {
+    if (p->every == 0) return;
+    double t0 = time_seconds();
+    probe_run_reset(&p->pr);
+    for (size_t s0 = 0; s0 < p->S; s0 += p->B) {
+        size_t nb = p->S - s0 < p->B ? p->S - s0 : p->B;
+        gpt_forward_hidden(model, p->tokens + s0 * p->T, nb, p->T);
+        probe_layers_add(&p->pr, model, p->tokens + s0 * p->T, nb, p->T);
+    }
+    char err[1024];
+    if (probe_csv_append(p->csv, step, stage, &p->pr, err, sizeof err) != 0) fatal("%s", err);
+    p->seconds += time_seconds() - t0;
+}
+
+// Whether step is a probe step (step 0 and every `every` steps; the end is probed separately).
+static int probes_due(const Probes* p, int step) { return p->every > 0 && step % p->every == 0; }
+
+// Draws DIR/info_plane.svg and DIR/probes.svg (and preference.svg after DPO) from the CSV logs.
+static void probes_plot(const Probes* p, const char* dir) {
+    if (p->every == 0) return;
+    char err[1024];
+    if (probe_plots_write(dir, NULL, err, sizeof err) != 0) fprintf(stderr, "warning: plots not written: %s\n", err);
+}
+
+static void probes_free(Probes* p) {
+    if (p->every == 0) return;
+    free(p->tokens);
+    probe_run_free(&p->pr);
+}
+
+// ============================================================================
 // The pre-training stage
 
 // Set by the SIGINT handler, read between steps: the one piece of state a signal may touch.
@@ -923,6 +1014,7 @@ typedef struct {
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
     float *resume_m, *resume_v; // AdamW moments from train_state.bin (moved into the model)
+    Probes probes;   // hidden-state probes (shared with later stages)
     double final_val_loss;
     double t_start;
 } Run;
@@ -950,6 +1042,9 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.eval_batches = run->cfg.eval_batches;
     h.sample_every = run->cfg.sample_every;
     h.save_every = run->cfg.save_every;
+    h.probe_every = run->cfg.probe_every;
+    h.probe_seqs = run->cfg.probe_seqs;
+    h.probe_bins = run->cfg.probe_bins;
     snprintf(h.model, sizeof h.model, "%s", run->cfg.model);
     h.lr = run->shape.lr;
     h.min_lr_frac = run->cfg.min_lr_frac;
@@ -1059,6 +1154,7 @@ static void pretrain_stage(Run* run) {
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
         if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
+        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain");
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
             char title[64];
             snprintf(title, sizeof title, "sample at step %d", step);
@@ -1100,11 +1196,23 @@ static void pretrain_stage(Run* run) {
     // final evaluation, after the last update, logged as a row of its own
     run->final_val_loss = evaluate(model, &val);
     log_row(run->csv, s->steps, "pretrain", NAN, run->final_val_loss, NAN, NAN, NAN, NAN);
+    // the last probe row of the stage comes from exactly the weights saved for it
+    probes_measure(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
     sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
+    probes_plot(&run->probes, run->dir);
     signal(SIGINT, SIG_DFL);
     loader_free(&train);
     valset_free(&val);
+}
+
+// --probe-only: probes the --init model once (step 0) and draws the figures; no training.
+static void probe_only_stage(Run* run) {
+    probes_measure(&run->probes, &run->model, 0, "pretrain");
+    probes_plot(&run->probes, run->dir);
+    printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
+           run->cfg.init, run->probes.seconds, run->dir);
+    probes_free(&run->probes);
 }
 
 // ============================================================================
@@ -1132,7 +1240,19 @@ static void resolve_dir(Run* run) {
     const TrainConfig* cfg = &run->cfg;
     if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume);
     else if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
-    else snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, cfg->model);
+    else {
+        // runs/<data>-<model>, the model being the preset or the --init folder's name
+        char init[4096] = "";
+        if (cfg->init) {
+            snprintf(init, sizeof init, "%s", cfg->init);
+            size_t l = strlen(init);
+            while (l > 1 && init[l - 1] == '/') init[--l] = '\0';
+        }
+        const char* slash = strrchr(init, '/');
+        const char* model = cfg->init ? (slash ? slash + 1 : init) : cfg->model;
+        int w = snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, model);
+        if (w < 0 || (size_t)w >= sizeof run->dir) fatal("run folder name too long");
+    }
 }
 
 // --resume: reads the state, takes the run's settings from it (refusing flags that would change
@@ -1158,6 +1278,9 @@ static void resume_run(Run* run, const unsigned char* given) {
     if (!flag_given(given, "--eval-every")) cfg->eval_every = h.eval_every;
     if (!flag_given(given, "--sample-every")) cfg->sample_every = h.sample_every;
     if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
+    cfg->probe_every = h.probe_every;
+    cfg->probe_seqs = h.probe_seqs;
+    cfg->probe_bins = h.probe_bins;
     if (!flag_given(given, "--threads")) cfg->threads = h.threads;
     h.model[sizeof h.model - 1] = '\0';
     char tok_path[4200];
@@ -1287,9 +1410,17 @@ int main(int argc, char** argv) {
         fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
     }
 
-    // the run folder and its log
+    // the run folder, its logs and probes
     char err[512];
     if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
+    int probe_every = run.cfg.probe_every >= 0 ? run.cfg.probe_every
+                      : run.shape.steps / 30 > 0 ? run.shape.steps / 30 : 1;
+    probes_init(&run.probes, run.dir, &run.data, &run.model.config, (size_t)run.shape.T, (size_t)run.shape.B,
+                probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
+    if (run.cfg.probe_only) {
+        probe_only_stage(&run);
+        return 0;
+    }
     run.csv = open_train_csv(run.dir, run.start_step);
     write_baselines(run.dir, &run.data);
     const NgramStats* ng = &run.data.ngram;
@@ -1309,8 +1440,12 @@ int main(int argc, char** argv) {
     printf("summary    final val loss %.4f nats/token vs n-gram baselines: unigram %.4f, bigram %.4f, trigram %.4f\n",
            run.final_val_loss, ng->h1, ng->h2, ng->h3);
     printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
+    if (run.probes.every > 0)
+        printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
+               run.probes.seconds, 100.0 * run.probes.seconds / wall, run.dir);
     printf("           model in %s/pretrain/, log in %s/train.csv\n", run.dir, run.dir);
     if (fclose(run.csv) != 0) fatal("%s/train.csv: %s", run.dir, strerror(errno));
+    probes_free(&run.probes);
     gpt_free(&run.model);
     dataset_free(&run.data);
     return 0;
