@@ -364,6 +364,10 @@ static size_t pretok_next(const unsigned char* s, size_t n, size_t i) {
     return last;
 }
 
+size_t tok_pretok_next(const char* text, size_t len, size_t i) {
+    return pretok_next((const unsigned char*)text, len, i);
+}
+
 // ============================================================================
 // The tokenizer, encode, decode
 
@@ -1090,7 +1094,8 @@ Tokenizer* tok_load_json(const char* path, char* err, size_t errlen) {
     if (!model || model->type != JSON_OBJECT) JSON_FAIL(model_off, "no \"model\" object");
     const JsonValue* type = json_get(model, "type");
     if (type && (type->type != JSON_STRING || strcmp(type->str, "BPE") != 0))
-        JSON_FAIL(offset_of_key(text, len, "type"), "model type is not \"BPE\" (only byte-level BPE is supported)");
+        JSON_FAIL(model_off + offset_of_key(text + model_off, len - model_off, "type"),
+                  "model type is not \"BPE\" (only byte-level BPE is supported)");
     const JsonValue* norm = json_get(&root, "normalizer");
     if (norm && norm->type != JSON_NULL)
         JSON_FAIL(offset_of_key(text, len, "normalizer"), "a normalizer is not supported (GPT-2 has none)");

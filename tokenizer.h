@@ -41,6 +41,10 @@ char* tok_decode(const Tokenizer* tok, const int* ids, size_t n, size_t* len);
 // The bytes of one token (not NUL-terminated), length in *len; NULL for an unknown id.
 const unsigned char* tok_token_bytes(const Tokenizer* tok, int id, size_t* len);
 
+// GPT-2's pre-tokenizer alone: the end (exclusive) of the word that starts at text[i], i < len.
+// Words tile the text; tok_encode applies BPE to each.
+size_t tok_pretok_next(const char* text, size_t len, size_t i);
+
 void tok_free(Tokenizer* tok);
 
 #endif // TOKENIZER_H
