@@ -60,7 +60,7 @@ typedef struct {
 } ModelPreset;
 
 static const ModelPreset PRESETS[] = {
-    {"tiny", 4, 128, 4, 64, 16, 600, 2e-3f},
+    {"tiny", 4, 128, 4, 64, 16, 1200, 2e-3f},
     {"small", 6, 384, 6, 256, 16, 2000, 1e-3f},
     {"gpt2", 12, 768, 12, 1024, 4, 5000, 6e-4f},
 };
@@ -126,9 +126,9 @@ static const TrainConfig DEFAULTS = {
     .clip = 1.0f,
     .seed = 1337,
     .threads = 0,
-    .eval_every = 50,
+    .eval_every = 100,
     .eval_batches = 8,
-    .sample_every = 0,
+    .sample_every = 400,
     .sample_len = 200,
     .temperature = 0.8f,
     .top_k = 40,
@@ -1013,7 +1013,6 @@ typedef struct {
     FILE* csv;       // DIR/train.csv, appending
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
-    float *resume_m, *resume_v; // AdamW moments from train_state.bin (moved into the model)
     Probes probes;   // hidden-state probes (shared with later stages)
     double final_val_loss;
     double t_start;
@@ -1105,22 +1104,6 @@ NORETURN static void numerical_fault(const Run* run, int step, const char* what,
     exit(1);
 }
 
-// Hands AdamW moments restored by --resume to the model before its first update (copied if the
-// model already allocated its own, adopted otherwise), and clears *m and *v.
-static void restore_moments(GPT* model, float** m, float** v) {
-    size_t bytes = model->num_parameters * sizeof(float);
-    if (model->m_memory && model->v_memory) {
-        memcpy(model->m_memory, *m, bytes);
-        memcpy(model->v_memory, *v, bytes);
-        free(*m);
-        free(*v);
-    } else {
-        model->m_memory = *m;
-        model->v_memory = *v;
-    }
-    *m = *v = NULL;
-}
-
 // Pre-trains run->model for the configured steps: per step a batch, forward, backward, clip, AdamW.
 // Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or --pause-at saves and exits 0.
 static void pretrain_stage(Run* run) {
@@ -1172,7 +1155,6 @@ static void pretrain_stage(Run* run) {
         float norm = gpt_clip_grad_norm(model, cfg->clip);
         if (!isfinite(norm)) numerical_fault(run, step, "gradient norm", last_saved);
         float lr = lr_schedule(step, s->steps, s->warmup, s->lr, cfg->min_lr_frac);
-        if (run->resume_m) restore_moments(model, &run->resume_m, &run->resume_v);
         gpt_update(model, lr, 0.9f, 0.95f, 1e-8f, cfg->wd, step + 1);
         double ms = (time_seconds() - t0) * 1000.0;
 
@@ -1307,8 +1289,11 @@ static void resume_run(Run* run, const unsigned char* given) {
               (unsigned long long)h.num_parameters, run->model.num_parameters);
     memcpy(run->model.params_memory, params, h.num_parameters * sizeof(float));
     free(params);
-    run->resume_m = m;
-    run->resume_v = v;
+    gpt_alloc_training_state(&run->model);
+    memcpy(run->model.m_memory, m, h.num_parameters * sizeof(float));
+    memcpy(run->model.v_memory, v, h.num_parameters * sizeof(float));
+    free(m);
+    free(v);
     run->start_step = h.step;
     run->loader_rng = h.loader_rng;
     run->loader_pos = h.loader_pos;
