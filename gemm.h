@@ -17,13 +17,19 @@
 // Design (Goto/BLIS scheme):
 //
 //   for jc in N step NC                      B panel (KC x NC) packed once, shared by threads
-//     for pc in K step KC                    (in L3/L2)
-//       pack op(B)[pc:pc+KC, jc:jc+NC]       threads split the NR-wide slivers
-//       parallel for ic in M step MC         one block per thread at a time (static schedule)
-//         pack op(A)[ic:ic+MC, pc:pc+KC]     the thread's own buffer (stays in its L2)
-//         for jr in NC step NR               B sliver (KC x NR) stays in L1 over the ir loop
+//     for pc in K step KC                    (in L2/L3)
+//       pack op(B)[pc:pc+KC, jc:jc+NC]       threads split the NR-wide slivers (static)
+//       parallel for (ic, jb) tasks          row block of MC x column chunk of the panel,
+//                                            handed out one at a time (dynamic schedule)
+//         pack op(A)[ic:ic+MC, pc:pc+KC]     into the thread's own buffer (stays in its L2);
+//                                            skipped when the thread's last task had this ic
+//         for jr in chunk step NR            B sliver (KC x NR) stays in L1 over the ir loop
 //           for ir in MC step MR
 //             micro-kernel: C[ir:+MR, jr:+NR] += Apack sliver · Bpack sliver
+//
+// About 4 tasks per thread: on a machine shared with other processes a thread that loses its
+// core for a while does not hold the others up at the barrier (a static split would). Column
+// chunks stay >= 128 wide so that packing an A block is amortised over enough columns.
 //
 // Packing layout. A block: MR-tall slivers, each stored k-major: sliver s holds
 // a[k*MR + i] = alpha * op(A)[ic + s*MR + i][pc + k], rows past M zero-padded. B panel: NR-wide
@@ -46,16 +52,19 @@
 //   KC = 256: the B sliver (KC x NR x 4 B = 32 KiB for NR = 32) fills most of L1 while the A
 //             sliver (KC x MR) streams from L2; long enough to amortise loading/storing C.
 //   MC <= 224 (a multiple of MR): the A block (MC x KC x 4 B = 224 KiB) sits in L2 with room
-//             for the B panel's slivers passing through. MC is lowered so that the number of
-//             blocks is a multiple of the thread count (M = 384 on 2 threads: 2 blocks of 196).
+//             for the B panel's slivers passing through. MC is evened out over the row blocks
+//             (M = 384: 2 blocks of 196 rather than 224 + 160).
 //   NC = 3072: the packed B panel (3 MiB) is shared by all threads from L2/L3.
 //
 // Determinism: every element of C is the same sequence of float operations whatever the thread
-// count and block partition: the k loop runs pc blocks in order, each micro-kernel sums its
-// kc products in order into a zeroed accumulator and then adds it to C. Threads own disjoint
-// rows of C (no atomics, no reductions across threads), so results are bitwise reproducible
-// and even independent of the thread count. Different kernels (AVX-512 vs portable) may differ
-// in the last bits (FMA contraction).
+// count, the block partition or which thread runs which task: the k loop runs pc blocks in order,
+// each micro-kernel sums its kc products in order into a zeroed accumulator and then adds it to
+// C. Each task owns a disjoint block of C (no atomics, no reductions across threads), so results
+// are bitwise reproducible and independent of the thread count (the tests check it). Different
+// kernels (AVX-512 vs portable) may differ in the last bits (FMA contraction, order).
+//
+// Small products (M·N·K < 2^20) and calls made inside an OpenMP parallel region (attention's loop
+// over heads) run on the calling thread alone.
 #ifndef GEMM_H
 #define GEMM_H
 
