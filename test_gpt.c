@@ -104,10 +104,10 @@ static double gemm_case(GemmKernel kernel, int ta, int tb, size_t M, size_t N, s
             }
         }
         for (size_t j = 0; j < N; j++) {
-            double r = alpha * ref[j], m = fabs(alpha) * mag[j];
+            double r = (double)alpha * ref[j], m = fabs((double)alpha) * mag[j];
             if (beta != 0.0f) {
-                r += (double)beta * C0[i * ldc + j];
-                m += fabs((double)beta * C0[i * ldc + j]);
+                r += (double)beta * (double)C0[i * ldc + j];
+                m += fabs((double)beta * (double)C0[i * ldc + j]);
             }
             double got = Cm[i * ldc + j];
             if (!isfinite(got)) {
@@ -162,7 +162,8 @@ static void test_gemm(void) {
                                    gemm_kernel_name(kern), t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2],
                                    (double)ab[a][0], (double)ab[a][1], e);
                     }
-                    if (e > worst || e < 0.0) worst = e < 0.0 ? INFINITY : (e > worst ? e : worst);
+                    if (e < 0.0) worst = (double)INFINITY;
+                    else if (e > worst) worst = e;
                 }
         check(bad == 0, "gemm %s kernel vs double reference: %d cases (4 transpositions, overwrite/accumulate/scale,"
                         " K=0, 1x1x1), max rel err %.2e (tol 1e-5)",
