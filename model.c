@@ -418,13 +418,16 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 //
 // Per head the two products are SGEMMs (gemm.h, run on the calling thread) over row blocks of
 // ATT_TB queries: block [t0, t1) only needs keys j < t1, so the causal upper triangle beyond each
-// block is never computed (about 56% of the full T x T work for T = 256).
+// block is never computed (about 56% of the full T x T work for T = 256). Heads are handed out
+// one at a time (dynamic schedule): each (b, h) is computed the same way whichever thread takes
+// it, so results stay bit-identical, and a thread that loses its core to another process does
+// not stall the rest.
 #define ATT_TB 32
 void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
                        size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (size_t b = 0; b < B; b++) {
         for (size_t h = 0; h < NH; h++) {
             const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
@@ -474,7 +477,7 @@ void attention_backward(float* dinp, float* dpreatt, float* datt, const float* d
 #pragma omp parallel
     {
         float* local = malloc_check(T * T * sizeof(float));
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(dynamic, 1)
         for (size_t b = 0; b < B; b++) {
             for (size_t h = 0; h < NH; h++) {
                 const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
