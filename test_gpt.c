@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <signal.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -2355,6 +2356,86 @@ static int train_csv_column(const char* path, int col, double* out, int max_rows
     return rows;
 }
 
+// Counts the lines of a file (0 if it cannot be read).
+static int train_count_lines(const char* path) {
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+// Ctrl-C: starts a run in the background, sends SIGINT once a few steps are logged, and expects
+// exit 0 with a checkpoint and the resume command; the resumed run must then reproduce the loss
+// column of the straight run in root/<straight> (same settings) exactly.
+static void train_sigint(const char* root, const char* run_args, const char* straight, int steps) {
+    char bin[4096], dir[600], csv[700], out[700];
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(dir, sizeof dir, "%s/int", root);
+    snprintf(csv, sizeof csv, "%s/train.csv", dir);
+    snprintf(out, sizeof out, "%s/int_out.txt", root);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(root) != 0 || !freopen(out, "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "exec %s %s --out int", bin, run_args);
+        setenv("OMP_WAIT_POLICY", "passive", 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
+        _exit(127);
+    }
+    if (pid < 0) {
+        check(0, "train CLI: fork failed for the Ctrl-C test");
+        return;
+    }
+    // wait (up to 60 s) until steps are being logged: the handler is installed by then
+    double t0 = time_seconds();
+    int status = 0, exited = 0;
+    while (train_count_lines(csv) < 4 && time_seconds() - t0 < 60.0) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = 1;
+            break;
+        }
+        usleep(5000);
+    }
+    if (!exited) {
+        kill(pid, SIGINT);
+        waitpid(pid, &status, 0);
+    }
+    int rows = train_count_lines(csv) - 1;
+    if (exited || rows >= steps) {
+        skip("train CLI: Ctrl-C test: the run ended (%d rows) before the interrupt could be sent", rows);
+        return;
+    }
+    size_t len = 0;
+    char rerr[256];
+    char* text = read_file(out, &len, rerr, sizeof rerr);
+    int said = text && strstr(text, "interrupted after step") && strstr(text, "--resume int");
+    free(text);
+    char state[700];
+    snprintf(state, sizeof state, "%s/train_state.bin", dir);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && said && access(state, R_OK) == 0,
+          "train CLI: Ctrl-C after %d steps: exit %d, checkpoint saved, resume command printed", rows,
+          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    char args[1024], err[1024];
+    snprintf(args, sizeof args, "--resume int");
+    int rc = train_cli(root, args, err, sizeof err);
+    double la[512], lb[512];
+    char ha[256], hb[256];
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/train.csv", root, straight);
+    int na = train_csv_column(path, 2, la, 512, ha, sizeof ha);
+    int nb = train_csv_column(csv, 2, lb, 512, hb, sizeof hb);
+    double maxdiff = 0.0;
+    int same = rc == 0 && na == steps + 1 && nb == na;
+    for (int i = 0; same && i < na; i++) {
+        if (isnan(la[i]) != isnan(lb[i])) same = 0;
+        else if (!isnan(la[i])) maxdiff = fmax(maxdiff, fabs(la[i] - lb[i]));
+    }
+    check(same && maxdiff == 0.0, "train CLI: Ctrl-C + --resume vs straight: exit %d, %d/%d rows, max loss diff %.3g",
+          rc, nb, na, maxdiff);
+}
+
 static void test_train(void) {
     char root[] = "/tmp/forgetful_train_XXXXXX";
     if (!mkdtemp(root)) {
@@ -2519,6 +2600,17 @@ static void test_train(void) {
     }
     if (!ok) check(0, "train CLI: could not prepare the broken --init checkpoint (%s)", rerr);
     free(st);
+
+    // Ctrl-C mid-run, then --resume: the same losses as a straight run of the same length
+    const int S = 300;
+    snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0 --out %s/s", tiny, S,
+             root);
+    if (train_cli(root, args, err, sizeof err) == 0) {
+        snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0", tiny, S);
+        train_sigint(root, args, "s", S);
+    } else {
+        check(0, "train CLI: the straight run for the Ctrl-C test failed: %s", err);
+    }
 
     snprintf(args, sizeof args, "rm -rf %s", root);
     if (system(args) != 0) printf("note: could not remove %s\n", root);
