@@ -2554,6 +2554,36 @@ static void test_train(void) {
               stat(path, &fst) == 0 ? (long long)fst.st_size : -1LL);
     }
 
+    // --probe-only on the saved model folder reproduces the stage's last probe rows (step N) exactly
+    snprintf(args, sizeof args, "--input %s/text.txt --probe-only --init %s/a/pretrain --threads 2 --out %s/po", root,
+             root, root);
+    rc = train_cli(root, args, err, sizeof err);
+    snprintf(path, sizeof path, "%s/a/probes.csv", root);
+    pa = read_file(path, &pa_len, rerr, sizeof rerr);
+    snprintf(path, sizeof path, "%s/po/probes.csv", root);
+    pb = read_file(path, &pb_len, rerr, sizeof rerr);
+    char last[64];
+    snprintf(last, sizeof last, "\n%d,pretrain,", N);
+    const char* tail_a = pa ? strstr(pa, last) : NULL;
+    const char* tail_b = pb ? strstr(pb, "\n0,pretrain,") : NULL;
+    // compare row by row, each without its step field
+    int same_rows = tail_a && tail_b, nrows = 0;
+    while (same_rows && *tail_a == '\n' && tail_a[1] && *tail_b == '\n' && tail_b[1]) {
+        const char* ea = strchr(tail_a + 1, '\n');
+        const char* eb = strchr(tail_b + 1, '\n');
+        const char* ca = strchr(tail_a + 1, ',');
+        const char* cb = strchr(tail_b + 1, ',');
+        if (!ea || !eb || !ca || !cb || ea - ca != eb - cb || memcmp(ca, cb, (size_t)(ea - ca)) != 0) same_rows = 0;
+        nrows++;
+        tail_a = ea;
+        tail_b = eb;
+    }
+    same_rows = same_rows && nrows == 3 && tail_a && tail_b && !tail_a[1] && !tail_b[1];
+    check(rc == 0 && same_rows, "train CLI: --probe-only on the saved pretrain/ gives the run's last %d probe rows exactly",
+          nrows);
+    free(pa);
+    free(pb);
+
     // --resume refuses flags that change the trajectory, and corrupt or truncated states
     snprintf(args, sizeof args, "--resume %s/b --lr 0.1", root);
     train_expect_error(root, args, 2, "--lr", "--resume with --lr");
