@@ -2476,6 +2476,10 @@ static void test_train(void) {
     train_expect_error(root, args, 2, "--lr", "--lr nan");
     snprintf(args, sizeof args, "--input %s/text.txt -L 2 -C 30 -H 4 --steps 2", root);
     train_expect_error(root, args, 2, "divisible", "C 30 not divisible by H 4");
+    // a run that cannot fit in memory is refused before the large allocations
+    snprintf(args, sizeof args, "--input %s/text.txt -L 64 -C 8192 -H 2 -T 32 -B 65536 --steps 2", root);
+    if (access("/proc/meminfo", R_OK) == 0) train_expect_error(root, args, 1, "available", "a run too large for memory");
+    else skip("train CLI: memory refusal: no /proc/meminfo to read the available memory from");
     // runtime errors on inputs: exit 1, naming the file
     snprintf(args, sizeof args, "--input %s/missing.txt --steps 2", root);
     train_expect_error(root, args, 1, "missing.txt", "missing input file");

@@ -1326,9 +1326,8 @@ static void new_run(Run* run, const unsigned char* given) {
     if (cfg->init) {
         char err[512];
         if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
-    } else if (!cfg->dry_run && !cfg->help) {
-        gpt_build(&run->model, run->shape.gpt, cfg->seed);
     }
+    // a fresh model is built by main once the memory estimate has been checked
 }
 
 // Checks that both splits hold a window of T+1 tokens.
@@ -1399,6 +1398,7 @@ int main(int argc, char** argv) {
         format_bytes(b, sizeof b, (double)avail);
         fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
     }
+    if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
 
     // the run folder, its logs and probes
     char err[512];
