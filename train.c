@@ -655,15 +655,31 @@ static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, flo
     return seq;
 }
 
-// Prints a sample: the decoded text of seq[0..n), control bytes other than newline and tab as \xNN.
+// Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
+static size_t utf8_sequence(const unsigned char* s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+// Prints a sample: the decoded text of seq[0..n); control bytes other than newline and tab, and
+// bytes that are not valid UTF-8 (a model may emit half a character), as \xNN.
 static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
     size_t len = 0;
     char* text = tok_decode(tok, seq, (size_t)n, &len);
+    const unsigned char* u = (const unsigned char*)text;
     printf("---- %s\n", title);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n' || c == '\t' || c >= 32) putchar(c);
-        else printf("\\x%02x", c);
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_sequence(u + i, len - i);
+        if (k > 1 || (k == 1 && (u[i] == '\n' || u[i] == '\t' || (u[i] >= 32 && u[i] != 127)))) {
+            fwrite(u + i, 1, k, stdout);
+            i += k;
+        } else {
+            printf("\\x%02x", u[i]);
+            i++;
+        }
     }
     printf("\n----\n");
     fflush(stdout);
