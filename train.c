@@ -1181,7 +1181,8 @@ static void pretrain_stage(Run* run) {
         progress_step(&pr, step, loss, val_loss, lr, norm, ms);
 
         int done = step + 1;
-        int stop = interrupted || (cfg->pause_at > 0 && done == cfg->pause_at);
+        // (after the last step there is nothing to pause: the run finishes and saves as usual)
+        int stop = done < s->steps && (interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
             save_checkpoint(run, done, &train, sample_rng);
             last_saved = done;
