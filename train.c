@@ -1426,6 +1426,8 @@ int main(int argc, char** argv) {
                 probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
     if (run.cfg.probe_only) {
         probe_only_stage(&run);
+        gpt_free(&run.model);
+        dataset_free(&run.data);
         return 0;
     }
     run.csv = open_train_csv(run.dir, run.start_step);
