@@ -293,6 +293,7 @@ static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** 
                 idx = i;
             }
         }
+        if (!fs && arg[0] != '-') error_usage("unexpected argument '%s' (a training text goes after --input)", arg);
         if (!fs) error_usage("unknown flag '%s'", arg);
         if (given[idx]) error_usage("%s given twice", fs->name);
         given[idx] = 1;
