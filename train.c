@@ -99,7 +99,7 @@ typedef struct {
     const char* init;   // model folder to start from instead of a random initialisation
     int dry_run;        // print the configuration and memory estimate, then exit
     // probes (soft-entropy estimates of every hidden state, see probes.h)
-    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/30; 0 = off)
+    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/25: ~26 points; 0 = off)
     int probe_seqs;     // probe sequences of length T from the start of the val split
     int probe_bins;     // reference directions of the estimator
     int probe_only;     // probe the --init model once and exit (no training)
@@ -204,7 +204,7 @@ static void print_default(FILE* f, const FlagSpec* fs) {
     case ARG_INT: {
         int v = *(const int*)base;
         if (v < 0)
-            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/30" : "preset");
+            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/25" : "preset");
         else fprintf(f, "%d", v);
         break;
     }
@@ -1422,7 +1422,7 @@ int main(int argc, char** argv) {
     char err[512];
     if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
     int probe_every = run.cfg.probe_every >= 0 ? run.cfg.probe_every
-                      : run.shape.steps / 30 > 0 ? run.shape.steps / 30 : 1;
+                      : run.shape.steps / 25 > 0 ? run.shape.steps / 25 : 1;
     probes_init(&run.probes, run.dir, &run.data, &run.model.config, (size_t)run.shape.T, (size_t)run.shape.B,
                 probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
     if (run.cfg.probe_only) {
