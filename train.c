@@ -60,7 +60,7 @@ typedef struct {
 } ModelPreset;
 
 static const ModelPreset PRESETS[] = {
-    {"tiny", 4, 128, 4, 64, 16, 1200, 2e-3f},
+    {"tiny", 4, 128, 4, 64, 16, 1000, 2e-3f},
     {"small", 6, 384, 6, 256, 16, 2000, 1e-3f},
     {"gpt2", 12, 768, 12, 1024, 4, 5000, 6e-4f},
 };
