@@ -24,8 +24,8 @@ else
   $(info ✗ OpenMP not found: building single-threaded)
 endif
 
-SRC = model.c tokenizer.c probes.c data/corpus.c
-HDR = model.h json.h tokenizer.h probes.h data/corpus.h
+SRC = model.c tokenizer.c probes.c data/corpus.c data/prefs.c
+HDR = model.h json.h tokenizer.h probes.h data/corpus.h data/prefs.h
 
 .PHONY: all test asan fixtures bench clean
 all: train
@@ -54,6 +54,7 @@ test_gpt_asan: test_gpt.c $(SRC) $(HDR)
 fixtures:
 	/usr/bin/python3 dev/reference_gpt.py
 	/usr/bin/python3 dev/reference_probes.py
+	/usr/bin/python3 dev/reference_dpo.py
 
 bench:
 	bash dev/bench.sh
