@@ -1,7 +1,1569 @@
-// placeholder: implemented in its own commit
+// model.c: the GPT-2 model of model.h: checked helpers, layer kernels (forward/backward pairs),
+// the gpt_* API (forward, backward, AdamW, sampling) and Hugging Face checkpoints.
+//
+// Sections: helpers; layer kernels; model (allocation, forward, backward, update); checkpoints.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JSON_IMPLEMENTATION
+#include "json.h"
+#include "model.h"
+
+// Checkpoints store raw little-endian floats; we write the buffer as it lies in memory.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "model.c assumes a little-endian host (safetensors data is little-endian)"
+#endif
+
+// ============================================================================
+// helpers
+
+void fatal(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(EXIT_FAILURE);
+}
+
+void* malloc_check_(size_t size, const char* file, int line) {
+    void* p = malloc(size ? size : 1);
+    if (!p) fatal("out of memory allocating %zu bytes (%s:%d)", size, file, line);
+    return p;
+}
+
+void* calloc_check_(size_t n, size_t size, const char* file, int line) {
+    void* p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) fatal("out of memory allocating %zu x %zu bytes (%s:%d)", n, size, file, line);
+    return p;
+}
+
+void* realloc_check_(void* p, size_t size, const char* file, int line) {
+    void* q = realloc(p, size ? size : 1);
+    if (!q) fatal("out of memory reallocating %zu bytes (%s:%d)", size, file, line);
+    return q;
+}
+
+FILE* fopen_check_(const char* path, const char* mode, const char* file, int line) {
+    FILE* f = fopen(path, mode);
+    if (!f) fatal("%s: cannot open (mode %s): %s (%s:%d)", path, mode, strerror(errno), file, line);
+    return f;
+}
+
+void fread_check_(void* ptr, size_t size, size_t n, FILE* f, const char* path, const char* file, int line) {
+    size_t got = fread(ptr, size, n, f);
+    if (got != n) {
+        if (ferror(f)) fatal("%s: read failed: %s (%s:%d)", path, strerror(errno), file, line);
+        fatal("%s: file too short: expected %zu items of %zu bytes, got %zu (%s:%d)", path, n, size, got, file,
+              line);
+    }
+}
+
+void fwrite_check_(const void* ptr, size_t size, size_t n, FILE* f, const char* path, const char* file, int line) {
+    if (fwrite(ptr, size, n, f) != n)
+        fatal("%s: write failed: %s (%s:%d)", path, strerror(errno), file, line);
+}
+
+char* read_file(const char* path, size_t* len, char* err, size_t errlen) {
+    FILE* f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        fclose(f);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    char* buf = malloc(n + 1);
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory reading %zu bytes", path, n);
+        fclose(f);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, n, f);
+    int bad = ferror(f) || got != n;
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s: read failed (%zu of %zu bytes)", path, got, n);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+int atomic_open(AtomicFile* af, const char* path, char* err, size_t errlen) {
+    memset(af, 0, sizeof *af);
+    if (strlen(path) >= sizeof af->path) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    snprintf(af->path, sizeof af->path, "%s", path);
+    snprintf(af->tmp, sizeof af->tmp, "%s.tmp.%ld", path, (long)getpid());
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f) {
+        snprintf(err, errlen, "%s: cannot create: %s", af->tmp, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int atomic_commit(AtomicFile* af, char* err, size_t errlen) {
+    if (!af->f) {
+        snprintf(err, errlen, "%s: not open", af->path);
+        return -1;
+    }
+    int bad = ferror(af->f) != 0;
+    if (!bad && fflush(af->f) != 0) bad = 1;
+    if (!bad && fsync(fileno(af->f)) != 0) bad = 1;
+    int saved = errno;
+    if (fclose(af->f) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    af->f = NULL;
+    if (bad) {
+        snprintf(err, errlen, "%s: write failed: %s", af->path, strerror(saved));
+        remove(af->tmp);
+        return -1;
+    }
+    if (rename(af->tmp, af->path) != 0) {
+        snprintf(err, errlen, "%s: cannot rename %s into place: %s", af->path, af->tmp, strerror(errno));
+        remove(af->tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void atomic_abort(AtomicFile* af) {
+    if (af->f) fclose(af->f);
+    af->f = NULL;
+    if (af->tmp[0]) remove(af->tmp);
+}
+
+int make_dirs(const char* path, char* err, size_t errlen) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        snprintf(err, errlen, "%s: bad directory path", path);
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    // create every prefix ending at a '/', then the whole path
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "%s: cannot create directory: %s", buf, strerror(errno));
+            return -1;
+        }
+        buf[i] = c;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: exists and is not a directory", path);
+        return -1;
+    }
+    return 0;
+}
+
+// xorshift* (Vigna), as llm.c's random_u32.
+uint32_t random_u32(uint64_t* state) {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return (uint32_t)((*state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+float random_f32(uint64_t* state) { return (float)(random_u32(state) >> 8) / 16777216.0f; }
+
+// Box-Muller: z = sqrt(-2 ln u1) cos(2 pi u2) with u1 in (0, 1].
+float random_normal(uint64_t* state) {
+    float u1 = 1.0f - random_f32(state);
+    float u2 = random_f32(state);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
+}
+
+double time_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// ============================================================================
+// layer kernels
+//
+// B = batch size, T = sequence length, C = channels, OC = output channels, NH = heads, hs = C/NH,
+// V = vocab size. All tensors are row-major. Backward functions accumulate (+=) into their
+// d-outputs, so the caller zeroes them once (gpt_zero_grad for the parameters; gpt_backward zeroes
+// the activation gradients). Parallel loops use static schedules and every output element is
+// written by exactly one thread in a fixed order, so results are deterministic for a thread count.
+
+// Dot product with 8 independent partial sums: the compiler can vectorise it without
+// reassociating (no fast-math), and the summation order is fixed.
+static inline float dot_f32(const float* a, const float* b, size_t n) {
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = 0.0f;
+    for (; i < n; i++) s += a[i] * b[i];
+    return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+// out (B,T,C) = wte[inp[b,t]] + wpe[t]; inp (B,T), wte (V,C), wpe (maxT,C).
+void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, size_t B, size_t T, size_t C) {
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        const float* w = wte + (size_t)inp[bt] * C;
+        const float* p = wpe + (bt % T) * C;
+        float* o = out + bt * C;
+        for (size_t c = 0; c < C; c++) o[c] = w[c] + p[c];
+    }
+}
+
+// Serial: two positions with the same token add into the same dwte row.
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, size_t B, size_t T, size_t C) {
+    for (size_t bt = 0; bt < B * T; bt++) {
+        float* dw = dwte + (size_t)inp[bt] * C;
+        float* dp = dwpe + (bt % T) * C;
+        const float* d = dout + bt * C;
+        for (size_t c = 0; c < C; c++) {
+            dw[c] += d[c];
+            dp[c] += d[c];
+        }
+    }
+}
+
+// LayerNorm over the last dim (https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html):
+// out = (x - mean) * rstd * weight + bias, rstd = 1/sqrt(var + 1e-5), biased variance.
+// out, inp (B,T,C); mean, rstd (B,T) are saved for backward; weight, bias (C).
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, size_t B, size_t T, size_t C) {
+    const float eps = 1e-5f;
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        const float* x = inp + bt * C;
+        float m = 0.0f;
+        for (size_t c = 0; c < C; c++) m += x[c];
+        m /= (float)C;
+        float v = 0.0f;
+        for (size_t c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        v /= (float)C;
+        float s = 1.0f / sqrtf(v + eps);
+        float* o = out + bt * C;
+        for (size_t c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[bt] = m;
+        rstd[bt] = s;
+    }
+}
+
+// With n = (x - mean) * rstd and g = dout * weight:
+//   dx = rstd * (g - mean(g) - n * mean(g * n)),  dweight = sum dout * n,  dbias = sum dout.
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, size_t B, size_t T,
+                        size_t C) {
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        const float* x = inp + bt * C;
+        const float* d = dout + bt * C;
+        float m = mean[bt], s = rstd[bt];
+        float gmean = 0.0f, gnmean = 0.0f;
+        for (size_t c = 0; c < C; c++) {
+            float g = d[c] * weight[c];
+            gmean += g;
+            gnmean += g * (x[c] - m) * s;
+        }
+        gmean /= (float)C;
+        gnmean /= (float)C;
+        float* dx = dinp + bt * C;
+        for (size_t c = 0; c < C; c++) {
+            float n = (x[c] - m) * s;
+            dx[c] += (d[c] * weight[c] - gmean - n * gnmean) * s;
+        }
+    }
+    // parameter gradients: each thread owns a block of channels and sums over all rows in order
+    const size_t CB = 64;
+#pragma omp parallel for schedule(static)
+    for (size_t c0 = 0; c0 < C; c0 += CB) {
+        size_t c1 = c0 + CB < C ? c0 + CB : C;
+        for (size_t bt = 0; bt < B * T; bt++) {
+            const float* x = inp + bt * C;
+            const float* d = dout + bt * C;
+            float m = mean[bt], s = rstd[bt];
+            for (size_t c = c0; c < c1; c++) {
+                dweight[c] += d[c] * (x[c] - m) * s;
+                dbias[c] += d[c];
+            }
+        }
+    }
+}
+
+// out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC). Conv1D layout: row c of weight holds the
+// OC outputs' coefficients of input channel c, so out_row += inp[c] * weight_row_c is a contiguous,
+// vectorisable update. Rows are processed in tiles of 4 to reuse each weight row 4 times.
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
+                    size_t C, size_t OC) {
+    const size_t R = 4;
+    size_t BT = B * T;
+    size_t ntiles = (BT + R - 1) / R;
+#pragma omp parallel for schedule(static)
+    for (size_t tile = 0; tile < ntiles; tile++) {
+        size_t r0 = tile * R;
+        size_t nr = r0 + R <= BT ? R : BT - r0;
+        for (size_t r = 0; r < nr; r++) {
+            float* o = out + (r0 + r) * OC;
+            if (bias) memcpy(o, bias, OC * sizeof(float));
+            else memset(o, 0, OC * sizeof(float));
+        }
+        if (nr == R) {
+            float* o0 = out + r0 * OC;
+            float* o1 = o0 + OC;
+            float* o2 = o1 + OC;
+            float* o3 = o2 + OC;
+            const float* x0 = inp + r0 * C;
+            const float* x1 = x0 + C;
+            const float* x2 = x1 + C;
+            const float* x3 = x2 + C;
+            for (size_t c = 0; c < C; c++) {
+                const float* w = weight + c * OC;
+                float a0 = x0[c], a1 = x1[c], a2 = x2[c], a3 = x3[c];
+                for (size_t o = 0; o < OC; o++) {
+                    o0[o] += a0 * w[o];
+                    o1[o] += a1 * w[o];
+                    o2[o] += a2 * w[o];
+                    o3[o] += a3 * w[o];
+                }
+            }
+        } else {
+            for (size_t r = 0; r < nr; r++) {
+                float* o = out + (r0 + r) * OC;
+                const float* x = inp + (r0 + r) * C;
+                for (size_t c = 0; c < C; c++) {
+                    const float* w = weight + c * OC;
+                    float a = x[c];
+                    for (size_t oc = 0; oc < OC; oc++) o[oc] += a * w[oc];
+                }
+            }
+        }
+    }
+}
+
+// dinp (B,T,C) += dout · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over rows of
+// dout (dbias may be NULL). dinp is parallel over rows, dweight over its rows (input channels),
+// dbias over blocks of output channels: each thread owns what it writes.
+void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, size_t B, size_t T, size_t C, size_t OC) {
+    size_t BT = B * T;
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < BT; bt++) {
+        const float* d = dout + bt * OC;
+        float* dx = dinp + bt * C;
+        for (size_t c = 0; c < C; c++) dx[c] += dot_f32(d, weight + c * OC, OC);
+    }
+    // dweight rows in blocks of 4 so that each dout row is read once per block
+    const size_t R = 4;
+    size_t nblocks = (C + R - 1) / R;
+#pragma omp parallel for schedule(static)
+    for (size_t blk = 0; blk < nblocks; blk++) {
+        size_t c0 = blk * R;
+        size_t nc = c0 + R <= C ? R : C - c0;
+        for (size_t bt = 0; bt < BT; bt++) {
+            const float* d = dout + bt * OC;
+            const float* x = inp + bt * C + c0;
+            if (nc == R) {
+                float* w0 = dweight + c0 * OC;
+                float* w1 = w0 + OC;
+                float* w2 = w1 + OC;
+                float* w3 = w2 + OC;
+                float a0 = x[0], a1 = x[1], a2 = x[2], a3 = x[3];
+                for (size_t o = 0; o < OC; o++) {
+                    w0[o] += a0 * d[o];
+                    w1[o] += a1 * d[o];
+                    w2[o] += a2 * d[o];
+                    w3[o] += a3 * d[o];
+                }
+            } else {
+                for (size_t k = 0; k < nc; k++) {
+                    float* w = dweight + (c0 + k) * OC;
+                    float a = x[k];
+                    for (size_t o = 0; o < OC; o++) w[o] += a * d[o];
+                }
+            }
+        }
+    }
+    if (dbias) {
+        const size_t OB = 256;
+#pragma omp parallel for schedule(static)
+        for (size_t o0 = 0; o0 < OC; o0 += OB) {
+            size_t o1 = o0 + OB < OC ? o0 + OB : OC;
+            for (size_t bt = 0; bt < BT; bt++) {
+                const float* d = dout + bt * OC;
+                for (size_t o = o0; o < o1; o++) dbias[o] += d[o];
+            }
+        }
+    }
+}
+
+// Causal multi-head self-attention. inp (B,T,3C) holds [q | k | v], head h at channels h*hs..;
+// out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. preatt, att (B,NH,T,T)
+// are saved for backward (entries j > t are set to 0). Parallel over (b, h): disjoint writes.
+void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
+                       size_t NH) {
+    size_t C3 = 3 * C, hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t b = 0; b < B; b++) {
+        for (size_t h = 0; h < NH; h++) {
+            for (size_t t = 0; t < T; t++) {
+                const float* q = inp + (b * T + t) * C3 + h * hs;
+                float* pre = preatt + ((b * NH + h) * T + t) * T;
+                float* a = att + ((b * NH + h) * T + t) * T;
+                float maxv = -FLT_MAX;
+                for (size_t j = 0; j <= t; j++) {
+                    const float* k = inp + (b * T + j) * C3 + C + h * hs;
+                    float s = dot_f32(q, k, hs) * scale;
+                    pre[j] = s;
+                    if (s > maxv) maxv = s;
+                }
+                float sum = 0.0f;
+                for (size_t j = 0; j <= t; j++) {
+                    float e = expf(pre[j] - maxv);
+                    a[j] = e;
+                    sum += e;
+                }
+                float inv = 1.0f / sum;
+                for (size_t j = 0; j <= t; j++) a[j] *= inv;
+                for (size_t j = t + 1; j < T; j++) {
+                    pre[j] = 0.0f;
+                    a[j] = 0.0f;
+                }
+                float* o = out + (b * T + t) * C + h * hs;
+                for (size_t i = 0; i < hs; i++) o[i] = 0.0f;
+                for (size_t j = 0; j <= t; j++) {
+                    const float* v = inp + (b * T + j) * C3 + 2 * C + h * hs;
+                    float w = a[j];
+                    for (size_t i = 0; i < hs; i++) o[i] += w * v[i];
+                }
+            }
+        }
+    }
+}
+
+// Backward of attention_forward. datt = dout · vᵀ, dv += attᵀ · dout, softmax backward
+// dpreatt = att * (datt - sum_j att * datt), then dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale.
+// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) scratch (accumulated), dout (B,T,C), inp (B,T,3C),
+// att (B,NH,T,T). Parallel over (b, h): every write lands in that head's slice of that sequence.
+void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
+                        const float* att, size_t B, size_t T, size_t C, size_t NH) {
+    size_t C3 = 3 * C, hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t b = 0; b < B; b++) {
+        for (size_t h = 0; h < NH; h++) {
+            for (size_t t = 0; t < T; t++) {
+                const float* a = att + ((b * NH + h) * T + t) * T;
+                float* da = datt + ((b * NH + h) * T + t) * T;
+                float* dpre = dpreatt + ((b * NH + h) * T + t) * T;
+                const float* d = dout + (b * T + t) * C + h * hs;
+                const float* q = inp + (b * T + t) * C3 + h * hs;
+                float* dq = dinp + (b * T + t) * C3 + h * hs;
+                for (size_t j = 0; j <= t; j++) {
+                    const float* v = inp + (b * T + j) * C3 + 2 * C + h * hs;
+                    float* dv = dinp + (b * T + j) * C3 + 2 * C + h * hs;
+                    da[j] += dot_f32(d, v, hs);
+                    float w = a[j];
+                    for (size_t i = 0; i < hs; i++) dv[i] += w * d[i];
+                }
+                float s = 0.0f;
+                for (size_t j = 0; j <= t; j++) s += a[j] * da[j];
+                for (size_t j = 0; j <= t; j++) dpre[j] += a[j] * (da[j] - s);
+                for (size_t j = 0; j <= t; j++) {
+                    const float* k = inp + (b * T + j) * C3 + C + h * hs;
+                    float* dk = dinp + (b * T + j) * C3 + C + h * hs;
+                    float g = dpre[j] * scale;
+                    for (size_t i = 0; i < hs; i++) {
+                        dq[i] += g * k[i];
+                        dk[i] += g * q[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// GELU, tanh approximation (Hugging Face "gelu_new"):
+// gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+#define GELU_SCALE 0.79788456080286535588f // sqrt(2/pi)
+void gelu_forward(float* out, const float* inp, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    }
+}
+
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float th = tanhf(u);
+        float sech2 = 1.0f - th * th;
+        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += local * dout[i];
+    }
+}
+
+void residual_forward(float* out, const float* inp1, const float* inp2, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) out[i] = inp1[i] + inp2[i];
+}
+
+void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < N; i++) {
+        dinp1[i] += dout[i];
+        dinp2[i] += dout[i];
+    }
+}
+
+// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C). Each logit is one dot product of
+// two contiguous rows; tiles of (rows x vocab) keep a block of wte in cache.
+void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V) {
+    const size_t RB = 32, VB = 64;
+    size_t BT = B * T;
+    size_t nr = (BT + RB - 1) / RB, nv = (V + VB - 1) / VB;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t rb = 0; rb < nr; rb++) {
+        for (size_t vb = 0; vb < nv; vb++) {
+            size_t r1 = (rb + 1) * RB < BT ? (rb + 1) * RB : BT;
+            size_t v1 = (vb + 1) * VB < V ? (vb + 1) * VB : V;
+            for (size_t r = rb * RB; r < r1; r++) {
+                const float* x = inp + r * C;
+                float* lo = logits + r * V;
+                for (size_t v = vb * VB; v < v1; v++) lo[v] = dot_f32(x, wte + v * C, C);
+            }
+        }
+    }
+}
+
+// dinp (B,T,C) += dlogits · wte; dwte (V,C) += dlogitsᵀ · inp. Parallel over rows for dinp and
+// over vocab rows for dwte.
+void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
+                      size_t T, size_t C, size_t V) {
+    size_t BT = B * T;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < BT; r++) {
+        const float* dl = dlogits + r * V;
+        float* dx = dinp + r * C;
+        for (size_t v = 0; v < V; v++) {
+            float g = dl[v];
+            const float* w = wte + v * C;
+            for (size_t c = 0; c < C; c++) dx[c] += g * w[c];
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t v = 0; v < V; v++) {
+        float* dw = dwte + v * C;
+        for (size_t r = 0; r < BT; r++) {
+            float g = dlogits[r * V + v];
+            const float* x = inp + r * C;
+            for (size_t c = 0; c < C; c++) dw[c] += g * x[c];
+        }
+    }
+}
+
+// Softmax + cross-entropy: probs (B,T,V) = softmax(logits), losses (B,T) = -log probs[target]
+// computed as logsumexp - logit[target]; 0 where target is -1. targets may be NULL (all ignored).
+void crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets, size_t B,
+                          size_t T, size_t V) {
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        const float* lo = logits + bt * V;
+        float* p = probs + bt * V;
+        float maxv = -FLT_MAX;
+        for (size_t v = 0; v < V; v++)
+            if (lo[v] > maxv) maxv = lo[v];
+        float sum = 0.0f;
+        for (size_t v = 0; v < V; v++) {
+            p[v] = expf(lo[v] - maxv);
+            sum += p[v];
+        }
+        float inv = 1.0f / sum;
+        for (size_t v = 0; v < V; v++) p[v] *= inv;
+        int tg = targets ? targets[bt] : -1;
+        losses[bt] = tg < 0 ? 0.0f : logf(sum) + maxv - lo[tg];
+    }
+}
+
+// dlogits (B,T,V) += (probs - onehot(target)) * dlosses[b,t]; rows with target -1 get nothing.
+void crossentropy_backward(float* dlogits, const float* dlosses, const float* probs, const int* targets, size_t B,
+                           size_t T, size_t V) {
+#pragma omp parallel for schedule(static)
+    for (size_t bt = 0; bt < B * T; bt++) {
+        int tg = targets ? targets[bt] : -1;
+        if (tg < 0) continue;
+        float g = dlosses[bt];
+        const float* p = probs + bt * V;
+        float* dl = dlogits + bt * V;
+        for (size_t v = 0; v < V; v++) dl[v] += p[v] * g;
+        dl[tg] -= g;
+    }
+}
+
+// ============================================================================
+// model
+
+enum {
+    P_WTE, P_WPE, P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_ATTPROJW, P_ATTPROJB,
+    P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB, P_LNFW, P_LNFB
+};
+
+// Hugging Face name (after "h.{l}." for per-layer tensors) of each parameter tensor.
+static const char* const tensor_suffix[NUM_PARAMETER_TENSORS] = {
+    "wte.weight",         "wpe.weight",        "ln_1.weight",     "ln_1.bias",
+    "attn.c_attn.weight", "attn.c_attn.bias",  "attn.c_proj.weight", "attn.c_proj.bias",
+    "ln_2.weight",        "ln_2.bias",         "mlp.c_fc.weight", "mlp.c_fc.bias",
+    "mlp.c_proj.weight",  "mlp.c_proj.bias",   "ln_f.weight",     "ln_f.bias"};
+
+static int is_layer_tensor(int i) { return i != P_WTE && i != P_WPE && i != P_LNFW && i != P_LNFB; }
+
+// Weight decay applies to the 2-D tensors: embeddings and the four weight matrices.
+static int is_decayed_tensor(int i) {
+    return i == P_WTE || i == P_WPE || i == P_QKVW || i == P_ATTPROJW || i == P_FCW || i == P_FCPROJW;
+}
+
+// Per-layer shape of tensor i (the whole shape for non-layer tensors); returns dims.
+static int tensor_shape(const GPTConfig* cfg, int i, size_t shape[2]) {
+    size_t V = (size_t)cfg->vocab_size, maxT = (size_t)cfg->max_seq_len, C = (size_t)cfg->channels;
+    shape[1] = 0;
+    switch (i) {
+    case P_WTE: shape[0] = V; shape[1] = C; return 2;
+    case P_WPE: shape[0] = maxT; shape[1] = C; return 2;
+    case P_QKVW: shape[0] = C; shape[1] = 3 * C; return 2;
+    case P_QKVB: shape[0] = 3 * C; return 1;
+    case P_ATTPROJW: shape[0] = C; shape[1] = C; return 2;
+    case P_FCW: shape[0] = C; shape[1] = 4 * C; return 2;
+    case P_FCB: shape[0] = 4 * C; return 1;
+    case P_FCPROJW: shape[0] = 4 * C; shape[1] = C; return 2;
+    default: shape[0] = C; return 1;
+    }
+}
+
+int gpt_tensor_name(const GPTConfig* cfg, int i, int l, char* name, size_t len, size_t shape[2]) {
+    if (is_layer_tensor(i)) snprintf(name, len, "h.%d.%s", l, tensor_suffix[i]);
+    else snprintf(name, len, "%s", tensor_suffix[i]);
+    return tensor_shape(cfg, i, shape);
+}
+
+int gpt_config_check(const GPTConfig* cfg, char* err, size_t errlen) {
+    // upper bounds keep every size product far from overflow and reject garbage configs early
+    if (cfg->max_seq_len < 1 || cfg->max_seq_len > (1 << 20)) {
+        snprintf(err, errlen, "n_positions %d out of range [1, %d]", cfg->max_seq_len, 1 << 20);
+        return -1;
+    }
+    if (cfg->vocab_size < 1 || cfg->vocab_size > (1 << 24)) {
+        snprintf(err, errlen, "vocab_size %d out of range [1, %d]", cfg->vocab_size, 1 << 24);
+        return -1;
+    }
+    if (cfg->num_layers < 1 || cfg->num_layers > 1024) {
+        snprintf(err, errlen, "n_layer %d out of range [1, 1024]", cfg->num_layers);
+        return -1;
+    }
+    if (cfg->channels < 1 || cfg->channels > 65536) {
+        snprintf(err, errlen, "n_embd %d out of range [1, 65536]", cfg->channels);
+        return -1;
+    }
+    if (cfg->num_heads < 1 || cfg->num_heads > cfg->channels || cfg->channels % cfg->num_heads != 0) {
+        snprintf(err, errlen, "n_embd %d is not divisible by n_head %d", cfg->channels, cfg->num_heads);
+        return -1;
+    }
+    return 0;
+}
+
+static void fill_param_sizes(size_t sizes[NUM_PARAMETER_TENSORS], const GPTConfig* cfg) {
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t shape[2];
+        int nd = tensor_shape(cfg, i, shape);
+        size_t n = nd == 2 ? shape[0] * shape[1] : shape[0];
+        sizes[i] = is_layer_tensor(i) ? n * (size_t)cfg->num_layers : n;
+    }
+}
+
+static void point_parameters(ParameterTensors* p, float* mem, const size_t sizes[NUM_PARAMETER_TENSORS]) {
+    float** ptrs[NUM_PARAMETER_TENSORS] = {&p->wte,  &p->wpe,  &p->ln1w, &p->ln1b, &p->qkvw,    &p->qkvb,
+                                           &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcw, &p->fcb,
+                                           &p->fcprojw,  &p->fcprojb,  &p->lnfw, &p->lnfb};
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        *ptrs[i] = mem;
+        mem += sizes[i];
+    }
+}
+
+static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cfg, size_t B, size_t T) {
+    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
+    size_t V = (size_t)cfg->vocab_size;
+    size_t i = 0;
+    s[i++] = B * T * C;          // encoded
+    s[i++] = L * B * T * C;      // ln1
+    s[i++] = L * B * T;          // ln1_mean
+    s[i++] = L * B * T;          // ln1_rstd
+    s[i++] = L * B * T * 3 * C;  // qkv
+    s[i++] = L * B * T * C;      // atty
+    s[i++] = L * B * NH * T * T; // preatt
+    s[i++] = L * B * NH * T * T; // att
+    s[i++] = L * B * T * C;      // attproj
+    s[i++] = L * B * T * C;      // residual2
+    s[i++] = L * B * T * C;      // ln2
+    s[i++] = L * B * T;          // ln2_mean
+    s[i++] = L * B * T;          // ln2_rstd
+    s[i++] = L * B * T * 4 * C;  // fch
+    s[i++] = L * B * T * 4 * C;  // fch_gelu
+    s[i++] = L * B * T * C;      // fcproj
+    s[i++] = L * B * T * C;      // residual3
+    s[i++] = B * T * C;          // lnf
+    s[i++] = B * T;              // lnf_mean
+    s[i++] = B * T;              // lnf_rstd
+    s[i++] = B * T * V;          // logits
+    s[i++] = B * T * V;          // probs
+    s[i++] = B * T;              // losses
+}
+
+static void point_activations(ActivationTensors* a, float* mem, const size_t sizes[NUM_ACTIVATION_TENSORS]) {
+    float** ptrs[NUM_ACTIVATION_TENSORS] = {
+        &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->preatt, &a->att,
+        &a->attproj,  &a->residual2, &a->ln2,     &a->ln2_mean,  &a->ln2_rstd, &a->fch,      &a->fch_gelu,
+        &a->fcproj,   &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->probs,
+        &a->losses};
+    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
+        *ptrs[i] = mem;
+        mem += sizes[i];
+    }
+}
+
+// Sets up the parameter bookkeeping for cfg with an existing parameter buffer (owned by model).
+static void gpt_setup(GPT* model, GPTConfig cfg, float* params_memory) {
+    memset(model, 0, sizeof *model);
+    model->config = cfg;
+    fill_param_sizes(model->param_sizes, &cfg);
+    model->num_parameters = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) model->num_parameters += model->param_sizes[i];
+    model->params_memory = params_memory;
+    point_parameters(&model->params, params_memory, model->param_sizes);
+    model->mean_loss = -1.0f;
+}
+
+static size_t param_count(const GPTConfig* cfg) {
+    size_t sizes[NUM_PARAMETER_TENSORS], n = 0;
+    fill_param_sizes(sizes, cfg);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) n += sizes[i];
+    return n;
+}
+
+void gpt_build(GPT* model, GPTConfig cfg, uint64_t seed) {
+    char err[256];
+    if (gpt_config_check(&cfg, err, sizeof err)) fatal("gpt_build: %s", err);
+    float* mem = malloc_check(param_count(&cfg) * sizeof(float));
+    gpt_setup(model, cfg, mem);
+    uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ull;
+    float std = 0.02f;
+    // GPT-2 scales the residual projections by 1/sqrt(2L): each block adds two of them to the stream
+    float proj_std = 0.02f / sqrtf(2.0f * (float)cfg.num_layers);
+    float* p = mem;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = model->param_sizes[i];
+        for (size_t k = 0; k < n; k++) {
+            switch (i) {
+            case P_WTE: case P_WPE: case P_QKVW: case P_FCW: p[k] = std * random_normal(&rng); break;
+            case P_ATTPROJW: case P_FCPROJW: p[k] = proj_std * random_normal(&rng); break;
+            case P_LN1W: case P_LN2W: case P_LNFW: p[k] = 1.0f; break;
+            default: p[k] = 0.0f; break;
+            }
+        }
+        p += n;
+    }
+}
+
+// Makes sure activations hold (B, T); reallocates (and drops activation gradients) if they grow.
+static void ensure_activations(GPT* model, size_t B, size_t T) {
+    size_t need[NUM_ACTIVATION_TENSORS];
+    fill_act_sizes(need, &model->config, B, T);
+    int grow = model->acts_memory == NULL;
+    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++)
+        if (need[i] > model->act_sizes[i]) grow = 1;
+    if (grow) {
+        size_t total = 0;
+        for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
+            if (need[i] > model->act_sizes[i]) model->act_sizes[i] = need[i];
+            total += model->act_sizes[i];
+        }
+        free(model->acts_memory);
+        free(model->grads_acts_memory);
+        model->grads_acts_memory = NULL;
+        model->acts_memory = malloc_check(total * sizeof(float));
+        model->num_activations = total;
+        point_activations(&model->acts, model->acts_memory, model->act_sizes);
+        free(model->inputs);
+        free(model->targets);
+        size_t bt = model->act_sizes[NUM_ACTIVATION_TENSORS - 1]; // losses: (B,T) capacity
+        model->inputs = malloc_check(bt * sizeof(int));
+        model->targets = malloc_check(bt * sizeof(int));
+    }
+}
+
+// Runs encoder, blocks and ln_f for inputs (B,T); shared by gpt_forward and gpt_forward_hidden.
+static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
+    GPTConfig* cfg = &model->config;
+    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
+    size_t V = (size_t)cfg->vocab_size;
+    if (B == 0 || T == 0) fatal("gpt_forward: empty batch (B=%zu, T=%zu)", B, T);
+    if (T > (size_t)cfg->max_seq_len)
+        fatal("gpt_forward: sequence length %zu exceeds the model's n_positions %d", T, cfg->max_seq_len);
+    for (size_t i = 0; i < B * T; i++)
+        if (inputs[i] < 0 || (size_t)inputs[i] >= V)
+            fatal("gpt_forward: token id %d at position %zu is outside the vocabulary [0, %zu)", inputs[i], i, V);
+    ensure_activations(model, B, T);
+    model->batch_size = B;
+    model->seq_len = T;
+    model->has_logits = 0;
+    memcpy(model->inputs, inputs, B * T * sizeof(int));
+    for (size_t i = 0; i < B * T; i++) model->targets[i] = -1;
+
+    ParameterTensors p = model->params;
+    ActivationTensors a = model->acts;
+    size_t BTC = B * T * C;
+    encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
+    for (size_t l = 0; l < L; l++) {
+        const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
+        float* l_ln1 = a.ln1 + l * BTC;
+        float* l_ln1_mean = a.ln1_mean + l * B * T;
+        float* l_ln1_rstd = a.ln1_rstd + l * B * T;
+        float* l_qkv = a.qkv + l * BTC * 3;
+        float* l_atty = a.atty + l * BTC;
+        float* l_preatt = a.preatt + l * B * NH * T * T;
+        float* l_att = a.att + l * B * NH * T * T;
+        float* l_attproj = a.attproj + l * BTC;
+        float* l_residual2 = a.residual2 + l * BTC;
+        float* l_ln2 = a.ln2 + l * BTC;
+        float* l_ln2_mean = a.ln2_mean + l * B * T;
+        float* l_ln2_rstd = a.ln2_rstd + l * B * T;
+        float* l_fch = a.fch + l * BTC * 4;
+        float* l_fch_gelu = a.fch_gelu + l * BTC * 4;
+        float* l_fcproj = a.fcproj + l * BTC;
+        float* l_residual3 = a.residual3 + l * BTC;
+
+        layernorm_forward(l_ln1, l_ln1_mean, l_ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, B, T, C);
+        matmul_forward(l_qkv, l_ln1, p.qkvw + l * C * 3 * C, p.qkvb + l * 3 * C, B, T, C, 3 * C);
+        attention_forward(l_atty, l_preatt, l_att, l_qkv, B, T, C, NH);
+        matmul_forward(l_attproj, l_atty, p.attprojw + l * C * C, p.attprojb + l * C, B, T, C, C);
+        residual_forward(l_residual2, residual, l_attproj, BTC);
+        layernorm_forward(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, p.ln2w + l * C, p.ln2b + l * C, B, T, C);
+        matmul_forward(l_fch, l_ln2, p.fcw + l * C * 4 * C, p.fcb + l * 4 * C, B, T, C, 4 * C);
+        gelu_forward(l_fch_gelu, l_fch, BTC * 4);
+        matmul_forward(l_fcproj, l_fch_gelu, p.fcprojw + l * 4 * C * C, p.fcprojb + l * C, B, T, 4 * C, C);
+        residual_forward(l_residual3, l_residual2, l_fcproj, BTC);
+    }
+    layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (L - 1) * BTC, p.lnfw, p.lnfb, B, T, C);
+}
+
+void gpt_forward_hidden(GPT* model, const int* inputs, size_t B, size_t T) {
+    forward_to_lnf(model, inputs, B, T);
+    model->mean_loss = -1.0f;
+    model->num_valid = 0;
+}
+
+void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, size_t T) {
+    size_t V = (size_t)model->config.vocab_size, C = (size_t)model->config.channels;
+    if (targets)
+        for (size_t i = 0; i < B * T; i++)
+            if (targets[i] < -1 || targets[i] >= (int)V)
+                fatal("gpt_forward: target id %d at position %zu is outside [-1, %zu)", targets[i], i, V);
+    forward_to_lnf(model, inputs, B, T);
+    if (targets) memcpy(model->targets, targets, B * T * sizeof(int));
+    ActivationTensors a = model->acts;
+    lm_head_forward(a.logits, a.lnf, model->params.wte, B, T, C, V);
+    crossentropy_forward(a.probs, a.losses, a.logits, model->targets, B, T, V);
+    // the mean in double, in a fixed order
+    double sum = 0.0;
+    size_t n = 0;
+    for (size_t i = 0; i < B * T; i++)
+        if (model->targets[i] >= 0) {
+            sum += a.losses[i];
+            n++;
+        }
+    model->num_valid = n;
+    model->mean_loss = n ? (float)(sum / (double)n) : -1.0f;
+    model->has_logits = 1;
+}
+
+const float* gpt_hidden_state(const GPT* model, int layer) {
+    int L = model->config.num_layers;
+    if (!model->acts_memory || model->batch_size == 0) fatal("gpt_hidden_state: no forward pass yet");
+    if (layer < 0 || layer > L) fatal("gpt_hidden_state: layer %d outside [0, %d]", layer, L);
+    size_t BTC = model->batch_size * model->seq_len * (size_t)model->config.channels;
+    if (layer == 0) return model->acts.encoded;
+    if (layer == L) return model->acts.lnf;
+    return model->acts.residual3 + (size_t)(layer - 1) * BTC;
+}
+
+void gpt_sequence_logprobs(const GPT* model, float* out) {
+    if (!model->has_logits) fatal("gpt_sequence_logprobs: needs a gpt_forward first");
+    size_t B = model->batch_size, T = model->seq_len;
+    for (size_t b = 0; b < B; b++) {
+        double s = 0.0;
+        for (size_t t = 0; t < T; t++)
+            if (model->targets[b * T + t] >= 0) s -= model->acts.losses[b * T + t];
+        out[b] = (float)s;
+    }
+}
+
+static void ensure_grads(GPT* model) {
+    if (model->grads_memory) return;
+    model->grads_memory = calloc_check(model->num_parameters, sizeof(float));
+    point_parameters(&model->grads, model->grads_memory, model->param_sizes);
+}
+
+void gpt_zero_grad(GPT* model) {
+    ensure_grads(model);
+    memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
+}
+
+void gpt_backward(GPT* model, const float* dlosses) {
+    if (!model->has_logits) fatal("gpt_backward: needs a gpt_forward (with logits) first");
+    GPTConfig* cfg = &model->config;
+    size_t B = model->batch_size, T = model->seq_len;
+    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
+    size_t V = (size_t)cfg->vocab_size;
+    ensure_grads(model);
+    if (!model->grads_acts_memory) {
+        model->grads_acts_memory = malloc_check(model->num_activations * sizeof(float));
+        point_activations(&model->grads_acts, model->grads_acts_memory, model->act_sizes);
+    }
+    memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
+
+    ParameterTensors p = model->params, g = model->grads;
+    ActivationTensors a = model->acts, d = model->grads_acts;
+    size_t BTC = B * T * C;
+    // the seed d(objective)/d(losses): the caller's, or 1/num_valid for the mean loss; 0 where ignored
+    float* dl = d.losses;
+    for (size_t i = 0; i < B * T; i++) {
+        if (model->targets[i] < 0) dl[i] = 0.0f;
+        else dl[i] = dlosses ? dlosses[i] : 1.0f / (float)model->num_valid;
+    }
+    crossentropy_backward(d.logits, dl, a.probs, model->targets, B, T, V);
+    lm_head_backward(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V);
+    layernorm_backward(d.residual3 + (L - 1) * BTC, g.lnfw, g.lnfb, d.lnf, a.residual3 + (L - 1) * BTC, p.lnfw,
+                       a.lnf_mean, a.lnf_rstd, B, T, C);
+    for (size_t l = L; l-- > 0;) {
+        const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
+        float* dresidual = l == 0 ? d.encoded : d.residual3 + (l - 1) * BTC;
+        size_t o1 = l * BTC, o3 = l * BTC * 3, o4 = l * BTC * 4, ot = l * B * T, oa = l * B * NH * T * T;
+        residual_backward(d.residual2 + o1, d.fcproj + o1, d.residual3 + o1, BTC);
+        matmul_backward(d.fch_gelu + o4, g.fcprojw + l * 4 * C * C, g.fcprojb + l * C, d.fcproj + o1,
+                        a.fch_gelu + o4, p.fcprojw + l * 4 * C * C, B, T, 4 * C, C);
+        gelu_backward(d.fch + o4, a.fch + o4, d.fch_gelu + o4, BTC * 4);
+        matmul_backward(d.ln2 + o1, g.fcw + l * C * 4 * C, g.fcb + l * 4 * C, d.fch + o4, a.ln2 + o1,
+                        p.fcw + l * C * 4 * C, B, T, C, 4 * C);
+        layernorm_backward(d.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, d.ln2 + o1, a.residual2 + o1,
+                           p.ln2w + l * C, a.ln2_mean + ot, a.ln2_rstd + ot, B, T, C);
+        residual_backward(dresidual, d.attproj + o1, d.residual2 + o1, BTC);
+        matmul_backward(d.atty + o1, g.attprojw + l * C * C, g.attprojb + l * C, d.attproj + o1, a.atty + o1,
+                        p.attprojw + l * C * C, B, T, C, C);
+        attention_backward(d.qkv + o3, d.preatt + oa, d.att + oa, d.atty + o1, a.qkv + o3, a.att + oa, B, T, C,
+                           NH);
+        matmul_backward(d.ln1 + o1, g.qkvw + l * C * 3 * C, g.qkvb + l * 3 * C, d.qkv + o3, a.ln1 + o1,
+                        p.qkvw + l * C * 3 * C, B, T, C, 3 * C);
+        layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + o1, residual, p.ln1w + l * C,
+                           a.ln1_mean + ot, a.ln1_rstd + ot, B, T, C);
+    }
+    encoder_backward(g.wte, g.wpe, d.encoded, model->inputs, B, T, C);
+}
+
+// Sum of squares in a fixed number of chunks, combined serially: the result does not depend on
+// the thread count or on scheduling.
+static double sum_squares(const float* x, size_t n) {
+    enum { NCHUNK = 64 };
+    double part[NCHUNK];
+    size_t chunk = (n + NCHUNK - 1) / NCHUNK;
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < NCHUNK; k++) {
+        size_t i0 = k * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
+        double s = 0.0;
+        for (size_t i = i0; i < i1; i++) s += (double)x[i] * (double)x[i];
+        part[k] = s;
+    }
+    double s = 0.0;
+    for (size_t k = 0; k < NCHUNK; k++) s += part[k];
+    return s;
+}
+
+float gpt_clip_grad_norm(GPT* model, float clip) {
+    ensure_grads(model);
+    size_t n = model->num_parameters;
+    double norm = sqrt(sum_squares(model->grads_memory, n));
+    if (clip > 0.0f && norm > (double)clip) {
+        float s = (float)((double)clip / norm);
+        float* gm = model->grads_memory;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) gm[i] *= s;
+    }
+    return (float)norm;
+}
+
+// AdamW (https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html):
+//   m = b1 m + (1-b1) g,  v = b2 v + (1-b2) g²,  m̂ = m/(1-b1^t),  v̂ = v/(1-b2^t),
+//   p -= lr (m̂ / (sqrt(v̂) + eps) + wd p)   with wd only on the 2-D tensors.
+void gpt_update(GPT* model, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
+    if (!model->grads_memory) fatal("gpt_update: no gradients (call gpt_backward first)");
+    if (t < 1) fatal("gpt_update: step %d must be >= 1", t);
+    if (!model->m_memory) {
+        model->m_memory = calloc_check(model->num_parameters, sizeof(float));
+        model->v_memory = calloc_check(model->num_parameters, sizeof(float));
+    }
+    float bc1 = (float)(1.0 - pow((double)beta1, (double)t));
+    float bc2 = (float)(1.0 - pow((double)beta2, (double)t));
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = model->param_sizes[i];
+        float wd = is_decayed_tensor(i) ? weight_decay : 0.0f;
+        float* pp = model->params_memory + off;
+        float* gg = model->grads_memory + off;
+        float* mm = model->m_memory + off;
+        float* vv = model->v_memory + off;
+#pragma omp parallel for schedule(static)
+        for (size_t k = 0; k < n; k++) {
+            float gk = gg[k];
+            float m = beta1 * mm[k] + (1.0f - beta1) * gk;
+            float v = beta2 * vv[k] + (1.0f - beta2) * gk * gk;
+            mm[k] = m;
+            vv[k] = v;
+            float mhat = m / bc1, vhat = v / bc2;
+            pp[k] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * pp[k]);
+        }
+        off += n;
+    }
+}
+
+float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac) {
+    if (warmup > 0 && step < warmup) return lr * (float)(step + 1) / (float)warmup;
+    int span = total - 1 - warmup;
+    if (span <= 0) return lr;
+    double ratio = (double)(step - warmup) / (double)span;
+    if (ratio < 0.0) ratio = 0.0;
+    if (ratio > 1.0) ratio = 1.0;
+    double min_lr = (double)min_lr_frac * (double)lr;
+    double coeff = 0.5 * (1.0 + cos(3.14159265358979323846 * ratio));
+    return (float)(min_lr + coeff * ((double)lr - min_lr));
+}
+
+size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training) {
+    size_t np = param_count(cfg);
+    size_t s[NUM_ACTIVATION_TENSORS], na = 0;
+    fill_act_sizes(s, cfg, B, T);
+    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) na += s[i];
+    size_t floats = np + na;
+    if (training) floats += 3 * np + na; // grads, m, v, activation gradients
+    return floats * sizeof(float) + 2 * B * T * sizeof(int);
+}
+
+void gpt_free(GPT* model) {
+    free(model->params_memory);
+    free(model->grads_memory);
+    free(model->m_memory);
+    free(model->v_memory);
+    free(model->acts_memory);
+    free(model->grads_acts_memory);
+    free(model->inputs);
+    free(model->targets);
+    memset(model, 0, sizeof *model);
+}
+
+typedef struct {
+    float logit;
+    int id;
+} LogitId;
+
+// Descending by logit, ties by ascending id, so top-k is deterministic.
+static int cmp_logit_desc(const void* x, const void* y) {
+    const LogitId* a = x;
+    const LogitId* b = y;
+    if (a->logit > b->logit) return -1;
+    if (a->logit < b->logit) return 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng) {
+    if (V <= 0) fatal("sample_logits: empty vocabulary");
+    if (temperature <= 0.0f) {
+        int best = 0;
+        for (int v = 1; v < V; v++)
+            if (logits[v] > logits[best]) best = v;
+        return best;
+    }
+    int k = top_k > 0 && top_k < V ? top_k : V;
+    LogitId* c = malloc_check((size_t)V * sizeof *c);
+    for (int v = 0; v < V; v++) c[v] = (LogitId){logits[v], v};
+    if (k < V) qsort(c, (size_t)V, sizeof *c, cmp_logit_desc);
+    float maxv = -FLT_MAX;
+    for (int i = 0; i < k; i++)
+        if (c[i].logit > maxv) maxv = c[i].logit;
+    double sum = 0.0;
+    for (int i = 0; i < k; i++) sum += exp((double)((c[i].logit - maxv) / temperature));
+    double u = (double)random_f32(rng) * sum, acc = 0.0;
+    int pick = c[k - 1].id;
+    for (int i = 0; i < k; i++) {
+        acc += exp((double)((c[i].logit - maxv) / temperature));
+        if (u < acc) {
+            pick = c[i].id;
+            break;
+        }
+    }
+    free(c);
+    return pick;
+}
+
+// ============================================================================
+// checkpoints: Hugging Face GPT-2 folder (config.json + model.safetensors)
+
+// Offset (in floats) of tensor i, layer l inside the parameter buffer.
+static size_t param_offset(const GPT* model, int i, int l) {
+    size_t off = 0;
+    for (int k = 0; k < i; k++) off += model->param_sizes[k];
+    if (is_layer_tensor(i)) off += (size_t)l * (model->param_sizes[i] / (size_t)model->config.num_layers);
+    return off;
+}
+
+// Calls fn(i, l) for every tensor in checkpoint order (wte, wpe, h.0.*, ..., ln_f.*).
+#define FOR_EACH_TENSOR(cfg, i, l, body)                                                                      \
+    do {                                                                                                      \
+        static const int first_[2] = {P_WTE, P_WPE};                                                          \
+        for (int k_ = 0; k_ < 2; k_++) { int i = first_[k_], l = 0; body }                                    \
+        for (int l = 0; l < (cfg)->num_layers; l++)                                                           \
+            for (int i = P_LN1W; i <= P_FCPROJB; i++) { body }                                                \
+        for (int i = P_LNFW; i <= P_LNFB; i++) { int l = 0; body }                                            \
+    } while (0)
+
+// A growable string for the safetensors header.
+typedef struct {
+    char* s;
+    size_t n, cap;
+} StrBuf;
+
+static void sb_printf(StrBuf* b, const char* fmt, ...) PRINTF_LIKE(2, 3);
+static void sb_printf(StrBuf* b, const char* fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) fatal("sb_printf: formatting failed");
+        if (b->s && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        b->cap = (b->cap + (size_t)k + 1) * 2;
+        b->s = realloc_check(b->s, b->cap);
+    }
+}
+
+static int write_config_json(const GPTConfig* cfg, const char* path, char* err, size_t errlen) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err, errlen)) return -1;
+    fprintf(af.f,
+            "{\n"
+            "  \"model_type\": \"gpt2\",\n"
+            "  \"architectures\": [\"GPT2LMHeadModel\"],\n"
+            "  \"vocab_size\": %d,\n"
+            "  \"n_positions\": %d,\n"
+            "  \"n_ctx\": %d,\n"
+            "  \"n_embd\": %d,\n"
+            "  \"n_layer\": %d,\n"
+            "  \"n_head\": %d,\n"
+            "  \"layer_norm_epsilon\": 1e-05,\n"
+            "  \"activation_function\": \"gelu_new\",\n"
+            "  \"tie_word_embeddings\": true,\n"
+            "  \"torch_dtype\": \"float32\"\n"
+            "}\n",
+            cfg->vocab_size, cfg->max_seq_len, cfg->max_seq_len, cfg->channels, cfg->num_layers, cfg->num_heads);
+    return atomic_commit(&af, err, errlen);
+}
+
+int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
+    const GPTConfig* cfg = &model->config;
+    for (size_t k = 0; k < model->num_parameters; k++)
+        if (!isfinite(model->params_memory[k])) {
+            snprintf(err, errlen, "%s: refusing to save: parameter %zu is not finite", dir, k);
+            return -1;
+        }
+    if (make_dirs(dir, err, errlen)) return -1;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
+        snprintf(err, errlen, "%s: path too long", dir);
+        return -1;
+    }
+    if (write_config_json(cfg, path, err, errlen)) return -1;
+
+    // header: {"__metadata__":{"format":"pt"},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}
+    StrBuf h = {0};
+    sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    size_t pos = 0;
+    FOR_EACH_TENSOR(cfg, i, l, {
+        char name[96];
+        size_t shape[2];
+        int nd = gpt_tensor_name(cfg, i, l, name, sizeof name, shape);
+        size_t bytes = (nd == 2 ? shape[0] * shape[1] : shape[0]) * sizeof(float);
+        if (nd == 2)
+            sb_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],\"data_offsets\":[%zu,%zu]}", name,
+                      shape[0], shape[1], pos, pos + bytes);
+        else
+            sb_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", name, shape[0],
+                      pos, pos + bytes);
+        pos += bytes;
+    });
+    sb_printf(&h, "}");
+    while (h.n % 8) sb_printf(&h, " "); // data starts 8-byte aligned
+    uint64_t hlen = (uint64_t)h.n;
+    unsigned char lenbuf[8];
+    for (int k = 0; k < 8; k++) lenbuf[k] = (unsigned char)(hlen >> (8 * k));
+
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    AtomicFile af;
+    if (atomic_open(&af, path, err, errlen)) {
+        free(h.s);
+        return -1;
+    }
+    int bad = fwrite(lenbuf, 1, 8, af.f) != 8 || fwrite(h.s, 1, h.n, af.f) != h.n;
+    free(h.s);
+    FOR_EACH_TENSOR(cfg, i, l, {
+        size_t shape[2];
+        int nd = tensor_shape(cfg, i, shape);
+        size_t n = nd == 2 ? shape[0] * shape[1] : shape[0];
+        if (!bad && fwrite(model->params_memory + param_offset(model, i, l), sizeof(float), n, af.f) != n) bad = 1;
+    });
+    if (bad) {
+        snprintf(err, errlen, "%s: write failed: %s", af.tmp, strerror(errno));
+        atomic_abort(&af);
+        return -1;
+    }
+    return atomic_commit(&af, err, errlen);
+}
+
+// Reads config.json of a Hugging Face GPT-2 folder into cfg.
+static int read_config_json(const char* path, GPTConfig* cfg, char* err, size_t errlen) {
+    char e[256];
+    size_t len;
+    char* text = read_file(path, &len, e, sizeof e);
+    if (!text) {
+        snprintf(err, errlen, "%s", e);
+        return -1;
+    }
+    JsonValue root;
+    if (json_parse(&root, text, len, e, sizeof e)) {
+        snprintf(err, errlen, "%s: invalid JSON: %s", path, e);
+        free(text);
+        return -1;
+    }
+    free(text);
+    int rc = -1;
+    long long v[5];
+    static const char* keys[5] = {"vocab_size", "n_positions", "n_embd", "n_layer", "n_head"};
+    if (root.type != JSON_OBJECT) {
+        snprintf(err, errlen, "%s: not a JSON object", path);
+        goto done;
+    }
+    for (int k = 0; k < 5; k++) {
+        if (json_get_int(&root, keys[k], &v[k]) && !(k == 1 && json_get_int(&root, "n_ctx", &v[k]) == 0)) {
+            snprintf(err, errlen, "%s: missing or non-integer \"%s\"", path, keys[k]);
+            goto done;
+        }
+        if (v[k] < 1 || v[k] > (1 << 24)) {
+            snprintf(err, errlen, "%s: \"%s\" = %lld is out of range", path, keys[k], v[k]);
+            goto done;
+        }
+    }
+    const JsonValue* mt = json_get(&root, "model_type");
+    if (mt && (mt->type != JSON_STRING || strcmp(mt->str, "gpt2") != 0)) {
+        snprintf(err, errlen, "%s: model_type is not \"gpt2\"", path);
+        goto done;
+    }
+    const JsonValue* act = json_get(&root, "activation_function");
+    if (act && (act->type != JSON_STRING ||
+                (strcmp(act->str, "gelu_new") != 0 && strcmp(act->str, "gelu_pytorch_tanh") != 0))) {
+        snprintf(err, errlen, "%s: activation_function must be \"gelu_new\" (tanh GELU)", path);
+        goto done;
+    }
+    const JsonValue* eps = json_get(&root, "layer_norm_epsilon");
+    if (eps && (eps->type != JSON_NUMBER || fabs(eps->number - 1e-5) > 1e-12)) {
+        snprintf(err, errlen, "%s: layer_norm_epsilon must be 1e-05", path);
+        goto done;
+    }
+    const JsonValue* tie = json_get(&root, "tie_word_embeddings");
+    if (tie && tie->type != JSON_TRUE) {
+        snprintf(err, errlen, "%s: tie_word_embeddings must be true (the LM head is tied)", path);
+        goto done;
+    }
+    cfg->vocab_size = (int)v[0];
+    cfg->max_seq_len = (int)v[1];
+    cfg->channels = (int)v[2];
+    cfg->num_layers = (int)v[3];
+    cfg->num_heads = (int)v[4];
+    if (gpt_config_check(cfg, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", path, e);
+        goto done;
+    }
+    rc = 0;
+done:
+    json_free(&root);
+    return rc;
+}
+
+// Maps a checkpoint tensor name (without "transformer.") to (i, l). Returns 1 for a parameter,
+// 0 for a buffer we ignore (attn.bias, attn.masked_bias, the tied lm_head.weight), -1 if unknown.
+static int parse_tensor_name(const char* name, int L, int* i, int* l) {
+    if (strcmp(name, "lm_head.weight") == 0) return 0;
+    static const int top[4] = {P_WTE, P_WPE, P_LNFW, P_LNFB};
+    for (int k = 0; k < 4; k++)
+        if (strcmp(name, tensor_suffix[top[k]]) == 0) {
+            *i = top[k];
+            *l = 0;
+            return 1;
+        }
+    if (strncmp(name, "h.", 2) != 0) return -1;
+    const char* s = name + 2;
+    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9')) return -1;
+    long layer = 0;
+    while (*s >= '0' && *s <= '9') {
+        layer = layer * 10 + (*s++ - '0');
+        if (layer >= L) return -1;
+    }
+    if (*s++ != '.') return -1;
+    if (strcmp(s, "attn.bias") == 0 || strcmp(s, "attn.masked_bias") == 0) return 0;
+    for (int k = 0; k < NUM_PARAMETER_TENSORS; k++)
+        if (is_layer_tensor(k) && strcmp(s, tensor_suffix[k]) == 0) {
+            *i = k;
+            *l = (int)layer;
+            return 1;
+        }
+    return -1;
+}
+
+typedef struct {
+    uint64_t begin, end;
+    int i, l; // i = -1 for ignored buffers
+} TensorEntry;
+
+static int cmp_entry_begin(const void* x, const void* y) {
+    const TensorEntry* a = x;
+    const TensorEntry* b = y;
+    return (a->begin > b->begin) - (a->begin < b->begin);
+}
+
+// Reads a non-negative integer JSON number exactly (< 2^53).
+static int json_uint(const JsonValue* v, uint64_t* out) {
+    if (!v || v->type != JSON_NUMBER || !(v->number >= 0.0 && v->number <= 9007199254740992.0) ||
+        v->number != floor(v->number))
+        return -1;
+    *out = (uint64_t)v->number;
+    return 0;
+}
+
+int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
+    char path[4096];
+    GPTConfig cfg;
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
+        snprintf(err, errlen, "%s: path too long", dir);
+        return -1;
+    }
+    if (read_config_json(path, &cfg, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+
+    int rc = -1;
+    FILE* f = NULL;
+    char* hdr = NULL;
+    float* mem = NULL;
+    TensorEntry* ent = NULL;
+    unsigned char* seen = NULL;
+    JsonValue root = {0};
+    int have_root = 0;
+
+    f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto done;
+    }
+    uint64_t fsize = (uint64_t)st.st_size;
+    unsigned char lenbuf[8];
+    if (fsize < 8 || fread(lenbuf, 1, 8, f) != 8) {
+        snprintf(err, errlen, "%s: file too short for a safetensors header (%llu bytes)", path,
+                 (unsigned long long)fsize);
+        goto done;
+    }
+    uint64_t hlen = 0;
+    for (int k = 0; k < 8; k++) hlen |= (uint64_t)lenbuf[k] << (8 * k);
+    // refuse absurd header sizes before allocating anything
+    if (hlen < 2 || hlen > (100u << 20) || hlen > fsize - 8) {
+        snprintf(err, errlen, "%s: bad header length %llu (file is %llu bytes)", path, (unsigned long long)hlen,
+                 (unsigned long long)fsize);
+        goto done;
+    }
+    hdr = malloc_check((size_t)hlen);
+    if (fread(hdr, 1, (size_t)hlen, f) != hlen) {
+        snprintf(err, errlen, "%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
+        goto done;
+    }
+    char e[256];
+    if (json_parse(&root, hdr, (size_t)hlen, e, sizeof e)) {
+        snprintf(err, errlen, "%s: header is not valid JSON: %s", path, e);
+        goto done;
+    }
+    have_root = 1;
+    if (root.type != JSON_OBJECT) {
+        snprintf(err, errlen, "%s: header is not a JSON object", path);
+        goto done;
+    }
+    uint64_t data_size = fsize - 8 - hlen;
+    uint64_t data_start = 8 + hlen;
+    int L = cfg.num_layers;
+    size_t nslots = (size_t)NUM_PARAMETER_TENSORS * (size_t)L;
+    seen = calloc_check(nslots, 1);
+    ent = malloc_check((root.len + 1) * sizeof *ent);
+    size_t nent = 0;
+    for (size_t k = 0; k < root.len; k++) {
+        const char* key = root.keys[k];
+        if (strcmp(key, "__metadata__") == 0) continue;
+        const char* name = strncmp(key, "transformer.", 12) == 0 ? key + 12 : key;
+        int i = -1, l = 0;
+        int kind = parse_tensor_name(name, L, &i, &l);
+        if (kind < 0) {
+            snprintf(err, errlen, "%s: unexpected tensor \"%s\"", path, key);
+            goto done;
+        }
+        const JsonValue* t = &root.items[k];
+        const JsonValue* dtype = json_get(t, "dtype");
+        const JsonValue* shape = json_get(t, "shape");
+        const JsonValue* offs = json_get(t, "data_offsets");
+        uint64_t b0, b1;
+        if (!dtype || dtype->type != JSON_STRING || !shape || shape->type != JSON_ARRAY || !offs ||
+            offs->type != JSON_ARRAY || offs->len != 2 || json_uint(&offs->items[0], &b0) ||
+            json_uint(&offs->items[1], &b1)) {
+            snprintf(err, errlen, "%s: tensor \"%s\" lacks a valid dtype, shape or data_offsets", path, key);
+            goto done;
+        }
+        if (b0 > b1 || b1 > data_size) {
+            snprintf(err, errlen, "%s: tensor \"%s\" data_offsets [%llu, %llu] outside the %llu data bytes", path,
+                     key, (unsigned long long)b0, (unsigned long long)b1, (unsigned long long)data_size);
+            goto done;
+        }
+        ent[nent++] = (TensorEntry){b0, b1, kind ? i : -1, l};
+        if (!kind) continue;
+        size_t slot = (size_t)i * (size_t)L + (size_t)l;
+        if (seen[slot]) {
+            snprintf(err, errlen, "%s: tensor \"%s\" appears more than once", path, key);
+            goto done;
+        }
+        seen[slot] = 1;
+        if (strcmp(dtype->str, "F32") != 0) {
+            snprintf(err, errlen, "%s: tensor \"%s\" has dtype %s, expected F32", path, key, dtype->str);
+            goto done;
+        }
+        size_t want[2];
+        int nd = tensor_shape(&cfg, i, want);
+        int shape_ok = shape->len == (size_t)nd;
+        for (int dd = 0; shape_ok && dd < nd; dd++) {
+            uint64_t got;
+            shape_ok = json_uint(&shape->items[dd], &got) == 0 && got == want[dd];
+        }
+        if (!shape_ok) {
+            char ws[64];
+            if (nd == 2) snprintf(ws, sizeof ws, "[%zu, %zu]", want[0], want[1]);
+            else snprintf(ws, sizeof ws, "[%zu]", want[0]);
+            snprintf(err, errlen, "%s: tensor \"%s\" has the wrong shape (expected %s for this config)", path, key,
+                     ws);
+            goto done;
+        }
+        uint64_t bytes = (uint64_t)(nd == 2 ? want[0] * want[1] : want[0]) * sizeof(float);
+        if (b1 - b0 != bytes) {
+            snprintf(err, errlen, "%s: tensor \"%s\" spans %llu bytes, expected %llu", path, key,
+                     (unsigned long long)(b1 - b0), (unsigned long long)bytes);
+            goto done;
+        }
+    }
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++)
+        for (int l = 0; l < (is_layer_tensor(i) ? L : 1); l++)
+            if (!seen[(size_t)i * (size_t)L + (size_t)l]) {
+                char name[96];
+                size_t sh[2];
+                gpt_tensor_name(&cfg, i, l, name, sizeof name, sh);
+                snprintf(err, errlen, "%s: tensor \"%s\" is missing", path, name);
+                goto done;
+            }
+    qsort(ent, nent, sizeof *ent, cmp_entry_begin);
+    for (size_t k = 1; k < nent; k++)
+        if (ent[k].begin < ent[k - 1].end) {
+            snprintf(err, errlen, "%s: tensor data ranges overlap at byte %llu", path,
+                     (unsigned long long)ent[k].begin);
+            goto done;
+        }
+
+    // everything checks out against the file size: now allocate and read, in file order
+    GPT tmp;
+    mem = malloc_check(param_count(&cfg) * sizeof(float));
+    gpt_setup(&tmp, cfg, mem);
+    for (size_t k = 0; k < nent; k++) {
+        if (ent[k].i < 0) continue;
+        size_t n = (size_t)(ent[k].end - ent[k].begin) / sizeof(float);
+        float* dst = mem + param_offset(&tmp, ent[k].i, ent[k].l);
+        if (fseeko(f, (off_t)(data_start + ent[k].begin), SEEK_SET) != 0 || fread(dst, sizeof(float), n, f) != n) {
+            snprintf(err, errlen, "%s: cannot read tensor data at byte %llu", path,
+                     (unsigned long long)(data_start + ent[k].begin));
+            goto done;
+        }
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(dst[j])) {
+                char name[96];
+                size_t sh[2];
+                gpt_tensor_name(&cfg, ent[k].i, ent[k].l, name, sizeof name, sh);
+                snprintf(err, errlen, "%s: tensor \"%s\" has a non-finite value at index %zu", path, name, j);
+                goto done;
+            }
+    }
+    *model = tmp;
+    mem = NULL;
+    rc = 0;
+done:
+    if (f) fclose(f);
+    if (have_root) json_free(&root);
+    free(hdr);
+    free(ent);
+    free(seen);
+    free(mem);
+    return rc;
+}
 
 // ==== DPO objective ====
-#include <math.h> // repeated here so this section stands alone
 // See model.h for the definitions. Everything is computed in double and rounded once, so the
 // result does not depend on the order of the pairs beyond the final sums.
 

@@ -152,6 +152,7 @@ typedef struct {
     int* targets;      // (B, T) copy of the last forward's targets (-1 = ignored), or all -1
     float mean_loss;   // mean of losses over targets != -1 after forward; -1.0f if there were none
     size_t num_valid;  // number of targets != -1 in the last forward
+    int has_logits;    // 1 after gpt_forward, 0 after gpt_forward_hidden (backward needs logits)
 } GPT;
 
 // Tensor names of a Hugging Face GPT-2 checkpoint, without the "transformer." prefix.
@@ -169,6 +170,7 @@ void gpt_build(GPT* model, GPTConfig cfg, uint64_t seed);
 // Loads DIR/config.json and DIR/model.safetensors (a Hugging Face GPT-2 folder, with or without
 // the "transformer." prefix, F32). Checks names, dtypes, shapes, offsets and finiteness.
 // Returns 0, or -1 with err filled ("DIR/model.safetensors: ..."); model is untouched on failure.
+// On success *model is overwritten as by gpt_build (an earlier model in it is not freed).
 int gpt_load(GPT* model, const char* dir, char* err, size_t errlen);
 
 // Writes DIR/config.json and DIR/model.safetensors (creating DIR), each through atomic_open/
@@ -271,5 +273,15 @@ void gelu_forward(float* out, const float* inp, size_t N);
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
 void residual_forward(float* out, const float* inp1, const float* inp2, size_t N);
 void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N);
+// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ with wte (V,C).
+void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V);
+void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
+                      size_t T, size_t C, size_t V);
+// probs (B,T,V) = softmax(logits); losses (B,T) = -log probs[target], 0 where target is -1 (targets
+// may be NULL: all ignored). Backward: dlogits += (probs - onehot(target)) * dlosses, skipping -1.
+void crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets, size_t B,
+                          size_t T, size_t V);
+void crossentropy_backward(float* dlogits, const float* dlosses, const float* probs, const int* targets, size_t B,
+                           size_t T, size_t V);
 
 #endif // MODEL_H

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "data/corpus.h"
 #include "data/prefs.h"
@@ -58,7 +61,657 @@ static const char* train_bin(void) {
 // ============================================================================
 // model: layers, full model vs PyTorch fixture, finite differences, checkpoints
 
-static void test_model(void) {}
+// The PyTorch reference state written by dev/reference_gpt.py (layout documented there).
+typedef struct {
+    char* file; // owns everything below
+    GPTConfig cfg;
+    int B, T, nsteps;
+    float lr, beta1, beta2, eps, wd, clip;
+    size_t P;
+    const float* params;
+    const int* inputs;
+    const int* targets;
+    const float* logits;
+    const float* losses;
+    float mean_loss;
+    const float* hidden; // (L+1, B, T, C)
+    const float* grads;
+    const float* seed;
+    const float* grads2;
+    const float* step_losses; // nsteps + 1
+    const float* step_norms;  // nsteps
+} GptRef;
+
+// Loads data/fixtures/gpt_reference.bin; returns 0, or -1 with why filled.
+static int gptref_load(GptRef* r, char* why, size_t len) {
+    const char* path = "data/fixtures/gpt_reference.bin";
+    size_t n;
+    memset(r, 0, sizeof *r);
+    r->file = read_file(path, &n, why, len);
+    if (!r->file) return -1;
+    const int32_t* h = (const int32_t*)r->file;
+    if (n < 80 || h[0] != 0x47505452 || h[1] != 1) {
+        snprintf(why, len, "%s: bad magic/version (run `make fixtures`)", path);
+        return -1;
+    }
+    r->cfg = (GPTConfig){.num_layers = h[2], .channels = h[3], .num_heads = h[4], .max_seq_len = h[5],
+                         .vocab_size = h[6]};
+    r->B = h[7];
+    r->T = h[8];
+    r->nsteps = h[9];
+    const float* hf = (const float*)(r->file + 48);
+    r->lr = hf[0], r->beta1 = hf[1], r->beta2 = hf[2], r->eps = hf[3], r->wd = hf[4], r->clip = hf[5];
+    GPT tmp;
+    gpt_build(&tmp, r->cfg, 1);
+    r->P = tmp.num_parameters;
+    gpt_free(&tmp);
+    size_t L = (size_t)r->cfg.num_layers, C = (size_t)r->cfg.channels, V = (size_t)r->cfg.vocab_size;
+    size_t BT = (size_t)r->B * (size_t)r->T;
+    size_t want = 80 + 4 * (r->P + 2 * BT + BT * V + BT + 1 + (L + 1) * BT * C + r->P + BT + r->P +
+                            (size_t)(2 * r->nsteps + 1));
+    if (n != want) {
+        snprintf(why, len, "%s: %zu bytes, expected %zu (run `make fixtures`)", path, n, want);
+        return -1;
+    }
+    const char* p = r->file + 80;
+#define TAKE(field, type, count)                                                                                    \
+    r->field = (const type*)p;                                                                                     \
+    p += 4 * (count)
+    TAKE(params, float, r->P);
+    TAKE(inputs, int, BT);
+    TAKE(targets, int, BT);
+    TAKE(logits, float, BT * V);
+    TAKE(losses, float, BT);
+    r->mean_loss = *(const float*)p;
+    p += 4;
+    TAKE(hidden, float, (L + 1) * BT * C);
+    TAKE(grads, float, r->P);
+    TAKE(seed, float, BT);
+    TAKE(grads2, float, r->P);
+    TAKE(step_losses, float, (size_t)r->nsteps + 1);
+    TAKE(step_norms, float, (size_t)r->nsteps);
+#undef TAKE
+    return 0;
+}
+
+static double max_abs_diff(const float* a, const float* b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d; // NaN propagates
+    }
+    return m;
+}
+
+static double max_abs(const float* a, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)a[i]) > m) m = fabs((double)a[i]);
+    return m;
+}
+
+// max|a-b| / max(max|b|, 1e-6): relative error of a tensor as a whole.
+static double tensor_rel_diff(const float* a, const float* b, size_t n) {
+    double s = max_abs(b, n);
+    return max_abs_diff(a, b, n) / (s > 1e-6 ? s : 1e-6);
+}
+
+static const char* const param_tensor_names[NUM_PARAMETER_TENSORS] = {
+    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"};
+
+// Worst relative gradient difference over all parameter tensors; names the worst tensor.
+static double grads_rel_diff(const GPT* m, const float* ref, int* worst) {
+    double w = 0.0;
+    size_t off = 0;
+    *worst = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        double d = tensor_rel_diff(m->grads_memory + off, ref + off, m->param_sizes[i]);
+        if (!(d <= w)) {
+            w = d;
+            *worst = i;
+        }
+        off += m->param_sizes[i];
+    }
+    return w;
+}
+
+// Full model vs the PyTorch fixture: logits, losses, hidden states, gradients, AdamW steps.
+static void test_model_fixture(const GptRef* r) {
+    GPTConfig cfg = r->cfg;
+    size_t B = (size_t)r->B, T = (size_t)r->T, C = (size_t)cfg.channels, V = (size_t)cfg.vocab_size;
+    size_t L = (size_t)cfg.num_layers, BT = B * T;
+    GPT m;
+    gpt_build(&m, cfg, 1);
+    memcpy(m.params_memory, r->params, r->P * sizeof(float));
+
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    double d = max_abs_diff(m.acts.logits, r->logits, BT * V);
+    check(d <= 1e-4, "model fixture: logits max abs diff %.3g (tol 1e-4)", d);
+    d = max_abs_diff(m.acts.losses, r->losses, BT);
+    check(d <= 1e-4, "model fixture: per-position losses max abs diff %.3g (tol 1e-4)", d);
+    d = fabs((double)m.mean_loss - (double)r->mean_loss);
+    check(d <= 1e-5, "model fixture: mean loss %.6f vs torch %.6f, diff %.3g (tol 1e-5)", m.mean_loss, r->mean_loss,
+          d);
+    double hd = 0.0;
+    for (size_t l = 0; l <= L; l++) {
+        double dl = max_abs_diff(gpt_hidden_state(&m, (int)l), r->hidden + l * BT * C, BT * C);
+        if (!(dl <= hd)) hd = dl;
+    }
+    check(hd <= 1e-4, "model fixture: hidden states 0..%zu max abs diff %.3g (tol 1e-4)", L, hd);
+    float lp[16];
+    double lpd = 0.0;
+    gpt_sequence_logprobs(&m, lp);
+    for (size_t b = 0; b < B; b++) {
+        double s = 0.0;
+        for (size_t t = 0; t < T; t++) s -= r->losses[b * T + t];
+        double db = fabs((double)lp[b] - s);
+        if (!(db <= lpd)) lpd = db;
+    }
+    check(lpd <= 1e-4, "model fixture: sequence logprobs = -sum(torch losses), max abs diff %.3g (tol 1e-4)", lpd);
+
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    size_t off = 0;
+    double worst = 0.0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = m.param_sizes[i];
+        double a = max_abs_diff(m.grads_memory + off, r->grads + off, n);
+        double rel = tensor_rel_diff(m.grads_memory + off, r->grads + off, n);
+        check(rel <= 1e-3, "model fixture: grad %-8s max abs diff %.3g, rel %.3g (tol 1e-3)",
+              param_tensor_names[i], a, rel);
+        if (!(rel <= worst)) worst = rel;
+        off += n;
+    }
+    // backward accumulates: a second call doubles the gradients exactly
+    float* g1 = malloc_check(r->P * sizeof(float));
+    memcpy(g1, m.grads_memory, r->P * sizeof(float));
+    gpt_backward(&m, NULL);
+    for (size_t k = 0; k < r->P; k++) g1[k] *= 2.0f;
+    double acc = tensor_rel_diff(m.grads_memory, g1, r->P);
+    check(acc <= 1e-5, "model: gpt_backward accumulates (a second call doubles the gradients, rel diff %.3g)", acc);
+
+    // a non-uniform seed d(objective)/d(losses), nonzero at ignored targets too
+    gpt_zero_grad(&m);
+    gpt_backward(&m, r->seed);
+    int wi;
+    double rel2 = grads_rel_diff(&m, r->grads2, &wi);
+    check(rel2 <= 1e-3, "model fixture: grads of sum(losses*seed) max rel diff %.3g (worst %s, tol 1e-3)", rel2,
+          param_tensor_names[wi]);
+
+    // determinism: the same forward/backward gives bit-identical gradients
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    for (size_t k = 0; k < r->P; k++) g1[k] *= 0.5f;
+    check(memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0, "model: forward+backward is bit-reproducible");
+    free(g1);
+
+    // gpt_forward_hidden stops at ln_f with the same hidden states
+    float* lnf = malloc_check(BT * C * sizeof(float));
+    memcpy(lnf, gpt_hidden_state(&m, (int)L), BT * C * sizeof(float));
+    gpt_forward_hidden(&m, r->inputs, B, T);
+    check(memcmp(lnf, gpt_hidden_state(&m, (int)L), BT * C * sizeof(float)) == 0 && !m.has_logits,
+          "model: gpt_forward_hidden gives the same ln_f hidden state as gpt_forward");
+    free(lnf);
+
+    // AdamW with clipping, as train.c runs it
+    double ld = 0.0, nd = 0.0;
+    for (int s = 0; s <= r->nsteps; s++) {
+        gpt_forward(&m, r->inputs, r->targets, B, T);
+        double dl = fabs((double)m.mean_loss - (double)r->step_losses[s]);
+        if (!(dl <= ld)) ld = dl;
+        if (s == r->nsteps) break;
+        gpt_zero_grad(&m);
+        gpt_backward(&m, NULL);
+        float norm = gpt_clip_grad_norm(&m, r->clip);
+        double dn = fabs((double)norm - (double)r->step_norms[s]) / (double)r->step_norms[s];
+        if (!(dn <= nd)) nd = dn;
+        gpt_update(&m, r->lr, r->beta1, r->beta2, r->eps, r->wd, s + 1);
+    }
+    check(nd <= 1e-4, "model fixture: grad norms of %d AdamW steps, max rel diff %.3g (tol 1e-4)", r->nsteps, nd);
+    check(ld <= 1e-4, "model fixture: losses before/after %d AdamW steps (%.4f -> %.4f), max abs diff %.3g (tol 1e-4)",
+          r->nsteps, r->step_losses[0], r->step_losses[r->nsteps], ld);
+
+    // shorter batch after a longer one (causal: the prefix logits agree), then regrowing the buffers
+    GPT s;
+    gpt_build(&s, cfg, 1);
+    memcpy(s.params_memory, r->params, r->P * sizeof(float));
+    gpt_forward(&s, r->inputs, NULL, 1, 4);
+    double pd = 0.0;
+    for (size_t t = 0; t < 4; t++) {
+        double dt = max_abs_diff(s.acts.logits + t * V, r->logits + t * V, V);
+        if (!(dt <= pd)) pd = dt;
+    }
+    gpt_forward(&s, r->inputs, r->targets, B, T);
+    double gd = max_abs_diff(s.acts.logits, r->logits, BT * V);
+    check(pd <= 1e-4 && gd <= 1e-4 && s.num_valid > 0,
+          "model: (1,4) prefix then grown (%zu,%zu) batch match torch logits, max abs diff %.3g / %.3g", B, T, pd, gd);
+    size_t est = gpt_memory_estimate(&cfg, B, T, 0);
+    size_t have = (s.num_parameters + s.num_activations) * sizeof(float) + 2 * BT * sizeof(int);
+    check(est == have, "model: gpt_memory_estimate(B=%zu,T=%zu) = %zu bytes = allocated %zu", B, T, est, have);
+    gpt_free(&s);
+    gpt_free(&m);
+}
+
+// Mean loss of the last forward summed in double from the per-position losses, which avoids
+// rounding the mean to float (4.8e-7 at a loss of 5, i.e. 2.4e-5 in a finite difference).
+static double mean_loss_double(const GPT* m) {
+    double s = 0.0;
+    for (size_t i = 0; i < m->batch_size * m->seq_len; i++) s += m->acts.losses[i];
+    return s / (double)m->num_valid;
+}
+
+// Central finite differences of the mean loss on random coordinates of every parameter tensor.
+static void test_model_finite_differences(const GptRef* r) {
+    GPT m;
+    gpt_build(&m, r->cfg, 1);
+    memcpy(m.params_memory, r->params, r->P * sizeof(float));
+    size_t B = (size_t)r->B, T = (size_t)r->T;
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    float* g = malloc_check(r->P * sizeof(float));
+    memcpy(g, m.grads_memory, r->P * sizeof(float));
+    uint64_t rng = 12345;
+    const float eps = 1e-2f;
+    const int per_tensor = 4;
+    double worst = 0.0;
+    int worst_i = 0, n = 0;
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t sz = m.param_sizes[i];
+        for (int k = 0; k < per_tensor; k++) {
+            size_t j = off + random_u32(&rng) % sz;
+            float* p = m.params_memory + j;
+            float orig = *p;
+            *p = orig + eps;
+            gpt_forward(&m, r->inputs, r->targets, B, T);
+            double lp = mean_loss_double(&m);
+            *p = orig - eps;
+            gpt_forward(&m, r->inputs, r->targets, B, T);
+            double lm = mean_loss_double(&m);
+            *p = orig;
+            double fd = (lp - lm) / (2.0 * (double)eps);
+            // fp32 loss noise (~1e-7) / 2eps gives ~1e-5 absolute; curvature gives O(eps^2) relative
+            double err = fabs(fd - (double)g[j]) / (fabs((double)g[j]) + 1e-3);
+            if (!(err <= worst)) {
+                worst = err;
+                worst_i = i;
+            }
+            n++;
+        }
+        off += sz;
+    }
+    check(worst <= 2e-2, "model: finite differences on %d coordinates of all %d tensors, worst |fd-g|/(|g|+1e-3) = %.3g (%s)",
+          n, NUM_PARAMETER_TENSORS, worst, param_tensor_names[worst_i]);
+    free(g);
+    gpt_free(&m);
+}
+
+// One layer kernel on tiny random shapes, for finite-difference checks of its backward.
+enum { K_LAYERNORM, K_MATMUL, K_ATTENTION, K_GELU, K_LMHEAD, K_CROSSENTROPY };
+typedef struct {
+    int kind;
+    size_t B, T, C, OC, NH, V;
+    float *x, *w, *b;           // inputs that get gradients (w, b may be NULL)
+    float *out, *aux1, *aux2;   // forward outputs and saved statistics
+    float* wt;                  // objective weights: J = sum(out * wt)
+    int* tg;                    // targets (cross-entropy)
+    size_t nx, nw, nb, nout;
+} KernelCase;
+
+// J = sum(out * wt) in double after running the kernel's forward.
+static double kernel_objective(KernelCase* k) {
+    switch (k->kind) {
+    case K_LAYERNORM: layernorm_forward(k->out, k->aux1, k->aux2, k->x, k->w, k->b, k->B, k->T, k->C); break;
+    case K_MATMUL: matmul_forward(k->out, k->x, k->w, k->b, k->B, k->T, k->C, k->OC); break;
+    case K_ATTENTION: attention_forward(k->out, k->aux1, k->aux2, k->x, k->B, k->T, k->C, k->NH); break;
+    case K_GELU: gelu_forward(k->out, k->x, k->nx); break;
+    case K_LMHEAD: lm_head_forward(k->out, k->x, k->w, k->B, k->T, k->C, k->V); break;
+    default: crossentropy_forward(k->aux1, k->out, k->x, k->tg, k->B, k->T, k->V); break;
+    }
+    double s = 0.0;
+    for (size_t i = 0; i < k->nout; i++) s += (double)k->out[i] * (double)k->wt[i];
+    return s;
+}
+
+// Max over coordinates of |fd - g| relative to max|g| of the tensor (central differences).
+static double kernel_fd(KernelCase* k, float* p, const float* g, size_t n) {
+    const float eps = 1e-2f;
+    double worst = 0.0, gmax = max_abs(g, n);
+    for (size_t i = 0; i < n; i++) {
+        float orig = p[i];
+        p[i] = orig + eps;
+        double jp = kernel_objective(k);
+        p[i] = orig - eps;
+        double jm = kernel_objective(k);
+        p[i] = orig;
+        double d = fabs((jp - jm) / (2.0 * (double)eps) - (double)g[i]) / (gmax > 1e-6 ? gmax : 1e-6);
+        if (!(d <= worst)) worst = d;
+    }
+    kernel_objective(k); // restore the saved statistics for the unperturbed inputs
+    return worst;
+}
+
+static float* random_buffer(size_t n, float scale, float offset, uint64_t* rng) {
+    float* p = malloc_check((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = offset + scale * random_normal(rng);
+    return p;
+}
+
+static void test_model_kernels(void) {
+    static const char* names[] = {"layernorm", "matmul", "attention", "gelu", "lm_head", "crossentropy"};
+    uint64_t rng = 777;
+    for (int kind = K_LAYERNORM; kind <= K_CROSSENTROPY; kind++) {
+        KernelCase k = {.kind = kind, .B = 2, .T = 5, .C = 8, .OC = 6, .NH = 2, .V = 7};
+        size_t BT = k.B * k.T;
+        k.nx = BT * k.C;
+        k.nout = BT * k.C;
+        switch (kind) {
+        case K_LAYERNORM: k.nw = k.nb = k.C; k.nx = BT * k.C; break;
+        case K_MATMUL: k.nw = k.C * k.OC; k.nb = k.OC; k.nout = BT * k.OC; break;
+        case K_ATTENTION: k.nx = BT * 3 * k.C; break;
+        case K_GELU: k.nx = k.nout = 40; break;
+        case K_LMHEAD: k.nw = k.V * k.C; k.nout = BT * k.V; break;
+        default: k.nx = BT * k.V; k.nout = BT; break;
+        }
+        k.x = random_buffer(k.nx, 1.0f, 0.0f, &rng);
+        k.w = k.nw ? random_buffer(k.nw, kind == K_LAYERNORM ? 0.3f : 0.5f, kind == K_LAYERNORM ? 1.0f : 0.0f, &rng)
+                   : NULL;
+        k.b = k.nb ? random_buffer(k.nb, 0.3f, 0.0f, &rng) : NULL;
+        k.out = calloc_check(k.nout, sizeof(float));
+        size_t naux = kind == K_ATTENTION ? k.B * k.NH * k.T * k.T : kind == K_CROSSENTROPY ? BT * k.V : BT;
+        k.aux1 = calloc_check(naux, sizeof(float));
+        k.aux2 = calloc_check(naux, sizeof(float));
+        k.wt = random_buffer(k.nout, 1.0f, 0.0f, &rng);
+        k.tg = malloc_check(BT * sizeof(int));
+        for (size_t i = 0; i < BT; i++) k.tg[i] = i == 3 ? -1 : (int)(random_u32(&rng) % k.V);
+        float* dx = calloc_check(k.nx, sizeof(float));
+        float* dw = calloc_check(k.nw ? k.nw : 1, sizeof(float));
+        float* db = calloc_check(k.nb ? k.nb : 1, sizeof(float));
+        float* s1 = calloc_check(naux, sizeof(float));
+        float* s2 = calloc_check(naux, sizeof(float));
+        kernel_objective(&k);
+        switch (kind) {
+        case K_LAYERNORM:
+            layernorm_backward(dx, dw, db, k.wt, k.x, k.w, k.aux1, k.aux2, k.B, k.T, k.C);
+            break;
+        case K_MATMUL: matmul_backward(dx, dw, db, k.wt, k.x, k.w, k.B, k.T, k.C, k.OC); break;
+        case K_ATTENTION: attention_backward(dx, s1, s2, k.wt, k.x, k.aux2, k.B, k.T, k.C, k.NH); break;
+        case K_GELU: gelu_backward(dx, k.x, k.wt, k.nx); break;
+        case K_LMHEAD: lm_head_backward(dx, dw, k.wt, k.x, k.w, k.B, k.T, k.C, k.V); break;
+        default: crossentropy_backward(dx, k.wt, k.aux1, k.tg, k.B, k.T, k.V); break;
+        }
+        double e = kernel_fd(&k, k.x, dx, k.nx);
+        if (k.w) {
+            double ew = kernel_fd(&k, k.w, dw, k.nw);
+            if (ew > e) e = ew;
+        }
+        if (k.b) {
+            double eb = kernel_fd(&k, k.b, db, k.nb);
+            if (eb > e) e = eb;
+        }
+        check(e <= 1e-2, "model kernel %s: backward vs central finite differences, max rel err %.3g (tol 1e-2)",
+              names[kind], e);
+        free(k.x), free(k.w), free(k.b), free(k.out), free(k.aux1), free(k.aux2), free(k.wt), free(k.tg);
+        free(dx), free(dw), free(db), free(s1), free(s2);
+    }
+
+    // matmul against a naive double-precision triple loop, with shapes that exercise the tile tails
+    size_t B = 1, T = 7, C = 13, OC = 19;
+    float* x = random_buffer(B * T * C, 1.0f, 0.0f, &rng);
+    float* w = random_buffer(C * OC, 1.0f, 0.0f, &rng);
+    float* bias = random_buffer(OC, 1.0f, 0.0f, &rng);
+    float* dout = random_buffer(B * T * OC, 1.0f, 0.0f, &rng);
+    float* out = malloc_check(B * T * OC * sizeof(float));
+    float* dx = calloc_check(B * T * C, sizeof(float));
+    float* dw = calloc_check(C * OC, sizeof(float));
+    float* db = calloc_check(OC, sizeof(float));
+    matmul_forward(out, x, w, bias, B, T, C, OC);
+    matmul_backward(dx, dw, db, dout, x, w, B, T, C, OC);
+    double ef = 0.0, eb = 0.0;
+    for (size_t r = 0; r < B * T; r++)
+        for (size_t o = 0; o < OC; o++) {
+            double s = bias[o];
+            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[c * OC + o];
+            ef = fmax(ef, fabs(s - out[r * OC + o]));
+        }
+    for (size_t r = 0; r < B * T; r++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t o = 0; o < OC; o++) s += (double)dout[r * OC + o] * w[c * OC + o];
+            eb = fmax(eb, fabs(s - dx[r * C + c]));
+        }
+    for (size_t c = 0; c < C; c++)
+        for (size_t o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (size_t r = 0; r < B * T; r++) s += (double)x[r * C + c] * dout[r * OC + o];
+            eb = fmax(eb, fabs(s - dw[c * OC + o]));
+        }
+    for (size_t o = 0; o < OC; o++) {
+        double s = 0.0;
+        for (size_t r = 0; r < B * T; r++) s += dout[r * OC + o];
+        eb = fmax(eb, fabs(s - db[o]));
+    }
+    check(ef <= 1e-5 && eb <= 1e-5, "model kernel matmul (7x13 -> 19) vs naive double loops: fwd %.3g, bwd %.3g (tol 1e-5)",
+          ef, eb);
+    free(x), free(w), free(bias), free(dout), free(out), free(dx), free(dw), free(db);
+}
+
+static int write_whole(const char* path, const void* data, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    int bad = fwrite(data, 1, n, f) != n;
+    bad |= fclose(f) != 0;
+    return bad ? -1 : 0;
+}
+
+static int rm_entry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+// Writes a checkpoint variant DIR/name (config text + safetensors bytes) and checks that
+// gpt_load refuses it with one message naming the folder, leaving the model untouched.
+static void expect_load_fails(const char* root, const char* name, const char* cfg, size_t cfg_len,
+                              const char* st, size_t st_len, const char* what) {
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    char err[512] = "";
+    if (make_dirs(dir, err, sizeof err)) {
+        check(0, "model checkpoint: cannot create %s: %s", dir, err);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int ok = cfg ? write_whole(path, cfg, cfg_len) == 0 : 1;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ok &= st ? write_whole(path, st, st_len) == 0 : 1;
+    GPT m, before;
+    memset(&m, 0x5A, sizeof m);
+    memcpy(&before, &m, sizeof m);
+    err[0] = 0;
+    int rc = gpt_load(&m, dir, err, sizeof err);
+    int untouched = memcmp(&m, &before, sizeof m) == 0;
+    check(ok && rc == -1 && strstr(err, dir) && !strchr(err, '\n') && untouched,
+          "model checkpoint: %s is refused: \"%s\"", what, err);
+    if (rc == 0) gpt_free(&m);
+}
+
+// Replaces the first occurrence of `from` after `after` (or anywhere) in buf[0..n) with `to`, same length.
+static int patch(char* buf, size_t n, const char* after, const char* from, const char* to) {
+    char* start = buf;
+    if (after) {
+        start = memmem(buf, n, after, strlen(after));
+        if (!start) return -1;
+    }
+    char* p = memmem(start, n - (size_t)(start - buf), from, strlen(from));
+    if (!p || strlen(from) != strlen(to)) return -1;
+    memcpy(p, to, strlen(to));
+    return 0;
+}
+
+static void test_model_checkpoints(const GptRef* r) {
+    char root[] = "/tmp/forgetful_model_XXXXXX";
+    if (!mkdtemp(root)) {
+        check(0, "model checkpoint: mkdtemp failed");
+        return;
+    }
+    char dir[256], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/ok", root);
+    GPT m, l;
+    gpt_build(&m, r->cfg, 1);
+    memcpy(m.params_memory, r->params, r->P * sizeof(float));
+    int rc = gpt_save(&m, dir, err, sizeof err);
+    int rc2 = rc ? -1 : gpt_load(&l, dir, err, sizeof err);
+    int same = rc2 == 0 && l.num_parameters == m.num_parameters &&
+               memcmp(&l.config, &m.config, sizeof m.config) == 0 &&
+               memcmp(l.params_memory, m.params_memory, m.num_parameters * sizeof(float)) == 0;
+    check(same, "model checkpoint: save -> load round trip is bit-exact (%zu parameters) %s", m.num_parameters, err);
+    if (rc2 == 0) gpt_free(&l);
+
+    // a Hugging Face folder as transformers writes it: prefix, buffers, tied lm_head, scrambled data order
+    err[0] = 0;
+    rc = gpt_load(&l, "data/fixtures/hf_style", err, sizeof err);
+    same = rc == 0 && memcmp(&l.config, &m.config, sizeof m.config) == 0 &&
+           memcmp(l.params_memory, r->params, r->P * sizeof(float)) == 0;
+    check(same, "model checkpoint: Hugging Face style folder (transformer. prefix, attn.bias, lm_head) loads "
+                "bit-exact %s", err);
+    if (rc == 0) gpt_free(&l);
+
+    // the real GPT-2 124M checkpoint, when someone has put it in the shared data folder
+    const char* real = "../shared/data/gpt2";
+    char rp[256];
+    snprintf(rp, sizeof rp, "%s/model.safetensors", real);
+    if (access(rp, R_OK) == 0) {
+        err[0] = 0;
+        rc = gpt_load(&l, real, err, sizeof err);
+        check(rc == 0 && l.num_parameters == 124439808 && l.config.vocab_size == 50257,
+              "model checkpoint: real GPT-2 124M loads (%zu parameters) %s", rc == 0 ? l.num_parameters : 0, err);
+        if (rc == 0) gpt_free(&l);
+    } else {
+        skip("model checkpoint: real GPT-2 124M load because %s is absent", rp);
+    }
+
+    // corrupted variants of the good checkpoint
+    size_t cl, sl;
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    char* cfg = read_file(path, &cl, err, sizeof err);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    char* st = read_file(path, &sl, err, sizeof err);
+    if (!cfg || !st) {
+        check(0, "model checkpoint: cannot read back the saved files: %s", err);
+        free(cfg), free(st), gpt_free(&m);
+        return;
+    }
+    uint64_t hlen = 0;
+    for (int k = 0; k < 8; k++) hlen |= (uint64_t)(unsigned char)st[k] << (8 * k);
+    char* v = malloc_check(sl);
+    char* h = v + 8;
+
+    expect_load_fails(root, "trunc", cfg, cl, st, sl - 4, "a truncated model.safetensors");
+    expect_load_fails(root, "short", cfg, cl, st, 5, "a 5-byte model.safetensors");
+    memcpy(v, st, sl);
+    v[5] = 0x40; // header length ~ 2^46
+    expect_load_fails(root, "hlen", cfg, cl, v, sl, "an absurd header length");
+    memcpy(v, st, sl);
+    memset(v, 0, 8);
+    expect_load_fails(root, "hlen0", cfg, cl, v, sl, "a zero header length");
+    memcpy(v, st, sl);
+    h[0] = '[';
+    expect_load_fails(root, "json", cfg, cl, v, sl, "a header that is not JSON");
+    memcpy(v, st, sl);
+    int p1 = patch(h, (size_t)hlen, "\"wte.weight\"", "]", "]") == 0;
+    char* q = memmem(h, (size_t)hlen, "\"wte.weight\"", 12);
+    q = q ? memmem(q, (size_t)hlen - (size_t)(q - h), "],", 2) : NULL; // end of the shape
+    if (q) q[-1] = q[-1] == '9' ? '8' : (char)(q[-1] + 1);
+    expect_load_fails(root, "shape", cfg, cl, v, sl, "a wrong shape for wte.weight");
+    memcpy(v, st, sl);
+    p1 &= patch(h, (size_t)hlen, "\"h.1.mlp.c_fc.bias\"", "F32", "F16") == 0;
+    expect_load_fails(root, "dtype", cfg, cl, v, sl, "an F16 dtype");
+    memcpy(v, st, sl);
+    p1 &= patch(h, (size_t)hlen, NULL, "\"wpe.weight\"", "\"wpx.weight\"") == 0;
+    expect_load_fails(root, "name", cfg, cl, v, sl, "an unknown tensor name");
+    memcpy(v, st, sl);
+    char* e0 = memmem(h, (size_t)hlen, ",\"ln_f.bias\"", 12);
+    char* e1 = e0 ? memchr(e0, '}', (size_t)hlen - (size_t)(e0 - h)) : NULL;
+    if (e1) memset(e0, ' ', (size_t)(e1 - e0 + 1));
+    expect_load_fails(root, "missing", cfg, cl, v, sl, "a missing ln_f.bias");
+    memcpy(v, st, sl);
+    uint32_t nan_bits = 0x7FC00000u;
+    memcpy(v + sl - 4 * 7, &nan_bits, 4);
+    expect_load_fails(root, "nan", cfg, cl, v, sl, "a NaN in ln_f");
+    char* c2 = malloc_check(cl + 1);
+    memcpy(c2, cfg, cl);
+    p1 &= patch(c2, cl, NULL, "\"n_head\": 4", "\"n_head\": 5") == 0;
+    expect_load_fails(root, "heads", c2, cl, st, sl, "config.json with n_embd not divisible by n_head");
+    expect_load_fails(root, "nocfg", NULL, 0, st, sl, "a folder without config.json");
+    expect_load_fails(root, "nost", cfg, cl, NULL, 0, "a folder without model.safetensors");
+    check(p1 && q && e1, "model checkpoint: corruption patches applied to the header as intended");
+
+    // saving non-finite parameters is refused and leaves the previous checkpoint intact
+    m.params_memory[3] = NAN;
+    err[0] = 0;
+    rc = gpt_save(&m, dir, err, sizeof err);
+    size_t sl2;
+    char* st2 = read_file(path, &sl2, err + strlen(err), sizeof err - strlen(err));
+    check(rc == -1 && st2 && sl2 == sl && memcmp(st2, st, sl) == 0,
+          "model checkpoint: gpt_save refuses a NaN parameter, previous file intact (\"%s\")", err);
+    free(st2), free(c2), free(v), free(cfg), free(st);
+    gpt_free(&m);
+    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// lr_schedule against closed forms, sample_logits against its contract.
+static void test_model_schedule_sampling(void) {
+    float lr = 1e-3f, minf = 0.1f;
+    int total = 101, warm = 10;
+    double e = 0.0;
+    e = fmax(e, fabs(lr_schedule(0, total, warm, lr, minf) - lr / warm));
+    e = fmax(e, fabs(lr_schedule(4, total, warm, lr, minf) - lr * 5 / warm));
+    e = fmax(e, fabs(lr_schedule(9, total, warm, lr, minf) - lr));
+    e = fmax(e, fabs(lr_schedule(10, total, warm, lr, minf) - lr));
+    e = fmax(e, fabs(lr_schedule(55, total, warm, lr, minf) - 0.5 * (lr + minf * lr)));
+    e = fmax(e, fabs(lr_schedule(100, total, warm, lr, minf) - minf * lr));
+    // a quarter of the way: min + (lr-min) (1 + cos(pi/4)) / 2
+    e = fmax(e, fabs(lr_schedule(10 + 90 / 4 * 1, 101, 10, lr, 0.0f) - lr * 0.5 * (1 + cos(M_PI * 22.0 / 90.0))));
+    check(e <= 1e-9, "model: lr_schedule warm-up/cosine closed forms, max abs diff %.3g", e);
+
+    float logits[6] = {0.5f, 2.0f, -1.0f, 1.5f, 2.0f, 0.0f};
+    uint64_t rng = 99;
+    int g = sample_logits(logits, 6, 0.0f, 0, &rng);
+    int k1 = sample_logits(logits, 6, 1.0f, 1, &rng);
+    check(g == 1 && k1 == 1, "model: sample_logits temperature 0 and top-k 1 pick the first argmax (%d, %d)", g, k1);
+    int counts[6] = {0}, outside = 0, N = 20000;
+    for (int i = 0; i < N; i++) counts[sample_logits(logits, 6, 1.0f, 0, &rng)]++;
+    for (int i = 0; i < 2000; i++) {
+        int s = sample_logits(logits, 6, 1.0f, 3, &rng);
+        outside += s != 1 && s != 4 && s != 3;
+    }
+    double z = 0.0, md = 0.0;
+    for (int v = 0; v < 6; v++) z += exp(logits[v]);
+    for (int v = 0; v < 6; v++) md = fmax(md, fabs(counts[v] / (double)N - exp(logits[v]) / z));
+    check(md <= 0.015 && outside == 0,
+          "model: sample_logits frequencies vs softmax max diff %.4f (tol 0.015), top-3 never leaves the top 3 (%d)",
+          md, outside);
+}
+
+static void test_model(void) {
+    test_model_kernels();
+    test_model_schedule_sampling();
+    GptRef r;
+    char why[512];
+    if (gptref_load(&r, why, sizeof why)) {
+        skip("model fixture, finite differences and checkpoints because %s", why);
+        free(r.file);
+        return;
+    }
+    test_model_fixture(&r);
+    test_model_finite_differences(&r);
+    test_model_checkpoints(&r);
+    free(r.file);
+}
 
 // ============================================================================
 // tokenizer: byte-level BPE, GPT-2 ids, tokenizer.json
