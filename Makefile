@@ -24,8 +24,12 @@ else
   $(info ✗ OpenMP not found: building single-threaded)
 endif
 
-SRC = model.c tokenizer.c probes.c data/corpus.c data/prefs.c
-HDR = model.h json.h tokenizer.h probes.h data/corpus.h data/prefs.h
+SRC = model.c tokenizer.c probes.c data/corpus.c
+HDR = model.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h
+
+# preference data for DPO
+SRC += data/prefs.c
+HDR += data/prefs.h
 
 .PHONY: all test asan fixtures bench clean
 all: train

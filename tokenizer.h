@@ -8,8 +8,14 @@
 // Opaque to callers except for the fields below; tokenizer.c owns the layout.
 typedef struct Tokenizer Tokenizer;
 
+// Largest vocabulary tok_train builds or a file may declare (ids are int, token counts in shards
+// need uint32 beyond 65536 anyway).
+#define TOK_MAX_VOCAB (1 << 20)
+
 // Learns merges from text (len bytes) until the vocabulary (256 bytes + merges + <|endoftext|>)
-// has vocab_size entries. Returns NULL with err filled when vocab_size is out of range.
+// has vocab_size entries (fewer if the text runs out of pairs to merge: see tok_vocab_size).
+// Merge ties go to the smaller (left id, right id). Deterministic. Returns NULL with err filled
+// when vocab_size is outside [257, TOK_MAX_VOCAB].
 Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, size_t errlen);
 
 // Loads a Hugging Face tokenizer.json (BPE, ByteLevel). NULL with "file: byte offset N: ..." on error.
