@@ -1127,6 +1127,18 @@ static double dpo_max_diff(const float* a, const float* b, size_t n) {
     return m;
 }
 
+// Max |a - b| / max(1, max |b|) over n floats: the error relative to the scale of the whole
+// vector, for gradients where float32 cancellation errors scale with the largest entry.
+static double dpo_scaled_diff(const float* a, const float* b, size_t n) {
+    double m = 0.0, scale = 1.0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs((double)b[i]));
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m / scale;
+}
+
 // Closed forms of the objective: h = 0, the IPO target, saturation, finite differences.
 static void test_dpo_objective_closed_form(void) {
     float pc[3] = {-3.0f, -10.0f, -1.0f}, pr[3] = {-5.0f, -2.0f, -7.0f};
@@ -1250,7 +1262,7 @@ static void test_dpo_fixture(void) {
         dpo_dlosses(dlosses, targets, dlogp, rows, T);
         gpt_zero_grad(&policy);
         gpt_backward(&policy, dlosses);
-        double dp = dpo_max_diff(policy.grads_memory, want + 1 + 3 * n + 4, P);
+        double dp = dpo_scaled_diff(policy.grads_memory, want + 1 + 3 * n + 4, P);
         double dlc = dpo_max_diff(&st.loss, want, 1);
         const char* name = type == DPO_IPO ? "ipo" : "sigmoid";
         check(dl < 1e-5 && dg < 1e-5 && ds < 1e-5,
@@ -1259,7 +1271,7 @@ static void test_dpo_fixture(void) {
               name, (double)beta, (double)ls, (double)want[0], dl, dg, ds);
         check(dlc < 1e-5 && dp < 1e-5,
               "dpo: %s beta %.1f ls %.1f: loss and all %zu parameter gradients through gpt_backward vs PyTorch "
-              "(max diffs %.2e %.2e, relative above 1)",
+              "(max diffs %.2e, %.2e relative to the largest gradient)",
               name, (double)beta, (double)ls, P, dlc, dp);
     }
     fclose(f);
@@ -1502,7 +1514,7 @@ static float dpo_toy_val_accuracy(GPT* policy, GPT* ref, const PrefSet* set, int
 // A short DPO run on the toy preference raises held-out accuracy above 0.9.
 static void test_dpo_toy_run(void) {
     GPTConfig cfg = {.max_seq_len = 8, .vocab_size = 8, .num_layers = 1, .num_heads = 2, .channels = 16};
-    int eot = 7, B = 16, steps = 120;
+    int eot = 7, B = 16, steps = 40;
     PrefSet set;
     pref_init(&set, 8);
     for (int i = 0; i < 125; i++) {
