@@ -1,2 +1,1301 @@
-// placeholder: implemented in its own commit
-int main(void) { return 0; }
+// train.c: the ./train command. Pre-trains a GPT-2 style model on a text (the built-in corpus by
+// default), logging to a run folder (see RUN_FOLDER.md); checkpoints, exact resume, samples.
+//
+// Sections: configuration and flags; data; evaluation and sampling; logging and progress;
+// training state (resume); the pre-training stage; the DPO stage; main.
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "json.h"
+#include "model.h"
+
+// ============================================================================
+// Small helpers
+
+// out = dir + "/" + name; a path that does not fit is a runtime error naming it.
+static void path_join(char* out, size_t n, const char* dir, const char* name) {
+    int w = snprintf(out, n, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= n) fatal("%s/%s: path too long", dir, name);
+}
+
+// snprintf into an error buffer (truncation of a message is acceptable).
+static void set_err(char* err, size_t errlen, const char* fmt, ...) PRINTF_LIKE(3, 4);
+static void set_err(char* err, size_t errlen, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+// ============================================================================
+// Configuration and flags
+
+// Model shapes by name. The default, tiny, is sized so that `./train` with no arguments
+// pre-trains in about three minutes on two cores and still learns the corpus visibly.
+typedef struct {
+    const char* name;
+    int L, C, H, T; // layers, channels, heads, context
+    int B, steps;   // batch size and step count that suit the shape
+    float lr;       // peak learning rate
+} ModelPreset;
+
+static const ModelPreset PRESETS[] = {
+    {"tiny", 4, 128, 4, 64, 16, 600, 2e-3f},
+    {"small", 6, 384, 6, 256, 16, 2000, 1e-3f},
+    {"gpt2", 12, 768, 12, 1024, 4, 5000, 6e-4f},
+};
+#define NUM_PRESETS (sizeof PRESETS / sizeof PRESETS[0])
+
+typedef struct {
+    // data
+    const char* input; // text file or folder of .txt files; NULL = the built-in corpus
+    float val_frac;    // fraction of the tokens, at the end, held out for validation
+    int sequential;    // 1: batches are consecutive windows; 0: random windows
+    // model
+    const char* model; // preset name
+    int L, C, H, T;    // overrides of the preset (-1 = preset, or the --init checkpoint)
+    // optimisation
+    int B;             // batch size (-1 = preset)
+    int steps;         // optimisation steps (-1 = preset)
+    float lr;          // peak learning rate (-1 = preset)
+    int warmup;        // linear warm-up steps (-1 = 5% of steps)
+    float min_lr_frac; // cosine decay ends at min_lr_frac * lr
+    float wd;          // AdamW decoupled weight decay on 2-D tensors
+    float clip;        // global gradient-norm clip (0 = off)
+    uint64_t seed;     // initialisation, data order and sampling
+    // running
+    int threads;       // OpenMP threads (0 = all cores)
+    int eval_every;    // val loss every N steps (0 = only at the end)
+    int eval_batches;  // batches of B windows in the fixed val set
+    int sample_every;  // a sample every N steps (0 = only at the end)
+    int sample_len;    // tokens per sample
+    float temperature; // sampling temperature (0 = greedy)
+    int top_k;         // sample among the k most likely tokens (0 = all)
+    int save_every;    // checkpoint every N steps (0 = only at the end)
+    int pause_at;      // stop after this many steps with a checkpoint, to --resume later (0 = off)
+    const char* out;   // run folder (NULL = runs/<input>-<model>)
+    const char* resume; // run folder to continue from its train_state.bin
+    const char* init;   // model folder to start from instead of a random initialisation
+    int dry_run;        // print the configuration and memory estimate, then exit
+    int help;           // print the usage and exit 0
+} TrainConfig;
+
+// The defaults, one comment each above in TrainConfig.
+static const TrainConfig DEFAULTS = {
+    .input = NULL,
+    .val_frac = 0.1f,
+    .sequential = 0,
+    .model = "tiny",
+    .L = -1,
+    .C = -1,
+    .H = -1,
+    .T = -1,
+    .B = -1,
+    .steps = -1,
+    .lr = -1.0f,
+    .warmup = -1,
+    .min_lr_frac = 0.1f,
+    .wd = 0.1f,
+    .clip = 1.0f,
+    .seed = 1337,
+    .threads = 0,
+    .eval_every = 50,
+    .eval_batches = 8,
+    .sample_every = 0,
+    .sample_len = 200,
+    .temperature = 0.8f,
+    .top_k = 40,
+    .save_every = 200,
+    .pause_at = 0,
+    .out = NULL,
+    .resume = NULL,
+    .init = NULL,
+    .dry_run = 0,
+    .help = 0,
+};
+
+// One row per flag: the parser, the usage text and the --resume rules all read this table.
+typedef enum { ARG_INT, ARG_U64, ARG_FLOAT, ARG_STR, ARG_SWITCH } ArgType;
+typedef struct {
+    const char* name;    // "--steps" or "-B"
+    ArgType type;
+    size_t offset;       // into TrainConfig
+    double min, max;     // accepted range (numbers)
+    int on_resume;       // 1: may be given with --resume (does not change the trajectory)
+    const char* metavar; // shown in the usage
+    const char* help;
+} FlagSpec;
+
+#define OFF(f) offsetof(TrainConfig, f)
+static const FlagSpec FLAGS[] = {
+    {"--input", ARG_STR, OFF(input), 0, 0, 0, "FILE|DIR", "training text, or a folder of .txt files"},
+    {"--val-frac", ARG_FLOAT, OFF(val_frac), 0.001, 0.5, 0, "F", "fraction held out for validation (the end)"},
+    {"--sequential", ARG_SWITCH, OFF(sequential), 0, 1, 0, "", "consecutive windows instead of random ones"},
+    {"--model", ARG_STR, OFF(model), 0, 0, 0, "NAME", "tiny (L4 C128 H4 T64), small (L6 C384 H6 T256), gpt2"},
+    {"-L", ARG_INT, OFF(L), 1, 128, 0, "N", "layers (overrides the preset)"},
+    {"-C", ARG_INT, OFF(C), 1, 16384, 0, "N", "channels"},
+    {"-H", ARG_INT, OFF(H), 1, 1024, 0, "N", "attention heads (must divide C)"},
+    {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
+    {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
+    {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
+    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 10, 0, "F", "peak learning rate"},
+    {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps (default 5% of steps)"},
+    {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
+    {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
+    {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
+    {"--seed", ARG_U64, OFF(seed), 0, 0, 0, "N", "seed of initialisation, data order, samples"},
+    {"--threads", ARG_INT, OFF(threads), 0, 4096, 1, "N", "OpenMP threads (0 = all cores)"},
+    {"--eval-every", ARG_INT, OFF(eval_every), 0, 1e9, 1, "N", "val loss every N steps (0 = at the end only)"},
+    {"--eval-batches", ARG_INT, OFF(eval_batches), 1, 1e6, 0, "N", "batches in the fixed val set"},
+    {"--sample-every", ARG_INT, OFF(sample_every), 0, 1e9, 1, "N", "print a sample every N steps (0 = at the end only)"},
+    {"--sample-len", ARG_INT, OFF(sample_len), 1, 1e6, 1, "N", "tokens per sample"},
+    {"--temperature", ARG_FLOAT, OFF(temperature), 0, 100, 1, "F", "sampling temperature (0 = greedy)"},
+    {"--top-k", ARG_INT, OFF(top_k), 0, 1e9, 1, "N", "sample among the k likeliest tokens (0 = all)"},
+    {"--save-every", ARG_INT, OFF(save_every), 0, 1e9, 1, "N", "checkpoint every N steps (0 = at the end only)"},
+    {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
+    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder (default runs/<input>-<model>)"},
+    {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
+    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
+    {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
+    {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
+};
+#define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
+
+// Prints a flag's default value from DEFAULTS, or the preset rule for the -1 ("auto") ones.
+static void print_default(FILE* f, const FlagSpec* fs) {
+    const char* base = (const char*)&DEFAULTS + fs->offset;
+    switch (fs->type) {
+    case ARG_INT: {
+        int v = *(const int*)base;
+        if (v < 0) fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : "preset");
+        else fprintf(f, "%d", v);
+        break;
+    }
+    case ARG_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t*)base); break;
+    case ARG_FLOAT: {
+        float v = *(const float*)base;
+        if (v < 0.0f) fprintf(f, "preset");
+        else fprintf(f, "%g", (double)v);
+        break;
+    }
+    case ARG_STR: {
+        const char* s = *(const char* const*)base;
+        fprintf(f, "%s", s ? s : fs->offset == OFF(input) ? "built-in corpus" : "-");
+        break;
+    }
+    case ARG_SWITCH: fprintf(f, "off"); break;
+    }
+}
+
+// Writes the usage: every flag with its default, then the presets.
+static void print_usage(FILE* f) {
+    fprintf(f, "usage: ./train [flags]   pre-trains a GPT-2 style model; with no flags, on the built-in corpus\n\n");
+    for (size_t i = 0; i < NUM_FLAGS; i++) {
+        const FlagSpec* fs = &FLAGS[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", fs->name, fs->metavar);
+        fprintf(f, "  %-20s %s (default: ", left, fs->help);
+        print_default(f, fs);
+        fprintf(f, ")\n");
+    }
+    fprintf(f, "\npresets (batch, steps, lr):\n");
+    for (size_t i = 0; i < NUM_PRESETS; i++) {
+        const ModelPreset* p = &PRESETS[i];
+        fprintf(f, "  %-6s L%d C%d H%d T%d   B%d, %d steps, lr %g\n", p->name, p->L, p->C, p->H, p->T, p->B,
+                p->steps, (double)p->lr);
+    }
+    fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
+}
+
+// A usage error: one line on stderr, exit status 2.
+NORETURN static void error_usage(const char* fmt, ...) PRINTF_LIKE(1, 2);
+NORETURN static void error_usage(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (./train --help lists the flags)\n");
+    va_end(ap);
+    exit(2);
+}
+
+// Parses a whole string as a number in [min, max]; anything else is a usage error naming the flag.
+static double parse_number(const char* flag, const char* s, int integer, double min, double max) {
+    char* end = NULL;
+    errno = 0;
+    double v;
+    if (integer) {
+        long long x = strtoll(s, &end, 10);
+        v = (double)x;
+    } else {
+        v = strtod(s, &end);
+    }
+    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s))
+        error_usage("%s: '%s' is not a%s number", flag, s, integer ? "n integer" : "");
+    if (!isfinite(v) || v < min || v > max) error_usage("%s: %s is out of range [%g, %g]", flag, s, min, max);
+    return v;
+}
+
+// Fills cfg from the command line. given[i] says whether FLAGS[i] appeared.
+static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** argv) {
+    *cfg = DEFAULTS;
+    memset(given, 0, NUM_FLAGS);
+    for (int a = 1; a < argc; a++) {
+        const char* arg = argv[a];
+        if (strcmp(arg, "-h") == 0) arg = "--help";
+        const char* eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const FlagSpec* fs = NULL;
+        size_t idx = 0;
+        for (size_t i = 0; i < NUM_FLAGS; i++) {
+            if (strlen(FLAGS[i].name) == name_len && strncmp(FLAGS[i].name, arg, name_len) == 0) {
+                fs = &FLAGS[i];
+                idx = i;
+            }
+        }
+        if (!fs) error_usage("unknown flag '%s'", arg);
+        if (given[idx]) error_usage("%s given twice", fs->name);
+        given[idx] = 1;
+        char* field = (char*)cfg + fs->offset;
+        if (fs->type == ARG_SWITCH) {
+            if (eq) error_usage("%s takes no value", fs->name);
+            *(int*)field = 1;
+            continue;
+        }
+        const char* val = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!val) error_usage("%s needs a value (%s)", fs->name, fs->metavar);
+        switch (fs->type) {
+        case ARG_INT: *(int*)field = (int)parse_number(fs->name, val, 1, fs->min, fs->max); break;
+        case ARG_FLOAT: *(float*)field = (float)parse_number(fs->name, val, 0, fs->min, fs->max); break;
+        case ARG_U64: {
+            char* end = NULL;
+            errno = 0;
+            unsigned long long x = strtoull(val, &end, 10);
+            if (end == val || *end || errno == ERANGE || !isdigit((unsigned char)val[0]))
+                error_usage("%s: '%s' is not a non-negative integer", fs->name, val);
+            *(uint64_t*)field = x;
+            break;
+        }
+        case ARG_STR:
+            if (!*val) error_usage("%s: empty value", fs->name);
+            *(const char**)field = val;
+            break;
+        case ARG_SWITCH: break;
+        }
+    }
+}
+
+// Whether the flag `name` appeared on the command line.
+static int flag_given(const unsigned char* given, const char* name) {
+    for (size_t i = 0; i < NUM_FLAGS; i++)
+        if (strcmp(FLAGS[i].name, name) == 0) return given[i];
+    return 0;
+}
+
+// The shape and schedule a run actually uses, after presets, overrides and --init are applied.
+typedef struct {
+    GPTConfig gpt;          // model shape (max_seq_len = n_positions)
+    int T, B, steps, warmup; // training context, batch, steps, warm-up
+    float lr;
+} RunShape;
+
+// Applies the preset and overrides; validates what a flag can get wrong (exit 2). init_cfg is
+// the --init checkpoint's config or NULL. V is the data's vocabulary size.
+static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg, int V) {
+    const ModelPreset* p = NULL;
+    for (size_t i = 0; i < NUM_PRESETS; i++)
+        if (strcmp(PRESETS[i].name, cfg->model) == 0) p = &PRESETS[i];
+    if (!p) error_usage("--model: unknown preset '%s' (tiny, small, gpt2)", cfg->model);
+    RunShape s;
+    if (init_cfg) {
+        // the checkpoint fixes the architecture; a flag may only repeat it
+        s.gpt = *init_cfg;
+        if ((cfg->L > 0 && cfg->L != init_cfg->num_layers) || (cfg->C > 0 && cfg->C != init_cfg->channels) ||
+            (cfg->H > 0 && cfg->H != init_cfg->num_heads))
+            error_usage("-L/-C/-H disagree with the --init checkpoint %s (L%d C%d H%d)", cfg->init,
+                        init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
+        s.T = cfg->T > 0 ? cfg->T : (init_cfg->max_seq_len < p->T ? init_cfg->max_seq_len : p->T);
+        if (s.T > init_cfg->max_seq_len)
+            error_usage("-T %d exceeds n_positions %d of %s/config.json", s.T, init_cfg->max_seq_len, cfg->init);
+        if (init_cfg->vocab_size != V)
+            fatal("%s/config.json: vocab_size %d, but the data has a vocabulary of %d", cfg->init,
+                  init_cfg->vocab_size, V);
+    } else {
+        s.gpt.num_layers = cfg->L > 0 ? cfg->L : p->L;
+        s.gpt.channels = cfg->C > 0 ? cfg->C : p->C;
+        s.gpt.num_heads = cfg->H > 0 ? cfg->H : p->H;
+        s.T = cfg->T > 0 ? cfg->T : p->T;
+        s.gpt.max_seq_len = s.T;
+        s.gpt.vocab_size = V;
+        if (s.gpt.channels % s.gpt.num_heads != 0)
+            error_usage("C %d is not divisible by H %d", s.gpt.channels, s.gpt.num_heads);
+    }
+    s.B = cfg->B > 0 ? cfg->B : p->B;
+    s.steps = cfg->steps > 0 ? cfg->steps : p->steps;
+    s.lr = cfg->lr > 0.0f ? cfg->lr : p->lr;
+    s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
+    if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
+    if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
+    char err[256];
+    if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
+    return s;
+}
+
+// Reads n_layer, n_embd, n_head, n_positions, vocab_size from DIR/config.json (without loading
+// the weights, so that flag errors are reported before any large read). Runtime error on failure.
+static GPTConfig read_model_config(const char* dir) {
+    char path[4096], err[512];
+    path_join(path, sizeof path, dir, "config.json");
+    size_t len = 0;
+    char* text = read_file(path, &len, err, sizeof err);
+    if (!text) fatal("%s", err);
+    JsonValue root;
+    if (json_parse(&root, text, len, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    static const char* keys[] = {"n_positions", "vocab_size", "n_layer", "n_head", "n_embd"};
+    long long v[5];
+    for (int i = 0; i < 5; i++) {
+        if (json_get_int(&root, keys[i], &v[i]) != 0 || v[i] <= 0 || v[i] > INT_MAX)
+            fatal("%s: missing or invalid \"%s\"", path, keys[i]);
+    }
+    json_free(&root);
+    free(text);
+    GPTConfig c = {(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4]};
+    if (gpt_config_check(&c, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    return c;
+}
+
+// ============================================================================
+// Data: text -> tokens -> a train split and a val split
+
+// A small built-in text, used until the corpus generator and tokenizer land: raw bytes, V = 256.
+static const char BUILTIN_TEXT[] =
+    "The old lighthouse keeper climbed the stairs every evening. He lit the lamp, wiped the glass, "
+    "and watched the ships pass in the dark. The sea was calm on some nights and wild on others. "
+    "When the wind was strong, the waves broke against the rocks and the spray reached the window.\n\n"
+    "A young girl from the village came to visit him. She asked why he stayed alone in the tower. "
+    "He said that the light must never go out, because the ships depend on it. She looked at the "
+    "lamp and nodded. The next evening she came back and helped him carry the oil up the stairs.\n\n"
+    "The fisherman sold his fish in the market every morning. The baker sold bread, and the farmer "
+    "sold apples and cheese. The children ran between the stalls and the dogs followed them. "
+    "When the sun was high, the market closed and everyone went home to eat.\n\n"
+    "In the winter the snow covered the hills. The river froze, and the people walked across it. "
+    "The teacher told the children a story about a bear who slept all winter and woke up hungry "
+    "in the spring. The children laughed, and the teacher smiled at them.\n\n";
+
+typedef struct {
+    int* tokens;      // (n) all tokens; train = [0, n_train), val = [n_train, n)
+    size_t n, n_train;
+    int V;            // vocabulary size
+    uint64_t hash;    // FNV-1a of the token stream, to check that --resume sees the same data
+    char name[256];   // short name for the run folder ("corpus", "tinyshakespeare")
+    char source[4096]; // what was read, for messages
+} Dataset;
+
+// FNV-1a 64 over bytes, continuing from h (start with FNV_OFFSET).
+#define FNV_OFFSET 1469598103934665603ull
+static uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+    const unsigned char* p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static int compare_strings(const void* a, const void* b) {
+    return strcmp(*(const char* const*)a, *(const char* const*)b);
+}
+
+// Reads FILE, or every *.txt in DIR (sorted by name, joined by blank lines). Runtime error (exit
+// 1) naming the path when it is missing, unreadable or empty.
+static char* read_input_text(const char* path, size_t* len) {
+    struct stat st;
+    if (stat(path, &st) != 0) fatal("%s: %s", path, strerror(errno));
+    char err[512];
+    if (!S_ISDIR(st.st_mode)) {
+        char* text = read_file(path, len, err, sizeof err);
+        if (!text) fatal("%s", err);
+        if (*len == 0) fatal("%s: the file is empty", path);
+        return text;
+    }
+    DIR* d = opendir(path);
+    if (!d) fatal("%s: %s", path, strerror(errno));
+    char** names = NULL;
+    size_t n = 0;
+    struct dirent* e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l > 4 && strcmp(e->d_name + l - 4, ".txt") == 0) {
+            names = realloc_check(names, (n + 1) * sizeof *names);
+            names[n++] = strdup(e->d_name);
+            if (!names[n - 1]) fatal("out of memory");
+        }
+    }
+    closedir(d);
+    if (n == 0) fatal("%s: the folder has no .txt files", path);
+    qsort(names, n, sizeof *names, compare_strings);
+    char* all = NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char fp[8192];
+        path_join(fp, sizeof fp, path, names[i]);
+        size_t l = 0;
+        char* t = read_file(fp, &l, err, sizeof err);
+        if (!t) fatal("%s", err);
+        all = realloc_check(all, total + l + 3);
+        memcpy(all + total, t, l);
+        total += l;
+        if (i + 1 < n) {
+            memcpy(all + total, "\n\n", 2);
+            total += 2;
+        }
+        all[total] = '\0';
+        free(t);
+        free(names[i]);
+    }
+    free(names);
+    if (total == 0) fatal("%s: the .txt files are empty", path);
+    *len = total;
+    return all;
+}
+
+// Loads the data and splits it: the last val_frac of the tokens is the val split. Each split must
+// hold at least one window of T+1 tokens (checked by the caller once T is known).
+static void dataset_load(Dataset* ds, const TrainConfig* cfg) {
+    memset(ds, 0, sizeof *ds);
+    size_t len = 0;
+    char* text;
+    if (cfg->input) {
+        text = read_input_text(cfg->input, &len);
+        snprintf(ds->source, sizeof ds->source, "%s", cfg->input);
+        const char* base = strrchr(cfg->input, '/');
+        base = base && base[1] ? base + 1 : cfg->input;
+        snprintf(ds->name, sizeof ds->name, "%s", base);
+        char* dot = strrchr(ds->name, '.');
+        if (dot && dot != ds->name) *dot = '\0';
+    } else {
+        // the built-in text, repeated to a useful size
+        size_t one = sizeof BUILTIN_TEXT - 1, reps = 64;
+        len = one * reps;
+        text = malloc_check(len + 1);
+        for (size_t r = 0; r < reps; r++) memcpy(text + r * one, BUILTIN_TEXT, one);
+        text[len] = '\0';
+        snprintf(ds->source, sizeof ds->source, "built-in text");
+        snprintf(ds->name, sizeof ds->name, "builtin");
+    }
+    // raw bytes: token = byte value
+    ds->V = 256;
+    ds->n = len;
+    ds->tokens = malloc_check(len * sizeof(int));
+    for (size_t i = 0; i < len; i++) ds->tokens[i] = (unsigned char)text[i];
+    free(text);
+    ds->n_train = ds->n - (size_t)((double)ds->n * (double)cfg->val_frac);
+    ds->hash = fnv1a(FNV_OFFSET, ds->tokens, ds->n * sizeof(int));
+}
+
+static void dataset_free(Dataset* ds) { free(ds->tokens); }
+
+// Entropy (nats/token) of the empirical unigram distribution of tokens[0, n): the loss of a
+// model that knows only token frequencies, the first baseline a language model must beat.
+static double unigram_entropy(const int* tokens, size_t n, int V) {
+    size_t* count = calloc_check((size_t)V, sizeof(size_t));
+    for (size_t i = 0; i < n; i++) count[tokens[i]]++;
+    double h = 0.0;
+    for (int v = 0; v < V; v++)
+        if (count[v]) {
+            double p = (double)count[v] / (double)n;
+            h -= p * log(p);
+        }
+    free(count);
+    return h;
+}
+
+// Batches of B windows of T+1 tokens from one split: inputs are tokens [s, s+T), targets [s+1,
+// s+T+1). Random windows come from the loader's own RNG, so the data order depends only on
+// the seed; sequential windows advance pos and wrap.
+typedef struct {
+    const int* tokens; // the split
+    size_t n;
+    size_t B, T;
+    int sequential;
+    uint64_t rng;  // random windows: xorshift state (saved in train_state.bin)
+    uint64_t pos;  // sequential windows: next start (saved in train_state.bin)
+    int* inputs;   // (B, T)
+    int* targets;  // (B, T)
+} DataLoader;
+
+static void loader_init(DataLoader* dl, const int* tokens, size_t n, size_t B, size_t T, int sequential,
+                        uint64_t seed) {
+    dl->tokens = tokens;
+    dl->n = n;
+    dl->B = B;
+    dl->T = T;
+    dl->sequential = sequential;
+    dl->rng = seed ^ 0x9E3779B97F4A7C15ull;
+    if (dl->rng == 0) dl->rng = 1;
+    dl->pos = 0;
+    dl->inputs = malloc_check(B * T * sizeof(int));
+    dl->targets = malloc_check(B * T * sizeof(int));
+}
+
+static void loader_next(DataLoader* dl) {
+    size_t span = dl->n - dl->T; // number of valid window starts (n >= T + 1)
+    for (size_t b = 0; b < dl->B; b++) {
+        size_t start;
+        if (dl->sequential) {
+            if (dl->pos >= span) dl->pos = 0;
+            start = (size_t)dl->pos;
+            dl->pos += dl->T;
+        } else {
+            uint64_t r = ((uint64_t)random_u32(&dl->rng) << 32) | random_u32(&dl->rng);
+            start = (size_t)(r % span);
+        }
+        memcpy(dl->inputs + b * dl->T, dl->tokens + start, dl->T * sizeof(int));
+        memcpy(dl->targets + b * dl->T, dl->tokens + start + 1, dl->T * sizeof(int));
+    }
+}
+
+static void loader_free(DataLoader* dl) {
+    free(dl->inputs);
+    free(dl->targets);
+}
+
+// ============================================================================
+// Evaluation and sampling
+
+// The fixed val set: consecutive non-overlapping windows from the start of the val split, in
+// batches of B (the last batch padded with ignored targets). Same windows at every evaluation.
+typedef struct {
+    int* inputs;  // (num_batches, B, T)
+    int* targets; // (num_batches, B, T), -1 in padding rows
+    size_t num_batches, num_windows, B, T;
+} ValSet;
+
+static void valset_init(ValSet* vs, const int* tokens, size_t n, size_t B, size_t T, size_t max_batches) {
+    size_t avail = (n - 1) / T;
+    size_t windows = avail < max_batches * B ? avail : max_batches * B;
+    vs->B = B;
+    vs->T = T;
+    vs->num_windows = windows;
+    vs->num_batches = (windows + B - 1) / B;
+    vs->inputs = malloc_check(vs->num_batches * B * T * sizeof(int));
+    vs->targets = malloc_check(vs->num_batches * B * T * sizeof(int));
+    for (size_t w = 0; w < vs->num_batches * B; w++) {
+        for (size_t t = 0; t < T; t++) {
+            if (w < windows) {
+                vs->inputs[w * T + t] = tokens[w * T + t];
+                vs->targets[w * T + t] = tokens[w * T + t + 1];
+            } else {
+                vs->inputs[w * T + t] = tokens[t];
+                vs->targets[w * T + t] = -1;
+            }
+        }
+    }
+}
+
+// Mean cross-entropy (nats/token) over every target of the val set.
+static double evaluate(GPT* model, const ValSet* vs) {
+    double sum = 0.0;
+    size_t count = 0;
+    for (size_t b = 0; b < vs->num_batches; b++) {
+        size_t off = b * vs->B * vs->T;
+        gpt_forward(model, vs->inputs + off, vs->targets + off, vs->B, vs->T);
+        sum += (double)model->mean_loss * (double)model->num_valid;
+        count += model->num_valid;
+    }
+    return count ? sum / (double)count : NAN;
+}
+
+static void valset_free(ValSet* vs) {
+    free(vs->inputs);
+    free(vs->targets);
+}
+
+// Generates n tokens after `first`, feeding back the last T tokens each time. Returns a malloc'd
+// (n + 1) array starting with first. The sampling RNG is separate from the data's.
+static int* generate(GPT* model, int first, int n, size_t T, float temperature, int top_k, uint64_t* rng) {
+    int* seq = malloc_check((size_t)(n + 1) * sizeof(int));
+    seq[0] = first;
+    int V = model->config.vocab_size;
+    for (int i = 1; i <= n; i++) {
+        size_t ctx = (size_t)i < T ? (size_t)i : T;
+        gpt_forward(model, seq + i - ctx, NULL, 1, ctx);
+        seq[i] = sample_logits(model->acts.logits + (ctx - 1) * (size_t)V, V, temperature, top_k, rng);
+    }
+    return seq;
+}
+
+// Prints tokens as text, bytes outside printable ASCII/UTF-8 as \xNN, framed for the log.
+static void print_sample(const char* title, const int* seq, int n) {
+    printf("---- %s\n", title);
+    for (int i = 0; i < n; i++) {
+        int c = seq[i];
+        if (c == '\n' || c == '\t' || (c >= 32 && c != 127)) putchar(c);
+        else printf("\\x%02x", c);
+    }
+    printf("\n----\n");
+    fflush(stdout);
+}
+
+// ============================================================================
+// Logging and progress
+
+// Memory the system can still give us (MemAvailable), in bytes; 0 if unknown.
+static size_t available_memory(void) {
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
+static void format_bytes(char* buf, size_t len, double bytes) {
+    if (bytes >= 1024.0 * 1024 * 1024) snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+    else snprintf(buf, len, "%.1f MiB", bytes / (1024.0 * 1024));
+}
+
+static void format_duration(char* buf, size_t len, double s) {
+    if (!(s >= 0.0) || s > 1e8) {
+        snprintf(buf, len, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+// The peak resident memory of this process so far, in bytes.
+static double peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
+    return (double)ru.ru_maxrss * 1024.0; // Linux reports kilobytes
+}
+
+#define TRAIN_CSV_HEADER "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s"
+
+// Creates DIR/train.csv with its header, or, when resuming from `keep_below`, keeps the rows of
+// steps below it (a crash may have logged steps past the checkpoint), then opens it for appending.
+static FILE* open_train_csv(const char* dir, int keep_below) {
+    char path[4096], err[512];
+    path_join(path, sizeof path, dir, "train.csv");
+    char* old = NULL;
+    size_t len = 0;
+    if (keep_below > 0) {
+        old = read_file(path, &len, err, sizeof err);
+        if (!old) fatal("%s (needed to continue the log on --resume)", err);
+        if (strncmp(old, TRAIN_CSV_HEADER "\n", strlen(TRAIN_CSV_HEADER) + 1) != 0)
+            fatal("%s: unexpected header (not a train.csv written by ./train)", path);
+    }
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    fprintf(af.f, "%s\n", TRAIN_CSV_HEADER);
+    if (old) {
+        char* line = old + strlen(TRAIN_CSV_HEADER) + 1;
+        while (*line) {
+            char* nl = strchr(line, '\n');
+            size_t l = nl ? (size_t)(nl - line) : strlen(line);
+            char* end = NULL;
+            long step = strtol(line, &end, 10);
+            // only complete rows of earlier steps of this stage survive
+            if (nl && end != line && *end == ',' && step < keep_below && strncmp(end, ",pretrain,", 10) == 0)
+                fwrite_check(line, 1, l + 1, af.f, path);
+            line = nl ? nl + 1 : line + l;
+        }
+        free(old);
+    }
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
+    FILE* f = fopen_check(path, "a");
+    return f;
+}
+
+// Appends one row; NAN fields are left empty (not measured at this step).
+static void log_row(FILE* f, int step, const char* stage, double loss, double val_loss, double lr, double norm,
+                    double ms, double tok_s) {
+    double v[6] = {loss, val_loss, lr, norm, ms, tok_s};
+    fprintf(f, "%d,%s", step, stage);
+    for (int i = 0; i < 6; i++) {
+        if (isnan(v[i])) fprintf(f, ",");
+        else fprintf(f, ",%.6g", v[i]);
+    }
+    fprintf(f, "\n");
+    if (fflush(f) != 0 || ferror(f)) fatal("writing train.csv: %s", strerror(errno));
+}
+
+// Progress on stdout: a live bar redrawn with \r on a terminal; plain lines every `every` steps
+// (and at evaluations) otherwise, so that logs piped to a file stay readable.
+typedef struct {
+    int tty;
+    int steps, every;
+    double t0;        // wall time at the first step of this process
+    int first_step;   // step at t0 (non-zero after --resume)
+    double tokens_per_step;
+} Progress;
+
+static void progress_init(Progress* pr, int first_step, int steps, double tokens_per_step) {
+    pr->tty = isatty(STDOUT_FILENO);
+    pr->steps = steps;
+    pr->every = steps / 25 > 0 ? steps / 25 : 1;
+    pr->t0 = time_seconds();
+    pr->first_step = first_step;
+    pr->tokens_per_step = tokens_per_step;
+}
+
+// Reports step (0-based, just finished). val is NAN when not evaluated at this step.
+static void progress_step(Progress* pr, int step, float loss, double val, float lr, float norm, double ms) {
+    double elapsed = time_seconds() - pr->t0;
+    int done = step + 1 - pr->first_step;
+    double eta = done > 0 ? elapsed / done * (pr->steps - step - 1) : NAN;
+    char eta_s[32], val_s[32];
+    format_duration(eta_s, sizeof eta_s, eta);
+    if (isnan(val)) snprintf(val_s, sizeof val_s, "      ");
+    else snprintf(val_s, sizeof val_s, "%6.4f", val);
+    double tok_s = pr->tokens_per_step / (ms / 1000.0);
+    int last = step + 1 == pr->steps;
+    if (pr->tty) {
+        int width = 20, fill = (int)((double)(step + 1) / pr->steps * width);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        printf("\r[%s] %*d/%d loss %.4f val %s lr %.2e %6.1f ms %7.0f tok/s ETA %s\033[K", bar,
+               (int)snprintf(NULL, 0, "%d", pr->steps), step + 1, pr->steps, (double)loss, val_s, (double)lr, ms,
+               tok_s, eta_s);
+        if (!isnan(val) || last) printf("\n");
+    } else if (step % pr->every == 0 || !isnan(val) || last) {
+        printf("step %*d/%d | loss %.4f | val %s | lr %.2e | norm %6.3f | %6.1f ms | %7.0f tok/s | ETA %s\n",
+               (int)snprintf(NULL, 0, "%d", pr->steps), step + 1, pr->steps, (double)loss, val_s, (double)lr,
+               (double)norm, ms, tok_s, eta_s);
+    }
+    fflush(stdout);
+}
+
+// Ends a live bar line before other output.
+static void progress_break(const Progress* pr) {
+    if (pr->tty) printf("\r\033[K");
+}
+
+// ============================================================================
+// Training state: everything --resume needs to continue exactly, in one atomic file
+//
+// DIR/train_state.bin, native endianness:
+//   TrainStateHeader (magic "FGST", version, run settings, step, RNG states, data position)
+//   params, AdamW m, AdamW v: num_parameters float32 each
+//   uint64 FNV-1a checksum of everything above
+// The parameters live here too (not only in DIR/pretrain/), so one rename commits the whole state:
+// a crash between two files can never pair weights of one step with moments of another.
+
+#define STATE_MAGIC 0x54534746u // "FGST"
+#define STATE_VERSION 1
+
+typedef struct {
+    uint32_t magic, version;
+    int32_t L, C, NH, maxT, V; // model shape
+    int32_t T, B, steps, warmup, sequential, threads;
+    int32_t step; // completed steps: the next step to run
+    int32_t eval_every, eval_batches, sample_every, save_every;
+    int32_t pad_;
+    double lr, min_lr_frac, wd, clip, val_frac;
+    uint64_t seed, data_hash, num_parameters;
+    uint64_t loader_rng, loader_pos, sample_rng;
+    char model[32];   // --model preset name (for messages)
+    char input[4096]; // --input of the run ("" = built-in corpus)
+} TrainStateHeader;
+_Static_assert(sizeof(TrainStateHeader) % 8 == 0, "header is a whole number of 8-byte words");
+
+// Writes the state through a temporary file and a rename; returns 0 or -1 with err filled.
+static int state_save(const char* dir, const TrainStateHeader* h, const GPT* model, char* err, size_t errlen) {
+    char path[4096];
+    path_join(path, sizeof path, dir, "train_state.bin");
+    size_t N = model->num_parameters;
+    const float* arrays[3] = {model->params_memory, model->m_memory, model->v_memory};
+    for (int a = 0; a < 3; a++) {
+        if (!arrays[a]) {
+            set_err(err, errlen, "%s: the optimizer state is missing (no step taken)", path);
+            return -1;
+        }
+        for (size_t i = 0; i < N; i++)
+            if (!isfinite(arrays[a][i])) {
+                set_err(err, errlen, "%s: refusing to save a non-finite value", path);
+                return -1;
+            }
+    }
+    AtomicFile af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    uint64_t sum = fnv1a(FNV_OFFSET, h, sizeof *h);
+    int ok = fwrite(h, sizeof *h, 1, af.f) == 1;
+    for (int a = 0; a < 3 && ok; a++) {
+        sum = fnv1a(sum, arrays[a], N * sizeof(float));
+        ok = fwrite(arrays[a], sizeof(float), N, af.f) == N;
+    }
+    ok = ok && fwrite(&sum, sizeof sum, 1, af.f) == 1;
+    if (!ok) {
+        set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        atomic_abort(&af);
+        return -1;
+    }
+    return atomic_commit(&af, err, errlen);
+}
+
+// Reads DIR/train_state.bin's header, checking magic, version, size and checksum of the whole
+// file; params/m/v (num_parameters floats each) are returned malloc'd. Runtime error on any fault.
+static void state_load(const char* dir, TrainStateHeader* h, float** params, float** m, float** v) {
+    char path[4096];
+    path_join(path, sizeof path, dir, "train_state.bin");
+    FILE* f = fopen(path, "rb");
+    if (!f) fatal("%s: %s (is %s a run folder saved with --save-every or Ctrl-C?)", path, strerror(errno), dir);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) fatal("%s: %s", path, strerror(errno));
+    if ((size_t)st.st_size < sizeof *h || fread(h, sizeof *h, 1, f) != 1)
+        fatal("%s: truncated (%lld bytes, the header alone is %zu)", path, (long long)st.st_size, sizeof *h);
+    if (h->magic != STATE_MAGIC) fatal("%s: not a training state (bad magic)", path);
+    if (h->version != STATE_VERSION)
+        fatal("%s: version %u, this ./train reads version %d", path, h->version, STATE_VERSION);
+    h->input[sizeof h->input - 1] = '\0';
+    GPTConfig c = {h->maxT, h->V, h->L, h->NH, h->C};
+    char err[256];
+    if (gpt_config_check(&c, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    uint64_t N = h->num_parameters;
+    // the size must match exactly before anything large is allocated
+    if (N == 0 || N > ((uint64_t)1 << 36) ||
+        (uint64_t)st.st_size != sizeof *h + 3 * N * sizeof(float) + sizeof(uint64_t))
+        fatal("%s: size %lld does not match %llu parameters (truncated or corrupt)", path, (long long)st.st_size,
+              (unsigned long long)N);
+    uint64_t sum = fnv1a(FNV_OFFSET, h, sizeof *h);
+    float** arrays[3] = {params, m, v};
+    for (int a = 0; a < 3; a++) {
+        *arrays[a] = malloc_check(N * sizeof(float));
+        fread_check(*arrays[a], sizeof(float), N, f, path);
+        sum = fnv1a(sum, *arrays[a], N * sizeof(float));
+    }
+    uint64_t stored;
+    fread_check(&stored, sizeof stored, 1, f, path);
+    fclose(f);
+    if (stored != sum) fatal("%s: checksum mismatch (the file is corrupt)", path);
+    if (h->step < 0 || h->step > h->steps || h->B <= 0 || h->T <= 0 || h->T > h->maxT)
+        fatal("%s: inconsistent step/batch fields", path);
+}
+
+// ============================================================================
+// The pre-training stage
+
+// Set by the SIGINT handler, read between steps: the one piece of state a signal may touch.
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+// Everything a stage shares: the run's settings, folder, data and logs.
+typedef struct {
+    TrainConfig cfg;
+    RunShape shape;
+    char dir[4096];  // run folder
+    Dataset data;
+    GPT model;
+    FILE* csv;       // DIR/train.csv, appending
+    int start_step;  // 0, or the step --resume continues from
+    uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
+    float *resume_m, *resume_v; // AdamW moments from train_state.bin (moved into the model)
+    double unigram;  // unigram entropy of the val split (nats/token)
+    double final_val_loss;
+    double t_start;
+} Run;
+
+// Fills a state header for the run at `step` (steps completed).
+static TrainStateHeader state_header(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+    TrainStateHeader h;
+    memset(&h, 0, sizeof h);
+    const GPTConfig* g = &run->model.config;
+    h.magic = STATE_MAGIC;
+    h.version = STATE_VERSION;
+    h.L = g->num_layers;
+    h.C = g->channels;
+    h.NH = g->num_heads;
+    h.maxT = g->max_seq_len;
+    h.V = g->vocab_size;
+    h.T = run->shape.T;
+    h.B = run->shape.B;
+    h.steps = run->shape.steps;
+    h.warmup = run->shape.warmup;
+    h.sequential = run->cfg.sequential;
+    h.threads = run->cfg.threads;
+    h.step = step;
+    h.eval_every = run->cfg.eval_every;
+    h.eval_batches = run->cfg.eval_batches;
+    h.sample_every = run->cfg.sample_every;
+    h.save_every = run->cfg.save_every;
+    snprintf(h.model, sizeof h.model, "%s", run->cfg.model);
+    h.lr = run->shape.lr;
+    h.min_lr_frac = run->cfg.min_lr_frac;
+    h.wd = run->cfg.wd;
+    h.clip = run->cfg.clip;
+    h.val_frac = run->cfg.val_frac;
+    h.seed = run->cfg.seed;
+    h.data_hash = run->data.hash;
+    h.num_parameters = run->model.num_parameters;
+    h.loader_rng = dl->rng;
+    h.loader_pos = dl->pos;
+    h.sample_rng = sample_rng;
+    if (run->cfg.input) snprintf(h.input, sizeof h.input, "%s", run->cfg.input);
+    return h;
+}
+
+// Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
+static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+    char path[4200], err[512];
+    path_join(path, sizeof path, run->dir, "pretrain");
+    if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
+    TrainStateHeader h = state_header(run, step, dl, sample_rng);
+    if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
+}
+
+// Names the first parameter tensor whose gradient is not finite, e.g. "h.2.mlp.c_fc.weight".
+static void first_bad_gradient(const GPT* model, char* name, size_t len) {
+    const float* g = model->grads_memory;
+    snprintf(name, len, "(none found)");
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = model->param_sizes[i];
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(g[j])) {
+                size_t shape[2];
+                // tensors 2..13 stack L layers; find which one holds index j
+                int layered = i >= 2 && i < 14;
+                int l = layered ? (int)(j / (n / (size_t)model->config.num_layers)) : 0;
+                gpt_tensor_name(&model->config, i, l, name, len, shape);
+                return;
+            }
+        g += n;
+    }
+}
+
+// Stops the run on a non-finite loss or gradient, naming the step; the last checkpoint stays.
+NORETURN static void numerical_fault(const Run* run, int step, const char* what, int last_saved) {
+    char tensor[128] = "";
+    if (strcmp(what, "loss") != 0) first_bad_gradient(&run->model, tensor, sizeof tensor);
+    fprintf(stderr, "\nerror: step %d: %s is not finite%s%s; stopping. ", step, what,
+            *tensor ? ", first in " : "", tensor);
+    if (last_saved > 0)
+        fprintf(stderr, "The checkpoint of step %d in %s is kept (continue with --resume %s, perhaps with a lower --lr in a new run).\n",
+                last_saved, run->dir, run->dir);
+    else fprintf(stderr, "No checkpoint was written yet; try a lower --lr.\n");
+    exit(1);
+}
+
+// Hands AdamW moments restored by --resume to the model before its first update (copied if the
+// model already allocated its own, adopted otherwise), and clears *m and *v.
+static void restore_moments(GPT* model, float** m, float** v) {
+    size_t bytes = model->num_parameters * sizeof(float);
+    if (model->m_memory && model->v_memory) {
+        memcpy(model->m_memory, *m, bytes);
+        memcpy(model->v_memory, *v, bytes);
+        free(*m);
+        free(*v);
+    } else {
+        model->m_memory = *m;
+        model->v_memory = *v;
+    }
+    *m = *v = NULL;
+}
+
+// Pre-trains run->model for the configured steps: per step a batch, forward, backward, clip, AdamW.
+// Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or --pause-at saves and exits 0.
+static void pretrain_stage(Run* run) {
+    const TrainConfig* cfg = &run->cfg;
+    const RunShape* s = &run->shape;
+    GPT* model = &run->model;
+    Dataset* ds = &run->data;
+    size_t B = (size_t)s->B, T = (size_t)s->T;
+
+    DataLoader train;
+    loader_init(&train, ds->tokens, ds->n_train, B, T, cfg->sequential, cfg->seed);
+    ValSet val;
+    valset_init(&val, ds->tokens + ds->n_train, ds->n - ds->n_train, B, T, (size_t)cfg->eval_batches);
+    uint64_t sample_rng = cfg->seed * 2654435761ull + 7;
+    if (run->start_step > 0) {
+        train.rng = run->loader_rng;
+        train.pos = run->loader_pos;
+        sample_rng = run->sample_rng;
+    }
+    int first_token = '\n';
+    int last_saved = run->start_step;
+
+    Progress pr;
+    progress_init(&pr, run->start_step, s->steps, (double)(B * T));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND; // a second Ctrl-C ends the program at once
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0) fatal("sigaction: %s", strerror(errno));
+
+    for (int step = run->start_step; step < s->steps; step++) {
+        double val_loss = NAN;
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
+        if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
+            int* seq = generate(model, first_token, cfg->sample_len, T, cfg->temperature, cfg->top_k, &sample_rng);
+            char title[64];
+            snprintf(title, sizeof title, "sample at step %d", step);
+            progress_break(&pr);
+            print_sample(title, seq + 1, cfg->sample_len);
+            free(seq);
+        }
+
+        double t0 = time_seconds();
+        loader_next(&train);
+        gpt_forward(model, train.inputs, train.targets, B, T);
+        float loss = model->mean_loss;
+        if (!isfinite(loss)) numerical_fault(run, step, "loss", last_saved);
+        gpt_zero_grad(model);
+        gpt_backward(model, NULL);
+        float norm = gpt_clip_grad_norm(model, cfg->clip);
+        if (!isfinite(norm)) numerical_fault(run, step, "gradient norm", last_saved);
+        float lr = lr_schedule(step, s->steps, s->warmup, s->lr, cfg->min_lr_frac);
+        if (run->resume_m) restore_moments(model, &run->resume_m, &run->resume_v);
+        gpt_update(model, lr, 0.9f, 0.95f, 1e-8f, cfg->wd, step + 1);
+        double ms = (time_seconds() - t0) * 1000.0;
+
+        log_row(run->csv, step, "pretrain", loss, val_loss, lr, norm, ms, (double)(B * T) / (ms / 1000.0));
+        progress_step(&pr, step, loss, val_loss, lr, norm, ms);
+
+        int done = step + 1;
+        int stop = interrupted || (cfg->pause_at > 0 && done == cfg->pause_at);
+        if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
+            save_checkpoint(run, done, &train, sample_rng);
+            last_saved = done;
+        }
+        if (stop) {
+            progress_break(&pr);
+            printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
+                   interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
+            exit(0);
+        }
+    }
+
+    // final evaluation, after the last update, logged as a row of its own
+    run->final_val_loss = evaluate(model, &val);
+    log_row(run->csv, s->steps, "pretrain", NAN, run->final_val_loss, NAN, NAN, NAN, NAN);
+    save_checkpoint(run, s->steps, &train, sample_rng);
+    int* seq = generate(model, first_token, cfg->sample_len, T, cfg->temperature, cfg->top_k, &sample_rng);
+    print_sample("final sample", seq + 1, cfg->sample_len);
+    free(seq);
+    signal(SIGINT, SIG_DFL);
+    loader_free(&train);
+    valset_free(&val);
+}
+
+// ============================================================================
+// ==== DPO stage ====
+// (the preference-optimisation stage goes here: a function taking the Run, called from main
+// after pretrain_stage)
+
+// ============================================================================
+// main
+
+// Sets the OpenMP thread count (0 = all cores) and returns it.
+static int setup_threads(int threads) {
+#ifdef _OPENMP
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    return threads;
+#else
+    (void)threads;
+    return 1;
+#endif
+}
+
+// Resolves the run folder: --resume DIR, --out DIR, or runs/<data>-<model>.
+static void resolve_dir(Run* run) {
+    const TrainConfig* cfg = &run->cfg;
+    if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume);
+    else if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
+    else snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, cfg->model);
+}
+
+// --resume: reads the state, takes the run's settings from it (refusing flags that would change
+// the trajectory), and restores parameters, moments, RNG and data position.
+static void resume_run(Run* run, const unsigned char* given) {
+    for (size_t i = 0; i < NUM_FLAGS; i++)
+        if (given[i] && !FLAGS[i].on_resume)
+            error_usage("%s cannot be combined with --resume (the run's settings come from %s/train_state.bin)",
+                        FLAGS[i].name, run->cfg.resume);
+    TrainStateHeader h;
+    float *params, *m, *v;
+    state_load(run->cfg.resume, &h, &params, &m, &v);
+    TrainConfig* cfg = &run->cfg;
+    cfg->input = h.input[0] ? strdup(h.input) : NULL;
+    cfg->sequential = h.sequential;
+    cfg->min_lr_frac = (float)h.min_lr_frac;
+    cfg->wd = (float)h.wd;
+    cfg->clip = (float)h.clip;
+    cfg->val_frac = (float)h.val_frac;
+    cfg->seed = h.seed;
+    cfg->eval_batches = h.eval_batches;
+    cfg->model = strdup(h.model);
+    if (!flag_given(given, "--eval-every")) cfg->eval_every = h.eval_every;
+    if (!flag_given(given, "--sample-every")) cfg->sample_every = h.sample_every;
+    if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
+    if (!flag_given(given, "--threads")) cfg->threads = h.threads;
+    h.model[sizeof h.model - 1] = '\0';
+    dataset_load(&run->data, cfg);
+    if (run->data.hash != h.data_hash)
+        fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
+              run->data.source);
+    run->shape.gpt = (GPTConfig){h.maxT, h.V, h.L, h.NH, h.C};
+    run->shape.T = h.T;
+    run->shape.B = h.B;
+    run->shape.steps = h.steps;
+    run->shape.warmup = h.warmup;
+    run->shape.lr = (float)h.lr;
+    if (cfg->pause_at > 0 && cfg->pause_at <= h.step)
+        error_usage("--pause-at %d: the run is already at step %d", cfg->pause_at, h.step);
+    if (h.step >= h.steps) {
+        printf("%s: the run already finished its %d steps; nothing to resume\n", cfg->resume, h.steps);
+        exit(0);
+    }
+    gpt_build(&run->model, run->shape.gpt, h.seed);
+    if (run->model.num_parameters != h.num_parameters)
+        fatal("%s/train_state.bin: %llu parameters, the model has %zu", cfg->resume,
+              (unsigned long long)h.num_parameters, run->model.num_parameters);
+    memcpy(run->model.params_memory, params, h.num_parameters * sizeof(float));
+    free(params);
+    run->resume_m = m;
+    run->resume_v = v;
+    run->start_step = h.step;
+    run->loader_rng = h.loader_rng;
+    run->loader_pos = h.loader_pos;
+    run->sample_rng = h.sample_rng;
+    cfg->threads = setup_threads(cfg->threads);
+    if (cfg->threads != h.threads)
+        printf("note: %d threads now, %d before: the losses may differ from an uninterrupted run in the last bits\n",
+               cfg->threads, h.threads);
+}
+
+// A fresh run (or --init): the data, the shape, then a random or loaded model.
+static void new_run(Run* run, const unsigned char* given) {
+    TrainConfig* cfg = &run->cfg;
+    (void)given;
+    cfg->threads = setup_threads(cfg->threads);
+    GPTConfig init_cfg;
+    if (cfg->init) init_cfg = read_model_config(cfg->init);
+    dataset_load(&run->data, cfg);
+    run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
+    if (cfg->init) {
+        char err[512];
+        if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
+    } else if (!cfg->dry_run && !cfg->help) {
+        gpt_build(&run->model, run->shape.gpt, cfg->seed);
+    }
+}
+
+// Checks that both splits hold a window of T+1 tokens.
+static void check_data_fits(const Run* run) {
+    size_t T = (size_t)run->shape.T, ntrain = run->data.n_train, nval = run->data.n - run->data.n_train;
+    if (ntrain < T + 1 || nval < T + 1)
+        fatal("%s: too little data for -T %zu: %zu train and %zu val tokens, each split needs at least %zu "
+              "(use a smaller -T or a larger input)",
+              run->data.source, T, ntrain, nval, T + 1);
+}
+
+static void print_config(const Run* run, size_t mem) {
+    const RunShape* s = &run->shape;
+    const TrainConfig* cfg = &run->cfg;
+    char mem_s[32];
+    format_bytes(mem_s, sizeof mem_s, (double)mem);
+    size_t C = (size_t)s->gpt.channels, L = (size_t)s->gpt.num_layers, V = (size_t)s->gpt.vocab_size;
+    size_t maxT = (size_t)s->gpt.max_seq_len;
+    // parameter count from the shapes (the same sum gpt_build allocates)
+    size_t nparams = V * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C;
+    printf("forgetful: pre-training a GPT-2 style model\n");
+    printf("data       %s: %zu tokens (V=%d), %zu train / %zu val\n", run->data.source, run->data.n,
+           run->data.V, run->data.n_train, run->data.n - run->data.n_train);
+    printf("model      %s%s: L%d C%d H%d T%d (n_positions %d), %.2fM parameters\n", cfg->init ? "from " : "",
+           cfg->init ? cfg->init : cfg->model, s->gpt.num_layers, s->gpt.channels, s->gpt.num_heads, s->T,
+           s->gpt.max_seq_len, (double)nparams / 1e6);
+    printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
+           s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
+           (double)cfg->wd, (double)cfg->clip);
+    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations)\n", mem_s);
+    printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
+    printf("run folder %s/\n", run->dir);
+    fflush(stdout);
+}
+
+int main(int argc, char** argv) {
+    Run run;
+    memset(&run, 0, sizeof run);
+    run.t_start = time_seconds();
+    unsigned char given[NUM_FLAGS];
+    parse_args(&run.cfg, given, argc, argv);
+    int num_given = 0;
+    for (size_t i = 0; i < NUM_FLAGS; i++) num_given += given[i];
+    if (run.cfg.help && num_given == 1) {
+        print_usage(stdout);
+        return 0;
+    }
+
+    // the model and data: continued, loaded, or fresh
+    if (run.cfg.resume) resume_run(&run, given);
+    else new_run(&run, given);
+    resolve_dir(&run);
+    check_data_fits(&run);
+    size_t mem = gpt_memory_estimate(&run.shape.gpt, (size_t)run.shape.B, (size_t)run.shape.T, 1);
+    if (run.cfg.help) {
+        // --help with other flags: the usage, then what those flags would run
+        print_usage(stdout);
+        printf("\nwith these flags:\n");
+        print_config(&run, mem);
+        return 0;
+    }
+    print_config(&run, mem);
+    if (run.cfg.dry_run) return 0;
+    size_t avail = available_memory();
+    if (avail > 0 && mem > avail) {
+        char a[32], b[32];
+        format_bytes(a, sizeof a, (double)mem);
+        format_bytes(b, sizeof b, (double)avail);
+        fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
+    }
+
+    // the run folder and its log
+    char err[512];
+    if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
+    run.csv = open_train_csv(run.dir, run.start_step);
+    run.unigram = unigram_entropy(run.data.tokens + run.data.n_train, run.data.n - run.data.n_train, run.data.V);
+    printf("baseline   unigram entropy of the val split: %.4f nats/token (a fresh model starts near ln V = %.4f)\n",
+           run.unigram, log((double)run.data.V));
+    if (run.start_step > 0) printf("resuming   at step %d/%d\n", run.start_step, run.shape.steps);
+
+    pretrain_stage(&run);
+
+    // ==== DPO stage ==== (call it here)
+
+    double wall = time_seconds() - run.t_start;
+    char wall_s[32], rss_s[32];
+    format_duration(wall_s, sizeof wall_s, wall);
+    format_bytes(rss_s, sizeof rss_s, peak_rss());
+    printf("summary    final val loss %.4f nats/token vs unigram entropy %.4f (%.1f%% below)\n",
+           run.final_val_loss, run.unigram, 100.0 * (1.0 - run.final_val_loss / run.unigram));
+    printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
+    printf("           model in %s/pretrain/, log in %s/train.csv\n", run.dir, run.dir);
+    if (fclose(run.csv) != 0) fatal("%s/train.csv: %s", run.dir, strerror(errno));
+    gpt_free(&run.model);
+    dataset_free(&run.data);
+    return 0;
+}
