@@ -24,8 +24,8 @@ else
   $(info ✗ OpenMP not found: building single-threaded)
 endif
 
-SRC = model.c tokenizer.c probes.c data/corpus.c
-HDR = model.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h
+SRC = model.c tokenizer.c probes.c data/corpus.c data/ngram.c data/shards.c
+HDR = model.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
 
 # preference data for DPO
 SRC += data/prefs.c
@@ -58,6 +58,7 @@ test_gpt_asan: test_gpt.c $(SRC) $(HDR)
 fixtures:
 	/usr/bin/python3 dev/reference_gpt.py
 	/usr/bin/python3 dev/reference_probes.py
+	/usr/bin/python3 dev/reference_ngram.py
 	/usr/bin/python3 dev/reference_dpo.py
 
 bench:
