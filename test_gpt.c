@@ -2595,11 +2595,140 @@ static void test_dpo_toy_run(void) {
     pref_free(&set);
 }
 
+// Runs a shell command, capturing its stdout (truncated to outlen); returns the exit status, or
+// -1 if it could not run.
+static int dpo_run_cmd(const char* cmd, char* out, size_t outlen) {
+    FILE* p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(p)) != EOF)
+        if (n + 1 < outlen) out[n++] = (char)c;
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// The DPO stage of ./train on a tiny saved model (--init, DPO alone): the run folder it leaves,
+// and one clear line with the right exit status for each bad input.
+static void test_dpo_cli(void) {
+    const char* bin = train_bin();
+    if (access(bin, X_OK) != 0) {
+        skip("dpo: ./train DPO stage because %s is not built (make train)", bin);
+        return;
+    }
+    char dir[] = "/tmp/forgetful_dpo_cli_XXXXXX", err[1024], path[256], cmd[2048];
+    static char out[1 << 16];
+    if (!mkdtemp(dir)) {
+        check(0, "dpo: mkdtemp failed");
+        return;
+    }
+    // a tiny model folder: random weights, a byte-level tokenizer
+    const char* sample = "the cat sat on the mat. ";
+    Tokenizer* tok = tok_train(sample, strlen(sample), 257, err, sizeof err);
+    GPTConfig cfg = {.max_seq_len = 32, .vocab_size = 257, .num_layers = 1, .num_heads = 2, .channels = 16};
+    GPT m;
+    gpt_build(&m, cfg, 3);
+    char model_dir[128];
+    snprintf(model_dir, sizeof model_dir, "%s/model", dir);
+    snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
+    int ok = tok && gpt_save(&m, model_dir, err, sizeof err) == 0 && tok_save_json(tok, path, err, sizeof err) == 0;
+    gpt_free(&m);
+    tok_free(tok);
+    if (!ok) {
+        check(0, "dpo: cannot write the tiny model folder: %s", err);
+        return;
+    }
+    char prefs[128], bad[128];
+    snprintf(prefs, sizeof prefs, "%s/prefs.jsonl", dir);
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", dir);
+    FILE* f = fopen(prefs, "w");
+    for (int i = 0; f && i < 40; i++)
+        fprintf(f, "{\"prompt\": \"q%d:\", \"chosen\": \" yes\", \"rejected\": \" no\"}\n", i);
+    if (f) fclose(f);
+    dpo_write_file(bad, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\",\n");
+
+    snprintf(cmd, sizeof cmd, "%s --dpo %s --init %s --dpo-steps 4 --dpo-batch 4 --dpo-eval-every 2 --threads 1 --out %s/run 2>&1",
+             bin, prefs, model_dir, dir);
+    int rc = dpo_run_cmd(cmd, out, sizeof out);
+    char* csv = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/run/dpo.csv", dir);
+    csv = read_file(path, &len, err, sizeof err);
+    int rows = 0;
+    for (size_t i = 0; csv && i < len; i++) rows += csv[i] == '\n';
+    const char* header = "step,loss,rewards_chosen,rewards_rejected,margin,accuracy,val_accuracy,lr\n0,";
+    snprintf(path, sizeof path, "%s/run/dpo/model.safetensors", dir);
+    int have_model = access(path, R_OK) == 0;
+    snprintf(path, sizeof path, "%s/run/dpo/tokenizer.json", dir);
+    int have_tok = access(path, R_OK) == 0;
+    check(rc == 0 && csv && strncmp(csv, header, strlen(header)) == 0 && rows == 5 && have_model && have_tok,
+          "dpo: ./train --dpo FILE --init DIR: exit %d, dpo.csv with the exact header and %d rows, DIR/dpo/ model and "
+          "tokenizer%s%.300s",
+          rc, rows, rc ? "\n" : "", rc ? out : "");
+    free(csv);
+    // the same file through stdin
+    snprintf(cmd, sizeof cmd, "%s --dpo - --init %s --dpo-steps 1 --dpo-batch 2 --threads 1 --out %s/run2 < %s 2>&1", bin,
+             model_dir, dir, prefs);
+    rc = dpo_run_cmd(cmd, out, sizeof out);
+    check(rc == 0 && strstr(out, "<stdin>: 40 pairs") != NULL, "dpo: --dpo - reads stdin (exit %d)", rc);
+
+    // bad inputs: usage errors exit 2, runtime errors exit 1, each one line on stderr naming the problem
+    static const struct {
+        const char* args;
+        int status;
+        const char* needle;
+    } cases[] = {
+        {"--dpo-loss hinge", 2, "--dpo-loss"},
+        {"--dpo-loss ipo --label-smoothing 0.1", 2, "--label-smoothing"},
+        {"--beta 0", 2, "--beta"},
+        {"--dpo-steps x", 2, "--dpo-steps"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s --dpo %s --init %s --out %s/bad %s 2>&1 >/dev/null", bin, prefs, model_dir, dir,
+                 cases[i].args);
+        rc = dpo_run_cmd(cmd, out, sizeof out);
+        int lines = 0;
+        for (char* c = out; *c; c++) lines += *c == '\n';
+        out[strcspn(out, "\n")] = '\0';
+        check(rc == cases[i].status && lines == 1 && strstr(out, cases[i].needle) != NULL,
+              "dpo: %s: exit %d, one line: %.200s", cases[i].args, rc, out);
+    }
+    struct {
+        char args[512];
+        const char* needle;
+    } rt[3];
+    snprintf(rt[0].args, sizeof rt[0].args, "--dpo %s/absent.jsonl --init %s", dir, model_dir);
+    rt[0].needle = "absent.jsonl";
+    snprintf(rt[1].args, sizeof rt[1].args, "--dpo %s --init %s", bad, model_dir);
+    rt[1].needle = "bad.jsonl:2:";
+    snprintf(rt[2].args, sizeof rt[2].args, "--dpo %s --init %s/nothing", prefs, dir);
+    rt[2].needle = "nothing";
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s --threads 1 --out %s/bad 2>&1 >/dev/null", bin, rt[i].args, dir);
+        rc = dpo_run_cmd(cmd, out, sizeof out);
+        int lines = 0;
+        for (char* c = out; *c; c++) lines += *c == '\n';
+        out[strcspn(out, "\n")] = '\0';
+        check(rc == 1 && lines == 1 && strstr(out, rt[i].needle) != NULL, "dpo: runtime error, exit %d, one line: %.200s",
+              rc, out);
+    }
+    // --skip-bad goes on past the broken line (1 pair is too few to hold one out: a clear error)
+    snprintf(cmd, sizeof cmd, "%s --dpo %s --init %s --skip-bad --threads 1 --out %s/bad 2>&1 >/dev/null", bin, bad,
+             model_dir, dir);
+    rc = dpo_run_cmd(cmd, out, sizeof out);
+    out[strcspn(out, "\n")] = '\0';
+    check(rc == 1 && strstr(out, "needs at least 2") != NULL, "dpo: --skip-bad skips the broken line: %.200s", out);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+}
+
 static void test_dpo(void) {
     test_dpo_objective_closed_form();
     test_dpo_fixture();
     test_dpo_reader();
     test_dpo_toy_run();
+    test_dpo_cli();
 }
 
 // ============================================================================
