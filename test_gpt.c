@@ -13,6 +13,9 @@
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "data/corpus.h"
 #include "data/prefs.h"
@@ -247,6 +250,25 @@ static void test_model_fixture(const GptRef* r) {
     gpt_backward(&m, NULL);
     for (size_t k = 0; k < r->P; k++) g1[k] *= 0.5f;
     check(memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0, "model: forward+backward is bit-reproducible");
+
+#ifdef _OPENMP
+    // no reduction depends on the partition into threads: 1 and 3 threads agree bit for bit
+    int nthreads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    int same1 = memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0;
+    omp_set_num_threads(3);
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    int same3 = memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0;
+    omp_set_num_threads(nthreads);
+    check(same1 && same3, "model: gradients are bit-identical with 1, 3 and %d threads", nthreads);
+#else
+    skip("model: thread-count independence because this build has no OpenMP");
+#endif
     free(g1);
 
     // gpt_forward_hidden stops at ln_f with the same hidden states
@@ -499,6 +521,44 @@ static void test_model_kernels(void) {
     check(ef <= 1e-5 && eb <= 1e-5, "model kernel matmul (7x13 -> 19) vs naive double loops: fwd %.3g, bwd %.3g (tol 1e-5)",
           ef, eb);
     free(x), free(w), free(bias), free(dout), free(out), free(dx), free(dw), free(db);
+
+    // the tied LM head with a vocabulary larger than one 2048-row slice, vs naive double loops
+    size_t V = 2100;
+    C = 8;
+    x = random_buffer(T * C, 1.0f, 0.0f, &rng);
+    w = random_buffer(V * C, 1.0f, 0.0f, &rng);
+    dout = random_buffer(T * V, 1.0f, 0.0f, &rng);
+    out = malloc_check(T * V * sizeof(float));
+    dx = calloc_check(T * C, sizeof(float));
+    dw = calloc_check(V * C, sizeof(float));
+    lm_head_forward(out, x, w, 1, T, C, V);
+    lm_head_backward(dx, dw, dout, x, w, 1, T, C, V);
+    ef = eb = 0.0;
+    double big = 0.0; // largest reference gradient: dinp sums 2100 terms, so compare relative to it
+    for (size_t r = 0; r < T; r++)
+        for (size_t v = 0; v < V; v++) {
+            double s = 0.0;
+            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[v * C + c];
+            ef = fmax(ef, fabs(s - out[r * V + v]));
+        }
+    for (size_t r = 0; r < T; r++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t v = 0; v < V; v++) s += (double)dout[r * V + v] * w[v * C + c];
+            eb = fmax(eb, fabs(s - dx[r * C + c]));
+            big = fmax(big, fabs(s));
+        }
+    for (size_t v = 0; v < V; v++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t r = 0; r < T; r++) s += (double)dout[r * V + v] * x[r * C + c];
+            eb = fmax(eb, fabs(s - dw[v * C + c]));
+            big = fmax(big, fabs(s));
+        }
+    check(ef <= 1e-5 && eb / big <= 1e-5,
+          "model kernel lm_head (V=%zu, two slices) vs naive double loops: fwd abs %.3g, bwd rel %.3g (tol 1e-5, 1e-5)",
+          V, ef, eb / big);
+    free(x), free(w), free(dout), free(out), free(dx), free(dw);
 }
 
 static int write_whole(const char* path, const void* data, size_t n) {
@@ -644,6 +704,16 @@ static void test_model_checkpoints(const GptRef* r) {
     uint32_t nan_bits = 0x7FC00000u;
     memcpy(v + sl - 4 * 7, &nan_bits, 4);
     expect_load_fails(root, "nan", cfg, cl, v, sl, "a NaN in ln_f");
+    memcpy(v, st, sl);
+    {   // shift wpe's data 4 bytes back into wte's: exact size, but overlapping
+        size_t e_wte = (size_t)r->cfg.vocab_size * (size_t)r->cfg.channels * 4;
+        size_t e_wpe = e_wte + (size_t)r->cfg.max_seq_len * (size_t)r->cfg.channels * 4;
+        char from[64], to[64];
+        snprintf(from, sizeof from, "[%zu,%zu]", e_wte, e_wpe);
+        snprintf(to, sizeof to, "[%zu,%zu]", e_wte - 4, e_wpe - 4);
+        p1 &= patch(h, (size_t)hlen, "\"wpe.weight\"", from, to) == 0;
+    }
+    expect_load_fails(root, "overlap", cfg, cl, v, sl, "overlapping data_offsets");
     char* c2 = malloc_check(cl + 1);
     memcpy(c2, cfg, cl);
     p1 &= patch(c2, cl, NULL, "\"n_head\": 4", "\"n_head\": 5") == 0;
@@ -889,8 +959,40 @@ static void tok_expect_error(Tokenizer* tok, const char* err, const char* want, 
     tok_free(tok);
 }
 
+// GPT-2's regex (Python `regex`, dev/pretok_fixture.py) vs tok_pretok_next on random bytes with
+// invalid UTF-8: the word ends must agree exactly.
+static void tok_check_pretok(void) {
+    char err[512];
+    size_t len, n;
+    char* data = read_file("data/fixtures/pretok_bytes.bin", &len, err, sizeof err);
+    int* ends = data ? tok_read_ids("data/fixtures/pretok_ends.txt", &n) : NULL;
+    if (!data || !ends) {
+        check(0, "pre-tokenizer fixture: %s", data ? "bad data/fixtures/pretok_ends.txt" : err);
+        free(data);
+        return;
+    }
+    // word ends from C, then the symmetric difference of the two sorted lists of ends
+    size_t* ours = (size_t*)malloc_check((len + 1) * sizeof *ours);
+    size_t m = 0;
+    for (size_t i = 0; i < len; i = ours[m++]) ours[m] = tok_pretok_next(data, len, i);
+    size_t a = 0, b = 0, differ = 0, first = (size_t)-1;
+    while (a < m || b < n) {
+        if (a < m && b < n && ours[a] == (size_t)ends[b]) { a++; b++; continue; }
+        size_t at = (b >= n || (a < m && ours[a] < (size_t)ends[b])) ? ours[a++] : (size_t)ends[b++];
+        if (first == (size_t)-1) first = at;
+        differ++;
+    }
+    check(differ == 0, "pre-tokenizer == GPT-2 regex on %zu random bytes with invalid UTF-8 (%zu words, %zu word ends "
+          "differ)", len, n, differ);
+    if (differ) printf("     first disagreement: a word end at byte %zu\n", first);
+    free(ours);
+    free(ends);
+    free(data);
+}
+
 static void test_tokenizer(void) {
     char err[1024];
+    tok_check_pretok();
     // vocabulary size limits
     Tokenizer* tok = tok_train("abc", 3, 256, err, sizeof err);
     check(tok == NULL && strstr(err, "vocab size 256") != NULL, "tok_train vocab 256 rejected: %s", err);
@@ -1037,6 +1139,20 @@ static void test_tokenizer(void) {
         tok_write_file(p_bad, bad, jl);
         tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "not \"BPE\"", "tokenizer.json of type WPC");
         free(bad);
+        // an id beyond TOK_MAX_VOCAB (<|endoftext|>'s, first met in added_tokens)
+        const char* id = strstr(js, "\"id\": 799");
+        if (id) {
+            FILE* f = fopen(p_bad, "wb");
+            if (f) {
+                fprintf(f, "%.*s\"id\": 99999999%s", (int)(id - js), js, id + strlen("\"id\": 799"));
+                fclose(f);
+            }
+            char want[32];
+            snprintf(want, sizeof want, "[0, %d)", TOK_MAX_VOCAB);
+            tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, want, "tokenizer.json with id 99999999");
+        } else {
+            check(0, "no \"id\": 799 in the saved tokenizer.json");
+        }
         free(js);
     }
     tok_expect_error(tok_load_json("data/fixtures/no_such_tokenizer.json", err, sizeof err), err,
@@ -1624,7 +1740,11 @@ static void test_data_shards(void) {
     int e2 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "no .txt");
     snprintf(p2, sizeof p2, "%s/nope.txt", sub);
     int e3 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "nope.txt");
-    check(e1 && e2 && e3, "input: empty file, directory without .txt, missing path refused: %s", err);
+    char link[600];
+    snprintf(link, sizeof link, "%s/z.txt", sub); // a dangling symlink inside the input directory
+    int e4 = symlink(p2, link) == 0 && !data_read_input(sub, &il, err, sizeof err) && strstr(err, "z.txt");
+    check(e1 && e2 && e3 && e4, "input: empty file, directory without .txt, missing path, dangling link refused: %s",
+          err);
 
     // Token cache: built once, then read back; a corrupted cache file is an error, not a crash.
     const char* corpus = "the cat sees the dog.\nthe dogs see the cat.\n";

@@ -364,6 +364,10 @@ static size_t pretok_next(const unsigned char* s, size_t n, size_t i) {
     return last;
 }
 
+size_t tok_pretok_next(const char* text, size_t len, size_t i) {
+    return pretok_next((const unsigned char*)text, len, i);
+}
+
 // ============================================================================
 // The tokenizer, encode, decode
 
@@ -466,6 +470,99 @@ static size_t bpe_word(const Tokenizer* t, int* ids, int* rank, size_t m) {
     return m;
 }
 
+// The same as bpe_word in O(m log m) for long words (a paragraph of CJK text or a long run of
+// letters is one word; the scan above is quadratic there). Tokens form a linked list over
+// positions (a merge keeps the left position); a min-heap holds (rank, position) of candidate
+// pairs. Each round takes the lowest rank r and pops *all* its entries (in position order), then
+// merges those still valid left to right: exactly GPT-2's "every occurrence of the best pair,
+// left to right" pass. Pairs created in the round wait for the next one, as in GPT-2.
+// work must hold 4*m ints.
+typedef struct {
+    int rank, pos;
+} RankPos;
+
+static int rankpos_less(RankPos a, RankPos b) { return a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos; }
+
+static void rp_push(RankPos* h, size_t* n, RankPos x) {
+    size_t k = (*n)++;
+    while (k > 0 && rankpos_less(x, h[(k - 1) / 2])) {
+        h[k] = h[(k - 1) / 2];
+        k = (k - 1) / 2;
+    }
+    h[k] = x;
+}
+
+static RankPos rp_pop(RankPos* h, size_t* n) {
+    RankPos top = h[0], last = h[--*n];
+    size_t k = 0;
+    for (;;) {
+        size_t c = 2 * k + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && rankpos_less(h[c + 1], h[c])) c++;
+        if (!rankpos_less(h[c], last)) break;
+        h[k] = h[c];
+        k = c;
+    }
+    if (*n) h[k] = last;
+    return top;
+}
+
+static size_t bpe_word_long(const Tokenizer* t, int* ids, size_t m) {
+    int* next = (int*)malloc_check(m * sizeof *next); // next live position, -1 at the end
+    int* prev = (int*)malloc_check(m * sizeof *prev); // previous live position, -1 at the start
+    char* dead = (char*)calloc_check(m, 1);
+    size_t hcap = 2 * m + 16, hn = 0, rn = 0;
+    RankPos* heap = (RankPos*)malloc_check(hcap * sizeof *heap);
+    RankPos* round = (RankPos*)malloc_check(hcap * sizeof *round);
+    for (size_t k = 0; k < m; k++) {
+        next[k] = k + 1 < m ? (int)k + 1 : -1;
+        prev[k] = (int)k - 1;
+    }
+    for (size_t k = 0; k + 1 < m; k++) {
+        int r = pairmap_get(&t->merge_rank, pair_key(ids[k], ids[k + 1]), INT_MAX);
+        if (r != INT_MAX) rp_push(heap, &hn, (RankPos){r, (int)k});
+    }
+    while (hn) {
+        int r = heap[0].rank;
+        rn = 0;
+        while (hn && heap[0].rank == r) round[rn++] = rp_pop(heap, &hn);
+        int left = t->merge[r][0], right = t->merge[r][1], out = t->merge[r][2];
+        for (size_t q = 0; q < rn; q++) {
+            int p = round[q].pos, nx = next[p];
+            if (dead[p] || nx < 0 || ids[p] != left || ids[nx] != right) continue; // stale
+            ids[p] = out;
+            dead[nx] = 1;
+            next[p] = next[nx];
+            if (next[nx] >= 0) prev[next[nx]] = p;
+            // new candidate pairs (prev, p) and (p, next); each merge adds at most two entries
+            if (hn + 2 > hcap) {
+                hcap *= 2;
+                heap = (RankPos*)realloc_check(heap, hcap * sizeof *heap);
+                round = (RankPos*)realloc_check(round, hcap * sizeof *round);
+            }
+            if (prev[p] >= 0) {
+                int rr = pairmap_get(&t->merge_rank, pair_key(ids[prev[p]], ids[p]), INT_MAX);
+                if (rr != INT_MAX) rp_push(heap, &hn, (RankPos){rr, prev[p]});
+            }
+            if (next[p] >= 0) {
+                int rr = pairmap_get(&t->merge_rank, pair_key(ids[p], ids[next[p]]), INT_MAX);
+                if (rr != INT_MAX) rp_push(heap, &hn, (RankPos){rr, p});
+            }
+        }
+    }
+    size_t w = 0;
+    for (int p = 0; p >= 0; p = next[p]) ids[w++] = ids[p];
+    free(next);
+    free(prev);
+    free(dead);
+    free(heap);
+    free(round);
+    return w;
+}
+
+// Words longer than this (bytes) take bpe_word_long; both give the same tokens.
+#define BPE_LONG_WORD 64
+
 // Growable int array.
 typedef struct {
     int* a;
@@ -510,7 +607,7 @@ int* tok_encode(const Tokenizer* tok, const char* text, size_t len, size_t* n) {
                 rank = (int*)malloc_check(scratch_cap * sizeof *rank);
             }
             for (size_t k = 0; k < wl; k++) ids[k] = tok->byte_id[s[i + k]];
-            size_t m = bpe_word(tok, ids, rank, wl);
+            size_t m = wl > BPE_LONG_WORD ? bpe_word_long(tok, ids, wl) : bpe_word(tok, ids, rank, wl);
             intvec_reserve(&cache_ids, m);
             memcpy(cache_ids.a + cache_ids.n, ids, m * sizeof *ids);
             cache.e[e].a = (int64_t)cache_ids.n;
@@ -647,6 +744,18 @@ static void pair_add_word(TrainPair* p, int w) {
     p->words[p->nw++] = w;
 }
 
+// Adds wc to pair (left, right), which word w now contains, and notes it for a heap push.
+static void train_pair_add(PairTable* pt, int left, int right, int64_t wc, int w, int step, IntVec* touched) {
+    int p = pair_get(pt, left, right);
+    pt->p[p].count += wc;
+    pair_add_word(&pt->p[p], w);
+    if (pt->p[p].touched != step) {
+        pt->p[p].touched = step;
+        intvec_reserve(touched, 1);
+        touched->a[touched->n++] = p;
+    }
+}
+
 Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, size_t errlen) {
     if (vocab_size < 257 || vocab_size > TOK_MAX_VOCAB) {
         snprintf(err, errlen, "vocab size %d out of range: need 257 (256 bytes + <|endoftext|>) to %d", vocab_size,
@@ -742,34 +851,33 @@ Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, si
             int w = pt.p[best].words[k];
             if (stamp[w] == step) continue;
             stamp[w] = step;
+            // merge left to right; only the pairs around each occurrence change:
+            //   (prev, A) -> (prev, C) where prev is the token now before it (maybe a new C),
+            //   (B, next) -> (C, next) where next is the original token after it,
+            // which also gets overlaps right ("A A A" with A == B, or back-to-back occurrences)
             int* ws = sym + start[w];
-            int m = wlen[w];
-            int has = 0;
-            for (int q = 0; q + 1 < m && !has; q++) has = ws[q] == A && ws[q + 1] == B;
-            if (!has) continue; // stale entry: an earlier merge removed the pair from this word
-            for (int q = 0; q + 1 < m; q++) pt.p[pair_get(&pt, ws[q], ws[q + 1])].count -= wcount[w];
-            int o = 0;
+            int m = wlen[w], o = 0;
+            int64_t wc = wcount[w];
             for (int q = 0; q < m;) {
                 if (q + 1 < m && ws[q] == A && ws[q + 1] == B) {
+                    pt.p[best].count -= wc;
+                    if (o > 0) {
+                        int pp = pair_get(&pt, ws[o - 1], A); // (index first: pair_get may move pt.p)
+                        pt.p[pp].count -= wc;
+                        train_pair_add(&pt, ws[o - 1], C, wc, w, step, &touched);
+                    }
+                    if (q + 2 < m) {
+                        int pn = pair_get(&pt, B, ws[q + 2]);
+                        pt.p[pn].count -= wc;
+                        train_pair_add(&pt, C, ws[q + 2], wc, w, step, &touched);
+                    }
                     ws[o++] = C;
                     q += 2;
                 } else {
                     ws[o++] = ws[q++];
                 }
             }
-            wlen[w] = m = o;
-            for (int q = 0; q + 1 < m; q++) {
-                int p = pair_get(&pt, ws[q], ws[q + 1]);
-                pt.p[p].count += wcount[w];
-                if (ws[q] == C || ws[q + 1] == C) {
-                    pair_add_word(&pt.p[p], w);
-                    if (pt.p[p].touched != step) {
-                        pt.p[p].touched = step;
-                        intvec_reserve(&touched, 1);
-                        touched.a[touched.n++] = p;
-                    }
-                }
-            }
+            wlen[w] = o;
         }
         free(pt.p[best].words);
         pt.p[best].words = NULL;
@@ -986,7 +1094,8 @@ Tokenizer* tok_load_json(const char* path, char* err, size_t errlen) {
     if (!model || model->type != JSON_OBJECT) JSON_FAIL(model_off, "no \"model\" object");
     const JsonValue* type = json_get(model, "type");
     if (type && (type->type != JSON_STRING || strcmp(type->str, "BPE") != 0))
-        JSON_FAIL(offset_of_key(text, len, "type"), "model type is not \"BPE\" (only byte-level BPE is supported)");
+        JSON_FAIL(model_off + offset_of_key(text + model_off, len - model_off, "type"),
+                  "model type is not \"BPE\" (only byte-level BPE is supported)");
     const JsonValue* norm = json_get(&root, "normalizer");
     if (norm && norm->type != JSON_NULL)
         JSON_FAIL(offset_of_key(text, len, "normalizer"), "a normalizer is not supported (GPT-2 has none)");
@@ -1163,7 +1272,8 @@ Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* 
         int id = (int)root.items[k].number;
         long nb = bytelevel_decode(root.keys[k], root.key_lens[k], dec, bytes);
         if (nb <= 0 || seen[id]) {
-            set_err(err, errlen, "%s: token \"%s\": %s", encoder_json, quote(root.keys[k], root.key_lens[k], q, sizeof q),
+            set_err(err, errlen, "%s: byte offset %zu: token \"%s\": %s", encoder_json,
+                    offset_of_key(etext, elen, root.keys[k]), quote(root.keys[k], root.key_lens[k], q, sizeof q),
                     nb <= 0 ? "empty or not byte-level text" : "its id is used twice");
             goto fail;
         }
@@ -1172,13 +1282,14 @@ Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* 
     }
     for (long long id = 0; id <= max_id; id++) {
         if (!seen[id]) {
-            set_err(err, errlen, "%s: no token has id %lld (ids must be 0..%lld without gaps)", encoder_json, id, max_id);
+            set_err(err, errlen, "%s: byte offset 0: no token has id %lld (ids must be 0..%lld without gaps)",
+                    encoder_json, id, max_id);
             goto fail;
         }
     }
     int missing = tok_index(t, &map);
     if (missing >= 0) {
-        set_err(err, errlen, "%s: no token for byte 0x%02x", encoder_json, missing);
+        set_err(err, errlen, "%s: byte offset 0: no token for byte 0x%02x", encoder_json, missing);
         goto fail;
     }
     long e = strmap_find(&map, EOT_TEXT, strlen(EOT_TEXT), 0, NULL);

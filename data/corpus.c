@@ -1,5 +1,5 @@
 // data/corpus.c: the built-in synthetic language. A small English-like grammar over a lexicon of
-// about 450 word forms: subject-verb agreement (the cat sees / the cats see, I am / he is),
+// about 470 word forms: subject-verb agreement (the cat sees / the cats see, I am / he is),
 // relative clauses, conjoined clauses, prepositional phrases, dialogue lines and a document-level
 // mood that sets the sentiment of adjectives, verbs and adverbs. data/README.md gives the grammar.
 #include "corpus.h"

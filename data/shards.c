@@ -214,7 +214,13 @@ static char* read_dir_input(const char* path, size_t* len, char* err, size_t err
         char full[4096];
         snprintf(full, sizeof full, "%s/%s", path, names[i]);
         struct stat st;
-        if (stat(full, &st) != 0 || !S_ISREG(st.st_mode)) continue; // a directory named x.txt
+        if (stat(full, &st) != 0) { // e.g. a dangling symlink
+            snprintf(err, errlen, "%s: %s", full, strerror(errno));
+            free(out);
+            out = NULL;
+            goto done;
+        }
+        if (!S_ISREG(st.st_mode)) continue; // a directory named x.txt
         size_t flen;
         char* text = read_file(full, &flen, err, errlen);
         if (!text) {

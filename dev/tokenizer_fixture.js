@@ -51,6 +51,11 @@ const pieces = [
   "Vietnamese: Tiếng Việt có dấu, ngày mai trời sẽ nắng. Thai: ภาษาไทยง่ายนิดเดียว.",
   "Shakespeare: To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer.",
   "Symbols @#$%^&*()_+-=[]{}|;:',.<>/?`~ and backslash \\ and quote \" mixed in.",
+  // words longer than 64 bytes (tokenizer.c's other BPE path): a compound, CJK without punctuation,
+  // a letter run, long runs of punctuation and of spaces
+  "Donaudampfschifffahrtselektrizitätenhauptbetriebswerkbauunterbeamtengesellschaft ist lang.",
+  "我们今天在图书馆里读了很多关于历史和文化的书籍然后一起去吃饭再回家休息明天继续学习新的知识",
+  "a" + "ab".repeat(60) + " " + "z".repeat(150) + " " + "!?".repeat(50) + " " + " ".repeat(120) + "end",
 ];
 const seps = [" ", "  ", "\n", "\n\n", "\t", " \n", "   ", "\n  ", ". ", "\r\n", " \u00a0"];
 
