@@ -5,7 +5,6 @@
 // training state (resume); the pre-training stage; the DPO stage; main.
 #define _GNU_SOURCE
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -25,6 +24,7 @@
 
 #include "data/corpus.h"
 #include "data/prefs.h"
+#include "data/shards.h"
 #include "json.h"
 #include "model.h"
 #include "probes.h"
@@ -61,7 +61,7 @@ typedef struct {
 } ModelPreset;
 
 static const ModelPreset PRESETS[] = {
-    {"tiny", 4, 128, 4, 64, 16, 600, 2e-3f},
+    {"tiny", 4, 128, 4, 64, 16, 1200, 2e-3f},
     {"small", 6, 384, 6, 256, 16, 2000, 1e-3f},
     {"gpt2", 12, 768, 12, 1024, 4, 5000, 6e-4f},
 };
@@ -72,6 +72,7 @@ typedef struct {
     const char* input; // text file or folder of .txt files; NULL = the built-in corpus
     float val_frac;    // fraction of the tokens, at the end, held out for validation
     int sequential;    // 1: batches are consecutive windows; 0: random windows
+    int vocab;         // BPE vocabulary size to train (tokens; 256 bytes + merges + <|endoftext|>)
     // model
     const char* model; // preset name
     int L, C, H, T;    // overrides of the preset (-1 = preset, or the --init checkpoint)
@@ -98,6 +99,11 @@ typedef struct {
     const char* resume; // run folder to continue from its train_state.bin
     const char* init;   // model folder to start from instead of a random initialisation
     int dry_run;        // print the configuration and memory estimate, then exit
+    // probes (soft-entropy estimates of every hidden state, see probes.h)
+    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/30; 0 = off)
+    int probe_seqs;     // probe sequences of length T from the start of the val split
+    int probe_bins;     // reference directions of the estimator
+    int probe_only;     // probe the --init model once and exit (no training)
     int help;           // print the usage and exit 0
     // DPO stage (see its section)
     const char* dpo;       // preference JSON Lines ("-" = stdin); NULL = built-in pairs with the built-in corpus
@@ -119,6 +125,7 @@ static const TrainConfig DEFAULTS = {
     .input = NULL,
     .val_frac = 0.1f,
     .sequential = 0,
+    .vocab = 1024,
     .model = "tiny",
     .L = -1,
     .C = -1,
@@ -133,9 +140,9 @@ static const TrainConfig DEFAULTS = {
     .clip = 1.0f,
     .seed = 1337,
     .threads = 0,
-    .eval_every = 50,
+    .eval_every = 100,
     .eval_batches = 8,
-    .sample_every = 0,
+    .sample_every = 400,
     .sample_len = 200,
     .temperature = 0.8f,
     .top_k = 40,
@@ -145,6 +152,10 @@ static const TrainConfig DEFAULTS = {
     .resume = NULL,
     .init = NULL,
     .dry_run = 0,
+    .probe_every = -1,
+    .probe_seqs = 64,
+    .probe_bins = 100,
+    .probe_only = 0,
     .help = 0,
     .dpo = NULL,
     .dpo_steps = 150,
@@ -176,6 +187,7 @@ typedef struct {
 static const FlagSpec FLAGS[] = {
     {"--input", ARG_STR, OFF(input), 0, 0, 0, "FILE|DIR", "training text, or a folder of .txt files"},
     {"--val-frac", ARG_FLOAT, OFF(val_frac), 0.001, 0.5, 0, "F", "fraction held out for validation (the end)"},
+    {"--vocab", ARG_INT, OFF(vocab), 257, TOK_MAX_VOCAB, 0, "N", "BPE vocabulary trained on the input"},
     {"--sequential", ARG_SWITCH, OFF(sequential), 0, 1, 0, "", "consecutive windows instead of random ones"},
     {"--model", ARG_STR, OFF(model), 0, 0, 0, "NAME", "tiny (L4 C128 H4 T64), small (L6 C384 H6 T256), gpt2"},
     {"-L", ARG_INT, OFF(L), 1, 128, 0, "N", "layers (overrides the preset)"},
@@ -185,7 +197,7 @@ static const FlagSpec FLAGS[] = {
     {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
     {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
     {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 10, 0, "F", "peak learning rate"},
-    {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps (default 5% of steps)"},
+    {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
     {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
     {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
     {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
@@ -199,10 +211,14 @@ static const FlagSpec FLAGS[] = {
     {"--top-k", ARG_INT, OFF(top_k), 0, 1e9, 1, "N", "sample among the k likeliest tokens (0 = all)"},
     {"--save-every", ARG_INT, OFF(save_every), 0, 1e9, 1, "N", "checkpoint every N steps (0 = at the end only)"},
     {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
-    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder (default runs/<input>-<model>)"},
+    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder"},
     {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
     {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
+    {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
+    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
+    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
+    {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
     // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
     {"--dpo", ARG_STR, OFF(dpo), 0, 0, 1, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
@@ -226,7 +242,8 @@ static void print_default(FILE* f, const FlagSpec* fs) {
     switch (fs->type) {
     case ARG_INT: {
         int v = *(const int*)base;
-        if (v < 0) fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : "preset");
+        if (v < 0)
+            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/30" : "preset");
         else fprintf(f, "%d", v);
         break;
     }
@@ -239,10 +256,11 @@ static void print_default(FILE* f, const FlagSpec* fs) {
     }
     case ARG_STR: {
         const char* s = *(const char* const*)base;
-        fprintf(f, "%s", s                           ? s
-                         : fs->offset == OFF(input) ? "built-in corpus"
-                         : fs->offset == OFF(dpo)   ? "built-in pairs with the built-in corpus"
-                                                    : "-");
+        fprintf(f, "%s", s                             ? s
+                       : fs->offset == OFF(input) ? "built-in corpus"
+                       : fs->offset == OFF(out)   ? "runs/<input>-<model>"
+                       : fs->offset == OFF(dpo)   ? "built-in pairs with the built-in corpus"
+                                                  : "none");
         break;
     }
     case ARG_SWITCH: fprintf(f, "off"); break;
@@ -398,6 +416,10 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
     s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
     if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
     if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
+    if (cfg->probe_every != 0 && s.T < 6)
+        error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
+    if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
+        error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
     char err[256];
     if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
     return s;
@@ -429,26 +451,23 @@ static GPTConfig read_model_config(const char* dir) {
 // ============================================================================
 // Data: text -> tokens -> a train split and a val split
 
-// A small built-in text, used until the corpus generator and tokenizer land: raw bytes, V = 256.
-static const char BUILTIN_TEXT[] =
-    "The old lighthouse keeper climbed the stairs every evening. He lit the lamp, wiped the glass, "
-    "and watched the ships pass in the dark. The sea was calm on some nights and wild on others. "
-    "When the wind was strong, the waves broke against the rocks and the spray reached the window.\n\n"
-    "A young girl from the village came to visit him. She asked why he stayed alone in the tower. "
-    "He said that the light must never go out, because the ships depend on it. She looked at the "
-    "lamp and nodded. The next evening she came back and helped him carry the oil up the stairs.\n\n"
-    "The fisherman sold his fish in the market every morning. The baker sold bread, and the farmer "
-    "sold apples and cheese. The children ran between the stalls and the dogs followed them. "
-    "When the sun was high, the market closed and everyone went home to eat.\n\n"
-    "In the winter the snow covered the hills. The river froze, and the people walked across it. "
-    "The teacher told the children a story about a bear who slept all winter and woke up hungry "
-    "in the spring. The children laughed, and the teacher smiled at them.\n\n";
+// The built-in corpus: data/corpus.h's synthetic language, always from the same seed, so that
+// --seed changes the model's initialisation and data order but not the data.
+#define CORPUS_SEED 1337
+// Tokenizers and token shards are cached here (relative to the working directory), keyed by a
+// hash of the input text and the tokenizer; delete the folder to rebuild them.
+#define CACHE_DIR ".cache"
 
 typedef struct {
-    int* tokens;      // (n) all tokens; train = [0, n_train), val = [n_train, n)
-    size_t n, n_train;
+    Tokenizer* tok;   // byte-level BPE of the data
+    char* tok_json;   // the tokenizer.json bytes (its identity in the shard cache key)
+    size_t tok_json_len;
+    int* train;       // (n_train) token ids
+    int* val;         // (n_val) token ids
+    size_t n_train, n_val;
     int V;            // vocabulary size
-    uint64_t hash;    // FNV-1a of the token stream, to check that --resume sees the same data
+    uint64_t hash;    // cache key of text + tokenizer + split, to check that --resume sees the same data
+    NgramStats ngram; // unigram/bigram/trigram cross-entropies on val (nats/token)
     char name[256];   // short name for the run folder ("corpus", "tinyshakespeare")
     char source[4096]; // what was read, for messages
 } Dataset;
@@ -461,112 +480,100 @@ static uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
     return h;
 }
 
-static int compare_strings(const void* a, const void* b) {
-    return strcmp(*(const char* const*)a, *(const char* const*)b);
+static int* encode_with_tokenizer(void* ctx, const char* text, size_t len, size_t* n) {
+    return tok_encode((const Tokenizer*)ctx, text, len, n);
 }
 
-// Reads FILE, or every *.txt in DIR (sorted by name, joined by blank lines). Runtime error (exit
-// 1) naming the path when it is missing, unreadable or empty.
-static char* read_input_text(const char* path, size_t* len) {
-    struct stat st;
-    if (stat(path, &st) != 0) fatal("%s: %s", path, strerror(errno));
-    char err[512];
-    if (!S_ISDIR(st.st_mode)) {
-        char* text = read_file(path, len, err, sizeof err);
-        if (!text) fatal("%s", err);
-        if (*len == 0) fatal("%s: the file is empty", path);
-        return text;
-    }
-    DIR* d = opendir(path);
-    if (!d) fatal("%s: %s", path, strerror(errno));
-    char** names = NULL;
-    size_t n = 0;
-    struct dirent* e;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".txt") == 0) {
-            names = realloc_check(names, (n + 1) * sizeof *names);
-            names[n++] = strdup(e->d_name);
-            if (!names[n - 1]) fatal("out of memory");
+// The tokenizer for text: loaded from tok_path when given (a model folder's tokenizer.json), else
+// trained on the train side of the text to `vocab` tokens and cached in CACHE_DIR under a hash
+// of text, vocab and split. Fills ds->tok and ds->tok_json. Runtime error on failure.
+static void dataset_tokenizer(Dataset* ds, const char* text, size_t len, int vocab, double val_frac,
+                              const char* tok_path) {
+    char err[1024], path[4096];
+    if (tok_path) {
+        snprintf(path, sizeof path, "%s", tok_path);
+    } else {
+        uint64_t key = data_hash(DATA_HASH_INIT, text, len);
+        key = data_hash(key, &vocab, sizeof vocab);
+        key = data_hash(key, &val_frac, sizeof val_frac);
+        char name[64];
+        snprintf(name, sizeof name, "%016llx.tokenizer.json", (unsigned long long)key);
+        path_join(path, sizeof path, CACHE_DIR, name);
+        if (access(path, F_OK) != 0) {
+            size_t split = data_split_text(text, len, val_frac, err, sizeof err);
+            if (split == 0) fatal("%s: %s", ds->source, err);
+            double t0 = time_seconds();
+            Tokenizer* tok = tok_train(text, split, vocab, err, sizeof err);
+            if (!tok) fatal("%s: %s", ds->source, err);
+            if (make_dirs(CACHE_DIR, err, sizeof err) != 0 || tok_save_json(tok, path, err, sizeof err) != 0)
+                fatal("%s", err);
+            printf("tokenizer  trained a %d-token BPE on %zu bytes in %.2f s (cached in %s)\n", tok_vocab_size(tok),
+                   split, time_seconds() - t0, path);
+            tok_free(tok);
         }
     }
-    closedir(d);
-    if (n == 0) fatal("%s: the folder has no .txt files", path);
-    qsort(names, n, sizeof *names, compare_strings);
-    char* all = NULL;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        char fp[8192];
-        path_join(fp, sizeof fp, path, names[i]);
-        size_t l = 0;
-        char* t = read_file(fp, &l, err, sizeof err);
-        if (!t) fatal("%s", err);
-        all = realloc_check(all, total + l + 3);
-        memcpy(all + total, t, l);
-        total += l;
-        if (i + 1 < n) {
-            memcpy(all + total, "\n\n", 2);
-            total += 2;
-        }
-        all[total] = '\0';
-        free(t);
-        free(names[i]);
-    }
-    free(names);
-    if (total == 0) fatal("%s: the .txt files are empty", path);
-    *len = total;
-    return all;
+    ds->tok = tok_load_json(path, err, sizeof err);
+    if (!ds->tok) fatal("%s", err);
+    ds->tok_json = read_file(path, &ds->tok_json_len, err, sizeof err);
+    if (!ds->tok_json) fatal("%s", err);
 }
 
-// Loads the data and splits it: the last val_frac of the tokens is the val split. Each split must
-// hold at least one window of T+1 tokens (checked by the caller once T is known).
-static void dataset_load(Dataset* ds, const TrainConfig* cfg) {
+// Loads the data: the text (--input, or the built-in corpus), its tokenizer (tok_path, or trained
+// and cached), the train/val token split (cached shards) and the n-gram baselines.
+static void dataset_load(Dataset* ds, const TrainConfig* cfg, const char* tok_path) {
     memset(ds, 0, sizeof *ds);
     size_t len = 0;
     char* text;
+    char err[1024];
     if (cfg->input) {
-        text = read_input_text(cfg->input, &len);
+        text = data_read_input(cfg->input, &len, err, sizeof err);
+        if (!text) fatal("%s", err);
         snprintf(ds->source, sizeof ds->source, "%s", cfg->input);
-        const char* base = strrchr(cfg->input, '/');
-        base = base && base[1] ? base + 1 : cfg->input;
-        snprintf(ds->name, sizeof ds->name, "%s", base);
+        char base[4096];
+        snprintf(base, sizeof base, "%s", cfg->input);
+        size_t bl = strlen(base);
+        while (bl > 1 && base[bl - 1] == '/') base[--bl] = '\0';
+        const char* slash = strrchr(base, '/');
+        snprintf(ds->name, sizeof ds->name, "%s", slash && slash[1] ? slash + 1 : base);
         char* dot = strrchr(ds->name, '.');
         if (dot && dot != ds->name) *dot = '\0';
     } else {
-        // the built-in text, repeated to a useful size
-        size_t one = sizeof BUILTIN_TEXT - 1, reps = 64;
-        len = one * reps;
-        text = malloc_check(len + 1);
-        for (size_t r = 0; r < reps; r++) memcpy(text + r * one, BUILTIN_TEXT, one);
-        text[len] = '\0';
-        snprintf(ds->source, sizeof ds->source, "built-in text");
-        snprintf(ds->name, sizeof ds->name, "builtin");
+        text = corpus_generate(CORPUS_SEED, CORPUS_DEFAULT_BYTES, &len);
+        snprintf(ds->source, sizeof ds->source, "built-in corpus (seed %d)", CORPUS_SEED);
+        snprintf(ds->name, sizeof ds->name, "corpus");
     }
-    // raw bytes: token = byte value
-    ds->V = 256;
-    ds->n = len;
-    ds->tokens = malloc_check(len * sizeof(int));
-    for (size_t i = 0; i < len; i++) ds->tokens[i] = (unsigned char)text[i];
+    dataset_tokenizer(ds, text, len, cfg->vocab, cfg->val_frac, tok_path);
+    ds->V = tok_vocab_size(ds->tok);
+    DataTokens dt;
+    if (data_prepare_tokens(text, len, cfg->val_frac, CACHE_DIR, ds->tok_json, ds->tok_json_len, ds->V,
+                            encode_with_tokenizer, ds->tok, &dt, err, sizeof err) != 0)
+        fatal("%s", err);
     free(text);
-    ds->n_train = ds->n - (size_t)((double)ds->n * (double)cfg->val_frac);
-    ds->hash = fnv1a(FNV_OFFSET, ds->tokens, ds->n * sizeof(int));
+    ds->train = dt.train;
+    ds->val = dt.val;
+    ds->n_train = dt.n_train;
+    ds->n_val = dt.n_val;
+    ds->hash = dt.key;
+    if (ngram_entropies(ds->train, ds->n_train, ds->val, ds->n_val, ds->V, &ds->ngram, err, sizeof err) != 0)
+        fatal("%s: %s", ds->source, err);
 }
 
-static void dataset_free(Dataset* ds) { free(ds->tokens); }
+static void dataset_free(Dataset* ds) {
+    free(ds->train);
+    free(ds->val);
+    free(ds->tok_json);
+    tok_free(ds->tok);
+}
 
-// Entropy (nats/token) of the empirical unigram distribution of tokens[0, n): the loss of a
-// model that knows only token frequencies, the first baseline a language model must beat.
-static double unigram_entropy(const int* tokens, size_t n, int V) {
-    size_t* count = calloc_check((size_t)V, sizeof(size_t));
-    for (size_t i = 0; i < n; i++) count[tokens[i]]++;
-    double h = 0.0;
-    for (int v = 0; v < V; v++)
-        if (count[v]) {
-            double p = (double)count[v] / (double)n;
-            h -= p * log(p);
-        }
-    free(count);
-    return h;
+// Writes DIR/baselines.csv: the n-gram cross-entropies the model's val loss is compared with.
+static void write_baselines(const char* dir, const Dataset* ds) {
+    char path[4200], err[1024];
+    path_join(path, sizeof path, dir, "baselines.csv");
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    fprintf(af.f, "model,val_loss_nats_per_token\nunigram,%.6f\nbigram,%.6f\ntrigram,%.6f\n", ds->ngram.h1,
+            ds->ngram.h2, ds->ngram.h3);
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
 }
 
 // Batches of B windows of T+1 tokens from one split: inputs are tokens [s, s+T), targets [s+1,
@@ -670,13 +677,15 @@ static void valset_free(ValSet* vs) {
     free(vs->targets);
 }
 
-// Generates n tokens after `first`, feeding back the last T tokens each time. Returns a malloc'd
-// (n + 1) array starting with first. The sampling RNG is separate from the data's.
-static int* generate(GPT* model, int first, int n, size_t T, float temperature, int top_k, uint64_t* rng) {
-    int* seq = malloc_check((size_t)(n + 1) * sizeof(int));
-    seq[0] = first;
+// Generates n tokens after the prompt (np tokens), feeding back the last T tokens each time.
+// Returns a malloc'd (np + n) array starting with the prompt. The sampling RNG is the run's own,
+// separate from the data order.
+static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k,
+                     uint64_t* rng) {
+    int* seq = malloc_check((size_t)(np + n) * sizeof(int));
+    memcpy(seq, prompt, (size_t)np * sizeof(int));
     int V = model->config.vocab_size;
-    for (int i = 1; i <= n; i++) {
+    for (int i = np; i < np + n; i++) {
         size_t ctx = (size_t)i < T ? (size_t)i : T;
         gpt_forward(model, seq + i - ctx, NULL, 1, ctx);
         seq[i] = sample_logits(model->acts.logits + (ctx - 1) * (size_t)V, V, temperature, top_k, rng);
@@ -684,16 +693,31 @@ static int* generate(GPT* model, int first, int n, size_t T, float temperature, 
     return seq;
 }
 
-// Prints tokens as text, bytes outside printable ASCII/UTF-8 as \xNN, framed for the log.
-static void print_sample(const char* title, const int* seq, int n) {
+// Prints a sample: the decoded text of seq[0..n), control bytes other than newline and tab as \xNN.
+static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
+    size_t len = 0;
+    char* text = tok_decode(tok, seq, (size_t)n, &len);
     printf("---- %s\n", title);
-    for (int i = 0; i < n; i++) {
-        int c = seq[i];
-        if (c == '\n' || c == '\t' || (c >= 32 && c != 127)) putchar(c);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n' || c == '\t' || c >= 32) putchar(c);
         else printf("\\x%02x", c);
     }
     printf("\n----\n");
     fflush(stdout);
+    free(text);
+}
+
+// A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
+// document separator), printed under title.
+static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
+                             const char* title) {
+    size_t np = 0;
+    int* prompt = tok_encode(tok, "\n\n", 2, &np);
+    int* seq = generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, rng);
+    print_sample(title, tok, seq + np, cfg->sample_len);
+    free(seq);
+    free(prompt);
 }
 
 // ============================================================================
@@ -735,30 +759,29 @@ static double peak_rss(void) {
 
 #define TRAIN_CSV_HEADER "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s"
 
-// Creates DIR/train.csv with its header, or, when resuming from `keep_below`, keeps the rows of
-// steps below it (a crash may have logged steps past the checkpoint), then opens it for appending.
-static FILE* open_train_csv(const char* dir, int keep_below) {
-    char path[4096], err[512];
-    path_join(path, sizeof path, dir, "train.csv");
+// Rewrites the CSV log at path with its header and, when resuming from step `keep_below`, only the
+// complete pre-training rows of earlier steps (a crash may have logged steps past the checkpoint;
+// those steps run again). A missing file is an error only when required.
+static void restart_csv(const char* path, const char* header, int keep_below, int required) {
+    char err[1024];
     char* old = NULL;
-    size_t len = 0;
+    size_t len = 0, hl = strlen(header);
     if (keep_below > 0) {
         old = read_file(path, &len, err, sizeof err);
-        if (!old) fatal("%s (needed to continue the log on --resume)", err);
-        if (strncmp(old, TRAIN_CSV_HEADER "\n", strlen(TRAIN_CSV_HEADER) + 1) != 0)
-            fatal("%s: unexpected header (not a train.csv written by ./train)", path);
+        if (!old && required) fatal("%s (needed to continue the log on --resume)", err);
+        if (old && (strncmp(old, header, hl) != 0 || old[hl] != '\n'))
+            fatal("%s: unexpected header (not written by ./train)", path);
     }
     AtomicFile af;
     if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
-    fprintf(af.f, "%s\n", TRAIN_CSV_HEADER);
+    fprintf(af.f, "%s\n", header);
     if (old) {
-        char* line = old + strlen(TRAIN_CSV_HEADER) + 1;
+        char* line = old + hl + 1;
         while (*line) {
             char* nl = strchr(line, '\n');
             size_t l = nl ? (size_t)(nl - line) : strlen(line);
             char* end = NULL;
             long step = strtol(line, &end, 10);
-            // only complete rows of earlier steps of this stage survive
             if (nl && end != line && *end == ',' && step < keep_below && strncmp(end, ",pretrain,", 10) == 0)
                 fwrite_check(line, 1, l + 1, af.f, path);
             line = nl ? nl + 1 : line + l;
@@ -766,8 +789,14 @@ static FILE* open_train_csv(const char* dir, int keep_below) {
         free(old);
     }
     if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
-    FILE* f = fopen_check(path, "a");
-    return f;
+}
+
+// Starts DIR/train.csv (see restart_csv) and opens it for appending.
+static FILE* open_train_csv(const char* dir, int keep_below) {
+    char path[4200];
+    path_join(path, sizeof path, dir, "train.csv");
+    restart_csv(path, TRAIN_CSV_HEADER, keep_below, 1);
+    return fopen_check(path, "a");
 }
 
 // Appends one row; NAN fields are left empty (not measured at this step).
@@ -854,7 +883,7 @@ typedef struct {
     int32_t T, B, steps, warmup, sequential, threads;
     int32_t step; // completed steps: the next step to run
     int32_t eval_every, eval_batches, sample_every, save_every;
-    int32_t pad_;
+    int32_t probe_every, probe_seqs, probe_bins;
     double lr, min_lr_frac, wd, clip, val_frac;
     uint64_t seed, data_hash, num_parameters;
     uint64_t loader_rng, loader_pos, sample_rng;
@@ -937,6 +966,73 @@ static void state_load(const char* dir, TrainStateHeader* h, float** params, flo
 }
 
 // ============================================================================
+// Probes: soft-entropy estimates of every hidden state on fixed sequences (probes.h)
+
+typedef struct {
+    int every;       // probe every N steps (0 = off)
+    ProbeRun pr;     // estimator state: bins and per-layer accumulators
+    int* tokens;     // (S, T) probe sequences: consecutive windows from the start of the val split
+    size_t S, T, B;  // sequences, length, forward batch
+    double seconds;  // wall time spent probing
+    char csv[4200];  // DIR/probes.csv
+} Probes;
+
+// Prepares the probes of a run in dir: the sequences, the bins (written to probe_bins.safetensors)
+// and probes.csv (restarted as train.csv is). every = 0 leaves them off.
+static void probes_init(Probes* p, const char* dir, const Dataset* ds, const GPTConfig* g, size_t T, size_t B,
+                        int every, int seqs, int bins, int keep_below) {
+    memset(p, 0, sizeof *p);
+    p->every = every;
+    if (every == 0) return;
+    size_t avail = (ds->n_val - 1) / T;
+    p->S = (size_t)seqs < avail ? (size_t)seqs : avail;
+    if (p->S < (size_t)seqs)
+        printf("note: the val split holds %zu windows of %zu tokens, so the probes use %zu sequences, not %d\n", avail,
+               T, p->S, seqs);
+    p->T = T;
+    p->B = B;
+    p->tokens = malloc_check(p->S * T * sizeof(int));
+    memcpy(p->tokens, ds->val, p->S * T * sizeof(int));
+    probe_run_init(&p->pr, g->num_layers, g->channels, bins, 0);
+    char path[4200], err[1024];
+    path_join(path, sizeof path, dir, "probe_bins.safetensors");
+    if (probe_bins_save(path, &p->pr.bins, p->tokens, p->S, T, err, sizeof err) != 0) fatal("%s", err);
+    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
+    restart_csv(p->csv, PROBE_CSV_HEADER, keep_below, 0);
+}
+
+// Probes the model's current weights and appends one probes.csv row per hidden state.
+static void probes_measure(Probes* p, GPT* model, int step, const char* stage) {
+    if (p->every == 0) return;
+    double t0 = time_seconds();
+    probe_run_reset(&p->pr);
+    for (size_t s0 = 0; s0 < p->S; s0 += p->B) {
+        size_t nb = p->S - s0 < p->B ? p->S - s0 : p->B;
+        gpt_forward_hidden(model, p->tokens + s0 * p->T, nb, p->T);
+        probe_layers_add(&p->pr, model, p->tokens + s0 * p->T, nb, p->T);
+    }
+    char err[1024];
+    if (probe_csv_append(p->csv, step, stage, &p->pr, err, sizeof err) != 0) fatal("%s", err);
+    p->seconds += time_seconds() - t0;
+}
+
+// Whether step is a probe step (step 0 and every `every` steps; the end is probed separately).
+static int probes_due(const Probes* p, int step) { return p->every > 0 && step % p->every == 0; }
+
+// Draws DIR/info_plane.svg and DIR/probes.svg (and preference.svg after DPO) from the CSV logs.
+static void probes_plot(const Probes* p, const char* dir) {
+    if (p->every == 0) return;
+    char err[1024];
+    if (probe_plots_write(dir, NULL, err, sizeof err) != 0) fprintf(stderr, "warning: plots not written: %s\n", err);
+}
+
+static void probes_free(Probes* p) {
+    if (p->every == 0) return;
+    free(p->tokens);
+    probe_run_free(&p->pr);
+}
+
+// ============================================================================
 // The pre-training stage
 
 // Set by the SIGINT handler, read between steps: the one piece of state a signal may touch.
@@ -957,8 +1053,7 @@ typedef struct {
     FILE* csv;       // DIR/train.csv, appending
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
-    float *resume_m, *resume_v; // AdamW moments from train_state.bin (moved into the model)
-    double unigram;  // unigram entropy of the val split (nats/token)
+    Probes probes;   // hidden-state probes (shared with later stages)
     double final_val_loss;
     double t_start;
 } Run;
@@ -986,6 +1081,9 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.eval_batches = run->cfg.eval_batches;
     h.sample_every = run->cfg.sample_every;
     h.save_every = run->cfg.save_every;
+    h.probe_every = run->cfg.probe_every;
+    h.probe_seqs = run->cfg.probe_seqs;
+    h.probe_bins = run->cfg.probe_bins;
     snprintf(h.model, sizeof h.model, "%s", run->cfg.model);
     h.lr = run->shape.lr;
     h.min_lr_frac = run->cfg.min_lr_frac;
@@ -1007,6 +1105,9 @@ static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint
     char path[4200], err[512];
     path_join(path, sizeof path, run->dir, "pretrain");
     if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
+    char tok_path[4300];
+    path_join(tok_path, sizeof tok_path, path, "tokenizer.json");
+    if (tok_save_json(run->data.tok, tok_path, err, sizeof err) != 0) fatal("%s", err);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
@@ -1043,22 +1144,6 @@ NORETURN static void numerical_fault(const Run* run, int step, const char* what,
     exit(1);
 }
 
-// Hands AdamW moments restored by --resume to the model before its first update (copied if the
-// model already allocated its own, adopted otherwise), and clears *m and *v.
-static void restore_moments(GPT* model, float** m, float** v) {
-    size_t bytes = model->num_parameters * sizeof(float);
-    if (model->m_memory && model->v_memory) {
-        memcpy(model->m_memory, *m, bytes);
-        memcpy(model->v_memory, *v, bytes);
-        free(*m);
-        free(*v);
-    } else {
-        model->m_memory = *m;
-        model->v_memory = *v;
-    }
-    *m = *v = NULL;
-}
-
 // Pre-trains run->model for the configured steps: per step a batch, forward, backward, clip, AdamW.
 // Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or --pause-at saves and exits 0.
 static void pretrain_stage(Run* run) {
@@ -1069,16 +1154,15 @@ static void pretrain_stage(Run* run) {
     size_t B = (size_t)s->B, T = (size_t)s->T;
 
     DataLoader train;
-    loader_init(&train, ds->tokens, ds->n_train, B, T, cfg->sequential, cfg->seed);
+    loader_init(&train, ds->train, ds->n_train, B, T, cfg->sequential, cfg->seed);
     ValSet val;
-    valset_init(&val, ds->tokens + ds->n_train, ds->n - ds->n_train, B, T, (size_t)cfg->eval_batches);
+    valset_init(&val, ds->val, ds->n_val, B, T, (size_t)cfg->eval_batches);
     uint64_t sample_rng = cfg->seed * 2654435761ull + 7;
     if (run->start_step > 0) {
         train.rng = run->loader_rng;
         train.pos = run->loader_pos;
         sample_rng = run->sample_rng;
     }
-    int first_token = '\n';
     int last_saved = run->start_step;
 
     Progress pr;
@@ -1093,13 +1177,12 @@ static void pretrain_stage(Run* run) {
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
         if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
+        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain");
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
-            int* seq = generate(model, first_token, cfg->sample_len, T, cfg->temperature, cfg->top_k, &sample_rng);
             char title[64];
             snprintf(title, sizeof title, "sample at step %d", step);
             progress_break(&pr);
-            print_sample(title, seq + 1, cfg->sample_len);
-            free(seq);
+            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title);
         }
 
         double t0 = time_seconds();
@@ -1112,7 +1195,6 @@ static void pretrain_stage(Run* run) {
         float norm = gpt_clip_grad_norm(model, cfg->clip);
         if (!isfinite(norm)) numerical_fault(run, step, "gradient norm", last_saved);
         float lr = lr_schedule(step, s->steps, s->warmup, s->lr, cfg->min_lr_frac);
-        if (run->resume_m) restore_moments(model, &run->resume_m, &run->resume_v);
         gpt_update(model, lr, 0.9f, 0.95f, 1e-8f, cfg->wd, step + 1);
         double ms = (time_seconds() - t0) * 1000.0;
 
@@ -1136,13 +1218,23 @@ static void pretrain_stage(Run* run) {
     // final evaluation, after the last update, logged as a row of its own
     run->final_val_loss = evaluate(model, &val);
     log_row(run->csv, s->steps, "pretrain", NAN, run->final_val_loss, NAN, NAN, NAN, NAN);
+    // the last probe row of the stage comes from exactly the weights saved for it
+    probes_measure(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
-    int* seq = generate(model, first_token, cfg->sample_len, T, cfg->temperature, cfg->top_k, &sample_rng);
-    print_sample("final sample", seq + 1, cfg->sample_len);
-    free(seq);
+    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
+    probes_plot(&run->probes, run->dir);
     signal(SIGINT, SIG_DFL);
     loader_free(&train);
     valset_free(&val);
+}
+
+// --probe-only: probes the --init model once (step 0) and draws the figures; no training.
+static void probe_only_stage(Run* run) {
+    probes_measure(&run->probes, &run->model, 0, "pretrain");
+    probes_plot(&run->probes, run->dir);
+    printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
+           run->cfg.init, run->probes.seconds, run->dir);
+    probes_free(&run->probes);
 }
 
 // ============================================================================
@@ -1303,57 +1395,59 @@ static double dpo_positive_rate(GPT* model, const Tokenizer* tok, char** prompts
     return rate;
 }
 
-// Probes through DPO: the run's probe bins and sequences (DIR/probe_bins.safetensors, written by
-// pre-training) measure every hidden state as in pre-training, and I_pref adds the held-out
-// pairs' response tokens labelled chosen = 1 / rejected = 0. Rows go to DIR/probes.csv, stage dpo.
-typedef struct {
-    int active;
-    ProbeRun pr;
-    int* tokens; // (S, Tp) probe sequences
-    size_t S, Tp;
-    char csv[4096];
-} DPOProbes;
-
-// Loads the bins; without them (e.g. --init of a folder without a run) the stage runs unprobed.
-static void dpo_probes_init(DPOProbes* p, const GPT* model, const char* dir) {
-    memset(p, 0, sizeof *p);
-    char path[4096], err[1024];
-    path_join(path, sizeof path, dir, "probe_bins.safetensors");
+// Probes through DPO: the hidden states are measured as in pre-training (same bins, same probe
+// sequences) and I_pref adds the held-out pairs' response tokens labelled chosen = 1 / rejected = 0;
+// rows go to DIR/probes.csv with stage dpo. After pre-training the run's own probes continue; for
+// DPO alone they are loaded from DIR/probe_bins.safetensors when the run folder has one.
+// Returns the probes to use (run->probes, or *own once loaded), or NULL when there are none.
+static Probes* dpo_probes_init(Run* run, Probes* own, size_t B) {
+    memset(own, 0, sizeof *own);
+    if (run->probes.every > 0) return &run->probes;
+    char path[4200], err[1024];
+    path_join(path, sizeof path, run->dir, "probe_bins.safetensors");
     if (access(path, F_OK) != 0) {
         printf("probes     %s not found (pre-training with probes writes it): DPO runs without probes\n", path);
-        return;
+        return NULL;
     }
+    const GPTConfig* g = &run->model.config;
     ProbeBins bins;
-    if (probe_bins_load(path, &bins, &p->tokens, &p->S, &p->Tp, err, sizeof err) != 0) fatal("%s", err);
-    if (bins.d != model->config.channels)
-        fatal("%s: bins of dimension %d, the model has C=%d", path, bins.d, model->config.channels);
-    if (p->Tp > (size_t)model->config.max_seq_len)
-        fatal("%s: probe sequences of %zu tokens exceed n_positions %d", path, p->Tp, model->config.max_seq_len);
-    probe_run_init(&p->pr, model->config.num_layers, bins.d, bins.n_bins, 0);
-    probe_bins_free(&p->pr.bins); // the run's own bins, not freshly drawn ones
-    p->pr.bins = bins;
-    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
-    p->active = 1;
+    if (probe_bins_load(path, &bins, &own->tokens, &own->S, &own->T, err, sizeof err) != 0) fatal("%s", err);
+    if (bins.d != g->channels) fatal("%s: bins of dimension %d, the model has C=%d", path, bins.d, g->channels);
+    if (own->T > (size_t)g->max_seq_len || own->T < 6)
+        fatal("%s: probe sequences of %zu tokens (need 6 .. n_positions %d)", path, own->T, g->max_seq_len);
+    for (size_t i = 0; i < own->S * own->T; i++)
+        if (own->tokens[i] < 0 || own->tokens[i] >= g->vocab_size)
+            fatal("%s: probe token %d outside the model's vocabulary (V=%d)", path, own->tokens[i], g->vocab_size);
+    probe_run_init(&own->pr, g->num_layers, bins.d, bins.n_bins, 0);
+    probe_bins_free(&own->pr.bins); // the run's own bins, not freshly drawn ones
+    own->pr.bins = bins;
+    own->B = B;
+    own->every = 1;
+    path_join(own->csv, sizeof own->csv, run->dir, "probes.csv");
+    printf("probes     continuing with %s (%zu sequences of %zu tokens)\n", path, own->S, own->T);
+    return own;
 }
 
-// One probe step: every layer on the probe sequences, I_pref on the held-out pairs.
-static void dpo_probes_step(DPOProbes* p, GPT* model, const PrefSet* set, int step, int B, int eot, int* inputs,
+// One probe step of the DPO stage at `step`: every hidden state on the probe sequences, I_pref on
+// the held-out pairs. inputs/targets are scratch for 2B * set->seq_len ints.
+static void dpo_probes_step(Probes* p, GPT* model, const PrefSet* set, int step, int B, int eot, int* inputs,
                             int* targets) {
-    if (!p->active) return;
+    if (!p) return;
+    double t0 = time_seconds();
     probe_run_reset(&p->pr);
-    for (size_t s = 0; s < p->S; s += (size_t)B) {
-        size_t nb = p->S - s < (size_t)B ? p->S - s : (size_t)B;
-        gpt_forward_hidden(model, p->tokens + s * p->Tp, nb, p->Tp);
-        probe_layers_add(&p->pr, model, p->tokens + s * p->Tp, nb, p->Tp);
+    for (size_t s0 = 0; s0 < p->S; s0 += p->B) {
+        size_t nb = p->S - s0 < p->B ? p->S - s0 : p->B;
+        gpt_forward_hidden(model, p->tokens + s0 * p->T, nb, p->T);
+        probe_layers_add(&p->pr, model, p->tokens + s0 * p->T, nb, p->T);
     }
     int* idx = malloc_check((size_t)B * sizeof(int));
     int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
     int* chosen = malloc_check(2 * (size_t)B * sizeof(int));
-    for (int s = 0; s < set->n_val; s += B) {
-        int nb = set->n_val - s < B ? set->n_val - s : B;
-        for (int i = 0; i < nb; i++) idx[i] = s + i;
+    for (int s0 = 0; s0 < set->n_val; s0 += B) {
+        int nb = set->n_val - s0 < B ? set->n_val - s0 : B;
+        for (int i = 0; i < nb; i++) idx[i] = s0 + i;
         size_t Tb = pref_batch(set, idx, nb, eot, inputs, targets);
-        // response tokens as inputs: position t holds one when target t-1 (= token t) is a response token
+        // the hidden state at t belongs to a response token when token t is a target of t-1
         for (size_t r = 0; r < 2 * (size_t)nb; r++) {
             chosen[r] = r < (size_t)nb;
             for (size_t t = 0; t < Tb; t++) mask[r * Tb + t] = t > 0 && targets[r * Tb + t - 1] != -1;
@@ -1366,12 +1460,7 @@ static void dpo_probes_step(DPOProbes* p, GPT* model, const PrefSet* set, int st
     free(chosen);
     char err[1024];
     if (probe_csv_append(p->csv, step, "dpo", &p->pr, err, sizeof err) != 0) fatal("%s", err);
-}
-
-static void dpo_probes_free(DPOProbes* p) {
-    if (!p->active) return;
-    probe_run_free(&p->pr);
-    free(p->tokens);
+    p->seconds += time_seconds() - t0;
 }
 
 // Runs the DPO stage on run->model, which holds the weights saved in start_dir (DIR/pretrain or
@@ -1422,9 +1511,9 @@ static void dpo_stage(Run* run, const char* start_dir) {
         free(ex);
     }
 
-    DPOProbes probes;
-    dpo_probes_init(&probes, policy, run->dir);
-    dpo_probes_step(&probes, policy, &set, 0, B, eot, inputs, targets); // step 0: the reference itself
+    Probes own_probes;
+    Probes* probes = dpo_probes_init(run, &own_probes, (size_t)B);
+    dpo_probes_step(probes, policy, &set, 0, B, eot, inputs, targets); // step 0: the reference itself
 
     // AdamW starts afresh: pre-training's moments belong to another objective
     if (policy->m_memory) memset(policy->m_memory, 0, policy->num_parameters * sizeof(float));
@@ -1477,7 +1566,7 @@ static void dpo_stage(Run* run, const char* start_dir) {
             dpo_objective(pc, pc + set.n_val, ref_c, ref_r, set.n_val, cfg->beta, type, cfg->label_smoothing, NULL,
                           NULL, NULL, &val);
             free(pc);
-            dpo_probes_step(&probes, policy, &set, step + 1, B, eot, inputs, targets);
+            dpo_probes_step(probes, policy, &set, step + 1, B, eot, inputs, targets);
         }
         fprintf(csv, "%d,%.6g,%.6g,%.6g,%.6g,%.6g,", step, (double)st.loss, (double)st.rewards_chosen,
                 (double)st.rewards_rejected, (double)st.margin, (double)st.accuracy);
@@ -1501,15 +1590,15 @@ static void dpo_stage(Run* run, const char* start_dir) {
     if (tok_save_json(tok, path, err, sizeof err) != 0) fatal("%s", err);
     printf("dpo done   val accuracy %.3f, val reward margin %+.4f, val loss %.4f on %d held-out pairs\n",
            (double)val.accuracy, (double)val.margin, (double)val.loss, set.n_val);
-    if (probes.active) {
-        printf("           I_pref per layer (hidden state 0..L) at the end:");
+    if (probes) {
+        printf("           I_pref per hidden state 0..%d at the end:", policy->config.num_layers);
         for (int l = 0; l <= policy->config.num_layers; l++) {
             ProbeStats ps;
-            probe_run_stats(&probes.pr, l, &ps);
+            probe_run_stats(&probes->pr, l, &ps);
             printf(" %.4f", ps.I_pref);
         }
         printf("\n");
-        if (probe_plots_write(run->dir, NULL, err, sizeof err) != 0) fatal("%s", err);
+        probes_plot(probes, run->dir); // preference.svg now that dpo.csv exists
     }
     if (n_prompts > 0) {
         char* ex = NULL;
@@ -1523,7 +1612,7 @@ static void dpo_stage(Run* run, const char* start_dir) {
     }
     printf("           model in %s/, log in %s/dpo.csv\n", dpo_dir, run->dir);
     fflush(stdout);
-    dpo_probes_free(&probes);
+    probes_free(&own_probes);
     free(inputs);
     free(targets);
     free(ref_c);
@@ -1592,7 +1681,19 @@ static void resolve_dir(Run* run) {
     const TrainConfig* cfg = &run->cfg;
     if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume);
     else if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
-    else snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, cfg->model);
+    else {
+        // runs/<data>-<model>, the model being the preset or the --init folder's name
+        char init[4096] = "";
+        if (cfg->init) {
+            snprintf(init, sizeof init, "%s", cfg->init);
+            size_t l = strlen(init);
+            while (l > 1 && init[l - 1] == '/') init[--l] = '\0';
+        }
+        const char* slash = strrchr(init, '/');
+        const char* model = cfg->init ? (slash ? slash + 1 : init) : cfg->model;
+        int w = snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, model);
+        if (w < 0 || (size_t)w >= sizeof run->dir) fatal("run folder name too long");
+    }
 }
 
 // --resume: reads the state, takes the run's settings from it (refusing flags that would change
@@ -1618,9 +1719,14 @@ static void resume_run(Run* run, const unsigned char* given) {
     if (!flag_given(given, "--eval-every")) cfg->eval_every = h.eval_every;
     if (!flag_given(given, "--sample-every")) cfg->sample_every = h.sample_every;
     if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
+    cfg->probe_every = h.probe_every;
+    cfg->probe_seqs = h.probe_seqs;
+    cfg->probe_bins = h.probe_bins;
     if (!flag_given(given, "--threads")) cfg->threads = h.threads;
     h.model[sizeof h.model - 1] = '\0';
-    dataset_load(&run->data, cfg);
+    char tok_path[4200];
+    path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
+    dataset_load(&run->data, cfg, tok_path);
     if (run->data.hash != h.data_hash)
         fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
               run->data.source);
@@ -1642,8 +1748,11 @@ static void resume_run(Run* run, const unsigned char* given) {
               (unsigned long long)h.num_parameters, run->model.num_parameters);
     memcpy(run->model.params_memory, params, h.num_parameters * sizeof(float));
     free(params);
-    run->resume_m = m;
-    run->resume_v = v;
+    gpt_alloc_training_state(&run->model);
+    memcpy(run->model.m_memory, m, h.num_parameters * sizeof(float));
+    memcpy(run->model.v_memory, v, h.num_parameters * sizeof(float));
+    free(m);
+    free(v);
     run->start_step = h.step;
     run->loader_rng = h.loader_rng;
     run->loader_pos = h.loader_pos;
@@ -1657,11 +1766,16 @@ static void resume_run(Run* run, const unsigned char* given) {
 // A fresh run (or --init): the data, the shape, then a random or loaded model.
 static void new_run(Run* run, const unsigned char* given) {
     TrainConfig* cfg = &run->cfg;
-    (void)given;
     cfg->threads = setup_threads(cfg->threads);
     GPTConfig init_cfg;
-    if (cfg->init) init_cfg = read_model_config(cfg->init);
-    dataset_load(&run->data, cfg);
+    char tok_path[4200];
+    if (cfg->init) {
+        init_cfg = read_model_config(cfg->init);
+        if (flag_given(given, "--vocab"))
+            error_usage("--vocab cannot be combined with --init (the tokenizer is %s/tokenizer.json)", cfg->init);
+        path_join(tok_path, sizeof tok_path, cfg->init, "tokenizer.json");
+    }
+    dataset_load(&run->data, cfg, cfg->init ? tok_path : NULL);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
     if (cfg->init) {
         char err[512];
@@ -1673,7 +1787,7 @@ static void new_run(Run* run, const unsigned char* given) {
 
 // Checks that both splits hold a window of T+1 tokens.
 static void check_data_fits(const Run* run) {
-    size_t T = (size_t)run->shape.T, ntrain = run->data.n_train, nval = run->data.n - run->data.n_train;
+    size_t T = (size_t)run->shape.T, ntrain = run->data.n_train, nval = run->data.n_val;
     if (ntrain < T + 1 || nval < T + 1)
         fatal("%s: too little data for -T %zu: %zu train and %zu val tokens, each split needs at least %zu "
               "(use a smaller -T or a larger input)",
@@ -1690,8 +1804,8 @@ static void print_config(const Run* run, size_t mem) {
     // parameter count from the shapes (the same sum gpt_build allocates)
     size_t nparams = V * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C;
     printf("forgetful: pre-training a GPT-2 style model\n");
-    printf("data       %s: %zu tokens (V=%d), %zu train / %zu val\n", run->data.source, run->data.n,
-           run->data.V, run->data.n_train, run->data.n - run->data.n_train);
+    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val\n", run->data.source,
+           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val);
     printf("model      %s%s: L%d C%d H%d T%d (n_positions %d), %.2fM parameters\n", cfg->init ? "from " : "",
            cfg->init ? cfg->init : cfg->model, s->gpt.num_layers, s->gpt.channels, s->gpt.num_heads, s->T,
            s->gpt.max_seq_len, (double)nparams / 1e6);
@@ -1745,13 +1859,23 @@ int main(int argc, char** argv) {
         fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
     }
 
-    // the run folder and its log
+    // the run folder, its logs and probes
     char err[512];
     if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
+    int probe_every = run.cfg.probe_every >= 0 ? run.cfg.probe_every
+                      : run.shape.steps / 30 > 0 ? run.shape.steps / 30 : 1;
+    probes_init(&run.probes, run.dir, &run.data, &run.model.config, (size_t)run.shape.T, (size_t)run.shape.B,
+                probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
+    if (run.cfg.probe_only) {
+        probe_only_stage(&run);
+        return 0;
+    }
     run.csv = open_train_csv(run.dir, run.start_step);
-    run.unigram = unigram_entropy(run.data.tokens + run.data.n_train, run.data.n - run.data.n_train, run.data.V);
-    printf("baseline   unigram entropy of the val split: %.4f nats/token (a fresh model starts near ln V = %.4f)\n",
-           run.unigram, log((double)run.data.V));
+    write_baselines(run.dir, &run.data);
+    const NgramStats* ng = &run.data.ngram;
+    printf("baselines  val cross-entropy of n-gram models: unigram %.4f, bigram %.4f, trigram %.4f nats/token\n"
+           "           (a fresh model starts near ln V = %.4f)\n",
+           ng->h1, ng->h2, ng->h3, log((double)run.data.V));
     if (run.start_step > 0) printf("resuming   at step %d/%d\n", run.start_step, run.shape.steps);
 
     pretrain_stage(&run);
@@ -1767,11 +1891,15 @@ int main(int argc, char** argv) {
     char wall_s[32], rss_s[32];
     format_duration(wall_s, sizeof wall_s, wall);
     format_bytes(rss_s, sizeof rss_s, peak_rss());
-    printf("summary    final val loss %.4f nats/token vs unigram entropy %.4f (%.1f%% below)\n",
-           run.final_val_loss, run.unigram, 100.0 * (1.0 - run.final_val_loss / run.unigram));
+    printf("summary    final val loss %.4f nats/token vs n-gram baselines: unigram %.4f, bigram %.4f, trigram %.4f\n",
+           run.final_val_loss, ng->h1, ng->h2, ng->h3);
     printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
+    if (run.probes.every > 0)
+        printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
+               run.probes.seconds, 100.0 * run.probes.seconds / wall, run.dir);
     printf("           model in %s/pretrain/, log in %s/train.csv\n", run.dir, run.dir);
     if (fclose(run.csv) != 0) fatal("%s/train.csv: %s", run.dir, strerror(errno));
+    probes_free(&run.probes);
     gpt_free(&run.model);
     dataset_free(&run.data);
     return 0;
