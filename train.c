@@ -158,17 +158,17 @@ static const TrainConfig DEFAULTS = {
     .probe_only = 0,
     .help = 0,
     .dpo = NULL,
-    .dpo_steps = 150,
+    .dpo_steps = 40,
     .dpo_batch = 16,
-    .dpo_lr = 3e-4f,
+    .dpo_lr = 1e-4f,
     .beta = 0.1f,
     .dpo_loss = "sigmoid",
     .label_smoothing = 0.0f,
     .skip_bad = 0,
     .dpo_val_frac = 0.1f,
-    .dpo_pairs = 2000,
-    .dpo_eval_every = 25,
-    .dpo_prompts = 128,
+    .dpo_pairs = 800,
+    .dpo_eval_every = 10,
+    .dpo_prompts = 64,
 };
 
 // One row per flag: the parser, the usage text and the --resume rules all read this table.
@@ -1650,7 +1650,8 @@ static void dpo_standalone(Run* run) {
     const char* base = strrchr(init, '/');
     base = base ? base + 1 : init;
     if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
-    else if (strcmp(base, "pretrain") == 0) snprintf(run->dir, sizeof run->dir, "%.*s", (int)(base - init), init);
+    else if (strcmp(base, "pretrain") == 0) // DIR/pretrain -> DIR (without the slash; "/" stays "/")
+        snprintf(run->dir, sizeof run->dir, "%.*s", base - init > 1 ? (int)(base - init) - 1 : (int)(base - init), init);
     else snprintf(run->dir, sizeof run->dir, "runs/%s-dpo", base);
     if (!run->dir[0]) snprintf(run->dir, sizeof run->dir, ".");
     printf("forgetful: DPO alone from %s (L%d C%d H%d V%d n_positions %d), %zu parameters, threads %d\n", cfg->init,
