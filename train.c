@@ -1649,10 +1649,13 @@ static void dpo_standalone(Run* run) {
     while (n > 1 && init[n - 1] == '/') init[--n] = '\0';
     const char* base = strrchr(init, '/');
     base = base ? base + 1 : init;
-    if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
+    int w;
+    if (cfg->out) w = snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
     else if (strcmp(base, "pretrain") == 0) // DIR/pretrain -> DIR (without the slash; "/" stays "/")
-        snprintf(run->dir, sizeof run->dir, "%.*s", base - init > 1 ? (int)(base - init) - 1 : (int)(base - init), init);
-    else snprintf(run->dir, sizeof run->dir, "runs/%s-dpo", base);
+        w = snprintf(run->dir, sizeof run->dir, "%.*s", base - init > 1 ? (int)(base - init) - 1 : (int)(base - init),
+                     init);
+    else w = snprintf(run->dir, sizeof run->dir, "runs/%s-dpo", base);
+    if (w < 0 || (size_t)w >= sizeof run->dir) fatal("%s: run folder path too long", cfg->out ? cfg->out : cfg->init);
     if (!run->dir[0]) snprintf(run->dir, sizeof run->dir, ".");
     printf("forgetful: DPO alone from %s (L%d C%d H%d V%d n_positions %d), %zu parameters, threads %d\n", cfg->init,
            run->model.config.num_layers, run->model.config.channels, run->model.config.num_heads,
