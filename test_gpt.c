@@ -2,7 +2,7 @@
 // (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: model tokenizer data probes train dpo
+// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes train dpo
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <signal.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -21,6 +22,7 @@
 #include "data/corpus.h"
 #include "data/prefs.h"
 #include "data/shards.h"
+#include "gemm.h"
 #include "json.h"
 #include "model.h"
 #include "probes.h"
@@ -62,6 +64,149 @@ static void skip(const char* fmt, ...) {
 static const char* train_bin(void) {
     const char* b = getenv("TRAIN_BIN");
     return b && *b ? b : "./train";
+}
+
+// ============================================================================
+// gemm: kernels vs naive reference
+
+// Fills p[0..n) with uniform values in [-1, 1).
+static void gemm_fill(float* p, size_t n, uint64_t* rng) {
+    for (size_t i = 0; i < n; i++) p[i] = 2.0f * random_f32(rng) - 1.0f;
+}
+
+// Runs one sgemm case with padded leading dimensions against a double-precision reference.
+// Returns the max error over C relative to the magnitude bound |alpha|·Σ|a·b| + |beta·c| of each
+// element (the scale fp32 rounding errors are proportional to), or -1 if some output is not finite.
+static double gemm_case(GemmKernel kernel, int ta, int tb, size_t M, size_t N, size_t K, float alpha, float beta,
+                        uint64_t* rng) {
+    size_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+    size_t arows = ta ? K : M, brows = tb ? N : K;
+    float* A = malloc_check((arows * lda + 1) * sizeof(float));
+    float* B = malloc_check((brows * ldb + 1) * sizeof(float));
+    float* Cm = malloc_check((M * ldc + 1) * sizeof(float));
+    float* C0 = malloc_check((M * ldc + 1) * sizeof(float));
+    gemm_fill(A, arows * lda + 1, rng);
+    gemm_fill(B, brows * ldb + 1, rng);
+    gemm_fill(C0, M * ldc + 1, rng);
+    // beta == 0 must ignore C entirely: start from NaN there
+    for (size_t i = 0; i < M * ldc + 1; i++) Cm[i] = beta == 0.0f ? NAN : C0[i];
+    sgemm_with(kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
+    double maxrel = 0.0;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double ref = 0.0, mag = 0.0;
+            for (size_t k = 0; k < K; k++) {
+                double a = ta ? A[k * lda + i] : A[i * lda + k];
+                double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+                ref += a * b;
+                mag += fabs(a * b);
+            }
+            ref *= alpha;
+            mag *= fabs(alpha);
+            if (beta != 0.0f) {
+                ref += (double)beta * C0[i * ldc + j];
+                mag += fabs((double)beta * C0[i * ldc + j]);
+            }
+            double got = Cm[i * ldc + j];
+            if (!isfinite(got)) {
+                maxrel = -1.0;
+                goto done;
+            }
+            double rel = fabs(got - ref) / (mag + 1e-30);
+            if (rel > maxrel) maxrel = rel;
+        }
+    // the padding after each row of C (and one float past the end) must be untouched
+    for (size_t i = 0; i <= M * ldc; i++) {
+        int pad = i == M * ldc || i % ldc >= N;
+        if (pad && (beta == 0.0f ? !isnan(Cm[i]) : Cm[i] != C0[i])) maxrel = 1.0;
+    }
+done:
+    free(A);
+    free(B);
+    free(Cm);
+    free(C0);
+    return maxrel;
+}
+
+static void test_gemm(void) {
+    // odd shapes around the tile sizes (MR 4/6/14, NR 16/32) and block sizes (KC 256, MC 224,
+    // NC 3072), degenerate ones, tall and wide
+    static const size_t shapes[][3] = {{1, 1, 1},     {13, 17, 19},  {14, 32, 256}, {15, 33, 257}, {6, 16, 1},
+                                       {100, 3, 70},  {3, 100, 70},  {450, 40, 30}, {29, 47, 600}, {5, 3100, 3},
+                                       {0, 5, 5},     {5, 0, 5},     {7, 9, 0}};
+    static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -2.0f}};
+    const GemmKernel kernels[] = {GEMM_PORTABLE, GEMM_AVX2, GEMM_AVX512};
+    size_t nshapes = sizeof shapes / sizeof shapes[0];
+    for (size_t kk = 0; kk < 3; kk++) {
+        GemmKernel kern = kernels[kk];
+        if (!gemm_kernel_available(kern)) {
+            skip("gemm %s kernel because this CPU lacks it", gemm_kernel_name(kern));
+            continue;
+        }
+        uint64_t rng = 42;
+        double worst = 0.0;
+        int ncase = 0, bad = 0;
+        for (size_t s = 0; s < nshapes; s++)
+            for (int t = 0; t < 4; t++)
+                for (size_t a = 0; a < 3; a++) {
+                    double e = gemm_case(kern, t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], ab[a][0],
+                                         ab[a][1], &rng);
+                    ncase++;
+                    if (e < 0.0 || e > 1e-5) {
+                        if (bad++ < 5)
+                            printf("     %s tA=%d tB=%d M=%zu N=%zu K=%zu alpha=%g beta=%g: rel err %g\n",
+                                   gemm_kernel_name(kern), t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2],
+                                   (double)ab[a][0], (double)ab[a][1], e);
+                    }
+                    if (e > worst || e < 0.0) worst = e < 0.0 ? INFINITY : (e > worst ? e : worst);
+                }
+        check(bad == 0, "gemm %s kernel vs double reference: %d cases (4 transpositions, overwrite/accumulate/scale,"
+                        " K=0, 1x1x1), max rel err %.2e (tol 1e-5)",
+              gemm_kernel_name(kern), ncase, worst);
+    }
+
+    // determinism: same bits on a repeat and with 1 vs 2 threads (rows of C are owned by one thread
+    // and every element sums its k blocks in the same order whatever the partition)
+    {
+        size_t M = 300, N = 200, K = 600;
+        uint64_t rng = 7;
+        float* A = malloc_check(M * K * sizeof(float));
+        float* B = malloc_check(K * N * sizeof(float));
+        float* C1 = malloc_check(M * N * sizeof(float));
+        float* C2 = malloc_check(M * N * sizeof(float));
+        float* C3 = malloc_check(M * N * sizeof(float));
+        gemm_fill(A, M * K, &rng);
+        gemm_fill(B, K * N, &rng);
+        int same_repeat = 1, same_threads = 1;
+        for (int t = 0; t < 4; t++) {
+            int ta = t & 1, tb = t >> 1;
+            size_t lda = ta ? M : K, ldb = tb ? K : N;
+#ifdef _OPENMP
+            int saved = omp_get_max_threads();
+            omp_set_num_threads(2);
+#endif
+            sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C1, N);
+            sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C2, N);
+#ifdef _OPENMP
+            omp_set_num_threads(1);
+#endif
+            sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C3, N);
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+            same_repeat &= memcmp(C1, C2, M * N * sizeof(float)) == 0;
+            same_threads &= memcmp(C1, C3, M * N * sizeof(float)) == 0;
+        }
+        check(same_repeat, "gemm %s: repeated call gives identical bits (300x200x600, all transpositions)",
+              gemm_kernel_name(gemm_kernel_resolve(GEMM_AUTO)));
+        check(same_threads, "gemm %s: 1 thread and 2 threads give identical bits",
+              gemm_kernel_name(gemm_kernel_resolve(GEMM_AUTO)));
+        free(A);
+        free(B);
+        free(C1);
+        free(C2);
+        free(C3);
+    }
 }
 
 // ============================================================================
@@ -2356,6 +2501,86 @@ static int train_csv_column(const char* path, int col, double* out, int max_rows
     return rows;
 }
 
+// Counts the lines of a file (0 if it cannot be read).
+static int train_count_lines(const char* path) {
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+// Ctrl-C: starts a run in the background, sends SIGINT once a few steps are logged, and expects
+// exit 0 with a checkpoint and the resume command; the resumed run must then reproduce the loss
+// column of the straight run in root/<straight> (same settings) exactly.
+static void train_sigint(const char* root, const char* run_args, const char* straight, int steps) {
+    char bin[4096], dir[600], csv[700], out[700];
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(dir, sizeof dir, "%s/int", root);
+    snprintf(csv, sizeof csv, "%s/train.csv", dir);
+    snprintf(out, sizeof out, "%s/int_out.txt", root);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(root) != 0 || !freopen(out, "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "exec %s %s --out int", bin, run_args);
+        setenv("OMP_WAIT_POLICY", "passive", 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
+        _exit(127);
+    }
+    if (pid < 0) {
+        check(0, "train CLI: fork failed for the Ctrl-C test");
+        return;
+    }
+    // wait (up to 60 s) until steps are being logged: the handler is installed by then
+    double t0 = time_seconds();
+    int status = 0, exited = 0;
+    while (train_count_lines(csv) < 4 && time_seconds() - t0 < 60.0) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = 1;
+            break;
+        }
+        usleep(5000);
+    }
+    if (!exited) {
+        kill(pid, SIGINT);
+        waitpid(pid, &status, 0);
+    }
+    int rows = train_count_lines(csv) - 1;
+    if (exited || rows >= steps) {
+        skip("train CLI: Ctrl-C test: the run ended (%d rows) before the interrupt could be sent", rows);
+        return;
+    }
+    size_t len = 0;
+    char rerr[256];
+    char* text = read_file(out, &len, rerr, sizeof rerr);
+    int said = text && strstr(text, "interrupted after step") && strstr(text, "--resume int");
+    free(text);
+    char state[700];
+    snprintf(state, sizeof state, "%s/train_state.bin", dir);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && said && access(state, R_OK) == 0,
+          "train CLI: Ctrl-C after %d steps: exit %d, checkpoint saved, resume command printed", rows,
+          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    char args[1024], err[1024];
+    snprintf(args, sizeof args, "--resume int");
+    int rc = train_cli(root, args, err, sizeof err);
+    double la[512], lb[512];
+    char ha[256], hb[256];
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/train.csv", root, straight);
+    int na = train_csv_column(path, 2, la, 512, ha, sizeof ha);
+    int nb = train_csv_column(csv, 2, lb, 512, hb, sizeof hb);
+    double maxdiff = 0.0;
+    int same = rc == 0 && na == steps + 1 && nb == na;
+    for (int i = 0; same && i < na; i++) {
+        if (isnan(la[i]) != isnan(lb[i])) same = 0;
+        else if (!isnan(la[i])) maxdiff = fmax(maxdiff, fabs(la[i] - lb[i]));
+    }
+    check(same && maxdiff == 0.0, "train CLI: Ctrl-C + --resume vs straight: exit %d, %d/%d rows, max loss diff %.3g",
+          rc, nb, na, maxdiff);
+}
+
 static void test_train(void) {
     char root[] = "/tmp/forgetful_train_XXXXXX";
     if (!mkdtemp(root)) {
@@ -2396,6 +2621,10 @@ static void test_train(void) {
     train_expect_error(root, args, 2, "--lr", "--lr nan");
     snprintf(args, sizeof args, "--input %s/text.txt -L 2 -C 30 -H 4 --steps 2", root);
     train_expect_error(root, args, 2, "divisible", "C 30 not divisible by H 4");
+    // a run that cannot fit in memory is refused before the large allocations
+    snprintf(args, sizeof args, "--input %s/text.txt -L 64 -C 8192 -H 2 -T 32 -B 65536 --steps 2", root);
+    if (access("/proc/meminfo", R_OK) == 0) train_expect_error(root, args, 1, "available", "a run too large for memory");
+    else skip("train CLI: memory refusal: no /proc/meminfo to read the available memory from");
     // runtime errors on inputs: exit 1, naming the file
     snprintf(args, sizeof args, "--input %s/missing.txt --steps 2", root);
     train_expect_error(root, args, 1, "missing.txt", "missing input file");
@@ -2474,6 +2703,36 @@ static void test_train(void) {
               stat(path, &fst) == 0 ? (long long)fst.st_size : -1LL);
     }
 
+    // --probe-only on the saved model folder reproduces the stage's last probe rows (step N) exactly
+    snprintf(args, sizeof args, "--input %s/text.txt --probe-only --init %s/a/pretrain --threads 2 --out %s/po", root,
+             root, root);
+    rc = train_cli(root, args, err, sizeof err);
+    snprintf(path, sizeof path, "%s/a/probes.csv", root);
+    pa = read_file(path, &pa_len, rerr, sizeof rerr);
+    snprintf(path, sizeof path, "%s/po/probes.csv", root);
+    pb = read_file(path, &pb_len, rerr, sizeof rerr);
+    char last[64];
+    snprintf(last, sizeof last, "\n%d,pretrain,", N);
+    const char* tail_a = pa ? strstr(pa, last) : NULL;
+    const char* tail_b = pb ? strstr(pb, "\n0,pretrain,") : NULL;
+    // compare row by row, each without its step field
+    int same_rows = tail_a && tail_b, nrows = 0;
+    while (same_rows && *tail_a == '\n' && tail_a[1] && *tail_b == '\n' && tail_b[1]) {
+        const char* ea = strchr(tail_a + 1, '\n');
+        const char* eb = strchr(tail_b + 1, '\n');
+        const char* ca = strchr(tail_a + 1, ',');
+        const char* cb = strchr(tail_b + 1, ',');
+        if (!ea || !eb || !ca || !cb || ea - ca != eb - cb || memcmp(ca, cb, (size_t)(ea - ca)) != 0) same_rows = 0;
+        nrows++;
+        tail_a = ea;
+        tail_b = eb;
+    }
+    same_rows = same_rows && nrows == 3 && tail_a && tail_b && !tail_a[1] && !tail_b[1];
+    check(rc == 0 && same_rows, "train CLI: --probe-only on the saved pretrain/ gives the run's last %d probe rows exactly",
+          nrows);
+    free(pa);
+    free(pb);
+
     // --resume refuses flags that change the trajectory, and corrupt or truncated states
     snprintf(args, sizeof args, "--resume %s/b --lr 0.1", root);
     train_expect_error(root, args, 2, "--lr", "--resume with --lr");
@@ -2520,6 +2779,17 @@ static void test_train(void) {
     }
     if (!ok) check(0, "train CLI: could not prepare the broken --init checkpoint (%s)", rerr);
     free(st);
+
+    // Ctrl-C mid-run, then --resume: the same losses as a straight run of the same length
+    const int S = 300;
+    snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0 --out %s/s", tiny, S,
+             root);
+    if (train_cli(root, args, err, sizeof err) == 0) {
+        snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0", tiny, S);
+        train_sigint(root, args, "s", S);
+    } else {
+        check(0, "train CLI: the straight run for the Ctrl-C test failed: %s", err);
+    }
 
     snprintf(args, sizeof args, "rm -rf %s", root);
     if (system(args) != 0) printf("note: could not remove %s\n", root);
@@ -3116,7 +3386,7 @@ int main(int argc, char** argv) {
     static const struct {
         const char* name;
         void (*fn)(void);
-    } sections[] = {{"model", test_model}, {"tokenizer", test_tokenizer}, {"data", test_data},
+    } sections[] = {{"gemm", test_gemm},   {"model", test_model}, {"tokenizer", test_tokenizer}, {"data", test_data},
                     {"probes", test_probes}, {"train", test_train},         {"dpo", test_dpo}};
     size_t ns = sizeof sections / sizeof sections[0];
     for (size_t i = 0; i < ns; i++) {
