@@ -3,6 +3,7 @@
 //
 // Sections: helpers; layer kernels; model (allocation, forward, backward, update); checkpoints.
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -205,6 +206,38 @@ double time_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int parse_number_arg(const char* s, int integer, double min, double max, double* out, char* err, size_t errlen) {
+    char* end = NULL;
+    double v;
+    errno = 0;
+    if (integer) v = (double)strtoll(s, &end, 10);
+    else v = strtod(s, &end);
+    // strtod/strtoll skip leading white space: refuse it, as any text around the number
+    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s)) {
+        snprintf(err, errlen, "'%s' is not a%s number", s, integer ? "n integer" : "");
+        return -1;
+    }
+    if (!isfinite(v) || v < min || v > max) {
+        snprintf(err, errlen, "%s is out of range [%g, %g]", s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen) {
+    char* end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    // strtoull accepts "-1" (as 2^64-1) and leading spaces: only digits are a non-negative integer
+    if (end == s || *end != '\0' || errno == ERANGE || !isdigit((unsigned char)s[0])) {
+        snprintf(err, errlen, "'%s' is not a non-negative integer", s);
+        return -1;
+    }
+    *out = (uint64_t)x;
+    return 0;
 }
 
 // ============================================================================

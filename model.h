@@ -62,6 +62,13 @@ float random_normal(uint64_t* state); // standard normal (Box-Muller)
 
 double time_seconds(void); // CLOCK_MONOTONIC
 
+// Command-line numbers, strict: the whole string must be the number (no spaces, no trailing
+// characters). parse_number_arg reads a decimal integer (integer = 1) or a float, and accepts it
+// only if it is finite and in [min, max]; parse_u64_arg reads a non-negative decimal integer
+// below 2^64. Both return 0 with *out set, or -1 with err filled ("'x' is not a number").
+int parse_number_arg(const char* s, int integer, double min, double max, double* out, char* err, size_t errlen);
+int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen);
+
 // ----------------------------------------------------------------------------
 // (b) the model
 //
