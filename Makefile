@@ -25,8 +25,8 @@ else
   $(info ✗ OpenMP not found: building single-threaded)
 endif
 
-SRC = model.c tokenizer.c probes.c data/corpus.c
-HDR = model.h json.h tokenizer.h probes.h data/corpus.h
+SRC = model.c tokenizer.c probes.c data/corpus.c data/ngram.c data/shards.c
+HDR = model.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
 
 .PHONY: all test asan fuzz fuzz-corpus fixtures bench clean
 all: train
@@ -81,6 +81,7 @@ dev/fuzz/out/fuzz_%: dev/fuzz/fuzz_%.c dev/fuzz/fuzz_util.h $(FUZZ_OBJ)
 fixtures:
 	/usr/bin/python3 dev/reference_gpt.py
 	/usr/bin/python3 dev/reference_probes.py
+	/usr/bin/python3 dev/reference_ngram.py
 
 bench:
 	bash dev/bench.sh

