@@ -247,7 +247,7 @@ int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen) {
 // V = vocab size. All tensors are row-major. Backward functions accumulate (+=) into their
 // d-outputs, so the caller zeroes them once (gpt_zero_grad for the parameters; gpt_backward zeroes
 // the activation gradients). Parallel loops use static schedules and every output element is
-// written by exactly one thread in a fixed order, so results are deterministic for a thread count.
+// written by exactly one thread in a fixed order, so results do not even depend on the thread count.
 
 // Dot product with 8 independent partial sums: the compiler can vectorise it without
 // reassociating (no fast-math), and the summation order is fixed.
@@ -350,98 +350,100 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 }
 
 // out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC). Conv1D layout: row c of weight holds the
-// OC outputs' coefficients of input channel c, so out_row += inp[c] * weight_row_c is a contiguous,
-// vectorisable update. Rows are processed in tiles of 4 to reuse each weight row 4 times.
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
-                    size_t C, size_t OC) {
-    const size_t R = 4;
-    size_t BT = B * T;
-    size_t ntiles = (BT + R - 1) / R;
-#pragma omp parallel for schedule(static)
-    for (size_t tile = 0; tile < ntiles; tile++) {
-        size_t r0 = tile * R;
-        size_t nr = r0 + R <= BT ? R : BT - r0;
-        for (size_t r = 0; r < nr; r++) {
-            float* o = out + (r0 + r) * OC;
-            if (bias) memcpy(o, bias, OC * sizeof(float));
-            else memset(o, 0, OC * sizeof(float));
-        }
-        if (nr == R) {
-            float* o0 = out + r0 * OC;
-            float* o1 = o0 + OC;
-            float* o2 = o1 + OC;
-            float* o3 = o2 + OC;
-            const float* x0 = inp + r0 * C;
-            const float* x1 = x0 + C;
-            const float* x2 = x1 + C;
-            const float* x3 = x2 + C;
-            for (size_t c = 0; c < C; c++) {
-                const float* w = weight + c * OC;
-                float a0 = x0[c], a1 = x1[c], a2 = x2[c], a3 = x3[c];
-                for (size_t o = 0; o < OC; o++) {
-                    o0[o] += a0 * w[o];
-                    o1[o] += a1 * w[o];
-                    o2[o] += a2 * w[o];
-                    o3[o] += a3 * w[o];
-                }
+// coefficients of input channel c for all OC outputs, so a block of outputs is a sum over c of
+// inp[r,c] * (contiguous piece of weight row c): vectorisable without reassociation.
+//
+// Blocking: output columns in chunks of MM_OC_CHUNK (a C x chunk panel of weight stays in L2),
+// and inside a chunk a 4 x 32 register tile of out accumulated over all c. Each (chunk, row tile)
+// is one parallel work item writing a disjoint block of out, so results do not depend on threads.
+#define MM_ROWS 4
+#define MM_COLS 32
+#define MM_OC_CHUNK 256
+
+// out[r0..r0+nr, o0..o0+no] += inp[r0.., :] · weight[:, o0..]; out rows are ldo apart. The full
+// 4 x 32 case lives in registers.
+static inline void matmul_tile(float* out, size_t ldo, const float* inp, const float* weight, size_t C, size_t OC,
+                               size_t r0, size_t nr, size_t o0, size_t no) {
+    if (nr == MM_ROWS && no == MM_COLS) {
+        float acc[MM_ROWS][MM_COLS];
+        for (size_t r = 0; r < MM_ROWS; r++)
+            for (size_t k = 0; k < MM_COLS; k++) acc[r][k] = out[(r0 + r) * ldo + o0 + k];
+        const float* x = inp + r0 * C;
+        for (size_t c = 0; c < C; c++) {
+            const float* w = weight + c * OC + o0;
+            for (size_t r = 0; r < MM_ROWS; r++) {
+                float a = x[r * C + c];
+                for (size_t k = 0; k < MM_COLS; k++) acc[r][k] += a * w[k];
             }
-        } else {
-            for (size_t r = 0; r < nr; r++) {
-                float* o = out + (r0 + r) * OC;
-                const float* x = inp + (r0 + r) * C;
-                for (size_t c = 0; c < C; c++) {
-                    const float* w = weight + c * OC;
-                    float a = x[c];
-                    for (size_t oc = 0; oc < OC; oc++) o[oc] += a * w[oc];
-                }
+        }
+        for (size_t r = 0; r < MM_ROWS; r++)
+            for (size_t k = 0; k < MM_COLS; k++) out[(r0 + r) * ldo + o0 + k] = acc[r][k];
+        return;
+    }
+    for (size_t r = r0; r < r0 + nr; r++) {
+        float* o = out + r * ldo + o0;
+        const float* x = inp + r * C;
+        for (size_t c = 0; c < C; c++) {
+            const float* w = weight + c * OC + o0;
+            float a = x[c];
+            for (size_t k = 0; k < no; k++) o[k] += a * w[k];
+        }
+    }
+}
+
+// out (BT, OC; rows ldo apart) += inp (BT, C) · weight (C, OC), blocked and parallel as above.
+static void matmul_accumulate(float* out, size_t ldo, const float* inp, const float* weight, size_t BT, size_t C,
+                              size_t OC) {
+    size_t nchunks = (OC + MM_OC_CHUNK - 1) / MM_OC_CHUNK;
+    size_t ntiles = (BT + MM_ROWS - 1) / MM_ROWS;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (size_t ch = 0; ch < nchunks; ch++) {
+        for (size_t tile = 0; tile < ntiles; tile++) {
+            size_t r0 = tile * MM_ROWS, nr = r0 + MM_ROWS <= BT ? MM_ROWS : BT - r0;
+            size_t c1 = (ch + 1) * MM_OC_CHUNK < OC ? (ch + 1) * MM_OC_CHUNK : OC;
+            for (size_t o0 = ch * MM_OC_CHUNK; o0 < c1; o0 += MM_COLS) {
+                size_t no = o0 + MM_COLS <= c1 ? MM_COLS : c1 - o0;
+                matmul_tile(out, ldo, inp, weight, C, OC, r0, nr, o0, no);
             }
         }
     }
 }
 
+void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
+                    size_t C, size_t OC) {
+    size_t BT = B * T;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < BT; r++) {
+        if (bias) memcpy(out + r * OC, bias, OC * sizeof(float));
+        else memset(out + r * OC, 0, OC * sizeof(float));
+    }
+    matmul_accumulate(out, OC, inp, weight, BT, C, OC);
+}
+
+// Transposes src (R, S) into dst (S, R), in parallel over blocks of dst rows.
+static void transpose(float* dst, const float* src, size_t R, size_t S) {
+    const size_t TB = 32;
+#pragma omp parallel for schedule(static)
+    for (size_t s0 = 0; s0 < S; s0 += TB)
+        for (size_t r0 = 0; r0 < R; r0 += TB)
+            for (size_t s = s0; s < s0 + TB && s < S; s++)
+                for (size_t r = r0; r < r0 + TB && r < R; r++) dst[s * R + r] = src[r * S + s];
+}
+
 // dinp (B,T,C) += dout · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over rows of
-// dout (dbias may be NULL). dinp is parallel over rows, dweight over its rows (input channels),
-// dbias over blocks of output channels: each thread owns what it writes.
+// dout (dbias may be NULL). Both products reuse the forward's blocked kernel on a transposed
+// copy of one operand: dinp += dout (BT,OC) · weightᵀ (OC,C) and dweight += inpᵀ (C,BT) · dout
+// (BT,OC). The copies cost O(C·OC + BT·C) against the products' O(BT·C·OC).
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, size_t B, size_t T, size_t C, size_t OC) {
     size_t BT = B * T;
-#pragma omp parallel for schedule(static)
-    for (size_t bt = 0; bt < BT; bt++) {
-        const float* d = dout + bt * OC;
-        float* dx = dinp + bt * C;
-        for (size_t c = 0; c < C; c++) dx[c] += dot_f32(d, weight + c * OC, OC);
-    }
-    // dweight rows in blocks of 4 so that each dout row is read once per block
-    const size_t R = 4;
-    size_t nblocks = (C + R - 1) / R;
-#pragma omp parallel for schedule(static)
-    for (size_t blk = 0; blk < nblocks; blk++) {
-        size_t c0 = blk * R;
-        size_t nc = c0 + R <= C ? R : C - c0;
-        for (size_t bt = 0; bt < BT; bt++) {
-            const float* d = dout + bt * OC;
-            const float* x = inp + bt * C + c0;
-            if (nc == R) {
-                float* w0 = dweight + c0 * OC;
-                float* w1 = w0 + OC;
-                float* w2 = w1 + OC;
-                float* w3 = w2 + OC;
-                float a0 = x[0], a1 = x[1], a2 = x[2], a3 = x[3];
-                for (size_t o = 0; o < OC; o++) {
-                    w0[o] += a0 * d[o];
-                    w1[o] += a1 * d[o];
-                    w2[o] += a2 * d[o];
-                    w3[o] += a3 * d[o];
-                }
-            } else {
-                for (size_t k = 0; k < nc; k++) {
-                    float* w = dweight + (c0 + k) * OC;
-                    float a = x[k];
-                    for (size_t o = 0; o < OC; o++) w[o] += a * d[o];
-                }
-            }
-        }
-    }
+    size_t scratch = C * OC > BT * C ? C * OC : BT * C;
+    float* tmp = malloc_check(scratch * sizeof(float));
+    transpose(tmp, weight, C, OC); // (OC, C)
+    matmul_accumulate(dinp, C, dout, tmp, BT, OC, C);
+    transpose(tmp, inp, BT, C); // (C, BT)
+    matmul_accumulate(dweight, OC, tmp, dout, C, BT, OC);
+    free(tmp);
     if (dbias) {
         const size_t OB = 256;
 #pragma omp parallel for schedule(static)
@@ -578,50 +580,40 @@ void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N) 
     }
 }
 
-// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C). Each logit is one dot product of
-// two contiguous rows; tiles of (rows x vocab) keep a block of wte in cache.
+// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C). wteᵀ is made in slices of LM_VS
+// vocab rows (a C x LM_VS panel) and each slice is one blocked matmul into its logit columns.
+#define LM_VS 2048
 void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V) {
-    const size_t RB = 32, VB = 64;
     size_t BT = B * T;
-    size_t nr = (BT + RB - 1) / RB, nv = (V + VB - 1) / VB;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (size_t rb = 0; rb < nr; rb++) {
-        for (size_t vb = 0; vb < nv; vb++) {
-            size_t r1 = (rb + 1) * RB < BT ? (rb + 1) * RB : BT;
-            size_t v1 = (vb + 1) * VB < V ? (vb + 1) * VB : V;
-            for (size_t r = rb * RB; r < r1; r++) {
-                const float* x = inp + r * C;
-                float* lo = logits + r * V;
-                for (size_t v = vb * VB; v < v1; v++) lo[v] = dot_f32(x, wte + v * C, C);
-            }
-        }
+    size_t vs = V < LM_VS ? V : LM_VS;
+    float* wt = malloc_check(vs * C * sizeof(float));
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < BT; r++) memset(logits + r * V, 0, V * sizeof(float));
+    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
+        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
+        transpose(wt, wte + v0 * C, nv, C); // (C, nv)
+        matmul_accumulate(logits + v0, V, inp, wt, BT, C, nv);
     }
+    free(wt);
 }
 
-// dinp (B,T,C) += dlogits · wte; dwte (V,C) += dlogitsᵀ · inp. Parallel over rows for dinp and
-// over vocab rows for dwte.
+// dinp (B,T,C) += dlogits (B,T,V) · wte (V,C); dwte (V,C) += dlogitsᵀ · inp. Both are plain
+// products for the blocked matmul kernel (wte is already (in=V, out=C)); dwte needs dlogitsᵀ.
 void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
                       size_t T, size_t C, size_t V) {
     size_t BT = B * T;
+    matmul_accumulate(dinp, C, dlogits, wte, BT, V, C);
+    // dlogitsᵀ in slices of LM_VS vocab rows, so the scratch stays small for a 50k vocabulary
+    size_t vs = V < LM_VS ? V : LM_VS;
+    float* dlt = malloc_check(vs * BT * sizeof(float));
+    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
+        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < BT; r++) {
-        const float* dl = dlogits + r * V;
-        float* dx = dinp + r * C;
-        for (size_t v = 0; v < V; v++) {
-            float g = dl[v];
-            const float* w = wte + v * C;
-            for (size_t c = 0; c < C; c++) dx[c] += g * w[c];
-        }
+        for (size_t v = 0; v < nv; v++)
+            for (size_t r = 0; r < BT; r++) dlt[v * BT + r] = dlogits[r * V + v0 + v];
+        matmul_accumulate(dwte + v0 * C, C, dlt, inp, nv, BT, C);
     }
-#pragma omp parallel for schedule(static)
-    for (size_t v = 0; v < V; v++) {
-        float* dw = dwte + v * C;
-        for (size_t r = 0; r < BT; r++) {
-            float g = dlogits[r * V + v];
-            const float* x = inp + r * C;
-            for (size_t c = 0; c < C; c++) dw[c] += g * x[c];
-        }
-    }
+    free(dlt);
 }
 
 // Softmax + cross-entropy: probs (B,T,V) = softmax(logits), losses (B,T) = -log probs[target]
@@ -939,7 +931,7 @@ void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, si
     size_t n = 0;
     for (size_t i = 0; i < B * T; i++)
         if (model->targets[i] >= 0) {
-            sum += a.losses[i];
+            sum += (double)a.losses[i];
             n++;
         }
     model->num_valid = n;
@@ -963,7 +955,7 @@ void gpt_sequence_logprobs(const GPT* model, float* out) {
     for (size_t b = 0; b < B; b++) {
         double s = 0.0;
         for (size_t t = 0; t < T; t++)
-            if (model->targets[b * T + t] >= 0) s -= model->acts.losses[b * T + t];
+            if (model->targets[b * T + t] >= 0) s -= (double)model->acts.losses[b * T + t];
         out[b] = (float)s;
     }
 }
@@ -972,6 +964,14 @@ static void ensure_grads(GPT* model) {
     if (model->grads_memory) return;
     model->grads_memory = calloc_check(model->num_parameters, sizeof(float));
     point_parameters(&model->grads, model->grads_memory, model->param_sizes);
+}
+
+void gpt_alloc_training_state(GPT* model) {
+    ensure_grads(model);
+    if (!model->m_memory) {
+        model->m_memory = calloc_check(model->num_parameters, sizeof(float));
+        model->v_memory = calloc_check(model->num_parameters, sizeof(float));
+    }
 }
 
 void gpt_zero_grad(GPT* model) {
@@ -1067,10 +1067,7 @@ float gpt_clip_grad_norm(GPT* model, float clip) {
 void gpt_update(GPT* model, float lr, float beta1, float beta2, float eps, float weight_decay, int t) {
     if (!model->grads_memory) fatal("gpt_update: no gradients (call gpt_backward first)");
     if (t < 1) fatal("gpt_update: step %d must be >= 1", t);
-    if (!model->m_memory) {
-        model->m_memory = calloc_check(model->num_parameters, sizeof(float));
-        model->v_memory = calloc_check(model->num_parameters, sizeof(float));
-    }
+    gpt_alloc_training_state(model);
     float bc1 = (float)(1.0 - pow((double)beta1, (double)t));
     float bc2 = (float)(1.0 - pow((double)beta2, (double)t));
     size_t off = 0;
@@ -1184,15 +1181,16 @@ static size_t param_offset(const GPT* model, int i, int l) {
     return off;
 }
 
-// Calls fn(i, l) for every tensor in checkpoint order (wte, wpe, h.0.*, ..., ln_f.*).
-#define FOR_EACH_TENSOR(cfg, i, l, body)                                                                      \
-    do {                                                                                                      \
-        static const int first_[2] = {P_WTE, P_WPE};                                                          \
-        for (int k_ = 0; k_ < 2; k_++) { int i = first_[k_], l = 0; body }                                    \
-        for (int l = 0; l < (cfg)->num_layers; l++)                                                           \
-            for (int i = P_LN1W; i <= P_FCPROJB; i++) { body }                                                \
-        for (int i = P_LNFW; i <= P_LNFB; i++) { int l = 0; body }                                            \
-    } while (0)
+// Number of tensors in a checkpoint, and the k-th one (i, l) in checkpoint order:
+// wte, wpe, h.0.ln_1.weight ... h.0.mlp.c_proj.bias, h.1..., ln_f.weight, ln_f.bias.
+static int checkpoint_tensor_count(const GPTConfig* cfg) { return 4 + 12 * cfg->num_layers; }
+
+static void checkpoint_tensor(const GPTConfig* cfg, int k, int* i, int* l) {
+    int nl = 12 * cfg->num_layers;
+    if (k < 2) *i = k, *l = 0;
+    else if (k < 2 + nl) *i = P_LN1W + (k - 2) % 12, *l = (k - 2) / 12;
+    else *i = P_LNFW + (k - 2 - nl), *l = 0;
+}
 
 // A growable string for the safetensors header.
 typedef struct {
@@ -1258,7 +1256,10 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
     StrBuf h = {0};
     sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     size_t pos = 0;
-    FOR_EACH_TENSOR(cfg, i, l, {
+    int ntensors = checkpoint_tensor_count(cfg);
+    for (int k = 0; k < ntensors; k++) {
+        int i, l;
+        checkpoint_tensor(cfg, k, &i, &l);
         char name[96];
         size_t shape[2];
         int nd = gpt_tensor_name(cfg, i, l, name, sizeof name, shape);
@@ -1270,7 +1271,7 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
             sb_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", name, shape[0],
                       pos, pos + bytes);
         pos += bytes;
-    });
+    }
     sb_printf(&h, "}");
     while (h.n % 8) sb_printf(&h, " "); // data starts 8-byte aligned
     uint64_t hlen = (uint64_t)h.n;
@@ -1285,12 +1286,14 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
     }
     int bad = fwrite(lenbuf, 1, 8, af.f) != 8 || fwrite(h.s, 1, h.n, af.f) != h.n;
     free(h.s);
-    FOR_EACH_TENSOR(cfg, i, l, {
+    for (int k = 0; k < ntensors && !bad; k++) {
+        int i, l;
+        checkpoint_tensor(cfg, k, &i, &l);
         size_t shape[2];
         int nd = tensor_shape(cfg, i, shape);
         size_t n = nd == 2 ? shape[0] * shape[1] : shape[0];
-        if (!bad && fwrite(model->params_memory + param_offset(model, i, l), sizeof(float), n, af.f) != n) bad = 1;
-    });
+        if (fwrite(model->params_memory + param_offset(model, i, l), sizeof(float), n, af.f) != n) bad = 1;
+    }
     if (bad) {
         snprintf(err, errlen, "%s: write failed: %s", af.tmp, strerror(errno));
         atomic_abort(&af);
@@ -1351,6 +1354,11 @@ static int read_config_json(const char* path, GPTConfig* cfg, char* err, size_t 
     const JsonValue* tie = json_get(&root, "tie_word_embeddings");
     if (tie && tie->type != JSON_TRUE) {
         snprintf(err, errlen, "%s: tie_word_embeddings must be true (the LM head is tied)", path);
+        goto done;
+    }
+    const JsonValue* inner = json_get(&root, "n_inner");
+    if (inner && inner->type != JSON_NULL && !(inner->type == JSON_NUMBER && inner->number == 4.0 * (double)v[2])) {
+        snprintf(err, errlen, "%s: n_inner must be null or 4 * n_embd (the MLP is 4C wide)", path);
         goto done;
     }
     cfg->vocab_size = (int)v[0];

@@ -202,6 +202,10 @@ void gpt_sequence_logprobs(const GPT* model, float* out);
 
 void gpt_zero_grad(GPT* model);
 
+// Allocates (zeroed) gradients and AdamW moments now if they are not there yet, e.g. before
+// reading a saved optimizer state into m_memory/v_memory for --resume.
+void gpt_alloc_training_state(GPT* model);
+
 // Backward pass for the last forward. dlosses (B, T) is d(objective)/d(losses[b,t]); NULL means the
 // mean loss (1/num_valid at valid targets, 0 elsewhere). Accumulates into grads (call
 // gpt_zero_grad first).

@@ -13,6 +13,9 @@
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "data/corpus.h"
 #include "data/shards.h"
@@ -246,6 +249,25 @@ static void test_model_fixture(const GptRef* r) {
     gpt_backward(&m, NULL);
     for (size_t k = 0; k < r->P; k++) g1[k] *= 0.5f;
     check(memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0, "model: forward+backward is bit-reproducible");
+
+#ifdef _OPENMP
+    // no reduction depends on the partition into threads: 1 and 3 threads agree bit for bit
+    int nthreads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    int same1 = memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0;
+    omp_set_num_threads(3);
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    int same3 = memcmp(m.grads_memory, g1, r->P * sizeof(float)) == 0;
+    omp_set_num_threads(nthreads);
+    check(same1 && same3, "model: gradients are bit-identical with 1, 3 and %d threads", nthreads);
+#else
+    skip("model: thread-count independence because this build has no OpenMP");
+#endif
     free(g1);
 
     // gpt_forward_hidden stops at ln_f with the same hidden states
@@ -498,6 +520,44 @@ static void test_model_kernels(void) {
     check(ef <= 1e-5 && eb <= 1e-5, "model kernel matmul (7x13 -> 19) vs naive double loops: fwd %.3g, bwd %.3g (tol 1e-5)",
           ef, eb);
     free(x), free(w), free(bias), free(dout), free(out), free(dx), free(dw), free(db);
+
+    // the tied LM head with a vocabulary larger than one 2048-row slice, vs naive double loops
+    size_t V = 2100;
+    C = 8;
+    x = random_buffer(T * C, 1.0f, 0.0f, &rng);
+    w = random_buffer(V * C, 1.0f, 0.0f, &rng);
+    dout = random_buffer(T * V, 1.0f, 0.0f, &rng);
+    out = malloc_check(T * V * sizeof(float));
+    dx = calloc_check(T * C, sizeof(float));
+    dw = calloc_check(V * C, sizeof(float));
+    lm_head_forward(out, x, w, 1, T, C, V);
+    lm_head_backward(dx, dw, dout, x, w, 1, T, C, V);
+    ef = eb = 0.0;
+    double big = 0.0; // largest reference gradient: dinp sums 2100 terms, so compare relative to it
+    for (size_t r = 0; r < T; r++)
+        for (size_t v = 0; v < V; v++) {
+            double s = 0.0;
+            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[v * C + c];
+            ef = fmax(ef, fabs(s - out[r * V + v]));
+        }
+    for (size_t r = 0; r < T; r++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t v = 0; v < V; v++) s += (double)dout[r * V + v] * w[v * C + c];
+            eb = fmax(eb, fabs(s - dx[r * C + c]));
+            big = fmax(big, fabs(s));
+        }
+    for (size_t v = 0; v < V; v++)
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t r = 0; r < T; r++) s += (double)dout[r * V + v] * x[r * C + c];
+            eb = fmax(eb, fabs(s - dw[v * C + c]));
+            big = fmax(big, fabs(s));
+        }
+    check(ef <= 1e-5 && eb / big <= 1e-5,
+          "model kernel lm_head (V=%zu, two slices) vs naive double loops: fwd abs %.3g, bwd rel %.3g (tol 1e-5, 1e-5)",
+          V, ef, eb / big);
+    free(x), free(w), free(dout), free(out), free(dx), free(dw);
 }
 
 static int write_whole(const char* path, const void* data, size_t n) {
@@ -643,6 +703,16 @@ static void test_model_checkpoints(const GptRef* r) {
     uint32_t nan_bits = 0x7FC00000u;
     memcpy(v + sl - 4 * 7, &nan_bits, 4);
     expect_load_fails(root, "nan", cfg, cl, v, sl, "a NaN in ln_f");
+    memcpy(v, st, sl);
+    {   // shift wpe's data 4 bytes back into wte's: exact size, but overlapping
+        size_t e_wte = (size_t)r->cfg.vocab_size * (size_t)r->cfg.channels * 4;
+        size_t e_wpe = e_wte + (size_t)r->cfg.max_seq_len * (size_t)r->cfg.channels * 4;
+        char from[64], to[64];
+        snprintf(from, sizeof from, "[%zu,%zu]", e_wte, e_wpe);
+        snprintf(to, sizeof to, "[%zu,%zu]", e_wte - 4, e_wpe - 4);
+        p1 &= patch(h, (size_t)hlen, "\"wpe.weight\"", from, to) == 0;
+    }
+    expect_load_fails(root, "overlap", cfg, cl, v, sl, "overlapping data_offsets");
     char* c2 = malloc_check(cl + 1);
     memcpy(c2, cfg, cl);
     p1 &= patch(c2, cl, NULL, "\"n_head\": 4", "\"n_head\": 5") == 0;
