@@ -57,7 +57,9 @@ test_gpt_asan: test_gpt.c $(SRC) $(HDR)
 # run for FUZZ_SECONDS each from the seed corpora in dev/fuzz/corpus/<name>/; fails on any finding.
 FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
-FUZZERS = json safetensors config tokenizer_json gpt2_bpe prefs shard flags
+# a harness is built once its parser is part of SRC
+FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe $(if $(filter data/prefs.c,$(SRC)),prefs) \
+          $(if $(filter data/shards.c,$(SRC)),shard)
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=gnu11 $(WARN)
 FUZZ_OBJ = $(patsubst %.c,dev/fuzz/out/obj/%.o,$(SRC))
 .SECONDARY: $(FUZZ_OBJ)

@@ -1114,6 +1114,76 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
     return floats * sizeof(float) + 2 * B * T * sizeof(int);
 }
 
+// Activation tensor names (ActivationTensors order) for gpt_first_nonfinite.
+static const char* const act_names[NUM_ACTIVATION_TENSORS] = {
+    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "preatt", "att",
+    "attproj", "residual2", "ln2",    "ln2_mean", "ln2_rstd", "fch",       "fch_gelu", "fcproj",
+    "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "probs",     "losses"};
+
+// Index of the first non-finite value in x[0..n), or n.
+static size_t first_nonfinite(const float* x, size_t n) {
+    size_t j = 0;
+    while (j < n && isfinite(x[j])) j++;
+    return j;
+}
+
+// First non-finite value in a parameter-shaped buffer (parameters or gradients): fills name with
+// prefix + the Hugging Face tensor name. Returns 1 if found.
+static int nonfinite_param_like(const GPT* model, const float* mem, const char* prefix, char* name, size_t len) {
+    if (!mem) return 0;
+    size_t L = (size_t)model->config.num_layers;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = model->param_sizes[i];
+        size_t j = first_nonfinite(mem, n);
+        if (j < n) {
+            char t[96];
+            size_t shape[2];
+            gpt_tensor_name(&model->config, i, is_layer_tensor(i) ? (int)(j / (n / L)) : 0, t, sizeof t, shape);
+            snprintf(name, len, "%s%s", prefix, t);
+            return 1;
+        }
+        mem += n;
+    }
+    return 0;
+}
+
+int gpt_first_nonfinite(const GPT* model, char* name, size_t len) {
+    snprintf(name, len, "%s", "");
+    if (nonfinite_param_like(model, model->params_memory, "", name, len)) return 1;
+    if (model->acts_memory && model->batch_size > 0) {
+        // activations of the last forward, in the order it computes them: per-layer tensors (the
+        // ones from ln1 to residual3) layer by layer, then ln_f and the head
+        size_t cur[NUM_ACTIVATION_TENSORS];
+        fill_act_sizes(cur, &model->config, model->batch_size, model->seq_len);
+        const float* base[NUM_ACTIVATION_TENSORS];
+        const float* m = model->acts_memory;
+        for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
+            base[i] = m;
+            m += model->act_sizes[i];
+        }
+        size_t L = (size_t)model->config.num_layers;
+        int last = model->has_logits ? NUM_ACTIVATION_TENSORS : NUM_ACTIVATION_TENSORS - 3;
+        if (first_nonfinite(base[0], cur[0]) < cur[0]) {
+            snprintf(name, len, "activation %s", act_names[0]);
+            return 1;
+        }
+        for (size_t l = 0; l < L; l++)
+            for (int i = 1; i <= 16; i++) { // ln1 .. residual3: (L, ...) stacked by layer
+                size_t per = cur[i] / L;
+                if (first_nonfinite(base[i] + l * per, per) < per) {
+                    snprintf(name, len, "activation h.%zu.%s", l, act_names[i]);
+                    return 1;
+                }
+            }
+        for (int i = 17; i < last; i++)
+            if (first_nonfinite(base[i], cur[i]) < cur[i]) {
+                snprintf(name, len, "activation %s", act_names[i]);
+                return 1;
+            }
+    }
+    return nonfinite_param_like(model, model->grads_memory, "gradient of ", name, len);
+}
+
 void gpt_free(GPT* model) {
     free(model->params_memory);
     free(model->grads_memory);

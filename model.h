@@ -226,6 +226,12 @@ float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac);
 // Bytes the parameters, gradients, AdamW moments and activations for (B, T) take.
 size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training);
 
+// Where a numerical fault began: names the first tensor holding a non-finite value, looking at
+// the parameters ("h.1.mlp.c_fc.weight"), then the last forward's activations in the order the
+// forward computes them ("activation h.0.qkv"), then the gradients ("gradient of wte.weight").
+// Returns 1 with name filled, or 0 (name = "") when everything is finite.
+int gpt_first_nonfinite(const GPT* model, char* name, size_t len);
+
 void gpt_free(GPT* model);
 
 // Samples the next token from logits (V) at temperature (0 = greedy) with top-k (0 = all).
