@@ -1184,6 +1184,44 @@ int gpt_first_nonfinite(const GPT* model, char* name, size_t len) {
     return nonfinite_param_like(model, model->grads_memory, "gradient of ", name, len);
 }
 
+// Reads one unsigned number from a file (a cgroup knob); 0 if absent or "max".
+static unsigned long long read_knob(const char* path) {
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    unsigned long long v = 0;
+    if (fscanf(f, "%llu", &v) != 1) v = 0;
+    fclose(f);
+    return v;
+}
+
+size_t memory_available(void) {
+    unsigned long long avail = 0;
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                avail = kb * 1024ull;
+                break;
+            }
+        fclose(f);
+    }
+    // cgroup v2, then v1; an unlimited v1 group reports a number near 2^63, which never binds
+    static const char* knobs[2][2] = {{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"},
+                                      {"/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                       "/sys/fs/cgroup/memory/memory.usage_in_bytes"}};
+    for (int k = 0; k < 2; k++) {
+        unsigned long long limit = read_knob(knobs[k][0]);
+        if (limit == 0) continue;
+        unsigned long long used = read_knob(knobs[k][1]);
+        unsigned long long room = limit > used ? limit - used : 1; // 1, not 0: 0 means unknown
+        if (avail == 0 || room < avail) avail = room;
+        break;
+    }
+    return avail > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)avail;
+}
+
 void gpt_free(GPT* model) {
     free(model->params_memory);
     free(model->grads_memory);

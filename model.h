@@ -226,6 +226,13 @@ float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac);
 // Bytes the parameters, gradients, AdamW moments and activations for (B, T) take.
 size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training);
 
+// Bytes this process can still allocate without swapping or being killed: MemAvailable from
+// /proc/meminfo, lowered to the room left under a cgroup memory limit (v2 memory.max minus
+// memory.current, or v1 memory.limit_in_bytes minus memory.usage_in_bytes) when one is set.
+// 0 if nothing could be read. A DPO run adds gpt_memory_estimate(cfg, 2B, T, 0) for the frozen
+// reference model to the policy's gpt_memory_estimate(cfg, 2B, T, 1) before comparing.
+size_t memory_available(void);
+
 // Where a numerical fault began: names the first tensor holding a non-finite value, looking at
 // the parameters ("h.1.mlp.c_fc.weight"), then the last forward's activations in the order the
 // forward computes them ("activation h.0.qkv"), then the gradients ("gradient of wte.weight").

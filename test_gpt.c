@@ -2393,6 +2393,21 @@ static void test_reliability_numbers(void) {
     JsonValue jv;
     int refused = json_parse(&jv, "[1e400]", 7, err, sizeof err) == -1 && strstr(err, "out of range") != NULL;
     check(refused, "json: 1e400 refused (\"%s\"), so no JSON number is ever inf", err);
+
+    // memory_available against MemAvailable read here: positive and never above it
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (!f) {
+        skip("memory_available, because /proc/meminfo is absent");
+        return;
+    }
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f) && sscanf(line, "MemAvailable: %llu kB", &kb) != 1) {}
+    fclose(f);
+    size_t avail = memory_available();
+    check(avail > 0 && avail <= kb * 1024ull + (64ull << 20),
+          "memory_available %.0f MiB, MemAvailable %.0f MiB (a cgroup limit may lower it)", (double)avail / 1048576.0,
+          (double)kb / 1024.0);
 }
 
 // ./train end to end: one kill/resume cycle, a save that cannot be written, a numerical fault.
