@@ -170,7 +170,7 @@ static const FlagSpec FLAGS[] = {
     {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
     {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
     {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
-    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 10, 0, "F", "peak learning rate"},
+    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 1e9, 0, "F", "peak learning rate"},
     {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
     {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
     {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
@@ -260,19 +260,11 @@ NORETURN static void error_usage(const char* fmt, ...) {
 }
 
 // Parses a whole string as a number in [min, max]; anything else is a usage error naming the flag.
+// (parse_number_arg in model.c does the parsing, so dev/fuzz/fuzz_flags.c can fuzz it.)
 static double parse_number(const char* flag, const char* s, int integer, double min, double max) {
-    char* end = NULL;
-    errno = 0;
     double v;
-    if (integer) {
-        long long x = strtoll(s, &end, 10);
-        v = (double)x;
-    } else {
-        v = strtod(s, &end);
-    }
-    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s))
-        error_usage("%s: '%s' is not a%s number", flag, s, integer ? "n integer" : "");
-    if (!isfinite(v) || v < min || v > max) error_usage("%s: %s is out of range [%g, %g]", flag, s, min, max);
+    char err[512];
+    if (parse_number_arg(s, integer, min, max, &v, err, sizeof err) != 0) error_usage("%s: %s", flag, err);
     return v;
 }
 
@@ -308,12 +300,8 @@ static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** 
         case ARG_INT: *(int*)field = (int)parse_number(fs->name, val, 1, fs->min, fs->max); break;
         case ARG_FLOAT: *(float*)field = (float)parse_number(fs->name, val, 0, fs->min, fs->max); break;
         case ARG_U64: {
-            char* end = NULL;
-            errno = 0;
-            unsigned long long x = strtoull(val, &end, 10);
-            if (end == val || *end || errno == ERANGE || !isdigit((unsigned char)val[0]))
-                error_usage("%s: '%s' is not a non-negative integer", fs->name, val);
-            *(uint64_t*)field = x;
+            char err[512];
+            if (parse_u64_arg(val, (uint64_t*)field, err, sizeof err) != 0) error_usage("%s: %s", fs->name, err);
             break;
         }
         case ARG_STR:
@@ -683,17 +671,9 @@ static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig
 // ============================================================================
 // Logging and progress
 
-// Memory the system can still give us (MemAvailable), in bytes; 0 if unknown.
-static size_t available_memory(void) {
-    FILE* f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
-}
+// Memory the system can still give us (MemAvailable, or less under a cgroup limit), in bytes; 0 if
+// unknown.
+static size_t available_memory(void) { return memory_available(); }
 
 static void format_bytes(char* buf, size_t len, double bytes) {
     if (bytes >= 1024.0 * 1024 * 1024) snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
@@ -1072,29 +1052,10 @@ static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
 
-// Names the first parameter tensor whose gradient is not finite, e.g. "h.2.mlp.c_fc.weight".
-static void first_bad_gradient(const GPT* model, char* name, size_t len) {
-    const float* g = model->grads_memory;
-    snprintf(name, len, "(none found)");
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        size_t n = model->param_sizes[i];
-        for (size_t j = 0; j < n; j++)
-            if (!isfinite(g[j])) {
-                size_t shape[2];
-                // tensors 2..13 stack L layers; find which one holds index j
-                int layered = i >= 2 && i < 14;
-                int l = layered ? (int)(j / (n / (size_t)model->config.num_layers)) : 0;
-                gpt_tensor_name(&model->config, i, l, name, len, shape);
-                return;
-            }
-        g += n;
-    }
-}
-
 // Stops the run on a non-finite loss or gradient, naming the step; the last checkpoint stays.
 NORETURN static void numerical_fault(const Run* run, int step, const char* what, int last_saved) {
     char tensor[128] = "";
-    if (strcmp(what, "loss") != 0) first_bad_gradient(&run->model, tensor, sizeof tensor);
+    gpt_first_nonfinite(&run->model, tensor, sizeof tensor); // a parameter, an activation or a gradient
     fprintf(stderr, "\nerror: step %d: %s is not finite%s%s; stopping. ", step, what,
             *tensor ? ", first in " : "", tensor);
     if (last_saved > 0)

@@ -7,7 +7,7 @@
 #     --dry-run) and --resume must continue. The chain's final weights must equal, bit for bit, those
 #     of an uninterrupted run with the same thread count, and so must every logged loss.
 #  2. SIGINT: Ctrl-C saves, exits 0 and says how to resume; the resumed run ends bit-identical too.
-#  3. full disk: a save that cannot be written (file-size limit, and a tiny tmpfs when run as root)
+#  3. full disk: a save that cannot be written (file-size limit, and a small tmpfs when run as root)
 #     prints an error, exits 1, and keeps the last good checkpoint intact.
 #  4. numerical fault: an absurd --lr stops the run naming the step and the first bad tensor,
 #     keeping the last good checkpoint (which holds only finite values: it loads).
@@ -78,7 +78,7 @@ while [ $kills -lt "$KILLS" ]; do
     tmps=$(find "$run" -name '*.tmp.*' 2>/dev/null | wc -l)
     [ "$tmps" -gt 0 ] && mid_save=$((mid_save + 1))
     find "$run" -name '*.tmp.*' -delete 2>/dev/null
-    step=none
+    step="no checkpoint yet, 0"
     if [ -f "$run/train_state.bin" ]; then
         why=$(loads "$run")
         if [ -n "$why" ]; then
@@ -150,13 +150,16 @@ fd=$work/fsize
 # a file-size limit below the state's size: writes fail with EFBIG (SIGXFSZ ignored, as a full disk)
 limit_kb=$(($(stat -c %s "$fd/pretrain/model.safetensors") / 1024 / 2))
 full_disk "file-size limit ${limit_kb} KiB" "$fd" bash -c "trap '' XFSZ; ulimit -f $limit_kb; exec $TRAIN --resume $fd"
-if [ "$(id -u)" = 0 ] && mkdir -p "$work/tmpfs" && mount -t tmpfs -o size=512k tmpfs "$work/tmpfs" 2>/dev/null; then
+# a tmpfs that holds the run folder with one checkpoint, plus half a model: the next save's
+# temporary model file (written before the rename) runs out of space
+model_kb=$(($(stat -c %s "$fd/pretrain/model.safetensors") / 1024))
+tmpfs_kb=$(($(du -sk "$fd" | cut -f1) + model_kb / 2))
+if [ "$(id -u)" = 0 ] && mkdir -p "$work/tmpfs" && mount -t tmpfs -o size=${tmpfs_kb}k tmpfs "$work/tmpfs" 2>/dev/null; then
     mounted=$work/tmpfs
-    # one checkpoint fits in 512 KiB; a second beside it (written before the rename) does not
     tf=$work/tmpfs/run
     "$TRAIN" "${ARGS[@]}" --save-every 10 --pause-at 20 --out "$tf" >"$work/tf0.log" 2>&1
     if [ -f "$tf/train_state.bin" ]; then
-        full_disk "tmpfs of 512 KiB" "$tf" "$TRAIN" --resume "$tf"
+        full_disk "tmpfs of $tmpfs_kb KiB" "$tf" "$TRAIN" --resume "$tf"
     else
         fail "tmpfs: the first checkpoint did not fit ($(tail -1 "$work/tf0.log"))"
     fi
