@@ -482,7 +482,9 @@ static void dataset_load(Dataset* ds, const TrainConfig* cfg, const char* tok_pa
         size_t bl = strlen(base);
         while (bl > 1 && base[bl - 1] == '/') base[--bl] = '\0';
         const char* slash = strrchr(base, '/');
-        snprintf(ds->name, sizeof ds->name, "%s", slash && slash[1] ? slash + 1 : base);
+        const char* name = slash && slash[1] ? slash + 1 : base;
+        int w = snprintf(ds->name, sizeof ds->name, "%s", name);
+        if (w < 0 || (size_t)w >= sizeof ds->name) ds->name[sizeof ds->name - 1] = '\0';
         char* dot = strrchr(ds->name, '.');
         if (dot && dot != ds->name) *dot = '\0';
     } else {
@@ -994,6 +996,7 @@ typedef struct {
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
     Probes probes;   // hidden-state probes (shared with later stages)
+    char state_input[4096], state_model[32]; // --input and --model as read from train_state.bin
     double final_val_loss;
     double t_start;
 } Run;
@@ -1209,7 +1212,10 @@ static void resume_run(Run* run, const unsigned char* given) {
     float *params, *m, *v;
     state_load(run->cfg.resume, &h, &params, &m, &v);
     TrainConfig* cfg = &run->cfg;
-    cfg->input = h.input[0] ? strdup(h.input) : NULL;
+    h.model[sizeof h.model - 1] = '\0';
+    memcpy(run->state_input, h.input, sizeof run->state_input);
+    memcpy(run->state_model, h.model, sizeof run->state_model);
+    cfg->input = run->state_input[0] ? run->state_input : NULL;
     cfg->sequential = h.sequential;
     cfg->min_lr_frac = (float)h.min_lr_frac;
     cfg->wd = (float)h.wd;
@@ -1217,7 +1223,7 @@ static void resume_run(Run* run, const unsigned char* given) {
     cfg->val_frac = (float)h.val_frac;
     cfg->seed = h.seed;
     cfg->eval_batches = h.eval_batches;
-    cfg->model = strdup(h.model);
+    cfg->model = run->state_model;
     if (!flag_given(given, "--eval-every")) cfg->eval_every = h.eval_every;
     if (!flag_given(given, "--sample-every")) cfg->sample_every = h.sample_every;
     if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
@@ -1225,7 +1231,6 @@ static void resume_run(Run* run, const unsigned char* given) {
     cfg->probe_seqs = h.probe_seqs;
     cfg->probe_bins = h.probe_bins;
     if (!flag_given(given, "--threads")) cfg->threads = h.threads;
-    h.model[sizeof h.model - 1] = '\0';
     char tok_path[4200];
     path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
     dataset_load(&run->data, cfg, tok_path);
