@@ -28,6 +28,10 @@ endif
 SRC = model.c tokenizer.c probes.c data/corpus.c data/ngram.c data/shards.c
 HDR = model.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
 
+# preference data for DPO
+SRC += data/prefs.c
+HDR += data/prefs.h
+
 .PHONY: all test asan fuzz fuzz-corpus fixtures bench clean
 all: train
 
@@ -84,6 +88,7 @@ fixtures:
 	/usr/bin/python3 dev/reference_gpt.py
 	/usr/bin/python3 dev/reference_probes.py
 	/usr/bin/python3 dev/reference_ngram.py
+	/usr/bin/python3 dev/reference_dpo.py
 
 bench:
 	bash dev/bench.sh
