@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <signal.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -2356,6 +2357,86 @@ static int train_csv_column(const char* path, int col, double* out, int max_rows
     return rows;
 }
 
+// Counts the lines of a file (0 if it cannot be read).
+static int train_count_lines(const char* path) {
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+// Ctrl-C: starts a run in the background, sends SIGINT once a few steps are logged, and expects
+// exit 0 with a checkpoint and the resume command; the resumed run must then reproduce the loss
+// column of the straight run in root/<straight> (same settings) exactly.
+static void train_sigint(const char* root, const char* run_args, const char* straight, int steps) {
+    char bin[4096], dir[600], csv[700], out[700];
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(dir, sizeof dir, "%s/int", root);
+    snprintf(csv, sizeof csv, "%s/train.csv", dir);
+    snprintf(out, sizeof out, "%s/int_out.txt", root);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(root) != 0 || !freopen(out, "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "exec %s %s --out int", bin, run_args);
+        setenv("OMP_WAIT_POLICY", "passive", 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
+        _exit(127);
+    }
+    if (pid < 0) {
+        check(0, "train CLI: fork failed for the Ctrl-C test");
+        return;
+    }
+    // wait (up to 60 s) until steps are being logged: the handler is installed by then
+    double t0 = time_seconds();
+    int status = 0, exited = 0;
+    while (train_count_lines(csv) < 4 && time_seconds() - t0 < 60.0) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = 1;
+            break;
+        }
+        usleep(5000);
+    }
+    if (!exited) {
+        kill(pid, SIGINT);
+        waitpid(pid, &status, 0);
+    }
+    int rows = train_count_lines(csv) - 1;
+    if (exited || rows >= steps) {
+        skip("train CLI: Ctrl-C test: the run ended (%d rows) before the interrupt could be sent", rows);
+        return;
+    }
+    size_t len = 0;
+    char rerr[256];
+    char* text = read_file(out, &len, rerr, sizeof rerr);
+    int said = text && strstr(text, "interrupted after step") && strstr(text, "--resume int");
+    free(text);
+    char state[700];
+    snprintf(state, sizeof state, "%s/train_state.bin", dir);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && said && access(state, R_OK) == 0,
+          "train CLI: Ctrl-C after %d steps: exit %d, checkpoint saved, resume command printed", rows,
+          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    char args[1024], err[1024];
+    snprintf(args, sizeof args, "--resume int");
+    int rc = train_cli(root, args, err, sizeof err);
+    double la[512], lb[512];
+    char ha[256], hb[256];
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/train.csv", root, straight);
+    int na = train_csv_column(path, 2, la, 512, ha, sizeof ha);
+    int nb = train_csv_column(csv, 2, lb, 512, hb, sizeof hb);
+    double maxdiff = 0.0;
+    int same = rc == 0 && na == steps + 1 && nb == na;
+    for (int i = 0; same && i < na; i++) {
+        if (isnan(la[i]) != isnan(lb[i])) same = 0;
+        else if (!isnan(la[i])) maxdiff = fmax(maxdiff, fabs(la[i] - lb[i]));
+    }
+    check(same && maxdiff == 0.0, "train CLI: Ctrl-C + --resume vs straight: exit %d, %d/%d rows, max loss diff %.3g",
+          rc, nb, na, maxdiff);
+}
+
 static void test_train(void) {
     char root[] = "/tmp/forgetful_train_XXXXXX";
     if (!mkdtemp(root)) {
@@ -2396,6 +2477,10 @@ static void test_train(void) {
     train_expect_error(root, args, 2, "--lr", "--lr nan");
     snprintf(args, sizeof args, "--input %s/text.txt -L 2 -C 30 -H 4 --steps 2", root);
     train_expect_error(root, args, 2, "divisible", "C 30 not divisible by H 4");
+    // a run that cannot fit in memory is refused before the large allocations
+    snprintf(args, sizeof args, "--input %s/text.txt -L 64 -C 8192 -H 2 -T 32 -B 65536 --steps 2", root);
+    if (access("/proc/meminfo", R_OK) == 0) train_expect_error(root, args, 1, "available", "a run too large for memory");
+    else skip("train CLI: memory refusal: no /proc/meminfo to read the available memory from");
     // runtime errors on inputs: exit 1, naming the file
     snprintf(args, sizeof args, "--input %s/missing.txt --steps 2", root);
     train_expect_error(root, args, 1, "missing.txt", "missing input file");
@@ -2474,6 +2559,36 @@ static void test_train(void) {
               stat(path, &fst) == 0 ? (long long)fst.st_size : -1LL);
     }
 
+    // --probe-only on the saved model folder reproduces the stage's last probe rows (step N) exactly
+    snprintf(args, sizeof args, "--input %s/text.txt --probe-only --init %s/a/pretrain --threads 2 --out %s/po", root,
+             root, root);
+    rc = train_cli(root, args, err, sizeof err);
+    snprintf(path, sizeof path, "%s/a/probes.csv", root);
+    pa = read_file(path, &pa_len, rerr, sizeof rerr);
+    snprintf(path, sizeof path, "%s/po/probes.csv", root);
+    pb = read_file(path, &pb_len, rerr, sizeof rerr);
+    char last[64];
+    snprintf(last, sizeof last, "\n%d,pretrain,", N);
+    const char* tail_a = pa ? strstr(pa, last) : NULL;
+    const char* tail_b = pb ? strstr(pb, "\n0,pretrain,") : NULL;
+    // compare row by row, each without its step field
+    int same_rows = tail_a && tail_b, nrows = 0;
+    while (same_rows && *tail_a == '\n' && tail_a[1] && *tail_b == '\n' && tail_b[1]) {
+        const char* ea = strchr(tail_a + 1, '\n');
+        const char* eb = strchr(tail_b + 1, '\n');
+        const char* ca = strchr(tail_a + 1, ',');
+        const char* cb = strchr(tail_b + 1, ',');
+        if (!ea || !eb || !ca || !cb || ea - ca != eb - cb || memcmp(ca, cb, (size_t)(ea - ca)) != 0) same_rows = 0;
+        nrows++;
+        tail_a = ea;
+        tail_b = eb;
+    }
+    same_rows = same_rows && nrows == 3 && tail_a && tail_b && !tail_a[1] && !tail_b[1];
+    check(rc == 0 && same_rows, "train CLI: --probe-only on the saved pretrain/ gives the run's last %d probe rows exactly",
+          nrows);
+    free(pa);
+    free(pb);
+
     // --resume refuses flags that change the trajectory, and corrupt or truncated states
     snprintf(args, sizeof args, "--resume %s/b --lr 0.1", root);
     train_expect_error(root, args, 2, "--lr", "--resume with --lr");
@@ -2520,6 +2635,17 @@ static void test_train(void) {
     }
     if (!ok) check(0, "train CLI: could not prepare the broken --init checkpoint (%s)", rerr);
     free(st);
+
+    // Ctrl-C mid-run, then --resume: the same losses as a straight run of the same length
+    const int S = 300;
+    snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0 --out %s/s", tiny, S,
+             root);
+    if (train_cli(root, args, err, sizeof err) == 0) {
+        snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0", tiny, S);
+        train_sigint(root, args, "s", S);
+    } else {
+        check(0, "train CLI: the straight run for the Ctrl-C test failed: %s", err);
+    }
 
     snprintf(args, sizeof args, "rm -rf %s", root);
     if (system(args) != 0) printf("note: could not remove %s\n", root);

@@ -1781,11 +1781,8 @@ static void new_run(Run* run, const unsigned char* given) {
     if (cfg->init) {
         char err[512];
         if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
-    } else if (!cfg->dry_run && !cfg->help) {
-        // refused before the parameters are allocated (main checks the whole run, DPO included)
-        refuse_if_too_big(gpt_memory_estimate(&run->shape.gpt, (size_t)run->shape.B, (size_t)run->shape.T, 1));
-        gpt_build(&run->model, run->shape.gpt, cfg->seed);
     }
+    // a fresh model is built by main once the memory estimate has been checked
 }
 
 // Checks that both splits hold a window of T+1 tokens.
@@ -1857,6 +1854,7 @@ int main(int argc, char** argv) {
     print_config(&run, mem);
     if (run.cfg.dry_run) return 0;
     refuse_if_too_big(mem);
+    if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
 
     // the run folder, its logs and probes
     char err[512];
