@@ -26,7 +26,7 @@ else
 endif
 
 SRC = model.c tokenizer.c probes.c data/corpus.c data/ngram.c data/shards.c
-HDR = model.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
+HDR = model.h gemm.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
 
 # preference data for DPO
 SRC += data/prefs.c

@@ -19,6 +19,8 @@
 
 #define JSON_IMPLEMENTATION
 #include "json.h"
+#define GEMM_IMPLEMENTATION
+#include "gemm.h"
 #include "model.h"
 
 // Checkpoints store raw little-endian floats; we write the buffer as it lies in memory.
@@ -249,16 +251,28 @@ int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen) {
 // the activation gradients). Parallel loops use static schedules and every output element is
 // written by exactly one thread in a fixed order, so results do not even depend on the thread count.
 
-// Dot product with 8 independent partial sums: the compiler can vectorise it without
-// reassociating (no fast-math), and the summation order is fixed.
-static inline float dot_f32(const float* a, const float* b, size_t n) {
-    float acc[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
-    float s = 0.0f;
-    for (; i < n; i++) s += a[i] * b[i];
-    return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+// e^x for float x, written so that loops calling it vectorise (no libm call): x = n ln2 + r with
+// |r| <= ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent bits. Relative
+// error < 2.3e-7 (about 2 ulp) over the clamped range [-87, 88], where results stay normal and
+// finite (softmax and sigmoid never need more).
+static inline float exp_f32(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    // n = round(x / ln2) by the 1.5 * 2^23 trick (floorf and fminf keep GCC from vectorising)
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693145751953125f; // ln2 in two parts: the first is exact times n
+    r = r - n * 1.42860682030941723212e-6f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
 // out (B,T,C) = wte[inp[b,t]] + wpe[t]; inp (B,T), wte (V,C), wpe (maxT,C).
@@ -349,101 +363,28 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     }
 }
 
-// out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC). Conv1D layout: row c of weight holds the
-// coefficients of input channel c for all OC outputs, so a block of outputs is a sum over c of
-// inp[r,c] * (contiguous piece of weight row c): vectorisable without reassociation.
-//
-// Blocking: output columns in chunks of MM_OC_CHUNK (a C x chunk panel of weight stays in L2),
-// and inside a chunk a 4 x 32 register tile of out accumulated over all c. Each (chunk, row tile)
-// is one parallel work item writing a disjoint block of out, so results do not depend on threads.
-#define MM_ROWS 4
-#define MM_COLS 32
-#define MM_OC_CHUNK 256
-
-// out[r0..r0+nr, o0..o0+no] += inp[r0.., :] · weight[:, o0..]; out rows are ldo apart. The full
-// 4 x 32 case lives in registers.
-static inline void matmul_tile(float* out, size_t ldo, const float* inp, const float* weight, size_t C, size_t OC,
-                               size_t r0, size_t nr, size_t o0, size_t no) {
-    if (nr == MM_ROWS && no == MM_COLS) {
-        float acc[MM_ROWS][MM_COLS];
-        for (size_t r = 0; r < MM_ROWS; r++)
-            for (size_t k = 0; k < MM_COLS; k++) acc[r][k] = out[(r0 + r) * ldo + o0 + k];
-        const float* x = inp + r0 * C;
-        for (size_t c = 0; c < C; c++) {
-            const float* w = weight + c * OC + o0;
-            for (size_t r = 0; r < MM_ROWS; r++) {
-                float a = x[r * C + c];
-                for (size_t k = 0; k < MM_COLS; k++) acc[r][k] += a * w[k];
-            }
-        }
-        for (size_t r = 0; r < MM_ROWS; r++)
-            for (size_t k = 0; k < MM_COLS; k++) out[(r0 + r) * ldo + o0 + k] = acc[r][k];
-        return;
-    }
-    for (size_t r = r0; r < r0 + nr; r++) {
-        float* o = out + r * ldo + o0;
-        const float* x = inp + r * C;
-        for (size_t c = 0; c < C; c++) {
-            const float* w = weight + c * OC + o0;
-            float a = x[c];
-            for (size_t k = 0; k < no; k++) o[k] += a * w[k];
-        }
-    }
-}
-
-// out (BT, OC; rows ldo apart) += inp (BT, C) · weight (C, OC), blocked and parallel as above.
-static void matmul_accumulate(float* out, size_t ldo, const float* inp, const float* weight, size_t BT, size_t C,
-                              size_t OC) {
-    size_t nchunks = (OC + MM_OC_CHUNK - 1) / MM_OC_CHUNK;
-    size_t ntiles = (BT + MM_ROWS - 1) / MM_ROWS;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (size_t ch = 0; ch < nchunks; ch++) {
-        for (size_t tile = 0; tile < ntiles; tile++) {
-            size_t r0 = tile * MM_ROWS, nr = r0 + MM_ROWS <= BT ? MM_ROWS : BT - r0;
-            size_t c1 = (ch + 1) * MM_OC_CHUNK < OC ? (ch + 1) * MM_OC_CHUNK : OC;
-            for (size_t o0 = ch * MM_OC_CHUNK; o0 < c1; o0 += MM_COLS) {
-                size_t no = o0 + MM_COLS <= c1 ? MM_COLS : c1 - o0;
-                matmul_tile(out, ldo, inp, weight, C, OC, r0, nr, o0, no);
-            }
-        }
-    }
-}
-
+// out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC): one SGEMM over the BT rows (gemm.h:
+// packed panels, AVX-512/AVX2 register tiles, threads own disjoint blocks of out), accumulated on
+// top of the bias broadcast into every row (beta = 1), or overwriting out when bias is NULL.
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
                     size_t C, size_t OC) {
     size_t BT = B * T;
+    if (bias) {
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < BT; r++) {
-        if (bias) memcpy(out + r * OC, bias, OC * sizeof(float));
-        else memset(out + r * OC, 0, OC * sizeof(float));
+        for (size_t r = 0; r < BT; r++) memcpy(out + r * OC, bias, OC * sizeof(float));
     }
-    matmul_accumulate(out, OC, inp, weight, BT, C, OC);
+    sgemm(0, 0, BT, OC, C, 1.0f, inp, C, weight, OC, bias ? 1.0f : 0.0f, out, OC);
 }
 
-// Transposes src (R, S) into dst (S, R), in parallel over blocks of dst rows.
-static void transpose(float* dst, const float* src, size_t R, size_t S) {
-    const size_t TB = 32;
-#pragma omp parallel for schedule(static)
-    for (size_t s0 = 0; s0 < S; s0 += TB)
-        for (size_t r0 = 0; r0 < R; r0 += TB)
-            for (size_t s = s0; s < s0 + TB && s < S; s++)
-                for (size_t r = r0; r < r0 + TB && r < R; r++) dst[s * R + r] = src[r * S + s];
-}
-
-// dinp (B,T,C) += dout · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over rows of
-// dout (dbias may be NULL). Both products reuse the forward's blocked kernel on a transposed
-// copy of one operand: dinp += dout (BT,OC) · weightᵀ (OC,C) and dweight += inpᵀ (C,BT) · dout
-// (BT,OC). The copies cost O(C·OC + BT·C) against the products' O(BT·C·OC).
+// dinp (B,T,C) += dout (B,T,OC) · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over
+// rows of dout (dbias may be NULL). The two products are SGEMMs with a transposed operand (the
+// packing in gemm.h reads it in place, no copy). dbias is parallel over blocks of output
+// channels, each summing the rows in order: each thread owns what it writes.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, size_t B, size_t T, size_t C, size_t OC) {
     size_t BT = B * T;
-    size_t scratch = C * OC > BT * C ? C * OC : BT * C;
-    float* tmp = malloc_check(scratch * sizeof(float));
-    transpose(tmp, weight, C, OC); // (OC, C)
-    matmul_accumulate(dinp, C, dout, tmp, BT, OC, C);
-    transpose(tmp, inp, BT, C); // (C, BT)
-    matmul_accumulate(dweight, OC, tmp, dout, C, BT, OC);
-    free(tmp);
+    sgemm(0, 1, BT, C, OC, 1.0f, dout, OC, weight, OC, 1.0f, dinp, C);
+    sgemm(1, 0, C, OC, BT, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
     if (dbias) {
         const size_t OB = 256;
 #pragma omp parallel for schedule(static)
@@ -460,6 +401,11 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // Causal multi-head self-attention. inp (B,T,3C) holds [q | k | v], head h at channels h*hs..;
 // out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. preatt, att (B,NH,T,T)
 // are saved for backward (entries j > t are set to 0). Parallel over (b, h): disjoint writes.
+//
+// Per head the two products are SGEMMs (gemm.h, run on the calling thread) over row blocks of
+// ATT_TB queries: block [t0, t1) only needs keys j < t1, so the causal upper triangle beyond each
+// block is never computed (about 56% of the full T x T work for T = 256).
+#define ATT_TB 32
 void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
                        size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
@@ -467,36 +413,36 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
 #pragma omp parallel for collapse(2) schedule(static)
     for (size_t b = 0; b < B; b++) {
         for (size_t h = 0; h < NH; h++) {
+            const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
+            const float* k = q + C;
+            const float* v = q + 2 * C;
+            float* pre = preatt + (b * NH + h) * T * T;
+            float* a = att + (b * NH + h) * T * T;
+            float* o = out + b * T * C + h * hs; // rows C apart
+            // pre[t, j] = scale * q_t · k_j for j < t1 of t's block
+            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                sgemm(0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
+            }
             for (size_t t = 0; t < T; t++) {
-                const float* q = inp + (b * T + t) * C3 + h * hs;
-                float* pre = preatt + ((b * NH + h) * T + t) * T;
-                float* a = att + ((b * NH + h) * T + t) * T;
+                float* pt = pre + t * T;
+                float* at = a + t * T;
                 float maxv = -FLT_MAX;
-                for (size_t j = 0; j <= t; j++) {
-                    const float* k = inp + (b * T + j) * C3 + C + h * hs;
-                    float s = dot_f32(q, k, hs) * scale;
-                    pre[j] = s;
-                    if (s > maxv) maxv = s;
-                }
+                for (size_t j = 0; j <= t; j++) maxv = pt[j] > maxv ? pt[j] : maxv;
+                for (size_t j = 0; j <= t; j++) at[j] = exp_f32(pt[j] - maxv);
                 float sum = 0.0f;
-                for (size_t j = 0; j <= t; j++) {
-                    float e = expf(pre[j] - maxv);
-                    a[j] = e;
-                    sum += e;
-                }
+                for (size_t j = 0; j <= t; j++) sum += at[j];
                 float inv = 1.0f / sum;
-                for (size_t j = 0; j <= t; j++) a[j] *= inv;
+                for (size_t j = 0; j <= t; j++) at[j] *= inv;
                 for (size_t j = t + 1; j < T; j++) {
-                    pre[j] = 0.0f;
-                    a[j] = 0.0f;
+                    pt[j] = 0.0f;
+                    at[j] = 0.0f;
                 }
-                float* o = out + (b * T + t) * C + h * hs;
-                for (size_t i = 0; i < hs; i++) o[i] = 0.0f;
-                for (size_t j = 0; j <= t; j++) {
-                    const float* v = inp + (b * T + j) * C3 + 2 * C + h * hs;
-                    float w = a[j];
-                    for (size_t i = 0; i < hs; i++) o[i] += w * v[i];
-                }
+            }
+            // o[t] = sum_{j <= t} a[t, j] v_j (a is 0 above the diagonal)
+            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                sgemm(0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, C3, 0.0f, o + t0 * C, C);
             }
         }
     }
@@ -504,65 +450,94 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
 
 // Backward of attention_forward. datt = dout · vᵀ, dv += attᵀ · dout, softmax backward
 // dpreatt = att * (datt - sum_j att * datt), then dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale.
-// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) scratch (accumulated), dout (B,T,C), inp (B,T,3C),
-// att (B,NH,T,T). Parallel over (b, h): every write lands in that head's slice of that sequence.
+// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) scratch (accumulated, j <= t only), dout (B,T,C),
+// inp (B,T,3C), att (B,NH,T,T) with zeros above the diagonal (as attention_forward leaves it).
+// Parallel over (b, h): every write lands in that head's slice of that sequence. The four
+// products are causal-blocked SGEMMs as in the forward; this head's datt and dpreatt are built
+// in a local T x T buffer (zero above the diagonal) that the products read.
 void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
                         const float* att, size_t B, size_t T, size_t C, size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (size_t b = 0; b < B; b++) {
-        for (size_t h = 0; h < NH; h++) {
-            for (size_t t = 0; t < T; t++) {
-                const float* a = att + ((b * NH + h) * T + t) * T;
-                float* da = datt + ((b * NH + h) * T + t) * T;
-                float* dpre = dpreatt + ((b * NH + h) * T + t) * T;
-                const float* d = dout + (b * T + t) * C + h * hs;
-                const float* q = inp + (b * T + t) * C3 + h * hs;
-                float* dq = dinp + (b * T + t) * C3 + h * hs;
-                for (size_t j = 0; j <= t; j++) {
-                    const float* v = inp + (b * T + j) * C3 + 2 * C + h * hs;
-                    float* dv = dinp + (b * T + j) * C3 + 2 * C + h * hs;
-                    da[j] += dot_f32(d, v, hs);
-                    float w = a[j];
-                    for (size_t i = 0; i < hs; i++) dv[i] += w * d[i];
+#pragma omp parallel
+    {
+        float* local = malloc_check(T * T * sizeof(float));
+#pragma omp for collapse(2) schedule(static)
+        for (size_t b = 0; b < B; b++) {
+            for (size_t h = 0; h < NH; h++) {
+                const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
+                const float* k = q + C;
+                const float* v = q + 2 * C;
+                float* dq = dinp + b * T * C3 + h * hs;
+                float* dk = dq + C;
+                float* dv = dq + 2 * C;
+                const float* d = dout + b * T * C + h * hs; // rows C apart
+                const float* a = att + (b * NH + h) * T * T;
+                float* da = datt + (b * NH + h) * T * T;
+                float* dp = dpreatt + (b * NH + h) * T * T;
+                // local[t, j] = d_t · v_j for j < t1 of t's block
+                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                    sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
                 }
-                float s = 0.0f;
-                for (size_t j = 0; j <= t; j++) s += a[j] * da[j];
-                for (size_t j = 0; j <= t; j++) dpre[j] += a[j] * (da[j] - s);
-                for (size_t j = 0; j <= t; j++) {
-                    const float* k = inp + (b * T + j) * C3 + C + h * hs;
-                    float* dk = dinp + (b * T + j) * C3 + C + h * hs;
-                    float g = dpre[j] * scale;
-                    for (size_t i = 0; i < hs; i++) {
-                        dq[i] += g * k[i];
-                        dk[i] += g * q[i];
+                // softmax backward row by row; local becomes this call's dpreatt (0 above the diagonal)
+                for (size_t t = 0; t < T; t++) {
+                    const float* at = a + t * T;
+                    float* lt = local + t * T;
+                    float* dat = da + t * T;
+                    float* dpt = dp + t * T;
+                    float sdot = 0.0f;
+                    for (size_t j = 0; j <= t; j++) {
+                        dat[j] += lt[j];
+                        sdot += at[j] * dat[j];
                     }
+                    for (size_t j = 0; j <= t; j++) {
+                        float g = at[j] * (dat[j] - sdot);
+                        dpt[j] += g;
+                        lt[j] = dpt[j];
+                    }
+                    for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
+                }
+                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                    // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
+                    sgemm(1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3,
+                          C3);
+                    // dq[t] += scale * sum_{j <= t} dpre[t, j] k_j
+                    sgemm(0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
+                    // dk[j] += scale * sum_{t >= j} dpre[t, j] q_t
+                    sgemm(1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f,
+                          dk + t0 * C3, C3);
                 }
             }
         }
+        free(local);
     }
 }
 
 // GELU, tanh approximation (Hugging Face "gelu_new"):
-// gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// gelu(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+// Since 0.5 (1 + tanh u) = sigmoid(2u) = 1 / (1 + e^(-2u)), one exp_f32 per element does it and
+// the loop vectorises (a tanhf call from libm does not).
 #define GELU_SCALE 0.79788456080286535588f // sqrt(2/pi)
 void gelu_forward(float* out, const float* inp, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        out[i] = x / (1.0f + exp_f32(-2.0f * u));
     }
 }
 
+// d gelu/dx = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2), s = sigmoid(2u)
+// (from 0.5 (1 + tanh u) = s and 1 - tanh² u = 4 s (1 - s)).
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
-        float sech2 = 1.0f - th * th;
-        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        float sg = 1.0f / (1.0f + exp_f32(-2.0f * u));
+        float local = sg + 2.0f * x * sg * (1.0f - sg) * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] += local * dout[i];
     }
 }
@@ -580,40 +555,19 @@ void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N) 
     }
 }
 
-// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C). wteᵀ is made in slices of LM_VS
-// vocab rows (a C x LM_VS panel) and each slice is one blocked matmul into its logit columns.
-#define LM_VS 2048
+// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C): an SGEMM with B transposed
+// (gemm.h packs wte's rows into k-major panels; no transposed copy of wte is made).
 void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V) {
-    size_t BT = B * T;
-    size_t vs = V < LM_VS ? V : LM_VS;
-    float* wt = malloc_check(vs * C * sizeof(float));
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < BT; r++) memset(logits + r * V, 0, V * sizeof(float));
-    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
-        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
-        transpose(wt, wte + v0 * C, nv, C); // (C, nv)
-        matmul_accumulate(logits + v0, V, inp, wt, BT, C, nv);
-    }
-    free(wt);
+    sgemm(0, 1, B * T, V, C, 1.0f, inp, C, wte, C, 0.0f, logits, V);
 }
 
-// dinp (B,T,C) += dlogits (B,T,V) · wte (V,C); dwte (V,C) += dlogitsᵀ · inp. Both are plain
-// products for the blocked matmul kernel (wte is already (in=V, out=C)); dwte needs dlogitsᵀ.
+// dinp (B,T,C) += dlogits (B,T,V) · wte (V,C); dwte (V,C) += dlogitsᵀ · inp. Two SGEMMs (the
+// second with A transposed, read in place).
 void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
                       size_t T, size_t C, size_t V) {
     size_t BT = B * T;
-    matmul_accumulate(dinp, C, dlogits, wte, BT, V, C);
-    // dlogitsᵀ in slices of LM_VS vocab rows, so the scratch stays small for a 50k vocabulary
-    size_t vs = V < LM_VS ? V : LM_VS;
-    float* dlt = malloc_check(vs * BT * sizeof(float));
-    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
-        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
-#pragma omp parallel for schedule(static)
-        for (size_t v = 0; v < nv; v++)
-            for (size_t r = 0; r < BT; r++) dlt[v * BT + r] = dlogits[r * V + v0 + v];
-        matmul_accumulate(dwte + v0 * C, C, dlt, inp, nv, BT, C);
-    }
-    free(dlt);
+    sgemm(0, 0, BT, C, V, 1.0f, dlogits, V, wte, C, 1.0f, dinp, C);
+    sgemm(1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);
 }
 
 // Softmax + cross-entropy: probs (B,T,V) = softmax(logits), losses (B,T) = -log probs[target]
@@ -627,11 +581,10 @@ void crossentropy_forward(float* probs, float* losses, const float* logits, cons
         float maxv = -FLT_MAX;
         for (size_t v = 0; v < V; v++)
             if (lo[v] > maxv) maxv = lo[v];
+        // exp in its own loop so that it vectorises; the sum stays in order
         float sum = 0.0f;
-        for (size_t v = 0; v < V; v++) {
-            p[v] = expf(lo[v] - maxv);
-            sum += p[v];
-        }
+        for (size_t v = 0; v < V; v++) p[v] = exp_f32(lo[v] - maxv);
+        for (size_t v = 0; v < V; v++) sum += p[v];
         float inv = 1.0f / sum;
         for (size_t v = 0; v < V; v++) p[v] *= inv;
         int tg = targets ? targets[bt] : -1;

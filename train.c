@@ -325,6 +325,7 @@ static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** 
                 idx = i;
             }
         }
+        if (!fs && arg[0] != '-') error_usage("unexpected argument '%s' (a training text goes after --input)", arg);
         if (!fs) error_usage("unknown flag '%s'", arg);
         if (given[idx]) error_usage("%s given twice", fs->name);
         given[idx] = 1;
@@ -683,15 +684,31 @@ static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, flo
     return seq;
 }
 
-// Prints a sample: the decoded text of seq[0..n), control bytes other than newline and tab as \xNN.
+// Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
+static size_t utf8_sequence(const unsigned char* s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+// Prints a sample: the decoded text of seq[0..n); control bytes other than newline and tab, and
+// bytes that are not valid UTF-8 (a model may emit half a character), as \xNN.
 static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
     size_t len = 0;
     char* text = tok_decode(tok, seq, (size_t)n, &len);
+    const unsigned char* u = (const unsigned char*)text;
     printf("---- %s\n", title);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n' || c == '\t' || c >= 32) putchar(c);
-        else printf("\\x%02x", c);
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_sequence(u + i, len - i);
+        if (k > 1 || (k == 1 && (u[i] == '\n' || u[i] == '\t' || (u[i] >= 32 && u[i] != 127)))) {
+            fwrite(u + i, 1, k, stdout);
+            i += k;
+        } else {
+            printf("\\x%02x", u[i]);
+            i++;
+        }
     }
     printf("\n----\n");
     fflush(stdout);
@@ -1188,7 +1205,8 @@ static void pretrain_stage(Run* run) {
         progress_step(&pr, step, loss, val_loss, lr, norm, ms);
 
         int done = step + 1;
-        int stop = interrupted || (cfg->pause_at > 0 && done == cfg->pause_at);
+        // (after the last step there is nothing to pause: the run finishes and saves as usual)
+        int stop = done < s->steps && (interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
             save_checkpoint(run, done, &train, sample_rng);
             last_saved = done;
@@ -1849,10 +1867,15 @@ int main(int argc, char** argv) {
         print_usage(stdout);
         printf("\nwith these flags:\n");
         print_config(&run, mem);
+        run.cfg.dry_run = 1;
+    } else {
+        print_config(&run, mem);
+    }
+    if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
+        gpt_free(&run.model);
+        dataset_free(&run.data);
         return 0;
     }
-    print_config(&run, mem);
-    if (run.cfg.dry_run) return 0;
     refuse_if_too_big(mem);
     if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
 
@@ -1865,6 +1888,8 @@ int main(int argc, char** argv) {
                 probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
     if (run.cfg.probe_only) {
         probe_only_stage(&run);
+        gpt_free(&run.model);
+        dataset_free(&run.data);
         return 0;
     }
     run.csv = open_train_csv(run.dir, run.start_step);
