@@ -62,6 +62,13 @@ float random_normal(uint64_t* state); // standard normal (Box-Muller)
 
 double time_seconds(void); // CLOCK_MONOTONIC
 
+// Command-line numbers, strict: the whole string must be the number (no spaces, no trailing
+// characters). parse_number_arg reads a decimal integer (integer = 1) or a float, and accepts it
+// only if it is finite and in [min, max]; parse_u64_arg reads a non-negative decimal integer
+// below 2^64. Both return 0 with *out set, or -1 with err filled ("'x' is not a number").
+int parse_number_arg(const char* s, int integer, double min, double max, double* out, char* err, size_t errlen);
+int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen);
+
 // ----------------------------------------------------------------------------
 // (b) the model
 //
@@ -218,6 +225,19 @@ float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac);
 
 // Bytes the parameters, gradients, AdamW moments and activations for (B, T) take.
 size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training);
+
+// Bytes this process can still allocate without swapping or being killed: MemAvailable from
+// /proc/meminfo, lowered to the room left under a cgroup memory limit (v2 memory.max minus
+// memory.current, or v1 memory.limit_in_bytes minus memory.usage_in_bytes) when one is set.
+// 0 if nothing could be read. A DPO run adds gpt_memory_estimate(cfg, 2B, T, 0) for the frozen
+// reference model to the policy's gpt_memory_estimate(cfg, 2B, T, 1) before comparing.
+size_t memory_available(void);
+
+// Where a numerical fault began: names the first tensor holding a non-finite value, looking at
+// the parameters ("h.1.mlp.c_fc.weight"), then the last forward's activations in the order the
+// forward computes them ("activation h.0.qkv"), then the gradients ("gradient of wte.weight").
+// Returns 1 with name filled, or 0 (name = "") when everything is finite.
+int gpt_first_nonfinite(const GPT* model, char* name, size_t len);
 
 void gpt_free(GPT* model);
 

@@ -2,7 +2,7 @@
 // (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes train dpo
+// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes train dpo reliability
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
@@ -3381,13 +3381,303 @@ static void test_dpo(void) {
 }
 
 // ============================================================================
+// reliability: fault localisation, strict flag numbers, and ./train's crash safety (one SIGKILL +
+// resume, a save that cannot be written, a numerical fault). dev/kill_resume.sh does the long form.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static int rel_rm_entry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+// rm -rf of a folder this section created.
+static void rel_rmtree(const char* dir) { nftw(dir, rel_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+// Whole file as a malloc'd buffer (NULL if unreadable); *n its size.
+static char* rel_slurp(const char* path, size_t* n) {
+    char err[512];
+    return read_file(path, n, err, sizeof err);
+}
+
+// 1 if the two files exist and hold the same bytes.
+static int rel_same_file(const char* a, const char* b) {
+    size_t na = 0, nb = 0;
+    char* x = rel_slurp(a, &na);
+    char* y = rel_slurp(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+// Runs a shell command; returns its exit status (-1 if it did not exit normally).
+static int rel_system(const char* cmd) {
+    int st = system(cmd);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// Number of "*.tmp.*" files (unfinished atomic writes) directly in dir.
+static int rel_count_tmp(const char* dir) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "exit $(ls -a '%s' | grep -c '\\.tmp\\.')", dir);
+    return rel_system(cmd);
+}
+
+// gpt_first_nonfinite against faults planted at known places (the reference is the plant).
+static void test_reliability_fault_names(void) {
+    GPT m;
+    GPTConfig cfg = {.max_seq_len = 8, .vocab_size = 11, .num_layers = 2, .num_heads = 2, .channels = 8};
+    gpt_build(&m, cfg, 3);
+    int inputs[2 * 8], targets[2 * 8];
+    for (int i = 0; i < 16; i++) inputs[i] = i % 11, targets[i] = (i * 7 + 1) % 11;
+    gpt_forward(&m, inputs, targets, 2, 8);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    char name[128];
+    int found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found == 0 && name[0] == 0, "gpt_first_nonfinite: a healthy model after forward/backward: none found");
+
+    // a gradient in layer 1 of mlp.c_fc.weight (C x 4C per layer), the 5th element of that layer
+    size_t C = 8, per_layer = C * 4 * C;
+    m.grads.fcw[per_layer + 5] = INFINITY;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "gradient of h.1.mlp.c_fc.weight") == 0, "planted inf gradient named: \"%s\"", name);
+    // an activation of layer 0 (qkv) comes before it: activations are looked at first
+    m.acts.qkv[3] = NAN;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "activation h.0.qkv") == 0, "planted NaN activation named: \"%s\"", name);
+    // and a parameter before both: wpe row 2
+    m.params.wpe[2 * C + 1] = -INFINITY;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "wpe.weight") == 0, "planted -inf parameter named: \"%s\"", name);
+    // a parameter in the last layer's attn.c_proj.bias
+    m.params.wpe[2 * C + 1] = 0.0f;
+    m.acts.qkv[3] = 0.0f;
+    m.params.attprojb[1 * C + 7] = NAN;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "h.1.attn.c_proj.bias") == 0, "planted NaN in the last layer named: \"%s\"", name);
+    gpt_free(&m);
+}
+
+// The strict number parsers train.c's flags use, against hand-made cases.
+static void test_reliability_numbers(void) {
+    static const struct {
+        const char* s;
+        int integer;
+        double min, max;
+        int ok;
+        double want;
+    } cases[] = {
+        {"12", 1, 1, 100, 1, 12},       {"-3", 1, -5, 5, 1, -3},         {" 12", 1, 1, 100, 0, 0},
+        {"12 ", 1, 1, 100, 0, 0},       {"12x", 1, 1, 100, 0, 0},        {"", 1, 1, 100, 0, 0},
+        {"1.5", 1, 0, 10, 0, 0},        {"0x10", 1, 0, 100, 0, 0},       {"101", 1, 1, 100, 0, 0},
+        {"99999999999999999999", 1, 0, 1e30, 0, 0},                      {"3e-4", 0, 1e-9, 10, 1, 3e-4},
+        {"1e400", 0, 0, 1e300, 0, 0},   {"nan", 0, 0, 10, 0, 0},         {"inf", 0, 0, 1e300, 0, 0},
+        {"0.5", 0, 0.001, 0.5, 1, 0.5}, {"0.50001", 0, 0.001, 0.5, 0, 0}, {"1e9", 0, 1e-9, 1e9, 1, 1e9},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double v = -12345.0;
+        char err[256] = "";
+        int rc = parse_number_arg(cases[i].s, cases[i].integer, cases[i].min, cases[i].max, &v, err, sizeof err);
+        int ok = cases[i].ok ? rc == 0 && v == cases[i].want : rc == -1 && err[0] != 0 && v == -12345.0;
+        if (!ok) {
+            bad++;
+            printf("     '%s': rc %d, value %g, err \"%s\"\n", cases[i].s, rc, v, err);
+        }
+    }
+    check(bad == 0, "parse_number_arg: %zu cases (spaces, trailing text, fractions for integers, overflow, nan, "
+                    "range ends), %d wrong",
+          sizeof cases / sizeof cases[0], bad);
+    uint64_t u = 0;
+    char err[256];
+    int ok = parse_u64_arg("18446744073709551615", &u, err, sizeof err) == 0 && u == UINT64_MAX &&
+             parse_u64_arg("18446744073709551616", &u, err, sizeof err) == -1 &&
+             parse_u64_arg("-1", &u, err, sizeof err) == -1 && parse_u64_arg(" 1", &u, err, sizeof err) == -1 &&
+             parse_u64_arg("+1", &u, err, sizeof err) == -1 && parse_u64_arg("0", &u, err, sizeof err) == 0 && u == 0;
+    check(ok, "parse_u64_arg: 2^64-1 accepted; 2^64, -1, ' 1', '+1' refused");
+    JsonValue jv;
+    int refused = json_parse(&jv, "[1e400]", 7, err, sizeof err) == -1 && strstr(err, "out of range") != NULL;
+    check(refused, "json: 1e400 refused (\"%s\"), so no JSON number is ever inf", err);
+
+    // memory_available against MemAvailable read here: positive and never above it
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (!f) {
+        skip("memory_available, because /proc/meminfo is absent");
+        return;
+    }
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f) && sscanf(line, "MemAvailable: %llu kB", &kb) != 1) {}
+    fclose(f);
+    size_t avail = memory_available();
+    check(avail > 0 && avail <= kb * 1024ull + (64ull << 20),
+          "memory_available %.0f MiB, MemAvailable %.0f MiB (a cgroup limit may lower it)", (double)avail / 1048576.0,
+          (double)kb / 1024.0);
+}
+
+// ./train end to end: one kill/resume cycle, a save that cannot be written, a numerical fault.
+static void test_reliability_train(void) {
+    char cmd[8192], help[4200];
+    snprintf(help, sizeof help, "%s --help 2>/dev/null | grep -q -- --resume", train_bin());
+    if (access(train_bin(), X_OK) != 0 || rel_system(help) != 0) {
+        skip("reliability: ./train crash safety, because %s has no --resume", train_bin());
+        return;
+    }
+    char root[] = "/tmp/forgetful-rel.XXXXXX";
+    if (!mkdtemp(root)) {
+        skip("reliability: ./train crash safety, because mkdtemp failed");
+        return;
+    }
+    const char* args = "-L 1 -C 16 -H 2 -T 16 -B 2 --steps 60 --threads 1 --eval-every 20 --sample-len 4 --seed 9";
+    char ref[4200], run[4200], a[4400], b[4400];
+    snprintf(ref, sizeof ref, "%s/ref", root);
+    snprintf(run, sizeof run, "%s/run", root);
+
+    // uninterrupted reference
+    snprintf(cmd, sizeof cmd, "%s %s --save-every 0 --out %s > %s/ref.log 2>&1", train_bin(), args, ref, root);
+    int rc = rel_system(cmd);
+    check(rc == 0, "reference run of 60 steps exits 0 (exit %d)", rc);
+
+    // the same run, saving every step, killed with SIGKILL once its third checkpoint exists
+    pid_t pid = fork();
+    if (pid == 0) {
+        snprintf(cmd, sizeof cmd, "exec %s %s --save-every 1 --out %s > %s/run.log 2>&1", train_bin(), args, run, root);
+        execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
+        _exit(127);
+    }
+    char csv[4300];
+    snprintf(csv, sizeof csv, "%s/train.csv", run);
+    int waited = 0;
+    for (; waited < 3000; waited++) { // up to 30 s (ASan builds are slow)
+        size_t n = 0;
+        char* s = rel_slurp(csv, &n);
+        int rows = 0;
+        for (size_t i = 0; s && i < n; i++) rows += s[i] == '\n';
+        free(s);
+        if (rows > 4) break;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    int killed = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+    snprintf(a, sizeof a, "%s/pretrain", run);
+    GPT m;
+    char err[1024];
+    int loaded = gpt_load(&m, a, err, sizeof err) == 0;
+    if (loaded) gpt_free(&m);
+    check(killed && loaded, "SIGKILL during a --save-every 1 run: killed %d, checkpoint folder loads %d%s%s", killed,
+          loaded, loaded ? "" : ": ", loaded ? "" : err);
+    snprintf(cmd, sizeof cmd, "%s --resume %s >> %s/run.log 2>&1", train_bin(), run, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/pretrain/model.safetensors", ref);
+    snprintf(b, sizeof b, "%s/pretrain/model.safetensors", run);
+    int same = rel_same_file(a, b);
+    check(rc == 0 && same, "--resume after the kill finishes (exit %d), final weights bit-identical to the "
+                           "uninterrupted run: %s (max diff 0)", rc, same ? "yes" : "no");
+
+    // a save that cannot be written: a paused run resumed under a file-size limit below the model's
+    // size (SIGXFSZ ignored, so writes fail with EFBIG as on a full disk)
+    char fd[4200];
+    snprintf(fd, sizeof fd, "%s/fsize", root);
+    snprintf(cmd, sizeof cmd, "%s %s --save-every 10 --pause-at 20 --out %s > %s/fd.log 2>&1", train_bin(), args, fd,
+             root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/train_state.bin", fd);
+    snprintf(b, sizeof b, "%s/pretrain/model.safetensors", fd);
+    size_t na = 0, nb = 0;
+    char* state0 = rel_slurp(a, &na);
+    char* model0 = rel_slurp(b, &nb);
+    if (rc != 0 || !state0 || !model0) {
+        check(0, "paused run for the full-disk check (exit %d)", rc);
+    } else {
+        snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f %zu; exec %s --resume %s > %s/fd2.log 2>&1", nb / 1024 / 2,
+                 train_bin(), fd, root);
+        rc = rel_system(cmd);
+        size_t n1 = 0, n2 = 0;
+        char* state1 = rel_slurp(a, &n1);
+        char* model1 = rel_slurp(b, &n2);
+        int kept = state1 && model1 && n1 == na && n2 == nb && memcmp(state0, state1, na) == 0 &&
+                   memcmp(model0, model1, nb) == 0;
+        snprintf(a, sizeof a, "%s/pretrain", fd);
+        int tmps = rel_count_tmp(fd) + rel_count_tmp(a);
+        snprintf(a, sizeof a, "%s/fd2.log", root);
+        char* log = rel_slurp(a, &n1);
+        int said = log && strstr(log, "error:") && strstr(log, "File too large");
+        check(rc == 1 && kept && said && tmps == 0,
+              "save under a file-size limit: exit %d, error printed %d, last checkpoint byte-identical %d, %d "
+              "temporaries left",
+              rc, said, kept, tmps);
+        free(log);
+        free(state1);
+        free(model1);
+    }
+    free(state0);
+    free(model0);
+
+    // a numerical fault: --lr 1e9 stops with the step and the first bad tensor; the checkpoint saved
+    // before it loads (gpt_load refuses non-finite values)
+    char nf[4200];
+    snprintf(nf, sizeof nf, "%s/nan", root);
+    snprintf(cmd, sizeof cmd, "%s %s --lr 1e9 --warmup 0 --save-every 1 --out %s > %s/nan.log 2>&1", train_bin(), args,
+             nf, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/nan.log", root);
+    size_t nl = 0;
+    char* log = rel_slurp(a, &nl);
+    const char* msg = log ? strstr(log, "error: step ") : NULL;
+    int named = msg && strstr(msg, "not finite") && strstr(msg, "first in ");
+    snprintf(a, sizeof a, "%s/pretrain", nf);
+    loaded = gpt_load(&m, a, err, sizeof err) == 0;
+    if (loaded) gpt_free(&m);
+    char line[300] = "";
+    if (msg) snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+    check(rc == 1 && named && loaded, "--lr 1e9: exit %d, last checkpoint loads %d: %.160s", rc, loaded, line);
+    free(log);
+
+    // memory: a model of ~4e11 parameters is refused before anything is allocated (a run that
+    // allocated first would be killed, or swap); --dry-run prints the estimate and exits 0
+    const char* huge = "-L 128 -C 16384 -H 128 -T 64 -B 64 --steps 2";
+    snprintf(cmd, sizeof cmd, "%s %s --out %s/huge > %s/huge.log 2>&1", train_bin(), huge, root, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/huge.log", root);
+    log = rel_slurp(a, &nl);
+    msg = log ? strstr(log, "error: the run needs about") : NULL;
+    line[0] = 0;
+    if (msg) snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+    check(rc == 1 && msg, "L128 C16384 refused before allocating: exit %d: %s", rc, line);
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s %s --dry-run > %s/dry.log 2>&1", train_bin(), huge, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/dry.log", root);
+    log = rel_slurp(a, &nl);
+    msg = log ? strstr(log, "memory ") : NULL;
+    line[0] = 0;
+    if (msg) snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+    check(rc == 0 && msg && strstr(msg, "GiB estimated"), "--dry-run prints the estimate: exit %d: %s", rc, line);
+    free(log);
+    rel_rmtree(root);
+}
+
+static void test_reliability(void) {
+    test_reliability_fault_names();
+    test_reliability_numbers();
+    test_reliability_train();
+}
+
+// ============================================================================
 
 int main(int argc, char** argv) {
     static const struct {
         const char* name;
         void (*fn)(void);
     } sections[] = {{"gemm", test_gemm},   {"model", test_model}, {"tokenizer", test_tokenizer}, {"data", test_data},
-                    {"probes", test_probes}, {"train", test_train},         {"dpo", test_dpo}};
+                    {"probes", test_probes}, {"train", test_train},         {"dpo", test_dpo}, {"reliability", test_reliability}};
     size_t ns = sizeof sections / sizeof sections[0];
     for (size_t i = 0; i < ns; i++) {
         int wanted = argc < 2;

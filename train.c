@@ -196,7 +196,7 @@ static const FlagSpec FLAGS[] = {
     {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
     {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
     {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
-    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 10, 0, "F", "peak learning rate"},
+    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 1e9, 0, "F", "peak learning rate"},
     {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
     {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
     {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
@@ -300,19 +300,11 @@ NORETURN static void error_usage(const char* fmt, ...) {
 }
 
 // Parses a whole string as a number in [min, max]; anything else is a usage error naming the flag.
+// (parse_number_arg in model.c does the parsing, so dev/fuzz/fuzz_flags.c can fuzz it.)
 static double parse_number(const char* flag, const char* s, int integer, double min, double max) {
-    char* end = NULL;
-    errno = 0;
     double v;
-    if (integer) {
-        long long x = strtoll(s, &end, 10);
-        v = (double)x;
-    } else {
-        v = strtod(s, &end);
-    }
-    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s))
-        error_usage("%s: '%s' is not a%s number", flag, s, integer ? "n integer" : "");
-    if (!isfinite(v) || v < min || v > max) error_usage("%s: %s is out of range [%g, %g]", flag, s, min, max);
+    char err[512];
+    if (parse_number_arg(s, integer, min, max, &v, err, sizeof err) != 0) error_usage("%s: %s", flag, err);
     return v;
 }
 
@@ -349,12 +341,8 @@ static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** 
         case ARG_INT: *(int*)field = (int)parse_number(fs->name, val, 1, fs->min, fs->max); break;
         case ARG_FLOAT: *(float*)field = (float)parse_number(fs->name, val, 0, fs->min, fs->max); break;
         case ARG_U64: {
-            char* end = NULL;
-            errno = 0;
-            unsigned long long x = strtoull(val, &end, 10);
-            if (end == val || *end || errno == ERANGE || !isdigit((unsigned char)val[0]))
-                error_usage("%s: '%s' is not a non-negative integer", fs->name, val);
-            *(uint64_t*)field = x;
+            char err[512];
+            if (parse_u64_arg(val, (uint64_t*)field, err, sizeof err) != 0) error_usage("%s: %s", fs->name, err);
             break;
         }
         case ARG_STR:
@@ -742,16 +730,30 @@ static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig
 // ============================================================================
 // Logging and progress
 
-// Memory the system can still give us (MemAvailable), in bytes; 0 if unknown.
-static size_t available_memory(void) {
-    FILE* f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
+// Memory the system can still give us (MemAvailable, or less under a cgroup limit), in bytes; 0 if
+// unknown.
+static size_t available_memory(void) { return memory_available(); }
+
+static void format_bytes(char* buf, size_t len, double bytes);
+
+// Bytes the DPO stage needs beyond pre-training's activations: the policy trains on 2B sequences
+// (B = --dpo-batch pairs) of up to T tokens, and the frozen reference (its own parameters and
+// forward activations) is alive while the reference log-probabilities are computed.
+static size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int dpo_batch, int T) {
+    size_t n2 = 2 * (size_t)dpo_batch;
+    size_t policy = gpt_memory_estimate(g, n2, (size_t)T, 1);
+    return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0);
+}
+
+// Refuses (runtime error) a run whose estimate exceeds the memory available, before allocating.
+static void refuse_if_too_big(size_t mem) {
+    size_t avail = available_memory();
+    if (avail > 0 && mem > avail) {
+        char a[32], b[32];
+        format_bytes(a, sizeof a, (double)mem);
+        format_bytes(b, sizeof b, (double)avail);
+        fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
+    }
 }
 
 static void format_bytes(char* buf, size_t len, double bytes) {
@@ -1132,29 +1134,10 @@ static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
 
-// Names the first parameter tensor whose gradient is not finite, e.g. "h.2.mlp.c_fc.weight".
-static void first_bad_gradient(const GPT* model, char* name, size_t len) {
-    const float* g = model->grads_memory;
-    snprintf(name, len, "(none found)");
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        size_t n = model->param_sizes[i];
-        for (size_t j = 0; j < n; j++)
-            if (!isfinite(g[j])) {
-                size_t shape[2];
-                // tensors 2..13 stack L layers; find which one holds index j
-                int layered = i >= 2 && i < 14;
-                int l = layered ? (int)(j / (n / (size_t)model->config.num_layers)) : 0;
-                gpt_tensor_name(&model->config, i, l, name, len, shape);
-                return;
-            }
-        g += n;
-    }
-}
-
 // Stops the run on a non-finite loss or gradient, naming the step; the last checkpoint stays.
 NORETURN static void numerical_fault(const Run* run, int step, const char* what, int last_saved) {
     char tensor[128] = "";
-    if (strcmp(what, "loss") != 0) first_bad_gradient(&run->model, tensor, sizeof tensor);
+    gpt_first_nonfinite(&run->model, tensor, sizeof tensor); // a parameter, an activation or a gradient
     fprintf(stderr, "\nerror: step %d: %s is not finite%s%s; stopping. ", step, what,
             *tensor ? ", first in " : "", tensor);
     if (last_saved > 0)
@@ -1569,12 +1552,20 @@ static void dpo_stage(Run* run, const char* start_dir) {
         gpt_sequence_logprobs(policy, lp);
         DPOStats st;
         dpo_objective(lp, lp + B, rc, rr, B, cfg->beta, type, cfg->label_smoothing, dlogp, dlogp + B, NULL, &st);
-        if (!isfinite(st.loss)) fatal("DPO step %d: the loss is not finite; try a lower --dpo-lr", step);
+        char bad[128]; // the first non-finite parameter, activation or gradient, if any
+        if (!isfinite(st.loss)) {
+            gpt_first_nonfinite(policy, bad, sizeof bad);
+            fatal("DPO step %d: the loss is not finite%s%s; try a lower --dpo-lr", step, *bad ? ", first in " : "", bad);
+        }
         dpo_dlosses(dlosses, targets, dlogp, 2 * (size_t)B, Tb);
         gpt_zero_grad(policy);
         gpt_backward(policy, dlosses);
         float norm = gpt_clip_grad_norm(policy, cfg->clip);
-        if (!isfinite(norm)) fatal("DPO step %d: the gradient norm is not finite; try a lower --dpo-lr", step);
+        if (!isfinite(norm)) {
+            gpt_first_nonfinite(policy, bad, sizeof bad);
+            fatal("DPO step %d: the gradient norm is not finite%s%s; try a lower --dpo-lr", step, *bad ? ", first in " : "",
+                  bad);
+        }
         float lr = lr_schedule(step, steps, warmup, cfg->dpo_lr, cfg->min_lr_frac);
         gpt_update(policy, lr, 0.9f, 0.95f, 1e-8f, 0.0f, step + 1);
         double ms = (time_seconds() - ts) * 1000.0;
@@ -1679,6 +1670,11 @@ static void dpo_standalone(Run* run) {
            run->model.config.num_layers, run->model.config.channels, run->model.config.num_heads,
            run->model.config.vocab_size, run->model.config.max_seq_len, run->model.num_parameters, cfg->threads);
     printf("run folder %s/\n", run->dir);
+    size_t mem = dpo_memory(&run->shape.gpt, 0, cfg->dpo_batch, run->shape.T);
+    char mem_s[32];
+    format_bytes(mem_s, sizeof mem_s, (double)mem);
+    printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
+    refuse_if_too_big(mem);
     if (make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
     dpo_stage(run, cfg->init);
     printf("summary    wall time %.1f s, peak RSS %.1f MiB\n", time_seconds() - run->t_start,
@@ -1838,7 +1834,8 @@ static void print_config(const Run* run, size_t mem) {
     printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
            s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
            (double)cfg->wd, (double)cfg->clip);
-    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations)\n", mem_s);
+    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
+           dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
     printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
     printf("run folder %s/\n", run->dir);
     fflush(stdout);
@@ -1868,22 +1865,22 @@ int main(int argc, char** argv) {
     resolve_dir(&run);
     check_data_fits(&run);
     size_t mem = gpt_memory_estimate(&run.shape.gpt, (size_t)run.shape.B, (size_t)run.shape.T, 1);
+    if (dpo_wanted(&run.cfg)) mem = dpo_memory(&run.shape.gpt, mem, run.cfg.dpo_batch, run.shape.T);
     if (run.cfg.help) {
         // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
         printf("\nwith these flags:\n");
         print_config(&run, mem);
+        run.cfg.dry_run = 1;
+    } else {
+        print_config(&run, mem);
+    }
+    if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
+        gpt_free(&run.model);
+        dataset_free(&run.data);
         return 0;
     }
-    print_config(&run, mem);
-    if (run.cfg.dry_run) return 0;
-    size_t avail = available_memory();
-    if (avail > 0 && mem > avail) {
-        char a[32], b[32];
-        format_bytes(a, sizeof a, (double)mem);
-        format_bytes(b, sizeof b, (double)avail);
-        fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
-    }
+    refuse_if_too_big(mem);
     if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
 
     // the run folder, its logs and probes
