@@ -4,11 +4,12 @@
 //
 //   dev/ib_bound --out CURVE.csv [--shard FILE.tok | --input FILE|DIR [--tokenizer tokenizer.json | --vocab N]]
 //                [--val-frac F] [--corpus-seed N] [--ngram N] [--bins N] [--beta-min F] [--beta-max F]
-//                [--betas N] [--restarts N] [--max-iter N] [--tol F] [--seed N]
+//                [--betas N] [--restarts N] [--max-iter N] [--tol F] [--seed N] [--plot RUN_DIR]
 //
 // Tokens: a token shard (e.g. a run's cached train split, .cache/<key>.train.tok), or the train
 // split (all but the last --val-frac, cut as ./train cuts it) of a text tokenized with a
-// tokenizer.json or a BPE trained here to --vocab; by default the built-in corpus.
+// tokenizer.json or a BPE trained here to --vocab; by default the built-in corpus. --plot RUN_DIR
+// redraws RUN_DIR/info_plane.svg from RUN_DIR/probes.csv with the curve on it.
 // Build: cc -O3 -fopenmp -o dev/ib_bound dev/ib_bound.c model.c tokenizer.c probes.c
 //        data/corpus.c data/ngram.c data/shards.c -lm   (dev/experiments/run.sh does it)
 // Exit status: 2 on usage errors, 1 on runtime errors.
@@ -30,7 +31,7 @@ static void usage(const char* why) {
             "usage: ib_bound --out CURVE.csv [--shard FILE.tok | --input FILE|DIR [--tokenizer JSON | --vocab N]]\n"
             "                [--val-frac F (0.1)] [--corpus-seed N (1337)] [--ngram N (1)] [--bins N (100)]\n"
             "                [--beta-min F (0.1)] [--beta-max F (1000)] [--betas N (40)] [--restarts N (3)]\n"
-            "                [--max-iter N (300)] [--tol F (1e-6)] [--seed N (1)]\n");
+            "                [--max-iter N (300)] [--tol F (1e-6)] [--seed N (1)] [--plot RUN_DIR]\n");
     exit(2);
 }
 
@@ -51,7 +52,7 @@ static int* encode_text(const Tokenizer* tok, const char* text, size_t len, size
 }
 
 int main(int argc, char** argv) {
-    const char *out = NULL, *shard = NULL, *input = NULL, *tok_json = NULL;
+    const char *out = NULL, *shard = NULL, *input = NULL, *tok_json = NULL, *plot_dir = NULL;
     int vocab = 512, ngram = 1;
     double val_frac = 0.1;
     uint64_t corpus_seed = 1337;
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
         else if (strcmp(a, "--max-iter") == 0) c.max_iter = (int)num_arg(a, v, 1, 1e7);
         else if (strcmp(a, "--tol") == 0) c.tol = num_arg(a, v, 0, 1);
         else if (strcmp(a, "--seed") == 0) c.seed = (uint64_t)num_arg(a, v, 0, 1e18);
+        else if (strcmp(a, "--plot") == 0) plot_dir = v;
         else {
             fprintf(stderr, "ib_bound: unknown flag %s\n", a);
             usage(NULL);
@@ -149,6 +151,14 @@ int main(int argc, char** argv) {
     int rc = ib_curve_write_csv(out, &curve, err, sizeof err);
     if (rc != 0) fprintf(stderr, "ib_bound: %s\n", err);
     else printf("wrote %s\n", out);
+    if (rc == 0 && plot_dir) {
+        char pc[4200], svg[4200];
+        snprintf(pc, sizeof pc, "%s/probes.csv", plot_dir);
+        snprintf(svg, sizeof svg, "%s/info_plane.svg", plot_dir);
+        rc = probe_plot_info_plane(pc, svg, out, err, sizeof err);
+        if (rc != 0) fprintf(stderr, "ib_bound: %s\n", err);
+        else printf("wrote %s with the curve\n", svg);
+    }
     ib_curve_free(&curve);
     ib_joint_free(&j);
     return rc ? 1 : 0;
