@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -2263,7 +2264,265 @@ static void test_probes(void) {
 // ============================================================================
 // train: the CLI end to end (errors, resume, run folder)
 
-static void test_train(void) {}
+// Runs `./train ARGS` with stdout and stderr captured in root/out.txt and root/err.txt; returns its
+// exit status (-1 if it did not exit normally, e.g. a crash) and the stderr text in err.
+static int train_cli(const char* root, const char* args, char* err, size_t errlen) {
+    char cmd[12288], path[600];
+    // passive waiting: on a machine shared with other jobs, spinning OpenMP threads can stall a
+    // tiny run for seconds per step; the results do not depend on it
+    // it runs inside root, so that the tokenizer and shard cache (.cache/) stays there
+    char bin[4096];
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(cmd, sizeof cmd, "cd %s && OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} %s %s >out.txt 2>err.txt", root,
+             bin, args);
+    int st = system(cmd);
+    snprintf(path, sizeof path, "%s/err.txt", root);
+    err[0] = '\0';
+    size_t len = 0;
+    char rerr[256];
+    char* text = read_file(path, &len, rerr, sizeof rerr);
+    if (text) {
+        snprintf(err, errlen, "%s", text);
+        free(text);
+    }
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// A bad invocation must exit with `code` and say so in exactly one line naming `needle`.
+static void train_expect_error(const char* root, const char* args, int code, const char* needle, const char* what) {
+    char err[2048];
+    int rc = train_cli(root, args, err, sizeof err);
+    size_t n = strlen(err);
+    int one_line = n > 0 && err[n - 1] == '\n' && strchr(err, '\n') == err + n - 1;
+    if (n > 0 && err[n - 1] == '\n') err[n - 1] = '\0';
+    check(rc == code && one_line && strncmp(err, "error: ", 7) == 0 && strstr(err, needle),
+          "train CLI: %s -> exit %d (want %d), one line: \"%s\"", what, rc, code, err);
+}
+
+// Writes n bytes to path; 0 or -1.
+static int train_write_file(const char* path, const void* data, size_t n) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    int bad = fwrite(data, 1, n, f) != n;
+    bad |= fclose(f) != 0;
+    return bad ? -1 : 0;
+}
+
+// A deterministic text of simple sentences (about `bytes` long) for the CLI runs.
+static char* train_test_text(size_t bytes, size_t* len) {
+    static const char* words[] = {"the", "a", "cat", "dog", "bird", "sees", "likes", "runs", "to", "house",
+                                  "tree", "small", "red", "happy", "and", "river"};
+    char* t = malloc_check(bytes + 64);
+    size_t n = 0;
+    uint64_t rng = 42;
+    while (n < bytes) {
+        int k = 3 + (int)(random_u32(&rng) % 6);
+        for (int i = 0; i < k; i++) n += (size_t)sprintf(t + n, "%s%s", i ? " " : "", words[random_u32(&rng) % 16]);
+        n += (size_t)sprintf(t + n, ".%s", random_u32(&rng) % 4 == 0 ? "\n" : " ");
+    }
+    *len = n;
+    return t;
+}
+
+// Reads column `col` (0-based) of every row of a train.csv as doubles (NAN where empty); returns
+// the number of rows (header excluded), or -1 when the file or its header is wrong.
+static int train_csv_column(const char* path, int col, double* out, int max_rows, char* header, size_t hlen) {
+    size_t len = 0;
+    char err[256];
+    char* text = read_file(path, &len, err, sizeof err);
+    if (!text) return -1;
+    char* line = text;
+    char* nl = strchr(line, '\n');
+    if (!nl) {
+        free(text);
+        return -1;
+    }
+    *nl = '\0';
+    snprintf(header, hlen, "%s", line);
+    int rows = 0;
+    for (line = nl + 1; *line && rows < max_rows; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl) break;
+        *nl = '\0';
+        char* field = line;
+        for (int c = 0; c < col && field; c++) {
+            field = strchr(field, ',');
+            if (field) field++;
+        }
+        out[rows++] = field && *field && *field != ',' ? strtod(field, NULL) : NAN;
+    }
+    free(text);
+    return rows;
+}
+
+static void test_train(void) {
+    char root[] = "/tmp/forgetful_train_XXXXXX";
+    if (!mkdtemp(root)) {
+        check(0, "train CLI: mkdtemp failed");
+        return;
+    }
+    if (access(train_bin(), X_OK) != 0) {
+        skip("train CLI: %s is not built (make train)", train_bin());
+        return;
+    }
+    char path[600], args[2048], err[2048];
+    size_t tlen = 0;
+    char* text = train_test_text(40000, &tlen);
+    snprintf(path, sizeof path, "%s/text.txt", root);
+    int ok = train_write_file(path, text, tlen) == 0;
+    snprintf(path, sizeof path, "%s/empty.txt", root);
+    ok &= train_write_file(path, "", 0) == 0;
+    free(text);
+    if (!ok) {
+        check(0, "train CLI: cannot write the test inputs in %s", root);
+        return;
+    }
+    // a model small enough that a run of a few dozen steps takes well under a second
+    char tiny[1024];
+    snprintf(tiny, sizeof tiny, "--input %s/text.txt -L 2 -C 32 -H 2 -T 32 -B 4 --threads 2 --sample-len 16", root);
+
+    int rc = train_cli(root, "--help", err, sizeof err);
+    check(rc == 0 && err[0] == '\0', "train CLI: --help exits 0 without errors (exit %d)", rc);
+
+    // usage errors: exit 2
+    snprintf(args, sizeof args, "%s --bogus", tiny);
+    train_expect_error(root, args, 2, "--bogus", "unknown flag");
+    snprintf(args, sizeof args, "%s --steps 0", tiny);
+    train_expect_error(root, args, 2, "--steps", "--steps 0");
+    snprintf(args, sizeof args, "%s --steps 12x", tiny);
+    train_expect_error(root, args, 2, "12x", "--steps 12x (trailing garbage)");
+    snprintf(args, sizeof args, "%s --lr nan", tiny);
+    train_expect_error(root, args, 2, "--lr", "--lr nan");
+    snprintf(args, sizeof args, "--input %s/text.txt -L 2 -C 30 -H 4 --steps 2", root);
+    train_expect_error(root, args, 2, "divisible", "C 30 not divisible by H 4");
+    // runtime errors on inputs: exit 1, naming the file
+    snprintf(args, sizeof args, "--input %s/missing.txt --steps 2", root);
+    train_expect_error(root, args, 1, "missing.txt", "missing input file");
+    snprintf(args, sizeof args, "--input %s/empty.txt --steps 2", root);
+    train_expect_error(root, args, 1, "empty.txt", "empty input file");
+
+    // a straight run of N steps, and the same run paused after K steps and resumed
+    const int N = 24, K = 10;
+    double t0 = time_seconds();
+    snprintf(args, sizeof args, "%s --steps %d --eval-every 5 --save-every 0 --out %s/a", tiny, N, root);
+    int rc_a = train_cli(root, args, err, sizeof err);
+    snprintf(args, sizeof args, "%s --steps %d --eval-every 5 --save-every 4 --pause-at %d --out %s/b", tiny, N, K,
+             root);
+    int rc_b1 = train_cli(root, args, err, sizeof err);
+    snprintf(path, sizeof path, "%s/b/train_state.bin", root);
+    size_t state_len = 0;
+    char rerr[256];
+    char* state = read_file(path, &state_len, rerr, sizeof rerr);
+    snprintf(args, sizeof args, "--resume %s/b", root);
+    int rc_b2 = train_cli(root, args, err, sizeof err);
+    check(rc_a == 0 && rc_b1 == 0 && rc_b2 == 0, "train CLI: tiny runs exit 0 (straight %d, paused %d, resumed %d) in %.1f s",
+          rc_a, rc_b1, rc_b2, time_seconds() - t0);
+
+    // the run folder: train.csv with the exact header, one row per step plus the final evaluation
+    double la[64], lb[64], va[64], vb[64];
+    char ha[256] = "", hb[256] = "";
+    snprintf(path, sizeof path, "%s/a/train.csv", root);
+    int na = train_csv_column(path, 2, la, 64, ha, sizeof ha);
+    train_csv_column(path, 3, va, 64, ha, sizeof ha);
+    snprintf(path, sizeof path, "%s/b/train.csv", root);
+    int nb = train_csv_column(path, 2, lb, 64, hb, sizeof hb);
+    train_csv_column(path, 3, vb, 64, hb, sizeof hb);
+    check(strcmp(ha, "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s") == 0 && na == N + 1,
+          "train CLI: train.csv has the exact header and %d rows (want %d)", na, N + 1);
+    check(na == N + 1 && isfinite(va[N]) && va[N] < va[0] - 0.5,
+          "train CLI: the tiny run learns: val loss %.4f at step 0 -> %.4f at the end", na > 0 ? va[0] : NAN,
+          na == N + 1 ? va[N] : NAN);
+    GPT m;
+    snprintf(path, sizeof path, "%s/a/pretrain", root);
+    err[0] = '\0';
+    int lrc = gpt_load(&m, path, err, sizeof err);
+    check(lrc == 0 && m.config.num_layers == 2 && m.config.channels == 32 && m.config.max_seq_len == 32,
+          "train CLI: the run's pretrain/ folder loads with its shape (L2 C32 T32) %s", err);
+    if (lrc == 0) gpt_free(&m);
+
+    // resume: the loss and val-loss columns equal the straight run's exactly
+    double maxdiff = 0.0;
+    int same = na == N + 1 && nb == N + 1 && strcmp(ha, hb) == 0;
+    for (int i = 0; same && i < na; i++) {
+        if (isnan(va[i]) != isnan(vb[i]) || isnan(la[i]) != isnan(lb[i])) same = 0;
+        if (!isnan(la[i])) maxdiff = fmax(maxdiff, fabs(la[i] - lb[i]));
+        if (!isnan(va[i])) maxdiff = fmax(maxdiff, fabs(va[i] - vb[i]));
+    }
+    check(same && maxdiff == 0.0, "train CLI: %d steps straight vs %d + --resume: %d/%d rows, max loss diff %.3g (want 0)",
+          N, K, nb, na, maxdiff);
+
+    // the probes: the same rows straight and resumed, and the run folder's probe files
+    snprintf(path, sizeof path, "%s/a/probes.csv", root);
+    size_t pa_len = 0, pb_len = 0;
+    char* pa = read_file(path, &pa_len, rerr, sizeof rerr);
+    snprintf(path, sizeof path, "%s/b/probes.csv", root);
+    char* pb = read_file(path, &pb_len, rerr, sizeof rerr);
+    int prows = 0;
+    for (size_t i = 0; pa && i < pa_len; i++) prows += pa[i] == '\n';
+    // default --probe-every is steps/30 = 1 here: steps 0..N, 3 hidden states each, and the header
+    check(pa && pb && pa_len == pb_len && memcmp(pa, pb, pa_len) == 0 && prows == (N + 1) * 3 + 1,
+          "train CLI: probes.csv has %d lines (want %d) and is identical straight and resumed", prows, (N + 1) * 3 + 1);
+    free(pa);
+    free(pb);
+    static const char* files[] = {"probe_bins.safetensors", "info_plane.svg", "probes.svg", "baselines.csv",
+                                  "pretrain/tokenizer.json"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/a/%s", root, files[i]);
+        struct stat fst;
+        check(stat(path, &fst) == 0 && fst.st_size > 0, "train CLI: the run folder has %s (%lld bytes)", files[i],
+              stat(path, &fst) == 0 ? (long long)fst.st_size : -1LL);
+    }
+
+    // --resume refuses flags that change the trajectory, and corrupt or truncated states
+    snprintf(args, sizeof args, "--resume %s/b --lr 0.1", root);
+    train_expect_error(root, args, 2, "--lr", "--resume with --lr");
+    snprintf(path, sizeof path, "%s/c", root);
+    ok = state && make_dirs(path, rerr, sizeof rerr) == 0;
+    if (ok) {
+        state[state_len / 2] ^= 0x40;
+        snprintf(path, sizeof path, "%s/c/train_state.bin", root);
+        ok = train_write_file(path, state, state_len) == 0;
+        snprintf(args, sizeof args, "--resume %s/c", root);
+        train_expect_error(root, args, 1, "train_state.bin", "--resume with a flipped byte in train_state.bin");
+        ok &= train_write_file(path, state, state_len / 3) == 0;
+        train_expect_error(root, args, 1, "train_state.bin", "--resume with a truncated train_state.bin");
+    }
+    if (!ok) check(0, "train CLI: could not prepare the corrupt-state cases (%s)", rerr);
+    free(state);
+
+    // --init: T beyond the checkpoint's n_positions, and a broken checkpoint
+    snprintf(args, sizeof args, "--input %s/text.txt --init %s/a/pretrain -T 64 --steps 2", root, root);
+    train_expect_error(root, args, 2, "n_positions", "--init with -T 64 > n_positions 32");
+    snprintf(path, sizeof path, "%s/a/pretrain/model.safetensors", root);
+    size_t st_len = 0;
+    char* st = read_file(path, &st_len, rerr, sizeof rerr);
+    snprintf(path, sizeof path, "%s/bad", root);
+    ok = st && make_dirs(path, rerr, sizeof rerr) == 0;
+    // the broken folder keeps the good config.json and tokenizer.json
+    static const char* keep[] = {"config.json", "tokenizer.json"};
+    for (int i = 0; i < 2 && ok; i++) {
+        snprintf(path, sizeof path, "%s/a/pretrain/%s", root, keep[i]);
+        size_t cl = 0;
+        char* cj = read_file(path, &cl, rerr, sizeof rerr);
+        snprintf(path, sizeof path, "%s/bad/%s", root, keep[i]);
+        ok = cj && train_write_file(path, cj, cl) == 0;
+        free(cj);
+    }
+    if (ok) {
+        snprintf(path, sizeof path, "%s/bad/model.safetensors", root);
+        ok &= train_write_file(path, st, st_len / 2) == 0;
+        snprintf(args, sizeof args, "--input %s/text.txt --init %s/bad --steps 2", root, root);
+        train_expect_error(root, args, 1, "bad/model.safetensors", "--init with a truncated model.safetensors");
+        memset(st, 'x', st_len < 64 ? st_len : 64);
+        ok &= train_write_file(path, st, st_len) == 0;
+        train_expect_error(root, args, 1, "bad/model.safetensors", "--init with a garbage model.safetensors");
+    }
+    if (!ok) check(0, "train CLI: could not prepare the broken --init checkpoint (%s)", rerr);
+    free(st);
+
+    snprintf(args, sizeof args, "rm -rf %s", root);
+    if (system(args) != 0) printf("note: could not remove %s\n", root);
+}
 
 // ============================================================================
 // dpo: loss and gradient vs PyTorch, JSONL reader, toy run
@@ -2707,7 +2966,6 @@ int main(int argc, char** argv) {
         printf("== %s\n", sections[i].name);
         sections[i].fn();
     }
-    (void)train_bin;
     printf("%d passed, %d failed, %d skipped\n", tally.passed, tally.failed, tally.skipped);
     return tally.failed ? 1 : 0;
 }

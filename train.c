@@ -1,2 +1,1442 @@
-// placeholder: implemented in its own commit
-int main(void) { return 0; }
+// train.c: the ./train command. Pre-trains a GPT-2 style model on a text (the built-in corpus by
+// default), logging to a run folder (see RUN_FOLDER.md); checkpoints, exact resume, samples.
+//
+// Sections: configuration and flags; data; evaluation and sampling; logging and progress;
+// training state (resume); the pre-training stage; the DPO stage; main.
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "data/corpus.h"
+#include "data/shards.h"
+#include "json.h"
+#include "model.h"
+#include "probes.h"
+#include "tokenizer.h"
+
+// ============================================================================
+// Small helpers
+
+// out = dir + "/" + name; a path that does not fit is a runtime error naming it.
+static void path_join(char* out, size_t n, const char* dir, const char* name) {
+    int w = snprintf(out, n, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= n) fatal("%s/%s: path too long", dir, name);
+}
+
+// snprintf into an error buffer (truncation of a message is acceptable).
+static void set_err(char* err, size_t errlen, const char* fmt, ...) PRINTF_LIKE(3, 4);
+static void set_err(char* err, size_t errlen, const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+// ============================================================================
+// Configuration and flags
+
+// Model shapes by name. The default, tiny, is sized so that `./train` with no arguments
+// pre-trains in about three minutes on two cores and still learns the corpus visibly.
+typedef struct {
+    const char* name;
+    int L, C, H, T; // layers, channels, heads, context
+    int B, steps;   // batch size and step count that suit the shape
+    float lr;       // peak learning rate
+} ModelPreset;
+
+static const ModelPreset PRESETS[] = {
+    {"tiny", 4, 128, 4, 64, 16, 1200, 2e-3f},
+    {"small", 6, 384, 6, 256, 16, 2000, 1e-3f},
+    {"gpt2", 12, 768, 12, 1024, 4, 5000, 6e-4f},
+};
+#define NUM_PRESETS (sizeof PRESETS / sizeof PRESETS[0])
+
+typedef struct {
+    // data
+    const char* input; // text file or folder of .txt files; NULL = the built-in corpus
+    float val_frac;    // fraction of the tokens, at the end, held out for validation
+    int sequential;    // 1: batches are consecutive windows; 0: random windows
+    int vocab;         // BPE vocabulary size to train (tokens; 256 bytes + merges + <|endoftext|>)
+    // model
+    const char* model; // preset name
+    int L, C, H, T;    // overrides of the preset (-1 = preset, or the --init checkpoint)
+    // optimisation
+    int B;             // batch size (-1 = preset)
+    int steps;         // optimisation steps (-1 = preset)
+    float lr;          // peak learning rate (-1 = preset)
+    int warmup;        // linear warm-up steps (-1 = 5% of steps)
+    float min_lr_frac; // cosine decay ends at min_lr_frac * lr
+    float wd;          // AdamW decoupled weight decay on 2-D tensors
+    float clip;        // global gradient-norm clip (0 = off)
+    uint64_t seed;     // initialisation, data order and sampling
+    // running
+    int threads;       // OpenMP threads (0 = all cores)
+    int eval_every;    // val loss every N steps (0 = only at the end)
+    int eval_batches;  // batches of B windows in the fixed val set
+    int sample_every;  // a sample every N steps (0 = only at the end)
+    int sample_len;    // tokens per sample
+    float temperature; // sampling temperature (0 = greedy)
+    int top_k;         // sample among the k most likely tokens (0 = all)
+    int save_every;    // checkpoint every N steps (0 = only at the end)
+    int pause_at;      // stop after this many steps with a checkpoint, to --resume later (0 = off)
+    const char* out;   // run folder (NULL = runs/<input>-<model>)
+    const char* resume; // run folder to continue from its train_state.bin
+    const char* init;   // model folder to start from instead of a random initialisation
+    int dry_run;        // print the configuration and memory estimate, then exit
+    // probes (soft-entropy estimates of every hidden state, see probes.h)
+    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/30; 0 = off)
+    int probe_seqs;     // probe sequences of length T from the start of the val split
+    int probe_bins;     // reference directions of the estimator
+    int probe_only;     // probe the --init model once and exit (no training)
+    int help;           // print the usage and exit 0
+} TrainConfig;
+
+// The defaults, one comment each above in TrainConfig.
+static const TrainConfig DEFAULTS = {
+    .input = NULL,
+    .val_frac = 0.1f,
+    .sequential = 0,
+    .vocab = 1024,
+    .model = "tiny",
+    .L = -1,
+    .C = -1,
+    .H = -1,
+    .T = -1,
+    .B = -1,
+    .steps = -1,
+    .lr = -1.0f,
+    .warmup = -1,
+    .min_lr_frac = 0.1f,
+    .wd = 0.1f,
+    .clip = 1.0f,
+    .seed = 1337,
+    .threads = 0,
+    .eval_every = 100,
+    .eval_batches = 8,
+    .sample_every = 400,
+    .sample_len = 200,
+    .temperature = 0.8f,
+    .top_k = 40,
+    .save_every = 200,
+    .pause_at = 0,
+    .out = NULL,
+    .resume = NULL,
+    .init = NULL,
+    .dry_run = 0,
+    .probe_every = -1,
+    .probe_seqs = 64,
+    .probe_bins = 100,
+    .probe_only = 0,
+    .help = 0,
+};
+
+// One row per flag: the parser, the usage text and the --resume rules all read this table.
+typedef enum { ARG_INT, ARG_U64, ARG_FLOAT, ARG_STR, ARG_SWITCH } ArgType;
+typedef struct {
+    const char* name;    // "--steps" or "-B"
+    ArgType type;
+    size_t offset;       // into TrainConfig
+    double min, max;     // accepted range (numbers)
+    int on_resume;       // 1: may be given with --resume (does not change the trajectory)
+    const char* metavar; // shown in the usage
+    const char* help;
+} FlagSpec;
+
+#define OFF(f) offsetof(TrainConfig, f)
+static const FlagSpec FLAGS[] = {
+    {"--input", ARG_STR, OFF(input), 0, 0, 0, "FILE|DIR", "training text, or a folder of .txt files"},
+    {"--val-frac", ARG_FLOAT, OFF(val_frac), 0.001, 0.5, 0, "F", "fraction held out for validation (the end)"},
+    {"--vocab", ARG_INT, OFF(vocab), 257, TOK_MAX_VOCAB, 0, "N", "BPE vocabulary trained on the input"},
+    {"--sequential", ARG_SWITCH, OFF(sequential), 0, 1, 0, "", "consecutive windows instead of random ones"},
+    {"--model", ARG_STR, OFF(model), 0, 0, 0, "NAME", "tiny (L4 C128 H4 T64), small (L6 C384 H6 T256), gpt2"},
+    {"-L", ARG_INT, OFF(L), 1, 128, 0, "N", "layers (overrides the preset)"},
+    {"-C", ARG_INT, OFF(C), 1, 16384, 0, "N", "channels"},
+    {"-H", ARG_INT, OFF(H), 1, 1024, 0, "N", "attention heads (must divide C)"},
+    {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
+    {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
+    {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
+    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 10, 0, "F", "peak learning rate"},
+    {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
+    {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
+    {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
+    {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
+    {"--seed", ARG_U64, OFF(seed), 0, 0, 0, "N", "seed of initialisation, data order, samples"},
+    {"--threads", ARG_INT, OFF(threads), 0, 4096, 1, "N", "OpenMP threads (0 = all cores)"},
+    {"--eval-every", ARG_INT, OFF(eval_every), 0, 1e9, 1, "N", "val loss every N steps (0 = at the end only)"},
+    {"--eval-batches", ARG_INT, OFF(eval_batches), 1, 1e6, 0, "N", "batches in the fixed val set"},
+    {"--sample-every", ARG_INT, OFF(sample_every), 0, 1e9, 1, "N", "print a sample every N steps (0 = at the end only)"},
+    {"--sample-len", ARG_INT, OFF(sample_len), 1, 1e6, 1, "N", "tokens per sample"},
+    {"--temperature", ARG_FLOAT, OFF(temperature), 0, 100, 1, "F", "sampling temperature (0 = greedy)"},
+    {"--top-k", ARG_INT, OFF(top_k), 0, 1e9, 1, "N", "sample among the k likeliest tokens (0 = all)"},
+    {"--save-every", ARG_INT, OFF(save_every), 0, 1e9, 1, "N", "checkpoint every N steps (0 = at the end only)"},
+    {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
+    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder"},
+    {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
+    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
+    {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
+    {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
+    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
+    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
+    {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
+    {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
+};
+#define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
+
+// Prints a flag's default value from DEFAULTS, or the preset rule for the -1 ("auto") ones.
+static void print_default(FILE* f, const FlagSpec* fs) {
+    const char* base = (const char*)&DEFAULTS + fs->offset;
+    switch (fs->type) {
+    case ARG_INT: {
+        int v = *(const int*)base;
+        if (v < 0)
+            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/30" : "preset");
+        else fprintf(f, "%d", v);
+        break;
+    }
+    case ARG_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t*)base); break;
+    case ARG_FLOAT: {
+        float v = *(const float*)base;
+        if (v < 0.0f) fprintf(f, "preset");
+        else fprintf(f, "%g", (double)v);
+        break;
+    }
+    case ARG_STR: {
+        const char* s = *(const char* const*)base;
+        fprintf(f, "%s", s                             ? s
+                       : fs->offset == OFF(input) ? "built-in corpus"
+                       : fs->offset == OFF(out)   ? "runs/<input>-<model>"
+                                                  : "none");
+        break;
+    }
+    case ARG_SWITCH: fprintf(f, "off"); break;
+    }
+}
+
+// Writes the usage: every flag with its default, then the presets.
+static void print_usage(FILE* f) {
+    fprintf(f, "usage: ./train [flags]   pre-trains a GPT-2 style model; with no flags, on the built-in corpus\n\n");
+    for (size_t i = 0; i < NUM_FLAGS; i++) {
+        const FlagSpec* fs = &FLAGS[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", fs->name, fs->metavar);
+        fprintf(f, "  %-20s %s (default: ", left, fs->help);
+        print_default(f, fs);
+        fprintf(f, ")\n");
+    }
+    fprintf(f, "\npresets (batch, steps, lr):\n");
+    for (size_t i = 0; i < NUM_PRESETS; i++) {
+        const ModelPreset* p = &PRESETS[i];
+        fprintf(f, "  %-6s L%d C%d H%d T%d   B%d, %d steps, lr %g\n", p->name, p->L, p->C, p->H, p->T, p->B,
+                p->steps, (double)p->lr);
+    }
+    fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
+}
+
+// A usage error: one line on stderr, exit status 2.
+NORETURN static void error_usage(const char* fmt, ...) PRINTF_LIKE(1, 2);
+NORETURN static void error_usage(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (./train --help lists the flags)\n");
+    va_end(ap);
+    exit(2);
+}
+
+// Parses a whole string as a number in [min, max]; anything else is a usage error naming the flag.
+static double parse_number(const char* flag, const char* s, int integer, double min, double max) {
+    char* end = NULL;
+    errno = 0;
+    double v;
+    if (integer) {
+        long long x = strtoll(s, &end, 10);
+        v = (double)x;
+    } else {
+        v = strtod(s, &end);
+    }
+    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s))
+        error_usage("%s: '%s' is not a%s number", flag, s, integer ? "n integer" : "");
+    if (!isfinite(v) || v < min || v > max) error_usage("%s: %s is out of range [%g, %g]", flag, s, min, max);
+    return v;
+}
+
+// Fills cfg from the command line. given[i] says whether FLAGS[i] appeared.
+static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** argv) {
+    *cfg = DEFAULTS;
+    memset(given, 0, NUM_FLAGS);
+    for (int a = 1; a < argc; a++) {
+        const char* arg = argv[a];
+        if (strcmp(arg, "-h") == 0) arg = "--help";
+        const char* eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const FlagSpec* fs = NULL;
+        size_t idx = 0;
+        for (size_t i = 0; i < NUM_FLAGS; i++) {
+            if (strlen(FLAGS[i].name) == name_len && strncmp(FLAGS[i].name, arg, name_len) == 0) {
+                fs = &FLAGS[i];
+                idx = i;
+            }
+        }
+        if (!fs) error_usage("unknown flag '%s'", arg);
+        if (given[idx]) error_usage("%s given twice", fs->name);
+        given[idx] = 1;
+        char* field = (char*)cfg + fs->offset;
+        if (fs->type == ARG_SWITCH) {
+            if (eq) error_usage("%s takes no value", fs->name);
+            *(int*)field = 1;
+            continue;
+        }
+        const char* val = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
+        if (!val) error_usage("%s needs a value (%s)", fs->name, fs->metavar);
+        switch (fs->type) {
+        case ARG_INT: *(int*)field = (int)parse_number(fs->name, val, 1, fs->min, fs->max); break;
+        case ARG_FLOAT: *(float*)field = (float)parse_number(fs->name, val, 0, fs->min, fs->max); break;
+        case ARG_U64: {
+            char* end = NULL;
+            errno = 0;
+            unsigned long long x = strtoull(val, &end, 10);
+            if (end == val || *end || errno == ERANGE || !isdigit((unsigned char)val[0]))
+                error_usage("%s: '%s' is not a non-negative integer", fs->name, val);
+            *(uint64_t*)field = x;
+            break;
+        }
+        case ARG_STR:
+            if (!*val) error_usage("%s: empty value", fs->name);
+            *(const char**)field = val;
+            break;
+        case ARG_SWITCH: break;
+        }
+    }
+}
+
+// Whether the flag `name` appeared on the command line.
+static int flag_given(const unsigned char* given, const char* name) {
+    for (size_t i = 0; i < NUM_FLAGS; i++)
+        if (strcmp(FLAGS[i].name, name) == 0) return given[i];
+    return 0;
+}
+
+// The shape and schedule a run actually uses, after presets, overrides and --init are applied.
+typedef struct {
+    GPTConfig gpt;          // model shape (max_seq_len = n_positions)
+    int T, B, steps, warmup; // training context, batch, steps, warm-up
+    float lr;
+} RunShape;
+
+// Applies the preset and overrides; validates what a flag can get wrong (exit 2). init_cfg is
+// the --init checkpoint's config or NULL. V is the data's vocabulary size.
+static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg, int V) {
+    const ModelPreset* p = NULL;
+    for (size_t i = 0; i < NUM_PRESETS; i++)
+        if (strcmp(PRESETS[i].name, cfg->model) == 0) p = &PRESETS[i];
+    if (!p) error_usage("--model: unknown preset '%s' (tiny, small, gpt2)", cfg->model);
+    RunShape s;
+    if (init_cfg) {
+        // the checkpoint fixes the architecture; a flag may only repeat it
+        s.gpt = *init_cfg;
+        if ((cfg->L > 0 && cfg->L != init_cfg->num_layers) || (cfg->C > 0 && cfg->C != init_cfg->channels) ||
+            (cfg->H > 0 && cfg->H != init_cfg->num_heads))
+            error_usage("-L/-C/-H disagree with the --init checkpoint %s (L%d C%d H%d)", cfg->init,
+                        init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
+        s.T = cfg->T > 0 ? cfg->T : (init_cfg->max_seq_len < p->T ? init_cfg->max_seq_len : p->T);
+        if (s.T > init_cfg->max_seq_len)
+            error_usage("-T %d exceeds n_positions %d of %s/config.json", s.T, init_cfg->max_seq_len, cfg->init);
+        if (init_cfg->vocab_size != V)
+            fatal("%s/config.json: vocab_size %d, but the data has a vocabulary of %d", cfg->init,
+                  init_cfg->vocab_size, V);
+    } else {
+        s.gpt.num_layers = cfg->L > 0 ? cfg->L : p->L;
+        s.gpt.channels = cfg->C > 0 ? cfg->C : p->C;
+        s.gpt.num_heads = cfg->H > 0 ? cfg->H : p->H;
+        s.T = cfg->T > 0 ? cfg->T : p->T;
+        s.gpt.max_seq_len = s.T;
+        s.gpt.vocab_size = V;
+        if (s.gpt.channels % s.gpt.num_heads != 0)
+            error_usage("C %d is not divisible by H %d", s.gpt.channels, s.gpt.num_heads);
+    }
+    s.B = cfg->B > 0 ? cfg->B : p->B;
+    s.steps = cfg->steps > 0 ? cfg->steps : p->steps;
+    s.lr = cfg->lr > 0.0f ? cfg->lr : p->lr;
+    s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
+    if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
+    if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
+    if (cfg->probe_every != 0 && s.T < 6)
+        error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
+    if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
+        error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
+    char err[256];
+    if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
+    return s;
+}
+
+// Reads n_layer, n_embd, n_head, n_positions, vocab_size from DIR/config.json (without loading
+// the weights, so that flag errors are reported before any large read). Runtime error on failure.
+static GPTConfig read_model_config(const char* dir) {
+    char path[4096], err[512];
+    path_join(path, sizeof path, dir, "config.json");
+    size_t len = 0;
+    char* text = read_file(path, &len, err, sizeof err);
+    if (!text) fatal("%s", err);
+    JsonValue root;
+    if (json_parse(&root, text, len, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    static const char* keys[] = {"n_positions", "vocab_size", "n_layer", "n_head", "n_embd"};
+    long long v[5];
+    for (int i = 0; i < 5; i++) {
+        if (json_get_int(&root, keys[i], &v[i]) != 0 || v[i] <= 0 || v[i] > INT_MAX)
+            fatal("%s: missing or invalid \"%s\"", path, keys[i]);
+    }
+    json_free(&root);
+    free(text);
+    GPTConfig c = {(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4]};
+    if (gpt_config_check(&c, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    return c;
+}
+
+// ============================================================================
+// Data: text -> tokens -> a train split and a val split
+
+// The built-in corpus: data/corpus.h's synthetic language, always from the same seed, so that
+// --seed changes the model's initialisation and data order but not the data.
+#define CORPUS_SEED 1337
+// Tokenizers and token shards are cached here (relative to the working directory), keyed by a
+// hash of the input text and the tokenizer; delete the folder to rebuild them.
+#define CACHE_DIR ".cache"
+
+typedef struct {
+    Tokenizer* tok;   // byte-level BPE of the data
+    char* tok_json;   // the tokenizer.json bytes (its identity in the shard cache key)
+    size_t tok_json_len;
+    int* train;       // (n_train) token ids
+    int* val;         // (n_val) token ids
+    size_t n_train, n_val;
+    int V;            // vocabulary size
+    uint64_t hash;    // cache key of text + tokenizer + split, to check that --resume sees the same data
+    NgramStats ngram; // unigram/bigram/trigram cross-entropies on val (nats/token)
+    char name[256];   // short name for the run folder ("corpus", "tinyshakespeare")
+    char source[4096]; // what was read, for messages
+} Dataset;
+
+// FNV-1a 64 over bytes, continuing from h (start with FNV_OFFSET).
+#define FNV_OFFSET 1469598103934665603ull
+static uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+    const unsigned char* p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+static int* encode_with_tokenizer(void* ctx, const char* text, size_t len, size_t* n) {
+    return tok_encode((const Tokenizer*)ctx, text, len, n);
+}
+
+// The tokenizer for text: loaded from tok_path when given (a model folder's tokenizer.json), else
+// trained on the train side of the text to `vocab` tokens and cached in CACHE_DIR under a hash
+// of text, vocab and split. Fills ds->tok and ds->tok_json. Runtime error on failure.
+static void dataset_tokenizer(Dataset* ds, const char* text, size_t len, int vocab, double val_frac,
+                              const char* tok_path) {
+    char err[1024], path[4096];
+    if (tok_path) {
+        snprintf(path, sizeof path, "%s", tok_path);
+    } else {
+        uint64_t key = data_hash(DATA_HASH_INIT, text, len);
+        key = data_hash(key, &vocab, sizeof vocab);
+        key = data_hash(key, &val_frac, sizeof val_frac);
+        char name[64];
+        snprintf(name, sizeof name, "%016llx.tokenizer.json", (unsigned long long)key);
+        path_join(path, sizeof path, CACHE_DIR, name);
+        if (access(path, F_OK) != 0) {
+            size_t split = data_split_text(text, len, val_frac, err, sizeof err);
+            if (split == 0) fatal("%s: %s", ds->source, err);
+            double t0 = time_seconds();
+            Tokenizer* tok = tok_train(text, split, vocab, err, sizeof err);
+            if (!tok) fatal("%s: %s", ds->source, err);
+            if (make_dirs(CACHE_DIR, err, sizeof err) != 0 || tok_save_json(tok, path, err, sizeof err) != 0)
+                fatal("%s", err);
+            printf("tokenizer  trained a %d-token BPE on %zu bytes in %.2f s (cached in %s)\n", tok_vocab_size(tok),
+                   split, time_seconds() - t0, path);
+            tok_free(tok);
+        }
+    }
+    ds->tok = tok_load_json(path, err, sizeof err);
+    if (!ds->tok) fatal("%s", err);
+    ds->tok_json = read_file(path, &ds->tok_json_len, err, sizeof err);
+    if (!ds->tok_json) fatal("%s", err);
+}
+
+// Loads the data: the text (--input, or the built-in corpus), its tokenizer (tok_path, or trained
+// and cached), the train/val token split (cached shards) and the n-gram baselines.
+static void dataset_load(Dataset* ds, const TrainConfig* cfg, const char* tok_path) {
+    memset(ds, 0, sizeof *ds);
+    size_t len = 0;
+    char* text;
+    char err[1024];
+    if (cfg->input) {
+        text = data_read_input(cfg->input, &len, err, sizeof err);
+        if (!text) fatal("%s", err);
+        snprintf(ds->source, sizeof ds->source, "%s", cfg->input);
+        char base[4096];
+        snprintf(base, sizeof base, "%s", cfg->input);
+        size_t bl = strlen(base);
+        while (bl > 1 && base[bl - 1] == '/') base[--bl] = '\0';
+        const char* slash = strrchr(base, '/');
+        const char* name = slash && slash[1] ? slash + 1 : base;
+        int w = snprintf(ds->name, sizeof ds->name, "%s", name);
+        if (w < 0 || (size_t)w >= sizeof ds->name) ds->name[sizeof ds->name - 1] = '\0';
+        char* dot = strrchr(ds->name, '.');
+        if (dot && dot != ds->name) *dot = '\0';
+    } else {
+        text = corpus_generate(CORPUS_SEED, CORPUS_DEFAULT_BYTES, &len);
+        snprintf(ds->source, sizeof ds->source, "built-in corpus (seed %d)", CORPUS_SEED);
+        snprintf(ds->name, sizeof ds->name, "corpus");
+    }
+    dataset_tokenizer(ds, text, len, cfg->vocab, cfg->val_frac, tok_path);
+    ds->V = tok_vocab_size(ds->tok);
+    DataTokens dt;
+    if (data_prepare_tokens(text, len, cfg->val_frac, CACHE_DIR, ds->tok_json, ds->tok_json_len, ds->V,
+                            encode_with_tokenizer, ds->tok, &dt, err, sizeof err) != 0)
+        fatal("%s", err);
+    free(text);
+    ds->train = dt.train;
+    ds->val = dt.val;
+    ds->n_train = dt.n_train;
+    ds->n_val = dt.n_val;
+    ds->hash = dt.key;
+    if (ngram_entropies(ds->train, ds->n_train, ds->val, ds->n_val, ds->V, &ds->ngram, err, sizeof err) != 0)
+        fatal("%s: %s", ds->source, err);
+}
+
+static void dataset_free(Dataset* ds) {
+    free(ds->train);
+    free(ds->val);
+    free(ds->tok_json);
+    tok_free(ds->tok);
+}
+
+// Writes DIR/baselines.csv: the n-gram cross-entropies the model's val loss is compared with.
+static void write_baselines(const char* dir, const Dataset* ds) {
+    char path[4200], err[1024];
+    path_join(path, sizeof path, dir, "baselines.csv");
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    fprintf(af.f, "model,val_loss_nats_per_token\nunigram,%.6f\nbigram,%.6f\ntrigram,%.6f\n", ds->ngram.h1,
+            ds->ngram.h2, ds->ngram.h3);
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
+}
+
+// Batches of B windows of T+1 tokens from one split: inputs are tokens [s, s+T), targets [s+1,
+// s+T+1). Random windows come from the loader's own RNG, so the data order depends only on
+// the seed; sequential windows advance pos and wrap.
+typedef struct {
+    const int* tokens; // the split
+    size_t n;
+    size_t B, T;
+    int sequential;
+    uint64_t rng;  // random windows: xorshift state (saved in train_state.bin)
+    uint64_t pos;  // sequential windows: next start (saved in train_state.bin)
+    int* inputs;   // (B, T)
+    int* targets;  // (B, T)
+} DataLoader;
+
+static void loader_init(DataLoader* dl, const int* tokens, size_t n, size_t B, size_t T, int sequential,
+                        uint64_t seed) {
+    dl->tokens = tokens;
+    dl->n = n;
+    dl->B = B;
+    dl->T = T;
+    dl->sequential = sequential;
+    dl->rng = seed ^ 0x9E3779B97F4A7C15ull;
+    if (dl->rng == 0) dl->rng = 1;
+    dl->pos = 0;
+    dl->inputs = malloc_check(B * T * sizeof(int));
+    dl->targets = malloc_check(B * T * sizeof(int));
+}
+
+static void loader_next(DataLoader* dl) {
+    size_t span = dl->n - dl->T; // number of valid window starts (n >= T + 1)
+    for (size_t b = 0; b < dl->B; b++) {
+        size_t start;
+        if (dl->sequential) {
+            if (dl->pos >= span) dl->pos = 0;
+            start = (size_t)dl->pos;
+            dl->pos += dl->T;
+        } else {
+            uint64_t r = ((uint64_t)random_u32(&dl->rng) << 32) | random_u32(&dl->rng);
+            start = (size_t)(r % span);
+        }
+        memcpy(dl->inputs + b * dl->T, dl->tokens + start, dl->T * sizeof(int));
+        memcpy(dl->targets + b * dl->T, dl->tokens + start + 1, dl->T * sizeof(int));
+    }
+}
+
+static void loader_free(DataLoader* dl) {
+    free(dl->inputs);
+    free(dl->targets);
+}
+
+// ============================================================================
+// Evaluation and sampling
+
+// The fixed val set: consecutive non-overlapping windows from the start of the val split, in
+// batches of B (the last batch padded with ignored targets). Same windows at every evaluation.
+typedef struct {
+    int* inputs;  // (num_batches, B, T)
+    int* targets; // (num_batches, B, T), -1 in padding rows
+    size_t num_batches, num_windows, B, T;
+} ValSet;
+
+static void valset_init(ValSet* vs, const int* tokens, size_t n, size_t B, size_t T, size_t max_batches) {
+    size_t avail = (n - 1) / T;
+    size_t windows = avail < max_batches * B ? avail : max_batches * B;
+    vs->B = B;
+    vs->T = T;
+    vs->num_windows = windows;
+    vs->num_batches = (windows + B - 1) / B;
+    vs->inputs = malloc_check(vs->num_batches * B * T * sizeof(int));
+    vs->targets = malloc_check(vs->num_batches * B * T * sizeof(int));
+    for (size_t w = 0; w < vs->num_batches * B; w++) {
+        for (size_t t = 0; t < T; t++) {
+            if (w < windows) {
+                vs->inputs[w * T + t] = tokens[w * T + t];
+                vs->targets[w * T + t] = tokens[w * T + t + 1];
+            } else {
+                vs->inputs[w * T + t] = tokens[t];
+                vs->targets[w * T + t] = -1;
+            }
+        }
+    }
+}
+
+// Mean cross-entropy (nats/token) over every target of the val set.
+static double evaluate(GPT* model, const ValSet* vs) {
+    double sum = 0.0;
+    size_t count = 0;
+    for (size_t b = 0; b < vs->num_batches; b++) {
+        size_t off = b * vs->B * vs->T;
+        gpt_forward(model, vs->inputs + off, vs->targets + off, vs->B, vs->T);
+        sum += (double)model->mean_loss * (double)model->num_valid;
+        count += model->num_valid;
+    }
+    return count ? sum / (double)count : NAN;
+}
+
+static void valset_free(ValSet* vs) {
+    free(vs->inputs);
+    free(vs->targets);
+}
+
+// Generates n tokens after the prompt (np tokens), feeding back the last T tokens each time.
+// Returns a malloc'd (np + n) array starting with the prompt. The sampling RNG is the run's own,
+// separate from the data order.
+static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k,
+                     uint64_t* rng) {
+    int* seq = malloc_check((size_t)(np + n) * sizeof(int));
+    memcpy(seq, prompt, (size_t)np * sizeof(int));
+    int V = model->config.vocab_size;
+    for (int i = np; i < np + n; i++) {
+        size_t ctx = (size_t)i < T ? (size_t)i : T;
+        gpt_forward(model, seq + i - ctx, NULL, 1, ctx);
+        seq[i] = sample_logits(model->acts.logits + (ctx - 1) * (size_t)V, V, temperature, top_k, rng);
+    }
+    return seq;
+}
+
+// Prints a sample: the decoded text of seq[0..n), control bytes other than newline and tab as \xNN.
+static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
+    size_t len = 0;
+    char* text = tok_decode(tok, seq, (size_t)n, &len);
+    printf("---- %s\n", title);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n' || c == '\t' || c >= 32) putchar(c);
+        else printf("\\x%02x", c);
+    }
+    printf("\n----\n");
+    fflush(stdout);
+    free(text);
+}
+
+// A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
+// document separator), printed under title.
+static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
+                             const char* title) {
+    size_t np = 0;
+    int* prompt = tok_encode(tok, "\n\n", 2, &np);
+    int* seq = generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, rng);
+    print_sample(title, tok, seq + np, cfg->sample_len);
+    free(seq);
+    free(prompt);
+}
+
+// ============================================================================
+// Logging and progress
+
+// Memory the system can still give us (MemAvailable), in bytes; 0 if unknown.
+static size_t available_memory(void) {
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
+    fclose(f);
+    return kb * 1024;
+}
+
+static void format_bytes(char* buf, size_t len, double bytes) {
+    if (bytes >= 1024.0 * 1024 * 1024) snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+    else snprintf(buf, len, "%.1f MiB", bytes / (1024.0 * 1024));
+}
+
+static void format_duration(char* buf, size_t len, double s) {
+    if (!(s >= 0.0) || s > 1e8) {
+        snprintf(buf, len, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+// The peak resident memory of this process so far, in bytes.
+static double peak_rss(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
+    return (double)ru.ru_maxrss * 1024.0; // Linux reports kilobytes
+}
+
+#define TRAIN_CSV_HEADER "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s"
+
+// Rewrites the CSV log at path with its header and, when resuming from step `keep_below`, only the
+// complete pre-training rows of earlier steps (a crash may have logged steps past the checkpoint;
+// those steps run again). A missing file is an error only when required.
+static void restart_csv(const char* path, const char* header, int keep_below, int required) {
+    char err[1024];
+    char* old = NULL;
+    size_t len = 0, hl = strlen(header);
+    if (keep_below > 0) {
+        old = read_file(path, &len, err, sizeof err);
+        if (!old && required) fatal("%s (needed to continue the log on --resume)", err);
+        if (old && (strncmp(old, header, hl) != 0 || old[hl] != '\n'))
+            fatal("%s: unexpected header (not written by ./train)", path);
+    }
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    fprintf(af.f, "%s\n", header);
+    if (old) {
+        char* line = old + hl + 1;
+        while (*line) {
+            char* nl = strchr(line, '\n');
+            size_t l = nl ? (size_t)(nl - line) : strlen(line);
+            char* end = NULL;
+            long step = strtol(line, &end, 10);
+            if (nl && end != line && *end == ',' && step < keep_below && strncmp(end, ",pretrain,", 10) == 0)
+                fwrite_check(line, 1, l + 1, af.f, path);
+            line = nl ? nl + 1 : line + l;
+        }
+        free(old);
+    }
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
+}
+
+// Starts DIR/train.csv (see restart_csv) and opens it for appending.
+static FILE* open_train_csv(const char* dir, int keep_below) {
+    char path[4200];
+    path_join(path, sizeof path, dir, "train.csv");
+    restart_csv(path, TRAIN_CSV_HEADER, keep_below, 1);
+    return fopen_check(path, "a");
+}
+
+// Appends one row; NAN fields are left empty (not measured at this step).
+static void log_row(FILE* f, int step, const char* stage, double loss, double val_loss, double lr, double norm,
+                    double ms, double tok_s) {
+    double v[6] = {loss, val_loss, lr, norm, ms, tok_s};
+    fprintf(f, "%d,%s", step, stage);
+    for (int i = 0; i < 6; i++) {
+        if (isnan(v[i])) fprintf(f, ",");
+        else fprintf(f, ",%.6g", v[i]);
+    }
+    fprintf(f, "\n");
+    if (fflush(f) != 0 || ferror(f)) fatal("writing train.csv: %s", strerror(errno));
+}
+
+// Progress on stdout: a live bar redrawn with \r on a terminal; plain lines every `every` steps
+// (and at evaluations) otherwise, so that logs piped to a file stay readable.
+typedef struct {
+    int tty;
+    int steps, every;
+    double t0;        // wall time at the first step of this process
+    int first_step;   // step at t0 (non-zero after --resume)
+    double tokens_per_step;
+} Progress;
+
+static void progress_init(Progress* pr, int first_step, int steps, double tokens_per_step) {
+    pr->tty = isatty(STDOUT_FILENO);
+    pr->steps = steps;
+    pr->every = steps / 25 > 0 ? steps / 25 : 1;
+    pr->t0 = time_seconds();
+    pr->first_step = first_step;
+    pr->tokens_per_step = tokens_per_step;
+}
+
+// Reports step (0-based, just finished). val is NAN when not evaluated at this step.
+static void progress_step(Progress* pr, int step, float loss, double val, float lr, float norm, double ms) {
+    double elapsed = time_seconds() - pr->t0;
+    int done = step + 1 - pr->first_step;
+    double eta = done > 0 ? elapsed / done * (pr->steps - step - 1) : NAN;
+    char eta_s[32], val_s[32];
+    format_duration(eta_s, sizeof eta_s, eta);
+    if (isnan(val)) snprintf(val_s, sizeof val_s, "      ");
+    else snprintf(val_s, sizeof val_s, "%6.4f", val);
+    double tok_s = pr->tokens_per_step / (ms / 1000.0);
+    int last = step + 1 == pr->steps;
+    if (pr->tty) {
+        int width = 20, fill = (int)((double)(step + 1) / pr->steps * width);
+        char bar[32];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        printf("\r[%s] %*d/%d loss %.4f val %s lr %.2e %6.1f ms %7.0f tok/s ETA %s\033[K", bar,
+               (int)snprintf(NULL, 0, "%d", pr->steps), step + 1, pr->steps, (double)loss, val_s, (double)lr, ms,
+               tok_s, eta_s);
+        if (!isnan(val) || last) printf("\n");
+    } else if (step % pr->every == 0 || !isnan(val) || last) {
+        printf("step %*d/%d | loss %.4f | val %s | lr %.2e | norm %6.3f | %6.1f ms | %7.0f tok/s | ETA %s\n",
+               (int)snprintf(NULL, 0, "%d", pr->steps), step + 1, pr->steps, (double)loss, val_s, (double)lr,
+               (double)norm, ms, tok_s, eta_s);
+    }
+    fflush(stdout);
+}
+
+// Ends a live bar line before other output.
+static void progress_break(const Progress* pr) {
+    if (pr->tty) printf("\r\033[K");
+}
+
+// ============================================================================
+// Training state: everything --resume needs to continue exactly, in one atomic file
+//
+// DIR/train_state.bin, native endianness:
+//   TrainStateHeader (magic "FGST", version, run settings, step, RNG states, data position)
+//   params, AdamW m, AdamW v: num_parameters float32 each
+//   uint64 FNV-1a checksum of everything above
+// The parameters live here too (not only in DIR/pretrain/), so one rename commits the whole state:
+// a crash between two files can never pair weights of one step with moments of another.
+
+#define STATE_MAGIC 0x54534746u // "FGST"
+#define STATE_VERSION 1
+
+typedef struct {
+    uint32_t magic, version;
+    int32_t L, C, NH, maxT, V; // model shape
+    int32_t T, B, steps, warmup, sequential, threads;
+    int32_t step; // completed steps: the next step to run
+    int32_t eval_every, eval_batches, sample_every, save_every;
+    int32_t probe_every, probe_seqs, probe_bins;
+    double lr, min_lr_frac, wd, clip, val_frac;
+    uint64_t seed, data_hash, num_parameters;
+    uint64_t loader_rng, loader_pos, sample_rng;
+    char model[32];   // --model preset name (for messages)
+    char input[4096]; // --input of the run ("" = built-in corpus)
+} TrainStateHeader;
+_Static_assert(sizeof(TrainStateHeader) % 8 == 0, "header is a whole number of 8-byte words");
+
+// Writes the state through a temporary file and a rename; returns 0 or -1 with err filled.
+static int state_save(const char* dir, const TrainStateHeader* h, const GPT* model, char* err, size_t errlen) {
+    char path[4096];
+    path_join(path, sizeof path, dir, "train_state.bin");
+    size_t N = model->num_parameters;
+    const float* arrays[3] = {model->params_memory, model->m_memory, model->v_memory};
+    for (int a = 0; a < 3; a++) {
+        if (!arrays[a]) {
+            set_err(err, errlen, "%s: the optimizer state is missing (no step taken)", path);
+            return -1;
+        }
+        for (size_t i = 0; i < N; i++)
+            if (!isfinite(arrays[a][i])) {
+                set_err(err, errlen, "%s: refusing to save a non-finite value", path);
+                return -1;
+            }
+    }
+    AtomicFile af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    uint64_t sum = fnv1a(FNV_OFFSET, h, sizeof *h);
+    int ok = fwrite(h, sizeof *h, 1, af.f) == 1;
+    for (int a = 0; a < 3 && ok; a++) {
+        sum = fnv1a(sum, arrays[a], N * sizeof(float));
+        ok = fwrite(arrays[a], sizeof(float), N, af.f) == N;
+    }
+    ok = ok && fwrite(&sum, sizeof sum, 1, af.f) == 1;
+    if (!ok) {
+        set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        atomic_abort(&af);
+        return -1;
+    }
+    return atomic_commit(&af, err, errlen);
+}
+
+// Reads DIR/train_state.bin's header, checking magic, version, size and checksum of the whole
+// file; params/m/v (num_parameters floats each) are returned malloc'd. Runtime error on any fault.
+static void state_load(const char* dir, TrainStateHeader* h, float** params, float** m, float** v) {
+    char path[4096];
+    path_join(path, sizeof path, dir, "train_state.bin");
+    FILE* f = fopen(path, "rb");
+    if (!f) fatal("%s: %s (is %s a run folder saved with --save-every or Ctrl-C?)", path, strerror(errno), dir);
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) fatal("%s: %s", path, strerror(errno));
+    if ((size_t)st.st_size < sizeof *h || fread(h, sizeof *h, 1, f) != 1)
+        fatal("%s: truncated (%lld bytes, the header alone is %zu)", path, (long long)st.st_size, sizeof *h);
+    if (h->magic != STATE_MAGIC) fatal("%s: not a training state (bad magic)", path);
+    if (h->version != STATE_VERSION)
+        fatal("%s: version %u, this ./train reads version %d", path, h->version, STATE_VERSION);
+    h->input[sizeof h->input - 1] = '\0';
+    GPTConfig c = {h->maxT, h->V, h->L, h->NH, h->C};
+    char err[256];
+    if (gpt_config_check(&c, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    uint64_t N = h->num_parameters;
+    // the size must match exactly before anything large is allocated
+    if (N == 0 || N > ((uint64_t)1 << 36) ||
+        (uint64_t)st.st_size != sizeof *h + 3 * N * sizeof(float) + sizeof(uint64_t))
+        fatal("%s: size %lld does not match %llu parameters (truncated or corrupt)", path, (long long)st.st_size,
+              (unsigned long long)N);
+    uint64_t sum = fnv1a(FNV_OFFSET, h, sizeof *h);
+    float** arrays[3] = {params, m, v};
+    for (int a = 0; a < 3; a++) {
+        *arrays[a] = malloc_check(N * sizeof(float));
+        fread_check(*arrays[a], sizeof(float), N, f, path);
+        sum = fnv1a(sum, *arrays[a], N * sizeof(float));
+    }
+    uint64_t stored;
+    fread_check(&stored, sizeof stored, 1, f, path);
+    fclose(f);
+    if (stored != sum) fatal("%s: checksum mismatch (the file is corrupt)", path);
+    if (h->step < 0 || h->step > h->steps || h->B <= 0 || h->T <= 0 || h->T > h->maxT)
+        fatal("%s: inconsistent step/batch fields", path);
+}
+
+// ============================================================================
+// Probes: soft-entropy estimates of every hidden state on fixed sequences (probes.h)
+
+typedef struct {
+    int every;       // probe every N steps (0 = off)
+    ProbeRun pr;     // estimator state: bins and per-layer accumulators
+    int* tokens;     // (S, T) probe sequences: consecutive windows from the start of the val split
+    size_t S, T, B;  // sequences, length, forward batch
+    double seconds;  // wall time spent probing
+    char csv[4200];  // DIR/probes.csv
+} Probes;
+
+// Prepares the probes of a run in dir: the sequences, the bins (written to probe_bins.safetensors)
+// and probes.csv (restarted as train.csv is). every = 0 leaves them off.
+static void probes_init(Probes* p, const char* dir, const Dataset* ds, const GPTConfig* g, size_t T, size_t B,
+                        int every, int seqs, int bins, int keep_below) {
+    memset(p, 0, sizeof *p);
+    p->every = every;
+    if (every == 0) return;
+    size_t avail = (ds->n_val - 1) / T;
+    p->S = (size_t)seqs < avail ? (size_t)seqs : avail;
+    if (p->S < (size_t)seqs)
+        printf("note: the val split holds %zu windows of %zu tokens, so the probes use %zu sequences, not %d\n", avail,
+               T, p->S, seqs);
+    p->T = T;
+    p->B = B;
+    p->tokens = malloc_check(p->S * T * sizeof(int));
+    memcpy(p->tokens, ds->val, p->S * T * sizeof(int));
+    probe_run_init(&p->pr, g->num_layers, g->channels, bins, 0);
+    char path[4200], err[1024];
+    path_join(path, sizeof path, dir, "probe_bins.safetensors");
+    if (probe_bins_save(path, &p->pr.bins, p->tokens, p->S, T, err, sizeof err) != 0) fatal("%s", err);
+    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
+    restart_csv(p->csv, PROBE_CSV_HEADER, keep_below, 0);
+}
+
+// Probes the model's current weights and appends one probes.csv row per hidden state.
+static void probes_measure(Probes* p, GPT* model, int step, const char* stage) {
+    if (p->every == 0) return;
+    double t0 = time_seconds();
+    probe_run_reset(&p->pr);
+    for (size_t s0 = 0; s0 < p->S; s0 += p->B) {
+        size_t nb = p->S - s0 < p->B ? p->S - s0 : p->B;
+        gpt_forward_hidden(model, p->tokens + s0 * p->T, nb, p->T);
+        probe_layers_add(&p->pr, model, p->tokens + s0 * p->T, nb, p->T);
+    }
+    char err[1024];
+    if (probe_csv_append(p->csv, step, stage, &p->pr, err, sizeof err) != 0) fatal("%s", err);
+    p->seconds += time_seconds() - t0;
+}
+
+// Whether step is a probe step (step 0 and every `every` steps; the end is probed separately).
+static int probes_due(const Probes* p, int step) { return p->every > 0 && step % p->every == 0; }
+
+// Draws DIR/info_plane.svg and DIR/probes.svg (and preference.svg after DPO) from the CSV logs.
+static void probes_plot(const Probes* p, const char* dir) {
+    if (p->every == 0) return;
+    char err[1024];
+    if (probe_plots_write(dir, NULL, err, sizeof err) != 0) fprintf(stderr, "warning: plots not written: %s\n", err);
+}
+
+static void probes_free(Probes* p) {
+    if (p->every == 0) return;
+    free(p->tokens);
+    probe_run_free(&p->pr);
+}
+
+// ============================================================================
+// The pre-training stage
+
+// Set by the SIGINT handler, read between steps: the one piece of state a signal may touch.
+static volatile sig_atomic_t interrupted = 0;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+// Everything a stage shares: the run's settings, folder, data and logs.
+typedef struct {
+    TrainConfig cfg;
+    RunShape shape;
+    char dir[4096];  // run folder
+    Dataset data;
+    GPT model;
+    FILE* csv;       // DIR/train.csv, appending
+    int start_step;  // 0, or the step --resume continues from
+    uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
+    Probes probes;   // hidden-state probes (shared with later stages)
+    char state_input[4096], state_model[32]; // --input and --model as read from train_state.bin
+    double final_val_loss;
+    double t_start;
+} Run;
+
+// Fills a state header for the run at `step` (steps completed).
+static TrainStateHeader state_header(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+    TrainStateHeader h;
+    memset(&h, 0, sizeof h);
+    const GPTConfig* g = &run->model.config;
+    h.magic = STATE_MAGIC;
+    h.version = STATE_VERSION;
+    h.L = g->num_layers;
+    h.C = g->channels;
+    h.NH = g->num_heads;
+    h.maxT = g->max_seq_len;
+    h.V = g->vocab_size;
+    h.T = run->shape.T;
+    h.B = run->shape.B;
+    h.steps = run->shape.steps;
+    h.warmup = run->shape.warmup;
+    h.sequential = run->cfg.sequential;
+    h.threads = run->cfg.threads;
+    h.step = step;
+    h.eval_every = run->cfg.eval_every;
+    h.eval_batches = run->cfg.eval_batches;
+    h.sample_every = run->cfg.sample_every;
+    h.save_every = run->cfg.save_every;
+    h.probe_every = run->cfg.probe_every;
+    h.probe_seqs = run->cfg.probe_seqs;
+    h.probe_bins = run->cfg.probe_bins;
+    snprintf(h.model, sizeof h.model, "%s", run->cfg.model);
+    h.lr = run->shape.lr;
+    h.min_lr_frac = run->cfg.min_lr_frac;
+    h.wd = run->cfg.wd;
+    h.clip = run->cfg.clip;
+    h.val_frac = run->cfg.val_frac;
+    h.seed = run->cfg.seed;
+    h.data_hash = run->data.hash;
+    h.num_parameters = run->model.num_parameters;
+    h.loader_rng = dl->rng;
+    h.loader_pos = dl->pos;
+    h.sample_rng = sample_rng;
+    if (run->cfg.input) snprintf(h.input, sizeof h.input, "%s", run->cfg.input);
+    return h;
+}
+
+// Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
+static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+    char path[4200], err[512];
+    path_join(path, sizeof path, run->dir, "pretrain");
+    if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
+    char tok_path[4300];
+    path_join(tok_path, sizeof tok_path, path, "tokenizer.json");
+    if (tok_save_json(run->data.tok, tok_path, err, sizeof err) != 0) fatal("%s", err);
+    TrainStateHeader h = state_header(run, step, dl, sample_rng);
+    if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
+}
+
+// Names the first parameter tensor whose gradient is not finite, e.g. "h.2.mlp.c_fc.weight".
+static void first_bad_gradient(const GPT* model, char* name, size_t len) {
+    const float* g = model->grads_memory;
+    snprintf(name, len, "(none found)");
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = model->param_sizes[i];
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(g[j])) {
+                size_t shape[2];
+                // tensors 2..13 stack L layers; find which one holds index j
+                int layered = i >= 2 && i < 14;
+                int l = layered ? (int)(j / (n / (size_t)model->config.num_layers)) : 0;
+                gpt_tensor_name(&model->config, i, l, name, len, shape);
+                return;
+            }
+        g += n;
+    }
+}
+
+// Stops the run on a non-finite loss or gradient, naming the step; the last checkpoint stays.
+NORETURN static void numerical_fault(const Run* run, int step, const char* what, int last_saved) {
+    char tensor[128] = "";
+    if (strcmp(what, "loss") != 0) first_bad_gradient(&run->model, tensor, sizeof tensor);
+    fprintf(stderr, "\nerror: step %d: %s is not finite%s%s; stopping. ", step, what,
+            *tensor ? ", first in " : "", tensor);
+    if (last_saved > 0)
+        fprintf(stderr, "The checkpoint of step %d in %s is kept (continue with --resume %s, perhaps with a lower --lr in a new run).\n",
+                last_saved, run->dir, run->dir);
+    else fprintf(stderr, "No checkpoint was written yet; try a lower --lr.\n");
+    exit(1);
+}
+
+// Pre-trains run->model for the configured steps: per step a batch, forward, backward, clip, AdamW.
+// Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or --pause-at saves and exits 0.
+static void pretrain_stage(Run* run) {
+    const TrainConfig* cfg = &run->cfg;
+    const RunShape* s = &run->shape;
+    GPT* model = &run->model;
+    Dataset* ds = &run->data;
+    size_t B = (size_t)s->B, T = (size_t)s->T;
+
+    DataLoader train;
+    loader_init(&train, ds->train, ds->n_train, B, T, cfg->sequential, cfg->seed);
+    ValSet val;
+    valset_init(&val, ds->val, ds->n_val, B, T, (size_t)cfg->eval_batches);
+    uint64_t sample_rng = cfg->seed * 2654435761ull + 7;
+    if (run->start_step > 0) {
+        train.rng = run->loader_rng;
+        train.pos = run->loader_pos;
+        sample_rng = run->sample_rng;
+    }
+    int last_saved = run->start_step;
+
+    Progress pr;
+    progress_init(&pr, run->start_step, s->steps, (double)(B * T));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND; // a second Ctrl-C ends the program at once
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0) fatal("sigaction: %s", strerror(errno));
+
+    for (int step = run->start_step; step < s->steps; step++) {
+        double val_loss = NAN;
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
+        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain");
+        if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
+            char title[64];
+            snprintf(title, sizeof title, "sample at step %d", step);
+            progress_break(&pr);
+            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title);
+        }
+
+        double t0 = time_seconds();
+        loader_next(&train);
+        gpt_forward(model, train.inputs, train.targets, B, T);
+        float loss = model->mean_loss;
+        if (!isfinite(loss)) numerical_fault(run, step, "loss", last_saved);
+        gpt_zero_grad(model);
+        gpt_backward(model, NULL);
+        float norm = gpt_clip_grad_norm(model, cfg->clip);
+        if (!isfinite(norm)) numerical_fault(run, step, "gradient norm", last_saved);
+        float lr = lr_schedule(step, s->steps, s->warmup, s->lr, cfg->min_lr_frac);
+        gpt_update(model, lr, 0.9f, 0.95f, 1e-8f, cfg->wd, step + 1);
+        double ms = (time_seconds() - t0) * 1000.0;
+
+        log_row(run->csv, step, "pretrain", loss, val_loss, lr, norm, ms, (double)(B * T) / (ms / 1000.0));
+        progress_step(&pr, step, loss, val_loss, lr, norm, ms);
+
+        int done = step + 1;
+        int stop = interrupted || (cfg->pause_at > 0 && done == cfg->pause_at);
+        if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
+            save_checkpoint(run, done, &train, sample_rng);
+            last_saved = done;
+        }
+        if (stop) {
+            progress_break(&pr);
+            printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
+                   interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
+            exit(0);
+        }
+    }
+
+    // final evaluation, after the last update, logged as a row of its own
+    run->final_val_loss = evaluate(model, &val);
+    log_row(run->csv, s->steps, "pretrain", NAN, run->final_val_loss, NAN, NAN, NAN, NAN);
+    // the last probe row of the stage comes from exactly the weights saved for it
+    probes_measure(&run->probes, model, s->steps, "pretrain");
+    save_checkpoint(run, s->steps, &train, sample_rng);
+    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
+    probes_plot(&run->probes, run->dir);
+    signal(SIGINT, SIG_DFL);
+    loader_free(&train);
+    valset_free(&val);
+}
+
+// --probe-only: probes the --init model once (step 0) and draws the figures; no training.
+static void probe_only_stage(Run* run) {
+    probes_measure(&run->probes, &run->model, 0, "pretrain");
+    probes_plot(&run->probes, run->dir);
+    printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
+           run->cfg.init, run->probes.seconds, run->dir);
+    probes_free(&run->probes);
+}
+
+// ============================================================================
+// ==== DPO stage ====
+// (the preference-optimisation stage goes here: a function taking the Run, called from main
+// after pretrain_stage)
+
+// ============================================================================
+// main
+
+// Sets the OpenMP thread count (0 = all cores) and returns it.
+static int setup_threads(int threads) {
+#ifdef _OPENMP
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    return threads;
+#else
+    (void)threads;
+    return 1;
+#endif
+}
+
+// Resolves the run folder: --resume DIR, --out DIR, or runs/<data>-<model>.
+static void resolve_dir(Run* run) {
+    const TrainConfig* cfg = &run->cfg;
+    if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume);
+    else if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
+    else {
+        // runs/<data>-<model>, the model being the preset or the --init folder's name
+        char init[4096] = "";
+        if (cfg->init) {
+            snprintf(init, sizeof init, "%s", cfg->init);
+            size_t l = strlen(init);
+            while (l > 1 && init[l - 1] == '/') init[--l] = '\0';
+        }
+        const char* slash = strrchr(init, '/');
+        const char* model = cfg->init ? (slash ? slash + 1 : init) : cfg->model;
+        int w = snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, model);
+        if (w < 0 || (size_t)w >= sizeof run->dir) fatal("run folder name too long");
+    }
+}
+
+// --resume: reads the state, takes the run's settings from it (refusing flags that would change
+// the trajectory), and restores parameters, moments, RNG and data position.
+static void resume_run(Run* run, const unsigned char* given) {
+    for (size_t i = 0; i < NUM_FLAGS; i++)
+        if (given[i] && !FLAGS[i].on_resume)
+            error_usage("%s cannot be combined with --resume (the run's settings come from %s/train_state.bin)",
+                        FLAGS[i].name, run->cfg.resume);
+    TrainStateHeader h;
+    float *params, *m, *v;
+    state_load(run->cfg.resume, &h, &params, &m, &v);
+    TrainConfig* cfg = &run->cfg;
+    h.model[sizeof h.model - 1] = '\0';
+    memcpy(run->state_input, h.input, sizeof run->state_input);
+    memcpy(run->state_model, h.model, sizeof run->state_model);
+    cfg->input = run->state_input[0] ? run->state_input : NULL;
+    cfg->sequential = h.sequential;
+    cfg->min_lr_frac = (float)h.min_lr_frac;
+    cfg->wd = (float)h.wd;
+    cfg->clip = (float)h.clip;
+    cfg->val_frac = (float)h.val_frac;
+    cfg->seed = h.seed;
+    cfg->eval_batches = h.eval_batches;
+    cfg->model = run->state_model;
+    if (!flag_given(given, "--eval-every")) cfg->eval_every = h.eval_every;
+    if (!flag_given(given, "--sample-every")) cfg->sample_every = h.sample_every;
+    if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
+    cfg->probe_every = h.probe_every;
+    cfg->probe_seqs = h.probe_seqs;
+    cfg->probe_bins = h.probe_bins;
+    if (!flag_given(given, "--threads")) cfg->threads = h.threads;
+    char tok_path[4200];
+    path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
+    dataset_load(&run->data, cfg, tok_path);
+    if (run->data.hash != h.data_hash)
+        fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
+              run->data.source);
+    run->shape.gpt = (GPTConfig){h.maxT, h.V, h.L, h.NH, h.C};
+    run->shape.T = h.T;
+    run->shape.B = h.B;
+    run->shape.steps = h.steps;
+    run->shape.warmup = h.warmup;
+    run->shape.lr = (float)h.lr;
+    if (cfg->pause_at > 0 && cfg->pause_at <= h.step)
+        error_usage("--pause-at %d: the run is already at step %d", cfg->pause_at, h.step);
+    if (h.step >= h.steps) {
+        printf("%s: the run already finished its %d steps; nothing to resume\n", cfg->resume, h.steps);
+        exit(0);
+    }
+    gpt_build(&run->model, run->shape.gpt, h.seed);
+    if (run->model.num_parameters != h.num_parameters)
+        fatal("%s/train_state.bin: %llu parameters, the model has %zu", cfg->resume,
+              (unsigned long long)h.num_parameters, run->model.num_parameters);
+    memcpy(run->model.params_memory, params, h.num_parameters * sizeof(float));
+    free(params);
+    gpt_alloc_training_state(&run->model);
+    memcpy(run->model.m_memory, m, h.num_parameters * sizeof(float));
+    memcpy(run->model.v_memory, v, h.num_parameters * sizeof(float));
+    free(m);
+    free(v);
+    run->start_step = h.step;
+    run->loader_rng = h.loader_rng;
+    run->loader_pos = h.loader_pos;
+    run->sample_rng = h.sample_rng;
+    cfg->threads = setup_threads(cfg->threads);
+    if (cfg->threads != h.threads)
+        printf("note: %d threads now, %d before: the losses may differ from an uninterrupted run in the last bits\n",
+               cfg->threads, h.threads);
+}
+
+// A fresh run (or --init): the data, the shape, then a random or loaded model.
+static void new_run(Run* run, const unsigned char* given) {
+    TrainConfig* cfg = &run->cfg;
+    cfg->threads = setup_threads(cfg->threads);
+    GPTConfig init_cfg;
+    char tok_path[4200];
+    if (cfg->init) {
+        init_cfg = read_model_config(cfg->init);
+        if (flag_given(given, "--vocab"))
+            error_usage("--vocab cannot be combined with --init (the tokenizer is %s/tokenizer.json)", cfg->init);
+        path_join(tok_path, sizeof tok_path, cfg->init, "tokenizer.json");
+    }
+    dataset_load(&run->data, cfg, cfg->init ? tok_path : NULL);
+    run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
+    if (cfg->init) {
+        char err[512];
+        if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
+    } else if (!cfg->dry_run && !cfg->help) {
+        gpt_build(&run->model, run->shape.gpt, cfg->seed);
+    }
+}
+
+// Checks that both splits hold a window of T+1 tokens.
+static void check_data_fits(const Run* run) {
+    size_t T = (size_t)run->shape.T, ntrain = run->data.n_train, nval = run->data.n_val;
+    if (ntrain < T + 1 || nval < T + 1)
+        fatal("%s: too little data for -T %zu: %zu train and %zu val tokens, each split needs at least %zu "
+              "(use a smaller -T or a larger input)",
+              run->data.source, T, ntrain, nval, T + 1);
+}
+
+static void print_config(const Run* run, size_t mem) {
+    const RunShape* s = &run->shape;
+    const TrainConfig* cfg = &run->cfg;
+    char mem_s[32];
+    format_bytes(mem_s, sizeof mem_s, (double)mem);
+    size_t C = (size_t)s->gpt.channels, L = (size_t)s->gpt.num_layers, V = (size_t)s->gpt.vocab_size;
+    size_t maxT = (size_t)s->gpt.max_seq_len;
+    // parameter count from the shapes (the same sum gpt_build allocates)
+    size_t nparams = V * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C;
+    printf("forgetful: pre-training a GPT-2 style model\n");
+    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val\n", run->data.source,
+           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val);
+    printf("model      %s%s: L%d C%d H%d T%d (n_positions %d), %.2fM parameters\n", cfg->init ? "from " : "",
+           cfg->init ? cfg->init : cfg->model, s->gpt.num_layers, s->gpt.channels, s->gpt.num_heads, s->T,
+           s->gpt.max_seq_len, (double)nparams / 1e6);
+    printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
+           s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
+           (double)cfg->wd, (double)cfg->clip);
+    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations)\n", mem_s);
+    printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
+    printf("run folder %s/\n", run->dir);
+    fflush(stdout);
+}
+
+int main(int argc, char** argv) {
+    Run run;
+    memset(&run, 0, sizeof run);
+    run.t_start = time_seconds();
+    unsigned char given[NUM_FLAGS];
+    parse_args(&run.cfg, given, argc, argv);
+    int num_given = 0;
+    for (size_t i = 0; i < NUM_FLAGS; i++) num_given += given[i];
+    if (run.cfg.help && num_given == 1) {
+        print_usage(stdout);
+        return 0;
+    }
+
+    // the model and data: continued, loaded, or fresh
+    if (run.cfg.resume) resume_run(&run, given);
+    else new_run(&run, given);
+    resolve_dir(&run);
+    check_data_fits(&run);
+    size_t mem = gpt_memory_estimate(&run.shape.gpt, (size_t)run.shape.B, (size_t)run.shape.T, 1);
+    if (run.cfg.help) {
+        // --help with other flags: the usage, then what those flags would run
+        print_usage(stdout);
+        printf("\nwith these flags:\n");
+        print_config(&run, mem);
+        return 0;
+    }
+    print_config(&run, mem);
+    if (run.cfg.dry_run) return 0;
+    size_t avail = available_memory();
+    if (avail > 0 && mem > avail) {
+        char a[32], b[32];
+        format_bytes(a, sizeof a, (double)mem);
+        format_bytes(b, sizeof b, (double)avail);
+        fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
+    }
+
+    // the run folder, its logs and probes
+    char err[512];
+    if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
+    int probe_every = run.cfg.probe_every >= 0 ? run.cfg.probe_every
+                      : run.shape.steps / 30 > 0 ? run.shape.steps / 30 : 1;
+    probes_init(&run.probes, run.dir, &run.data, &run.model.config, (size_t)run.shape.T, (size_t)run.shape.B,
+                probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
+    if (run.cfg.probe_only) {
+        probe_only_stage(&run);
+        return 0;
+    }
+    run.csv = open_train_csv(run.dir, run.start_step);
+    write_baselines(run.dir, &run.data);
+    const NgramStats* ng = &run.data.ngram;
+    printf("baselines  val cross-entropy of n-gram models: unigram %.4f, bigram %.4f, trigram %.4f nats/token\n"
+           "           (a fresh model starts near ln V = %.4f)\n",
+           ng->h1, ng->h2, ng->h3, log((double)run.data.V));
+    if (run.start_step > 0) printf("resuming   at step %d/%d\n", run.start_step, run.shape.steps);
+
+    pretrain_stage(&run);
+
+    // ==== DPO stage ==== (call it here)
+
+    double wall = time_seconds() - run.t_start;
+    char wall_s[32], rss_s[32];
+    format_duration(wall_s, sizeof wall_s, wall);
+    format_bytes(rss_s, sizeof rss_s, peak_rss());
+    printf("summary    final val loss %.4f nats/token vs n-gram baselines: unigram %.4f, bigram %.4f, trigram %.4f\n",
+           run.final_val_loss, ng->h1, ng->h2, ng->h3);
+    printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
+    if (run.probes.every > 0)
+        printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
+               run.probes.seconds, 100.0 * run.probes.seconds / wall, run.dir);
+    printf("           model in %s/pretrain/, log in %s/train.csv\n", run.dir, run.dir);
+    if (fclose(run.csv) != 0) fatal("%s/train.csv: %s", run.dir, strerror(errno));
+    probes_free(&run.probes);
+    gpt_free(&run.model);
+    dataset_free(&run.data);
+    return 0;
+}
