@@ -1826,7 +1826,7 @@ void ib_config_default(IbConfig* c) {
                     .beta_min = 0.1,
                     .beta_max = 1000.0,
                     .num_betas = 40,
-                    .restarts = 3,
+                    .restarts = 1,
                     .restart_beta_max = 10.0,
                     .max_iter = 300,
                     .tol = 1e-6,
@@ -1843,15 +1843,70 @@ static void ib_random_encoder(double* q, size_t nx, int nt, uint64_t* rng) {
     }
 }
 
-// Warm start noise: multiplies each p(t|x) by exp(eta · N(0,1)) and renormalises, so that bins
-// that are copies of each other (all of them, at small β) can separate when β passes a critical
-// value instead of staying on the symmetric fixed point.
-static void ib_perturb(double* q, size_t nx, int nt, double eta, uint64_t* rng) {
+// The warm start of the next β: the previous encoder, with its bins re-dealt so that the next β
+// can find what this one could not (the cluster splitting of deterministic annealing):
+// - bins whose decoders p(y|t) coincide (L1 distance < 1e-4: copies, as all bins are at small β)
+//   are merged into one, and bins nobody uses (p(t) ~ 0) are freed: the update multiplies by
+//   p(t), so an unused bin would stay unused, and copies cannot take an x that sits in a merged
+//   cluster at large β;
+// - the freed bins are dealt round robin to the used bins, largest p(t) first, and each used bin
+//   shares its p(t|x) with its new copies in random proportions (1 + eta·N(0,1)) per x;
+// - every p(t|x) is then multiplied by exp(eta · N(0,1)), so copies can separate when β passes a
+//   critical value. Copies not worth separating merge back (their ratio becomes independent of x).
+static void ib_warm_start(const IbJoint* j, double* q, int nt, double eta, uint64_t* rng) {
+    size_t nx = (size_t)j->nx, ny = (size_t)j->ny;
+    double* pt = malloc_check((size_t)nt * sizeof(double));
+    double* pyt = malloc_check(ny * (size_t)nt * sizeof(double));
+    int* order = malloc_check((size_t)nt * sizeof(int));
+    int* owner = malloc_check((size_t)nt * sizeof(int));   // freed bin -> the used bin it copies
+    double* w = malloc_check((size_t)nt * sizeof(double));
+    ib_decoder(j, nt, q, pt, pyt);
+    int* dead = calloc_check((size_t)nt, sizeof(int));
+    for (int t = 0; t < nt; t++) dead[t] = !(pt[t] > 1e-9 / nt);
+    for (int t = 0; t < nt; t++) {
+        if (dead[t]) continue;
+        for (int u = t + 1; u < nt; u++) {
+            if (dead[u]) continue;
+            double l1 = 0.0;
+            for (size_t y = 0; y < ny && l1 < 1e-4; y++) l1 += fabs(pyt[y * (size_t)nt + t] - pyt[y * (size_t)nt + u]);
+            if (l1 >= 1e-4) continue;
+            for (size_t x = 0; x < nx; x++) q[x * (size_t)nt + t] += q[x * (size_t)nt + u], q[x * (size_t)nt + u] = 0.0;
+            pt[t] += pt[u];
+            dead[u] = 1;
+        }
+    }
+    // used bins by decreasing p(t) (insertion sort: nt is small)
+    int live = 0;
+    for (int t = 0; t < nt; t++) {
+        if (dead[t]) continue;
+        int k = live++;
+        while (k > 0 && pt[order[k - 1]] < pt[t]) order[k] = order[k - 1], k--;
+        order[k] = t;
+    }
+    int nfree = 0;
+    for (int t = 0; t < nt; t++)
+        if (dead[t]) owner[t] = order[nfree++ % live];
+    if (nfree > 0) {
+        for (size_t x = 0; x < nx; x++) {
+            double* qx = q + x * (size_t)nt;
+            for (int k = 0; k < live; k++) {
+                int src = order[k];
+                double sum = w[src] = fmax(0.05, 1.0 + eta * (double)random_normal(rng));
+                for (int t = 0; t < nt; t++)
+                    if (dead[t] && owner[t] == src) sum += w[t] = fmax(0.05, 1.0 + eta * (double)random_normal(rng));
+                double m = qx[src];
+                qx[src] = m * w[src] / sum;
+                for (int t = 0; t < nt; t++)
+                    if (dead[t] && owner[t] == src) qx[t] = m * w[t] / sum;
+            }
+        }
+    }
     for (size_t x = 0; x < nx; x++) {
         double s = 0.0, *qx = q + x * (size_t)nt;
         for (int t = 0; t < nt; t++) s += qx[t] *= exp(eta * (double)random_normal(rng));
         for (int t = 0; t < nt; t++) qx[t] /= s;
     }
+    free(dead), free(w), free(owner), free(order), free(pyt), free(pt);
 }
 
 static int ib_point_cmp(const void* a, const void* b) {
@@ -1886,10 +1941,10 @@ int ib_curve_compute(const IbJoint* j, const IbConfig* c, IbCurve* out, char* er
         int tries = 1 + (beta <= c->restart_beta_max ? c->restarts : 0);
         double best_L = INFINITY;
         for (int r = 0; r < tries; r++) {
-            // try 0: the previous β's encoder, perturbed (at the first β: a random one)
+            // try 0: the previous β's encoder, re-dealt (at the first β: a random one)
             if (r == 0 && k > 0) {
                 memcpy(cand, best, nq * sizeof(double));
-                ib_perturb(cand, (size_t)j->nx, nt, c->perturb, &rng);
+                ib_warm_start(j, cand, nt, c->perturb, &rng);
             } else {
                 ib_random_encoder(cand, (size_t)j->nx, nt, &rng);
             }

@@ -227,7 +227,7 @@ typedef struct {
     double beta_min;    // first β of the log-spaced sweep (default 0.1)
     double beta_max;    // last β (default 1000)
     int num_betas;      // β values (default 40)
-    int restarts;       // random initialisations tried besides the warm start (default 3) ...
+    int restarts;       // random initialisations tried besides the warm start (default 1) ...
     double restart_beta_max; // ... at each β up to this one (default 10: where the phase changes are)
     int max_iter;       // iterations per solve (default 300)
     double tol;         // convergence: max |Δ p(t|x)| (default 1e-6)

@@ -30,7 +30,7 @@ static void usage(const char* why) {
     fprintf(stderr,
             "usage: ib_bound --out CURVE.csv [--shard FILE.tok | --input FILE|DIR [--tokenizer JSON | --vocab N]]\n"
             "                [--val-frac F (0.1)] [--corpus-seed N (1337)] [--ngram N (1)] [--bins N (100)]\n"
-            "                [--beta-min F (0.1)] [--beta-max F (1000)] [--betas N (40)] [--restarts N (3)]\n"
+            "                [--beta-min F (0.1)] [--beta-max F (1000)] [--betas N (40)] [--restarts N (1)]\n"
             "                [--max-iter N (300)] [--tol F (1e-6)] [--seed N (1)] [--plot RUN_DIR]\n");
     exit(2);
 }
