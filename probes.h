@@ -231,7 +231,8 @@ typedef struct {
     double restart_beta_max; // ... at each β up to this one (default 10: where the phase changes are)
     int max_iter;       // iterations per solve (default 300)
     double tol;         // convergence: max |Δ p(t|x)| (default 1e-6)
-    double perturb;     // warm start noise: p(t|x) *= exp(perturb·N(0,1)), to let clusters split (0.05)
+    double perturb;     // warm start noise (0.05): new copies of a bin share its p(t|x) as 1 + perturb·N(0,1),
+                        // then p(t|x) *= exp(perturb·N(0,1)), so that clusters can split (ib_warm_start)
     uint64_t seed;      // RNG of initialisations and noise (default 1)
 } IbConfig;
 void ib_config_default(IbConfig* c);
@@ -246,8 +247,9 @@ typedef struct {
     double seconds;        // wall time of the sweep
 } IbCurve;
 
-// The β sweep (annealing: each β starts from the best encoder of the previous one, plus
-// `restarts` random encoders while β <= restart_beta_max; the lowest L is carried on).
+// The β sweep (annealing: each β starts from the best encoder of the previous one, its duplicate
+// and unused bins re-dealt as split copies of the used ones and perturbed, plus `restarts` random
+// encoders while β <= restart_beta_max; the lowest L is carried on).
 // Returns 0, or -1 with err filled (bad config).
 int ib_curve_compute(const IbJoint* j, const IbConfig* c, IbCurve* out, char* err, size_t errlen);
 void ib_curve_free(IbCurve* c);
