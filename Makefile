@@ -89,6 +89,7 @@ fixtures:
 	/usr/bin/python3 dev/reference_probes.py
 	/usr/bin/python3 dev/reference_ngram.py
 	/usr/bin/python3 dev/reference_dpo.py
+	/usr/bin/python3 dev/reference_ib.py
 
 bench:
 	bash dev/bench.sh

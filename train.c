@@ -104,6 +104,7 @@ typedef struct {
     int probe_seqs;     // probe sequences of length T from the start of the val split
     int probe_bins;     // reference directions of the estimator
     int probe_only;     // probe the --init model once and exit (no training)
+    int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
     int help;           // print the usage and exit 0
     // DPO stage (see its section)
     const char* dpo;       // preference JSON Lines ("-" = stdin); NULL = built-in pairs with the built-in corpus
@@ -156,6 +157,7 @@ static const TrainConfig DEFAULTS = {
     .probe_seqs = 64,
     .probe_bins = 100,
     .probe_only = 0,
+    .ib_bound = 0,
     .help = 0,
     .dpo = NULL,
     .dpo_steps = 40,
@@ -219,6 +221,7 @@ static const FlagSpec FLAGS[] = {
     {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
     {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
     {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
+    {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
     // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
     {"--dpo", ARG_STR, OFF(dpo), 0, 0, 1, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
@@ -409,6 +412,7 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
     if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
         error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
+    if (cfg->ib_bound && cfg->probe_every == 0) error_usage("--ib-bound draws on the probes' plot: it needs --probe-every not 0");
     char err[256];
     if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
     return s;
@@ -996,6 +1000,7 @@ typedef struct {
     size_t S, T, B;  // sequences, length, forward batch
     double seconds;  // wall time spent probing
     char csv[4200];  // DIR/probes.csv
+    char bound[4200]; // DIR/ib_bound.csv with --ib-bound (drawn on info_plane.svg), else ""
 } Probes;
 
 // Prepares the probes of a run in dir: the sequences, the bins (written to probe_bins.safetensors)
@@ -1044,7 +1049,33 @@ static int probes_due(const Probes* p, int step) { return p->every > 0 && step %
 static void probes_plot(const Probes* p, const char* dir) {
     if (p->every == 0) return;
     char err[1024];
-    if (probe_plots_write(dir, NULL, err, sizeof err) != 0) fprintf(stderr, "warning: plots not written: %s\n", err);
+    if (probe_plots_write(dir, p->bound[0] ? p->bound : NULL, err, sizeof err) != 0)
+        fprintf(stderr, "warning: plots not written: %s\n", err);
+}
+
+// --ib-bound: the Information Bottleneck curve of X = current token, Y = next token on the train
+// split, |T| = the probes' bin count (probes.h says what it bounds: representations of the current
+// token alone, so a hidden state, which sees the whole context, may lie above it). Writes
+// DIR/ib_bound.csv for the plots. Deterministic, so a resumed run recomputes the same curve.
+static void probes_ib_bound(Probes* p, const char* dir, const Dataset* ds, int bins) {
+    if (p->every == 0) return;
+    char err[1024];
+    IbJoint j;
+    if (ib_joint_from_tokens(&j, ds->train, ds->n_train, 1, err, sizeof err) != 0) fatal("--ib-bound: %s", err);
+    IbConfig c;
+    ib_config_default(&c);
+    c.n_bins = bins;
+    IbCurve curve;
+    if (ib_curve_compute(&j, &c, &curve, err, sizeof err) != 0) fatal("--ib-bound: %s", err);
+    path_join(p->bound, sizeof p->bound, dir, "ib_bound.csv");
+    if (ib_curve_write_csv(p->bound, &curve, err, sizeof err) != 0) fatal("%s", err);
+    double norm = log((double)bins);
+    const IbPoint* end = &curve.curve[curve.ncurve - 1];
+    printf("ib bound   %d tokens -> next token, |T| = %d: I(X;Y) %.4f, curve up to I(X;T) %.4f, I(T;Y) %.4f "
+           "(/ln %d), %zu points in %.1f s: %s\n",
+           j.nx, bins, j.I_XY / norm, end->I_XT / norm, end->I_TY / norm, bins, curve.ncurve, curve.seconds, p->bound);
+    ib_curve_free(&curve);
+    ib_joint_free(&j);
 }
 
 static void probes_free(Probes* p) {
@@ -1890,6 +1921,7 @@ int main(int argc, char** argv) {
                       : run.shape.steps / 30 > 0 ? run.shape.steps / 30 : 1;
     probes_init(&run.probes, run.dir, &run.data, &run.model.config, (size_t)run.shape.T, (size_t)run.shape.B,
                 probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
+    if (run.cfg.ib_bound) probes_ib_bound(&run.probes, run.dir, &run.data, run.cfg.probe_bins);
     if (run.cfg.probe_only) {
         probe_only_stage(&run);
         gpt_free(&run.model);
