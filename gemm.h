@@ -111,6 +111,7 @@ const char* gemm_kernel_name(GemmKernel kernel);
 #define GEMM_KC 256
 #define GEMM_MC_MAX 224
 #define GEMM_NC 3072
+#define GEMM_B_FLOATS ((size_t)8 << 20)
 #define GEMM_MR_MAX 14
 #define GEMM_NR_MAX 32
 
@@ -464,13 +465,20 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
     mc = (mc + mr - 1) / mr * mr;
     nbm = (M + mc - 1) / mc;
 
+    // B panels hold all of K (every kc slab of nc columns) so that the threads meet at a barrier
+    // twice per panel rather than twice per kc block; NC shrinks for long K to keep the panel
+    // within GEMM_B_FLOATS (32 MiB: K = 2048 keeps NC = 3072, K = 50257 gets 160)
     size_t kc_max = K < GEMM_KC ? K : GEMM_KC;
-    size_t nc_max = N < GEMM_NC ? N : GEMM_NC;
+    size_t nc_cap = GEMM_B_FLOATS / K / nr * nr;
+    if (nc_cap > GEMM_NC) nc_cap = GEMM_NC;
+    if (nc_cap < nr) nc_cap = nr;
+    size_t nc_max = N < nc_cap ? N : nc_cap;
     size_t nc_pad = (nc_max + nr - 1) / nr * nr;
-    float* bpack = (float*)malloc(nc_pad * kc_max * sizeof(float));
+    size_t npc = (K + GEMM_KC - 1) / GEMM_KC;
+    float* bpack = (float*)malloc(nc_pad * K * sizeof(float));
     float* apack = (float*)malloc((size_t)nthreads * mc * kc_max * sizeof(float));
     if (!bpack || !apack) {
-        fprintf(stderr, "error: gemm.h: out of memory for packing buffers (%zu x %zu)\n", M, N);
+        fprintf(stderr, "error: gemm.h: out of memory for packing buffers (%zu x %zu x %zu)\n", M, N, K);
         exit(1);
     }
 
@@ -481,8 +489,8 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
         tid = omp_get_thread_num();
 #endif
         float* ap = apack + (size_t)tid * mc * kc_max;
-        for (size_t jc = 0; jc < N; jc += GEMM_NC) {
-            size_t nc = N - jc < GEMM_NC ? N - jc : GEMM_NC;
+        for (size_t jc = 0; jc < N; jc += nc_cap) {
+            size_t nc = N - jc < nc_cap ? N - jc : nc_cap;
             size_t nslivers = (nc + nr - 1) / nr;
             // tasks: row block x column chunk of the panel, about 4 per thread, so that a thread
             // slowed down by other processes on its core does not hold everyone up; a column chunk
@@ -492,25 +500,27 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
             size_t nch = (nslivers + nbn - 1) / nbn * nr;
             if (nch < 128) nch = 128 / nr * nr;
             nbn = (nc + nch - 1) / nch;
-            for (size_t pc = 0; pc < K; pc += GEMM_KC) {
-                size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
-                size_t packed = (size_t)-1; // row block now in this thread's A buffer
+            // slab p (k rows p*KC ..) of the panel starts at bpack + p*KC*nc_pad
 #pragma omp for schedule(static)
-                for (size_t s = 0; s < nslivers; s++)
-                    gemm_pack_b_sliver(bpack, transB, B, ldb, pc, jc, nc, kc, nr, s, fast);
-                // (implicit barrier: the panel is complete before anyone reads it)
+            for (size_t idx = 0; idx < npc * nslivers; idx++) {
+                size_t pc = idx / nslivers * GEMM_KC, s = idx % nslivers;
+                size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+                gemm_pack_b_sliver(bpack + pc * nc_pad, transB, B, ldb, pc, jc, nc, kc, nr, s, fast);
+            }
+            // (implicit barrier: the panel is complete before anyone reads it)
 #pragma omp for schedule(dynamic, 1)
-                for (size_t task = 0; task < nbm * nbn; task++) {
-                    size_t ib = task / nbn, jb = task % nbn;
-                    size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
-                    size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
-                    if (packed != ib) gemm_pack_a(ap, transA, A, lda, ic, pc, m, kc, mr, alpha, fast);
-                    packed = ib;
-                    gemm_macro(&ki, m, n, kc, ap, bpack + j0 * kc, C + ic * ldc + jc + j0, ldc,
+            for (size_t task = 0; task < nbm * nbn; task++) {
+                size_t ib = task / nbn, jb = task % nbn;
+                size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
+                size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
+                for (size_t pc = 0; pc < K; pc += GEMM_KC) {
+                    size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+                    gemm_pack_a(ap, transA, A, lda, ic, pc, m, kc, mr, alpha, fast);
+                    gemm_macro(&ki, m, n, kc, ap, bpack + pc * nc_pad + j0 * kc, C + ic * ldc + jc + j0, ldc,
                                !(overwrite && pc == 0));
                 }
-                // (implicit barrier: nobody repacks B while it is being read)
             }
+            // (implicit barrier: nobody repacks B while it is being read)
         }
     }
     free(bpack);

@@ -251,6 +251,44 @@ int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen) {
 // the activation gradients). Parallel loops use static schedules and every output element is
 // written by exactly one thread in a fixed order, so results do not even depend on the thread count.
 
+// Sum of x[0..n) in 16 interleaved partial sums combined in a fixed order: vectorises without
+// fast-math (no reassociation by the compiler), and the result does not depend on threads.
+static inline float sum_f32(const float* x, size_t n) {
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += x[i + k];
+    float s = 0.0f;
+    for (; i < n; i++) s += x[i];
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+
+// Sum of (x[i] - m)^2 over x[0..n), 16 interleaved partial sums as sum_f32.
+static inline float sumsq_dev_f32(const float* x, float m, size_t n) {
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += (x[i + k] - m) * (x[i + k] - m);
+    float s = 0.0f;
+    for (; i < n; i++) s += (x[i] - m) * (x[i] - m);
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+
+// Max of x[0..n) (n >= 1), 16 lanes at a time as sum_f32.
+static inline float max_f32(const float* x, size_t n) {
+    float acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = -FLT_MAX;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
+    float m = -FLT_MAX;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int k = 0; k < 16; k++) m = acc[k] > m ? acc[k] : m;
+    return m;
+}
+
 // e^x for float x, written so that loops calling it vectorise (no libm call): x = n ln2 + r with
 // |r| <= ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent bits. Relative
 // error < 2.3e-7 (about 2 ulp) over the clamped range [-87, 88], where results stay normal and
@@ -308,12 +346,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 #pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
         const float* x = inp + bt * C;
-        float m = 0.0f;
-        for (size_t c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f;
-        for (size_t c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
-        v /= (float)C;
+        float m = sum_f32(x, C) / (float)C;
+        float v = sumsq_dev_f32(x, m, C) / (float)C;
         float s = 1.0f / sqrtf(v + eps);
         float* o = out + bt * C;
         for (size_t c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
@@ -332,11 +366,24 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
         const float* x = inp + bt * C;
         const float* d = dout + bt * C;
         float m = mean[bt], s = rstd[bt];
+        // the two row sums in 16 interleaved partial sums each (vectorised, fixed order)
+        float ga[16] = {0}, gna[16] = {0};
+        size_t c0 = 0;
+        for (; c0 + 16 <= C; c0 += 16)
+            for (int k = 0; k < 16; k++) {
+                float g = d[c0 + k] * weight[c0 + k];
+                ga[k] += g;
+                gna[k] += g * (x[c0 + k] - m) * s;
+            }
         float gmean = 0.0f, gnmean = 0.0f;
-        for (size_t c = 0; c < C; c++) {
+        for (size_t c = c0; c < C; c++) {
             float g = d[c] * weight[c];
             gmean += g;
             gnmean += g * (x[c] - m) * s;
+        }
+        for (int k = 0; k < 16; k++) {
+            gmean += ga[k];
+            gnmean += gna[k];
         }
         gmean /= (float)C;
         gnmean /= (float)C;
@@ -404,13 +451,16 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 //
 // Per head the two products are SGEMMs (gemm.h, run on the calling thread) over row blocks of
 // ATT_TB queries: block [t0, t1) only needs keys j < t1, so the causal upper triangle beyond each
-// block is never computed (about 56% of the full T x T work for T = 256).
+// block is never computed (about 56% of the full T x T work for T = 256). Heads are handed out
+// one at a time (dynamic schedule): each (b, h) is computed the same way whichever thread takes
+// it, so results stay bit-identical, and a thread that loses its core to another process does
+// not stall the rest.
 #define ATT_TB 32
 void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
                        size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (size_t b = 0; b < B; b++) {
         for (size_t h = 0; h < NH; h++) {
             const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
@@ -427,11 +477,9 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
             for (size_t t = 0; t < T; t++) {
                 float* pt = pre + t * T;
                 float* at = a + t * T;
-                float maxv = -FLT_MAX;
-                for (size_t j = 0; j <= t; j++) maxv = pt[j] > maxv ? pt[j] : maxv;
+                float maxv = max_f32(pt, t + 1);
                 for (size_t j = 0; j <= t; j++) at[j] = exp_f32(pt[j] - maxv);
-                float sum = 0.0f;
-                for (size_t j = 0; j <= t; j++) sum += at[j];
+                float sum = sum_f32(at, t + 1);
                 float inv = 1.0f / sum;
                 for (size_t j = 0; j <= t; j++) at[j] *= inv;
                 for (size_t j = t + 1; j < T; j++) {
@@ -462,7 +510,7 @@ void attention_backward(float* dinp, float* dpreatt, float* datt, const float* d
 #pragma omp parallel
     {
         float* local = malloc_check(T * T * sizeof(float));
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(dynamic, 1)
         for (size_t b = 0; b < B; b++) {
             for (size_t h = 0; h < NH; h++) {
                 const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
@@ -578,13 +626,10 @@ void crossentropy_forward(float* probs, float* losses, const float* logits, cons
     for (size_t bt = 0; bt < B * T; bt++) {
         const float* lo = logits + bt * V;
         float* p = probs + bt * V;
-        float maxv = -FLT_MAX;
-        for (size_t v = 0; v < V; v++)
-            if (lo[v] > maxv) maxv = lo[v];
-        // exp in its own loop so that it vectorises; the sum stays in order
-        float sum = 0.0f;
+        // max, exp and sum as three vectorised passes over the row (in L2 for V up to ~64k)
+        float maxv = max_f32(lo, V);
         for (size_t v = 0; v < V; v++) p[v] = exp_f32(lo[v] - maxv);
-        for (size_t v = 0; v < V; v++) sum += p[v];
+        float sum = sum_f32(p, V);
         float inv = 1.0f / sum;
         for (size_t v = 0; v < V; v++) p[v] *= inv;
         int tg = targets ? targets[bt] : -1;

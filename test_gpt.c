@@ -91,36 +91,42 @@ static double gemm_case(GemmKernel kernel, int ta, int tb, size_t M, size_t N, s
     // beta == 0 must ignore C entirely: start from NaN there
     for (size_t i = 0; i < M * ldc + 1; i++) Cm[i] = beta == 0.0f ? NAN : C0[i];
     sgemm_with(kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
+    // reference rows in double, k outer so that both operands are read along their rows
     double maxrel = 0.0;
-    for (size_t i = 0; i < M; i++)
-        for (size_t j = 0; j < N; j++) {
-            double ref = 0.0, mag = 0.0;
-            for (size_t k = 0; k < K; k++) {
-                double a = ta ? A[k * lda + i] : A[i * lda + k];
+    double* ref = malloc_check((N + 1) * sizeof(double));
+    double* mag = malloc_check((N + 1) * sizeof(double));
+    for (size_t i = 0; i < M && maxrel >= 0.0; i++) {
+        for (size_t j = 0; j < N; j++) ref[j] = mag[j] = 0.0;
+        for (size_t k = 0; k < K; k++) {
+            double a = ta ? A[k * lda + i] : A[i * lda + k];
+            for (size_t j = 0; j < N; j++) {
                 double b = tb ? B[j * ldb + k] : B[k * ldb + j];
-                ref += a * b;
-                mag += fabs(a * b);
+                ref[j] += a * b;
+                mag[j] += fabs(a * b);
             }
-            ref *= alpha;
-            mag *= fabs(alpha);
+        }
+        for (size_t j = 0; j < N; j++) {
+            double r = (double)alpha * ref[j], m = fabs((double)alpha) * mag[j];
             if (beta != 0.0f) {
-                ref += (double)beta * C0[i * ldc + j];
-                mag += fabs((double)beta * C0[i * ldc + j]);
+                r += (double)beta * (double)C0[i * ldc + j];
+                m += fabs((double)beta * (double)C0[i * ldc + j]);
             }
             double got = Cm[i * ldc + j];
             if (!isfinite(got)) {
                 maxrel = -1.0;
-                goto done;
+                break;
             }
-            double rel = fabs(got - ref) / (mag + 1e-30);
+            double rel = fabs(got - r) / (m + 1e-30);
             if (rel > maxrel) maxrel = rel;
         }
+    }
+    free(ref);
+    free(mag);
     // the padding after each row of C (and one float past the end) must be untouched
     for (size_t i = 0; i <= M * ldc; i++) {
         int pad = i == M * ldc || i % ldc >= N;
         if (pad && (beta == 0.0f ? !isnan(Cm[i]) : Cm[i] != C0[i])) maxrel = 1.0;
     }
-done:
     free(A);
     free(B);
     free(Cm);
@@ -130,10 +136,10 @@ done:
 
 static void test_gemm(void) {
     // odd shapes around the tile sizes (MR 4/6/14, NR 16/32) and block sizes (KC 256, MC 224,
-    // NC 3072), degenerate ones, tall and wide
+    // NC 3072), degenerate ones, tall and wide, and a long K whose B panels are narrower than N
     static const size_t shapes[][3] = {{1, 1, 1},     {13, 17, 19},  {14, 32, 256}, {15, 33, 257}, {6, 16, 1},
                                        {100, 3, 70},  {3, 100, 70},  {450, 40, 30}, {29, 47, 600}, {5, 3100, 3},
-                                       {0, 5, 5},     {5, 0, 5},     {7, 9, 0}};
+                                       {0, 5, 5},     {5, 0, 5},     {7, 9, 0},     {1, 170, 50000}};
     static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -2.0f}};
     const GemmKernel kernels[] = {GEMM_PORTABLE, GEMM_AVX2, GEMM_AVX512};
     size_t nshapes = sizeof shapes / sizeof shapes[0];
@@ -158,7 +164,8 @@ static void test_gemm(void) {
                                    gemm_kernel_name(kern), t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2],
                                    (double)ab[a][0], (double)ab[a][1], e);
                     }
-                    if (e > worst || e < 0.0) worst = e < 0.0 ? INFINITY : (e > worst ? e : worst);
+                    if (e < 0.0) worst = (double)INFINITY;
+                    else if (e > worst) worst = e;
                 }
         check(bad == 0, "gemm %s kernel vs double reference: %d cases (4 transpositions, overwrite/accumulate/scale,"
                         " K=0, 1x1x1), max rel err %.2e (tol 1e-5)",

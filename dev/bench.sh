@@ -10,7 +10,8 @@
 #      alternates ROUNDS times: STEPS steps of ./train, then STEPS steps of dev/bench_torch.py
 #      (same shape, same thread count), and prints medians: ms/step, tokens/s, GFLOP/s, MFU, the
 #      ratio, and the peak memory of both;
-#   4. runs dev/bench_tokenizer.sh when it exists.
+#   4. single-threaded CPU time per step of both (robust to the load of a shared machine);
+#   5. runs dev/bench_tokenizer.sh when it exists.
 #
 # FLOPs/step = (6 N' + 12 L C T) B T with N' the parameters without wpe (the usual count: 6 per
 # parameter per token for forward + backward, plus attention's 12 L C T).
@@ -18,8 +19,9 @@
 # vocabulary sizes of the issue; its content does not change the cost of a step.
 #
 # Environment: THREADS (2), STEPS (timed steps per run, 5; one more is run and dropped as
-# warm-up), ROUNDS (3), CONFIGS ("small gpt2"). The machine is shared: the load average is printed
-# before and after; compare figures taken when it is low.
+# warm-up), ROUNDS (3), CONFIGS ("small gpt2"), CPU1 (1: also single-thread CPU time per step,
+# CPU_STEPS of them, 3). The machine is shared: the load average is printed before and after;
+# compare wall-clock figures taken when it is low, CPU times at any load.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -27,6 +29,8 @@ THREADS=${THREADS:-2}
 STEPS=${STEPS:-5}
 ROUNDS=${ROUNDS:-3}
 CONFIGS=${CONFIGS:-small gpt2}
+CPU1=${CPU1:-1}
+CPU_STEPS=${CPU_STEPS:-3}
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 
@@ -58,10 +62,10 @@ else
         { echo "bench: cannot build dev/bench_matmul" >&2; exit 1; }
     echo "OpenBLAS: not installed (libopenblas-dev): only our GEMM is measured"
 fi
-SQ=$(./dev/bench_matmul square 5 | tee /dev/stderr | grep '^sgemm 2048')
+SQ=$(BENCH_BEST=1 ./dev/bench_matmul square 7 | tee /dev/stderr | grep "^sgemm 2048")
 OURS_SQ=$(echo "$SQ" | sed -n 's/.*ours \([0-9.]*\) GFLOP.*/\1/p')
 BLAS_SQ=$(echo "$SQ" | sed -n 's/.*OpenBLAS \([0-9.]*\) GFLOP.*/\1/p')
-# the machine's matmul limit for MFU: the best SGEMM measured
+# the machine's matmul limit for MFU: the best SGEMM measured (fastest of 7 runs each)
 PEAK=$(awk -v a="$OURS_SQ" -v b="$BLAS_SQ" 'BEGIN {p = a; if (b != "nan" && b + 0 > p + 0) p = b; print p}')
 echo "SGEMM limit for MFU: $PEAK GFLOP/s (2048^3, best of ours $OURS_SQ and OpenBLAS $BLAS_SQ)"
 for cfg in $CONFIGS; do ./dev/bench_matmul "$cfg" 5; done
@@ -107,7 +111,7 @@ for cfg in $CONFIGS; do
         MS=$(awk -F, 'NR > 2 && $7 != "" {print $7}' "$TMP/run/train.csv" | median)
         echo "$MS" >>"$TMP/ours.txt"
         line="round $r: ours $MS ms/step (peak RSS $(awk '{printf "%.2f", $1 / 1048576}' "$TMP/rss_ours") GiB;"
-        line="$line $(grep -m1 '^memory' "$TMP/train_out.txt" | sed 's/^memory *//; s/ (.*//') estimated)"
+        line="$line $(grep -m1 "^memory" "$TMP/train_out.txt" | sed "s/^memory *//; s/ (.*//"))"
         if [ $HAVE_TORCH = yes ]; then
             /usr/bin/time -f '%M' -o "$TMP/rss_torch" $PY dev/bench_torch.py -L $L -C $C -H $H -V $V -B $B -T $T \
                 --steps $STEPS --threads $THREADS >"$TMP/torch_out.txt" 2>&1 ||
@@ -130,6 +134,39 @@ for cfg in $CONFIGS; do
         awk -v a="$OMS" -v b="$TMS" -v c=$cfg 'BEGIN {printf "%s: tokens/s ratio ours / torch = %.2f (median of rounds)\n", c, b / a}'
     fi
 done
+
+# ---------------------------------------------------------------------------- CPU time, 1 thread
+# On a shared machine wall-clock figures move with everyone else's load; the on-CPU time of a
+# single-threaded step does not (no waiting threads, no spinning). Ours: the difference of the
+# CPU time of two runs (2 and 2 + CPU_STEPS steps); PyTorch: time.process_time() per step.
+if [ "$CPU1" = 1 ]; then
+    echo
+    echo "== single-thread CPU time per step (CPU1=1, $CPU_STEPS steps; robust to other processes)"
+    for cfg in $CONFIGS; do
+        case $cfg in
+        small) L=6 C=384 H=6 T=256 B=8 V=8192 ;;
+        gpt2) L=12 C=768 H=12 T=64 B=4 V=50257 ;;
+        esac
+        cpu_of() { # steps -> user+sys seconds of a single-threaded ./train run
+            rm -rf "$TMP/run1"
+            OMP_NUM_THREADS=1 /usr/bin/time -f '%U %S' -o "$TMP/cpu" ./train --input "$TMP/text.txt" --vocab $V \
+                --model $cfg -L $L -C $C -H $H -T $T -B $B --steps "$1" --threads 1 --eval-every 0 \
+                --sample-every 0 --sample-len 1 --eval-batches 1 --save-every 0 $PROBE_OFF --out "$TMP/run1" \
+                >/dev/null 2>&1 || { echo "bench: ./train failed" >&2; exit 1; }
+            awk '{print $1 + $2}' "$TMP/cpu"
+        }
+        A=$(cpu_of 2)
+        Z=$(cpu_of $((2 + CPU_STEPS)))
+        OCPU=$(awk -v a="$A" -v z="$Z" -v n="$CPU_STEPS" 'BEGIN {printf "%.1f", (z - a) / n * 1e3}')
+        line="$cfg: ours $OCPU CPU-ms/step"
+        if [ $HAVE_TORCH = yes ]; then
+            TCPU=$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $PY dev/bench_torch.py -L $L -C $C -H $H -V $V -B $B -T $T \
+                --steps "$CPU_STEPS" --threads 1 2>&1 | sed -n 's/.*CPU median \([0-9.]*\) ms\/step.*/\1/p')
+            line="$line, torch $TCPU CPU-ms/step, ratio $(awk -v a="$OCPU" -v b="$TCPU" 'BEGIN {printf "%.2f", b / a}')"
+        fi
+        echo "$line (load $(cut -d' ' -f1 /proc/loadavg))"
+    done
+fi
 
 echo
 echo "generation with a KV cache: not measured (model.h has no incremental decoding API yet)"

@@ -7,7 +7,7 @@ one step = forward + cross-entropy loss + backward + gradient-norm clip (1.0) + 
 (betas 0.9/0.95, eps 1e-8, weight decay 0.1 on 2-D tensors), on random tokens (the data does not
 change the cost). Prints one line per timed step and a summary line:
 
-    torch L6 C384 H6 V8192 B8 T256 threads 2: median 2392.1 ms/step over 5 steps (warm-up 1)
+    torch L6 C384 H6 V8192 B8 T256 threads 2: median 2392.1 ms/step over 5 steps (warm-up 1), CPU median ...
 
 Run with Debian's interpreter (python3-torch): /usr/bin/python3 dev/bench_torch.py --help
 """
@@ -104,22 +104,26 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
     g = torch.Generator().manual_seed(1)
-    times = []
+    times, cpu_times = [], []
     for step in range(a.steps + 1):
         idx = torch.randint(0, a.V, (a.B, a.T), generator=g)
         tgt = torch.randint(0, a.V, (a.B, a.T), generator=g)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = model(idx, tgt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ms = (time.perf_counter() - t0) * 1e3
+        cpu_ms = (time.process_time() - c0) * 1e3  # on-CPU time of all threads
         if step > 0:
             times.append(ms)
-        print(f"step {step}{' (warm-up)' if step == 0 else ''}: loss {loss.item():.4f}, {ms:.1f} ms", flush=True)
+            cpu_times.append(cpu_ms)
+        print(f"step {step}{' (warm-up)' if step == 0 else ''}: loss {loss.item():.4f}, {ms:.1f} ms, "
+              f"CPU {cpu_ms:.1f} ms", flush=True)
     print(f"torch L{a.L} C{a.C} H{a.H} V{a.V} B{a.B} T{a.T} threads {a.threads}: median "
-          f"{statistics.median(times):.1f} ms/step over {a.steps} steps (warm-up 1)")
+          f"{statistics.median(times):.1f} ms/step over {a.steps} steps (warm-up 1), CPU median "
+          f"{statistics.median(cpu_times):.1f} ms/step")
 
 
 if __name__ == "__main__":
