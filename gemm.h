@@ -111,7 +111,9 @@ const char* gemm_kernel_name(GemmKernel kernel);
 #define GEMM_KC 256
 #define GEMM_MC_MAX 224
 #define GEMM_NC 3072
-#define GEMM_B_FLOATS ((size_t)8 << 20)
+// 28 MiB: under glibc's largest mmap threshold (32 MiB), so that after the first call the panel
+// comes from the heap again instead of fresh zeroed pages every call
+#define GEMM_B_FLOATS ((size_t)7 << 20)
 #define GEMM_MR_MAX 14
 #define GEMM_NR_MAX 32
 
@@ -467,7 +469,7 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
 
     // B panels hold all of K (every kc slab of nc columns) so that the threads meet at a barrier
     // twice per panel rather than twice per kc block; NC shrinks for long K to keep the panel
-    // within GEMM_B_FLOATS (32 MiB: K = 2048 keeps NC = 3072, K = 50257 gets 160)
+    // within GEMM_B_FLOATS (28 MiB: K = 2048 keeps NC = 3072, K = 50257 gets 128)
     size_t kc_max = K < GEMM_KC ? K : GEMM_KC;
     size_t nc_cap = GEMM_B_FLOATS / K / nr * nr;
     if (nc_cap > GEMM_NC) nc_cap = GEMM_NC;
