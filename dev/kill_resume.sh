@@ -56,15 +56,18 @@ start() { # starts the run (fresh, or --resume once a state exists) in the backg
     else
         rm -rf "$run"
         "$TRAIN" "${ARGS[@]}" --save-every 1 --out "$run" >>"$work/run.log" 2>&1 &
+        pid=$!
         fresh=$((fresh + 1))
+        # every kill is to be followed by a resume: wait for the first checkpoint
+        while [ ! -f "$run/train_state.bin" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
     fi
     pid=$!
 }
 start
 while [ $kills -lt "$KILLS" ]; do
-    # a random delay of 0.2 .. 1.2 s
+    # a random delay of 0.1 .. 1.1 s
     sleep "$(printf '0.%03d' $((RANDOM % 1000)))"
-    sleep 0.2
+    sleep 0.1
     if ! kill -0 "$pid" 2>/dev/null; then
         wait "$pid"
         echo "     the run finished after $kills kills (raise --steps in ARGS)"
@@ -105,7 +108,7 @@ if diff <(losses "$work/ref") <(losses "$run") >"$work/diff.txt"; then
 else
     fail "kill/resume: logged losses differ: $(head -4 "$work/diff.txt" | tr '\n' ' ')"
 fi
-echo "     kills: $kills, mid-save: $mid_save, resumes: $resumes, fresh starts (killed before the first save): $fresh"
+echo "     kills: $kills, mid-save: $mid_save, resumes: $resumes, fresh starts: $fresh (the first run waits for its first checkpoint before it can be killed)"
 
 echo "== SIGINT: saves, says how to resume, and the resumed run ends identical"
 sig=$work/sig
