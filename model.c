@@ -3,6 +3,7 @@
 //
 // Sections: helpers; layer kernels; model (allocation, forward, backward, update); checkpoints.
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -18,6 +19,8 @@
 
 #define JSON_IMPLEMENTATION
 #include "json.h"
+#define GEMM_IMPLEMENTATION
+#include "gemm.h"
 #include "model.h"
 
 // Checkpoints store raw little-endian floats; we write the buffer as it lies in memory.
@@ -207,6 +210,38 @@ double time_seconds(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+int parse_number_arg(const char* s, int integer, double min, double max, double* out, char* err, size_t errlen) {
+    char* end = NULL;
+    double v;
+    errno = 0;
+    if (integer) v = (double)strtoll(s, &end, 10);
+    else v = strtod(s, &end);
+    // strtod/strtoll skip leading white space: refuse it, as any text around the number
+    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s)) {
+        snprintf(err, errlen, "'%s' is not a%s number", s, integer ? "n integer" : "");
+        return -1;
+    }
+    if (!isfinite(v) || v < min || v > max) {
+        snprintf(err, errlen, "%s is out of range [%g, %g]", s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen) {
+    char* end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    // strtoull accepts "-1" (as 2^64-1) and leading spaces: only digits are a non-negative integer
+    if (end == s || *end != '\0' || errno == ERANGE || !isdigit((unsigned char)s[0])) {
+        snprintf(err, errlen, "'%s' is not a non-negative integer", s);
+        return -1;
+    }
+    *out = (uint64_t)x;
+    return 0;
+}
+
 // ============================================================================
 // layer kernels
 //
@@ -216,16 +251,66 @@ double time_seconds(void) {
 // the activation gradients). Parallel loops use static schedules and every output element is
 // written by exactly one thread in a fixed order, so results do not even depend on the thread count.
 
-// Dot product with 8 independent partial sums: the compiler can vectorise it without
-// reassociating (no fast-math), and the summation order is fixed.
-static inline float dot_f32(const float* a, const float* b, size_t n) {
-    float acc[8] = {0};
+// Sum of x[0..n) in 16 interleaved partial sums combined in a fixed order: vectorises without
+// fast-math (no reassociation by the compiler), and the result does not depend on threads.
+static inline float sum_f32(const float* x, size_t n) {
+    float acc[16] = {0};
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += x[i + k];
     float s = 0.0f;
-    for (; i < n; i++) s += a[i] * b[i];
-    return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += x[i];
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+
+// Sum of (x[i] - m)^2 over x[0..n), 16 interleaved partial sums as sum_f32.
+static inline float sumsq_dev_f32(const float* x, float m, size_t n) {
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += (x[i + k] - m) * (x[i + k] - m);
+    float s = 0.0f;
+    for (; i < n; i++) s += (x[i] - m) * (x[i] - m);
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+
+// Max of x[0..n) (n >= 1), 16 lanes at a time as sum_f32.
+static inline float max_f32(const float* x, size_t n) {
+    float acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = -FLT_MAX;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
+    float m = -FLT_MAX;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int k = 0; k < 16; k++) m = acc[k] > m ? acc[k] : m;
+    return m;
+}
+
+// e^x for float x, written so that loops calling it vectorise (no libm call): x = n ln2 + r with
+// |r| <= ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent bits. Relative
+// error < 2.3e-7 (about 2 ulp) over the clamped range [-87, 88], where results stay normal and
+// finite (softmax and sigmoid never need more).
+static inline float exp_f32(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    // n = round(x / ln2) by the 1.5 * 2^23 trick (floorf and fminf keep GCC from vectorising)
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693145751953125f; // ln2 in two parts: the first is exact times n
+    r = r - n * 1.42860682030941723212e-6f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
 // out (B,T,C) = wte[inp[b,t]] + wpe[t]; inp (B,T), wte (V,C), wpe (maxT,C).
@@ -261,12 +346,8 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 #pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
         const float* x = inp + bt * C;
-        float m = 0.0f;
-        for (size_t c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f;
-        for (size_t c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
-        v /= (float)C;
+        float m = sum_f32(x, C) / (float)C;
+        float v = sumsq_dev_f32(x, m, C) / (float)C;
         float s = 1.0f / sqrtf(v + eps);
         float* o = out + bt * C;
         for (size_t c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
@@ -285,11 +366,24 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
         const float* x = inp + bt * C;
         const float* d = dout + bt * C;
         float m = mean[bt], s = rstd[bt];
+        // the two row sums in 16 interleaved partial sums each (vectorised, fixed order)
+        float ga[16] = {0}, gna[16] = {0};
+        size_t c0 = 0;
+        for (; c0 + 16 <= C; c0 += 16)
+            for (int k = 0; k < 16; k++) {
+                float g = d[c0 + k] * weight[c0 + k];
+                ga[k] += g;
+                gna[k] += g * (x[c0 + k] - m) * s;
+            }
         float gmean = 0.0f, gnmean = 0.0f;
-        for (size_t c = 0; c < C; c++) {
+        for (size_t c = c0; c < C; c++) {
             float g = d[c] * weight[c];
             gmean += g;
             gnmean += g * (x[c] - m) * s;
+        }
+        for (int k = 0; k < 16; k++) {
+            gmean += ga[k];
+            gnmean += gna[k];
         }
         gmean /= (float)C;
         gnmean /= (float)C;
@@ -316,101 +410,28 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     }
 }
 
-// out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC). Conv1D layout: row c of weight holds the
-// coefficients of input channel c for all OC outputs, so a block of outputs is a sum over c of
-// inp[r,c] * (contiguous piece of weight row c): vectorisable without reassociation.
-//
-// Blocking: output columns in chunks of MM_OC_CHUNK (a C x chunk panel of weight stays in L2),
-// and inside a chunk a 4 x 32 register tile of out accumulated over all c. Each (chunk, row tile)
-// is one parallel work item writing a disjoint block of out, so results do not depend on threads.
-#define MM_ROWS 4
-#define MM_COLS 32
-#define MM_OC_CHUNK 256
-
-// out[r0..r0+nr, o0..o0+no] += inp[r0.., :] · weight[:, o0..]; out rows are ldo apart. The full
-// 4 x 32 case lives in registers.
-static inline void matmul_tile(float* out, size_t ldo, const float* inp, const float* weight, size_t C, size_t OC,
-                               size_t r0, size_t nr, size_t o0, size_t no) {
-    if (nr == MM_ROWS && no == MM_COLS) {
-        float acc[MM_ROWS][MM_COLS];
-        for (size_t r = 0; r < MM_ROWS; r++)
-            for (size_t k = 0; k < MM_COLS; k++) acc[r][k] = out[(r0 + r) * ldo + o0 + k];
-        const float* x = inp + r0 * C;
-        for (size_t c = 0; c < C; c++) {
-            const float* w = weight + c * OC + o0;
-            for (size_t r = 0; r < MM_ROWS; r++) {
-                float a = x[r * C + c];
-                for (size_t k = 0; k < MM_COLS; k++) acc[r][k] += a * w[k];
-            }
-        }
-        for (size_t r = 0; r < MM_ROWS; r++)
-            for (size_t k = 0; k < MM_COLS; k++) out[(r0 + r) * ldo + o0 + k] = acc[r][k];
-        return;
-    }
-    for (size_t r = r0; r < r0 + nr; r++) {
-        float* o = out + r * ldo + o0;
-        const float* x = inp + r * C;
-        for (size_t c = 0; c < C; c++) {
-            const float* w = weight + c * OC + o0;
-            float a = x[c];
-            for (size_t k = 0; k < no; k++) o[k] += a * w[k];
-        }
-    }
-}
-
-// out (BT, OC; rows ldo apart) += inp (BT, C) · weight (C, OC), blocked and parallel as above.
-static void matmul_accumulate(float* out, size_t ldo, const float* inp, const float* weight, size_t BT, size_t C,
-                              size_t OC) {
-    size_t nchunks = (OC + MM_OC_CHUNK - 1) / MM_OC_CHUNK;
-    size_t ntiles = (BT + MM_ROWS - 1) / MM_ROWS;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (size_t ch = 0; ch < nchunks; ch++) {
-        for (size_t tile = 0; tile < ntiles; tile++) {
-            size_t r0 = tile * MM_ROWS, nr = r0 + MM_ROWS <= BT ? MM_ROWS : BT - r0;
-            size_t c1 = (ch + 1) * MM_OC_CHUNK < OC ? (ch + 1) * MM_OC_CHUNK : OC;
-            for (size_t o0 = ch * MM_OC_CHUNK; o0 < c1; o0 += MM_COLS) {
-                size_t no = o0 + MM_COLS <= c1 ? MM_COLS : c1 - o0;
-                matmul_tile(out, ldo, inp, weight, C, OC, r0, nr, o0, no);
-            }
-        }
-    }
-}
-
+// out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC): one SGEMM over the BT rows (gemm.h:
+// packed panels, AVX-512/AVX2 register tiles, threads own disjoint blocks of out), accumulated on
+// top of the bias broadcast into every row (beta = 1), or overwriting out when bias is NULL.
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
                     size_t C, size_t OC) {
     size_t BT = B * T;
+    if (bias) {
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < BT; r++) {
-        if (bias) memcpy(out + r * OC, bias, OC * sizeof(float));
-        else memset(out + r * OC, 0, OC * sizeof(float));
+        for (size_t r = 0; r < BT; r++) memcpy(out + r * OC, bias, OC * sizeof(float));
     }
-    matmul_accumulate(out, OC, inp, weight, BT, C, OC);
+    sgemm(0, 0, BT, OC, C, 1.0f, inp, C, weight, OC, bias ? 1.0f : 0.0f, out, OC);
 }
 
-// Transposes src (R, S) into dst (S, R), in parallel over blocks of dst rows.
-static void transpose(float* dst, const float* src, size_t R, size_t S) {
-    const size_t TB = 32;
-#pragma omp parallel for schedule(static)
-    for (size_t s0 = 0; s0 < S; s0 += TB)
-        for (size_t r0 = 0; r0 < R; r0 += TB)
-            for (size_t s = s0; s < s0 + TB && s < S; s++)
-                for (size_t r = r0; r < r0 + TB && r < R; r++) dst[s * R + r] = src[r * S + s];
-}
-
-// dinp (B,T,C) += dout · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over rows of
-// dout (dbias may be NULL). Both products reuse the forward's blocked kernel on a transposed
-// copy of one operand: dinp += dout (BT,OC) · weightᵀ (OC,C) and dweight += inpᵀ (C,BT) · dout
-// (BT,OC). The copies cost O(C·OC + BT·C) against the products' O(BT·C·OC).
+// dinp (B,T,C) += dout (B,T,OC) · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over
+// rows of dout (dbias may be NULL). The two products are SGEMMs with a transposed operand (the
+// packing in gemm.h reads it in place, no copy). dbias is parallel over blocks of output
+// channels, each summing the rows in order: each thread owns what it writes.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, size_t B, size_t T, size_t C, size_t OC) {
     size_t BT = B * T;
-    size_t scratch = C * OC > BT * C ? C * OC : BT * C;
-    float* tmp = malloc_check(scratch * sizeof(float));
-    transpose(tmp, weight, C, OC); // (OC, C)
-    matmul_accumulate(dinp, C, dout, tmp, BT, OC, C);
-    transpose(tmp, inp, BT, C); // (C, BT)
-    matmul_accumulate(dweight, OC, tmp, dout, C, BT, OC);
-    free(tmp);
+    sgemm(0, 1, BT, C, OC, 1.0f, dout, OC, weight, OC, 1.0f, dinp, C);
+    sgemm(1, 0, C, OC, BT, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
     if (dbias) {
         const size_t OB = 256;
 #pragma omp parallel for schedule(static)
@@ -427,43 +448,49 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // Causal multi-head self-attention. inp (B,T,3C) holds [q | k | v], head h at channels h*hs..;
 // out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. preatt, att (B,NH,T,T)
 // are saved for backward (entries j > t are set to 0). Parallel over (b, h): disjoint writes.
+//
+// Per head the two products are SGEMMs (gemm.h, run on the calling thread) over row blocks of
+// ATT_TB queries: block [t0, t1) only needs keys j < t1, so the causal upper triangle beyond each
+// block is never computed (about 56% of the full T x T work for T = 256). Heads are handed out
+// one at a time (dynamic schedule): each (b, h) is computed the same way whichever thread takes
+// it, so results stay bit-identical, and a thread that loses its core to another process does
+// not stall the rest.
+#define ATT_TB 32
 void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
                        size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
     for (size_t b = 0; b < B; b++) {
         for (size_t h = 0; h < NH; h++) {
+            const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
+            const float* k = q + C;
+            const float* v = q + 2 * C;
+            float* pre = preatt + (b * NH + h) * T * T;
+            float* a = att + (b * NH + h) * T * T;
+            float* o = out + b * T * C + h * hs; // rows C apart
+            // pre[t, j] = scale * q_t · k_j for j < t1 of t's block
+            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                sgemm(0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
+            }
             for (size_t t = 0; t < T; t++) {
-                const float* q = inp + (b * T + t) * C3 + h * hs;
-                float* pre = preatt + ((b * NH + h) * T + t) * T;
-                float* a = att + ((b * NH + h) * T + t) * T;
-                float maxv = -FLT_MAX;
-                for (size_t j = 0; j <= t; j++) {
-                    const float* k = inp + (b * T + j) * C3 + C + h * hs;
-                    float s = dot_f32(q, k, hs) * scale;
-                    pre[j] = s;
-                    if (s > maxv) maxv = s;
-                }
-                float sum = 0.0f;
-                for (size_t j = 0; j <= t; j++) {
-                    float e = expf(pre[j] - maxv);
-                    a[j] = e;
-                    sum += e;
-                }
+                float* pt = pre + t * T;
+                float* at = a + t * T;
+                float maxv = max_f32(pt, t + 1);
+                for (size_t j = 0; j <= t; j++) at[j] = exp_f32(pt[j] - maxv);
+                float sum = sum_f32(at, t + 1);
                 float inv = 1.0f / sum;
-                for (size_t j = 0; j <= t; j++) a[j] *= inv;
+                for (size_t j = 0; j <= t; j++) at[j] *= inv;
                 for (size_t j = t + 1; j < T; j++) {
-                    pre[j] = 0.0f;
-                    a[j] = 0.0f;
+                    pt[j] = 0.0f;
+                    at[j] = 0.0f;
                 }
-                float* o = out + (b * T + t) * C + h * hs;
-                for (size_t i = 0; i < hs; i++) o[i] = 0.0f;
-                for (size_t j = 0; j <= t; j++) {
-                    const float* v = inp + (b * T + j) * C3 + 2 * C + h * hs;
-                    float w = a[j];
-                    for (size_t i = 0; i < hs; i++) o[i] += w * v[i];
-                }
+            }
+            // o[t] = sum_{j <= t} a[t, j] v_j (a is 0 above the diagonal)
+            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                sgemm(0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, C3, 0.0f, o + t0 * C, C);
             }
         }
     }
@@ -471,65 +498,94 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
 
 // Backward of attention_forward. datt = dout · vᵀ, dv += attᵀ · dout, softmax backward
 // dpreatt = att * (datt - sum_j att * datt), then dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale.
-// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) scratch (accumulated), dout (B,T,C), inp (B,T,3C),
-// att (B,NH,T,T). Parallel over (b, h): every write lands in that head's slice of that sequence.
+// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) scratch (accumulated, j <= t only), dout (B,T,C),
+// inp (B,T,3C), att (B,NH,T,T) with zeros above the diagonal (as attention_forward leaves it).
+// Parallel over (b, h): every write lands in that head's slice of that sequence. The four
+// products are causal-blocked SGEMMs as in the forward; this head's datt and dpreatt are built
+// in a local T x T buffer (zero above the diagonal) that the products read.
 void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
                         const float* att, size_t B, size_t T, size_t C, size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (size_t b = 0; b < B; b++) {
-        for (size_t h = 0; h < NH; h++) {
-            for (size_t t = 0; t < T; t++) {
-                const float* a = att + ((b * NH + h) * T + t) * T;
-                float* da = datt + ((b * NH + h) * T + t) * T;
-                float* dpre = dpreatt + ((b * NH + h) * T + t) * T;
-                const float* d = dout + (b * T + t) * C + h * hs;
-                const float* q = inp + (b * T + t) * C3 + h * hs;
-                float* dq = dinp + (b * T + t) * C3 + h * hs;
-                for (size_t j = 0; j <= t; j++) {
-                    const float* v = inp + (b * T + j) * C3 + 2 * C + h * hs;
-                    float* dv = dinp + (b * T + j) * C3 + 2 * C + h * hs;
-                    da[j] += dot_f32(d, v, hs);
-                    float w = a[j];
-                    for (size_t i = 0; i < hs; i++) dv[i] += w * d[i];
+#pragma omp parallel
+    {
+        float* local = malloc_check(T * T * sizeof(float));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+        for (size_t b = 0; b < B; b++) {
+            for (size_t h = 0; h < NH; h++) {
+                const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
+                const float* k = q + C;
+                const float* v = q + 2 * C;
+                float* dq = dinp + b * T * C3 + h * hs;
+                float* dk = dq + C;
+                float* dv = dq + 2 * C;
+                const float* d = dout + b * T * C + h * hs; // rows C apart
+                const float* a = att + (b * NH + h) * T * T;
+                float* da = datt + (b * NH + h) * T * T;
+                float* dp = dpreatt + (b * NH + h) * T * T;
+                // local[t, j] = d_t · v_j for j < t1 of t's block
+                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                    sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
                 }
-                float s = 0.0f;
-                for (size_t j = 0; j <= t; j++) s += a[j] * da[j];
-                for (size_t j = 0; j <= t; j++) dpre[j] += a[j] * (da[j] - s);
-                for (size_t j = 0; j <= t; j++) {
-                    const float* k = inp + (b * T + j) * C3 + C + h * hs;
-                    float* dk = dinp + (b * T + j) * C3 + C + h * hs;
-                    float g = dpre[j] * scale;
-                    for (size_t i = 0; i < hs; i++) {
-                        dq[i] += g * k[i];
-                        dk[i] += g * q[i];
+                // softmax backward row by row; local becomes this call's dpreatt (0 above the diagonal)
+                for (size_t t = 0; t < T; t++) {
+                    const float* at = a + t * T;
+                    float* lt = local + t * T;
+                    float* dat = da + t * T;
+                    float* dpt = dp + t * T;
+                    float sdot = 0.0f;
+                    for (size_t j = 0; j <= t; j++) {
+                        dat[j] += lt[j];
+                        sdot += at[j] * dat[j];
                     }
+                    for (size_t j = 0; j <= t; j++) {
+                        float g = at[j] * (dat[j] - sdot);
+                        dpt[j] += g;
+                        lt[j] = dpt[j];
+                    }
+                    for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
+                }
+                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+                    // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
+                    sgemm(1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3,
+                          C3);
+                    // dq[t] += scale * sum_{j <= t} dpre[t, j] k_j
+                    sgemm(0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
+                    // dk[j] += scale * sum_{t >= j} dpre[t, j] q_t
+                    sgemm(1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f,
+                          dk + t0 * C3, C3);
                 }
             }
         }
+        free(local);
     }
 }
 
 // GELU, tanh approximation (Hugging Face "gelu_new"):
-// gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// gelu(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+// Since 0.5 (1 + tanh u) = sigmoid(2u) = 1 / (1 + e^(-2u)), one exp_f32 per element does it and
+// the loop vectorises (a tanhf call from libm does not).
 #define GELU_SCALE 0.79788456080286535588f // sqrt(2/pi)
 void gelu_forward(float* out, const float* inp, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        out[i] = x / (1.0f + exp_f32(-2.0f * u));
     }
 }
 
+// d gelu/dx = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2), s = sigmoid(2u)
+// (from 0.5 (1 + tanh u) = s and 1 - tanh² u = 4 s (1 - s)).
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
-        float sech2 = 1.0f - th * th;
-        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        float sg = 1.0f / (1.0f + exp_f32(-2.0f * u));
+        float local = sg + 2.0f * x * sg * (1.0f - sg) * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] += local * dout[i];
     }
 }
@@ -547,40 +603,19 @@ void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N) 
     }
 }
 
-// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C). wteᵀ is made in slices of LM_VS
-// vocab rows (a C x LM_VS panel) and each slice is one blocked matmul into its logit columns.
-#define LM_VS 2048
+// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C): an SGEMM with B transposed
+// (gemm.h packs wte's rows into k-major panels; no transposed copy of wte is made).
 void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V) {
-    size_t BT = B * T;
-    size_t vs = V < LM_VS ? V : LM_VS;
-    float* wt = malloc_check(vs * C * sizeof(float));
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < BT; r++) memset(logits + r * V, 0, V * sizeof(float));
-    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
-        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
-        transpose(wt, wte + v0 * C, nv, C); // (C, nv)
-        matmul_accumulate(logits + v0, V, inp, wt, BT, C, nv);
-    }
-    free(wt);
+    sgemm(0, 1, B * T, V, C, 1.0f, inp, C, wte, C, 0.0f, logits, V);
 }
 
-// dinp (B,T,C) += dlogits (B,T,V) · wte (V,C); dwte (V,C) += dlogitsᵀ · inp. Both are plain
-// products for the blocked matmul kernel (wte is already (in=V, out=C)); dwte needs dlogitsᵀ.
+// dinp (B,T,C) += dlogits (B,T,V) · wte (V,C); dwte (V,C) += dlogitsᵀ · inp. Two SGEMMs (the
+// second with A transposed, read in place).
 void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
                       size_t T, size_t C, size_t V) {
     size_t BT = B * T;
-    matmul_accumulate(dinp, C, dlogits, wte, BT, V, C);
-    // dlogitsᵀ in slices of LM_VS vocab rows, so the scratch stays small for a 50k vocabulary
-    size_t vs = V < LM_VS ? V : LM_VS;
-    float* dlt = malloc_check(vs * BT * sizeof(float));
-    for (size_t v0 = 0; v0 < V; v0 += LM_VS) {
-        size_t nv = v0 + LM_VS <= V ? LM_VS : V - v0;
-#pragma omp parallel for schedule(static)
-        for (size_t v = 0; v < nv; v++)
-            for (size_t r = 0; r < BT; r++) dlt[v * BT + r] = dlogits[r * V + v0 + v];
-        matmul_accumulate(dwte + v0 * C, C, dlt, inp, nv, BT, C);
-    }
-    free(dlt);
+    sgemm(0, 0, BT, C, V, 1.0f, dlogits, V, wte, C, 1.0f, dinp, C);
+    sgemm(1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);
 }
 
 // Softmax + cross-entropy: probs (B,T,V) = softmax(logits), losses (B,T) = -log probs[target]
@@ -591,14 +626,10 @@ void crossentropy_forward(float* probs, float* losses, const float* logits, cons
     for (size_t bt = 0; bt < B * T; bt++) {
         const float* lo = logits + bt * V;
         float* p = probs + bt * V;
-        float maxv = -FLT_MAX;
-        for (size_t v = 0; v < V; v++)
-            if (lo[v] > maxv) maxv = lo[v];
-        float sum = 0.0f;
-        for (size_t v = 0; v < V; v++) {
-            p[v] = expf(lo[v] - maxv);
-            sum += p[v];
-        }
+        // max, exp and sum as three vectorised passes over the row (in L2 for V up to ~64k)
+        float maxv = max_f32(lo, V);
+        for (size_t v = 0; v < V; v++) p[v] = exp_f32(lo[v] - maxv);
+        float sum = sum_f32(p, V);
         float inv = 1.0f / sum;
         for (size_t v = 0; v < V; v++) p[v] *= inv;
         int tg = targets ? targets[bt] : -1;
@@ -1079,6 +1110,114 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
     size_t floats = np + na;
     if (training) floats += 3 * np + na; // grads, m, v, activation gradients
     return floats * sizeof(float) + 2 * B * T * sizeof(int);
+}
+
+// Activation tensor names (ActivationTensors order) for gpt_first_nonfinite.
+static const char* const act_names[NUM_ACTIVATION_TENSORS] = {
+    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "preatt", "att",
+    "attproj", "residual2", "ln2",    "ln2_mean", "ln2_rstd", "fch",       "fch_gelu", "fcproj",
+    "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "probs",     "losses"};
+
+// Index of the first non-finite value in x[0..n), or n.
+static size_t first_nonfinite(const float* x, size_t n) {
+    size_t j = 0;
+    while (j < n && isfinite(x[j])) j++;
+    return j;
+}
+
+// First non-finite value in a parameter-shaped buffer (parameters or gradients): fills name with
+// prefix + the Hugging Face tensor name. Returns 1 if found.
+static int nonfinite_param_like(const GPT* model, const float* mem, const char* prefix, char* name, size_t len) {
+    if (!mem) return 0;
+    size_t L = (size_t)model->config.num_layers;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = model->param_sizes[i];
+        size_t j = first_nonfinite(mem, n);
+        if (j < n) {
+            char t[96];
+            size_t shape[2];
+            gpt_tensor_name(&model->config, i, is_layer_tensor(i) ? (int)(j / (n / L)) : 0, t, sizeof t, shape);
+            snprintf(name, len, "%s%s", prefix, t);
+            return 1;
+        }
+        mem += n;
+    }
+    return 0;
+}
+
+int gpt_first_nonfinite(const GPT* model, char* name, size_t len) {
+    snprintf(name, len, "%s", "");
+    if (nonfinite_param_like(model, model->params_memory, "", name, len)) return 1;
+    if (model->acts_memory && model->batch_size > 0) {
+        // activations of the last forward, in the order it computes them: per-layer tensors (the
+        // ones from ln1 to residual3) layer by layer, then ln_f and the head
+        size_t cur[NUM_ACTIVATION_TENSORS];
+        fill_act_sizes(cur, &model->config, model->batch_size, model->seq_len);
+        const float* base[NUM_ACTIVATION_TENSORS];
+        const float* m = model->acts_memory;
+        for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
+            base[i] = m;
+            m += model->act_sizes[i];
+        }
+        size_t L = (size_t)model->config.num_layers;
+        int last = model->has_logits ? NUM_ACTIVATION_TENSORS : NUM_ACTIVATION_TENSORS - 3;
+        if (first_nonfinite(base[0], cur[0]) < cur[0]) {
+            snprintf(name, len, "activation %s", act_names[0]);
+            return 1;
+        }
+        for (size_t l = 0; l < L; l++)
+            for (int i = 1; i <= 16; i++) { // ln1 .. residual3: (L, ...) stacked by layer
+                size_t per = cur[i] / L;
+                if (first_nonfinite(base[i] + l * per, per) < per) {
+                    snprintf(name, len, "activation h.%zu.%s", l, act_names[i]);
+                    return 1;
+                }
+            }
+        for (int i = 17; i < last; i++)
+            if (first_nonfinite(base[i], cur[i]) < cur[i]) {
+                snprintf(name, len, "activation %s", act_names[i]);
+                return 1;
+            }
+    }
+    return nonfinite_param_like(model, model->grads_memory, "gradient of ", name, len);
+}
+
+// Reads one unsigned number from a file (a cgroup knob); 0 if absent or "max".
+static unsigned long long read_knob(const char* path) {
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    unsigned long long v = 0;
+    if (fscanf(f, "%llu", &v) != 1) v = 0;
+    fclose(f);
+    return v;
+}
+
+size_t memory_available(void) {
+    unsigned long long avail = 0;
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                avail = kb * 1024ull;
+                break;
+            }
+        fclose(f);
+    }
+    // cgroup v2, then v1; an unlimited v1 group reports a number near 2^63, which never binds
+    static const char* knobs[2][2] = {{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"},
+                                      {"/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                       "/sys/fs/cgroup/memory/memory.usage_in_bytes"}};
+    for (int k = 0; k < 2; k++) {
+        unsigned long long limit = read_knob(knobs[k][0]);
+        if (limit == 0) continue;
+        unsigned long long used = read_knob(knobs[k][1]);
+        unsigned long long room = limit > used ? limit - used : 1; // 1, not 0: 0 means unknown
+        if (avail == 0 || room < avail) avail = room;
+        break;
+    }
+    return avail > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)avail;
 }
 
 void gpt_free(GPT* model) {
@@ -1569,4 +1708,65 @@ done:
     free(seen);
     free(mem);
     return rc;
+}
+
+// ==== DPO objective ====
+// See model.h for the definitions. Everything is computed in double and rounded once, so the
+// result does not depend on the order of the pairs beyond the final sums.
+
+// log σ(x) without overflow: log σ(x) = min(x, 0) − log(1 + e^−|x|).
+static double dpo_log_sigmoid(double x) { return (x < 0.0 ? x : 0.0) - log1p(exp(-fabs(x))); }
+
+// σ(x) without overflow for large |x|.
+static double dpo_sigmoid(double x) {
+    if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
+                   const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
+                   float* dchosen, float* drejected, float* losses, DPOStats* stats) {
+    double sum_loss = 0.0, sum_rc = 0.0, sum_rr = 0.0, correct = 0.0;
+    double b = (double)beta, ls = (double)label_smoothing;
+    for (int i = 0; i < n; i++) {
+        double lc = (double)policy_chosen[i] - (double)ref_chosen[i];     // chosen log-ratio
+        double lr = (double)policy_rejected[i] - (double)ref_rejected[i]; // rejected log-ratio
+        double h = lc - lr;
+        double loss, dh; // L_i and dL_i/dh
+        if (type == DPO_IPO) {
+            // L = (h − 1/(2β))², dL/dh = 2(h − 1/(2β))
+            double d = h - 1.0 / (2.0 * b);
+            loss = d * d;
+            dh = 2.0 * d;
+        } else {
+            // L = −(1−ls) log σ(βh) − ls log σ(−βh); since d/dx log σ(x) = σ(−x):
+            // dL/dh = −(1−ls) β σ(−βh) + ls β σ(βh)
+            double x = b * h;
+            loss = -(1.0 - ls) * dpo_log_sigmoid(x) - ls * dpo_log_sigmoid(-x);
+            dh = -(1.0 - ls) * b * dpo_sigmoid(-x) + ls * b * dpo_sigmoid(x);
+        }
+        // h depends on logπ(c) with +1 and on logπ(r) with −1; the mean divides by n
+        if (dchosen) dchosen[i] = (float)(dh / n);
+        if (drejected) drejected[i] = (float)(-dh / n);
+        if (losses) losses[i] = (float)loss;
+        double rc = b * lc, rr = b * lr;
+        sum_loss += loss;
+        sum_rc += rc;
+        sum_rr += rr;
+        correct += rc > rr ? 1.0 : 0.0;
+    }
+    if (stats) {
+        double inv = n > 0 ? 1.0 / n : 0.0;
+        stats->loss = (float)(sum_loss * inv);
+        stats->rewards_chosen = (float)(sum_rc * inv);
+        stats->rewards_rejected = (float)(sum_rr * inv);
+        stats->margin = (float)((sum_rc - sum_rr) * inv);
+        stats->accuracy = (float)(correct * inv);
+    }
+}
+
+void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t B, size_t T) {
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < T; t++) dlosses[b * T + t] = targets[b * T + t] != -1 ? -dlogp[b] : 0.0f;
 }

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""dev/bench_torch.py: the same training step as ./train, in PyTorch on the CPU, for the speed
+comparison in dev/bench.sh.
+
+A GPT-2 (pre-LayerNorm blocks, tanh GELU, causal attention, tied LM head, fp32) of the given shape;
+one step = forward + cross-entropy loss + backward + gradient-norm clip (1.0) + AdamW
+(betas 0.9/0.95, eps 1e-8, weight decay 0.1 on 2-D tensors), on random tokens (the data does not
+change the cost). Prints one line per timed step and a summary line:
+
+    torch L6 C384 H6 V8192 B8 T256 threads 2: median 2392.1 ms/step over 5 steps (warm-up 1), CPU median ...
+
+Run with Debian's interpreter (python3-torch): /usr/bin/python3 dev/bench_torch.py --help
+"""
+import argparse
+import math
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    print("bench_torch.py: torch is not installed for this interpreter (use /usr/bin/python3)", file=sys.stderr)
+    sys.exit(3)
+
+
+class Block(nn.Module):
+    def __init__(self, C, H, T):
+        super().__init__()
+        self.H = H
+        self.ln_1 = nn.LayerNorm(C, eps=1e-5)
+        self.c_attn = nn.Linear(C, 3 * C)
+        self.c_proj = nn.Linear(C, C)
+        self.ln_2 = nn.LayerNorm(C, eps=1e-5)
+        self.c_fc = nn.Linear(C, 4 * C)
+        self.mlp_proj = nn.Linear(4 * C, C)
+        self.register_buffer("mask", torch.tril(torch.ones(T, T, dtype=torch.bool)).view(1, 1, T, T))
+
+    def attn(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        hs = C // self.H
+        q = q.view(B, T, self.H, hs).transpose(1, 2)
+        k = k.view(B, T, self.H, hs).transpose(1, 2)
+        v = v.view(B, T, self.H, hs).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+        att = att.masked_fill(~self.mask[:, :, :T, :T], float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+        return x
+
+
+class GPT(nn.Module):
+    def __init__(self, L, C, H, V, T):
+        super().__init__()
+        self.wte = nn.Embedding(V, C)
+        self.wpe = nn.Embedding(T, C)
+        self.h = nn.ModuleList([Block(C, H, T) for _ in range(L)])
+        self.ln_f = nn.LayerNorm(C, eps=1e-5)
+        for p in self.parameters():
+            if p.dim() == 2:
+                nn.init.normal_(p, 0.0, 0.02)
+
+    def forward(self, idx, targets):
+        B, T = idx.shape
+        pos = torch.arange(T, device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for block in self.h:
+            x = block(x)
+        x = self.ln_f(x)
+        logits = x @ self.wte.weight.t()  # tied LM head
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description="time PyTorch GPT-2 training steps on the CPU")
+    ap.add_argument("-L", type=int, default=6)
+    ap.add_argument("-C", type=int, default=384)
+    ap.add_argument("-H", type=int, default=6)
+    ap.add_argument("-V", type=int, default=8192)
+    ap.add_argument("-B", type=int, default=8)
+    ap.add_argument("-T", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps (after one warm-up step)")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    for name in ("L", "C", "H", "V", "B", "T", "steps", "threads"):
+        if getattr(a, name) < 1:
+            ap.error(f"-{name} must be >= 1")
+    if a.C % a.H:
+        ap.error(f"-C {a.C} must be divisible by -H {a.H}")
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1337)
+    model = GPT(a.L, a.C, a.H, a.V, a.T)
+    decay = [p for p in model.parameters() if p.dim() == 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+    g = torch.Generator().manual_seed(1)
+    times, cpu_times = [], []
+    for step in range(a.steps + 1):
+        idx = torch.randint(0, a.V, (a.B, a.T), generator=g)
+        tgt = torch.randint(0, a.V, (a.B, a.T), generator=g)
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = model(idx, tgt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ms = (time.perf_counter() - t0) * 1e3
+        cpu_ms = (time.process_time() - c0) * 1e3  # on-CPU time of all threads
+        if step > 0:
+            times.append(ms)
+            cpu_times.append(cpu_ms)
+        print(f"step {step}{' (warm-up)' if step == 0 else ''}: loss {loss.item():.4f}, {ms:.1f} ms, "
+              f"CPU {cpu_ms:.1f} ms", flush=True)
+    print(f"torch L{a.L} C{a.C} H{a.H} V{a.V} B{a.B} T{a.T} threads {a.threads}: median "
+          f"{statistics.median(times):.1f} ms/step over {a.steps} steps (warm-up 1), CPU median "
+          f"{statistics.median(cpu_times):.1f} ms/step")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,535 @@
+// gemm.h: single-precision matrix multiply (SGEMM) for the training step, row-major:
+//
+//     C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C
+//
+// op(X) is X or its transpose. The products of a training step, with the Conv1D weight layout
+// W (C,OC) and the tied LM head wte (V,C):
+//     forward      out (BT,OC)   = inp (BT,C) · W (C,OC)           sgemm(0, 0, ...)
+//     dinp         dinp (BT,C)  += dout (BT,OC) · Wᵀ               sgemm(0, 1, ...)
+//     dW           dW (C,OC)    += inpᵀ · dout                     sgemm(1, 0, ...)
+//     LM head      logits (BT,V) = lnf (BT,C) · wteᵀ               sgemm(0, 1, ...)
+//     its dinp     dlnf (BT,C)  += dlogits (BT,V) · wte (V,C)      sgemm(0, 0, ...)
+//     its dW       dwte (V,C)   += dlogitsᵀ · lnf                  sgemm(1, 0, ...)
+//
+// Single-header: every file includes it for the declarations; exactly one translation unit
+// (model.c) defines GEMM_IMPLEMENTATION before including it to compile the code.
+//
+// Design (Goto/BLIS scheme):
+//
+//   for jc in N step NC                      B panel (KC x NC) packed once, shared by threads
+//     for pc in K step KC                    (in L2/L3)
+//       pack op(B)[pc:pc+KC, jc:jc+NC]       threads split the NR-wide slivers (static)
+//       parallel for (ic, jb) tasks          row block of MC x column chunk of the panel,
+//                                            handed out one at a time (dynamic schedule)
+//         pack op(A)[ic:ic+MC, pc:pc+KC]     into the thread's own buffer (stays in its L2);
+//                                            skipped when the thread's last task had this ic
+//         for jr in chunk step NR            B sliver (KC x NR) stays in L1 over the ir loop
+//           for ir in MC step MR
+//             micro-kernel: C[ir:+MR, jr:+NR] += Apack sliver · Bpack sliver
+//
+// About 4 tasks per thread: on a machine shared with other processes a thread that loses its
+// core for a while does not hold the others up at the barrier (a static split would). Column
+// chunks stay >= 128 wide so that packing an A block is amortised over enough columns.
+//
+// Packing layout. A block: MR-tall slivers, each stored k-major: sliver s holds
+// a[k*MR + i] = alpha * op(A)[ic + s*MR + i][pc + k], rows past M zero-padded. B panel: NR-wide
+// slivers stored k-major: b[k*NR + j] = op(B)[pc + k][jc + s*NR + j], columns past N zero-padded.
+// So the micro-kernel reads both operands with unit stride, whatever the transposition, and
+// never branches on edges: a tile that sticks out of C is computed into a local MR x NR tile
+// and only its valid part is added to C.
+//
+// Micro-kernels (register tiles; the accumulators never leave registers over the k loop):
+//   AVX-512  14 x 32: 28 zmm accumulators + 2 for the B row; per k: 2 loads of B, 14 broadcasts
+//            of A, 28 FMAs (2 FMA ports: 14 cycles, within the load ports' budget).
+//   AVX2      6 x 16: 12 ymm accumulators + 2 for B + 1 broadcast = 15 of 16 registers.
+//   portable  4 x 16: plain C the compiler may vectorise; also the reference path of the tests.
+// Kernels are compiled with target attributes and chosen at run time (__builtin_cpu_supports),
+// so one binary runs everywhere; the environment variable FORGETFUL_GEMM=portable|avx2|avx512
+// forces a path (an unavailable one falls back to portable), and sgemm_with() takes it as an
+// argument (the tests run every path).
+//
+// Blocking sizes (Zen 4 / Sapphire Rapids class: L1d 32-48 KiB, L2 1-2 MiB per core):
+//   KC = 256: the B sliver (KC x NR x 4 B = 32 KiB for NR = 32) fills most of L1 while the A
+//             sliver (KC x MR) streams from L2; long enough to amortise loading/storing C.
+//   MC <= 224 (a multiple of MR): the A block (MC x KC x 4 B = 224 KiB) sits in L2 with room
+//             for the B panel's slivers passing through. MC is evened out over the row blocks
+//             (M = 384: 2 blocks of 196 rather than 224 + 160).
+//   NC = 3072: the packed B panel (3 MiB) is shared by all threads from L2/L3.
+//
+// Determinism: every element of C is the same sequence of float operations whatever the thread
+// count, the block partition or which thread runs which task: the k loop runs pc blocks in order,
+// each micro-kernel sums its kc products in order into a zeroed accumulator and then adds it to
+// C. Each task owns a disjoint block of C (no atomics, no reductions across threads), so results
+// are bitwise reproducible and independent of the thread count (the tests check it). Different
+// kernels (AVX-512 vs portable) may differ in the last bits (FMA contraction, order).
+//
+// Small products (M·N·K < 2^20) and calls made inside an OpenMP parallel region (attention's loop
+// over heads) run on the calling thread alone.
+#ifndef GEMM_H
+#define GEMM_H
+
+#include <stddef.h>
+
+typedef enum { GEMM_AUTO = 0, GEMM_PORTABLE, GEMM_AVX2, GEMM_AVX512 } GemmKernel;
+
+// C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is (M,K): A is (M,K) with row stride
+// lda when transA == 0, (K,M) when transA != 0; likewise op(B) is (K,N) from B (K,N) or (N,K).
+// beta == 0 overwrites C (its old contents, even NaN, are ignored). K == 0 gives C = beta * C.
+// Runs on OpenMP threads when compiled with -fopenmp.
+void sgemm(int transA, int transB, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
+           const float* B, size_t ldb, float beta, float* C, size_t ldc);
+
+// As sgemm with an explicit kernel (GEMM_AUTO = best available, honouring FORGETFUL_GEMM).
+// An unavailable kernel falls back to the portable one.
+void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                const float* A, size_t lda, const float* B, size_t ldb, float beta, float* C, size_t ldc);
+
+// 1 if this CPU (and compiler) can run the kernel.
+int gemm_kernel_available(GemmKernel kernel);
+// The kernel GEMM_AUTO resolves to now.
+GemmKernel gemm_kernel_resolve(GemmKernel kernel);
+const char* gemm_kernel_name(GemmKernel kernel);
+
+#endif // GEMM_H
+
+// ============================================================================
+#ifdef GEMM_IMPLEMENTATION
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GEMM_X86 1
+#include <immintrin.h>
+#else
+#define GEMM_X86 0
+#endif
+
+#define GEMM_KC 256
+#define GEMM_MC_MAX 224
+#define GEMM_NC 3072
+#define GEMM_B_FLOATS ((size_t)8 << 20)
+#define GEMM_MR_MAX 14
+#define GEMM_NR_MAX 32
+
+// A micro-kernel: C[0:MR, 0:NR] (row stride ldc) += a sliver (kc x MR) · b sliver (kc x NR), or
+// = when load_c is 0. a and b are packed k-major (see the layout above).
+typedef void (*GemmMicroKernel)(size_t kc, const float* a, const float* b, float* c, size_t ldc, int load_c);
+
+typedef struct {
+    GemmMicroKernel fn;
+    size_t mr, nr;
+} GemmKernelInfo;
+
+// ---------------------------------------------------------------------------- micro-kernels
+
+#define GEMM_P_MR 4
+#define GEMM_P_NR 16
+static void gemm_kernel_portable(size_t kc, const float* a, const float* b, float* c, size_t ldc, int load_c) {
+    float acc[GEMM_P_MR][GEMM_P_NR] = {{0}};
+    for (size_t k = 0; k < kc; k++) {
+        const float* bk = b + k * GEMM_P_NR;
+        const float* ak = a + k * GEMM_P_MR;
+        for (int i = 0; i < GEMM_P_MR; i++)
+            for (int j = 0; j < GEMM_P_NR; j++) acc[i][j] += ak[i] * bk[j];
+    }
+    for (int i = 0; i < GEMM_P_MR; i++) {
+        float* ci = c + (size_t)i * ldc;
+        if (load_c)
+            for (int j = 0; j < GEMM_P_NR; j++) ci[j] += acc[i][j];
+        else
+            for (int j = 0; j < GEMM_P_NR; j++) ci[j] = acc[i][j];
+    }
+}
+
+#if GEMM_X86
+#define GEMM_A2_MR 6
+#define GEMM_A2_NR 16
+__attribute__((target("avx2,fma"))) static void gemm_kernel_avx2(size_t kc, const float* a, const float* b,
+                                                                  float* c, size_t ldc, int load_c) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (size_t k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), ai;
+#define GEMM_A2_ROW(i)                                                                                       \
+    ai = _mm256_broadcast_ss(a + i);                                                                         \
+    c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                                                              \
+    c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);
+        GEMM_A2_ROW(0) GEMM_A2_ROW(1) GEMM_A2_ROW(2) GEMM_A2_ROW(3) GEMM_A2_ROW(4) GEMM_A2_ROW(5)
+#undef GEMM_A2_ROW
+        a += GEMM_A2_MR;
+        b += GEMM_A2_NR;
+    }
+#define GEMM_A2_STORE(i)                                                                                     \
+    if (load_c) {                                                                                            \
+        c##i##0 = _mm256_add_ps(_mm256_loadu_ps(c + i * ldc), c##i##0);                                      \
+        c##i##1 = _mm256_add_ps(_mm256_loadu_ps(c + i * ldc + 8), c##i##1);                                  \
+    }                                                                                                        \
+    _mm256_storeu_ps(c + i * ldc, c##i##0);                                                                  \
+    _mm256_storeu_ps(c + i * ldc + 8, c##i##1);
+    GEMM_A2_STORE(0) GEMM_A2_STORE(1) GEMM_A2_STORE(2) GEMM_A2_STORE(3) GEMM_A2_STORE(4) GEMM_A2_STORE(5)
+#undef GEMM_A2_STORE
+}
+
+#define GEMM_A5_MR 14
+#define GEMM_A5_NR 32
+__attribute__((target("avx512f"))) static void gemm_kernel_avx512(size_t kc, const float* a, const float* b,
+                                                                   float* c, size_t ldc, int load_c) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
+    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
+    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
+    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
+    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps();
+    __m512 c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
+    __m512 cA0 = _mm512_setzero_ps(), cA1 = _mm512_setzero_ps();
+    __m512 cB0 = _mm512_setzero_ps(), cB1 = _mm512_setzero_ps();
+    __m512 cC0 = _mm512_setzero_ps(), cC1 = _mm512_setzero_ps();
+    __m512 cD0 = _mm512_setzero_ps(), cD1 = _mm512_setzero_ps();
+    for (size_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), ai;
+#define GEMM_A5_ROW(i, n)                                                                                    \
+    ai = _mm512_set1_ps(a[n]);                                                                               \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                              \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);
+        GEMM_A5_ROW(0, 0) GEMM_A5_ROW(1, 1) GEMM_A5_ROW(2, 2) GEMM_A5_ROW(3, 3) GEMM_A5_ROW(4, 4)
+        GEMM_A5_ROW(5, 5) GEMM_A5_ROW(6, 6) GEMM_A5_ROW(7, 7) GEMM_A5_ROW(8, 8) GEMM_A5_ROW(9, 9)
+        GEMM_A5_ROW(A, 10) GEMM_A5_ROW(B, 11) GEMM_A5_ROW(C, 12) GEMM_A5_ROW(D, 13)
+#undef GEMM_A5_ROW
+        a += GEMM_A5_MR;
+        b += GEMM_A5_NR;
+    }
+#define GEMM_A5_STORE(i, n)                                                                                  \
+    if (load_c) {                                                                                            \
+        c##i##0 = _mm512_add_ps(_mm512_loadu_ps(c + n * ldc), c##i##0);                                      \
+        c##i##1 = _mm512_add_ps(_mm512_loadu_ps(c + n * ldc + 16), c##i##1);                                 \
+    }                                                                                                        \
+    _mm512_storeu_ps(c + n * ldc, c##i##0);                                                                  \
+    _mm512_storeu_ps(c + n * ldc + 16, c##i##1);
+    GEMM_A5_STORE(0, 0) GEMM_A5_STORE(1, 1) GEMM_A5_STORE(2, 2) GEMM_A5_STORE(3, 3) GEMM_A5_STORE(4, 4)
+    GEMM_A5_STORE(5, 5) GEMM_A5_STORE(6, 6) GEMM_A5_STORE(7, 7) GEMM_A5_STORE(8, 8) GEMM_A5_STORE(9, 9)
+    GEMM_A5_STORE(A, 10) GEMM_A5_STORE(B, 11) GEMM_A5_STORE(C, 12) GEMM_A5_STORE(D, 13)
+#undef GEMM_A5_STORE
+}
+#endif // GEMM_X86
+
+// ---------------------------------------------------------------------------- selection
+
+int gemm_kernel_available(GemmKernel kernel) {
+    switch (kernel) {
+    case GEMM_AUTO:
+    case GEMM_PORTABLE: return 1;
+#if GEMM_X86
+    case GEMM_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case GEMM_AVX512: return __builtin_cpu_supports("avx512f");
+#else
+    case GEMM_AVX2:
+    case GEMM_AVX512: return 0;
+#endif
+    }
+    return 0;
+}
+
+const char* gemm_kernel_name(GemmKernel kernel) {
+    switch (kernel) {
+    case GEMM_AUTO: return "auto";
+    case GEMM_PORTABLE: return "portable";
+    case GEMM_AVX2: return "avx2";
+    case GEMM_AVX512: return "avx512";
+    }
+    return "?";
+}
+
+GemmKernel gemm_kernel_resolve(GemmKernel kernel) {
+    if (kernel == GEMM_AUTO) {
+        const char* env = getenv("FORGETFUL_GEMM");
+        if (env && strcmp(env, "portable") == 0) kernel = GEMM_PORTABLE;
+        else if (env && strcmp(env, "avx2") == 0) kernel = GEMM_AVX2;
+        else if (env && strcmp(env, "avx512") == 0) kernel = GEMM_AVX512;
+        else if (gemm_kernel_available(GEMM_AVX512)) kernel = GEMM_AVX512;
+        else if (gemm_kernel_available(GEMM_AVX2)) kernel = GEMM_AVX2;
+        else kernel = GEMM_PORTABLE;
+    }
+    return gemm_kernel_available(kernel) ? kernel : GEMM_PORTABLE;
+}
+
+static GemmKernelInfo gemm_kernel_info(GemmKernel kernel) {
+    GemmKernelInfo info = {gemm_kernel_portable, GEMM_P_MR, GEMM_P_NR};
+#if GEMM_X86
+    if (kernel == GEMM_AVX512) info = (GemmKernelInfo){gemm_kernel_avx512, GEMM_A5_MR, GEMM_A5_NR};
+    if (kernel == GEMM_AVX2) info = (GemmKernelInfo){gemm_kernel_avx2, GEMM_A2_MR, GEMM_A2_NR};
+#endif
+    return info;
+}
+
+// ---------------------------------------------------------------------------- packing
+
+#if GEMM_X86
+// Transposing copy for packing: d[k*dstride + i] = src[i*sstride + k] for i < rows and k < kc;
+// lanes rows <= i < width (wmask = the low `width` bits) get zeros, lanes past width are left
+// alone. Works on 16 x 16 blocks transposed in registers (unpack, shuffle, two 128-bit lane
+// shuffles), so a strided gather becomes 16 contiguous loads and 16 contiguous stores.
+__attribute__((target("avx512f"))) static void gemm_transpose16_avx512(float* d, size_t dstride, unsigned wmask,
+                                                                        const float* src, size_t sstride,
+                                                                        size_t rows, size_t kc) {
+    for (size_t k0 = 0; k0 < kc; k0 += 16) {
+        size_t kn = kc - k0 < 16 ? kc - k0 : 16;
+        __mmask16 lm = (__mmask16)(kn == 16 ? 0xFFFFu : (1u << kn) - 1u);
+        __m512 r[16], t[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = (size_t)i < rows ? _mm512_maskz_loadu_ps(lm, src + (size_t)i * sstride + k0) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int i = 0; i < 16; i += 2) {
+            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 16; i += 4) {
+            r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        // r[4q + m] lane l now holds rows 4q..4q+3 at column 4l + m
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) {
+            t[m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);          // cols m, m+8 of rows 0-7
+            t[4 + m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);      // cols m+4, m+12 of rows 0-7
+            t[8 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88); // cols m, m+8 of rows 8-15
+            t[12 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; m++) {
+            r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);     // column m
+            r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd); // column m + 8
+        }
+        if (kn == 16) {
+#pragma GCC unroll 16
+            for (int c = 0; c < 16; c++) _mm512_mask_storeu_ps(d + (k0 + (size_t)c) * dstride, (__mmask16)wmask, r[c]);
+        } else {
+            for (size_t c = 0; c < kn; c++) _mm512_mask_storeu_ps(d + (k0 + c) * dstride, (__mmask16)wmask, r[c]);
+        }
+    }
+}
+#endif
+
+// Packs alpha * op(A)[i0:i0+mc, p0:p0+kc] into MR-tall k-major slivers (rows past mc zeroed).
+static void gemm_pack_a(float* dst, int transA, const float* A, size_t lda, size_t i0, size_t p0, size_t mc,
+                        size_t kc, size_t mr, float alpha, int fast_transpose) {
+    (void)fast_transpose;
+    for (size_t s = 0; s < mc; s += mr) {
+        size_t rows = mc - s < mr ? mc - s : mr;
+        float* d = dst + s * kc; // sliver s/mr starts at (s/mr) * mr * kc
+        if (transA) {
+            // op(A)[i][k] = A[k][i]: for each k the sliver's rows are contiguous in A
+            for (size_t k = 0; k < kc; k++) {
+                const float* src = A + (p0 + k) * lda + i0 + s;
+                float* dk = d + k * mr;
+                size_t i = 0;
+                for (; i < rows; i++) dk[i] = alpha * src[i];
+                for (; i < mr; i++) dk[i] = 0.0f;
+            }
+        } else {
+#if GEMM_X86
+            if (fast_transpose && mr <= 16) {
+                gemm_transpose16_avx512(d, mr, (1u << mr) - 1u, A + (i0 + s) * lda + p0, lda, rows, kc);
+                if (alpha != 1.0f)
+                    for (size_t k = 0; k < kc * mr; k++) d[k] *= alpha;
+                continue;
+            }
+#endif
+            // op(A)[i][k] = A[i][k]: read each row contiguously, write with stride mr
+            for (size_t i = 0; i < rows; i++) {
+                const float* src = A + (i0 + s + i) * lda + p0;
+                for (size_t k = 0; k < kc; k++) d[k * mr + i] = alpha * src[k];
+            }
+            for (size_t i = rows; i < mr; i++)
+                for (size_t k = 0; k < kc; k++) d[k * mr + i] = 0.0f;
+        }
+    }
+}
+
+// Packs NR-wide sliver number s of op(B)[p0:p0+kc, j0:j0+nc] (columns past nc zeroed).
+static void gemm_pack_b_sliver(float* dst, int transB, const float* B, size_t ldb, size_t p0, size_t j0,
+                               size_t nc, size_t kc, size_t nr, size_t s, int fast_transpose) {
+    (void)fast_transpose;
+    size_t js = s * nr;
+    size_t cols = nc - js < nr ? nc - js : nr;
+    float* d = dst + js * kc;
+    if (!transB) {
+        // op(B)[k][j] = B[k][j]: each k row of the sliver is contiguous in B
+        for (size_t k = 0; k < kc; k++) {
+            const float* src = B + (p0 + k) * ldb + j0 + js;
+            float* dk = d + k * nr;
+            size_t j = 0;
+            for (; j < cols; j++) dk[j] = src[j];
+            for (; j < nr; j++) dk[j] = 0.0f;
+        }
+    } else {
+#if GEMM_X86
+        if (fast_transpose && nr % 16 == 0) {
+            for (size_t h = 0; h < nr; h += 16) {
+                size_t rows = cols > h ? (cols - h < 16 ? cols - h : 16) : 0;
+                gemm_transpose16_avx512(d + h, nr, 0xFFFFu, B + (j0 + js + h) * ldb + p0, ldb, rows, kc);
+            }
+            return;
+        }
+#endif
+        // op(B)[k][j] = B[j][k]: read each column j of op(B) (a row of B) contiguously
+        for (size_t j = 0; j < cols; j++) {
+            const float* src = B + (j0 + js + j) * ldb + p0;
+            for (size_t k = 0; k < kc; k++) d[k * nr + j] = src[k];
+        }
+        for (size_t j = cols; j < nr; j++)
+            for (size_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
+    }
+}
+
+// ---------------------------------------------------------------------------- driver
+
+// C = beta * C over (M,N) (beta == 0 writes zeros so that NaN in C does not survive).
+static void gemm_scale_c(float* C, size_t ldc, size_t M, size_t N, float beta) {
+#pragma omp parallel for schedule(static) if (M * N > 65536)
+    for (size_t i = 0; i < M; i++) {
+        float* ci = C + i * ldc;
+        if (beta == 0.0f) memset(ci, 0, N * sizeof(float));
+        else
+            for (size_t j = 0; j < N; j++) ci[j] *= beta;
+    }
+}
+
+// Runs the macro-kernel on one packed A block (mc x kc) against the packed B panel (kc x nc):
+// C[0:mc, 0:nc] (+)= Apack · Bpack.
+static void gemm_macro(const GemmKernelInfo* ki, size_t mc, size_t nc, size_t kc, const float* ap, const float* bp,
+                       float* C, size_t ldc, int load_c) {
+    size_t mr = ki->mr, nr = ki->nr;
+    float tile[GEMM_MR_MAX * GEMM_NR_MAX];
+    for (size_t jr = 0; jr < nc; jr += nr) {
+        size_t n = nc - jr < nr ? nc - jr : nr;
+        const float* b = bp + jr * kc;
+        for (size_t ir = 0; ir < mc; ir += mr) {
+            size_t m = mc - ir < mr ? mc - ir : mr;
+            const float* a = ap + ir * kc;
+            float* c = C + ir * ldc + jr;
+            if (m == mr && n == nr) {
+                ki->fn(kc, a, b, c, ldc, load_c);
+            } else {
+                // edge tile: compute the full tile locally, add the valid part
+                ki->fn(kc, a, b, tile, nr, 0);
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < n; j++)
+                        c[i * ldc + j] = load_c ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
+            }
+        }
+    }
+}
+
+void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, size_t K, float alpha,
+                const float* A, size_t lda, const float* B, size_t ldb, float beta, float* C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == 0.0f) {
+        if (beta != 1.0f) gemm_scale_c(C, ldc, M, N, beta);
+        return;
+    }
+    // beta == 0: the first k block overwrites C; beta == 1: accumulate; otherwise scale first
+    int overwrite = beta == 0.0f;
+    if (!overwrite && beta != 1.0f) gemm_scale_c(C, ldc, M, N, beta);
+
+    GemmKernel resolved = gemm_kernel_resolve(kernel);
+    GemmKernelInfo ki = gemm_kernel_info(resolved);
+    // the AVX-512 transposing packer serves the AVX-512 path (the others keep plain C packing)
+    int fast = resolved == GEMM_AVX512;
+    size_t mr = ki.mr, nr = ki.nr;
+    // inside a parallel region (e.g. attention's loop over heads) the product runs on the calling
+    // thread alone, without opening a nested team
+    int nthreads = 1;
+#ifdef _OPENMP
+    nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#endif
+    // a small product (under ~2 MFLOP, some microseconds) is not worth waking other threads
+    if ((double)M * (double)N * (double)K < 1048576.0) nthreads = 1;
+    // MC: as large as GEMM_MC_MAX allows, then evened out over the row blocks (a multiple of mr)
+    size_t nbm = (M + GEMM_MC_MAX - 1) / GEMM_MC_MAX;
+    size_t mc = (M + nbm - 1) / nbm;
+    mc = (mc + mr - 1) / mr * mr;
+    nbm = (M + mc - 1) / mc;
+
+    // B panels hold all of K (every kc slab of nc columns) so that the threads meet at a barrier
+    // twice per panel rather than twice per kc block; NC shrinks for long K to keep the panel
+    // within GEMM_B_FLOATS (32 MiB: K = 2048 keeps NC = 3072, K = 50257 gets 160)
+    size_t kc_max = K < GEMM_KC ? K : GEMM_KC;
+    size_t nc_cap = GEMM_B_FLOATS / K / nr * nr;
+    if (nc_cap > GEMM_NC) nc_cap = GEMM_NC;
+    if (nc_cap < nr) nc_cap = nr;
+    size_t nc_max = N < nc_cap ? N : nc_cap;
+    size_t nc_pad = (nc_max + nr - 1) / nr * nr;
+    size_t npc = (K + GEMM_KC - 1) / GEMM_KC;
+    float* bpack = (float*)malloc(nc_pad * K * sizeof(float));
+    float* apack = (float*)malloc((size_t)nthreads * mc * kc_max * sizeof(float));
+    if (!bpack || !apack) {
+        fprintf(stderr, "error: gemm.h: out of memory for packing buffers (%zu x %zu x %zu)\n", M, N, K);
+        exit(1);
+    }
+
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float* ap = apack + (size_t)tid * mc * kc_max;
+        for (size_t jc = 0; jc < N; jc += nc_cap) {
+            size_t nc = N - jc < nc_cap ? N - jc : nc_cap;
+            size_t nslivers = (nc + nr - 1) / nr;
+            // tasks: row block x column chunk of the panel, about 4 per thread, so that a thread
+            // slowed down by other processes on its core does not hold everyone up; a column chunk
+            // stays >= 128 wide to amortise packing its A block
+            size_t want = 4 * (size_t)nthreads;
+            size_t nbn = nbm >= want ? 1 : (want + nbm - 1) / nbm;
+            size_t nch = (nslivers + nbn - 1) / nbn * nr;
+            if (nch < 128) nch = 128 / nr * nr;
+            nbn = (nc + nch - 1) / nch;
+            // slab p (k rows p*KC ..) of the panel starts at bpack + p*KC*nc_pad
+#pragma omp for schedule(static)
+            for (size_t idx = 0; idx < npc * nslivers; idx++) {
+                size_t pc = idx / nslivers * GEMM_KC, s = idx % nslivers;
+                size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+                gemm_pack_b_sliver(bpack + pc * nc_pad, transB, B, ldb, pc, jc, nc, kc, nr, s, fast);
+            }
+            // (implicit barrier: the panel is complete before anyone reads it)
+#pragma omp for schedule(dynamic, 1)
+            for (size_t task = 0; task < nbm * nbn; task++) {
+                size_t ib = task / nbn, jb = task % nbn;
+                size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
+                size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
+                for (size_t pc = 0; pc < K; pc += GEMM_KC) {
+                    size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+                    gemm_pack_a(ap, transA, A, lda, ic, pc, m, kc, mr, alpha, fast);
+                    gemm_macro(&ki, m, n, kc, ap, bpack + pc * nc_pad + j0 * kc, C + ic * ldc + jc + j0, ldc,
+                               !(overwrite && pc == 0));
+                }
+            }
+            // (implicit barrier: nobody repacks B while it is being read)
+        }
+    }
+    free(bpack);
+    free(apack);
+}
+
+void sgemm(int transA, int transB, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
+           const float* B, size_t ldb, float beta, float* C, size_t ldc) {
+    sgemm_with(GEMM_AUTO, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+#endif // GEMM_IMPLEMENTATION
