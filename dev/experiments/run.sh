@@ -96,7 +96,7 @@ exp_two_phases() {
     local steps=${STEPS:-$([ "$SHORT" = 1 ] && echo 30 || echo 2400)}
     local every=$([ "$SHORT" = 1 ] && echo 10 || echo 80)
     local seqs=$([ "$SHORT" = 1 ] && echo 8 || echo 64)
-    local flags=(--steps "$steps" --probe-every "$every" --eval-every "$every" --probe-seqs "$seqs" --save-every 0)
+    local flags=(--steps "$steps" --probe-every "$every" --eval-every "$every" --probe-seqs "$seqs" --save-every 0 --dpo-steps 0)
     echo "data,layer,I_in1_start,I_in1_peak,peak_step,I_in1_end,compression,I_out1_start,I_out1_peak,I_out1_end,optimality_end,val_loss_end" > "$OUT/two_phases.csv"
     train_run "$OUT/corpus" "" "${flags[@]}"
     phase_summary corpus "$OUT/corpus" >> "$OUT/two_phases.csv"
@@ -123,7 +123,7 @@ exp_scale() {
     for s in "${sizes[@]}"; do
         set -- $s
         train_run "$OUT/$1" "" --steps "$steps" -L "$2" -C "$3" -H "$4" -B 16 -T 64 --probe-every "$every" \
-            --eval-every "$every" --probe-seqs "$seqs" --save-every 0
+            --eval-every "$every" --probe-seqs "$seqs" --save-every 0 --dpo-steps 0
         local pm vl
         pm=$(grep -m1 -o '[0-9.]*M parameters' "$OUT/$1.log" | sed 's/M parameters//')
         vl=$(final_val "$OUT/$1/train.csv")
@@ -156,8 +156,9 @@ exp_dpo() {
     if ! ./train --help 2>&1 | grep -q -- '--dpo-steps'; then
         say "SKIP: this ./train has no DPO stage (--dpo-steps); merge the DPO work first"; exit 1
     fi
+    local prompts=$([ "$SHORT" = 1 ] && echo 16 || echo 128)
     train_run "$OUT/run" "" --steps "$steps" --probe-every "$every" --eval-every "$every" --probe-seqs "$seqs" \
-        --save-every 0 --dpo-steps "$dsteps" --dpo-eval-every "$devery"
+        --save-every 0 --dpo-steps "$dsteps" --dpo-eval-every "$devery" --dpo-prompts "$prompts"
     # per layer: pre-training information at the end of pre-training and after DPO; I_pref at the
     # first and last DPO probe
     local pc="$OUT/run/probes.csv"
@@ -169,7 +170,7 @@ exp_dpo() {
             if (!(l in dl) || s >= dl[l]) { dl[l] = s; pln[l] = $11; din[l] = $5; dout[l] = $8; dopt[l] = $12 } }
         END { for (l in pin) printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", l, pin[l], din[l], pout[l], dout[l], popt[l], dopt[l], pf[l], pln[l] }' \
         "$pc" | sort -t, -k1,1n >> "$OUT/dpo.csv"
-    grep -i -E 'positive|preference|accuracy' "$OUT/run.log" | tail -5 || true
+    grep -E '^(dpo done|sentiment)' "$OUT/run.log" || true
     say "wrote $OUT/dpo.csv; figures: $OUT/run/preference.svg, $OUT/run/info_plane.svg (DPO rows dashed)"
     column -s, -t < "$OUT/dpo.csv"
 }
