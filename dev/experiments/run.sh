@@ -36,8 +36,11 @@ T0=$(date +%s)
 say() { printf '[%s %4ss] %s\n' "$NAME" "$(( $(date +%s) - T0 ))" "$*"; }
 
 make -s train >/dev/null
+# (the help text is captured first: `./train --help | grep -q` can fail under pipefail when grep
+# exits early and ./train gets SIGPIPE)
+HELP=$(./train --help 2>&1 || true)
 HAS_IB=0
-if ./train --help 2>&1 | grep -q -- '--ib-bound'; then HAS_IB=1; fi
+if grep -q -- '--ib-bound' <<< "$HELP"; then HAS_IB=1; fi
 # Without ./train --ib-bound, the bound comes from dev/ib_bound (same tokenizer: the run's own
 # tokenizer.json, same split) and the plot is redrawn with it.
 build_ib_tool() {
@@ -153,7 +156,7 @@ exp_dpo() {
     local every=$([ "$SHORT" = 1 ] && echo 10 || echo 60)
     local devery=$([ "$SHORT" = 1 ] && echo 3 || echo 25)
     local seqs=$([ "$SHORT" = 1 ] && echo 8 || echo 64)
-    if ! ./train --help 2>&1 | grep -q -- '--dpo-steps'; then
+    if ! grep -q -- '--dpo-steps' <<< "$HELP"; then
         say "SKIP: this ./train has no DPO stage (--dpo-steps); merge the DPO work first"; exit 1
     fi
     local prompts=$([ "$SHORT" = 1 ] && echo 16 || echo 128)
@@ -209,13 +212,17 @@ exp_optimality() {
             $2 == "pretrain" && (($1 + 0) in vl) && $12 != "" { printf "%s,%s,%s,%s,%s,%s,%s\n", run, $1, $3, $12, $5, $8, vl[$1 + 0] }' \
             "$d/train.csv" "$d/probes.csv" >> "$OUT/optimality_points.csv"
     done
-    echo "layer,points,pearson,spearman" > "$OUT/optimality.csv"
+    # per layer and pooled; once over every probe step, once without step 0 (the untrained model,
+    # whose val loss ~ ln V sits far from every other point and can dominate a correlation)
+    echo "layer,points,pearson,spearman,points_after_step0,pearson_after_step0,spearman_after_step0" > "$OUT/optimality.csv"
     local layers
     layers=$(awk -F, 'NR > 1 { print $3 }' "$OUT/optimality_points.csv" | sort -n -u)
-    for l in $layers; do
-        echo "$l,$(awk -F, -v l="$l" 'NR > 1 && $3 == l { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)" >> "$OUT/optimality.csv"
+    for l in $layers all; do
+        local a b
+        a=$(awk -F, -v l="$l" 'NR > 1 && (l == "all" || $3 == l) { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)
+        b=$(awk -F, -v l="$l" 'NR > 1 && $2 > 0 && (l == "all" || $3 == l) { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)
+        echo "$l,$a,$b" >> "$OUT/optimality.csv"
     done
-    echo "all,$(awk -F, 'NR > 1 { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)" >> "$OUT/optimality.csv"
     { echo "x,y,group,label"; awk -F, 'NR > 1 { printf "%s,%s,layer %s,\n", $4, $7, $3 }' "$OUT/optimality_points.csv"; } > "$OUT/opt.data"
     awk -F, -v title="Optimality vs val loss (probe steps of two_phases and scale runs)" \
         -v xlabel="optimality I_out1 / I_in1" -v ylabel="val loss (nats/token)" -f dev/experiments/scatter.awk "$OUT/opt.data" \
