@@ -3841,10 +3841,54 @@ static void ib_random_joint(double* pxy, int nx, int ny, uint64_t* rng) {
     for (int y = 0; y < ny; y++) pxy[(int)(random_u32(rng) % (uint32_t)nx) * ny + y] += 0.5;
 }
 
+// ./train --ib-bound end to end on a small text: the curve is written and drawn on the plane.
+static void test_ib_train_flag(void) {
+    char dir[] = "/tmp/forgetful_ibtrain_XXXXXX", cwd[4096], bin[4096], cmd[16384], path[4200], err[256];
+    if (!mkdtemp(dir) || !getcwd(cwd, sizeof cwd)) {
+        check(0, "./train --ib-bound: mkdtemp/getcwd failed");
+        return;
+    }
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(cmd, sizeof cmd,
+             "cd %s && OMP_WAIT_POLICY=passive %s --input %s/data/fixtures/tokenizer_text.txt --vocab 300 --steps 2 "
+             "-L 1 -C 32 -H 2 -T 16 -B 2 --probe-every 1 --probe-seqs 2 --probe-bins 16 --eval-every 1 "
+             "--sample-every 0 --save-every 0 --ib-bound --out run >out.txt 2>&1",
+             dir, bin, cwd);
+    int st = system(cmd);
+    int rc = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    char* out = read_file(path, &len, err, sizeof err);
+    snprintf(path, sizeof path, "%s/run/ib_bound.csv", dir);
+    char* csv = read_file(path, &len, err, sizeof err);
+    snprintf(path, sizeof path, "%s/run/info_plane.svg", dir);
+    char* svg = read_file(path, &len, err, sizeof err);
+    int rows = 0, ok = csv && strncmp(csv, IB_CSV_HEADER "\n", strlen(IB_CSV_HEADER) + 1) == 0;
+    double worst = -INFINITY;
+    for (char* line = csv ? strchr(csv, '\n') : NULL; ok && line && line[1]; line = strchr(line + 1, '\n')) {
+        double a, b, be;
+        if (sscanf(line + 1, "%lf,%lf,%lf", &a, &b, &be) != 3) {
+            ok = 0;
+            break;
+        }
+        rows++;
+        worst = fmax(worst, fmax(b - a, a - 1.0)); // I(T;Y) <= I(X;T) <= 1 in units of ln n_bins
+    }
+    check(rc == 0 && out && strstr(out, "ib bound") && ok && rows >= 3 && worst <= 1e-9 && svg &&
+              strstr(svg, "class=\"bound\""),
+          "./train --ib-bound: exit %d, DIR/ib_bound.csv with %d points (max of I_TY-I_XT, I_XT-1: %.1e), drawn on "
+          "info_plane.svg",
+          rc, rows, worst);
+    free(out), free(csv), free(svg);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("     (could not remove %s)\n", dir);
+}
+
 static void test_ib(void) {
     char err[512];
     uint64_t rng = 0x1b5eedull;
     test_ib_fixture();
+    test_ib_train_flag();
 
     // --- the joint from tokens vs dense counting, n = 1, 2, 3
     {
