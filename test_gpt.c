@@ -2,7 +2,7 @@
 // (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes train dpo reliability
+// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
