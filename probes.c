@@ -1697,9 +1697,12 @@ void ib_joint_free(IbJoint* j) {
     memset(j, 0, sizeof *j);
 }
 
-// Threads only pay off when an iteration has real work: a fork/join costs microseconds, much more
-// on a machine whose cores are shared, and a small joint (the tests') needs less than that.
-static int ib_parallel(const IbJoint* j, int nt) { return (double)j->nnz * nt >= 2e5; }
+// Threads only pay off when an iteration has a lot of work: each iteration has three fork/joins,
+// and on a machine whose cores are shared a join waits for the slowest thread, which may be
+// descheduled for a whole time slice (measured: a 498-token corpus, 3.6e6 pair-bins, ran 6x
+// slower on 2 threads than on 1 on a loaded 2-core machine). Above 2e7 pair-bins (a vocabulary of
+// several thousand tokens, or bigram X) an iteration takes tens of ms and threads win.
+static int ib_parallel(const IbJoint* j, int nt) { return (double)j->nnz * nt >= 2e7; }
 
 // p(t) (nt) and p(y|t) (ny, nt) of the encoder q (nx, nt). A bin with p(t) = 0 gets p(y|t) = 0.
 static void ib_decoder(const IbJoint* j, int nt, const double* q, double* pt, double* pyt) {

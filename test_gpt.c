@@ -2,7 +2,7 @@
 // (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes train dpo reliability
+// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
@@ -3793,13 +3793,13 @@ static void test_ib_fixture(void) {
     }
     check(ib_fixture_word(&cur, "end"), "ib fixture: read to its end");
     // thread-count independence: the same iterations on 1 thread and on all, on a joint large
-    // enough to run threaded (300 x 200, |T| 50)
+    // enough to run threaded (1000 x 1000 at 25% density, |T| 100: 2.5e7 pair-bins)
 #ifdef _OPENMP
     {
-        enum { BX = 300, BY = 200, BT = 50 };
+        enum { BX = 1000, BY = 1000, BT = 100 };
         uint64_t rng = 77;
         double* big = malloc_check((size_t)BX * BY * sizeof(double));
-        for (int i = 0; i < BX * BY; i++) big[i] = random_f32(&rng) < 0.8f ? 0.0 : (double)random_f32(&rng);
+        for (int i = 0; i < BX * BY; i++) big[i] = random_f32(&rng) < 0.75f ? 0.0 : (double)random_f32(&rng);
         for (int x = 0; x < BX; x++) big[x * BY + x % BY] += 1.0;
         IbJoint jb;
         ib_joint_from_dense(&jb, big, BX, BY, err, sizeof err);
@@ -3813,9 +3813,9 @@ static void test_ib_fixture(void) {
         int saved = omp_get_max_threads();
         IbPoint a, b;
         omp_set_num_threads(1);
-        ib_iterate(&jb, BT, 5.0, qa, 20, 0.0, &a);
+        ib_iterate(&jb, BT, 5.0, qa, 3, 0.0, &a);
         omp_set_num_threads(saved > 1 ? saved : 2);
-        ib_iterate(&jb, BT, 5.0, qb, 20, 0.0, &b);
+        ib_iterate(&jb, BT, 5.0, qb, 3, 0.0, &b);
         omp_set_num_threads(saved);
         double d = 0.0;
         for (int i = 0; i < BX * BT; i++) d = fmax(d, fabs(qa[i] - qb[i]));
@@ -3841,10 +3841,54 @@ static void ib_random_joint(double* pxy, int nx, int ny, uint64_t* rng) {
     for (int y = 0; y < ny; y++) pxy[(int)(random_u32(rng) % (uint32_t)nx) * ny + y] += 0.5;
 }
 
+// ./train --ib-bound end to end on a small text: the curve is written and drawn on the plane.
+static void test_ib_train_flag(void) {
+    char dir[] = "/tmp/forgetful_ibtrain_XXXXXX", cwd[4096], bin[4096], cmd[16384], path[4200], err[256];
+    if (!mkdtemp(dir) || !getcwd(cwd, sizeof cwd)) {
+        check(0, "./train --ib-bound: mkdtemp/getcwd failed");
+        return;
+    }
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(cmd, sizeof cmd,
+             "cd %s && OMP_WAIT_POLICY=passive %s --input %s/data/fixtures/tokenizer_text.txt --vocab 300 --steps 2 "
+             "-L 1 -C 32 -H 2 -T 16 -B 2 --probe-every 1 --probe-seqs 2 --probe-bins 16 --eval-every 1 "
+             "--sample-every 0 --save-every 0 --ib-bound --out run >out.txt 2>&1",
+             dir, bin, cwd);
+    int st = system(cmd);
+    int rc = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    char* out = read_file(path, &len, err, sizeof err);
+    snprintf(path, sizeof path, "%s/run/ib_bound.csv", dir);
+    char* csv = read_file(path, &len, err, sizeof err);
+    snprintf(path, sizeof path, "%s/run/info_plane.svg", dir);
+    char* svg = read_file(path, &len, err, sizeof err);
+    int rows = 0, ok = csv && strncmp(csv, IB_CSV_HEADER "\n", strlen(IB_CSV_HEADER) + 1) == 0;
+    double worst = -INFINITY;
+    for (char* line = csv ? strchr(csv, '\n') : NULL; ok && line && line[1]; line = strchr(line + 1, '\n')) {
+        double a, b, be;
+        if (sscanf(line + 1, "%lf,%lf,%lf", &a, &b, &be) != 3) {
+            ok = 0;
+            break;
+        }
+        rows++;
+        worst = fmax(worst, fmax(b - a, a - 1.0)); // I(T;Y) <= I(X;T) <= 1 in units of ln n_bins
+    }
+    check(rc == 0 && out && strstr(out, "ib bound") && ok && rows >= 3 && worst <= 1e-9 && svg &&
+              strstr(svg, "class=\"bound\""),
+          "./train --ib-bound: exit %d, DIR/ib_bound.csv with %d points (max of I_TY-I_XT, I_XT-1: %.1e), drawn on "
+          "info_plane.svg",
+          rc, rows, worst);
+    free(out), free(csv), free(svg);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("     (could not remove %s)\n", dir);
+}
+
 static void test_ib(void) {
     char err[512];
     uint64_t rng = 0x1b5eedull;
     test_ib_fixture();
+    test_ib_train_flag();
 
     // --- the joint from tokens vs dense counting, n = 1, 2, 3
     {

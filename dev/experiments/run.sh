@@ -36,8 +36,11 @@ T0=$(date +%s)
 say() { printf '[%s %4ss] %s\n' "$NAME" "$(( $(date +%s) - T0 ))" "$*"; }
 
 make -s train >/dev/null
+# (the help text is captured first: `./train --help | grep -q` can fail under pipefail when grep
+# exits early and ./train gets SIGPIPE)
+HELP=$(./train --help 2>&1 || true)
 HAS_IB=0
-if ./train --help 2>&1 | grep -q -- '--ib-bound'; then HAS_IB=1; fi
+if grep -q -- '--ib-bound' <<< "$HELP"; then HAS_IB=1; fi
 # Without ./train --ib-bound, the bound comes from dev/ib_bound (same tokenizer: the run's own
 # tokenizer.json, same split) and the plot is redrawn with it.
 build_ib_tool() {
@@ -96,7 +99,7 @@ exp_two_phases() {
     local steps=${STEPS:-$([ "$SHORT" = 1 ] && echo 30 || echo 2400)}
     local every=$([ "$SHORT" = 1 ] && echo 10 || echo 80)
     local seqs=$([ "$SHORT" = 1 ] && echo 8 || echo 64)
-    local flags=(--steps "$steps" --probe-every "$every" --eval-every "$every" --probe-seqs "$seqs" --save-every 0)
+    local flags=(--steps "$steps" --probe-every "$every" --eval-every "$every" --probe-seqs "$seqs" --save-every 0 --dpo-steps 0)
     echo "data,layer,I_in1_start,I_in1_peak,peak_step,I_in1_end,compression,I_out1_start,I_out1_peak,I_out1_end,optimality_end,val_loss_end" > "$OUT/two_phases.csv"
     train_run "$OUT/corpus" "" "${flags[@]}"
     phase_summary corpus "$OUT/corpus" >> "$OUT/two_phases.csv"
@@ -123,7 +126,7 @@ exp_scale() {
     for s in "${sizes[@]}"; do
         set -- $s
         train_run "$OUT/$1" "" --steps "$steps" -L "$2" -C "$3" -H "$4" -B 16 -T 64 --probe-every "$every" \
-            --eval-every "$every" --probe-seqs "$seqs" --save-every 0
+            --eval-every "$every" --probe-seqs "$seqs" --save-every 0 --dpo-steps 0
         local pm vl
         pm=$(grep -m1 -o '[0-9.]*M parameters' "$OUT/$1.log" | sed 's/M parameters//')
         vl=$(final_val "$OUT/$1/train.csv")
@@ -153,11 +156,12 @@ exp_dpo() {
     local every=$([ "$SHORT" = 1 ] && echo 10 || echo 60)
     local devery=$([ "$SHORT" = 1 ] && echo 3 || echo 25)
     local seqs=$([ "$SHORT" = 1 ] && echo 8 || echo 64)
-    if ! ./train --help 2>&1 | grep -q -- '--dpo-steps'; then
+    if ! grep -q -- '--dpo-steps' <<< "$HELP"; then
         say "SKIP: this ./train has no DPO stage (--dpo-steps); merge the DPO work first"; exit 1
     fi
+    local prompts=$([ "$SHORT" = 1 ] && echo 16 || echo 128)
     train_run "$OUT/run" "" --steps "$steps" --probe-every "$every" --eval-every "$every" --probe-seqs "$seqs" \
-        --save-every 0 --dpo-steps "$dsteps" --dpo-eval-every "$devery"
+        --save-every 0 --dpo-steps "$dsteps" --dpo-eval-every "$devery" --dpo-prompts "$prompts"
     # per layer: pre-training information at the end of pre-training and after DPO; I_pref at the
     # first and last DPO probe
     local pc="$OUT/run/probes.csv"
@@ -169,7 +173,7 @@ exp_dpo() {
             if (!(l in dl) || s >= dl[l]) { dl[l] = s; pln[l] = $11; din[l] = $5; dout[l] = $8; dopt[l] = $12 } }
         END { for (l in pin) printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", l, pin[l], din[l], pout[l], dout[l], popt[l], dopt[l], pf[l], pln[l] }' \
         "$pc" | sort -t, -k1,1n >> "$OUT/dpo.csv"
-    grep -i -E 'positive|preference|accuracy' "$OUT/run.log" | tail -5 || true
+    grep -E '^(dpo done|sentiment)' "$OUT/run.log" || true
     say "wrote $OUT/dpo.csv; figures: $OUT/run/preference.svg, $OUT/run/info_plane.svg (DPO rows dashed)"
     column -s, -t < "$OUT/dpo.csv"
 }
@@ -208,13 +212,17 @@ exp_optimality() {
             $2 == "pretrain" && (($1 + 0) in vl) && $12 != "" { printf "%s,%s,%s,%s,%s,%s,%s\n", run, $1, $3, $12, $5, $8, vl[$1 + 0] }' \
             "$d/train.csv" "$d/probes.csv" >> "$OUT/optimality_points.csv"
     done
-    echo "layer,points,pearson,spearman" > "$OUT/optimality.csv"
+    # per layer and pooled; once over every probe step, once without step 0 (the untrained model,
+    # whose val loss ~ ln V sits far from every other point and can dominate a correlation)
+    echo "layer,points,pearson,spearman,points_after_step0,pearson_after_step0,spearman_after_step0" > "$OUT/optimality.csv"
     local layers
     layers=$(awk -F, 'NR > 1 { print $3 }' "$OUT/optimality_points.csv" | sort -n -u)
-    for l in $layers; do
-        echo "$l,$(awk -F, -v l="$l" 'NR > 1 && $3 == l { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)" >> "$OUT/optimality.csv"
+    for l in $layers all; do
+        local a b
+        a=$(awk -F, -v l="$l" 'NR > 1 && (l == "all" || $3 == l) { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)
+        b=$(awk -F, -v l="$l" 'NR > 1 && $2 > 0 && (l == "all" || $3 == l) { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)
+        echo "$l,$a,$b" >> "$OUT/optimality.csv"
     done
-    echo "all,$(awk -F, 'NR > 1 { print $4 "," $7 }' "$OUT/optimality_points.csv" | corr)" >> "$OUT/optimality.csv"
     { echo "x,y,group,label"; awk -F, 'NR > 1 { printf "%s,%s,layer %s,\n", $4, $7, $3 }' "$OUT/optimality_points.csv"; } > "$OUT/opt.data"
     awk -F, -v title="Optimality vs val loss (probe steps of two_phases and scale runs)" \
         -v xlabel="optimality I_out1 / I_in1" -v ylabel="val loss (nats/token)" -f dev/experiments/scatter.awk "$OUT/opt.data" \
