@@ -997,9 +997,17 @@ static void panel_axes(Svg* b, const Panel* p, const char* title, const char* xl
                    p->y + p->h + 4);
         svg_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x, p->y + p->h + 16, t);
     }
+    // Tiny values (I_pref is often ~1e-4) would need long tick labels that run into the axis
+    // label: show them scaled by a power of ten instead and say so in the label.
+    double ymax = fmax(fabs(p->y0), fabs(p->y1)), yscale = 1.0;
+    int yexp = 0;
+    if (p->dy < 1e-3 && ymax > 0.0) {
+        yexp = (int)floor(log10(ymax));
+        yscale = pow(10.0, -yexp);
+    }
     for (double v = ceil(p->y0 / p->dy - 1e-9) * p->dy; v <= p->y1 + p->dy * 1e-6; v += p->dy) {
         double y = py(p, v);
-        fmt_tick(t, sizeof t, v, p->dy);
+        fmt_tick(t, sizeof t, v * yscale, p->dy * yscale);
         svg_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>\n", p->x, y,
                    p->x + p->w, y);
         svg_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", p->x - 4, y, p->x,
@@ -1016,6 +1024,11 @@ static void panel_axes(Svg* b, const Panel* p, const char* title, const char* xl
                    "<text transform=\"translate(%.1f,%.1f) rotate(-90)\" text-anchor=\"middle\" "
                    "font-size=\"12\">%s</text>\n",
                    p->x - 52, p->y + p->h / 2, ylabel);
+    if (ylabel && yexp != 0)
+        svg_printf(b,
+                   "<text transform=\"translate(%.1f,%.1f) rotate(-90)\" text-anchor=\"middle\" "
+                   "font-size=\"11\">(&#215; 1e%d)</text>\n",
+                   p->x - 38, p->y + p->h / 2, yexp);
     if (title)
         svg_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\" font-weight=\"bold\">%s</text>\n", p->x,
                    p->y - 8, title);
