@@ -2,6 +2,7 @@
 #   make            build ./train
 #   make test       build and run the test suite (offline; prints what it skipped)
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       each libFuzzer harness in dev/fuzz/ for FUZZ_SECONDS (default 30); needs clang
 #   make fixtures   regenerate the committed reference fixtures (needs python3-torch, numpy, scipy)
 #   make bench      speed benchmarks side by side with peers (dev/bench.sh)
 #   make clean
@@ -29,7 +30,11 @@ endif
 SRC = model.c tokenizer.c probes.c data/corpus.c data/ngram.c data/shards.c
 HDR = model.h gemm.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
 
-.PHONY: all test asan fixtures bench clean
+# preference data for DPO
+SRC += data/prefs.c
+HDR += data/prefs.h
+
+.PHONY: all test asan fuzz fuzz-corpus fixtures bench clean
 all: train
 
 train: train.c $(SRC) $(HDR)
@@ -53,13 +58,44 @@ train_asan: train.c $(SRC) $(HDR)
 test_gpt_asan: test_gpt.c $(SRC) $(HDR)
 	$(CC) $(ASAN_CFLAGS) -o $@ test_gpt.c $(SRC) $(LDLIBS)
 
+# libFuzzer harnesses (dev/fuzz/fuzz_<name>.c), one per parser of outside input, built with clang under
+# ASan+UBSan (sources compiled once into dev/fuzz/out/obj/, coverage-instrumented, without OpenMP) and
+# run for FUZZ_SECONDS each from the seed corpora in dev/fuzz/corpus/<name>/; fails on any finding.
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+# a harness is built once its parser is part of SRC
+FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe $(if $(filter data/prefs.c,$(SRC)),prefs) \
+          $(if $(filter data/shards.c,$(SRC)),shard)
+FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=gnu11 $(WARN)
+FUZZ_OBJ = $(patsubst %.c,dev/fuzz/out/obj/%.o,$(SRC))
+.SECONDARY: $(FUZZ_OBJ)
+fuzz: $(FUZZERS:%=dev/fuzz/out/fuzz_%)
+	bash dev/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# Rewrites the seed corpora (valid files from the project's own writers; small, committed).
+fuzz-corpus: dev/fuzz/make_corpus.c $(SRC) $(HDR)
+	@mkdir -p dev/fuzz/out
+	$(CC) $(CFLAGS) -o dev/fuzz/out/make_corpus dev/fuzz/make_corpus.c $(SRC) $(LDLIBS)
+	rm -rf dev/fuzz/corpus
+	dev/fuzz/out/make_corpus dev/fuzz/corpus
+
+dev/fuzz/out/obj/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+dev/fuzz/out/fuzz_%: dev/fuzz/fuzz_%.c dev/fuzz/fuzz_util.h $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
 fixtures:
 	/usr/bin/python3 dev/reference_gpt.py
 	/usr/bin/python3 dev/reference_probes.py
 	/usr/bin/python3 dev/reference_ngram.py
+	/usr/bin/python3 dev/reference_dpo.py
+	/usr/bin/python3 dev/reference_ib.py
 
 bench:
 	bash dev/bench.sh
 
 clean:
 	rm -f train test_gpt train_asan test_gpt_asan *.o
+	rm -rf dev/fuzz/out

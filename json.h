@@ -262,8 +262,11 @@ static int json_value_(JsonParser_* p, JsonValue* v, int depth) {
         if (j - p->i >= sizeof buf) return json_fail_(p, "number too long");
         memcpy(buf, p->s + p->i, j - p->i);
         buf[j - p->i] = 0;
+        double d = strtod(buf, NULL);
+        // a number beyond double's range would become inf: refused, so every number read is finite
+        if (!isfinite(d)) return json_fail_(p, "number out of range");
         v->type = JSON_NUMBER;
-        v->number = strtod(buf, NULL);
+        v->number = d;
         p->i = j;
         return 0;
     }

@@ -3,6 +3,7 @@
 //
 // Sections: helpers; layer kernels; model (allocation, forward, backward, update); checkpoints.
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -207,6 +208,38 @@ double time_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int parse_number_arg(const char* s, int integer, double min, double max, double* out, char* err, size_t errlen) {
+    char* end = NULL;
+    double v;
+    errno = 0;
+    if (integer) v = (double)strtoll(s, &end, 10);
+    else v = strtod(s, &end);
+    // strtod/strtoll skip leading white space: refuse it, as any text around the number
+    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s)) {
+        snprintf(err, errlen, "'%s' is not a%s number", s, integer ? "n integer" : "");
+        return -1;
+    }
+    if (!isfinite(v) || v < min || v > max) {
+        snprintf(err, errlen, "%s is out of range [%g, %g]", s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen) {
+    char* end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    // strtoull accepts "-1" (as 2^64-1) and leading spaces: only digits are a non-negative integer
+    if (end == s || *end != '\0' || errno == ERANGE || !isdigit((unsigned char)s[0])) {
+        snprintf(err, errlen, "'%s' is not a non-negative integer", s);
+        return -1;
+    }
+    *out = (uint64_t)x;
+    return 0;
 }
 
 // ============================================================================
@@ -1085,6 +1118,114 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
     return floats * sizeof(float) + 2 * B * T * sizeof(int);
 }
 
+// Activation tensor names (ActivationTensors order) for gpt_first_nonfinite.
+static const char* const act_names[NUM_ACTIVATION_TENSORS] = {
+    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "preatt", "att",
+    "attproj", "residual2", "ln2",    "ln2_mean", "ln2_rstd", "fch",       "fch_gelu", "fcproj",
+    "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "probs",     "losses"};
+
+// Index of the first non-finite value in x[0..n), or n.
+static size_t first_nonfinite(const float* x, size_t n) {
+    size_t j = 0;
+    while (j < n && isfinite(x[j])) j++;
+    return j;
+}
+
+// First non-finite value in a parameter-shaped buffer (parameters or gradients): fills name with
+// prefix + the Hugging Face tensor name. Returns 1 if found.
+static int nonfinite_param_like(const GPT* model, const float* mem, const char* prefix, char* name, size_t len) {
+    if (!mem) return 0;
+    size_t L = (size_t)model->config.num_layers;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        size_t n = model->param_sizes[i];
+        size_t j = first_nonfinite(mem, n);
+        if (j < n) {
+            char t[96];
+            size_t shape[2];
+            gpt_tensor_name(&model->config, i, is_layer_tensor(i) ? (int)(j / (n / L)) : 0, t, sizeof t, shape);
+            snprintf(name, len, "%s%s", prefix, t);
+            return 1;
+        }
+        mem += n;
+    }
+    return 0;
+}
+
+int gpt_first_nonfinite(const GPT* model, char* name, size_t len) {
+    snprintf(name, len, "%s", "");
+    if (nonfinite_param_like(model, model->params_memory, "", name, len)) return 1;
+    if (model->acts_memory && model->batch_size > 0) {
+        // activations of the last forward, in the order it computes them: per-layer tensors (the
+        // ones from ln1 to residual3) layer by layer, then ln_f and the head
+        size_t cur[NUM_ACTIVATION_TENSORS];
+        fill_act_sizes(cur, &model->config, model->batch_size, model->seq_len);
+        const float* base[NUM_ACTIVATION_TENSORS];
+        const float* m = model->acts_memory;
+        for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
+            base[i] = m;
+            m += model->act_sizes[i];
+        }
+        size_t L = (size_t)model->config.num_layers;
+        int last = model->has_logits ? NUM_ACTIVATION_TENSORS : NUM_ACTIVATION_TENSORS - 3;
+        if (first_nonfinite(base[0], cur[0]) < cur[0]) {
+            snprintf(name, len, "activation %s", act_names[0]);
+            return 1;
+        }
+        for (size_t l = 0; l < L; l++)
+            for (int i = 1; i <= 16; i++) { // ln1 .. residual3: (L, ...) stacked by layer
+                size_t per = cur[i] / L;
+                if (first_nonfinite(base[i] + l * per, per) < per) {
+                    snprintf(name, len, "activation h.%zu.%s", l, act_names[i]);
+                    return 1;
+                }
+            }
+        for (int i = 17; i < last; i++)
+            if (first_nonfinite(base[i], cur[i]) < cur[i]) {
+                snprintf(name, len, "activation %s", act_names[i]);
+                return 1;
+            }
+    }
+    return nonfinite_param_like(model, model->grads_memory, "gradient of ", name, len);
+}
+
+// Reads one unsigned number from a file (a cgroup knob); 0 if absent or "max".
+static unsigned long long read_knob(const char* path) {
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    unsigned long long v = 0;
+    if (fscanf(f, "%llu", &v) != 1) v = 0;
+    fclose(f);
+    return v;
+}
+
+size_t memory_available(void) {
+    unsigned long long avail = 0;
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                avail = kb * 1024ull;
+                break;
+            }
+        fclose(f);
+    }
+    // cgroup v2, then v1; an unlimited v1 group reports a number near 2^63, which never binds
+    static const char* knobs[2][2] = {{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"},
+                                      {"/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                       "/sys/fs/cgroup/memory/memory.usage_in_bytes"}};
+    for (int k = 0; k < 2; k++) {
+        unsigned long long limit = read_knob(knobs[k][0]);
+        if (limit == 0) continue;
+        unsigned long long used = read_knob(knobs[k][1]);
+        unsigned long long room = limit > used ? limit - used : 1; // 1, not 0: 0 means unknown
+        if (avail == 0 || room < avail) avail = room;
+        break;
+    }
+    return avail > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)avail;
+}
+
 void gpt_free(GPT* model) {
     free(model->params_memory);
     free(model->grads_memory);
@@ -1573,4 +1714,65 @@ done:
     free(seen);
     free(mem);
     return rc;
+}
+
+// ==== DPO objective ====
+// See model.h for the definitions. Everything is computed in double and rounded once, so the
+// result does not depend on the order of the pairs beyond the final sums.
+
+// log σ(x) without overflow: log σ(x) = min(x, 0) − log(1 + e^−|x|).
+static double dpo_log_sigmoid(double x) { return (x < 0.0 ? x : 0.0) - log1p(exp(-fabs(x))); }
+
+// σ(x) without overflow for large |x|.
+static double dpo_sigmoid(double x) {
+    if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
+                   const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
+                   float* dchosen, float* drejected, float* losses, DPOStats* stats) {
+    double sum_loss = 0.0, sum_rc = 0.0, sum_rr = 0.0, correct = 0.0;
+    double b = (double)beta, ls = (double)label_smoothing;
+    for (int i = 0; i < n; i++) {
+        double lc = (double)policy_chosen[i] - (double)ref_chosen[i];     // chosen log-ratio
+        double lr = (double)policy_rejected[i] - (double)ref_rejected[i]; // rejected log-ratio
+        double h = lc - lr;
+        double loss, dh; // L_i and dL_i/dh
+        if (type == DPO_IPO) {
+            // L = (h − 1/(2β))², dL/dh = 2(h − 1/(2β))
+            double d = h - 1.0 / (2.0 * b);
+            loss = d * d;
+            dh = 2.0 * d;
+        } else {
+            // L = −(1−ls) log σ(βh) − ls log σ(−βh); since d/dx log σ(x) = σ(−x):
+            // dL/dh = −(1−ls) β σ(−βh) + ls β σ(βh)
+            double x = b * h;
+            loss = -(1.0 - ls) * dpo_log_sigmoid(x) - ls * dpo_log_sigmoid(-x);
+            dh = -(1.0 - ls) * b * dpo_sigmoid(-x) + ls * b * dpo_sigmoid(x);
+        }
+        // h depends on logπ(c) with +1 and on logπ(r) with −1; the mean divides by n
+        if (dchosen) dchosen[i] = (float)(dh / n);
+        if (drejected) drejected[i] = (float)(-dh / n);
+        if (losses) losses[i] = (float)loss;
+        double rc = b * lc, rr = b * lr;
+        sum_loss += loss;
+        sum_rc += rc;
+        sum_rr += rr;
+        correct += rc > rr ? 1.0 : 0.0;
+    }
+    if (stats) {
+        double inv = n > 0 ? 1.0 / n : 0.0;
+        stats->loss = (float)(sum_loss * inv);
+        stats->rewards_chosen = (float)(sum_rc * inv);
+        stats->rewards_rejected = (float)(sum_rr * inv);
+        stats->margin = (float)((sum_rc - sum_rr) * inv);
+        stats->accuracy = (float)(correct * inv);
+    }
+}
+
+void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t B, size_t T) {
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < T; t++) dlosses[b * T + t] = targets[b * T + t] != -1 ? -dlogp[b] : 0.0f;
 }

@@ -62,6 +62,13 @@ float random_normal(uint64_t* state); // standard normal (Box-Muller)
 
 double time_seconds(void); // CLOCK_MONOTONIC
 
+// Command-line numbers, strict: the whole string must be the number (no spaces, no trailing
+// characters). parse_number_arg reads a decimal integer (integer = 1) or a float, and accepts it
+// only if it is finite and in [min, max]; parse_u64_arg reads a non-negative decimal integer
+// below 2^64. Both return 0 with *out set, or -1 with err filled ("'x' is not a number").
+int parse_number_arg(const char* s, int integer, double min, double max, double* out, char* err, size_t errlen);
+int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen);
+
 // ----------------------------------------------------------------------------
 // (b) the model
 //
@@ -219,10 +226,53 @@ float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac);
 // Bytes the parameters, gradients, AdamW moments and activations for (B, T) take.
 size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training);
 
+// Bytes this process can still allocate without swapping or being killed: MemAvailable from
+// /proc/meminfo, lowered to the room left under a cgroup memory limit (v2 memory.max minus
+// memory.current, or v1 memory.limit_in_bytes minus memory.usage_in_bytes) when one is set.
+// 0 if nothing could be read. A DPO run adds gpt_memory_estimate(cfg, 2B, T, 0) for the frozen
+// reference model to the policy's gpt_memory_estimate(cfg, 2B, T, 1) before comparing.
+size_t memory_available(void);
+
+// Where a numerical fault began: names the first tensor holding a non-finite value, looking at
+// the parameters ("h.1.mlp.c_fc.weight"), then the last forward's activations in the order the
+// forward computes them ("activation h.0.qkv"), then the gradients ("gradient of wte.weight").
+// Returns 1 with name filled, or 0 (name = "") when everything is finite.
+int gpt_first_nonfinite(const GPT* model, char* name, size_t len);
+
 void gpt_free(GPT* model);
 
 // Samples the next token from logits (V) at temperature (0 = greedy) with top-k (0 = all).
 int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng);
+
+// ---- DPO objective (Rafailov et al. 2023; IPO: Azar et al. 2023) ----
+// Per pair i the policy/reference log-ratio difference is
+//   h_i = (logπ(c_i) − logπ_ref(c_i)) − (logπ(r_i) − logπ_ref(r_i))
+// with log-probabilities summed over response tokens (gpt_sequence_logprobs).
+//   DPO_SIGMOID: L_i = −(1−ls)·log σ(β·h_i) − ls·log σ(−β·h_i)   (ls > 0: conservative DPO, as TRL)
+//   DPO_IPO:     L_i = (h_i − 1/(2β))²                            (TRL's "ipo"; ls is ignored)
+// TRL's IPO length-normalises the log-probabilities before forming h; here h always uses the
+// sums the caller passes (pass per-token means to get TRL's variant).
+typedef enum { DPO_SIGMOID = 0, DPO_IPO = 1 } DPOLossType;
+
+typedef struct {
+    float loss;             // mean of L_i
+    float rewards_chosen;   // mean of β·(logπ(c) − logπ_ref(c))
+    float rewards_rejected; // mean of β·(logπ(r) − logπ_ref(r))
+    float margin;           // rewards_chosen − rewards_rejected
+    float accuracy;         // fraction of pairs with reward(c) > reward(r) (ties count as wrong)
+} DPOStats;
+
+// Evaluates the mean DPO loss over n pairs. Inputs are (n) arrays of summed log-probabilities.
+// dchosen/drejected (n), if not NULL, receive d(mean loss)/d logπ(c_i) and d/d logπ(r_i);
+// losses (n), if not NULL, the per-pair L_i. stats may be NULL.
+void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
+                   const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
+                   float* dchosen, float* drejected, float* losses, DPOStats* stats);
+
+// Seeds gpt_backward from per-sequence gradients: losses[b,t] = −log p(target), so
+// dlosses[b,t] = −dlogp[b] at every t with targets[b,t] != −1 and 0 elsewhere.
+// dlosses and targets are (B, T), dlogp is (B).
+void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t B, size_t T);
 
 // ----------------------------------------------------------------------------
 // (c) layer kernels. Backward functions accumulate (+=) into their d-outputs.

@@ -2,7 +2,7 @@
 // (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes train dpo
+// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
@@ -14,11 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <signal.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "data/corpus.h"
+#include "data/prefs.h"
 #include "data/shards.h"
 #include "gemm.h"
 #include "json.h"
@@ -2506,6 +2508,86 @@ static int train_csv_column(const char* path, int col, double* out, int max_rows
     return rows;
 }
 
+// Counts the lines of a file (0 if it cannot be read).
+static int train_count_lines(const char* path) {
+    FILE* f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF) n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+// Ctrl-C: starts a run in the background, sends SIGINT once a few steps are logged, and expects
+// exit 0 with a checkpoint and the resume command; the resumed run must then reproduce the loss
+// column of the straight run in root/<straight> (same settings) exactly.
+static void train_sigint(const char* root, const char* run_args, const char* straight, int steps) {
+    char bin[4096], dir[600], csv[700], out[700];
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(dir, sizeof dir, "%s/int", root);
+    snprintf(csv, sizeof csv, "%s/train.csv", dir);
+    snprintf(out, sizeof out, "%s/int_out.txt", root);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(root) != 0 || !freopen(out, "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "exec %s %s --out int", bin, run_args);
+        setenv("OMP_WAIT_POLICY", "passive", 0);
+        execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
+        _exit(127);
+    }
+    if (pid < 0) {
+        check(0, "train CLI: fork failed for the Ctrl-C test");
+        return;
+    }
+    // wait (up to 60 s) until steps are being logged: the handler is installed by then
+    double t0 = time_seconds();
+    int status = 0, exited = 0;
+    while (train_count_lines(csv) < 4 && time_seconds() - t0 < 60.0) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            exited = 1;
+            break;
+        }
+        usleep(5000);
+    }
+    if (!exited) {
+        kill(pid, SIGINT);
+        waitpid(pid, &status, 0);
+    }
+    int rows = train_count_lines(csv) - 1;
+    if (exited || rows >= steps) {
+        skip("train CLI: Ctrl-C test: the run ended (%d rows) before the interrupt could be sent", rows);
+        return;
+    }
+    size_t len = 0;
+    char rerr[256];
+    char* text = read_file(out, &len, rerr, sizeof rerr);
+    int said = text && strstr(text, "interrupted after step") && strstr(text, "--resume int");
+    free(text);
+    char state[700];
+    snprintf(state, sizeof state, "%s/train_state.bin", dir);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && said && access(state, R_OK) == 0,
+          "train CLI: Ctrl-C after %d steps: exit %d, checkpoint saved, resume command printed", rows,
+          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    char args[1024], err[1024];
+    snprintf(args, sizeof args, "--resume int");
+    int rc = train_cli(root, args, err, sizeof err);
+    double la[512], lb[512];
+    char ha[256], hb[256];
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/train.csv", root, straight);
+    int na = train_csv_column(path, 2, la, 512, ha, sizeof ha);
+    int nb = train_csv_column(csv, 2, lb, 512, hb, sizeof hb);
+    double maxdiff = 0.0;
+    int same = rc == 0 && na == steps + 1 && nb == na;
+    for (int i = 0; same && i < na; i++) {
+        if (isnan(la[i]) != isnan(lb[i])) same = 0;
+        else if (!isnan(la[i])) maxdiff = fmax(maxdiff, fabs(la[i] - lb[i]));
+    }
+    check(same && maxdiff == 0.0, "train CLI: Ctrl-C + --resume vs straight: exit %d, %d/%d rows, max loss diff %.3g",
+          rc, nb, na, maxdiff);
+}
+
 static void test_train(void) {
     char root[] = "/tmp/forgetful_train_XXXXXX";
     if (!mkdtemp(root)) {
@@ -2546,6 +2628,10 @@ static void test_train(void) {
     train_expect_error(root, args, 2, "--lr", "--lr nan");
     snprintf(args, sizeof args, "--input %s/text.txt -L 2 -C 30 -H 4 --steps 2", root);
     train_expect_error(root, args, 2, "divisible", "C 30 not divisible by H 4");
+    // a run that cannot fit in memory is refused before the large allocations
+    snprintf(args, sizeof args, "--input %s/text.txt -L 64 -C 8192 -H 2 -T 32 -B 65536 --steps 2", root);
+    if (access("/proc/meminfo", R_OK) == 0) train_expect_error(root, args, 1, "available", "a run too large for memory");
+    else skip("train CLI: memory refusal: no /proc/meminfo to read the available memory from");
     // runtime errors on inputs: exit 1, naming the file
     snprintf(args, sizeof args, "--input %s/missing.txt --steps 2", root);
     train_expect_error(root, args, 1, "missing.txt", "missing input file");
@@ -2610,7 +2696,7 @@ static void test_train(void) {
     char* pb = read_file(path, &pb_len, rerr, sizeof rerr);
     int prows = 0;
     for (size_t i = 0; pa && i < pa_len; i++) prows += pa[i] == '\n';
-    // default --probe-every is steps/30 = 1 here: steps 0..N, 3 hidden states each, and the header
+    // default --probe-every is steps/25, at least 1: 1 here: steps 0..N, 3 hidden states each, and the header
     check(pa && pb && pa_len == pb_len && memcmp(pa, pb, pa_len) == 0 && prows == (N + 1) * 3 + 1,
           "train CLI: probes.csv has %d lines (want %d) and is identical straight and resumed", prows, (N + 1) * 3 + 1);
     free(pa);
@@ -2623,6 +2709,36 @@ static void test_train(void) {
         check(stat(path, &fst) == 0 && fst.st_size > 0, "train CLI: the run folder has %s (%lld bytes)", files[i],
               stat(path, &fst) == 0 ? (long long)fst.st_size : -1LL);
     }
+
+    // --probe-only on the saved model folder reproduces the stage's last probe rows (step N) exactly
+    snprintf(args, sizeof args, "--input %s/text.txt --probe-only --init %s/a/pretrain --threads 2 --out %s/po", root,
+             root, root);
+    rc = train_cli(root, args, err, sizeof err);
+    snprintf(path, sizeof path, "%s/a/probes.csv", root);
+    pa = read_file(path, &pa_len, rerr, sizeof rerr);
+    snprintf(path, sizeof path, "%s/po/probes.csv", root);
+    pb = read_file(path, &pb_len, rerr, sizeof rerr);
+    char last[64];
+    snprintf(last, sizeof last, "\n%d,pretrain,", N);
+    const char* tail_a = pa ? strstr(pa, last) : NULL;
+    const char* tail_b = pb ? strstr(pb, "\n0,pretrain,") : NULL;
+    // compare row by row, each without its step field
+    int same_rows = tail_a && tail_b, nrows = 0;
+    while (same_rows && *tail_a == '\n' && tail_a[1] && *tail_b == '\n' && tail_b[1]) {
+        const char* ea = strchr(tail_a + 1, '\n');
+        const char* eb = strchr(tail_b + 1, '\n');
+        const char* ca = strchr(tail_a + 1, ',');
+        const char* cb = strchr(tail_b + 1, ',');
+        if (!ea || !eb || !ca || !cb || ea - ca != eb - cb || memcmp(ca, cb, (size_t)(ea - ca)) != 0) same_rows = 0;
+        nrows++;
+        tail_a = ea;
+        tail_b = eb;
+    }
+    same_rows = same_rows && nrows == 3 && tail_a && tail_b && !tail_a[1] && !tail_b[1];
+    check(rc == 0 && same_rows, "train CLI: --probe-only on the saved pretrain/ gives the run's last %d probe rows exactly",
+          nrows);
+    free(pa);
+    free(pb);
 
     // --resume refuses flags that change the trajectory, and corrupt or truncated states
     snprintf(args, sizeof args, "--resume %s/b --lr 0.1", root);
@@ -2671,6 +2787,17 @@ static void test_train(void) {
     if (!ok) check(0, "train CLI: could not prepare the broken --init checkpoint (%s)", rerr);
     free(st);
 
+    // Ctrl-C mid-run, then --resume: the same losses as a straight run of the same length
+    const int S = 300;
+    snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0 --out %s/s", tiny, S,
+             root);
+    if (train_cli(root, args, err, sizeof err) == 0) {
+        snprintf(args, sizeof args, "%s --steps %d --eval-every 0 --save-every 0 --probe-every 0", tiny, S);
+        train_sigint(root, args, "s", S);
+    } else {
+        check(0, "train CLI: the straight run for the Ctrl-C test failed: %s", err);
+    }
+
     snprintf(args, sizeof args, "rm -rf %s", root);
     if (system(args) != 0) printf("note: could not remove %s\n", root);
 }
@@ -2678,7 +2805,1342 @@ static void test_train(void) {
 // ============================================================================
 // dpo: loss and gradient vs PyTorch, JSONL reader, toy run
 
-static void test_dpo(void) {}
+// Max |a - b| / max(1, |b|) over n floats: absolute for small values, relative for large ones.
+static double dpo_max_diff(const float* a, const float* b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (!(d <= m)) m = d; // NaN propagates as a failure
+    }
+    return m;
+}
+
+// Max |a - b| / max(1, max |b|) over n floats: the error relative to the scale of the whole
+// vector, for gradients where float32 cancellation errors scale with the largest entry.
+static double dpo_scaled_diff(const float* a, const float* b, size_t n) {
+    double m = 0.0, scale = 1.0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs((double)b[i]));
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m / scale;
+}
+
+// Closed forms of the objective: h = 0, the IPO target, saturation, finite differences.
+static void test_dpo_objective_closed_form(void) {
+    float pc[3] = {-3.0f, -10.0f, -1.0f}, pr[3] = {-5.0f, -2.0f, -7.0f};
+    float rc[3] = {-3.0f, -10.0f, -1.0f}, rr[3] = {-5.0f, -2.0f, -7.0f};
+    float dc[3], dr[3], losses[3];
+    DPOStats st;
+    // policy == reference: h = 0, loss = ln 2, dL/dlogπ(c) = −β/2 / n (raise chosen), rejected +β/2 / n
+    dpo_objective(pc, pr, rc, rr, 3, 0.1f, DPO_SIGMOID, 0.0f, dc, dr, losses, &st);
+    double d = fabs((double)st.loss - log(2.0));
+    for (int i = 0; i < 3; i++) {
+        d = fmax(d, fabs((double)dc[i] - (-0.05 / 3.0)));
+        d = fmax(d, fabs((double)dr[i] - (0.05 / 3.0)));
+    }
+    check(d < 1e-7 && st.accuracy == 0.0f && st.margin == 0.0f,
+          "dpo: h=0 gives loss ln 2, dL/dlogp(c) = -beta/2n < 0, dL/dlogp(r) = +beta/2n (max diff %.2e)", d);
+    dpo_objective(pc, pr, rc, rr, 3, 0.1f, DPO_SIGMOID, 0.3f, dc, dr, NULL, &st);
+    d = fabs((double)st.loss - log(2.0));
+    d = fmax(d, fabs((double)dc[0] - (-0.1 * (0.7 * 0.5 - 0.3 * 0.5) / 3.0)));
+    check(d < 1e-7, "dpo: label smoothing 0.3 at h=0: loss ln 2, gradient scaled by (1-2ls) (max diff %.2e)", d);
+    // IPO at its target h = 1/(2β): zero loss and gradient
+    float pc2[1] = {-1.0f + 5.0f}, pr2[1] = {-1.0f}, zero[1] = {-1.0f};
+    dpo_objective(pc2, pr2, zero, zero, 1, 0.1f, DPO_IPO, 0.0f, dc, dr, NULL, &st);
+    d = fmax(fabs((double)st.loss), fmax(fabs((double)dc[0]), fabs((double)dr[0])));
+    check(d < 1e-6, "dpo: ipo at h = 1/(2 beta) gives loss 0 and gradient 0 (max diff %.2e)", d);
+    // saturation: log σ must not overflow for |βh| = 1e4
+    float big_c[2] = {1e4f, -1e4f}, big_r[2] = {0.0f, 0.0f}, z2[2] = {0.0f, 0.0f};
+    dpo_objective(big_c, big_r, z2, z2, 2, 1.0f, DPO_SIGMOID, 0.0f, dc, dr, losses, &st);
+    d = fmax(fabs((double)losses[0]), fabs((double)losses[1] - 1e4) / 1e4);
+    d = fmax(d, fmax(fabs((double)dc[0]), fabs((double)dc[1] + 0.5)));
+    check(d < 1e-6 && st.accuracy == 0.5f,
+          "dpo: |beta h| = 1e4 stays finite: losses 0 and 1e4, gradients 0 and -1/n (max diff %.2e)", d);
+    // finite differences of the mean loss in each logp, every variant
+    static const struct {
+        DPOLossType type;
+        float beta, ls;
+    } var[3] = {{DPO_SIGMOID, 0.1f, 0.0f}, {DPO_SIGMOID, 0.5f, 0.2f}, {DPO_IPO, 0.1f, 0.0f}};
+    float p_c[3] = {-4.0f, -9.5f, -2.25f}, p_r[3] = {-6.0f, -1.5f, -3.0f};
+    double worst = 0.0;
+    for (int v = 0; v < 3; v++) {
+        dpo_objective(p_c, p_r, rc, rr, 3, var[v].beta, var[v].type, var[v].ls, dc, dr, NULL, &st);
+        for (int i = 0; i < 6; i++) {
+            float* x = i < 3 ? &p_c[i] : &p_r[i - 3];
+            float g = i < 3 ? dc[i] : dr[i - 3], keep = *x, eps = 1.0f / 64.0f; // exact in float
+            DPOStats s1, s2;
+            *x = keep + eps;
+            dpo_objective(p_c, p_r, rc, rr, 3, var[v].beta, var[v].type, var[v].ls, NULL, NULL, NULL, &s1);
+            *x = keep - eps;
+            dpo_objective(p_c, p_r, rc, rr, 3, var[v].beta, var[v].type, var[v].ls, NULL, NULL, NULL, &s2);
+            *x = keep;
+            double fd = ((double)s1.loss - (double)s2.loss) / (2.0 * (double)eps);
+            worst = fmax(worst, fabs(fd - (double)g) / fmax(1.0, fabs((double)g)));
+        }
+    }
+    check(worst < 1e-4, "dpo: gradients match central finite differences, 3 variants (max rel diff %.2e)", worst);
+}
+
+// Reads n int32/float32 values from the fixture, or returns 0 if the file is short.
+static int dpo_read(FILE* f, void* dst, size_t n) { return fread(dst, 4, n, f) == n; }
+
+// Loss, per-pair log-probs and every parameter gradient vs dev/reference_dpo.py.
+static void test_dpo_fixture(void) {
+    const char* path = "data/fixtures/dpo_reference.bin";
+    FILE* f = fopen(path, "rb");
+    if (!f) {
+        skip("dpo: fixture vs PyTorch because %s is missing (make fixtures)", path);
+        return;
+    }
+    int32_t h[16];
+    if (!dpo_read(f, h, 16) || h[0] != 0x31504F44 || h[1] != 1) {
+        check(0, "dpo: %s has a bad header (rerun make fixtures)", path);
+        fclose(f);
+        return;
+    }
+    GPTConfig cfg = {.vocab_size = h[2], .max_seq_len = h[3], .num_layers = h[4], .num_heads = h[5], .channels = h[6]};
+    int n = h[7], nv = h[9];
+    size_t T = (size_t)h[8], P = (size_t)h[10], rows = 2 * (size_t)n;
+    GPT policy, ref;
+    gpt_build(&policy, cfg, 1);
+    gpt_build(&ref, cfg, 2);
+    float* var = (float*)malloc_check((size_t)nv * 3 * sizeof(float));
+    int* inputs = (int*)malloc_check(rows * T * sizeof(int));
+    int* targets = (int*)malloc_check(rows * T * sizeof(int));
+    float* want_pol = (float*)malloc_check(rows * sizeof(float));
+    float* want_ref = (float*)malloc_check(rows * sizeof(float));
+    float* got_pol = (float*)malloc_check(rows * sizeof(float));
+    float* got_ref = (float*)malloc_check(rows * sizeof(float));
+    float* dlosses = (float*)malloc_check(rows * T * sizeof(float));
+    float* want = (float*)malloc_check((1 + 3 * (size_t)n + 4 + P) * sizeof(float));
+    float* dlogp = (float*)malloc_check(rows * sizeof(float));
+    float* losses = (float*)malloc_check((size_t)n * sizeof(float));
+    int ok = policy.num_parameters == P && dpo_read(f, var, (size_t)nv * 3) &&
+             dpo_read(f, policy.params_memory, P) && dpo_read(f, ref.params_memory, P) &&
+             dpo_read(f, inputs, rows * T) && dpo_read(f, targets, rows * T) && dpo_read(f, want_pol, rows) &&
+             dpo_read(f, want_ref, rows);
+    if (!ok) check(0, "dpo: %s is short or its parameter count differs from gpt_build's", path);
+    if (ok) {
+        gpt_forward(&ref, inputs, targets, rows, T);
+        gpt_sequence_logprobs(&ref, got_ref);
+        gpt_forward(&policy, inputs, targets, rows, T);
+        gpt_sequence_logprobs(&policy, got_pol);
+        double d = fmax(dpo_max_diff(got_pol, want_pol, rows), dpo_max_diff(got_ref, want_ref, rows));
+        check(d < 1e-5, "dpo: summed response log-probs of policy and reference vs PyTorch (max diff %.2e)", d);
+    }
+    for (int v = 0; ok && v < nv; v++) {
+        if (!dpo_read(f, want, 1 + 3 * (size_t)n + 4 + P)) {
+            check(0, "dpo: %s is short (variant %d)", path, v);
+            break;
+        }
+        DPOLossType type = var[3 * v] == 1.0f ? DPO_IPO : DPO_SIGMOID;
+        float beta = var[3 * v + 1], ls = var[3 * v + 2];
+        DPOStats st;
+        // the objective from PyTorch's log-probs, so this check isolates the objective itself
+        dpo_objective(want_pol, want_pol + n, want_ref, want_ref + n, n, beta, type, ls, dlogp, dlogp + n, losses,
+                      &st);
+        float stats[4] = {st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy};
+        double dl = fmax(dpo_max_diff(&st.loss, want, 1), dpo_max_diff(losses, want + 1, (size_t)n));
+        double dg = dpo_max_diff(dlogp, want + 1 + n, 2 * (size_t)n);
+        double ds = dpo_max_diff(stats, want + 1 + 3 * n, 4);
+        // the whole chain: our log-probs, objective, dlosses seed, gpt_backward
+        dpo_objective(got_pol, got_pol + n, got_ref, got_ref + n, n, beta, type, ls, dlogp, dlogp + n, NULL, &st);
+        dpo_dlosses(dlosses, targets, dlogp, rows, T);
+        gpt_zero_grad(&policy);
+        gpt_backward(&policy, dlosses);
+        double dp = dpo_scaled_diff(policy.grads_memory, want + 1 + 3 * n + 4, P);
+        double dlc = dpo_max_diff(&st.loss, want, 1);
+        const char* name = type == DPO_IPO ? "ipo" : "sigmoid";
+        check(dl < 1e-5 && dg < 1e-5 && ds < 1e-5,
+              "dpo: %s beta %.1f ls %.1f: loss %.6f, per-pair losses, dL/dlogp, rewards/margin/accuracy vs PyTorch "
+              "(max diffs %.2e %.2e %.2e)",
+              name, (double)beta, (double)ls, (double)want[0], dl, dg, ds);
+        check(dlc < 1e-5 && dp < 1e-5,
+              "dpo: %s beta %.1f ls %.1f: loss and all %zu parameter gradients through gpt_backward vs PyTorch "
+              "(max diffs %.2e, %.2e relative to the largest gradient)",
+              name, (double)beta, (double)ls, P, dlc, dp);
+    }
+    fclose(f);
+    free(var);
+    free(inputs);
+    free(targets);
+    free(want_pol);
+    free(want_ref);
+    free(got_pol);
+    free(got_ref);
+    free(dlosses);
+    free(want);
+    free(dlogp);
+    free(losses);
+    gpt_free(&policy);
+    gpt_free(&ref);
+}
+
+// Writes text to path; returns 0 or -1.
+static int dpo_write_file(const char* path, const char* text) {
+    FILE* f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+// 1 if tokens[0..n) decode (byte-level tokenizer) to exactly `text`.
+static int dpo_tokens_are(const Tokenizer* tok, const int* ids, int n, const char* text) {
+    size_t len = 0;
+    char* s = tok_decode(tok, ids, (size_t)n, &len);
+    int same = len == strlen(text) && memcmp(s, text, len) == 0;
+    free(s);
+    return same;
+}
+
+// The JSONL reader: both layouts, escapes and Unicode, the prompt split, bad lines, counts, .gz.
+static void test_dpo_reader(void) {
+    char err[1024];
+    const char* sample = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,:?!\n";
+    Tokenizer* tok = tok_train(sample, strlen(sample), 257, err, sizeof err); // bytes + <|endoftext|>: no merges
+    if (!tok) {
+        check(0, "dpo: byte-level tokenizer for the reader tests: %s", err);
+        return;
+    }
+    int eot = tok_eot(tok);
+    char dir[] = "/tmp/forgetful_dpo_XXXXXX";
+    if (!mkdtemp(dir)) {
+        check(0, "dpo: mkdtemp failed");
+        tok_free(tok);
+        return;
+    }
+    char path[256], gz[300], cmd[700];
+    snprintf(path, sizeof path, "%s/prefs.jsonl", dir);
+    snprintf(gz, sizeof gz, "%s/prefs.jsonl.gz", dir);
+    // line 1: prompt layout with escapes, \u00e9 and a surrogate pair (U+1F600)
+    // line 2: HH layout, both responses start alike ("Sure, "): the split is at the last Assistant:
+    // line 3: a broken line; 4: missing field; 5: identical; 6: empty; 7: a number for a string;
+    // line 8: blank; 9: no marker: longest common token prefix
+    const char* text =
+        "{\"prompt\": \"Q: caf\\u00e9 \\\"ok\\\"?\", \"chosen\": \" yes \\ud83d\\ude00\", \"rejected\": \" no\\n\\\\\"}\n"
+        "{\"chosen\": \"\\n\\nHuman: hi\\n\\nAssistant: hello\\n\\nHuman: bye\\n\\nAssistant: Sure, see you\","
+        " \"rejected\": \"\\n\\nHuman: hi\\n\\nAssistant: hello\\n\\nHuman: bye\\n\\nAssistant: Sure, go away\"}\n"
+        "{\"prompt\": \"p\", \"chosen\": \"c\", \n"
+        "{\"prompt\": \"p\", \"chosen\": \"c\"}\n"
+        "{\"prompt\": \"p\", \"chosen\": \"same\", \"rejected\": \"same\"}\n"
+        "{\"prompt\": \"p\", \"chosen\": \"\", \"rejected\": \"x\"}\n"
+        "{\"prompt\": \"p\", \"chosen\": 1, \"rejected\": \"x\"}\n"
+        "   \n"
+        "{\"chosen\": \"abc def\", \"rejected\": \"abc xyz\", \"extra\": [1, {\"a\": null}]}\n";
+    if (dpo_write_file(path, text)) {
+        check(0, "dpo: cannot write %s", path);
+        tok_free(tok);
+        return;
+    }
+    PrefSet set;
+    pref_init(&set, 128);
+    int rc = pref_read_jsonl(&set, path, tok, 0, err, sizeof err);
+    char want_loc[300];
+    snprintf(want_loc, sizeof want_loc, "%s:3: malformed JSON", path);
+    check(rc == -1 && strstr(err, want_loc) != NULL, "dpo: without --skip-bad a broken line stops the read: %s", err);
+    pref_free(&set);
+
+    pref_init(&set, 128);
+    rc = pref_read_jsonl(&set, path, tok, 1, err, sizeof err);
+    check(rc == 0 && set.n == 3 && set.lines == 8 && set.bad == 2 && set.missing == 1 && set.identical == 1 &&
+              set.empty == 1 && strstr(set.first_problem, ":3: malformed JSON") != NULL,
+          "dpo: --skip-bad: 8 records -> 3 pairs, 2 malformed, 1 missing, 1 identical, 1 empty (got %d %ld %ld %ld "
+          "%ld %ld; first: %s)",
+          set.n, set.lines, set.bad, set.missing, set.identical, set.empty, set.first_problem);
+    if (rc == 0 && set.n == 3) {
+        PrefPair* p = &set.pairs[0];
+        int pl = p->prompt_len;
+        int ok = p->chosen[0] == eot && dpo_tokens_are(tok, p->chosen + 1, pl - 1, "Q: caf\xc3\xa9 \"ok\"?") &&
+                 dpo_tokens_are(tok, p->chosen + pl, p->n_chosen - pl - 1, " yes \xf0\x9f\x98\x80") &&
+                 dpo_tokens_are(tok, p->rejected + pl, p->n_rejected - pl - 1, " no\n\\") &&
+                 p->chosen[p->n_chosen - 1] == eot && p->rejected[p->n_rejected - 1] == eot;
+        check(ok, "dpo: prompt layout: escapes, \\u00e9 and a surrogate pair decode to UTF-8; <|endoftext|> first "
+                  "and after each response");
+        p = &set.pairs[1];
+        pl = p->prompt_len;
+        ok = dpo_tokens_are(tok, p->chosen + 1, pl - 1, "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: bye\n\nAssistant:") &&
+             dpo_tokens_are(tok, p->chosen + pl, p->n_chosen - pl - 1, " Sure, see you") &&
+             dpo_tokens_are(tok, p->rejected + pl, p->n_rejected - pl - 1, " Sure, go away");
+        check(ok, "dpo: HH-RLHF layout: prompt ends at the last \"\\n\\nAssistant:\" of the common prefix");
+        p = &set.pairs[2];
+        pl = p->prompt_len;
+        ok = dpo_tokens_are(tok, p->chosen + 1, pl - 1, "abc ") &&
+             dpo_tokens_are(tok, p->chosen + pl, p->n_chosen - pl - 1, "def") &&
+             dpo_tokens_are(tok, p->rejected + pl, p->n_rejected - pl - 1, "xyz");
+        check(ok, "dpo: transcripts without an Assistant marker split at the longest common token prefix");
+        // batch masking: the targets of each row are exactly the response and its <|endoftext|>
+        int idx[3] = {0, 1, 2}, inputs[6 * 128], targets[6 * 128];
+        size_t Tb = pref_batch(&set, idx, 3, eot, inputs, targets);
+        int good = Tb <= 128;
+        for (int r = 0; r < 6 && good; r++) {
+            const PrefPair* q = &set.pairs[r % 3];
+            const int* seq = r < 3 ? q->chosen : q->rejected;
+            int n = r < 3 ? q->n_chosen : q->n_rejected, nt = 0;
+            for (size_t t = 0; t < Tb; t++) {
+                if (targets[r * (int)Tb + (int)t] != -1) {
+                    nt++;
+                    good &= (int)t + 1 >= q->prompt_len && targets[r * (int)Tb + (int)t] == seq[t + 1];
+                }
+                if ((int)t < n) good &= inputs[r * (int)Tb + (int)t] == seq[t];
+            }
+            good &= nt == n - q->prompt_len;
+        }
+        check(good, "dpo: pref_batch: (2B, %zu) rows, targets only on response tokens, -1 on prompt and padding", Tb);
+    }
+    pref_free(&set);
+
+    // .gz through gzip -dc gives the same pairs; stdin is "-"
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s'", path, gz);
+    if (system(cmd) != 0) {
+        skip("dpo: .gz input because gzip is not available");
+    } else {
+        pref_init(&set, 128);
+        rc = pref_read_jsonl(&set, gz, tok, 1, err, sizeof err);
+        check(rc == 0 && set.n == 3 && set.bad == 2, "dpo: .gz input read through gzip -dc: %d pairs", set.n);
+        pref_free(&set);
+        snprintf(cmd, sizeof cmd, "%s/broken.jsonl.gz", dir);
+        dpo_write_file(cmd, "not gzip at all\n");
+        pref_init(&set, 128);
+        rc = pref_read_jsonl(&set, cmd, tok, 1, err, sizeof err);
+        check(rc == -1 && strstr(err, "gzip -dc failed") != NULL, "dpo: a corrupt .gz is an error: %s", err);
+        pref_free(&set);
+    }
+    // no usable pairs; a missing file
+    snprintf(cmd, sizeof cmd, "%s/none.jsonl", dir);
+    dpo_write_file(cmd, "{\"prompt\": \"p\", \"chosen\": \"a\", \"rejected\": \"a\"}\n{\"x\": 1}\n");
+    pref_init(&set, 128);
+    rc = pref_read_jsonl(&set, cmd, tok, 1, err, sizeof err);
+    check(rc == -1 && strstr(err, "no usable preference pairs") != NULL, "dpo: no usable pairs is an error: %s", err);
+    pref_free(&set);
+    snprintf(cmd, sizeof cmd, "%s/absent.jsonl", dir);
+    pref_init(&set, 128);
+    rc = pref_read_jsonl(&set, cmd, tok, 1, err, sizeof err);
+    check(rc == -1 && strstr(err, "absent.jsonl") != NULL, "dpo: a missing file is an error: %s", err);
+    pref_free(&set);
+
+    // truncation to T = 8: prompt tokens go from the left; an over-long response loses its end
+    pref_init(&set, 8);
+    int prompt[6] = {1, 2, 3, 4, 5, 6}, c1[3] = {10, 11, 12}, r1[2] = {20, 21}, c2[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    pref_add_tokens(&set, prompt, 6, c1, 3, r1, 2, eot);  // 6 + 4 > 9: keep the last 5 prompt tokens
+    pref_add_tokens(&set, prompt, 6, c2, 9, r1, 2, eot);  // response 10 > 8: prompt 1, response cut to 8
+    pref_add_tokens(&set, prompt, 2, c1, 3, r1, 2, eot);  // fits
+    PrefPair* p0 = &set.pairs[0];
+    PrefPair* p1 = &set.pairs[1];
+    int ok = set.n == 3 && set.truncated == 2 && set.response_truncated == 1 && p0->prompt_len == 5 &&
+             p0->chosen[0] == 2 && p0->n_chosen == 9 && p0->chosen[8] == eot && p0->n_rejected == 8 &&
+             p1->prompt_len == 1 && p1->chosen[0] == 6 && p1->n_chosen == 9 && p1->chosen[8] == 8 &&
+             p1->rejected[p1->n_rejected - 1] == eot && set.pairs[2].prompt_len == 2;
+    check(ok, "dpo: truncation to T=8: %ld truncated pairs (prompt cut from the left), %ld with the response cut",
+          set.truncated, set.response_truncated);
+    // the split holds out 10% deterministically
+    for (int i = 0; i < 17; i++) pref_add_tokens(&set, prompt, 1, c1, 1 + (size_t)(i % 3), r1, 2, eot);
+    pref_split(&set, 0.1f, 7);
+    int first = set.pairs[0].n_chosen;
+    PrefSet again;
+    pref_init(&again, 8);
+    for (int i = 0; i < 3; i++) pref_add_tokens(&again, prompt, i == 2 ? 2 : 6, i == 1 ? c2 : c1, i == 1 ? 9 : 3, r1, 2, eot);
+    for (int i = 0; i < 17; i++) pref_add_tokens(&again, prompt, 1, c1, 1 + (size_t)(i % 3), r1, 2, eot);
+    pref_split(&again, 0.1f, 7);
+    check(set.n_val == 2 && again.n_val == 2 && again.pairs[0].n_chosen == first,
+          "dpo: held-out split of 20 pairs at 10%%: %d pairs, the same for the same seed", set.n_val);
+    pref_free(&again);
+    pref_free(&set);
+
+    // the real HH-RLHF test split, when present
+    const char* hh = "../shared/data/hh-rlhf-harmless-base-test.jsonl.gz";
+    FILE* hf = fopen(hh, "rb");
+    if (!hf) {
+        skip("dpo: HH-RLHF read because %s is absent", hh);
+    } else {
+        fclose(hf);
+        pref_init(&set, 256);
+        double t0 = time_seconds();
+        rc = pref_read_jsonl(&set, hh, tok, 0, err, sizeof err);
+        check(rc == 0 && set.n > 0 && set.bad == 0,
+              "dpo: HH-RLHF harmless-base test read whole (T=256, byte-level): %ld records -> %d pairs, %ld "
+              "truncated (%ld with the response cut), %ld identical, %ld empty, %.1f s%s%s",
+              set.lines, set.n, set.truncated, set.response_truncated, set.identical, set.empty,
+              time_seconds() - t0, rc ? ": " : "", rc ? err : "");
+        pref_free(&set);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+    tok_free(tok);
+}
+
+// Fills pair i of the toy preference: prompt of 3 tokens in [0, 5); chosen is token 5 when the
+// first prompt token is even, else 6; rejected is the other one.
+static void dpo_toy_pair(int i, int* prompt, int* chosen, int* rejected) {
+    prompt[0] = i % 5;
+    prompt[1] = (i / 5) % 5;
+    prompt[2] = (i / 25) % 5;
+    *chosen = prompt[0] % 2 == 0 ? 5 : 6;
+    *rejected = 11 - *chosen;
+}
+
+// Held-out accuracy of policy vs reference on pairs[0..n_val).
+static float dpo_toy_val_accuracy(GPT* policy, GPT* ref, const PrefSet* set, int eot, int* inputs, int* targets) {
+    int n = set->n_val;
+    int* idx = (int*)malloc_check((size_t)n * sizeof(int));
+    for (int i = 0; i < n; i++) idx[i] = i;
+    size_t Tb = pref_batch(set, idx, n, eot, inputs, targets);
+    float* lp = (float*)malloc_check(4 * (size_t)n * sizeof(float));
+    gpt_forward(policy, inputs, targets, 2 * (size_t)n, Tb);
+    gpt_sequence_logprobs(policy, lp);
+    gpt_forward(ref, inputs, targets, 2 * (size_t)n, Tb);
+    gpt_sequence_logprobs(ref, lp + 2 * n);
+    DPOStats st;
+    dpo_objective(lp, lp + n, lp + 2 * n, lp + 3 * n, n, 0.1f, DPO_SIGMOID, 0.0f, NULL, NULL, NULL, &st);
+    free(idx);
+    free(lp);
+    return st.accuracy;
+}
+
+// A short DPO run on the toy preference raises held-out accuracy above 0.9.
+static void test_dpo_toy_run(void) {
+    GPTConfig cfg = {.max_seq_len = 8, .vocab_size = 8, .num_layers = 1, .num_heads = 2, .channels = 16};
+    int eot = 7, B = 16, steps = 40;
+    PrefSet set;
+    pref_init(&set, 8);
+    for (int i = 0; i < 125; i++) {
+        int prompt[3], c, r;
+        dpo_toy_pair(i, prompt, &c, &r);
+        pref_add_tokens(&set, prompt, 3, &c, 1, &r, 1, eot);
+    }
+    pref_split(&set, 0.2f, 42);
+    GPT policy, ref;
+    gpt_build(&policy, cfg, 11);
+    gpt_build(&ref, cfg, 11); // same weights: the frozen reference
+    size_t cap = 2 * (size_t)set.n * 8;
+    int* inputs = (int*)malloc_check(cap * sizeof(int));
+    int* targets = (int*)malloc_check(cap * sizeof(int));
+    float* dlosses = (float*)malloc_check(cap * sizeof(float));
+    float lp[64], lr[64], dl[32];
+    int idx[16];
+    float acc0 = dpo_toy_val_accuracy(&policy, &ref, &set, eot, inputs, targets);
+    uint64_t rng = 99;
+    int n_train = set.n - set.n_val;
+    double t0 = time_seconds();
+    for (int step = 0; step < steps; step++) {
+        for (int i = 0; i < B; i++) idx[i] = set.n_val + (int)(random_u32(&rng) % (uint32_t)n_train);
+        size_t Tb = pref_batch(&set, idx, B, eot, inputs, targets);
+        gpt_forward(&ref, inputs, targets, 2 * (size_t)B, Tb);
+        gpt_sequence_logprobs(&ref, lr);
+        gpt_forward(&policy, inputs, targets, 2 * (size_t)B, Tb);
+        gpt_sequence_logprobs(&policy, lp);
+        dpo_objective(lp, lp + B, lr, lr + B, B, 0.1f, DPO_SIGMOID, 0.0f, dl, dl + B, NULL, NULL);
+        dpo_dlosses(dlosses, targets, dl, 2 * (size_t)B, Tb);
+        gpt_zero_grad(&policy);
+        gpt_backward(&policy, dlosses);
+        gpt_clip_grad_norm(&policy, 1.0f);
+        gpt_update(&policy, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, step + 1);
+    }
+    float acc = dpo_toy_val_accuracy(&policy, &ref, &set, eot, inputs, targets);
+    check(acc > 0.9f,
+          "dpo: toy preference (chosen token depends on the first prompt token), %d steps: held-out accuracy %.3f "
+          "-> %.3f on %d pairs (%.2f s)",
+          steps, (double)acc0, (double)acc, set.n_val, time_seconds() - t0);
+    free(inputs);
+    free(targets);
+    free(dlosses);
+    gpt_free(&policy);
+    gpt_free(&ref);
+    pref_free(&set);
+}
+
+// Runs a shell command, capturing its stdout (truncated to outlen); returns the exit status, or
+// -1 if it could not run.
+static int dpo_run_cmd(const char* cmd, char* out, size_t outlen) {
+    FILE* p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(p)) != EOF)
+        if (n + 1 < outlen) out[n++] = (char)c;
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// The DPO stage of ./train on a tiny saved model (--init, DPO alone): the run folder it leaves,
+// and one clear line with the right exit status for each bad input.
+static void test_dpo_cli(void) {
+    const char* bin = train_bin();
+    if (access(bin, X_OK) != 0) {
+        skip("dpo: ./train DPO stage because %s is not built (make train)", bin);
+        return;
+    }
+    char dir[] = "/tmp/forgetful_dpo_cli_XXXXXX", err[1024], path[256], cmd[2048];
+    static char out[1 << 16];
+    if (!mkdtemp(dir)) {
+        check(0, "dpo: mkdtemp failed");
+        return;
+    }
+    // a tiny model folder: random weights, a byte-level tokenizer
+    const char* sample = "the cat sat on the mat. ";
+    Tokenizer* tok = tok_train(sample, strlen(sample), 257, err, sizeof err);
+    GPTConfig cfg = {.max_seq_len = 32, .vocab_size = 257, .num_layers = 1, .num_heads = 2, .channels = 16};
+    GPT m;
+    gpt_build(&m, cfg, 3);
+    char model_dir[128];
+    snprintf(model_dir, sizeof model_dir, "%s/model", dir);
+    snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
+    int ok = tok && gpt_save(&m, model_dir, err, sizeof err) == 0 && tok_save_json(tok, path, err, sizeof err) == 0;
+    gpt_free(&m);
+    tok_free(tok);
+    if (!ok) {
+        check(0, "dpo: cannot write the tiny model folder: %s", err);
+        return;
+    }
+    char prefs[128], bad[128];
+    snprintf(prefs, sizeof prefs, "%s/prefs.jsonl", dir);
+    snprintf(bad, sizeof bad, "%s/bad.jsonl", dir);
+    FILE* f = fopen(prefs, "w");
+    for (int i = 0; f && i < 40; i++)
+        fprintf(f, "{\"prompt\": \"q%d:\", \"chosen\": \" yes\", \"rejected\": \" no\"}\n", i);
+    if (f) fclose(f);
+    dpo_write_file(bad, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\",\n");
+
+    snprintf(cmd, sizeof cmd, "%s --dpo %s --init %s --dpo-steps 4 --dpo-batch 4 --dpo-eval-every 2 --threads 1 --out %s/run 2>&1",
+             bin, prefs, model_dir, dir);
+    int rc = dpo_run_cmd(cmd, out, sizeof out);
+    char* csv = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/run/dpo.csv", dir);
+    csv = read_file(path, &len, err, sizeof err);
+    int rows = 0;
+    for (size_t i = 0; csv && i < len; i++) rows += csv[i] == '\n';
+    const char* header = "step,loss,rewards_chosen,rewards_rejected,margin,accuracy,val_accuracy,lr\n0,";
+    snprintf(path, sizeof path, "%s/run/dpo/model.safetensors", dir);
+    int have_model = access(path, R_OK) == 0;
+    snprintf(path, sizeof path, "%s/run/dpo/tokenizer.json", dir);
+    int have_tok = access(path, R_OK) == 0;
+    check(rc == 0 && csv && strncmp(csv, header, strlen(header)) == 0 && rows == 5 && have_model && have_tok,
+          "dpo: ./train --dpo FILE --init DIR: exit %d, dpo.csv with the exact header and %d rows, DIR/dpo/ model and "
+          "tokenizer%s%.300s",
+          rc, rows, rc ? "\n" : "", rc ? out : "");
+    free(csv);
+    // the same file through stdin
+    snprintf(cmd, sizeof cmd, "%s --dpo - --init %s --dpo-steps 1 --dpo-batch 2 --threads 1 --out %s/run2 < %s 2>&1", bin,
+             model_dir, dir, prefs);
+    rc = dpo_run_cmd(cmd, out, sizeof out);
+    check(rc == 0 && strstr(out, "<stdin>: 40 pairs") != NULL, "dpo: --dpo - reads stdin (exit %d)", rc);
+
+    // bad inputs: usage errors exit 2, runtime errors exit 1, each one line on stderr naming the problem
+    static const struct {
+        const char* args;
+        int status;
+        const char* needle;
+    } cases[] = {
+        {"--dpo-loss hinge", 2, "--dpo-loss"},
+        {"--dpo-loss ipo --label-smoothing 0.1", 2, "--label-smoothing"},
+        {"--beta 0", 2, "--beta"},
+        {"--dpo-steps x", 2, "--dpo-steps"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s --dpo %s --init %s --out %s/bad %s 2>&1 >/dev/null", bin, prefs, model_dir, dir,
+                 cases[i].args);
+        rc = dpo_run_cmd(cmd, out, sizeof out);
+        int lines = 0;
+        for (char* c = out; *c; c++) lines += *c == '\n';
+        out[strcspn(out, "\n")] = '\0';
+        check(rc == cases[i].status && lines == 1 && strstr(out, cases[i].needle) != NULL,
+              "dpo: %s: exit %d, one line: %.200s", cases[i].args, rc, out);
+    }
+    struct {
+        char args[512];
+        const char* needle;
+    } rt[3];
+    snprintf(rt[0].args, sizeof rt[0].args, "--dpo %s/absent.jsonl --init %s", dir, model_dir);
+    rt[0].needle = "absent.jsonl";
+    snprintf(rt[1].args, sizeof rt[1].args, "--dpo %s --init %s", bad, model_dir);
+    rt[1].needle = "bad.jsonl:2:";
+    snprintf(rt[2].args, sizeof rt[2].args, "--dpo %s --init %s/nothing", prefs, dir);
+    rt[2].needle = "nothing";
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s --threads 1 --out %s/bad 2>&1 >/dev/null", bin, rt[i].args, dir);
+        rc = dpo_run_cmd(cmd, out, sizeof out);
+        int lines = 0;
+        for (char* c = out; *c; c++) lines += *c == '\n';
+        out[strcspn(out, "\n")] = '\0';
+        check(rc == 1 && lines == 1 && strstr(out, rt[i].needle) != NULL, "dpo: runtime error, exit %d, one line: %.200s",
+              rc, out);
+    }
+    // --skip-bad goes on past the broken line (1 pair is too few to hold one out: a clear error)
+    snprintf(cmd, sizeof cmd, "%s --dpo %s --init %s --skip-bad --threads 1 --out %s/bad 2>&1 >/dev/null", bin, bad,
+             model_dir, dir);
+    rc = dpo_run_cmd(cmd, out, sizeof out);
+    out[strcspn(out, "\n")] = '\0';
+    check(rc == 1 && strstr(out, "needs at least 2") != NULL, "dpo: --skip-bad skips the broken line: %.200s", out);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
+}
+
+static void test_dpo(void) {
+    test_dpo_objective_closed_form();
+    test_dpo_fixture();
+    test_dpo_reader();
+    test_dpo_toy_run();
+    test_dpo_cli();
+}
+
+// ============================================================================
+// reliability: fault localisation, strict flag numbers, and ./train's crash safety (one SIGKILL +
+// resume, a save that cannot be written, a numerical fault). dev/kill_resume.sh does the long form.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static int rel_rm_entry(const char* path, const struct stat* st, int flag, struct FTW* ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+// rm -rf of a folder this section created.
+static void rel_rmtree(const char* dir) { nftw(dir, rel_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+// Whole file as a malloc'd buffer (NULL if unreadable); *n its size.
+static char* rel_slurp(const char* path, size_t* n) {
+    char err[512];
+    return read_file(path, n, err, sizeof err);
+}
+
+// 1 if the two files exist and hold the same bytes.
+static int rel_same_file(const char* a, const char* b) {
+    size_t na = 0, nb = 0;
+    char* x = rel_slurp(a, &na);
+    char* y = rel_slurp(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+// Runs a shell command; returns its exit status (-1 if it did not exit normally).
+static int rel_system(const char* cmd) {
+    int st = system(cmd);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// Number of "*.tmp.*" files (unfinished atomic writes) directly in dir.
+static int rel_count_tmp(const char* dir) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "exit $(ls -a '%s' | grep -c '\\.tmp\\.')", dir);
+    return rel_system(cmd);
+}
+
+// gpt_first_nonfinite against faults planted at known places (the reference is the plant).
+static void test_reliability_fault_names(void) {
+    GPT m;
+    GPTConfig cfg = {.max_seq_len = 8, .vocab_size = 11, .num_layers = 2, .num_heads = 2, .channels = 8};
+    gpt_build(&m, cfg, 3);
+    int inputs[2 * 8], targets[2 * 8];
+    for (int i = 0; i < 16; i++) inputs[i] = i % 11, targets[i] = (i * 7 + 1) % 11;
+    gpt_forward(&m, inputs, targets, 2, 8);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    char name[128];
+    int found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found == 0 && name[0] == 0, "gpt_first_nonfinite: a healthy model after forward/backward: none found");
+
+    // a gradient in layer 1 of mlp.c_fc.weight (C x 4C per layer), the 5th element of that layer
+    size_t C = 8, per_layer = C * 4 * C;
+    m.grads.fcw[per_layer + 5] = INFINITY;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "gradient of h.1.mlp.c_fc.weight") == 0, "planted inf gradient named: \"%s\"", name);
+    // an activation of layer 0 (qkv) comes before it: activations are looked at first
+    m.acts.qkv[3] = NAN;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "activation h.0.qkv") == 0, "planted NaN activation named: \"%s\"", name);
+    // and a parameter before both: wpe row 2
+    m.params.wpe[2 * C + 1] = -INFINITY;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "wpe.weight") == 0, "planted -inf parameter named: \"%s\"", name);
+    // a parameter in the last layer's attn.c_proj.bias
+    m.params.wpe[2 * C + 1] = 0.0f;
+    m.acts.qkv[3] = 0.0f;
+    m.params.attprojb[1 * C + 7] = NAN;
+    found = gpt_first_nonfinite(&m, name, sizeof name);
+    check(found && strcmp(name, "h.1.attn.c_proj.bias") == 0, "planted NaN in the last layer named: \"%s\"", name);
+    gpt_free(&m);
+}
+
+// The strict number parsers train.c's flags use, against hand-made cases.
+static void test_reliability_numbers(void) {
+    static const struct {
+        const char* s;
+        int integer;
+        double min, max;
+        int ok;
+        double want;
+    } cases[] = {
+        {"12", 1, 1, 100, 1, 12},       {"-3", 1, -5, 5, 1, -3},         {" 12", 1, 1, 100, 0, 0},
+        {"12 ", 1, 1, 100, 0, 0},       {"12x", 1, 1, 100, 0, 0},        {"", 1, 1, 100, 0, 0},
+        {"1.5", 1, 0, 10, 0, 0},        {"0x10", 1, 0, 100, 0, 0},       {"101", 1, 1, 100, 0, 0},
+        {"99999999999999999999", 1, 0, 1e30, 0, 0},                      {"3e-4", 0, 1e-9, 10, 1, 3e-4},
+        {"1e400", 0, 0, 1e300, 0, 0},   {"nan", 0, 0, 10, 0, 0},         {"inf", 0, 0, 1e300, 0, 0},
+        {"0.5", 0, 0.001, 0.5, 1, 0.5}, {"0.50001", 0, 0.001, 0.5, 0, 0}, {"1e9", 0, 1e-9, 1e9, 1, 1e9},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double v = -12345.0;
+        char err[256] = "";
+        int rc = parse_number_arg(cases[i].s, cases[i].integer, cases[i].min, cases[i].max, &v, err, sizeof err);
+        int ok = cases[i].ok ? rc == 0 && v == cases[i].want : rc == -1 && err[0] != 0 && v == -12345.0;
+        if (!ok) {
+            bad++;
+            printf("     '%s': rc %d, value %g, err \"%s\"\n", cases[i].s, rc, v, err);
+        }
+    }
+    check(bad == 0, "parse_number_arg: %zu cases (spaces, trailing text, fractions for integers, overflow, nan, "
+                    "range ends), %d wrong",
+          sizeof cases / sizeof cases[0], bad);
+    uint64_t u = 0;
+    char err[256];
+    int ok = parse_u64_arg("18446744073709551615", &u, err, sizeof err) == 0 && u == UINT64_MAX &&
+             parse_u64_arg("18446744073709551616", &u, err, sizeof err) == -1 &&
+             parse_u64_arg("-1", &u, err, sizeof err) == -1 && parse_u64_arg(" 1", &u, err, sizeof err) == -1 &&
+             parse_u64_arg("+1", &u, err, sizeof err) == -1 && parse_u64_arg("0", &u, err, sizeof err) == 0 && u == 0;
+    check(ok, "parse_u64_arg: 2^64-1 accepted; 2^64, -1, ' 1', '+1' refused");
+    JsonValue jv;
+    int refused = json_parse(&jv, "[1e400]", 7, err, sizeof err) == -1 && strstr(err, "out of range") != NULL;
+    check(refused, "json: 1e400 refused (\"%s\"), so no JSON number is ever inf", err);
+
+    // memory_available against MemAvailable read here: positive and never above it
+    FILE* f = fopen("/proc/meminfo", "r");
+    if (!f) {
+        skip("memory_available, because /proc/meminfo is absent");
+        return;
+    }
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f) && sscanf(line, "MemAvailable: %llu kB", &kb) != 1) {}
+    fclose(f);
+    size_t avail = memory_available();
+    check(avail > 0 && avail <= kb * 1024ull + (64ull << 20),
+          "memory_available %.0f MiB, MemAvailable %.0f MiB (a cgroup limit may lower it)", (double)avail / 1048576.0,
+          (double)kb / 1024.0);
+}
+
+// ./train end to end: one kill/resume cycle, a save that cannot be written, a numerical fault.
+static void test_reliability_train(void) {
+    char cmd[8192], help[4200];
+    snprintf(help, sizeof help, "%s --help 2>/dev/null | grep -q -- --resume", train_bin());
+    if (access(train_bin(), X_OK) != 0 || rel_system(help) != 0) {
+        skip("reliability: ./train crash safety, because %s has no --resume", train_bin());
+        return;
+    }
+    char root[] = "/tmp/forgetful-rel.XXXXXX";
+    if (!mkdtemp(root)) {
+        skip("reliability: ./train crash safety, because mkdtemp failed");
+        return;
+    }
+    const char* args = "-L 1 -C 16 -H 2 -T 16 -B 2 --steps 60 --threads 1 --eval-every 20 --sample-len 4 --seed 9";
+    char ref[4200], run[4200], a[4400], b[4400];
+    snprintf(ref, sizeof ref, "%s/ref", root);
+    snprintf(run, sizeof run, "%s/run", root);
+
+    // uninterrupted reference
+    snprintf(cmd, sizeof cmd, "%s %s --save-every 0 --out %s > %s/ref.log 2>&1", train_bin(), args, ref, root);
+    int rc = rel_system(cmd);
+    check(rc == 0, "reference run of 60 steps exits 0 (exit %d)", rc);
+
+    // the same run, saving every step, killed with SIGKILL once its third checkpoint exists
+    pid_t pid = fork();
+    if (pid == 0) {
+        snprintf(cmd, sizeof cmd, "exec %s %s --save-every 1 --out %s > %s/run.log 2>&1", train_bin(), args, run, root);
+        execl("/bin/sh", "sh", "-c", cmd, (char*)NULL);
+        _exit(127);
+    }
+    char csv[4300];
+    snprintf(csv, sizeof csv, "%s/train.csv", run);
+    int waited = 0;
+    for (; waited < 3000; waited++) { // up to 30 s (ASan builds are slow)
+        size_t n = 0;
+        char* s = rel_slurp(csv, &n);
+        int rows = 0;
+        for (size_t i = 0; s && i < n; i++) rows += s[i] == '\n';
+        free(s);
+        if (rows > 4) break;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    int killed = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+    snprintf(a, sizeof a, "%s/pretrain", run);
+    GPT m;
+    char err[1024];
+    int loaded = gpt_load(&m, a, err, sizeof err) == 0;
+    if (loaded) gpt_free(&m);
+    check(killed && loaded, "SIGKILL during a --save-every 1 run: killed %d, checkpoint folder loads %d%s%s", killed,
+          loaded, loaded ? "" : ": ", loaded ? "" : err);
+    snprintf(cmd, sizeof cmd, "%s --resume %s >> %s/run.log 2>&1", train_bin(), run, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/pretrain/model.safetensors", ref);
+    snprintf(b, sizeof b, "%s/pretrain/model.safetensors", run);
+    int same = rel_same_file(a, b);
+    check(rc == 0 && same, "--resume after the kill finishes (exit %d), final weights bit-identical to the "
+                           "uninterrupted run: %s (max diff 0)", rc, same ? "yes" : "no");
+
+    // a save that cannot be written: a paused run resumed under a file-size limit below the model's
+    // size (SIGXFSZ ignored, so writes fail with EFBIG as on a full disk)
+    char fd[4200];
+    snprintf(fd, sizeof fd, "%s/fsize", root);
+    snprintf(cmd, sizeof cmd, "%s %s --save-every 10 --pause-at 20 --out %s > %s/fd.log 2>&1", train_bin(), args, fd,
+             root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/train_state.bin", fd);
+    snprintf(b, sizeof b, "%s/pretrain/model.safetensors", fd);
+    size_t na = 0, nb = 0;
+    char* state0 = rel_slurp(a, &na);
+    char* model0 = rel_slurp(b, &nb);
+    if (rc != 0 || !state0 || !model0) {
+        check(0, "paused run for the full-disk check (exit %d)", rc);
+    } else {
+        snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f %zu; exec %s --resume %s > %s/fd2.log 2>&1", nb / 1024 / 2,
+                 train_bin(), fd, root);
+        rc = rel_system(cmd);
+        size_t n1 = 0, n2 = 0;
+        char* state1 = rel_slurp(a, &n1);
+        char* model1 = rel_slurp(b, &n2);
+        int kept = state1 && model1 && n1 == na && n2 == nb && memcmp(state0, state1, na) == 0 &&
+                   memcmp(model0, model1, nb) == 0;
+        snprintf(a, sizeof a, "%s/pretrain", fd);
+        int tmps = rel_count_tmp(fd) + rel_count_tmp(a);
+        snprintf(a, sizeof a, "%s/fd2.log", root);
+        char* log = rel_slurp(a, &n1);
+        int said = log && strstr(log, "error:") && strstr(log, "File too large");
+        check(rc == 1 && kept && said && tmps == 0,
+              "save under a file-size limit: exit %d, error printed %d, last checkpoint byte-identical %d, %d "
+              "temporaries left",
+              rc, said, kept, tmps);
+        free(log);
+        free(state1);
+        free(model1);
+    }
+    free(state0);
+    free(model0);
+
+    // a numerical fault: --lr 1e9 stops with the step and the first bad tensor; the checkpoint saved
+    // before it loads (gpt_load refuses non-finite values)
+    char nf[4200];
+    snprintf(nf, sizeof nf, "%s/nan", root);
+    snprintf(cmd, sizeof cmd, "%s %s --lr 1e9 --warmup 0 --save-every 1 --out %s > %s/nan.log 2>&1", train_bin(), args,
+             nf, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/nan.log", root);
+    size_t nl = 0;
+    char* log = rel_slurp(a, &nl);
+    const char* msg = log ? strstr(log, "error: step ") : NULL;
+    int named = msg && strstr(msg, "not finite") && strstr(msg, "first in ");
+    snprintf(a, sizeof a, "%s/pretrain", nf);
+    loaded = gpt_load(&m, a, err, sizeof err) == 0;
+    if (loaded) gpt_free(&m);
+    char line[300] = "";
+    if (msg) snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+    check(rc == 1 && named && loaded, "--lr 1e9: exit %d, last checkpoint loads %d: %.160s", rc, loaded, line);
+    free(log);
+
+    // memory: a model of ~4e11 parameters is refused before anything is allocated (a run that
+    // allocated first would be killed, or swap); --dry-run prints the estimate and exits 0
+    const char* huge = "-L 128 -C 16384 -H 128 -T 64 -B 64 --steps 2";
+    snprintf(cmd, sizeof cmd, "%s %s --out %s/huge > %s/huge.log 2>&1", train_bin(), huge, root, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/huge.log", root);
+    log = rel_slurp(a, &nl);
+    msg = log ? strstr(log, "error: the run needs about") : NULL;
+    line[0] = 0;
+    if (msg) snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+    check(rc == 1 && msg, "L128 C16384 refused before allocating: exit %d: %s", rc, line);
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s %s --dry-run > %s/dry.log 2>&1", train_bin(), huge, root);
+    rc = rel_system(cmd);
+    snprintf(a, sizeof a, "%s/dry.log", root);
+    log = rel_slurp(a, &nl);
+    msg = log ? strstr(log, "memory ") : NULL;
+    line[0] = 0;
+    if (msg) snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+    check(rc == 0 && msg && strstr(msg, "GiB estimated"), "--dry-run prints the estimate: exit %d: %s", rc, line);
+    free(log);
+    rel_rmtree(root);
+}
+
+static void test_reliability(void) {
+    test_reliability_fault_names();
+    test_reliability_numbers();
+    test_reliability_train();
+}
+
+// ============================================================================
+// ib: the Information Bottleneck bound vs a numpy reference, closed forms, data processing
+
+// Reads the next whitespace-separated number from *cur (advancing it); NAN at the end.
+static double ib_fixture_num(char** cur) {
+    char* end;
+    double v = strtod(*cur, &end);
+    if (end == *cur) return NAN;
+    *cur = end;
+    return v;
+}
+
+// Skips whitespace and the word w at *cur; 0 if the next word is not w.
+static int ib_fixture_word(char** cur, const char* w) {
+    while (isspace((unsigned char)**cur)) (*cur)++;
+    size_t n = strlen(w);
+    if (strncmp(*cur, w, n) != 0 || !isspace((unsigned char)(*cur)[n])) return 0;
+    *cur += n;
+    return 1;
+}
+
+// Dense entropy and mutual information (nats) of a (nx, ny) table, written out directly as the
+// definitions: an implementation independent of probes.c's sparse one.
+static void ib_dense_info(const double* pxy, int nx, int ny, double* hx, double* hy, double* ixy) {
+    double total = 0.0;
+    for (int i = 0; i < nx * ny; i++) total += pxy[i];
+    *hx = *hy = *ixy = 0.0;
+    for (int x = 0; x < nx; x++) {
+        double px = 0.0;
+        for (int y = 0; y < ny; y++) px += pxy[x * ny + y] / total;
+        if (px > 0) *hx -= px * log(px);
+    }
+    for (int y = 0; y < ny; y++) {
+        double py = 0.0;
+        for (int x = 0; x < nx; x++) py += pxy[x * ny + y] / total;
+        if (py > 0) *hy -= py * log(py);
+    }
+    for (int x = 0; x < nx; x++)
+        for (int y = 0; y < ny; y++) {
+            double p = pxy[x * ny + y] / total, px = 0.0, py = 0.0;
+            if (p <= 0) continue;
+            for (int k = 0; k < ny; k++) px += pxy[x * ny + k] / total;
+            for (int k = 0; k < nx; k++) py += pxy[k * ny + y] / total;
+            *ixy += p * log(p / (px * py));
+        }
+}
+
+// The numpy fixture: same iteration from the same q0, K steps exactly, per beta and as a chain.
+static void test_ib_fixture(void) {
+    char err[512];
+    size_t flen;
+    char* fx = read_file("data/fixtures/ib_reference.txt", &flen, err, sizeof err);
+    if (!fx) {
+        skip("ib fixture: %s (run make fixtures)", err);
+        return;
+    }
+    char* cur = fx;
+    int ok = ib_fixture_word(&cur, "ib_reference") && ib_fixture_num(&cur) == 1.0;
+    int nx = (int)ib_fixture_num(&cur), ny = (int)ib_fixture_num(&cur), nt = (int)ib_fixture_num(&cur);
+    int K = (int)ib_fixture_num(&cur), nb = (int)ib_fixture_num(&cur), nc = (int)ib_fixture_num(&cur);
+    ok &= nx > 0 && nx <= 64 && ny > 0 && ny <= 64 && nt > 0 && nt <= 64 && K > 0 && nb > 0 && nb <= 32 &&
+          nc > 0 && nc <= 32;
+    if (!ok) {
+        check(0, "ib fixture: bad header (run make fixtures)");
+        free(fx);
+        return;
+    }
+    double* pxy = malloc_check((size_t)nx * ny * sizeof(double));
+    double* q0 = malloc_check((size_t)nx * nt * sizeof(double));
+    double* q = malloc_check((size_t)nx * nt * sizeof(double));
+    double* qr = malloc_check((size_t)nx * nt * sizeof(double));
+    ok &= ib_fixture_word(&cur, "pxy");
+    for (int i = 0; i < nx * ny; i++) pxy[i] = ib_fixture_num(&cur);
+    ok &= ib_fixture_word(&cur, "q0");
+    for (int i = 0; i < nx * nt; i++) q0[i] = ib_fixture_num(&cur);
+    ok &= ib_fixture_word(&cur, "info");
+    double ref_hx = ib_fixture_num(&cur), ref_hy = ib_fixture_num(&cur), ref_ixy = ib_fixture_num(&cur);
+    IbJoint j;
+    if (!ok || ib_joint_from_dense(&j, pxy, nx, ny, err, sizeof err) != 0) {
+        check(0, "ib fixture: unreadable joint (%s)", ok ? err : "format");
+        goto done;
+    }
+    size_t zeros = 0;
+    for (int i = 0; i < nx * ny; i++) zeros += pxy[i] == 0.0;
+    double dinfo = fmax(fabs(j.H_X - ref_hx), fmax(fabs(j.H_Y - ref_hy), fabs(j.I_XY - ref_ixy)));
+    check(dinfo < 1e-12 && j.nnz == (size_t)(nx * ny) - zeros,
+          "ib joint %dx%d (%zu zeros): H(X), H(Y), I(X;Y) vs numpy, max diff %.2e", nx, ny, zeros, dinfo);
+    for (int pass = 0; pass < 2; pass++) {
+        const char* word = pass == 0 ? "solo" : "chain";
+        int count = pass == 0 ? nb : nc;
+        double dq = 0.0, di = 0.0;
+        memcpy(q, q0, (size_t)nx * nt * sizeof(double));
+        for (int b = 0; b < count; b++) {
+            if (!ib_fixture_word(&cur, word)) {
+                check(0, "ib fixture: missing '%s' record %d", word, b);
+                goto freejoint;
+            }
+            double beta = ib_fixture_num(&cur), rixt = ib_fixture_num(&cur), rity = ib_fixture_num(&cur);
+            for (int i = 0; i < nx * nt; i++) qr[i] = ib_fixture_num(&cur);
+            if (pass == 0) memcpy(q, q0, (size_t)nx * nt * sizeof(double));
+            IbPoint pt;
+            ib_iterate(&j, nt, beta, q, K, 0.0, &pt);
+            double dqb = 0.0;
+            for (int i = 0; i < nx * nt; i++) dqb = fmax(dqb, fabs(q[i] - qr[i]));
+            double dib = fmax(fabs(pt.I_XT - fmax(rixt, 0.0)), fabs(pt.I_TY - fmax(rity, 0.0)));
+            printf("     %s beta %-6g I(X;T) %.6f I(T;Y) %.6f nats: |dq| %.1e, |dI| %.1e\n", word, beta, pt.I_XT,
+                   pt.I_TY, dqb, dib);
+            dq = fmax(dq, dqb), di = fmax(di, dib);
+            ok &= pt.iters == K;
+        }
+        check(dq < 1e-6 && di < 1e-6 && ok,
+              "ib_iterate vs numpy (%s: %d betas, %d iterations each, %s): max |dp(t|x)| %.2e, max |dI| %.2e",
+              word, count, K, pass == 0 ? "each from q0" : "annealed, warm starts", dq, di);
+    }
+    check(ib_fixture_word(&cur, "end"), "ib fixture: read to its end");
+    // thread-count independence: the same iterations on 1 thread and on all, on a joint large
+    // enough to run threaded (1000 x 1000 at 25% density, |T| 100: 2.5e7 pair-bins)
+#ifdef _OPENMP
+    {
+        enum { BX = 1000, BY = 1000, BT = 100 };
+        uint64_t rng = 77;
+        double* big = malloc_check((size_t)BX * BY * sizeof(double));
+        for (int i = 0; i < BX * BY; i++) big[i] = random_f32(&rng) < 0.75f ? 0.0 : (double)random_f32(&rng);
+        for (int x = 0; x < BX; x++) big[x * BY + x % BY] += 1.0;
+        IbJoint jb;
+        ib_joint_from_dense(&jb, big, BX, BY, err, sizeof err);
+        double* qa = malloc_check((size_t)BX * BT * sizeof(double));
+        double* qb = malloc_check((size_t)BX * BT * sizeof(double));
+        for (int x = 0; x < BX; x++) {
+            double s = 0.0;
+            for (int t = 0; t < BT; t++) s += qa[x * BT + t] = 0.1 + (double)random_f32(&rng);
+            for (int t = 0; t < BT; t++) qb[x * BT + t] = qa[x * BT + t] /= s;
+        }
+        int saved = omp_get_max_threads();
+        IbPoint a, b;
+        omp_set_num_threads(1);
+        ib_iterate(&jb, BT, 5.0, qa, 3, 0.0, &a);
+        omp_set_num_threads(saved > 1 ? saved : 2);
+        ib_iterate(&jb, BT, 5.0, qb, 3, 0.0, &b);
+        omp_set_num_threads(saved);
+        double d = 0.0;
+        for (int i = 0; i < BX * BT; i++) d = fmax(d, fabs(qa[i] - qb[i]));
+        check(d == 0.0 && a.I_XT == b.I_XT && a.I_TY == b.I_TY,
+              "ib_iterate (%zu pairs, |T| %d): 1 thread vs %d: max diff %.1e (want 0)", jb.nnz, BT,
+              saved > 1 ? saved : 2, d);
+        free(qb), free(qa), free(big);
+        ib_joint_free(&jb);
+    }
+#else
+    skip("ib thread-count independence because OpenMP is off");
+#endif
+freejoint:
+    ib_joint_free(&j);
+done:
+    free(qr), free(q), free(q0), free(pxy), free(fx);
+}
+
+// Random (nx, ny) joint with some zeros (rows and columns kept non-empty), from rng.
+static void ib_random_joint(double* pxy, int nx, int ny, uint64_t* rng) {
+    for (int i = 0; i < nx * ny; i++) pxy[i] = random_f32(rng) < 0.3f ? 0.0 : -log(1.0 - (double)random_f32(rng));
+    for (int x = 0; x < nx; x++) pxy[x * ny + (int)(random_u32(rng) % (uint32_t)ny)] += 0.5;
+    for (int y = 0; y < ny; y++) pxy[(int)(random_u32(rng) % (uint32_t)nx) * ny + y] += 0.5;
+}
+
+// ./train --ib-bound end to end on a small text: the curve is written and drawn on the plane.
+static void test_ib_train_flag(void) {
+    char dir[] = "/tmp/forgetful_ibtrain_XXXXXX", cwd[4096], bin[4096], cmd[16384], path[4200], err[256];
+    if (!mkdtemp(dir) || !getcwd(cwd, sizeof cwd)) {
+        check(0, "./train --ib-bound: mkdtemp/getcwd failed");
+        return;
+    }
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(cmd, sizeof cmd,
+             "cd %s && OMP_WAIT_POLICY=passive %s --input %s/data/fixtures/tokenizer_text.txt --vocab 300 --steps 2 "
+             "-L 1 -C 32 -H 2 -T 16 -B 2 --probe-every 1 --probe-seqs 2 --probe-bins 16 --eval-every 1 "
+             "--sample-every 0 --save-every 0 --ib-bound --out run >out.txt 2>&1",
+             dir, bin, cwd);
+    int st = system(cmd);
+    int rc = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    char* out = read_file(path, &len, err, sizeof err);
+    snprintf(path, sizeof path, "%s/run/ib_bound.csv", dir);
+    char* csv = read_file(path, &len, err, sizeof err);
+    snprintf(path, sizeof path, "%s/run/info_plane.svg", dir);
+    char* svg = read_file(path, &len, err, sizeof err);
+    int rows = 0, ok = csv && strncmp(csv, IB_CSV_HEADER "\n", strlen(IB_CSV_HEADER) + 1) == 0;
+    double worst = -INFINITY;
+    for (char* line = csv ? strchr(csv, '\n') : NULL; ok && line && line[1]; line = strchr(line + 1, '\n')) {
+        double a, b, be;
+        if (sscanf(line + 1, "%lf,%lf,%lf", &a, &b, &be) != 3) {
+            ok = 0;
+            break;
+        }
+        rows++;
+        worst = fmax(worst, fmax(b - a, a - 1.0)); // I(T;Y) <= I(X;T) <= 1 in units of ln n_bins
+    }
+    check(rc == 0 && out && strstr(out, "ib bound") && ok && rows >= 3 && worst <= 1e-9 && svg &&
+              strstr(svg, "class=\"bound\""),
+          "./train --ib-bound: exit %d, DIR/ib_bound.csv with %d points (max of I_TY-I_XT, I_XT-1: %.1e), drawn on "
+          "info_plane.svg",
+          rc, rows, worst);
+    free(out), free(csv), free(svg);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("     (could not remove %s)\n", dir);
+}
+
+static void test_ib(void) {
+    char err[512];
+    uint64_t rng = 0x1b5eedull;
+    test_ib_fixture();
+    test_ib_train_flag();
+
+    // --- the joint from tokens vs dense counting, n = 1, 2, 3
+    {
+        enum { N = 5000, V = 7 };
+        int* tok = malloc_check(N * sizeof(int));
+        for (int i = 0; i < N; i++) tok[i] = (int)(random_u32(&rng) % V) * 3; // ids 0, 3, ..., 18: not dense
+        for (int n = 1; n <= 3; n++) {
+            int nxd = 1;
+            for (int g = 0; g < n; g++) nxd *= V;
+            double* cnt = calloc_check((size_t)nxd * V, sizeof(double));
+            for (int i = n - 1; i + 1 < N; i++) {
+                int x = 0;
+                for (int g = n - 1; g >= 0; g--) x = x * V + tok[i - g] / 3;
+                cnt[x * V + tok[i + 1] / 3] += 1.0;
+            }
+            double hx, hy, ixy;
+            ib_dense_info(cnt, nxd, V, &hx, &hy, &ixy);
+            size_t seen = 0, pairs = 0;
+            for (int x = 0; x < nxd; x++) {
+                double r = 0.0;
+                for (int y = 0; y < V; y++) r += cnt[x * V + y], pairs += cnt[x * V + y] > 0;
+                seen += r > 0;
+            }
+            IbJoint j;
+            int rc = ib_joint_from_tokens(&j, tok, N, n, err, sizeof err);
+            double d = rc ? INFINITY : fmax(fabs(j.H_X - hx), fmax(fabs(j.H_Y - hy), fabs(j.I_XY - ixy)));
+            double mass = 0.0, cmass = 0.0;
+            if (!rc) {
+                for (int x = 0; x < j.nx; x++) mass += j.px[x];
+                for (size_t e = 0; e < j.nnz; e++) cmass += j.y_joint[e];
+            }
+            check(rc == 0 && (size_t)j.nx == seen && j.ny == V && j.nnz == pairs && fabs(mass - 1) < 1e-12 &&
+                      fabs(cmass - 1) < 1e-12 && d < 1e-12,
+                  "ib_joint_from_tokens n=%d: |X| %d (want %zu), %zu pairs (want %zu), H(X) H(Y) I(X;Y) vs dense "
+                  "counts: max diff %.2e",
+                  n, rc ? -1 : j.nx, seen, rc ? 0 : j.nnz, pairs, d);
+            if (!rc) ib_joint_free(&j);
+            free(cnt);
+        }
+        // a periodic sequence: Y is a function of X, so I(X;Y) = H(Y) = H(X) = ln 5 (closed form)
+        for (int i = 0; i < N; i++) tok[i] = i % 5;
+        IbJoint j;
+        int rc = ib_joint_from_tokens(&j, tok, N - 4, 1, err, sizeof err); // 4995 pairs, 999 of each x
+        double d = rc ? INFINITY : fmax(fabs(j.I_XY - log(5.0)), fabs(j.H_X - log(5.0)));
+        check(rc == 0 && d < 1e-6, "ib joint of 0,1,2,3,4,0,...: I(X;Y) = H(X) = ln 5, max diff %.2e", d);
+        if (!rc) ib_joint_free(&j);
+        // bad inputs refused with a message
+        int bad = 1;
+        tok[10] = -1;
+        bad &= ib_joint_from_tokens(&j, tok, N, 1, err, sizeof err) == -1 && strstr(err, "token 10");
+        tok[10] = 1 << 21;
+        bad &= ib_joint_from_tokens(&j, tok, N, 1, err, sizeof err) == -1 && strstr(err, "token 10");
+        tok[10] = 0;
+        bad &= ib_joint_from_tokens(&j, tok, N, 4, err, sizeof err) == -1 && strstr(err, "ngram");
+        bad &= ib_joint_from_tokens(&j, tok, 2, 2, err, sizeof err) == -1 && strstr(err, "2 tokens");
+        double neg[4] = {0.5, -0.1, 0.3, 0.3}, zrow[4] = {0.5, 0.5, 0.0, 0.0};
+        bad &= ib_joint_from_dense(&j, neg, 2, 2, err, sizeof err) == -1 && strstr(err, "entry 1");
+        bad &= ib_joint_from_dense(&j, zrow, 2, 2, err, sizeof err) == -1 && strstr(err, "row x=1");
+        check(bad, "ib joints: negative ids, ids >= 2^21, n-gram 4, too few tokens, negative entry, empty row refused");
+        free(tok);
+    }
+
+    // --- closed forms and data processing on a random joint
+    enum { NX = 10, NY = 6 };
+    double pxy[NX * NY];
+    ib_random_joint(pxy, NX, NY, &rng);
+    IbJoint j;
+    if (ib_joint_from_dense(&j, pxy, NX, NY, err, sizeof err) != 0) {
+        check(0, "ib random joint: %s", err);
+        return;
+    }
+    double hx, hy, ixy;
+    ib_dense_info(pxy, NX, NY, &hx, &hy, &ixy);
+    {
+        // identity encoder (|T| = |X|): I(X;T) = H(X), I(T;Y) = I(X;Y)
+        double q[NX * NX] = {0};
+        for (int x = 0; x < NX; x++) q[x * NX + x] = 1.0;
+        double ixt, ity;
+        ib_evaluate(&j, NX, q, &ixt, &ity);
+        double d = fmax(fabs(ixt - hx), fabs(ity - ixy));
+        check(d < 1e-12, "ib_evaluate, identity encoder: I(X;T) = H(X), I(T;Y) = I(X;Y): max diff %.2e", d);
+        // T independent of X: both zero
+        for (int i = 0; i < NX * NX; i++) q[i] = 1.0 / NX;
+        ib_evaluate(&j, NX, q, &ixt, &ity);
+        check(fabs(ixt) < 1e-14 && fabs(ity) < 1e-14, "ib_evaluate, constant encoder: I(X;T) %.1e, I(T;Y) %.1e (want 0)",
+              ixt, ity);
+        // merging two x with the same p(y|x) loses no information about Y (sufficient statistic)
+        double dup[(NX + 1) * NY];
+        memcpy(dup, pxy, sizeof pxy);
+        for (int y = 0; y < NY; y++) dup[NX * NY + y] = 0.5 * pxy[y], dup[y] *= 0.5; // row 0 split in two
+        IbJoint jd;
+        ib_joint_from_dense(&jd, dup, NX + 1, NY, err, sizeof err);
+        double qm[(NX + 1) * NX] = {0};
+        for (int x = 0; x < NX; x++) qm[x * NX + x] = 1.0;
+        qm[NX * NX + 0] = 1.0; // the copy goes to row 0's bin
+        ib_evaluate(&jd, NX, qm, &ixt, &ity);
+        d = fmax(fabs(ity - ixy), fabs(ixt - hx));
+        check(d < 1e-12 && jd.H_X > hx + 0.01,
+              "ib_evaluate, merging two x with equal p(y|x): I(T;Y) = I(X;Y), I(X;T) = H(merged X) < H(X): max diff "
+              "%.2e",
+              d);
+        ib_joint_free(&jd);
+        // random encoders: I(T;Y) <= I(X;T), I(T;Y) <= I(X;Y), I(X;T) <= min(H(X), ln |T|)
+        double worst = -INFINITY;
+        for (int r = 0; r < 200; r++) {
+            int nt = 2 + r % 12;
+            double qr[NX * 13];
+            for (int i = 0; i < NX * nt; i++) qr[i] = pow(random_f32(&rng), 1.0 + (r % 5) * 3.0);
+            for (int x = 0; x < NX; x++) {
+                double s = 0.0;
+                for (int t = 0; t < nt; t++) s += qr[x * nt + t];
+                for (int t = 0; t < nt; t++) qr[x * nt + t] /= s;
+            }
+            ib_evaluate(&j, nt, qr, &ixt, &ity);
+            worst = fmax(worst, fmax(ity - ixt, fmax(ity - ixy, ixt - fmin(hx, log((double)nt)))));
+        }
+        check(worst <= 1e-12, "ib data processing on 200 random encoders: max of I(T;Y)-I(X;T), I(T;Y)-I(X;Y), "
+                              "I(X;T)-min(H(X), ln|T|) = %.2e (want <= 0)",
+              worst);
+        // beta -> 0: one step from any encoder gives p(t|x) = p(t), so I(X;T) = 0 exactly; small beta stays near 0
+        for (int i = 0; i < NX * 5; i++) q[i] = random_f32(&rng) + 0.01f;
+        for (int x = 0; x < NX; x++) {
+            double s = 0.0;
+            for (int t = 0; t < 5; t++) s += q[x * 5 + t];
+            for (int t = 0; t < 5; t++) q[x * 5 + t] /= s;
+        }
+        IbPoint p0, p1;
+        double q1[NX * 5];
+        memcpy(q1, q, sizeof q1);
+        ib_iterate(&j, 5, 0.0, q, 1, 0.0, &p0);
+        ib_iterate(&j, 5, 0.01, q1, 500, 1e-12, &p1);
+        check(p0.I_XT < 1e-14 && p1.I_XT < 1e-6 && p1.converged,
+              "ib beta = 0: I(X;T) %.1e after one step (want 0); beta = 0.01: I(X;T) %.1e after %d iterations "
+              "(want ~0)",
+              p0.I_XT, p1.I_XT, p1.iters);
+    }
+
+    // --- the sweep: |T| >= |X| reaches I(X;Y) at large beta; the curve is monotone, below both lines
+    {
+        IbConfig c;
+        ib_config_default(&c);
+        c.n_bins = NX + 2;
+        c.num_betas = 25;
+        c.beta_max = 1e4;
+        c.max_iter = 2000;
+        c.tol = 1e-10;
+        IbCurve cv;
+        int rc = ib_curve_compute(&j, &c, &cv, err, sizeof err);
+        if (rc) {
+            check(0, "ib_curve_compute: %s", err);
+        } else {
+            const IbPoint* end = &cv.curve[cv.ncurve - 1];
+            check(fabs(end->I_TY - ixy) < 1e-6 * ixy,
+                  "ib sweep, |T| %d >= |X| %d: I(T;Y) at beta %g is %.8f, I(X;Y) %.8f nats: rel diff %.1e", c.n_bins,
+                  NX, end->beta, end->I_TY, ixy, fabs(end->I_TY - ixy) / ixy);
+            int mono = cv.curve[0].I_XT == 0.0 && cv.curve[0].I_TY == 0.0 && cv.ncurve >= 5;
+            double over = -INFINITY;
+            for (size_t k = 0; k < cv.ncurve; k++) {
+                if (k) mono &= cv.curve[k].I_XT > cv.curve[k - 1].I_XT && cv.curve[k].I_TY > cv.curve[k - 1].I_TY;
+                over = fmax(over, fmax(cv.curve[k].I_TY - cv.curve[k].I_XT, cv.curve[k].I_TY - ixy));
+            }
+            // every solve lies on or under the envelope (no point of the sweep dominates it)
+            double dom = 0.0;
+            for (size_t s = 0; s < cv.nsolves; s++) {
+                double best = 0.0;
+                for (size_t k = 0; k < cv.ncurve; k++)
+                    if (cv.curve[k].I_XT <= cv.solves[s].I_XT) best = fmax(best, cv.curve[k].I_TY);
+                dom = fmax(dom, cv.solves[s].I_TY - best);
+            }
+            check(mono && over <= 1e-12 && dom <= 1e-9,
+                  "ib curve: %zu points from (0,0), increasing in both; max of I(T;Y)-I(X;T), I(T;Y)-I(X;Y) %.1e "
+                  "(want <= 0); solves above the envelope by %.1e",
+                  cv.ncurve, over, dom);
+            // a large-beta solution is near-deterministic: I(X;T) near H(X) when |T| >= |X|
+            check(end->I_XT <= hx + 1e-12 && end->I_XT > hx - 0.05,
+                  "ib sweep end: I(X;T) %.6f <= H(X) %.6f nats, near it (hard clustering)", end->I_XT, hx);
+            // the CSV, normalised by ln n_bins, and the info-plane plot drawing it
+            char dir[] = "/tmp/forgetful_ib_XXXXXX";
+            if (!mkdtemp(dir)) {
+                check(0, "mkdtemp %s failed", dir);
+            } else {
+                char csv[256], pc[256], svg[256];
+                snprintf(csv, sizeof csv, "%s/ib_bound.csv", dir);
+                snprintf(pc, sizeof pc, "%s/probes.csv", dir);
+                snprintf(svg, sizeof svg, "%s/info_plane.svg", dir);
+                int wr = ib_curve_write_csv(csv, &cv, err, sizeof err);
+                size_t len = 0;
+                char* text = wr ? NULL : read_file(csv, &len, err, sizeof err);
+                int rows = 0, good = text && strncmp(text, IB_CSV_HEADER "\n", strlen(IB_CSV_HEADER) + 1) == 0;
+                double dmax = 0.0;
+                if (good) {
+                    char* line = strchr(text, '\n') + 1;
+                    for (; *line && rows < (int)cv.ncurve; rows++) {
+                        double a, b, be;
+                        if (sscanf(line, "%lf,%lf,%lf", &a, &b, &be) != 3) break;
+                        dmax = fmax(dmax, fmax(fabs(a - cv.curve[rows].I_XT / log((double)c.n_bins)),
+                                               fabs(b - cv.curve[rows].I_TY / log((double)c.n_bins))));
+                        line = strchr(line, '\n');
+                        if (!line) break;
+                        line++;
+                    }
+                }
+                check(good && rows == (int)cv.ncurve && dmax < 1e-8,
+                      "ib_curve_write_csv: header '%s', %d rows (want %zu), values / ln n_bins: max diff %.1e",
+                      IB_CSV_HEADER, rows, cv.ncurve, dmax);
+                free(text);
+                FILE* f = fopen_check(pc, "w");
+                fprintf(f, "%s\n0,pretrain,0,0.9,0.2,0.3,0.4,0.1,0.2,0.3,,0.5\n"
+                           "10,pretrain,0,0.8,0.5,0.6,0.7,0.3,0.4,0.5,,0.6\n",
+                        PROBE_CSV_HEADER);
+                fclose(f);
+                int pr = probe_plot_info_plane(pc, svg, csv, err, sizeof err);
+                char* s = pr ? NULL : read_file(svg, &len, err, sizeof err);
+                check(s && strstr(s, "class=\"bound\"") && strstr(s, "IB bound"),
+                      "info_plane.svg with --ib-bound's CSV draws the curve (class=\"bound\")%s%s", pr ? ": " : "",
+                      pr ? err : "");
+                free(s);
+                char bad[300];
+                snprintf(bad, sizeof bad, "%s/no/such/dir/ib.csv", dir);
+                int br = ib_curve_write_csv(bad, &cv, err, sizeof err);
+                check(br == -1 && strstr(err, bad), "ib_curve_write_csv into a missing folder refused: %s", err);
+                remove(csv), remove(pc), remove(svg), remove(dir);
+            }
+            ib_curve_free(&cv);
+        }
+        c.n_bins = 1;
+        check(ib_curve_compute(&j, &c, &cv, err, sizeof err) == -1 && strstr(err, "n_bins"),
+              "ib_curve_compute refuses n_bins 1: %s", err);
+    }
+    // --- Y independent of X: no representation says anything about Y
+    {
+        double ind[NX * NY], a[NX], b[NY];
+        for (int x = 0; x < NX; x++) a[x] = random_f32(&rng) + 0.1;
+        for (int y = 0; y < NY; y++) b[y] = random_f32(&rng) + 0.1;
+        for (int x = 0; x < NX; x++)
+            for (int y = 0; y < NY; y++) ind[x * NY + y] = a[x] * b[y];
+        IbJoint ji;
+        ib_joint_from_dense(&ji, ind, NX, NY, err, sizeof err);
+        IbConfig c;
+        ib_config_default(&c);
+        c.n_bins = 8, c.num_betas = 8, c.beta_max = 100;
+        IbCurve cv;
+        ib_curve_compute(&ji, &c, &cv, err, sizeof err);
+        double mx = 0.0;
+        for (size_t s = 0; s < cv.nsolves; s++) mx = fmax(mx, cv.solves[s].I_TY);
+        check(ji.I_XY < 1e-14 && mx < 1e-12, "ib with Y independent of X: I(X;Y) %.1e, max I(T;Y) over %zu solves %.1e",
+              ji.I_XY, cv.nsolves, mx);
+        ib_curve_free(&cv);
+        ib_joint_free(&ji);
+    }
+    ib_joint_free(&j);
+}
 
 // ============================================================================
 
@@ -2686,8 +4148,9 @@ int main(int argc, char** argv) {
     static const struct {
         const char* name;
         void (*fn)(void);
-    } sections[] = {{"gemm", test_gemm},   {"model", test_model}, {"tokenizer", test_tokenizer}, {"data", test_data},
-                    {"probes", test_probes}, {"train", test_train},         {"dpo", test_dpo}};
+    } sections[] = {{"gemm", test_gemm},     {"model", test_model}, {"tokenizer", test_tokenizer},
+                    {"data", test_data},     {"probes", test_probes}, {"ib", test_ib},
+                    {"train", test_train},   {"dpo", test_dpo},     {"reliability", test_reliability}};
     size_t ns = sizeof sections / sizeof sections[0];
     for (size_t i = 0; i < ns; i++) {
         int wanted = argc < 2;

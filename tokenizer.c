@@ -1120,8 +1120,9 @@ Tokenizer* tok_load_json(const char* path, char* err, size_t errlen) {
     long long max_id = -1;
     for (size_t k = 0; k < vocab->len; k++) {
         const JsonValue* v = &vocab->items[k];
-        if (v->type != JSON_NUMBER || v->number != (double)(long long)v->number || v->number < 0 ||
-            v->number >= TOK_MAX_VOCAB)
+        // range first: casting a double outside long long's range is undefined behaviour
+        if (v->type != JSON_NUMBER || v->number < 0 || v->number >= TOK_MAX_VOCAB ||
+            v->number != (double)(long long)v->number)
             JSON_FAIL(vocab_off, "vocab entry \"%s\": id is not an integer in [0, %d)",
                       quote(vocab->keys[k], vocab->key_lens[k], q, sizeof q), TOK_MAX_VOCAB);
         if ((long long)v->number > max_id) max_id = (long long)v->number;
@@ -1135,6 +1136,10 @@ Tokenizer* tok_load_json(const char* path, char* err, size_t errlen) {
         if (id > max_id) max_id = id;
     }
     if (max_id < 256) JSON_FAIL(vocab_off, "vocab has %lld ids, fewer than the 256 byte tokens", max_id + 1);
+    // fewer entries than ids means a gap: refused before allocating tables for max_id + 1 ids
+    if ((size_t)max_id + 1 > vocab->len + nadded)
+        JSON_FAIL(vocab_off, "ids go up to %lld but there are only %zu tokens (ids must be 0..n-1 without gaps)",
+                  max_id, vocab->len + nadded);
     t = tok_alloc((int)max_id + 1);
     char* seen = (char*)calloc_check((size_t)max_id + 1, 1);
     size_t maxkey = 0;
@@ -1255,8 +1260,9 @@ Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* 
     size_t maxkey = 0;
     for (size_t k = 0; k < root.len; k++) {
         const JsonValue* v = &root.items[k];
-        if (v->type != JSON_NUMBER || v->number != (double)(long long)v->number || v->number < 0 ||
-            v->number >= TOK_MAX_VOCAB) {
+        // range first: casting a double outside long long's range is undefined behaviour
+        if (v->type != JSON_NUMBER || v->number < 0 || v->number >= TOK_MAX_VOCAB ||
+            v->number != (double)(long long)v->number) {
             set_err(err, errlen, "%s: byte offset %zu: token \"%s\": id is not an integer in [0, %d)", encoder_json,
                     offset_of_key(etext, elen, root.keys[k]), quote(root.keys[k], root.key_lens[k], q, sizeof q),
                     TOK_MAX_VOCAB);
@@ -1264,6 +1270,12 @@ Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* 
         }
         if ((long long)v->number > max_id) max_id = (long long)v->number;
         if (root.key_lens[k] > maxkey) maxkey = root.key_lens[k];
+    }
+    // fewer entries than ids means a gap: refused before allocating tables for max_id + 1 ids
+    if ((size_t)max_id + 1 > root.len) {
+        set_err(err, errlen, "%s: byte offset 0: ids go up to %lld but there are only %zu tokens (ids must be 0..n-1 "
+                "without gaps)", encoder_json, max_id, root.len);
+        goto fail;
     }
     t = tok_alloc((int)max_id + 1);
     seen = (char*)calloc_check((size_t)max_id + 1, 1);

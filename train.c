@@ -23,6 +23,7 @@
 #endif
 
 #include "data/corpus.h"
+#include "data/prefs.h"
 #include "data/shards.h"
 #include "json.h"
 #include "model.h"
@@ -60,7 +61,7 @@ typedef struct {
 } ModelPreset;
 
 static const ModelPreset PRESETS[] = {
-    {"tiny", 4, 128, 4, 64, 16, 1200, 2e-3f},
+    {"tiny", 4, 128, 4, 64, 16, 1000, 2e-3f},
     {"small", 6, 384, 6, 256, 16, 2000, 1e-3f},
     {"gpt2", 12, 768, 12, 1024, 4, 5000, 6e-4f},
 };
@@ -99,11 +100,25 @@ typedef struct {
     const char* init;   // model folder to start from instead of a random initialisation
     int dry_run;        // print the configuration and memory estimate, then exit
     // probes (soft-entropy estimates of every hidden state, see probes.h)
-    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/30; 0 = off)
+    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/25: ~26 points; 0 = off)
     int probe_seqs;     // probe sequences of length T from the start of the val split
     int probe_bins;     // reference directions of the estimator
     int probe_only;     // probe the --init model once and exit (no training)
+    int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
     int help;           // print the usage and exit 0
+    // DPO stage (see its section)
+    const char* dpo;       // preference JSON Lines ("-" = stdin); NULL = built-in pairs with the built-in corpus
+    int dpo_steps;         // DPO optimisation steps (0 = no DPO stage)
+    int dpo_batch;         // preference pairs per step (2x sequences)
+    float dpo_lr;          // peak DPO learning rate (warm-up 10%, cosine to min_lr_frac)
+    float beta;            // DPO temperature: rewards are beta * log(pi / pi_ref)
+    const char* dpo_loss;  // "sigmoid" (DPO) or "ipo"
+    float label_smoothing; // conservative DPO: assumed probability that a label is flipped
+    int skip_bad;          // skip malformed preference lines (counted) instead of stopping
+    float dpo_val_frac;    // fraction of pairs held out for val accuracy
+    int dpo_pairs;         // built-in preference pairs generated from the corpus grammar
+    int dpo_eval_every;    // val accuracy (and probes) every N DPO steps; always after the last
+    int dpo_prompts;       // held-out prompts whose sampled continuations measure the sentiment rate
 } TrainConfig;
 
 // The defaults, one comment each above in TrainConfig.
@@ -142,7 +157,20 @@ static const TrainConfig DEFAULTS = {
     .probe_seqs = 64,
     .probe_bins = 100,
     .probe_only = 0,
+    .ib_bound = 0,
     .help = 0,
+    .dpo = NULL,
+    .dpo_steps = 40,
+    .dpo_batch = 16,
+    .dpo_lr = 1e-4f,
+    .beta = 0.1f,
+    .dpo_loss = "sigmoid",
+    .label_smoothing = 0.0f,
+    .skip_bad = 0,
+    .dpo_val_frac = 0.1f,
+    .dpo_pairs = 800,
+    .dpo_eval_every = 10,
+    .dpo_prompts = 64,
 };
 
 // One row per flag: the parser, the usage text and the --resume rules all read this table.
@@ -170,7 +198,7 @@ static const FlagSpec FLAGS[] = {
     {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
     {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
     {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
-    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 10, 0, "F", "peak learning rate"},
+    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 1e9, 0, "F", "peak learning rate"},
     {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
     {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
     {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
@@ -193,7 +221,21 @@ static const FlagSpec FLAGS[] = {
     {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
     {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
     {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
+    {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
+    // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
+    {"--dpo", ARG_STR, OFF(dpo), 0, 0, 1, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
+    {"--dpo-steps", ARG_INT, OFF(dpo_steps), 0, 1e9, 1, "N", "DPO steps (0 = no DPO stage)"},
+    {"--dpo-batch", ARG_INT, OFF(dpo_batch), 1, 4096, 1, "N", "preference pairs per DPO step"},
+    {"--dpo-lr", ARG_FLOAT, OFF(dpo_lr), 1e-9, 10, 1, "F", "peak DPO learning rate"},
+    {"--beta", ARG_FLOAT, OFF(beta), 1e-4, 100, 1, "F", "DPO beta (reward scale)"},
+    {"--dpo-loss", ARG_STR, OFF(dpo_loss), 0, 0, 1, "NAME", "sigmoid (DPO) or ipo"},
+    {"--label-smoothing", ARG_FLOAT, OFF(label_smoothing), 0, 0.49, 1, "F", "conservative DPO label noise (sigmoid)"},
+    {"--skip-bad", ARG_SWITCH, OFF(skip_bad), 0, 1, 1, "", "skip malformed preference lines instead of stopping"},
+    {"--dpo-val-frac", ARG_FLOAT, OFF(dpo_val_frac), 0.01, 0.5, 1, "F", "fraction of pairs held out for val accuracy"},
+    {"--dpo-pairs", ARG_INT, OFF(dpo_pairs), 2, 1e6, 1, "N", "built-in preference pairs (built-in corpus only)"},
+    {"--dpo-eval-every", ARG_INT, OFF(dpo_eval_every), 1, 1e9, 1, "N", "val accuracy and probes every N DPO steps"},
+    {"--dpo-prompts", ARG_INT, OFF(dpo_prompts), 0, 1e5, 1, "N", "prompts sampled for the sentiment rate (0 = off)"},
 };
 #define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -204,7 +246,7 @@ static void print_default(FILE* f, const FlagSpec* fs) {
     case ARG_INT: {
         int v = *(const int*)base;
         if (v < 0)
-            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/30" : "preset");
+            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/25" : "preset");
         else fprintf(f, "%d", v);
         break;
     }
@@ -220,6 +262,7 @@ static void print_default(FILE* f, const FlagSpec* fs) {
         fprintf(f, "%s", s                             ? s
                        : fs->offset == OFF(input) ? "built-in corpus"
                        : fs->offset == OFF(out)   ? "runs/<input>-<model>"
+                       : fs->offset == OFF(dpo)   ? "built-in pairs with the built-in corpus"
                                                   : "none");
         break;
     }
@@ -260,19 +303,11 @@ NORETURN static void error_usage(const char* fmt, ...) {
 }
 
 // Parses a whole string as a number in [min, max]; anything else is a usage error naming the flag.
+// (parse_number_arg in model.c does the parsing, so dev/fuzz/fuzz_flags.c can fuzz it.)
 static double parse_number(const char* flag, const char* s, int integer, double min, double max) {
-    char* end = NULL;
-    errno = 0;
     double v;
-    if (integer) {
-        long long x = strtoll(s, &end, 10);
-        v = (double)x;
-    } else {
-        v = strtod(s, &end);
-    }
-    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s))
-        error_usage("%s: '%s' is not a%s number", flag, s, integer ? "n integer" : "");
-    if (!isfinite(v) || v < min || v > max) error_usage("%s: %s is out of range [%g, %g]", flag, s, min, max);
+    char err[512];
+    if (parse_number_arg(s, integer, min, max, &v, err, sizeof err) != 0) error_usage("%s: %s", flag, err);
     return v;
 }
 
@@ -293,6 +328,7 @@ static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** 
                 idx = i;
             }
         }
+        if (!fs && arg[0] != '-') error_usage("unexpected argument '%s' (a training text goes after --input)", arg);
         if (!fs) error_usage("unknown flag '%s'", arg);
         if (given[idx]) error_usage("%s given twice", fs->name);
         given[idx] = 1;
@@ -308,12 +344,8 @@ static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** 
         case ARG_INT: *(int*)field = (int)parse_number(fs->name, val, 1, fs->min, fs->max); break;
         case ARG_FLOAT: *(float*)field = (float)parse_number(fs->name, val, 0, fs->min, fs->max); break;
         case ARG_U64: {
-            char* end = NULL;
-            errno = 0;
-            unsigned long long x = strtoull(val, &end, 10);
-            if (end == val || *end || errno == ERANGE || !isdigit((unsigned char)val[0]))
-                error_usage("%s: '%s' is not a non-negative integer", fs->name, val);
-            *(uint64_t*)field = x;
+            char err[512];
+            if (parse_u64_arg(val, (uint64_t*)field, err, sizeof err) != 0) error_usage("%s: %s", fs->name, err);
             break;
         }
         case ARG_STR:
@@ -380,6 +412,7 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
     if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
         error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
+    if (cfg->ib_bound && cfg->probe_every == 0) error_usage("--ib-bound draws on the probes' plot: it needs --probe-every not 0");
     char err[256];
     if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
     return s;
@@ -655,15 +688,31 @@ static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, flo
     return seq;
 }
 
-// Prints a sample: the decoded text of seq[0..n), control bytes other than newline and tab as \xNN.
+// Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
+static size_t utf8_sequence(const unsigned char* s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+// Prints a sample: the decoded text of seq[0..n); control bytes other than newline and tab, and
+// bytes that are not valid UTF-8 (a model may emit half a character), as \xNN.
 static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
     size_t len = 0;
     char* text = tok_decode(tok, seq, (size_t)n, &len);
+    const unsigned char* u = (const unsigned char*)text;
     printf("---- %s\n", title);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n' || c == '\t' || c >= 32) putchar(c);
-        else printf("\\x%02x", c);
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_sequence(u + i, len - i);
+        if (k > 1 || (k == 1 && (u[i] == '\n' || u[i] == '\t' || (u[i] >= 32 && u[i] != 127)))) {
+            fwrite(u + i, 1, k, stdout);
+            i += k;
+        } else {
+            printf("\\x%02x", u[i]);
+            i++;
+        }
     }
     printf("\n----\n");
     fflush(stdout);
@@ -685,16 +734,30 @@ static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig
 // ============================================================================
 // Logging and progress
 
-// Memory the system can still give us (MemAvailable), in bytes; 0 if unknown.
-static size_t available_memory(void) {
-    FILE* f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    size_t kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) break;
-    fclose(f);
-    return kb * 1024;
+// Memory the system can still give us (MemAvailable, or less under a cgroup limit), in bytes; 0 if
+// unknown.
+static size_t available_memory(void) { return memory_available(); }
+
+static void format_bytes(char* buf, size_t len, double bytes);
+
+// Bytes the DPO stage needs beyond pre-training's activations: the policy trains on 2B sequences
+// (B = --dpo-batch pairs) of up to T tokens, and the frozen reference (its own parameters and
+// forward activations) is alive while the reference log-probabilities are computed.
+static size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int dpo_batch, int T) {
+    size_t n2 = 2 * (size_t)dpo_batch;
+    size_t policy = gpt_memory_estimate(g, n2, (size_t)T, 1);
+    return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0);
+}
+
+// Refuses (runtime error) a run whose estimate exceeds the memory available, before allocating.
+static void refuse_if_too_big(size_t mem) {
+    size_t avail = available_memory();
+    if (avail > 0 && mem > avail) {
+        char a[32], b[32];
+        format_bytes(a, sizeof a, (double)mem);
+        format_bytes(b, sizeof b, (double)avail);
+        fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
+    }
 }
 
 static void format_bytes(char* buf, size_t len, double bytes) {
@@ -937,6 +1000,7 @@ typedef struct {
     size_t S, T, B;  // sequences, length, forward batch
     double seconds;  // wall time spent probing
     char csv[4200];  // DIR/probes.csv
+    char bound[4200]; // DIR/ib_bound.csv with --ib-bound (drawn on info_plane.svg), else ""
 } Probes;
 
 // Prepares the probes of a run in dir: the sequences, the bins (written to probe_bins.safetensors)
@@ -985,7 +1049,33 @@ static int probes_due(const Probes* p, int step) { return p->every > 0 && step %
 static void probes_plot(const Probes* p, const char* dir) {
     if (p->every == 0) return;
     char err[1024];
-    if (probe_plots_write(dir, NULL, err, sizeof err) != 0) fprintf(stderr, "warning: plots not written: %s\n", err);
+    if (probe_plots_write(dir, p->bound[0] ? p->bound : NULL, err, sizeof err) != 0)
+        fprintf(stderr, "warning: plots not written: %s\n", err);
+}
+
+// --ib-bound: the Information Bottleneck curve of X = current token, Y = next token on the train
+// split, |T| = the probes' bin count (probes.h says what it bounds: representations of the current
+// token alone, so a hidden state, which sees the whole context, may lie above it). Writes
+// DIR/ib_bound.csv for the plots. Deterministic, so a resumed run recomputes the same curve.
+static void probes_ib_bound(Probes* p, const char* dir, const Dataset* ds, int bins) {
+    if (p->every == 0) return;
+    char err[1024];
+    IbJoint j;
+    if (ib_joint_from_tokens(&j, ds->train, ds->n_train, 1, err, sizeof err) != 0) fatal("--ib-bound: %s", err);
+    IbConfig c;
+    ib_config_default(&c);
+    c.n_bins = bins;
+    IbCurve curve;
+    if (ib_curve_compute(&j, &c, &curve, err, sizeof err) != 0) fatal("--ib-bound: %s", err);
+    path_join(p->bound, sizeof p->bound, dir, "ib_bound.csv");
+    if (ib_curve_write_csv(p->bound, &curve, err, sizeof err) != 0) fatal("%s", err);
+    double norm = log((double)bins);
+    const IbPoint* end = &curve.curve[curve.ncurve - 1];
+    printf("ib bound   %d tokens -> next token, |T| = %d: I(X;Y) %.4f, curve up to I(X;T) %.4f, I(T;Y) %.4f "
+           "(/ln %d), %zu points in %.1f s: %s\n",
+           j.nx, bins, j.I_XY / norm, end->I_XT / norm, end->I_TY / norm, bins, curve.ncurve, curve.seconds, p->bound);
+    ib_curve_free(&curve);
+    ib_joint_free(&j);
 }
 
 static void probes_free(Probes* p) {
@@ -1075,29 +1165,10 @@ static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
 
-// Names the first parameter tensor whose gradient is not finite, e.g. "h.2.mlp.c_fc.weight".
-static void first_bad_gradient(const GPT* model, char* name, size_t len) {
-    const float* g = model->grads_memory;
-    snprintf(name, len, "(none found)");
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        size_t n = model->param_sizes[i];
-        for (size_t j = 0; j < n; j++)
-            if (!isfinite(g[j])) {
-                size_t shape[2];
-                // tensors 2..13 stack L layers; find which one holds index j
-                int layered = i >= 2 && i < 14;
-                int l = layered ? (int)(j / (n / (size_t)model->config.num_layers)) : 0;
-                gpt_tensor_name(&model->config, i, l, name, len, shape);
-                return;
-            }
-        g += n;
-    }
-}
-
 // Stops the run on a non-finite loss or gradient, naming the step; the last checkpoint stays.
 NORETURN static void numerical_fault(const Run* run, int step, const char* what, int last_saved) {
     char tensor[128] = "";
-    if (strcmp(what, "loss") != 0) first_bad_gradient(&run->model, tensor, sizeof tensor);
+    gpt_first_nonfinite(&run->model, tensor, sizeof tensor); // a parameter, an activation or a gradient
     fprintf(stderr, "\nerror: step %d: %s is not finite%s%s; stopping. ", step, what,
             *tensor ? ", first in " : "", tensor);
     if (last_saved > 0)
@@ -1165,7 +1236,8 @@ static void pretrain_stage(Run* run) {
         progress_step(&pr, step, loss, val_loss, lr, norm, ms);
 
         int done = step + 1;
-        int stop = interrupted || (cfg->pause_at > 0 && done == cfg->pause_at);
+        // (after the last step there is nothing to pause: the run finishes and saves as usual)
+        int stop = done < s->steps && (interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
             save_checkpoint(run, done, &train, sample_rng);
             last_saved = done;
@@ -1202,8 +1274,444 @@ static void probe_only_stage(Run* run) {
 
 // ============================================================================
 // ==== DPO stage ====
-// (the preference-optimisation stage goes here: a function taking the Run, called from main
-// after pretrain_stage)
+// Direct preference optimisation (Rafailov et al. 2023) of the pre-trained model. The policy is
+// run->model; the frozen reference is a second GPT loaded from the folder the policy starts from
+// (DIR/pretrain/ or --init DIR), so both hold the same weights at step 0. Per step: B pairs as
+// one batch of 2B sequences (chosen rows, then rejected rows), the policy's summed response
+// log-probabilities, the objective (model.c, "DPO objective"), its per-sequence gradients seeded
+// into gpt_backward (dlosses), clip, AdamW. The reference log-probabilities never change, so
+// they are computed once for every pair before the first step (TRL's precompute_ref_log_probs).
+// With the built-in corpus the stage also samples continuations of held-out prompts before and
+// after, and reports the rate of positive sentiment (the property the chosen responses have).
+
+#define DPO_CSV_HEADER "step,loss,rewards_chosen,rewards_rejected,margin,accuracy,val_accuracy,lr"
+#define DPO_SAMPLE_LEN 40 // tokens sampled per prompt for the sentiment rate (two sentences fit)
+
+static int setup_threads(int threads); // in main's section
+
+// Whether the run has a DPO stage: --dpo, or the built-in corpus (its own pairs); --dpo-steps 0 = none.
+static int dpo_wanted(const TrainConfig* cfg) { return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input); }
+
+// Usage checks of the DPO flags, before any work (exit 2).
+static void dpo_check_flags(const TrainConfig* cfg) {
+    if (strcmp(cfg->dpo_loss, "sigmoid") != 0 && strcmp(cfg->dpo_loss, "ipo") != 0)
+        error_usage("--dpo-loss: unknown loss '%s' (sigmoid, ipo)", cfg->dpo_loss);
+    if (strcmp(cfg->dpo_loss, "ipo") == 0 && cfg->label_smoothing > 0.0f)
+        error_usage("--label-smoothing applies to the sigmoid loss only (IPO has no label-noise variant here)");
+    if (cfg->dpo && strcmp(cfg->dpo, "-") != 0 && access(cfg->dpo, R_OK) != 0)
+        fatal("%s: %s", cfg->dpo, strerror(errno)); // before pre-training spends minutes
+}
+
+// The pairs of the stage: --dpo FILE, or the built-in corpus pairs; split into train and val.
+static void dpo_load_pairs(const TrainConfig* cfg, const Tokenizer* tok, int T, PrefSet* set) {
+    char err[1024];
+    pref_init(set, T);
+    double t0 = time_seconds();
+    if (cfg->dpo) {
+        if (pref_read_jsonl(set, cfg->dpo, tok, cfg->skip_bad, err, sizeof err) != 0) fatal("%s", err);
+    } else {
+        CorpusPair* pairs = corpus_preferences(cfg->seed + 101, cfg->dpo_pairs);
+        int rc = pref_from_corpus(set, pairs, cfg->dpo_pairs, tok, err, sizeof err);
+        corpus_pairs_free(pairs, cfg->dpo_pairs);
+        if (rc != 0) fatal("%s", err);
+    }
+    const char* name = cfg->dpo ? (strcmp(cfg->dpo, "-") == 0 ? "<stdin>" : cfg->dpo) : "built-in pairs";
+    if (set->n < 2) fatal("%s: %d usable preference pair; DPO needs at least 2 (one is held out)", name, set->n);
+    pref_split(set, cfg->dpo_val_frac, cfg->seed + 202);
+    printf("dpo data   %s: %d pairs (%d train, %d held out), read in %.1f s\n", name, set->n, set->n - set->n_val,
+           set->n_val, time_seconds() - t0);
+    if (cfg->dpo)
+        printf("           %ld records; skipped %ld malformed, %ld missing fields, %ld empty, %ld identical\n",
+               set->lines, set->bad, set->missing, set->empty, set->identical);
+    printf("           %ld pairs truncated to T=%d (prompt cut from the left), %ld of them with the response cut\n",
+           set->truncated, T, set->response_truncated);
+    if (set->first_problem[0]) printf("           first skipped: %s\n", set->first_problem);
+    fflush(stdout);
+}
+
+// Loads the frozen reference from dir; a shape different from the policy's is a runtime error.
+static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
+    char err[1024];
+    if (gpt_load(ref, dir, err, sizeof err) != 0) fatal("reference model: %s", err);
+    const GPTConfig *a = &policy->config, *b = &ref->config;
+    if (a->num_layers != b->num_layers || a->channels != b->channels || a->num_heads != b->num_heads ||
+        a->vocab_size != b->vocab_size || a->max_seq_len != b->max_seq_len)
+        fatal("%s: the reference model (L%d C%d H%d V%d n_positions %d) does not match the policy (L%d C%d H%d "
+              "V%d n_positions %d)",
+              dir, b->num_layers, b->channels, b->num_heads, b->vocab_size, b->max_seq_len, a->num_layers,
+              a->channels, a->num_heads, a->vocab_size, a->max_seq_len);
+}
+
+// Summed response log-probabilities of pairs[first .. first+count) under model, in batches of at
+// most B pairs: out_c (count) chosen, out_r (count) rejected. inputs/targets hold 2B*T ints.
+static void dpo_logps(GPT* model, const PrefSet* set, int first, int count, int B, int eot, int* inputs,
+                      int* targets, float* out_c, float* out_r) {
+    int* idx = malloc_check((size_t)B * sizeof(int));
+    float* lp = malloc_check(2 * (size_t)B * sizeof(float));
+    for (int s = 0; s < count; s += B) {
+        int nb = count - s < B ? count - s : B;
+        for (int i = 0; i < nb; i++) idx[i] = first + s + i;
+        size_t Tb = pref_batch(set, idx, nb, eot, inputs, targets);
+        gpt_forward(model, inputs, targets, 2 * (size_t)nb, Tb);
+        gpt_sequence_logprobs(model, lp);
+        memcpy(out_c + s, lp, (size_t)nb * sizeof(float));
+        memcpy(out_r + s, lp + nb, (size_t)nb * sizeof(float));
+    }
+    free(idx);
+    free(lp);
+}
+
+// Fraction of sampled continuations of prompts[0..n) with positive sentiment (corpus_positive_rate,
+// each text cut at its first "\n\n"). All prompts are sampled together as one batch of rows of
+// different lengths (causal attention: the padding right of a row's last token does not change
+// the logits read there). A row stops at <|endoftext|>, at "\n\n" or after max_new tokens. The RNG
+// starts from `seed` at every call, so before and after DPO differ only by the model.
+static double dpo_positive_rate(GPT* model, const Tokenizer* tok, char** prompts, int n, int max_new, size_t T,
+                                float temperature, int top_k, uint64_t seed, char** example) {
+    int eot = tok_eot(tok), V = model->config.vocab_size;
+    int** seq = malloc_check((size_t)n * sizeof(int*));
+    int* len = malloc_check((size_t)n * sizeof(int));
+    int* start = malloc_check((size_t)n * sizeof(int)); // where the continuation begins
+    int* done = calloc_check((size_t)n, sizeof(int));
+    if ((size_t)max_new + 2 > T) max_new = (int)T - 2;
+    for (int i = 0; i < n; i++) {
+        // <|endoftext|> + prompt, as the preference sequences begin; cut from the left to leave room
+        size_t np = 0;
+        int* ids = tok_encode(tok, prompts[i], strlen(prompts[i]), &np);
+        size_t keep = np + 1 + (size_t)max_new <= T ? np : T - 1 - (size_t)max_new;
+        seq[i] = malloc_check(T * sizeof(int));
+        seq[i][0] = eot;
+        memcpy(seq[i] + 1, ids + (np - keep), keep * sizeof(int));
+        len[i] = start[i] = (int)keep + 1;
+        free(ids);
+    }
+    int* inputs = malloc_check((size_t)n * T * sizeof(int));
+    uint64_t rng = seed ? seed : 1;
+    for (int k = 0; k < max_new; k++) {
+        int Tb = 0;
+        for (int i = 0; i < n; i++)
+            if (!done[i] && len[i] > Tb) Tb = len[i];
+        if (Tb == 0) break; // every row finished
+        for (int i = 0; i < n; i++)
+            for (int t = 0; t < Tb; t++) inputs[(size_t)i * Tb + t] = t < len[i] ? seq[i][t] : eot;
+        gpt_forward(model, inputs, NULL, (size_t)n, (size_t)Tb);
+        for (int i = 0; i < n; i++) {
+            if (done[i]) continue;
+            const float* logits = model->acts.logits + ((size_t)i * Tb + (size_t)(len[i] - 1)) * (size_t)V;
+            int next = sample_logits(logits, V, temperature, top_k, &rng);
+            if (next == eot) {
+                done[i] = 1;
+                continue;
+            }
+            seq[i][len[i]++] = next;
+            size_t bl = 0;
+            char* text = tok_decode(tok, seq[i] + start[i], (size_t)(len[i] - start[i]), &bl);
+            if (strstr(text, "\n\n") != NULL) done[i] = 1; // the document ended
+            free(text);
+        }
+    }
+    char** texts = malloc_check((size_t)n * sizeof(char*));
+    for (int i = 0; i < n; i++) {
+        size_t bl = 0;
+        texts[i] = tok_decode(tok, seq[i] + start[i], (size_t)(len[i] - start[i]), &bl);
+        free(seq[i]);
+    }
+    double rate = corpus_positive_rate((const char* const*)texts, n);
+    for (int i = 0; i < n; i++) {
+        if (example && i == 0) *example = texts[i];
+        else free(texts[i]);
+    }
+    free(texts);
+    free(seq);
+    free(len);
+    free(start);
+    free(done);
+    free(inputs);
+    return rate;
+}
+
+// Probes through DPO: the hidden states are measured as in pre-training (same bins, same probe
+// sequences) and I_pref adds the held-out pairs' response tokens labelled chosen = 1 / rejected = 0;
+// rows go to DIR/probes.csv with stage dpo. After pre-training the run's own probes continue; for
+// DPO alone they are loaded from DIR/probe_bins.safetensors when the run folder has one.
+// Returns the probes to use (run->probes, or *own once loaded), or NULL when there are none.
+static Probes* dpo_probes_init(Run* run, Probes* own, size_t B) {
+    memset(own, 0, sizeof *own);
+    if (run->probes.every > 0) return &run->probes;
+    char path[4200], err[1024];
+    path_join(path, sizeof path, run->dir, "probe_bins.safetensors");
+    if (access(path, F_OK) != 0) {
+        printf("probes     %s not found (pre-training with probes writes it): DPO runs without probes\n", path);
+        return NULL;
+    }
+    const GPTConfig* g = &run->model.config;
+    ProbeBins bins;
+    if (probe_bins_load(path, &bins, &own->tokens, &own->S, &own->T, err, sizeof err) != 0) fatal("%s", err);
+    if (bins.d != g->channels) fatal("%s: bins of dimension %d, the model has C=%d", path, bins.d, g->channels);
+    if (own->T > (size_t)g->max_seq_len || own->T < 6)
+        fatal("%s: probe sequences of %zu tokens (need 6 .. n_positions %d)", path, own->T, g->max_seq_len);
+    for (size_t i = 0; i < own->S * own->T; i++)
+        if (own->tokens[i] < 0 || own->tokens[i] >= g->vocab_size)
+            fatal("%s: probe token %d outside the model's vocabulary (V=%d)", path, own->tokens[i], g->vocab_size);
+    probe_run_init(&own->pr, g->num_layers, bins.d, bins.n_bins, 0);
+    probe_bins_free(&own->pr.bins); // the run's own bins, not freshly drawn ones
+    own->pr.bins = bins;
+    own->B = B;
+    own->every = 1;
+    path_join(own->csv, sizeof own->csv, run->dir, "probes.csv");
+    printf("probes     continuing with %s (%zu sequences of %zu tokens)\n", path, own->S, own->T);
+    return own;
+}
+
+// One probe step of the DPO stage at `step`: every hidden state on the probe sequences, I_pref on
+// the held-out pairs. inputs/targets are scratch for 2B * set->seq_len ints.
+static void dpo_probes_step(Probes* p, GPT* model, const PrefSet* set, int step, int B, int eot, int* inputs,
+                            int* targets) {
+    if (!p) return;
+    double t0 = time_seconds();
+    probe_run_reset(&p->pr);
+    for (size_t s0 = 0; s0 < p->S; s0 += p->B) {
+        size_t nb = p->S - s0 < p->B ? p->S - s0 : p->B;
+        gpt_forward_hidden(model, p->tokens + s0 * p->T, nb, p->T);
+        probe_layers_add(&p->pr, model, p->tokens + s0 * p->T, nb, p->T);
+    }
+    int* idx = malloc_check((size_t)B * sizeof(int));
+    int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
+    int* chosen = malloc_check(2 * (size_t)B * sizeof(int));
+    for (int s0 = 0; s0 < set->n_val; s0 += B) {
+        int nb = set->n_val - s0 < B ? set->n_val - s0 : B;
+        for (int i = 0; i < nb; i++) idx[i] = s0 + i;
+        size_t Tb = pref_batch(set, idx, nb, eot, inputs, targets);
+        // the hidden state at t belongs to a response token when token t is a target of t-1
+        for (size_t r = 0; r < 2 * (size_t)nb; r++) {
+            chosen[r] = r < (size_t)nb;
+            for (size_t t = 0; t < Tb; t++) mask[r * Tb + t] = t > 0 && targets[r * Tb + t - 1] != -1;
+        }
+        gpt_forward_hidden(model, inputs, 2 * (size_t)nb, Tb);
+        probe_pref_add(&p->pr, model, mask, chosen, 2 * (size_t)nb, Tb);
+    }
+    free(idx);
+    free(mask);
+    free(chosen);
+    char err[1024];
+    if (probe_csv_append(p->csv, step, "dpo", &p->pr, err, sizeof err) != 0) fatal("%s", err);
+    p->seconds += time_seconds() - t0;
+}
+
+// Runs the DPO stage on run->model, which holds the weights saved in start_dir (DIR/pretrain or
+// --init DIR): the reference and the tokenizer come from there. Writes DIR/dpo.csv, DIR/dpo/.
+static void dpo_stage(Run* run, const char* start_dir) {
+    const TrainConfig* cfg = &run->cfg;
+    GPT* policy = &run->model;
+    char path[4096], err[1024];
+    path_join(path, sizeof path, start_dir, "tokenizer.json");
+    Tokenizer* tok = tok_load_json(path, err, sizeof err);
+    if (!tok) fatal("%s", err);
+    int eot = tok_eot(tok);
+    if (eot < 0 || eot >= policy->config.vocab_size)
+        fatal("%s: DPO needs <|endoftext|> inside the model's vocabulary (V=%d)", path, policy->config.vocab_size);
+    DPOLossType type = strcmp(cfg->dpo_loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
+    int B = cfg->dpo_batch, steps = cfg->dpo_steps, T = run->shape.T;
+    printf("\n==== DPO: %d steps of %d pairs, %s loss, beta %g, label smoothing %g, lr %g, T %d\n", steps, B,
+           cfg->dpo_loss, (double)cfg->beta, (double)cfg->label_smoothing, (double)cfg->dpo_lr, T);
+
+    PrefSet set;
+    dpo_load_pairs(cfg, tok, T, &set);
+    int n_train = set.n - set.n_val;
+    int* inputs = malloc_check(2 * (size_t)B * (size_t)T * sizeof(int));
+    int* targets = malloc_check(2 * (size_t)B * (size_t)T * sizeof(int));
+    float* ref_c = malloc_check((size_t)set.n * sizeof(float));
+    float* ref_r = malloc_check((size_t)set.n * sizeof(float));
+    {
+        GPT ref;
+        dpo_load_reference(&ref, policy, start_dir);
+        double t0 = time_seconds();
+        dpo_logps(&ref, &set, 0, set.n, B, eot, inputs, targets, ref_c, ref_r);
+        printf("reference  %s: log-probabilities of all %d pairs in %.1f s\n", start_dir, set.n, time_seconds() - t0);
+        gpt_free(&ref);
+    }
+
+    // the property before DPO (built-in pairs only: the corpus lexicon defines it)
+    int n_prompts = cfg->dpo ? 0 : cfg->dpo_prompts;
+    char** prompts = n_prompts > 0 ? corpus_prompts(cfg->seed + 303, n_prompts) : NULL;
+    uint64_t sample_seed = cfg->seed * 31 + 17;
+    double rate_before = NAN;
+    if (n_prompts > 0) {
+        char* ex = NULL;
+        rate_before = dpo_positive_rate(policy, tok, prompts, n_prompts, DPO_SAMPLE_LEN, (size_t)T, cfg->temperature,
+                                        cfg->top_k, sample_seed, &ex);
+        printf("sentiment  before DPO: %.1f%% of continuations of %d held-out prompts are positive\n",
+               100.0 * rate_before, n_prompts);
+        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
+        free(ex);
+    }
+
+    Probes own_probes;
+    Probes* probes = dpo_probes_init(run, &own_probes, (size_t)B);
+    dpo_probes_step(probes, policy, &set, 0, B, eot, inputs, targets); // step 0: the reference itself
+
+    // AdamW starts afresh: pre-training's moments belong to another objective
+    if (policy->m_memory) memset(policy->m_memory, 0, policy->num_parameters * sizeof(float));
+    if (policy->v_memory) memset(policy->v_memory, 0, policy->num_parameters * sizeof(float));
+
+    // DIR/dpo.csv: created with its header atomically, then one flushed row per step
+    path_join(path, sizeof path, run->dir, "dpo.csv");
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    fprintf(af.f, "%s\n", DPO_CSV_HEADER);
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
+    FILE* csv = fopen_check(path, "a");
+
+    uint64_t rng = (cfg->seed ^ 0xD1B54A32D192ED03ull) | 1;
+    int* idx = malloc_check((size_t)B * sizeof(int));
+    float* lp = malloc_check(2 * (size_t)B * sizeof(float));
+    float* rc = malloc_check((size_t)B * sizeof(float));
+    float* rr = malloc_check((size_t)B * sizeof(float));
+    float* dlogp = malloc_check(2 * (size_t)B * sizeof(float));
+    float* dlosses = malloc_check(2 * (size_t)B * (size_t)T * sizeof(float));
+    int warmup = steps / 10, every = steps / 20 > 0 ? steps / 20 : 1;
+    DPOStats val = {0};
+    for (int step = 0; step < steps; step++) {
+        double ts = time_seconds();
+        for (int i = 0; i < B; i++) {
+            idx[i] = set.n_val + (int)(random_u32(&rng) % (uint32_t)n_train);
+            rc[i] = ref_c[idx[i]];
+            rr[i] = ref_r[idx[i]];
+        }
+        size_t Tb = pref_batch(&set, idx, B, eot, inputs, targets);
+        gpt_forward(policy, inputs, targets, 2 * (size_t)B, Tb);
+        gpt_sequence_logprobs(policy, lp);
+        DPOStats st;
+        dpo_objective(lp, lp + B, rc, rr, B, cfg->beta, type, cfg->label_smoothing, dlogp, dlogp + B, NULL, &st);
+        char bad[128]; // the first non-finite parameter, activation or gradient, if any
+        if (!isfinite(st.loss)) {
+            gpt_first_nonfinite(policy, bad, sizeof bad);
+            fatal("DPO step %d: the loss is not finite%s%s; try a lower --dpo-lr", step, *bad ? ", first in " : "", bad);
+        }
+        dpo_dlosses(dlosses, targets, dlogp, 2 * (size_t)B, Tb);
+        gpt_zero_grad(policy);
+        gpt_backward(policy, dlosses);
+        float norm = gpt_clip_grad_norm(policy, cfg->clip);
+        if (!isfinite(norm)) {
+            gpt_first_nonfinite(policy, bad, sizeof bad);
+            fatal("DPO step %d: the gradient norm is not finite%s%s; try a lower --dpo-lr", step, *bad ? ", first in " : "",
+                  bad);
+        }
+        float lr = lr_schedule(step, steps, warmup, cfg->dpo_lr, cfg->min_lr_frac);
+        gpt_update(policy, lr, 0.9f, 0.95f, 1e-8f, 0.0f, step + 1);
+        double ms = (time_seconds() - ts) * 1000.0;
+
+        // val accuracy after this step's update; the last row's is the saved model's
+        int last = step + 1 == steps, evaluated = last || (step + 1) % cfg->dpo_eval_every == 0;
+        if (evaluated) {
+            float* pc = malloc_check(2 * (size_t)set.n_val * sizeof(float));
+            dpo_logps(policy, &set, 0, set.n_val, B, eot, inputs, targets, pc, pc + set.n_val);
+            dpo_objective(pc, pc + set.n_val, ref_c, ref_r, set.n_val, cfg->beta, type, cfg->label_smoothing, NULL,
+                          NULL, NULL, &val);
+            free(pc);
+            dpo_probes_step(probes, policy, &set, step + 1, B, eot, inputs, targets);
+        }
+        fprintf(csv, "%d,%.6g,%.6g,%.6g,%.6g,%.6g,", step, (double)st.loss, (double)st.rewards_chosen,
+                (double)st.rewards_rejected, (double)st.margin, (double)st.accuracy);
+        if (evaluated) fprintf(csv, "%.6g", (double)val.accuracy);
+        fprintf(csv, ",%.6g\n", (double)lr);
+        if (fflush(csv) != 0 || ferror(csv)) fatal("%s: %s", path, strerror(errno));
+        if (evaluated || step % every == 0) {
+            printf("dpo step %*d/%d | loss %.4f | margin %+.4f | acc %.2f", (int)snprintf(NULL, 0, "%d", steps),
+                   step + 1, steps, (double)st.loss, (double)st.margin, (double)st.accuracy);
+            if (evaluated) printf(" | val acc %.3f margin %+.4f", (double)val.accuracy, (double)val.margin);
+            printf(" | lr %.2e | %.0f ms\n", (double)lr, ms);
+            fflush(stdout);
+        }
+    }
+    if (fclose(csv) != 0) fatal("%s: %s", path, strerror(errno));
+
+    char dpo_dir[4096];
+    path_join(dpo_dir, sizeof dpo_dir, run->dir, "dpo");
+    if (gpt_save(policy, dpo_dir, err, sizeof err) != 0) fatal("%s", err);
+    path_join(path, sizeof path, dpo_dir, "tokenizer.json");
+    if (tok_save_json(tok, path, err, sizeof err) != 0) fatal("%s", err);
+    printf("dpo done   val accuracy %.3f, val reward margin %+.4f, val loss %.4f on %d held-out pairs\n",
+           (double)val.accuracy, (double)val.margin, (double)val.loss, set.n_val);
+    if (probes) {
+        printf("           I_pref per hidden state 0..%d at the end:", policy->config.num_layers);
+        for (int l = 0; l <= policy->config.num_layers; l++) {
+            ProbeStats ps;
+            probe_run_stats(&probes->pr, l, &ps);
+            printf(" %.4f", ps.I_pref);
+        }
+        printf("\n");
+        probes_plot(probes, run->dir); // preference.svg now that dpo.csv exists
+    }
+    if (n_prompts > 0) {
+        char* ex = NULL;
+        double rate_after = dpo_positive_rate(policy, tok, prompts, n_prompts, DPO_SAMPLE_LEN, (size_t)T,
+                                              cfg->temperature, cfg->top_k, sample_seed, &ex);
+        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
+        printf("sentiment  positive continuations: %.1f%% before DPO -> %.1f%% after (%d held-out prompts)\n",
+               100.0 * rate_before, 100.0 * rate_after, n_prompts);
+        free(ex);
+        corpus_prompts_free(prompts, n_prompts);
+    }
+    printf("           model in %s/, log in %s/dpo.csv\n", dpo_dir, run->dir);
+    fflush(stdout);
+    probes_free(&own_probes);
+    free(inputs);
+    free(targets);
+    free(ref_c);
+    free(ref_r);
+    free(idx);
+    free(lp);
+    free(rc);
+    free(rr);
+    free(dlogp);
+    free(dlosses);
+    pref_free(&set);
+    tok_free(tok);
+}
+
+// --dpo with --init: DPO alone on a saved model folder, no pre-training. The run folder is --out,
+// or the folder above DIR when DIR is a run's pretrain/ (so the run's probes continue), or
+// runs/<name of DIR>-dpo. T is -T, or the model's n_positions.
+static void dpo_standalone(Run* run) {
+    TrainConfig* cfg = &run->cfg;
+    cfg->threads = setup_threads(cfg->threads);
+    char err[1024];
+    if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
+    run->shape.gpt = run->model.config;
+    run->shape.T = cfg->T > 0 ? cfg->T : run->model.config.max_seq_len;
+    if (run->shape.T > run->model.config.max_seq_len)
+        error_usage("-T %d exceeds n_positions %d of %s/config.json", run->shape.T, run->model.config.max_seq_len,
+                    cfg->init);
+    char init[4096];
+    snprintf(init, sizeof init, "%s", cfg->init);
+    size_t n = strlen(init);
+    while (n > 1 && init[n - 1] == '/') init[--n] = '\0';
+    const char* base = strrchr(init, '/');
+    base = base ? base + 1 : init;
+    int w;
+    if (cfg->out) w = snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
+    else if (strcmp(base, "pretrain") == 0) // DIR/pretrain -> DIR (without the slash; "/" stays "/")
+        w = snprintf(run->dir, sizeof run->dir, "%.*s", base - init > 1 ? (int)(base - init) - 1 : (int)(base - init),
+                     init);
+    else w = snprintf(run->dir, sizeof run->dir, "runs/%s-dpo", base);
+    if (w < 0 || (size_t)w >= sizeof run->dir) fatal("%s: run folder path too long", cfg->out ? cfg->out : cfg->init);
+    if (!run->dir[0]) snprintf(run->dir, sizeof run->dir, ".");
+    printf("forgetful: DPO alone from %s (L%d C%d H%d V%d n_positions %d), %zu parameters, threads %d\n", cfg->init,
+           run->model.config.num_layers, run->model.config.channels, run->model.config.num_heads,
+           run->model.config.vocab_size, run->model.config.max_seq_len, run->model.num_parameters, cfg->threads);
+    printf("run folder %s/\n", run->dir);
+    size_t mem = dpo_memory(&run->shape.gpt, 0, cfg->dpo_batch, run->shape.T);
+    char mem_s[32];
+    format_bytes(mem_s, sizeof mem_s, (double)mem);
+    printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
+    refuse_if_too_big(mem);
+    if (make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
+    dpo_stage(run, cfg->init);
+    printf("summary    wall time %.1f s, peak RSS %.1f MiB\n", time_seconds() - run->t_start,
+           peak_rss() / (1024.0 * 1024.0));
+    gpt_free(&run->model);
+}
 
 // ============================================================================
 // main
@@ -1326,9 +1834,8 @@ static void new_run(Run* run, const unsigned char* given) {
     if (cfg->init) {
         char err[512];
         if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
-    } else if (!cfg->dry_run && !cfg->help) {
-        gpt_build(&run->model, run->shape.gpt, cfg->seed);
     }
+    // a fresh model is built by main once the memory estimate has been checked
 }
 
 // Checks that both splits hold a window of T+1 tokens.
@@ -1358,7 +1865,8 @@ static void print_config(const Run* run, size_t mem) {
     printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
            s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
            (double)cfg->wd, (double)cfg->clip);
-    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations)\n", mem_s);
+    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
+           dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
     printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
     printf("run folder %s/\n", run->dir);
     fflush(stdout);
@@ -1376,6 +1884,11 @@ int main(int argc, char** argv) {
         print_usage(stdout);
         return 0;
     }
+    dpo_check_flags(&run.cfg);
+    if (run.cfg.dpo && run.cfg.init && !run.cfg.help && !run.cfg.resume) { // ==== DPO stage ==== alone
+        dpo_standalone(&run);
+        return 0;
+    }
 
     // the model and data: continued, loaded, or fresh
     if (run.cfg.resume) resume_run(&run, given);
@@ -1383,32 +1896,36 @@ int main(int argc, char** argv) {
     resolve_dir(&run);
     check_data_fits(&run);
     size_t mem = gpt_memory_estimate(&run.shape.gpt, (size_t)run.shape.B, (size_t)run.shape.T, 1);
+    if (dpo_wanted(&run.cfg)) mem = dpo_memory(&run.shape.gpt, mem, run.cfg.dpo_batch, run.shape.T);
     if (run.cfg.help) {
         // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
         printf("\nwith these flags:\n");
         print_config(&run, mem);
+        run.cfg.dry_run = 1;
+    } else {
+        print_config(&run, mem);
+    }
+    if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
+        gpt_free(&run.model);
+        dataset_free(&run.data);
         return 0;
     }
-    print_config(&run, mem);
-    if (run.cfg.dry_run) return 0;
-    size_t avail = available_memory();
-    if (avail > 0 && mem > avail) {
-        char a[32], b[32];
-        format_bytes(a, sizeof a, (double)mem);
-        format_bytes(b, sizeof b, (double)avail);
-        fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
-    }
+    refuse_if_too_big(mem);
+    if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
 
     // the run folder, its logs and probes
     char err[512];
     if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
     int probe_every = run.cfg.probe_every >= 0 ? run.cfg.probe_every
-                      : run.shape.steps / 30 > 0 ? run.shape.steps / 30 : 1;
+                      : run.shape.steps / 25 > 0 ? run.shape.steps / 25 : 1;
     probes_init(&run.probes, run.dir, &run.data, &run.model.config, (size_t)run.shape.T, (size_t)run.shape.B,
                 probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
+    if (run.cfg.ib_bound) probes_ib_bound(&run.probes, run.dir, &run.data, run.cfg.probe_bins);
     if (run.cfg.probe_only) {
         probe_only_stage(&run);
+        gpt_free(&run.model);
+        dataset_free(&run.data);
         return 0;
     }
     run.csv = open_train_csv(run.dir, run.start_step);
@@ -1421,7 +1938,12 @@ int main(int argc, char** argv) {
 
     pretrain_stage(&run);
 
-    // ==== DPO stage ==== (call it here)
+    // ==== DPO stage ====: on the model just saved in DIR/pretrain/
+    if (dpo_wanted(&run.cfg)) {
+        char start[4096];
+        path_join(start, sizeof start, run.dir, "pretrain");
+        dpo_stage(&run, start);
+    }
 
     double wall = time_seconds() - run.t_start;
     char wall_s[32], rss_s[32];

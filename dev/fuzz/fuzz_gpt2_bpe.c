@@ -1,0 +1,39 @@
+// dev/fuzz/fuzz_gpt2_bpe.c: GPT-2's encoder.json + vocab.bpe, loaded with tok_load_gpt2. The input
+// is split at its first NUL byte (JSON text holds none): before it encoder.json, after it vocab.bpe
+// (no NUL: encoder.json is the whole input and vocab.bpe is empty). Properties of a successful
+// load as for tokenizer.json: ids in [0, V) and decode(encode(x)) == x.
+#include "../../model.h"
+#include "../../tokenizer.h"
+#include "fuzz_util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
+// decode(encode(text)) == text with every id in [0, V)
+static void check_roundtrip(const Tokenizer* tok, const uint8_t* text, size_t len) {
+    size_t n = 0, back_len = 0;
+    int* ids = tok_encode(tok, (const char*)text, len, &n);
+    int V = tok_vocab_size(tok);
+    for (size_t i = 0; i < n; i++) fuzz_require(ids[i] >= 0 && ids[i] < V, "encode gave an id outside [0, V)");
+    char* back = tok_decode(tok, ids, n, &back_len);
+    fuzz_require(back_len == len && memcmp(back, text, len) == 0, "decode(encode(x)) != x");
+    free(ids);
+    free(back);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    char enc_path[600], bpe_path[600], err[512];
+    const uint8_t* nul = memchr(data, 0, size);
+    size_t elen = nul ? (size_t)(nul - data) : size;
+    fuzz_write("encoder.json", data, elen, enc_path, sizeof enc_path);
+    fuzz_write("vocab.bpe", nul ? nul + 1 : data, nul ? size - elen - 1 : 0, bpe_path, sizeof bpe_path);
+    Tokenizer* tok = tok_load_gpt2(enc_path, bpe_path, err, sizeof err);
+    if (!tok) {
+        fuzz_require(err[0] != 0, "tok_load_gpt2 failed without a message");
+        return 0;
+    }
+    static const char text[] = "Hello world, it's 2024! \xc3\xa9t\xc3\xa9\n\n  tabs\tand\xff bytes";
+    check_roundtrip(tok, (const uint8_t*)text, sizeof text - 1);
+    check_roundtrip(tok, data, size < 512 ? size : 512);
+    tok_free(tok);
+    return 0;
+}

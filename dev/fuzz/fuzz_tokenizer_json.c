@@ -1,0 +1,35 @@
+// dev/fuzz/fuzz_tokenizer_json.c: the fuzzer's bytes as a Hugging Face tokenizer.json, loaded with
+// tok_load_json. Properties of a successful load (the loader requires all 256 byte tokens):
+// encoding the input's own bytes gives ids inside the vocabulary, and decoding them gives the bytes.
+#include "../../model.h"
+#include "../../tokenizer.h"
+#include "fuzz_util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
+// decode(encode(text)) == text with every id in [0, V)
+static void check_roundtrip(const Tokenizer* tok, const uint8_t* text, size_t len) {
+    size_t n = 0, back_len = 0;
+    int* ids = tok_encode(tok, (const char*)text, len, &n);
+    int V = tok_vocab_size(tok);
+    for (size_t i = 0; i < n; i++) fuzz_require(ids[i] >= 0 && ids[i] < V, "encode gave an id outside [0, V)");
+    char* back = tok_decode(tok, ids, n, &back_len);
+    fuzz_require(back_len == len && memcmp(back, text, len) == 0, "decode(encode(x)) != x");
+    free(ids);
+    free(back);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    char path[600], err[512];
+    fuzz_write("tokenizer.json", data, size, path, sizeof path);
+    Tokenizer* tok = tok_load_json(path, err, sizeof err);
+    if (!tok) {
+        fuzz_require(err[0] != 0, "tok_load_json failed without a message");
+        return 0;
+    }
+    static const char text[] = "Hello world, it's 2024! \xc3\xa9t\xc3\xa9\n\n  tabs\tand\xff bytes";
+    check_roundtrip(tok, (const uint8_t*)text, sizeof text - 1);
+    check_roundtrip(tok, data, size < 512 ? size : 512);
+    tok_free(tok);
+    return 0;
+}

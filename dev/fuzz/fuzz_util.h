@@ -1,0 +1,70 @@
+// dev/fuzz/fuzz_util.h: helpers shared by the libFuzzer harnesses (one harness per parser of
+// outside input). The parsers take paths, so each harness writes the fuzzer's bytes to a file in
+// a private temporary folder (created once per process under $TMPDIR) and calls the parser on it.
+#ifndef FUZZ_UTIL_H
+#define FUZZ_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// A fuzz harness may only fail through a sanitizer report or an abort with a message: the parsers
+// must return errors, never crash. fuzz_require reports a broken property of a successful parse.
+#define fuzz_require(cond, what)                                                                             \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "fuzz property violated: %s (%s:%d)\n", what, __FILE__, __LINE__);               \
+            abort();                                                                                         \
+        }                                                                                                    \
+    } while (0)
+
+// The private folder: "$TMPDIR/forgetful-fuzz.XXXXXX", created on first use, removed at exit.
+typedef struct {
+    char dir[512];
+} FuzzDir;
+
+static inline void fuzz_dir_remove_(void);
+static inline FuzzDir* fuzz_dir_(void) {
+    static FuzzDir d; // one per process: libFuzzer calls the harness over and over
+    if (!d.dir[0]) {
+        const char* tmp = getenv("TMPDIR");
+        snprintf(d.dir, sizeof d.dir, "%s/forgetful-fuzz.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(d.dir)) {
+            perror("mkdtemp");
+            abort();
+        }
+        atexit(fuzz_dir_remove_);
+    }
+    return &d;
+}
+
+// Path of `name` inside the private folder (a static buffer per call site is not needed: callers
+// copy it into their own buffers).
+static inline void fuzz_path(char* out, size_t len, const char* name) { snprintf(out, len, "%s/%s", fuzz_dir_()->dir, name); }
+
+static inline void fuzz_dir_remove_(void) {
+    // the harnesses only create files directly inside the folder, under these names
+    static const char* names[] = {"config.json", "model.safetensors", "tokenizer.json", "encoder.json",
+                                  "vocab.bpe",   "prefs.jsonl",       "shard.tok",      "roundtrip.tok"};
+    char p[600];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        fuzz_path(p, sizeof p, names[i]);
+        unlink(p);
+    }
+    rmdir(fuzz_dir_()->dir);
+}
+
+// Writes data[0..n) to the file `name` in the private folder; fills path. Aborts on I/O errors
+// (they are the machine's problem, not the parser's).
+static inline void fuzz_write(const char* name, const void* data, size_t n, char* path, size_t pathlen) {
+    fuzz_path(path, pathlen, name);
+    FILE* f = fopen(path, "wb");
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
+#endif // FUZZ_UTIL_H
