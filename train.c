@@ -169,7 +169,7 @@ static const TrainConfig DEFAULTS = {
     .skip_bad = 0,
     .dpo_val_frac = 0.1f,
     .dpo_pairs = 800,
-    .dpo_eval_every = 10,
+    .dpo_eval_every = 20,
     .dpo_prompts = 64,
 };
 
@@ -1683,7 +1683,7 @@ static void dpo_standalone(Run* run) {
     if (run->shape.T > run->model.config.max_seq_len)
         error_usage("-T %d exceeds n_positions %d of %s/config.json", run->shape.T, run->model.config.max_seq_len,
                     cfg->init);
-    char init[4096];
+    char init[4000]; // leaves room for "runs/" and "-dpo" in run->dir
     snprintf(init, sizeof init, "%s", cfg->init);
     size_t n = strlen(init);
     while (n > 1 && init[n - 1] == '/') init[--n] = '\0';
