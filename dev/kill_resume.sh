@@ -33,7 +33,7 @@ pass() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 
 # the tiny run: one thread, so the reference and the chain share the thread count
-ARGS=(-L 2 -C 32 -H 2 -T 32 -B 4 --steps 400 --threads 1 --eval-every 50 --sample-len 4 --seed 5)
+ARGS=(-L 2 -C 32 -H 2 -T 32 -B 4 --steps 1000 --threads 1 --eval-every 50 --sample-len 4 --seed 5)
 
 # Columns of train.csv that must match exactly: step, stage, loss, val_loss, lr, grad_norm.
 losses() { cut -d, -f1-6 "$1/train.csv"; }
@@ -114,7 +114,11 @@ echo "== SIGINT: saves, says how to resume, and the resumed run ends identical"
 sig=$work/sig
 "$TRAIN" "${ARGS[@]}" --save-every 0 --out "$sig" >"$work/sig.log" 2>&1 &
 pid=$!
-sleep 1.5
+# Ctrl-C once 20 steps are logged (well before the end; earlier, the handler may not be installed
+# yet, and a background job of a script ignores SIGINT until it is)
+while kill -0 "$pid" 2>/dev/null && [ "$(cat "$sig/train.csv" 2>/dev/null | grep -c ',pretrain,')" -lt 20 ]; do
+    sleep 0.01
+done
 kill -INT "$pid"
 wait "$pid"
 rc=$?
