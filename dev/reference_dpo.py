@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference for the DPO objective: writes data/fixtures/dpo_reference.bin.
 
-An independent tiny GPT-2 in PyTorch (float32), in the parameter layout of model.h (Hugging Face
+A tiny GPT-2 in PyTorch (float32; the forward of dev/reference_gpt.py), in the layout of model.h (Hugging Face
 Conv1D: y = x @ W + b, LM head tied to wte), evaluated on a few preference pairs with prompt
 masking (target -1). A policy and a differently initialised reference give per-pair summed
 log-probabilities of the responses; the DPO loss is then evaluated in three variants and
@@ -22,12 +22,13 @@ File layout (little-endian):
                float32[n] dL/dlogp(rejected), float32[4] rewards_chosen, rewards_rejected, margin,
                accuracy, float32[P] dL/dparams of the policy
 """
-import math
 import os
 import struct
 
 import numpy as np
 import torch
+
+import reference_gpt  # the PyTorch GPT-2 forward (dev/reference_gpt.py)
 
 V, MAXT, L, NH, C = 32, 16, 2, 2, 16
 N_PAIRS, T = 3, 12
@@ -59,40 +60,10 @@ def init_params(gen):
     return p
 
 
-def layernorm(x, w, b):
-    mean = x.mean(-1, keepdim=True)
-    var = ((x - mean) ** 2).mean(-1, keepdim=True)  # biased variance, as GPT-2
-    return (x - mean) / torch.sqrt(var + 1e-5) * w + b
-
-
-def gelu_tanh(x):
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
-
-
 def forward_logps(p, inputs, targets):
-    """Summed log p(target) over targets != -1, per row: (rows,)."""
-    Bn, Tn = inputs.shape
-    hs = C // NH
-    x = p["wte"][inputs] + p["wpe"][:Tn][None]
-    mask = torch.tril(torch.ones(Tn, Tn, dtype=torch.bool))
-    for l in range(L):
-        h = layernorm(x, p["ln1w"][l], p["ln1b"][l])
-        qkv = h @ p["qkvw"][l] + p["qkvb"][l]
-        q, k, v = qkv.split(C, dim=-1)
-        q = q.view(Bn, Tn, NH, hs).transpose(1, 2)
-        k = k.view(Bn, Tn, NH, hs).transpose(1, 2)
-        v = v.view(Bn, Tn, NH, hs).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
-        att = att.masked_fill(~mask, float("-inf")).softmax(-1)
-        y = (att @ v).transpose(1, 2).reshape(Bn, Tn, C)
-        x = x + y @ p["attprojw"][l] + p["attprojb"][l]
-        h = layernorm(x, p["ln2w"][l], p["ln2b"][l])
-        x = x + gelu_tanh(h @ p["fcw"][l] + p["fcb"][l]) @ p["fcprojw"][l] + p["fcprojb"][l]
-    x = layernorm(x, p["lnfw"], p["lnfb"])
-    logp = (x @ p["wte"].T).log_softmax(-1)
-    valid = targets != -1
-    tok = logp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
-    return (tok * valid).sum(-1)
+    """Summed log p(target) over targets != -1, per row: (rows,), from the GPT of reference_gpt.py."""
+    _, losses, _ = reference_gpt.forward(p, inputs, targets, nh=NH)
+    return -losses.sum(-1)
 
 
 def dpo_loss(pc, pr, rc, rr, ltype, beta, ls):

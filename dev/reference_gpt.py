@@ -94,10 +94,12 @@ def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def forward(p, idx, targets):
-    """Returns logits (B,T,V), per-position losses (B,T) (0 at target -1), hidden states list."""
+def forward(p, idx, targets, nh=NH):
+    """Returns logits (B,T,V), per-position losses (B,T) (0 at target -1), hidden states list.
+    L and C come from the parameter shapes, so other scripts can reuse it for their own sizes."""
     Bn, Tn = idx.shape
-    hs = C // NH
+    L, C = p["ln1w"].shape
+    hs = C // nh
     x = p["wte"][idx] + p["wpe"][:Tn][None, :, :]
     hidden = [x]
     mask = torch.tril(torch.ones(Tn, Tn, dtype=torch.bool))
@@ -105,9 +107,9 @@ def forward(p, idx, targets):
         h = layernorm(x, p["ln1w"][l], p["ln1b"][l])
         qkv = h @ p["qkvw"][l] + p["qkvb"][l]  # Conv1D: y = x W + b
         q, k, v = qkv.split(C, dim=-1)
-        q = q.view(Bn, Tn, NH, hs).transpose(1, 2)
-        k = k.view(Bn, Tn, NH, hs).transpose(1, 2)
-        v = v.view(Bn, Tn, NH, hs).transpose(1, 2)
+        q = q.view(Bn, Tn, nh, hs).transpose(1, 2)
+        k = k.view(Bn, Tn, nh, hs).transpose(1, 2)
+        v = v.view(Bn, Tn, nh, hs).transpose(1, 2)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)
         att = att.masked_fill(~mask, float("-inf"))
         att = torch.softmax(att, dim=-1)
