@@ -7,18 +7,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
-// decode(encode(text)) == text with every id in [0, V)
-static void check_roundtrip(const Tokenizer* tok, const uint8_t* text, size_t len) {
-    size_t n = 0, back_len = 0;
-    int* ids = tok_encode(tok, (const char*)text, len, &n);
-    int V = tok_vocab_size(tok);
-    for (size_t i = 0; i < n; i++) fuzz_require(ids[i] >= 0 && ids[i] < V, "encode gave an id outside [0, V)");
-    char* back = tok_decode(tok, ids, n, &back_len);
-    fuzz_require(back_len == len && memcmp(back, text, len) == 0, "decode(encode(x)) != x");
-    free(ids);
-    free(back);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     char path[600], err[512];
     fuzz_write("tokenizer.json", data, size, path, sizeof path);

@@ -67,4 +67,19 @@ static inline void fuzz_write(const char* name, const void* data, size_t n, char
     }
 }
 
+#ifdef TOKENIZER_H
+// The property every successful tokenizer load must have (harnesses that include tokenizer.h):
+// decode(encode(text)) == text with every id in [0, V).
+static inline void check_roundtrip(const Tokenizer* tok, const uint8_t* text, size_t len) {
+    size_t n = 0, back_len = 0;
+    int* ids = tok_encode(tok, (const char*)text, len, &n);
+    int V = tok_vocab_size(tok);
+    for (size_t i = 0; i < n; i++) fuzz_require(ids[i] >= 0 && ids[i] < V, "encode gave an id outside [0, V)");
+    char* back = tok_decode(tok, ids, n, &back_len);
+    fuzz_require(back_len == len && memcmp(back, text, len) == 0, "decode(encode(x)) != x");
+    free(ids);
+    free(back);
+}
+#endif
+
 #endif // FUZZ_UTIL_H
