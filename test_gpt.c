@@ -4179,7 +4179,7 @@ static void gpu_ref_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alp
             double s = 0.0;
             for (size_t k = 0; k < K; k++)
                 s += (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (double)(tb ? B[j * ldb + k] : B[k * ldb + j]);
-            C[i * ldc + j] = (float)((double)alpha * s + (beta == 0.0f ? 0.0 : (double)beta * C[i * ldc + j]));
+            C[i * ldc + j] = (float)((double)alpha * s + (beta == 0.0f ? 0.0 : (double)beta * (double)C[i * ldc + j]));
         }
 }
 
@@ -4205,7 +4205,7 @@ static void test_gpu_gemm(uint64_t* rng) {
             double d = 0.0;
             for (size_t i = 0; i < 3 * M * ldc; i++) {
                 double e = i % ldc < N ? fabs((double)Cg[i] - (double)Cr[i])
-                                       : (isnan(Cg[i]) ? isnan(Cr[i]) : Cg[i] == Cr[i]) ? 0.0 : INFINITY;
+                                       : (isnan(Cg[i]) ? isnan(Cr[i]) : Cg[i] == Cr[i]) ? 0.0 : (double)INFINITY;
                 if (!(e <= d)) d = e;
             }
             if (!(d <= worst)) worst = d;
@@ -4389,10 +4389,10 @@ static void test_gpu_probes(uint64_t* rng) {
     double worst = 0.0;
     for (size_t r = 0; r < N; r++) {
         double nz = 0.0, e[64], mx = -INFINITY, s = 0.0;
-        for (int k = 0; k < d; k++) nz += (double)z[r * d + k] * z[r * d + k];
+        for (int k = 0; k < d; k++) nz += (double)z[r * d + k] * (double)z[r * d + k];
         for (int j = 0; j < nb; j++) {
             double dot = 0.0;
-            for (int k = 0; k < d; k++) dot += (double)z[r * d + k] * pb.W[(size_t)j * d + k];
+            for (int k = 0; k < d; k++) dot += (double)z[r * d + k] * (double)pb.W[(size_t)j * d + k];
             e[j] = nz > 0.0 ? dot / sqrt(nz) / (double)pb.eps : 0.0;
             mx = fmax(mx, e[j]);
         }
