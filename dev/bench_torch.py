@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""dev/bench_torch.py: the same training step as ./train, in PyTorch on the CPU, for the speed
-comparison in dev/bench.sh.
+"""dev/bench_torch.py: the same training step as ./train, in PyTorch on the CPU (or with --device cuda
+on the GPU, for dev/gpu_check.sh), for the speed comparison in dev/bench.sh.
 
 A GPT-2 (pre-LayerNorm blocks, tanh GELU, causal attention, tied LM head, fp32) of the given shape;
 one step = forward + cross-entropy loss + backward + gradient-norm clip (1.0) + AdamW
@@ -80,7 +80,7 @@ class GPT(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="time PyTorch GPT-2 training steps on the CPU")
+    ap = argparse.ArgumentParser(description="time PyTorch GPT-2 training steps on the CPU or a GPU")
     ap.add_argument("-L", type=int, default=6)
     ap.add_argument("-C", type=int, default=384)
     ap.add_argument("-H", type=int, default=6)
@@ -89,6 +89,8 @@ def main():
     ap.add_argument("-T", type=int, default=256)
     ap.add_argument("--steps", type=int, default=5, help="timed steps (after one warm-up step)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--tf32", action="store_true", help="cuda: TF32 matrix products (fp32 otherwise)")
     a = ap.parse_args()
     for name in ("L", "C", "H", "V", "B", "T", "steps", "threads"):
         if getattr(a, name) < 1:
@@ -96,9 +98,21 @@ def main():
     if a.C % a.H:
         ap.error(f"-C {a.C} must be divisible by -H {a.H}")
 
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("bench_torch.py: --device cuda but torch finds no CUDA device", file=sys.stderr)
+        sys.exit(1)
+    cuda = a.device == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
+
+    def sync():  # GPU work is asynchronous: wait for it before reading the clock
+        if cuda:
+            torch.cuda.synchronize()
+
     torch.set_num_threads(a.threads)
     torch.manual_seed(1337)
-    model = GPT(a.L, a.C, a.H, a.V, a.T)
+    model = GPT(a.L, a.C, a.H, a.V, a.T).to(a.device)
     decay = [p for p in model.parameters() if p.dim() == 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
@@ -106,14 +120,16 @@ def main():
     g = torch.Generator().manual_seed(1)
     times, cpu_times = [], []
     for step in range(a.steps + 1):
-        idx = torch.randint(0, a.V, (a.B, a.T), generator=g)
-        tgt = torch.randint(0, a.V, (a.B, a.T), generator=g)
+        idx = torch.randint(0, a.V, (a.B, a.T), generator=g).to(a.device)
+        tgt = torch.randint(0, a.V, (a.B, a.T), generator=g).to(a.device)
+        sync()
         t0, c0 = time.perf_counter(), time.process_time()
         loss = model(idx, tgt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sync()
         ms = (time.perf_counter() - t0) * 1e3
         cpu_ms = (time.process_time() - c0) * 1e3  # on-CPU time of all threads
         if step > 0:
@@ -121,7 +137,8 @@ def main():
             cpu_times.append(cpu_ms)
         print(f"step {step}{' (warm-up)' if step == 0 else ''}: loss {loss.item():.4f}, {ms:.1f} ms, "
               f"CPU {cpu_ms:.1f} ms", flush=True)
-    print(f"torch L{a.L} C{a.C} H{a.H} V{a.V} B{a.B} T{a.T} threads {a.threads}: median "
+    where = f"threads {a.threads}" if not cuda else f"cuda {'tf32' if a.tf32 else 'fp32'}"
+    print(f"torch L{a.L} C{a.C} H{a.H} V{a.V} B{a.B} T{a.T} {where}: median "
           f"{statistics.median(times):.1f} ms/step over {a.steps} steps (warm-up 1), CPU median "
           f"{statistics.median(cpu_times):.1f} ms/step")
 
