@@ -17,6 +17,7 @@
 # /NAME[-short]/: each run folder (train.csv, probes.csv, info_plane.svg with the IB bound, ...),
 # plus NAME.csv (numbers) and NAME*.svg (figures). Run from anywhere; it cds to the repository.
 # Environment: THREADS (default 0 = all cores), NICE (default 10), STEPS (override the steps),
+# DATA (corpus, or shakespeare for the scale experiment on Tiny Shakespeare: NAME scale-shakespeare),
 # OMP_WAIT_POLICY (default PASSIVE).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,7 +37,17 @@ NICE=${NICE:-10}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 ROOT=${EXP_DIR:-runs/experiments}
 SUFFIX=$([ "$SHORT" = 1 ] && echo "-short" || true)
-OUT="$ROOT/$NAME$SUFFIX"
+# DATA=shakespeare: the scale experiment on Tiny Shakespeare instead of the built-in corpus
+DATA=${DATA:-corpus}
+case "$DATA" in corpus|shakespeare) ;; *) echo "DATA must be corpus or shakespeare" >&2; exit 2 ;; esac
+[ "$DATA" = shakespeare ] && [ "$NAME" != scale ] && { echo "DATA=shakespeare applies to the scale experiment only" >&2; exit 2; }
+OUT="$ROOT/$NAME$([ "$DATA" = shakespeare ] && echo -shakespeare)$SUFFIX"
+# Tiny Shakespeare, when present
+tiny_shakespeare() {
+    local f
+    for f in data/tinyshakespeare.txt ../shared/data/tinyshakespeare.txt; do [ -f "$f" ] && { echo "$f"; return 0; }; done
+    return 1
+}
 mkdir -p "$OUT"
 T0=$(date +%s)
 say() { printf '[%s %4ss] %s\n' "$NAME" "$(( $(date +%s) - T0 ))" "$*"; }
@@ -116,8 +127,8 @@ exp_two_phases() {
     echo "data,layer,I_in1_start,I_in1_peak,peak_step,I_in1_end,compression,I_out1_start,I_out1_peak,I_out1_end,optimality_end,val_loss_end" > "$OUT/two_phases.csv"
     train_run "$OUT/corpus" "" "${flags[@]}"
     phase_summary corpus "$OUT/corpus" >> "$OUT/two_phases.csv"
-    local ts=""
-    for f in data/tinyshakespeare.txt ../shared/data/tinyshakespeare.txt; do [ -f "$f" ] && { ts=$f; break; }; done
+    local ts
+    ts=$(tiny_shakespeare || true)
     if [ -n "$ts" ]; then
         train_run "$OUT/shakespeare" "$ts" "${flags[@]}"
         phase_summary tinyshakespeare "$OUT/shakespeare" >> "$OUT/two_phases.csv"
@@ -138,15 +149,21 @@ exp_scale() {
     local dsteps=$([ "$SHORT" = 1 ] && echo 4 || echo 150)
     local devery=$([ "$SHORT" = 1 ] && echo 2 || echo 50)
     local prompts=$([ "$SHORT" = 1 ] && echo 16 || echo 256)
+    local input=""
+    if [ "$DATA" = shakespeare ]; then
+        input=$(tiny_shakespeare) || { say "no data/tinyshakespeare.txt (run data/tinyshakespeare.sh)"; exit 1; }
+    fi
     echo "size,L,C,H,params_M,val_loss,layer,I_in1,I_out1,optimality,positive_before_dpo,positive_after_dpo,dpo_val_accuracy" \
         > "$OUT/scale.csv"
     for s in "${sizes[@]}"; do
         set -- $s
         # after pre-training, DPO on the built-in pairs (same steps for every size): the positive-
-        # sentiment rate before and after it is experiment 4's "preference property" per size
-        train_run "$OUT/$1" "" --steps "$steps" -L "$2" -C "$3" -H "$4" -B 16 -T 64 --probe-every "$every" \
-            --eval-every "$every" --probe-seqs "$seqs" --save-every 0 --dpo-steps "$dsteps" \
-            --dpo-eval-every "$devery" --dpo-prompts "$prompts"
+        # sentiment rate before and after it is experiment 4's "preference property" per size.
+        # Tiny Shakespeare has no preference pairs: pre-training only.
+        local dflags=(--dpo-steps "$dsteps" --dpo-eval-every "$devery" --dpo-prompts "$prompts")
+        [ -n "$input" ] && dflags=(--dpo-steps 0)
+        train_run "$OUT/$1" "$input" --steps "$steps" -L "$2" -C "$3" -H "$4" -B 16 -T 64 --probe-every "$every" \
+            --eval-every "$every" --probe-seqs "$seqs" --save-every 0 "${dflags[@]}"
         local pm vl rates
         pm=$(grep -m1 -o '[0-9.]*M parameters' "$OUT/$1.log" | sed 's/M parameters//')
         vl=$(final_val "$OUT/$1/train.csv")
@@ -219,7 +236,7 @@ corr() {
 
 exp_optimality() {
     local src=() d
-    for d in "$ROOT/two_phases$SUFFIX"/*/ "$ROOT/scale$SUFFIX"/*/; do
+    for d in "$ROOT/two_phases$SUFFIX"/*/ "$ROOT/scale$SUFFIX"/*/ "$ROOT/scale-shakespeare$SUFFIX"/*/; do
         [ -f "$d/probes.csv" ] && [ -f "$d/train.csv" ] && src+=("${d%/}")
     done
     if [ ${#src[@]} -eq 0 ]; then
