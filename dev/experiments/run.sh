@@ -41,7 +41,7 @@ SUFFIX=$([ "$SHORT" = 1 ] && echo "-short" || true)
 DATA=${DATA:-corpus}
 case "$DATA" in corpus|shakespeare) ;; *) echo "DATA must be corpus or shakespeare" >&2; exit 2 ;; esac
 [ "$DATA" = shakespeare ] && [ "$NAME" != scale ] && { echo "DATA=shakespeare applies to the scale experiment only" >&2; exit 2; }
-OUT="$ROOT/$NAME$([ "$DATA" = shakespeare ] && echo -shakespeare)$SUFFIX"
+OUT="$ROOT/$NAME$([ "$DATA" = shakespeare ] && echo -shakespeare || true)$SUFFIX"
 # Tiny Shakespeare, when present
 tiny_shakespeare() {
     local f
