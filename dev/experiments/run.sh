@@ -270,6 +270,24 @@ exp_optimality() {
     say "runs: ${src[*]}"
     say "wrote $OUT/optimality_points.csv, $OUT/optimality.csv, $OUT/optimality.svg"
     column -s, -t < "$OUT/optimality.csv"
+    # end of pre-training only, last hidden state (ln_f): one point per run, correlated within each data
+    # set (val losses of different data sets are not comparable); these are the across-model points
+    echo "run,data,val_loss,optimality_last_layer" > "$OUT/optimality_end.csv"
+    for d in "${src[@]}"; do
+        local data=corpus
+        case "$d" in *shakespeare*) data=shakespeare ;; esac
+        final_rows "$d/probes.csv" pretrain | tail -n 1 | awk -F, -v run="$(basename "$(dirname "$d")")/$(basename "$d")" \
+            -v data="$data" -v vl="$(final_val "$d/train.csv")" '{ printf "%s,%s,%s,%s\n", run, data, vl, $12 }' \
+            >> "$OUT/optimality_end.csv"
+    done
+    echo "data,runs,pearson,spearman" > "$OUT/optimality_end_corr.csv"
+    for data in corpus shakespeare; do
+        echo "$data,$(awk -F, -v g="$data" 'NR > 1 && $2 == g { print $4 "," $3 }' "$OUT/optimality_end.csv" | corr)" \
+            >> "$OUT/optimality_end_corr.csv"
+    done
+    say "wrote $OUT/optimality_end.csv, $OUT/optimality_end_corr.csv (end of pre-training, last layer, per data set)"
+    column -s, -t < "$OUT/optimality_end.csv"
+    column -s, -t < "$OUT/optimality_end_corr.csv"
     # the preference property after DPO: one point per scale size (optimality at the end of pre-training,
     # positive-sentiment rate after the same DPO stage); few points, so the correlation is only indicative
     local sc="$ROOT/scale$SUFFIX/scale.csv"
@@ -281,6 +299,13 @@ exp_optimality() {
             b=$(awk -F, -v l="$l" 'NR > 1 && $7 == l && $12 != "" { print $10 "," $12 - $11 }' "$sc" | corr | cut -d, -f2-)
             echo "$l,$a,$b" >> "$OUT/optimality_dpo.csv"
         done
+        # each size's last hidden state (ln_f), whatever its depth
+        local lastrows a b
+        lastrows=$(awk -F, 'NR > 1 && $12 != "" { if ($7 + 0 >= maxl[$1] + 0) { maxl[$1] = $7; row[$1] = $0 } }
+            END { for (s in row) print row[s] }' "$sc")
+        a=$(awk -F, '{ print $10 "," $12 }' <<< "$lastrows" | corr)
+        b=$(awk -F, '{ print $10 "," $12 - $11 }' <<< "$lastrows" | corr | cut -d, -f2-)
+        echo "last,$a,$b" >> "$OUT/optimality_dpo.csv"
         { echo "x,y,group,label"; awk -F, 'NR > 1 && $12 != "" { if ($7 + 0 >= maxl[$1] + 0) { maxl[$1] = $7; row[$1] = $10 "," $12 } }
             END { for (s in row) printf "%s,sizes,%s\n", row[s], s }' "$sc"; } > "$OUT/optdpo.data"
         awk -F, -v title="Scale runs: positive rate after DPO vs optimality before it (last layer)" \
