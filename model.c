@@ -456,6 +456,18 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // it, so results stay bit-identical, and a thread that loses its core to another process does
 // not stall the rest.
 #define ATT_TB 32
+
+// at[0..n) = softmax(pt[0..n)): the attention weights of one query over its n visible keys.
+// Shared by attention_forward and the cached decoding (gpt_kv_decode), so that both compute
+// the same bits.
+static void softmax_row(float* at, const float* pt, size_t n) {
+    float maxv = max_f32(pt, n);
+    for (size_t j = 0; j < n; j++) at[j] = exp_f32(pt[j] - maxv);
+    float sum = sum_f32(at, n);
+    float inv = 1.0f / sum;
+    for (size_t j = 0; j < n; j++) at[j] *= inv;
+}
+
 void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
                        size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
@@ -477,11 +489,7 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
             for (size_t t = 0; t < T; t++) {
                 float* pt = pre + t * T;
                 float* at = a + t * T;
-                float maxv = max_f32(pt, t + 1);
-                for (size_t j = 0; j <= t; j++) at[j] = exp_f32(pt[j] - maxv);
-                float sum = sum_f32(at, t + 1);
-                float inv = 1.0f / sum;
-                for (size_t j = 0; j <= t; j++) at[j] *= inv;
+                softmax_row(at, pt, t + 1);
                 for (size_t j = t + 1; j < T; j++) {
                     pt[j] = 0.0f;
                     at[j] = 0.0f;
@@ -1236,6 +1244,158 @@ void gpt_free(GPT* model) {
     free(model->inputs);
     free(model->targets);
     memset(model, 0, sizeof *model);
+}
+
+// ============================================================================
+// incremental decoding (key/value cache): see model.h
+
+// Floats of one step's activations for B rows (views carved in kv_views).
+static size_t kv_scratch_floats(const GPTConfig* cfg, size_t B, size_t max_len) {
+    size_t C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads, V = (size_t)cfg->vocab_size;
+    return B * (16 * C + 2 + 2 * NH * max_len + V);
+}
+
+typedef struct {
+    float *x, *ln, *mean, *rstd, *qkv, *atty, *tmp, *res2, *fch, *fchg; // (n, C or 3C or 4C)
+    float *pre, *att; // (B, NH, max_len) scores and weights
+    float* logits;    // (n, V) logits of the stepping rows, compact
+} KVViews;
+
+static KVViews kv_views(const GPTKVCache* cache, const GPTConfig* cfg) {
+    size_t B = cache->B, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
+    float* p = cache->scratch;
+    KVViews w;
+    w.x = p, p += B * C;
+    w.ln = p, p += B * C;
+    w.mean = p, p += B;
+    w.rstd = p, p += B;
+    w.qkv = p, p += B * 3 * C;
+    w.atty = p, p += B * C;
+    w.tmp = p, p += B * C;
+    w.res2 = p, p += B * C;
+    w.fch = p, p += B * 4 * C;
+    w.fchg = p, p += B * 4 * C;
+    w.pre = p, p += B * NH * cache->max_len;
+    w.att = p, p += B * NH * cache->max_len;
+    w.logits = p;
+    return w;
+}
+
+void gpt_kv_init(GPTKVCache* cache, const GPTConfig* cfg, size_t B, size_t max_len) {
+    if (B == 0 || max_len == 0 || max_len > (size_t)cfg->max_seq_len)
+        fatal("gpt_kv_init: B=%zu rows of %zu positions (the model has n_positions %d)", B, max_len,
+              cfg->max_seq_len);
+    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, V = (size_t)cfg->vocab_size;
+    memset(cache, 0, sizeof *cache);
+    cache->B = B;
+    cache->max_len = max_len;
+    cache->len = calloc_check(B, sizeof(int));
+    cache->k = malloc_check(L * B * max_len * C * sizeof(float));
+    cache->v = malloc_check(L * B * max_len * C * sizeof(float));
+    cache->logits = calloc_check(B * V, sizeof(float));
+    cache->scratch = malloc_check(kv_scratch_floats(cfg, B, max_len) * sizeof(float));
+    cache->rows = malloc_check(B * sizeof(size_t));
+}
+
+void gpt_kv_free(GPTKVCache* cache) {
+    free(cache->len);
+    free(cache->k);
+    free(cache->v);
+    free(cache->logits);
+    free(cache->scratch);
+    free(cache->rows);
+    memset(cache, 0, sizeof *cache);
+}
+
+const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, const int* lens, size_t T) {
+    const GPTConfig* cfg = &model->config;
+    size_t B = cache->B, L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, V = (size_t)cfg->vocab_size;
+    if (T == 0 || T > cache->max_len) fatal("gpt_kv_prefill: T=%zu outside [1, %zu]", T, cache->max_len);
+    for (size_t b = 0; b < B; b++)
+        if (lens[b] < 1 || (size_t)lens[b] > T) fatal("gpt_kv_prefill: row %zu length %d outside [1, %zu]", b, lens[b], T);
+    forward_to_lnf(model, tokens, B, T);
+    model->mean_loss = -1.0f;
+    model->num_valid = 0;
+    // keys and values of each row's prompt positions, from the forward's qkv (L, B, T, 3C)
+    const float* qkv = model->acts.qkv;
+    for (size_t l = 0; l < L; l++)
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < (size_t)lens[b]; t++) {
+                const float* src = qkv + ((l * B + b) * T + t) * 3 * C;
+                size_t dst = ((l * B + b) * cache->max_len + t) * C;
+                memcpy(cache->k + dst, src + C, C * sizeof(float));
+                memcpy(cache->v + dst, src + 2 * C, C * sizeof(float));
+            }
+    // the LM head on each row's last position only
+    KVViews w = kv_views(cache, cfg);
+    for (size_t b = 0; b < B; b++) {
+        memcpy(w.ln + b * C, model->acts.lnf + (b * T + (size_t)lens[b] - 1) * C, C * sizeof(float));
+        cache->len[b] = lens[b];
+    }
+    lm_head_forward(cache->logits, w.ln, model->params.wte, 1, B, C, V);
+    return cache->logits;
+}
+
+const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
+    const GPTConfig* cfg = &model->config;
+    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
+    size_t V = (size_t)cfg->vocab_size, hs = C / NH, C3 = 3 * C, ML = cache->max_len;
+    // the stepping rows, compacted: row i of every scratch view is cache row rows[i]
+    size_t n = 0;
+    for (size_t b = 0; b < cache->B; b++) {
+        if (tokens[b] < 0) continue;
+        if ((size_t)tokens[b] >= V) fatal("gpt_kv_decode: token id %d of row %zu is outside [0, %zu)", tokens[b], b, V);
+        if ((size_t)cache->len[b] >= ML) fatal("gpt_kv_decode: row %zu is full (%zu positions)", b, ML);
+        cache->rows[n++] = b;
+    }
+    if (n == 0) return cache->logits;
+    const size_t* rows = cache->rows;
+    ParameterTensors p = model->params;
+    KVViews w = kv_views(cache, cfg);
+    float scale = 1.0f / sqrtf((float)hs);
+    for (size_t i = 0; i < n; i++) { // encoder_forward of one position per row
+        const float* te = p.wte + (size_t)tokens[rows[i]] * C;
+        const float* pe = p.wpe + (size_t)cache->len[rows[i]] * C;
+        for (size_t c = 0; c < C; c++) w.x[i * C + c] = te[c] + pe[c];
+    }
+    for (size_t l = 0; l < L; l++) {
+        layernorm_forward(w.ln, w.mean, w.rstd, w.x, p.ln1w + l * C, p.ln1b + l * C, 1, n, C);
+        matmul_forward(w.qkv, w.ln, p.qkvw + l * C * C3, p.qkvb + l * C3, 1, n, C, C3);
+        for (size_t i = 0; i < n; i++) {
+            size_t dst = ((l * cache->B + rows[i]) * ML + (size_t)cache->len[rows[i]]) * C;
+            memcpy(cache->k + dst, w.qkv + i * C3 + C, C * sizeof(float));
+            memcpy(cache->v + dst, w.qkv + i * C3 + 2 * C, C * sizeof(float));
+        }
+        // attention of the new position over the row's positions 0..t, as attention_forward's
+        // row t: scores, softmax_row, weighted sum (sgemm on the calling thread)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+        for (size_t i = 0; i < n; i++) {
+            for (size_t h = 0; h < NH; h++) {
+                size_t t = (size_t)cache->len[rows[i]];
+                const float* kc = cache->k + (l * cache->B + rows[i]) * ML * C + h * hs; // rows C apart
+                const float* vc = cache->v + (l * cache->B + rows[i]) * ML * C + h * hs;
+                float* pre = w.pre + (i * NH + h) * ML;
+                float* att = w.att + (i * NH + h) * ML;
+                sgemm(0, 1, 1, t + 1, hs, scale, w.qkv + i * C3 + h * hs, C3, kc, C, 0.0f, pre, ML);
+                softmax_row(att, pre, t + 1);
+                sgemm(0, 0, 1, hs, t + 1, 1.0f, att, ML, vc, C, 0.0f, w.atty + i * C + h * hs, C);
+            }
+        }
+        matmul_forward(w.tmp, w.atty, p.attprojw + l * C * C, p.attprojb + l * C, 1, n, C, C);
+        residual_forward(w.res2, w.x, w.tmp, n * C);
+        layernorm_forward(w.ln, w.mean, w.rstd, w.res2, p.ln2w + l * C, p.ln2b + l * C, 1, n, C);
+        matmul_forward(w.fch, w.ln, p.fcw + l * C * 4 * C, p.fcb + l * 4 * C, 1, n, C, 4 * C);
+        gelu_forward(w.fchg, w.fch, n * 4 * C);
+        matmul_forward(w.tmp, w.fchg, p.fcprojw + l * 4 * C * C, p.fcprojb + l * C, 1, n, 4 * C, C);
+        residual_forward(w.x, w.res2, w.tmp, n * C);
+    }
+    layernorm_forward(w.ln, w.mean, w.rstd, w.x, p.lnfw, p.lnfb, 1, n, C);
+    lm_head_forward(w.logits, w.ln, p.wte, 1, n, C, V);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(cache->logits + rows[i] * V, w.logits + i * V, V * sizeof(float));
+        cache->len[rows[i]]++;
+    }
+    return cache->logits;
 }
 
 typedef struct {

@@ -241,6 +241,40 @@ int gpt_first_nonfinite(const GPT* model, char* name, size_t len);
 
 void gpt_free(GPT* model);
 
+// ---- incremental decoding with a key/value cache ----
+// Generation without recomputing the prefix for every new token: the cache keeps each layer's
+// keys and values of the positions seen so far, for B independent rows (sequences) of up to
+// max_len positions each. A decoding step appends one token to each row and costs one token's
+// forward pass (matrix-vector products, and attention over the row's cached positions) instead
+// of a forward over the whole prefix. The arithmetic is gpt_forward's, row by row (the same
+// kernels, sums in the same order), so the logits equal the full forward's at every position
+// (test_gpt.c checks it).
+typedef struct {
+    size_t B, max_len; // rows, and positions per row (max_len <= maxT)
+    int* len;          // (B) positions filled in each row
+    float* k;          // (L, B, max_len, C) keys of every layer, head h at channels h*hs..
+    float* v;          // (L, B, max_len, C) values
+    float* logits;     // (B, V) next-token logits after each row's last position
+    float* scratch;    // one step's activations for up to B rows
+    size_t* rows;      // (B) the rows taking part in the current step
+} GPTKVCache;
+
+// Allocates a cache for B rows of max_len positions (1 <= max_len <= cfg->max_seq_len), empty.
+void gpt_kv_init(GPTKVCache* cache, const GPTConfig* cfg, size_t B, size_t max_len);
+void gpt_kv_free(GPTKVCache* cache);
+
+// Fills every row of the cache from prompts: tokens (B, T) row-major, row b's prompt being its
+// first lens[b] tokens (1 <= lens[b] <= T <= max_len; the rest is padding, never read by the
+// causal attention of earlier positions). Runs one batched gpt_forward_hidden, so it overwrites
+// model->acts. Returns cache->logits: row b holds the logits after its last prompt token.
+const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, const int* lens, size_t T);
+
+// One decoding step: appends tokens[b] at position len[b] of every row b with tokens[b] >= 0
+// (-1: row b sits this step out and keeps its logits). Returns cache->logits (B, V) with the
+// stepping rows' logits for their new last position. A full row (len == max_len) or a token id
+// outside [0, V) is a fatal error.
+const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens);
+
 // Samples the next token from logits (V) at temperature (0 = greedy) with top-k (0 = all).
 int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng);
 

@@ -2,7 +2,7 @@
 // (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability
+// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability speed
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
@@ -4143,6 +4143,112 @@ static void test_ib(void) {
 }
 
 // ============================================================================
+// speed: the key/value cache's incremental decoding against full forward passes (the reference is
+// gpt_forward itself, checked against PyTorch in the model section); the fused cross-entropy
+
+// A random model whose weights are large enough (std 0.3) for peaked attention and logits, so that
+// a wrong cache position or a mask error shows in the logits.
+static void speed_model(GPT* m, GPTConfig cfg, uint64_t seed) {
+    gpt_build(m, cfg, seed);
+    uint64_t rng = seed + 1;
+    for (size_t i = 0; i < m->num_parameters; i++) m->params_memory[i] += 0.3f * random_normal(&rng);
+}
+
+// Logits of the cached decoding vs gpt_forward at every position of three rows that enter and
+// leave the steps at different times (prefills of different lengths, rows sitting steps out).
+static void test_speed_decode_logits(void) {
+    GPTConfig cfg = {.max_seq_len = 48, .vocab_size = 53, .num_layers = 2, .num_heads = 4, .channels = 32};
+    GPT m;
+    speed_model(&m, cfg, 11);
+    enum { B = 3, T = 40 };
+    size_t V = (size_t)cfg.vocab_size;
+    int tokens[B * T];
+    uint64_t rng = 5;
+    for (size_t i = 0; i < B * T; i++) tokens[i] = (int)(random_u32(&rng) % V);
+    gpt_forward(&m, tokens, NULL, B, T);
+    float* full = malloc_check(B * T * V * sizeof(float));
+    memcpy(full, m.acts.logits, B * T * V * sizeof(float));
+
+    GPTKVCache kv;
+    gpt_kv_init(&kv, &cfg, B, T);
+    int lens[B] = {1, 6, 17};
+    const float* lg = gpt_kv_prefill(&m, &kv, tokens, lens, T);
+    double maxd = 0.0;
+    int compared = 0, bitwise = 1;
+    int pos[B];
+    for (int b = 0; b < B; b++) {
+        pos[b] = lens[b] - 1;
+        double d = max_abs_diff(lg + b * V, full + ((size_t)b * T + (size_t)pos[b]) * V, V);
+        bitwise &= memcmp(lg + b * V, full + ((size_t)b * T + (size_t)pos[b]) * V, V * sizeof(float)) == 0;
+        if (!(d <= maxd)) maxd = d;
+        compared++;
+    }
+    for (int step = 0; step < 3 * T; step++) {
+        int tk[B];
+        int left = 0;
+        for (int b = 0; b < B; b++) {
+            // row 1 sits out every third step; a finished row sits out for good
+            int go = pos[b] + 1 < T && !(b == 1 && step % 3 == 2);
+            tk[b] = go ? tokens[b * T + pos[b] + 1] : -1;
+            left |= pos[b] + 1 < T;
+        }
+        if (!left) break;
+        lg = gpt_kv_decode(&m, &kv, tk);
+        for (int b = 0; b < B; b++) {
+            if (tk[b] < 0) continue;
+            pos[b]++;
+            const float* ref = full + ((size_t)b * T + (size_t)pos[b]) * V;
+            double d = max_abs_diff(lg + b * V, ref, V);
+            bitwise &= memcmp(lg + b * V, ref, V * sizeof(float)) == 0;
+            if (!(d <= maxd)) maxd = d;
+            compared++;
+        }
+    }
+    check(compared == B * T - (lens[0] - 1) - (lens[1] - 1) - (lens[2] - 1) && maxd <= 1e-5,
+          "speed: KV-cache decoding vs full forward logits at %d positions of 3 staggered rows (L2 C32 H4 V53 "
+          "T40), max abs diff %.3g (tol 1e-5)%s",
+          compared, maxd, bitwise ? ", bit-identical" : "");
+    gpt_kv_free(&kv);
+    free(full);
+    gpt_free(&m);
+}
+
+// A sampled continuation with the cache equals one that runs gpt_forward on the whole prefix for
+// every token, with the same RNG (temperature 1, all tokens: every logit matters).
+static void test_speed_decode_sampling(void) {
+    GPTConfig cfg = {.max_seq_len = 64, .vocab_size = 97, .num_layers = 3, .num_heads = 2, .channels = 24};
+    GPT m;
+    speed_model(&m, cfg, 21);
+    int V = cfg.vocab_size, np = 5, n = 50;
+    int a[64], b[64];
+    for (int i = 0; i < np; i++) a[i] = b[i] = (i * 37 + 3) % V;
+    uint64_t r1 = 99, r2 = 99;
+    for (int i = np; i < np + n; i++) { // no cache
+        gpt_forward(&m, a, NULL, 1, (size_t)i);
+        a[i] = sample_logits(m.acts.logits + (size_t)(i - 1) * (size_t)V, V, 1.0f, 0, &r1);
+    }
+    GPTKVCache kv;
+    gpt_kv_init(&kv, &cfg, 1, (size_t)(np + n));
+    const float* lg = gpt_kv_prefill(&m, &kv, b, &np, (size_t)np);
+    for (int i = np; i < np + n; i++) {
+        b[i] = sample_logits(lg, V, 1.0f, 0, &r2);
+        if (i + 1 < np + n) lg = gpt_kv_decode(&m, &kv, &b[i]);
+    }
+    int same = memcmp(a, b, sizeof(int) * (size_t)(np + n)) == 0 && r1 == r2;
+    int distinct = 0;
+    for (int i = np; i < np + n; i++) distinct += a[i] != a[np];
+    check(same && distinct > 0, "speed: %d tokens sampled with the KV cache = without it (same RNG, temperature 1)",
+          n);
+    gpt_kv_free(&kv);
+    gpt_free(&m);
+}
+
+static void test_speed(void) {
+    test_speed_decode_logits();
+    test_speed_decode_sampling();
+}
+
+// ============================================================================
 
 int main(int argc, char** argv) {
     static const struct {
@@ -4150,7 +4256,8 @@ int main(int argc, char** argv) {
         void (*fn)(void);
     } sections[] = {{"gemm", test_gemm},     {"model", test_model}, {"tokenizer", test_tokenizer},
                     {"data", test_data},     {"probes", test_probes}, {"ib", test_ib},
-                    {"train", test_train},   {"dpo", test_dpo},     {"reliability", test_reliability}};
+                    {"train", test_train},   {"dpo", test_dpo},     {"reliability", test_reliability},
+                    {"speed", test_speed}};
     size_t ns = sizeof sections / sizeof sections[0];
     for (size_t i = 0; i < ns; i++) {
         int wanted = argc < 2;
