@@ -4243,7 +4243,48 @@ static void test_speed_decode_sampling(void) {
     gpt_free(&m);
 }
 
+// The few-row SGEMM paths (B read in place, gemm.h "few rows") give the same bits as the packed
+// path's rows of a taller product, for every kernel and transposition: what makes the cached
+// decoding bit-identical to the full forward. (Their values are checked against a double
+// reference in the gemm section, whose shapes include M = 1.)
+static void test_speed_gemm_rows(void) {
+    const GemmKernel kernels[] = {GEMM_PORTABLE, GEMM_AVX2, GEMM_AVX512};
+    size_t M = 30, N = 77, K = 300; // K over one KC block, N with a tail
+    uint64_t rng = 3;
+    float* A = malloc_check(M * K * sizeof(float));
+    float* Bm = malloc_check(K * N * sizeof(float));
+    float* Cf = malloc_check(M * N * sizeof(float));
+    float* Cr = malloc_check(M * N * sizeof(float));
+    for (size_t i = 0; i < M * K; i++) A[i] = random_normal(&rng);
+    for (size_t i = 0; i < K * N; i++) Bm[i] = random_normal(&rng);
+    for (size_t kk = 0; kk < 3; kk++) {
+        if (!gemm_kernel_available(kernels[kk])) continue;
+        int same = 1, cases = 0;
+        for (int t = 0; t < 4; t++) {
+            int ta = t & 1, tb = t >> 1;
+            size_t lda = ta ? M : K, ldb = tb ? K : N;
+            for (size_t i = 0; i < M * N; i++) Cf[i] = Cr[i] = 0.25f * (float)(i % 7);
+            sgemm_with(kernels[kk], ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 1.0f, Cf, N);
+            for (size_t r0 = 0, m = 1; r0 < M; r0 += m, m = m % 4 + 1) { // slices of 1, 2, 3, 4 rows
+                size_t mm = r0 + m <= M ? m : M - r0;
+                const float* Ar = ta ? A + r0 : A + r0 * K;
+                sgemm_with(kernels[kk], ta, tb, mm, N, K, 0.7f, Ar, lda, Bm, ldb, 1.0f, Cr + r0 * N, N);
+                cases++;
+            }
+            same &= memcmp(Cf, Cr, M * N * sizeof(float)) == 0;
+        }
+        check(same, "speed: gemm %s, %d products of 1-4 rows = the same rows of a 30-row product, bit for bit "
+                    "(4 transpositions)",
+              gemm_kernel_name(kernels[kk]), cases);
+    }
+    free(A);
+    free(Bm);
+    free(Cf);
+    free(Cr);
+}
+
 static void test_speed(void) {
+    test_speed_gemm_rows();
     test_speed_decode_logits();
     test_speed_decode_sampling();
 }
