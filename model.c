@@ -626,36 +626,47 @@ void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const floa
     sgemm(1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);
 }
 
-// Softmax + cross-entropy: probs (B,T,V) = softmax(logits), losses (B,T) = -log probs[target]
-// computed as logsumexp - logit[target]; 0 where target is -1. targets may be NULL (all ignored).
-void crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets, size_t B,
-                          size_t T, size_t V) {
+// Fused softmax + cross-entropy (as llm.c's fused classifier): the forward keeps only the
+// log-sum-exp of each row, lse = max + log sum_v e^(logit_v - max), and the loss lse - logit[target];
+// the backward recomputes softmax = e^(logit - lse) on the fly while writing dlogits, so the
+// (B,T,V) probabilities are never stored. Rows with target -1 are skipped (lse, loss = 0).
+void crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets, size_t B, size_t T,
+                          size_t V) {
 #pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
-        const float* lo = logits + bt * V;
-        float* p = probs + bt * V;
-        // max, exp and sum as three vectorised passes over the row (in L2 for V up to ~64k)
-        float maxv = max_f32(lo, V);
-        for (size_t v = 0; v < V; v++) p[v] = exp_f32(lo[v] - maxv);
-        float sum = sum_f32(p, V);
-        float inv = 1.0f / sum;
-        for (size_t v = 0; v < V; v++) p[v] *= inv;
         int tg = targets ? targets[bt] : -1;
-        losses[bt] = tg < 0 ? 0.0f : logf(sum) + maxv - lo[tg];
+        if (tg < 0) {
+            lse[bt] = 0.0f;
+            losses[bt] = 0.0f;
+            continue;
+        }
+        const float* lo = logits + bt * V;
+        float maxv = max_f32(lo, V);
+        // sum of e^(lo - max) in 16 interleaved partial sums, as sum_f32 (vectorised, fixed order)
+        float acc[16] = {0};
+        size_t v = 0;
+        for (; v + 16 <= V; v += 16)
+            for (int k = 0; k < 16; k++) acc[k] += exp_f32(lo[v + k] - maxv);
+        float sum = 0.0f;
+        for (; v < V; v++) sum += exp_f32(lo[v] - maxv);
+        for (int k = 0; k < 16; k++) sum += acc[k];
+        float ls = logf(sum) + maxv;
+        lse[bt] = ls;
+        losses[bt] = ls - lo[tg];
     }
 }
 
-// dlogits (B,T,V) += (probs - onehot(target)) * dlosses[b,t]; rows with target -1 get nothing.
-void crossentropy_backward(float* dlogits, const float* dlosses, const float* probs, const int* targets, size_t B,
-                           size_t T, size_t V) {
+// dlogits (B,T,V) += (e^(logits - lse) - onehot(target)) * dlosses[b,t]; rows with target -1 get nothing.
+void crossentropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
+                           const int* targets, size_t B, size_t T, size_t V) {
 #pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
         int tg = targets ? targets[bt] : -1;
         if (tg < 0) continue;
-        float g = dlosses[bt];
-        const float* p = probs + bt * V;
+        float g = dlosses[bt], ls = lse[bt];
+        const float* lo = logits + bt * V;
         float* dl = dlogits + bt * V;
-        for (size_t v = 0; v < V; v++) dl[v] += p[v] * g;
+        for (size_t v = 0; v < V; v++) dl[v] += exp_f32(lo[v] - ls) * g;
         dl[tg] -= g;
     }
 }
@@ -774,7 +785,7 @@ static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cf
     s[i++] = B * T;              // lnf_mean
     s[i++] = B * T;              // lnf_rstd
     s[i++] = B * T * V;          // logits
-    s[i++] = B * T * V;          // probs
+    s[i++] = B * T;              // lse
     s[i++] = B * T;              // losses
 }
 
@@ -782,7 +793,7 @@ static void point_activations(ActivationTensors* a, float* mem, const size_t siz
     float** ptrs[NUM_ACTIVATION_TENSORS] = {
         &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->preatt, &a->att,
         &a->attproj,  &a->residual2, &a->ln2,     &a->ln2_mean,  &a->ln2_rstd, &a->fch,      &a->fch_gelu,
-        &a->fcproj,   &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->probs,
+        &a->fcproj,   &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->lse,
         &a->losses};
     for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
         *ptrs[i] = mem;
@@ -931,7 +942,7 @@ void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, si
     if (targets) memcpy(model->targets, targets, B * T * sizeof(int));
     ActivationTensors a = model->acts;
     lm_head_forward(a.logits, a.lnf, model->params.wte, B, T, C, V);
-    crossentropy_forward(a.probs, a.losses, a.logits, model->targets, B, T, V);
+    crossentropy_forward(a.lse, a.losses, a.logits, model->targets, B, T, V);
     // the mean in double, in a fixed order
     double sum = 0.0;
     size_t n = 0;
@@ -1007,7 +1018,7 @@ void gpt_backward(GPT* model, const float* dlosses) {
         if (model->targets[i] < 0) dl[i] = 0.0f;
         else dl[i] = dlosses ? dlosses[i] : 1.0f / (float)model->num_valid;
     }
-    crossentropy_backward(d.logits, dl, a.probs, model->targets, B, T, V);
+    crossentropy_backward(d.logits, dl, a.logits, a.lse, model->targets, B, T, V);
     lm_head_backward(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V);
     layernorm_backward(d.residual3 + (L - 1) * BTC, g.lnfw, g.lnfb, d.lnf, a.residual3 + (L - 1) * BTC, p.lnfw,
                        a.lnf_mean, a.lnf_rstd, B, T, C);
@@ -1130,7 +1141,7 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
 static const char* const act_names[NUM_ACTIVATION_TENSORS] = {
     "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "preatt", "att",
     "attproj", "residual2", "ln2",    "ln2_mean", "ln2_rstd", "fch",       "fch_gelu", "fcproj",
-    "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "probs",     "losses"};
+    "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "lse",       "losses"};
 
 // Index of the first non-finite value in x[0..n), or n.
 static size_t first_nonfinite(const float* x, size_t n) {

@@ -129,7 +129,7 @@ typedef struct {
     float* lnf_mean;  // (B, T)
     float* lnf_rstd;  // (B, T)
     float* logits;    // (B, T, V)
-    float* probs;     // (B, T, V)
+    float* lse;       // (B, T)        log-sum-exp of each logits row (for the fused backward), 0 where target == -1
     float* losses;    // (B, T)        -log p(target), 0 where target == -1
 } ActivationTensors;
 
@@ -335,11 +335,13 @@ void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N);
 void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V);
 void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
                       size_t T, size_t C, size_t V);
-// probs (B,T,V) = softmax(logits); losses (B,T) = -log probs[target], 0 where target is -1 (targets
-// may be NULL: all ignored). Backward: dlogits += (probs - onehot(target)) * dlosses, skipping -1.
-void crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets, size_t B,
-                          size_t T, size_t V);
-void crossentropy_backward(float* dlogits, const float* dlosses, const float* probs, const int* targets, size_t B,
-                           size_t T, size_t V);
+// Fused softmax + cross-entropy (no (B,T,V) probabilities are stored): lse (B,T) = log sum_v
+// e^logits, losses (B,T) = lse - logits[target]; both 0 where target is -1 (targets may be NULL:
+// all ignored). Backward: dlogits += (softmax(logits) - onehot(target)) * dlosses, the softmax
+// recomputed from logits and lse on the fly; rows with target -1 get nothing.
+void crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets, size_t B, size_t T,
+                          size_t V);
+void crossentropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
+                           const int* targets, size_t B, size_t T, size_t V);
 
 #endif // MODEL_H

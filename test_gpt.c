@@ -618,7 +618,7 @@ static void test_model_kernels(void) {
         case K_ATTENTION: attention_backward(dx, s1, s2, k.wt, k.x, k.aux2, k.B, k.T, k.C, k.NH); break;
         case K_GELU: gelu_backward(dx, k.x, k.wt, k.nx); break;
         case K_LMHEAD: lm_head_backward(dx, dw, k.wt, k.x, k.w, k.B, k.T, k.C, k.V); break;
-        default: crossentropy_backward(dx, k.wt, k.aux1, k.tg, k.B, k.T, k.V); break;
+        default: crossentropy_backward(dx, k.wt, k.x, k.aux1, k.tg, k.B, k.T, k.V); break;
         }
         double e = kernel_fd(&k, k.x, dx, k.nx);
         if (k.w) {
