@@ -16,16 +16,16 @@
 //
 // Design (Goto/BLIS scheme):
 //
-//   for jc in N step NC                      B panel (KC x NC) packed once, shared by threads
-//     for pc in K step KC                    (in L2/L3)
-//       pack op(B)[pc:pc+KC, jc:jc+NC]       threads split the NR-wide slivers (static)
+//   for jc in N step NC
+//     for p0 in K step KP                    B panel (KP x NC), shared by threads (in L3)
+//       pack op(B)[p0:p0+KP, jc:jc+NC]       threads split the NR-wide slivers of every KC slab
 //       parallel for (ic, jb) tasks          row block of MC x column chunk of the panel,
 //                                            handed out one at a time (dynamic schedule)
-//         pack op(A)[ic:ic+MC, pc:pc+KC]     into the thread's own buffer (stays in its L2);
-//                                            skipped when the thread's last task had this ic
-//         for jr in chunk step NR            B sliver (KC x NR) stays in L1 over the ir loop
-//           for ir in MC step MR
-//             micro-kernel: C[ir:+MR, jr:+NR] += Apack sliver · Bpack sliver
+//         for pc in p0..p0+KP step KC
+//           pack op(A)[ic:ic+MC, pc:pc+KC]   into the thread's own buffer (stays in its L2)
+//           for jr in chunk step NR          B sliver (KC x NR) stays in L1 over the ir loop
+//             for ir in MC step MR
+//               micro-kernel: C[ir:+MR, jr:+NR] += Apack sliver · Bpack sliver
 //
 // About 4 tasks per thread: on a machine shared with other processes a thread that loses its
 // core for a while does not hold the others up at the barrier (a static split would). Column
@@ -54,7 +54,9 @@
 //   MC <= 224 (a multiple of MR): the A block (MC x KC x 4 B = 224 KiB) sits in L2 with room
 //             for the B panel's slivers passing through. MC is evened out over the row blocks
 //             (M = 384: 2 blocks of 196 rather than 224 + 160).
-//   NC = 3072: the packed B panel (3 MiB) is shared by all threads from L2/L3.
+//   NC = 3072, KP: the packed B panel (at most GEMM_B_FLOATS, 4 MiB: KP = 256 rows of 3072
+//             columns, up to 5376 rows of 768) is shared by all threads from L3 while it is
+//             still there; a longer K runs as successive panels over the same columns.
 //
 // Determinism: every element of C is the same sequence of float operations whatever the thread
 // count, the block partition or which thread runs which task: the k loop runs pc blocks in order,
@@ -118,9 +120,10 @@ const char* gemm_kernel_name(GemmKernel kernel);
 #define GEMM_KC 256
 #define GEMM_MC_MAX 224
 #define GEMM_NC 3072
-// 28 MiB: under glibc's largest mmap threshold (32 MiB), so that after the first call the panel
-// comes from the heap again instead of fresh zeroed pages every call
-#define GEMM_B_FLOATS ((size_t)7 << 20)
+// 4 MiB: the packed B panel is read back while it is still in the shared L3 (a 28 MiB panel,
+// written in full before any of it is read, came back from DRAM: the LM head's dinp, K = 50257,
+// ran at 83 GFLOP/s instead of 100 on 2 threads here)
+#define GEMM_B_FLOATS ((size_t)1 << 20)
 #define GEMM_MR_MAX 14
 #define GEMM_NR_MAX 32
 
@@ -340,6 +343,19 @@ __attribute__((target("avx512f"))) static void gemm_transpose16_avx512(float* d,
 }
 #endif
 
+#if GEMM_X86
+// d[k*mr + i] = alpha * src[k*sstride + i] for i < rows, 0 for rows <= i < mr (mr <= 16), k < kc:
+// one masked 16-lane load, multiply and store per k (the sliver of an A read transposed).
+__attribute__((target("avx512f"))) static void gemm_pack_rows_avx512(float* d, size_t mr, const float* src,
+                                                                      size_t sstride, size_t rows, size_t kc,
+                                                                      float alpha) {
+    __mmask16 lm = (__mmask16)((1u << rows) - 1u), sm = (__mmask16)((1u << mr) - 1u);
+    __m512 av = _mm512_set1_ps(alpha);
+    for (size_t k = 0; k < kc; k++)
+        _mm512_mask_storeu_ps(d + k * mr, sm, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(lm, src + k * sstride)));
+}
+#endif
+
 // Packs alpha * op(A)[i0:i0+mc, p0:p0+kc] into MR-tall k-major slivers (rows past mc zeroed).
 static void gemm_pack_a(float* dst, int transA, const float* A, size_t lda, size_t i0, size_t p0, size_t mc,
                         size_t kc, size_t mr, float alpha, int fast_transpose) {
@@ -349,6 +365,12 @@ static void gemm_pack_a(float* dst, int transA, const float* A, size_t lda, size
         float* d = dst + s * kc; // sliver s/mr starts at (s/mr) * mr * kc
         if (transA) {
             // op(A)[i][k] = A[k][i]: for each k the sliver's rows are contiguous in A
+#if GEMM_X86
+            if (fast_transpose && mr <= 16) {
+                gemm_pack_rows_avx512(d, mr, A + p0 * lda + i0 + s, lda, rows, kc, alpha);
+                continue;
+            }
+#endif
             for (size_t k = 0; k < kc; k++) {
                 const float* src = A + (p0 + k) * lda + i0 + s;
                 float* dk = d + k * mr;
@@ -638,17 +660,20 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
     mc = (mc + mr - 1) / mr * mr;
     nbm = (M + mc - 1) / mc;
 
-    // B panels hold all of K (every kc slab of nc columns) so that the threads meet at a barrier
-    // twice per panel rather than twice per kc block; NC shrinks for long K to keep the panel
-    // within GEMM_B_FLOATS (28 MiB: K = 2048 keeps NC = 3072, K = 50257 gets 128)
+    // B panels hold a long run of K (every kc slab of nc columns, up to KP rows) so that the
+    // threads meet at a barrier twice per panel rather than twice per kc block. The panel stays
+    // within GEMM_B_FLOATS (28 MiB): NC = 3072 columns keep KP = 2304 rows; a narrower N gets a
+    // longer KP (N = 768: 9472). A K beyond KP (the LM head's dinp, K = V) takes several panels
+    // over the same columns, each packing its A blocks once: shrinking NC instead would repack all
+    // of A for every narrow panel.
     size_t kc_max = K < GEMM_KC ? K : GEMM_KC;
-    size_t nc_cap = GEMM_B_FLOATS / K / nr * nr;
-    if (nc_cap > GEMM_NC) nc_cap = GEMM_NC;
-    if (nc_cap < nr) nc_cap = nr;
+    size_t nc_cap = GEMM_NC;
     size_t nc_max = N < nc_cap ? N : nc_cap;
     size_t nc_pad = (nc_max + nr - 1) / nr * nr;
-    size_t npc = (K + GEMM_KC - 1) / GEMM_KC;
-    float* bpack = (float*)malloc(nc_pad * K * sizeof(float));
+    size_t kp = GEMM_B_FLOATS / nc_pad / GEMM_KC * GEMM_KC;
+    if (kp < GEMM_KC) kp = GEMM_KC;
+    if (kp > K) kp = K;
+    float* bpack = (float*)malloc(nc_pad * kp * sizeof(float));
     float* apack = (float*)malloc((size_t)nthreads * mc * kc_max * sizeof(float));
     if (!bpack || !apack) {
         fprintf(stderr, "error: gemm.h: out of memory for packing buffers (%zu x %zu x %zu)\n", M, N, K);
@@ -673,27 +698,31 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
             size_t nch = (nslivers + nbn - 1) / nbn * nr;
             if (nch < 128) nch = 128 / nr * nr;
             nbn = (nc + nch - 1) / nch;
-            // slab p (k rows p*KC ..) of the panel starts at bpack + p*KC*nc_pad
+            for (size_t p0 = 0; p0 < K; p0 += kp) {
+                size_t kl = K - p0 < kp ? K - p0 : kp;
+                size_t npc = (kl + GEMM_KC - 1) / GEMM_KC;
+                // slab p (k rows p0 + p*KC ..) of the panel starts at bpack + p*KC*nc_pad
 #pragma omp for schedule(static)
-            for (size_t idx = 0; idx < npc * nslivers; idx++) {
-                size_t pc = idx / nslivers * GEMM_KC, s = idx % nslivers;
-                size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
-                gemm_pack_b_sliver(bpack + pc * nc_pad, transB, B, ldb, pc, jc, nc, kc, nr, s, fast);
-            }
-            // (implicit barrier: the panel is complete before anyone reads it)
-#pragma omp for schedule(dynamic, 1)
-            for (size_t task = 0; task < nbm * nbn; task++) {
-                size_t ib = task / nbn, jb = task % nbn;
-                size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
-                size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
-                for (size_t pc = 0; pc < K; pc += GEMM_KC) {
-                    size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
-                    gemm_pack_a(ap, transA, A, lda, ic, pc, m, kc, mr, alpha, fast);
-                    gemm_macro(&ki, m, n, kc, ap, bpack + pc * nc_pad + j0 * kc, C + ic * ldc + jc + j0, ldc,
-                               !(overwrite && pc == 0));
+                for (size_t idx = 0; idx < npc * nslivers; idx++) {
+                    size_t pc = idx / nslivers * GEMM_KC, s = idx % nslivers;
+                    size_t kc = kl - pc < GEMM_KC ? kl - pc : GEMM_KC;
+                    gemm_pack_b_sliver(bpack + pc * nc_pad, transB, B, ldb, p0 + pc, jc, nc, kc, nr, s, fast);
                 }
+                // (implicit barrier: the panel is complete before anyone reads it)
+#pragma omp for schedule(dynamic, 1)
+                for (size_t task = 0; task < nbm * nbn; task++) {
+                    size_t ib = task / nbn, jb = task % nbn;
+                    size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
+                    size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
+                    for (size_t pc = 0; pc < kl; pc += GEMM_KC) {
+                        size_t kc = kl - pc < GEMM_KC ? kl - pc : GEMM_KC;
+                        gemm_pack_a(ap, transA, A, lda, ic, p0 + pc, m, kc, mr, alpha, fast);
+                        gemm_macro(&ki, m, n, kc, ap, bpack + pc * nc_pad + j0 * kc, C + ic * ldc + jc + j0, ldc,
+                                   !(overwrite && p0 + pc == 0));
+                    }
+                }
+                // (implicit barrier: nobody repacks B while it is being read)
             }
-            // (implicit barrier: nobody repacks B while it is being read)
         }
     }
     free(bpack);
