@@ -446,8 +446,10 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 }
 
 // Causal multi-head self-attention. inp (B,T,3C) holds [q | k | v], head h at channels h*hs..;
-// out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. preatt, att (B,NH,T,T)
-// are saved for backward (entries j > t are set to 0). Parallel over (b, h): disjoint writes.
+// out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. att (B,NH,T,T) is saved
+// for backward, preatt (B,NH,T,T) gets the scores if not NULL (entries j > t are set to 0 in
+// both); the model passes NULL (the backward never reads the scores), so that each thread keeps
+// one head's T x T scores instead of L·B·NH·T·T floats. Parallel over (b, h): disjoint writes.
 //
 // Per head the two products are SGEMMs (gemm.h, run on the calling thread) over row blocks of
 // ATT_TB queries: block [t0, t1) only needs keys j < t1, so the causal upper triangle beyond each
@@ -472,13 +474,17 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
                        size_t NH) {
     size_t C3 = 3 * C, hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+#pragma omp parallel
+    {
+        // preatt == NULL: the scores of a head live in this thread's T x T scratch
+        float* scratch = preatt ? NULL : malloc_check(T * T * sizeof(float));
+#pragma omp for collapse(2) schedule(dynamic, 1)
     for (size_t b = 0; b < B; b++) {
         for (size_t h = 0; h < NH; h++) {
             const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
             const float* k = q + C;
             const float* v = q + 2 * C;
-            float* pre = preatt + (b * NH + h) * T * T;
+            float* pre = preatt ? preatt + (b * NH + h) * T * T : scratch;
             float* a = att + (b * NH + h) * T * T;
             float* o = out + b * T * C + h * hs; // rows C apart
             // pre[t, j] = scale * q_t · k_j for j < t1 of t's block
@@ -502,11 +508,14 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
             }
         }
     }
+        free(scratch);
+    }
 }
 
 // Backward of attention_forward. datt = dout · vᵀ, dv += attᵀ · dout, softmax backward
 // dpreatt = att * (datt - sum_j att * datt), then dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale.
-// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) scratch (accumulated, j <= t only), dout (B,T,C),
+// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) accumulated for j <= t if not NULL (the model passes
+// NULL: they are per-head intermediates, kept in the thread's T x T buffer), dout (B,T,C),
 // inp (B,T,3C), att (B,NH,T,T) with zeros above the diagonal (as attention_forward leaves it).
 // Parallel over (b, h): every write lands in that head's slice of that sequence. The four
 // products are causal-blocked SGEMMs as in the forward; this head's datt and dpreatt are built
@@ -529,8 +538,8 @@ void attention_backward(float* dinp, float* dpreatt, float* datt, const float* d
                 float* dv = dq + 2 * C;
                 const float* d = dout + b * T * C + h * hs; // rows C apart
                 const float* a = att + (b * NH + h) * T * T;
-                float* da = datt + (b * NH + h) * T * T;
-                float* dp = dpreatt + (b * NH + h) * T * T;
+                float* da = datt ? datt + (b * NH + h) * T * T : NULL;
+                float* dp = dpreatt ? dpreatt + (b * NH + h) * T * T : NULL;
                 // local[t, j] = d_t · v_j for j < t1 of t's block
                 for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
                     size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
@@ -540,17 +549,17 @@ void attention_backward(float* dinp, float* dpreatt, float* datt, const float* d
                 for (size_t t = 0; t < T; t++) {
                     const float* at = a + t * T;
                     float* lt = local + t * T;
-                    float* dat = da + t * T;
-                    float* dpt = dp + t * T;
+                    // without datt/dpreatt buffers, local holds datt and then dpreatt itself
+                    float* dat = da ? da + t * T : lt;
                     float sdot = 0.0f;
                     for (size_t j = 0; j <= t; j++) {
-                        dat[j] += lt[j];
+                        if (da) dat[j] += lt[j];
                         sdot += at[j] * dat[j];
                     }
                     for (size_t j = 0; j <= t; j++) {
                         float g = at[j] * (dat[j] - sdot);
-                        dpt[j] += g;
-                        lt[j] = dpt[j];
+                        if (dp) g = dp[t * T + j] += g;
+                        lt[j] = g;
                     }
                     for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
                 }
@@ -770,7 +779,6 @@ static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cf
     s[i++] = L * B * T;          // ln1_rstd
     s[i++] = L * B * T * 3 * C;  // qkv
     s[i++] = L * B * T * C;      // atty
-    s[i++] = L * B * NH * T * T; // preatt
     s[i++] = L * B * NH * T * T; // att
     s[i++] = L * B * T * C;      // attproj
     s[i++] = L * B * T * C;      // residual2
@@ -789,9 +797,12 @@ static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cf
     s[i++] = B * T;              // losses
 }
 
+// Index of att in the ActivationTensors order (the one activation without a gradient buffer).
+#define A_ATT 6
+
 static void point_activations(ActivationTensors* a, float* mem, const size_t sizes[NUM_ACTIVATION_TENSORS]) {
     float** ptrs[NUM_ACTIVATION_TENSORS] = {
-        &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->preatt, &a->att,
+        &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->att,
         &a->attproj,  &a->residual2, &a->ln2,     &a->ln2_mean,  &a->ln2_rstd, &a->fch,      &a->fch_gelu,
         &a->fcproj,   &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->lse,
         &a->losses};
@@ -900,7 +911,6 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
         float* l_ln1_rstd = a.ln1_rstd + l * B * T;
         float* l_qkv = a.qkv + l * BTC * 3;
         float* l_atty = a.atty + l * BTC;
-        float* l_preatt = a.preatt + l * B * NH * T * T;
         float* l_att = a.att + l * B * NH * T * T;
         float* l_attproj = a.attproj + l * BTC;
         float* l_residual2 = a.residual2 + l * BTC;
@@ -914,7 +924,7 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
 
         layernorm_forward(l_ln1, l_ln1_mean, l_ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, B, T, C);
         matmul_forward(l_qkv, l_ln1, p.qkvw + l * C * 3 * C, p.qkvb + l * 3 * C, B, T, C, 3 * C);
-        attention_forward(l_atty, l_preatt, l_att, l_qkv, B, T, C, NH);
+        attention_forward(l_atty, NULL, l_att, l_qkv, B, T, C, NH);
         matmul_forward(l_attproj, l_atty, p.attprojw + l * C * C, p.attprojb + l * C, B, T, C, C);
         residual_forward(l_residual2, residual, l_attproj, BTC);
         layernorm_forward(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, p.ln2w + l * C, p.ln2b + l * C, B, T, C);
@@ -1003,11 +1013,17 @@ void gpt_backward(GPT* model, const float* dlosses) {
     size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
     size_t V = (size_t)cfg->vocab_size;
     ensure_grads(model);
+    // activation gradients mirror the activations except att: attention_backward keeps each
+    // head's datt/dpreatt in a T x T buffer of its own (grads_acts.att is not used)
+    size_t gsizes[NUM_ACTIVATION_TENSORS], ng = 0;
+    memcpy(gsizes, model->act_sizes, sizeof gsizes);
+    gsizes[A_ATT] = 0;
+    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) ng += gsizes[i];
     if (!model->grads_acts_memory) {
-        model->grads_acts_memory = malloc_check(model->num_activations * sizeof(float));
-        point_activations(&model->grads_acts, model->grads_acts_memory, model->act_sizes);
+        model->grads_acts_memory = malloc_check(ng * sizeof(float));
+        point_activations(&model->grads_acts, model->grads_acts_memory, gsizes);
     }
-    memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
+    memset(model->grads_acts_memory, 0, ng * sizeof(float));
 
     ParameterTensors p = model->params, g = model->grads;
     ActivationTensors a = model->acts, d = model->grads_acts;
@@ -1037,8 +1053,7 @@ void gpt_backward(GPT* model, const float* dlosses) {
         residual_backward(dresidual, d.attproj + o1, d.residual2 + o1, BTC);
         matmul_backward(d.atty + o1, g.attprojw + l * C * C, g.attprojb + l * C, d.attproj + o1, a.atty + o1,
                         p.attprojw + l * C * C, B, T, C, C);
-        attention_backward(d.qkv + o3, d.preatt + oa, d.att + oa, d.atty + o1, a.qkv + o3, a.att + oa, B, T, C,
-                           NH);
+        attention_backward(d.qkv + o3, NULL, NULL, d.atty + o1, a.qkv + o3, a.att + oa, B, T, C, NH);
         matmul_backward(d.ln1 + o1, g.qkvw + l * C * 3 * C, g.qkvb + l * 3 * C, d.qkv + o3, a.ln1 + o1,
                         p.qkvw + l * C * 3 * C, B, T, C, 3 * C);
         layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + o1, residual, p.ln1w + l * C,
@@ -1133,13 +1148,13 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
     fill_act_sizes(s, cfg, B, T);
     for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) na += s[i];
     size_t floats = np + na;
-    if (training) floats += 3 * np + na; // grads, m, v, activation gradients
+    if (training) floats += 3 * np + na - s[A_ATT]; // grads, m, v, activation gradients (none for att)
     return floats * sizeof(float) + 2 * B * T * sizeof(int);
 }
 
 // Activation tensor names (ActivationTensors order) for gpt_first_nonfinite.
 static const char* const act_names[NUM_ACTIVATION_TENSORS] = {
-    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "preatt", "att",
+    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "att",
     "attproj", "residual2", "ln2",    "ln2_mean", "ln2_rstd", "fch",       "fch_gelu", "fcproj",
     "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "lse",       "losses"};
 
@@ -1191,14 +1206,14 @@ int gpt_first_nonfinite(const GPT* model, char* name, size_t len) {
             return 1;
         }
         for (size_t l = 0; l < L; l++)
-            for (int i = 1; i <= 16; i++) { // ln1 .. residual3: (L, ...) stacked by layer
+            for (int i = 1; i <= 15; i++) { // ln1 .. residual3: (L, ...) stacked by layer
                 size_t per = cur[i] / L;
                 if (first_nonfinite(base[i] + l * per, per) < per) {
                     snprintf(name, len, "activation h.%zu.%s", l, act_names[i]);
                     return 1;
                 }
             }
-        for (int i = 17; i < last; i++)
+        for (int i = 16; i < last; i++)
             if (first_nonfinite(base[i], cur[i]) < cur[i]) {
                 snprintf(name, len, "activation %s", act_names[i]);
                 return 1;

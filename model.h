@@ -106,7 +106,7 @@ typedef struct {
     float* lnfb;     // (C)
 } ParameterTensors;
 
-#define NUM_ACTIVATION_TENSORS 23
+#define NUM_ACTIVATION_TENSORS 22
 typedef struct {
     float* encoded;   // (B, T, C)      wte[token] + wpe[pos]: hidden state 0
     float* ln1;       // (L, B, T, C)
@@ -114,8 +114,8 @@ typedef struct {
     float* ln1_rstd;  // (L, B, T)
     float* qkv;       // (L, B, T, 3C)
     float* atty;      // (L, B, T, C)   attention output before c_proj
-    float* preatt;    // (L, B, NH, T, T)
-    float* att;       // (L, B, NH, T, T) softmax weights (causal: only j <= i used)
+    float* att;       // (L, B, NH, T, T) softmax weights (causal: only j <= i used); the scores
+                      // before the softmax are not kept (the backward does not need them)
     float* attproj;   // (L, B, T, C)
     float* residual2; // (L, B, T, C)   x + attn(ln_1(x))
     float* ln2;       // (L, B, T, C)
