@@ -446,10 +446,8 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 }
 
 // Causal multi-head self-attention. inp (B,T,3C) holds [q | k | v], head h at channels h*hs..;
-// out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. att (B,NH,T,T) is saved
-// for backward, preatt (B,NH,T,T) gets the scores if not NULL (entries j > t are set to 0 in
-// both); the model passes NULL (the backward never reads the scores), so that each thread keeps
-// one head's T x T scores instead of L·B·NH·T·T floats. Parallel over (b, h): disjoint writes.
+// out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. Parallel over (b, h):
+// every write lands in that head's slice of that sequence.
 //
 // Per head the two products are SGEMMs (gemm.h, run on the calling thread) over row blocks of
 // ATT_TB queries: block [t0, t1) only needs keys j < t1, so the causal upper triangle beyond each
@@ -457,125 +455,194 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // one at a time (dynamic schedule): each (b, h) is computed the same way whichever thread takes
 // it, so results stay bit-identical, and a thread that loses its core to another process does
 // not stall the rest.
+//
+// Two forms. attention_forward/_backward keep the weights att (B,NH,T,T) for the backward (and
+// the scores preatt, if asked): the reference the tests check layer by layer. The model runs
+// attention_forward_stats/_backward_stats, which keep only each query row's softmax statistics
+// (max score and 1/sum, (B,NH,T,2)) and rebuild the head's weights in the backward from q, k and
+// those, bit for bit as the forward made them: one more q·kᵀ product per head, and a T x T buffer
+// per thread instead of L·B·NH·T·T floats (gpt2 at T = 1024, B = 4: 2.3 GB).
 #define ATT_TB 32
 
 // at[0..n) = softmax(pt[0..n)): the attention weights of one query over its n visible keys.
-// Shared by attention_forward and the cached decoding (gpt_kv_decode), so that both compute
-// the same bits.
-static void softmax_row(float* at, const float* pt, size_t n) {
-    float maxv = max_f32(pt, n);
-    for (size_t j = 0; j < n; j++) at[j] = exp_f32(pt[j] - maxv);
+// Returns the row's max in *maxv and 1/sum in *inv (at[j] = exp_f32(pt[j] - max) * inv). Shared
+// by every attention path and the cached decoding (gpt_kv_decode), so that all compute the same
+// bits.
+static void softmax_row(float* at, const float* pt, size_t n, float* maxv, float* inv) {
+    float m = max_f32(pt, n);
+    for (size_t j = 0; j < n; j++) at[j] = exp_f32(pt[j] - m);
     float sum = sum_f32(at, n);
-    float inv = 1.0f / sum;
-    for (size_t j = 0; j < n; j++) at[j] *= inv;
+    float r = 1.0f / sum;
+    for (size_t j = 0; j < n; j++) at[j] *= r;
+    *maxv = m;
+    *inv = r;
 }
 
-void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
-                       size_t NH) {
-    size_t C3 = 3 * C, hs = C / NH;
+// pre (T,T) = scale · q kᵀ for j < t1 of each query block (the rest is left alone); q, k rows C3
+// apart.
+static void att_head_scores(float* pre, const float* q, const float* k, size_t T, size_t C3, size_t hs,
+                            float scale) {
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        sgemm(0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
+    }
+}
+
+// One head's forward: scores into pre (T,T), weights into a (T,T) (both 0 above the diagonal),
+// the row statistics into st (T,2) if not NULL, output o (rows C apart).
+static void att_head_forward(float* o, float* pre, float* a, float* st, const float* q, size_t T, size_t C,
+                             size_t hs, float scale) {
+    size_t C3 = 3 * C;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    att_head_scores(pre, q, k, T, C3, hs, scale);
+    for (size_t t = 0; t < T; t++) {
+        float* pt = pre + t * T;
+        float* at = a + t * T;
+        float m, r;
+        softmax_row(at, pt, t + 1, &m, &r);
+        if (st) st[2 * t] = m, st[2 * t + 1] = r;
+        for (size_t j = t + 1; j < T; j++) {
+            pt[j] = 0.0f;
+            at[j] = 0.0f;
+        }
+    }
+    // o[t] = sum_{j <= t} a[t, j] v_j (a is 0 above the diagonal)
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        sgemm(0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, 3 * C, 0.0f, o + t0 * C, C);
+    }
+}
+
+// One head's backward from its weights a (T,T, 0 above the diagonal): datt = dout · vᵀ,
+// dv += attᵀ · dout, softmax backward dpreatt = att * (datt - sum_j att * datt), then
+// dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale. local (T,T) is scratch; da, dp (T,T), if
+// not NULL, accumulate datt and dpreatt (j <= t). q and dq rows C3 apart, d rows C apart.
+static void att_head_backward(float* dq, float* local, float* da, float* dp, const float* d, const float* q,
+                              const float* a, size_t T, size_t C, size_t hs, float scale) {
+    size_t C3 = 3 * C;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* dk = dq + C;
+    float* dv = dq + 2 * C;
+    // local[t, j] = d_t · v_j for j < t1 of t's block
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
+    }
+    // softmax backward row by row; local becomes dpreatt (0 above the diagonal)
+    for (size_t t = 0; t < T; t++) {
+        const float* at = a + t * T;
+        float* lt = local + t * T;
+        // without a datt buffer, local holds datt and then dpreatt itself
+        float* dat = da ? da + t * T : lt;
+        float sdot = 0.0f;
+        for (size_t j = 0; j <= t; j++) {
+            if (da) dat[j] += lt[j];
+            sdot += at[j] * dat[j];
+        }
+        for (size_t j = 0; j <= t; j++) {
+            float g = at[j] * (dat[j] - sdot);
+            if (dp) g = dp[t * T + j] += g;
+            lt[j] = g;
+        }
+        for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
+    }
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
+        sgemm(1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3, C3);
+        // dq[t] += scale * sum_{j <= t} dpre[t, j] k_j
+        sgemm(0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
+        // dk[j] += scale * sum_{t >= j} dpre[t, j] q_t
+        sgemm(1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f, dk + t0 * C3, C3);
+    }
+}
+
+// Both forms of the forward: out (B,T,C); preatt, att (B,NH,T,T) get the scores and weights if not
+// NULL (entries j > t are 0), stats (B,NH,T,2) the row statistics if not NULL; inp (B,T,3C). A NULL
+// preatt or att is a T x T buffer per thread.
+static void attention_forward_any(float* out, float* preatt, float* att, float* stats, const float* inp, size_t B,
+                                  size_t T, size_t C, size_t NH) {
+    size_t hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
     {
-        // preatt == NULL: the scores of a head live in this thread's T x T scratch
-        float* scratch = preatt ? NULL : malloc_check(T * T * sizeof(float));
+        float* pre_buf = preatt ? NULL : malloc_check(T * T * sizeof(float));
+        float* att_buf = att ? NULL : malloc_check(T * T * sizeof(float));
 #pragma omp for collapse(2) schedule(dynamic, 1)
-    for (size_t b = 0; b < B; b++) {
-        for (size_t h = 0; h < NH; h++) {
-            const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
-            const float* k = q + C;
-            const float* v = q + 2 * C;
-            float* pre = preatt ? preatt + (b * NH + h) * T * T : scratch;
-            float* a = att + (b * NH + h) * T * T;
-            float* o = out + b * T * C + h * hs; // rows C apart
-            // pre[t, j] = scale * q_t · k_j for j < t1 of t's block
-            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                sgemm(0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
+        for (size_t b = 0; b < B; b++)
+            for (size_t h = 0; h < NH; h++) {
+                size_t oh = (b * NH + h) * T * T;
+                att_head_forward(out + b * T * C + h * hs, preatt ? preatt + oh : pre_buf, att ? att + oh : att_buf,
+                                 stats ? stats + (b * NH + h) * T * 2 : NULL, inp + b * T * 3 * C + h * hs, T, C,
+                                 hs, scale);
             }
-            for (size_t t = 0; t < T; t++) {
-                float* pt = pre + t * T;
-                float* at = a + t * T;
-                softmax_row(at, pt, t + 1);
-                for (size_t j = t + 1; j < T; j++) {
-                    pt[j] = 0.0f;
-                    at[j] = 0.0f;
-                }
-            }
-            // o[t] = sum_{j <= t} a[t, j] v_j (a is 0 above the diagonal)
-            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                sgemm(0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, C3, 0.0f, o + t0 * C, C);
-            }
-        }
-    }
-        free(scratch);
+        free(pre_buf);
+        free(att_buf);
     }
 }
 
-// Backward of attention_forward. datt = dout · vᵀ, dv += attᵀ · dout, softmax backward
-// dpreatt = att * (datt - sum_j att * datt), then dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale.
-// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) accumulated for j <= t if not NULL (the model passes
-// NULL: they are per-head intermediates, kept in the thread's T x T buffer), dout (B,T,C),
-// inp (B,T,3C), att (B,NH,T,T) with zeros above the diagonal (as attention_forward leaves it).
-// Parallel over (b, h): every write lands in that head's slice of that sequence. The four
-// products are causal-blocked SGEMMs as in the forward; this head's datt and dpreatt are built
-// in a local T x T buffer (zero above the diagonal) that the products read.
+// out (B,T,C); preatt (B,NH,T,T) gets the scores if not NULL, att (B,NH,T,T) the weights (entries
+// j > t are 0 in both); inp (B,T,3C).
+void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
+                       size_t NH) {
+    attention_forward_any(out, preatt, att, NULL, inp, B, T, C, NH);
+}
+
+// Backward of attention_forward: dinp (B,T,3C) +=; dpreatt, datt (B,NH,T,T) accumulated for
+// j <= t if not NULL; dout (B,T,C), inp (B,T,3C), att (B,NH,T,T) as attention_forward left it.
 void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
                         const float* att, size_t B, size_t T, size_t C, size_t NH) {
-    size_t C3 = 3 * C, hs = C / NH;
+    size_t hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
     {
         float* local = malloc_check(T * T * sizeof(float));
 #pragma omp for collapse(2) schedule(dynamic, 1)
-        for (size_t b = 0; b < B; b++) {
+        for (size_t b = 0; b < B; b++)
             for (size_t h = 0; h < NH; h++) {
-                const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
-                const float* k = q + C;
-                const float* v = q + 2 * C;
-                float* dq = dinp + b * T * C3 + h * hs;
-                float* dk = dq + C;
-                float* dv = dq + 2 * C;
-                const float* d = dout + b * T * C + h * hs; // rows C apart
-                const float* a = att + (b * NH + h) * T * T;
-                float* da = datt ? datt + (b * NH + h) * T * T : NULL;
-                float* dp = dpreatt ? dpreatt + (b * NH + h) * T * T : NULL;
-                // local[t, j] = d_t · v_j for j < t1 of t's block
-                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                    sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
-                }
-                // softmax backward row by row; local becomes this call's dpreatt (0 above the diagonal)
-                for (size_t t = 0; t < T; t++) {
-                    const float* at = a + t * T;
-                    float* lt = local + t * T;
-                    // without datt/dpreatt buffers, local holds datt and then dpreatt itself
-                    float* dat = da ? da + t * T : lt;
-                    float sdot = 0.0f;
-                    for (size_t j = 0; j <= t; j++) {
-                        if (da) dat[j] += lt[j];
-                        sdot += at[j] * dat[j];
-                    }
-                    for (size_t j = 0; j <= t; j++) {
-                        float g = at[j] * (dat[j] - sdot);
-                        if (dp) g = dp[t * T + j] += g;
-                        lt[j] = g;
-                    }
-                    for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
-                }
-                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                    // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
-                    sgemm(1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3,
-                          C3);
-                    // dq[t] += scale * sum_{j <= t} dpre[t, j] k_j
-                    sgemm(0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
-                    // dk[j] += scale * sum_{t >= j} dpre[t, j] q_t
-                    sgemm(1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f,
-                          dk + t0 * C3, C3);
-                }
+                size_t oh = (b * NH + h) * T * T;
+                att_head_backward(dinp + b * T * 3 * C + h * hs, local, datt ? datt + oh : NULL,
+                                  dpreatt ? dpreatt + oh : NULL, dout + b * T * C + h * hs,
+                                  inp + b * T * 3 * C + h * hs, att + oh, T, C, hs, scale);
             }
-        }
+        free(local);
+    }
+}
+
+// As attention_forward, keeping only stats (B,NH,T,2): each query row's max score and 1/sum.
+void attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C, size_t NH) {
+    attention_forward_any(out, NULL, NULL, stats, inp, B, T, C, NH);
+}
+
+// Backward of attention_forward_stats: rebuilds each head's weights from its scores and stats,
+// a[t, j] = exp_f32(score - max) * inv exactly as softmax_row made them, then runs
+// attention_backward's per-head step. dinp (B,T,3C) +=, dout (B,T,C), inp (B,T,3C), stats (B,NH,T,2).
+void attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
+                              size_t T, size_t C, size_t NH) {
+    size_t hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel
+    {
+        float* a = malloc_check(T * T * sizeof(float));
+        float* local = malloc_check(T * T * sizeof(float));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+        for (size_t b = 0; b < B; b++)
+            for (size_t h = 0; h < NH; h++) {
+                const float* q = inp + b * T * C3 + h * hs;
+                const float* st = stats + (b * NH + h) * T * 2;
+                att_head_scores(a, q, q + C, T, C3, hs, scale);
+                for (size_t t = 0; t < T; t++) {
+                    float* at = a + t * T;
+                    float m = st[2 * t], r = st[2 * t + 1];
+                    for (size_t j = 0; j <= t; j++) at[j] = exp_f32(at[j] - m) * r;
+                    for (size_t j = t + 1; j < T; j++) at[j] = 0.0f;
+                }
+                att_head_backward(dinp + b * T * C3 + h * hs, local, NULL, NULL, dout + b * T * C + h * hs, q, a, T,
+                                  C, hs, scale);
+            }
+        free(a);
         free(local);
     }
 }
@@ -779,7 +846,7 @@ static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cf
     s[i++] = L * B * T;          // ln1_rstd
     s[i++] = L * B * T * 3 * C;  // qkv
     s[i++] = L * B * T * C;      // atty
-    s[i++] = L * B * NH * T * T; // att
+    s[i++] = L * B * NH * T * 2; // att_stats
     s[i++] = L * B * T * C;      // attproj
     s[i++] = L * B * T * C;      // residual2
     s[i++] = L * B * T * C;      // ln2
@@ -797,12 +864,9 @@ static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cf
     s[i++] = B * T;              // losses
 }
 
-// Index of att in the ActivationTensors order (the one activation without a gradient buffer).
-#define A_ATT 6
-
 static void point_activations(ActivationTensors* a, float* mem, const size_t sizes[NUM_ACTIVATION_TENSORS]) {
     float** ptrs[NUM_ACTIVATION_TENSORS] = {
-        &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->att,
+        &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->att_stats,
         &a->attproj,  &a->residual2, &a->ln2,     &a->ln2_mean,  &a->ln2_rstd, &a->fch,      &a->fch_gelu,
         &a->fcproj,   &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->lse,
         &a->losses};
@@ -911,7 +975,7 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
         float* l_ln1_rstd = a.ln1_rstd + l * B * T;
         float* l_qkv = a.qkv + l * BTC * 3;
         float* l_atty = a.atty + l * BTC;
-        float* l_att = a.att + l * B * NH * T * T;
+        float* l_att_stats = a.att_stats + l * B * NH * T * 2;
         float* l_attproj = a.attproj + l * BTC;
         float* l_residual2 = a.residual2 + l * BTC;
         float* l_ln2 = a.ln2 + l * BTC;
@@ -924,7 +988,7 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
 
         layernorm_forward(l_ln1, l_ln1_mean, l_ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, B, T, C);
         matmul_forward(l_qkv, l_ln1, p.qkvw + l * C * 3 * C, p.qkvb + l * 3 * C, B, T, C, 3 * C);
-        attention_forward(l_atty, NULL, l_att, l_qkv, B, T, C, NH);
+        attention_forward_stats(l_atty, l_att_stats, l_qkv, B, T, C, NH);
         matmul_forward(l_attproj, l_atty, p.attprojw + l * C * C, p.attprojb + l * C, B, T, C, C);
         residual_forward(l_residual2, residual, l_attproj, BTC);
         layernorm_forward(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, p.ln2w + l * C, p.ln2b + l * C, B, T, C);
@@ -1013,17 +1077,11 @@ void gpt_backward(GPT* model, const float* dlosses) {
     size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
     size_t V = (size_t)cfg->vocab_size;
     ensure_grads(model);
-    // activation gradients mirror the activations except att: attention_backward keeps each
-    // head's datt/dpreatt in a T x T buffer of its own (grads_acts.att is not used)
-    size_t gsizes[NUM_ACTIVATION_TENSORS], ng = 0;
-    memcpy(gsizes, model->act_sizes, sizeof gsizes);
-    gsizes[A_ATT] = 0;
-    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) ng += gsizes[i];
     if (!model->grads_acts_memory) {
-        model->grads_acts_memory = malloc_check(ng * sizeof(float));
-        point_activations(&model->grads_acts, model->grads_acts_memory, gsizes);
+        model->grads_acts_memory = malloc_check(model->num_activations * sizeof(float));
+        point_activations(&model->grads_acts, model->grads_acts_memory, model->act_sizes);
     }
-    memset(model->grads_acts_memory, 0, ng * sizeof(float));
+    memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
 
     ParameterTensors p = model->params, g = model->grads;
     ActivationTensors a = model->acts, d = model->grads_acts;
@@ -1041,7 +1099,7 @@ void gpt_backward(GPT* model, const float* dlosses) {
     for (size_t l = L; l-- > 0;) {
         const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
         float* dresidual = l == 0 ? d.encoded : d.residual3 + (l - 1) * BTC;
-        size_t o1 = l * BTC, o3 = l * BTC * 3, o4 = l * BTC * 4, ot = l * B * T, oa = l * B * NH * T * T;
+        size_t o1 = l * BTC, o3 = l * BTC * 3, o4 = l * BTC * 4, ot = l * B * T, oa = l * B * NH * T * 2;
         residual_backward(d.residual2 + o1, d.fcproj + o1, d.residual3 + o1, BTC);
         matmul_backward(d.fch_gelu + o4, g.fcprojw + l * 4 * C * C, g.fcprojb + l * C, d.fcproj + o1,
                         a.fch_gelu + o4, p.fcprojw + l * 4 * C * C, B, T, 4 * C, C);
@@ -1053,7 +1111,7 @@ void gpt_backward(GPT* model, const float* dlosses) {
         residual_backward(dresidual, d.attproj + o1, d.residual2 + o1, BTC);
         matmul_backward(d.atty + o1, g.attprojw + l * C * C, g.attprojb + l * C, d.attproj + o1, a.atty + o1,
                         p.attprojw + l * C * C, B, T, C, C);
-        attention_backward(d.qkv + o3, NULL, NULL, d.atty + o1, a.qkv + o3, a.att + oa, B, T, C, NH);
+        attention_backward_stats(d.qkv + o3, d.atty + o1, a.qkv + o3, a.att_stats + oa, B, T, C, NH);
         matmul_backward(d.ln1 + o1, g.qkvw + l * C * 3 * C, g.qkvb + l * 3 * C, d.qkv + o3, a.ln1 + o1,
                         p.qkvw + l * C * 3 * C, B, T, C, 3 * C);
         layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + o1, residual, p.ln1w + l * C,
@@ -1148,13 +1206,13 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
     fill_act_sizes(s, cfg, B, T);
     for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) na += s[i];
     size_t floats = np + na;
-    if (training) floats += 3 * np + na - s[A_ATT]; // grads, m, v, activation gradients (none for att)
+    if (training) floats += 3 * np + na; // grads, m, v, activation gradients
     return floats * sizeof(float) + 2 * B * T * sizeof(int);
 }
 
 // Activation tensor names (ActivationTensors order) for gpt_first_nonfinite.
 static const char* const act_names[NUM_ACTIVATION_TENSORS] = {
-    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "att",
+    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "att_stats",
     "attproj", "residual2", "ln2",    "ln2_mean", "ln2_rstd", "fch",       "fch_gelu", "fcproj",
     "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "lse",       "losses"};
 
@@ -1403,7 +1461,8 @@ const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
                 float* pre = w.pre + (i * NH + h) * ML;
                 float* att = w.att + (i * NH + h) * ML;
                 sgemm(0, 1, 1, t + 1, hs, scale, w.qkv + i * C3 + h * hs, C3, kc, C, 0.0f, pre, ML);
-                softmax_row(att, pre, t + 1);
+                float m, r;
+                softmax_row(att, pre, t + 1, &m, &r);
                 sgemm(0, 0, 1, hs, t + 1, 1.0f, att, ML, vc, C, 0.0f, w.atty + i * C + h * hs, C);
             }
         }

@@ -114,8 +114,8 @@ typedef struct {
     float* ln1_rstd;  // (L, B, T)
     float* qkv;       // (L, B, T, 3C)
     float* atty;      // (L, B, T, C)   attention output before c_proj
-    float* att;       // (L, B, NH, T, T) softmax weights (causal: only j <= i used); the scores
-                      // before the softmax are not kept (the backward does not need them)
+    float* att_stats; // (L, B, NH, T, 2) per query row: max score and 1/sum of its softmax; the
+                      // backward rebuilds the weights from q, k and these (attention_*_stats)
     float* attproj;   // (L, B, T, C)
     float* residual2; // (L, B, T, C)   x + attn(ln_1(x))
     float* ln2;       // (L, B, T, C)
@@ -327,6 +327,11 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
                        size_t NH);
 void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
                         const float* att, size_t B, size_t T, size_t C, size_t NH);
+// The model's attention: keeps stats (B,NH,T,2) (each query row's max score and 1/sum) instead of
+// the (B,NH,T,T) weights, which the backward rebuilds bit for bit (one more q·kᵀ per head).
+void attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C, size_t NH);
+void attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
+                              size_t T, size_t C, size_t NH);
 void gelu_forward(float* out, const float* inp, size_t N);
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
 void residual_forward(float* out, const float* inp1, const float* inp2, size_t N);

@@ -4283,8 +4283,38 @@ static void test_speed_gemm_rows(void) {
     free(Cr);
 }
 
+// The model's attention (weights rebuilt in the backward from per-row statistics) against the
+// layer kernels that keep the (B,NH,T,T) weights (checked by finite differences in the model
+// section): same output and same input gradient, bit for bit; T over several query blocks.
+static void test_speed_attention_stats(void) {
+    size_t B = 2, T = 70, C = 24, NH = 3;
+    uint64_t rng = 17;
+    float* inp = malloc_check(B * T * 3 * C * sizeof(float));
+    float* dout = malloc_check(B * T * C * sizeof(float));
+    for (size_t i = 0; i < B * T * 3 * C; i++) inp[i] = 1.5f * random_normal(&rng);
+    for (size_t i = 0; i < B * T * C; i++) dout[i] = random_normal(&rng);
+    float* o1 = malloc_check(B * T * C * sizeof(float));
+    float* o2 = malloc_check(B * T * C * sizeof(float));
+    float* att = malloc_check(B * NH * T * T * sizeof(float));
+    float* stats = malloc_check(B * NH * T * 2 * sizeof(float));
+    float* d1 = calloc_check(B * T * 3 * C, sizeof(float));
+    float* d2 = calloc_check(B * T * 3 * C, sizeof(float));
+    attention_forward(o1, NULL, att, inp, B, T, C, NH);
+    attention_backward(d1, NULL, NULL, dout, inp, att, B, T, C, NH);
+    attention_forward_stats(o2, stats, inp, B, T, C, NH);
+    attention_backward_stats(d2, dout, inp, stats, B, T, C, NH);
+    double dmax = max_abs_diff(o1, o2, B * T * C), gmax = max_abs_diff(d1, d2, B * T * 3 * C);
+    int same = memcmp(o1, o2, B * T * C * sizeof(float)) == 0 && memcmp(d1, d2, B * T * 3 * C * sizeof(float)) == 0;
+    check(same && max_abs(d1, B * T * 3 * C) > 0.0,
+          "speed: attention with row statistics (weights rebuilt in backward) = with stored weights, B2 T70 C24 "
+          "H3: output and dinp bit-identical (max abs diff %.3g, %.3g)",
+          dmax, gmax);
+    free(inp), free(dout), free(o1), free(o2), free(att), free(stats), free(d1), free(d2);
+}
+
 static void test_speed(void) {
     test_speed_gemm_rows();
+    test_speed_attention_stats();
     test_speed_decode_logits();
     test_speed_decode_sampling();
 }
