@@ -5,6 +5,8 @@
 #   make fuzz       each libFuzzer harness in dev/fuzz/ for FUZZ_SECONDS (default 30); needs clang
 #   make fixtures   regenerate the committed reference fixtures (needs python3-torch, numpy, scipy)
 #   make bench      speed benchmarks side by side with peers (dev/bench.sh)
+#   make USE_CUBLAS=1        ./train and ./test_gpt with the GPU backend (gpu.cu: CUDA kernels + cuBLAS)
+#   make train_gpu test_gpt_gpu   the same GPU binaries under their own names, ./train left alone
 #   make clean
 
 CC ?= cc
@@ -34,17 +36,62 @@ HDR = model.h gemm.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h d
 SRC += data/prefs.c
 HDR += data/prefs.h
 
-.PHONY: all test asan fuzz fuzz-corpus fixtures bench clean
+# Optional GPU backend: gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
+# never sees it. NVCCFLAGS may add e.g. -arch=sm_90 (the default targets nvcc's default arch, JIT
+# compiled for newer GPUs).
+NVCC ?= nvcc
+CUDA_HOME ?= /usr/local/cuda
+NVCCFLAGS ?= -O3
+GPU_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+GPU_HDR = gpu.h gpu_emu.h
+ifeq ($(USE_CUBLAS),1)
+  CFLAGS += -DUSE_CUBLAS
+  GPU_OBJ = gpu.o
+  LDLIBS += $(GPU_LDLIBS)
+  $(info ✓ GPU build: gpu.cu with $(NVCC), cuBLAS from $(CUDA_HOME))
+endif
+# `make test` also runs the GPU backend on the CPU: ./test_gpt_emu links gpu.cu compiled as C++ with
+# -DGPU_EMULATE (see gpu_emu.h), so it needs a C++ compiler.
+HAVE_CXX := $(shell command -v $(CXX) >/dev/null 2>&1 && echo yes)
+EMU_FLAGS = -O2 -std=c++17 -x c++ -DGPU_EMULATE -Wall -Wextra -Wshadow -Wmissing-declarations
+
+.PHONY: all test asan fuzz fuzz-corpus fixtures bench clean FORCE
 all: train
 
-train: train.c $(SRC) $(HDR)
-	$(CC) $(CFLAGS) -o $@ train.c $(SRC) $(LDLIBS)
+# build_flavor holds "cpu" or "gpu" and changes only when USE_CUBLAS does, so that switching
+# rebuilds ./train and ./test_gpt
+FLAVOR = $(if $(filter 1,$(USE_CUBLAS)),gpu,cpu)
+build_flavor: FORCE
+	@test "$$(cat $@ 2>/dev/null)" = "$(FLAVOR)" || echo "$(FLAVOR)" > $@
 
-test_gpt: test_gpt.c $(SRC) $(HDR)
-	$(CC) $(CFLAGS) -o $@ test_gpt.c $(SRC) $(LDLIBS)
+train: train.c $(SRC) $(HDR) $(GPU_OBJ) build_flavor
+	$(CC) $(CFLAGS) -o $@ train.c $(SRC) $(GPU_OBJ) $(LDLIBS)
 
-test: train test_gpt
+test_gpt: test_gpt.c $(SRC) $(HDR) $(GPU_OBJ) build_flavor
+	$(CC) $(CFLAGS) -o $@ test_gpt.c $(SRC) $(GPU_OBJ) $(LDLIBS)
+
+test: train test_gpt $(if $(HAVE_CXX),test_gpt_emu)
 	./test_gpt
+ifeq ($(HAVE_CXX),yes)
+	./test_gpt_emu gpu model
+else
+	@echo "SKIP the GPU backend under CPU emulation (./test_gpt_emu) because no C++ compiler ($(CXX)) was found"
+endif
+
+gpu.o: gpu.cu $(GPU_HDR) model.h
+	$(NVCC) $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Wshadow -c -o $@ gpu.cu
+
+gpu_emu.o: gpu.cu $(GPU_HDR) model.h
+	$(CXX) $(EMU_FLAGS) -c -o $@ gpu.cu
+
+test_gpt_emu: test_gpt.c $(SRC) $(HDR) $(GPU_HDR) gpu_emu.o
+	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ test_gpt.c $(SRC) gpu_emu.o -lm
+
+train_gpu: train.c $(SRC) $(HDR) gpu.o
+	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ train.c $(SRC) gpu.o -lm $(GPU_LDLIBS)
+
+test_gpt_gpu: test_gpt.c $(SRC) $(HDR) gpu.o
+	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ test_gpt.c $(SRC) gpu.o -lm $(GPU_LDLIBS)
 
 # Sanitizer build: -O1 -g keeps reports readable; OpenMP stays on so the threaded paths are checked.
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -97,5 +144,5 @@ bench:
 	bash dev/bench.sh
 
 clean:
-	rm -f train test_gpt train_asan test_gpt_asan *.o
+	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu build_flavor *.o
 	rm -rf dev/fuzz/out

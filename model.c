@@ -22,6 +22,9 @@
 #define GEMM_IMPLEMENTATION
 #include "gemm.h"
 #include "model.h"
+#ifdef USE_CUBLAS
+#include "gpu.h"
+#endif
 
 // Checkpoints store raw little-endian floats; we write the buffer as it lies in memory.
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -876,6 +879,36 @@ static void point_activations(ActivationTensors* a, float* mem, const size_t siz
     }
 }
 
+// The build picks the backend. CPU: the layer kernels above, buffers on the heap. GPU (make
+// USE_CUBLAS=1): the same forward/backward/update code below calls gpu_<kernel> (gpu.h), and the
+// model's buffers (parameters, gradients, AdamW moments, activations, inputs, targets) are CUDA
+// managed memory, which host code may read and write between gpt_* calls: every gpt_* function
+// of the GPU build ends with gpu_sync(). See gpu.h for why managed memory.
+#ifdef USE_CUBLAS
+#define LAYER(kernel) gpu_##kernel
+static void* model_alloc(size_t bytes) { return gpu_alloc(bytes); }
+static void* model_calloc(size_t bytes) { return gpu_alloc_zero(bytes); }
+static void model_free(void* p) { gpu_free(p); }
+static void model_zero(void* p, size_t bytes) { gpu_memset_zero(p, bytes); }
+static void model_sync(void) { gpu_sync(); }
+#else
+#define LAYER(kernel) kernel
+static void* model_alloc(size_t bytes) { return malloc_check(bytes); }
+static void* model_calloc(size_t bytes) { return calloc_check(bytes, 1); }
+static void model_free(void* p) { free(p); }
+static void model_zero(void* p, size_t bytes) { memset(p, 0, bytes); }
+static void model_sync(void) {}
+#endif
+
+const char* gpt_backend_init(int tf32) {
+#ifdef USE_CUBLAS
+    return gpu_init(tf32);
+#else
+    (void)tf32;
+    return NULL;
+#endif
+}
+
 // Sets up the parameter bookkeeping for cfg with an existing parameter buffer (owned by model).
 static void gpt_setup(GPT* model, GPTConfig cfg, float* params_memory) {
     memset(model, 0, sizeof *model);
@@ -898,7 +931,7 @@ static size_t param_count(const GPTConfig* cfg) {
 void gpt_build(GPT* model, GPTConfig cfg, uint64_t seed) {
     char err[256];
     if (gpt_config_check(&cfg, err, sizeof err)) fatal("gpt_build: %s", err);
-    float* mem = malloc_check(param_count(&cfg) * sizeof(float));
+    float* mem = model_alloc(param_count(&cfg) * sizeof(float));
     gpt_setup(model, cfg, mem);
     uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ull;
     float std = 0.02f;
@@ -932,17 +965,17 @@ static void ensure_activations(GPT* model, size_t B, size_t T) {
             if (need[i] > model->act_sizes[i]) model->act_sizes[i] = need[i];
             total += model->act_sizes[i];
         }
-        free(model->acts_memory);
-        free(model->grads_acts_memory);
+        model_free(model->acts_memory);
+        model_free(model->grads_acts_memory);
         model->grads_acts_memory = NULL;
-        model->acts_memory = malloc_check(total * sizeof(float));
+        model->acts_memory = model_alloc(total * sizeof(float));
         model->num_activations = total;
         point_activations(&model->acts, model->acts_memory, model->act_sizes);
-        free(model->inputs);
-        free(model->targets);
+        model_free(model->inputs);
+        model_free(model->targets);
         size_t bt = model->act_sizes[NUM_ACTIVATION_TENSORS - 1]; // losses: (B,T) capacity
-        model->inputs = malloc_check(bt * sizeof(int));
-        model->targets = malloc_check(bt * sizeof(int));
+        model->inputs = model_alloc(bt * sizeof(int));
+        model->targets = model_alloc(bt * sizeof(int));
     }
 }
 
@@ -967,7 +1000,7 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
     ParameterTensors p = model->params;
     ActivationTensors a = model->acts;
     size_t BTC = B * T * C;
-    encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
+    LAYER(encoder_forward)(a.encoded, inputs, p.wte, p.wpe, B, T, C);
     for (size_t l = 0; l < L; l++) {
         const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
         float* l_ln1 = a.ln1 + l * BTC;
@@ -986,22 +1019,23 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
         float* l_fcproj = a.fcproj + l * BTC;
         float* l_residual3 = a.residual3 + l * BTC;
 
-        layernorm_forward(l_ln1, l_ln1_mean, l_ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, B, T, C);
-        matmul_forward(l_qkv, l_ln1, p.qkvw + l * C * 3 * C, p.qkvb + l * 3 * C, B, T, C, 3 * C);
-        attention_forward_stats(l_atty, l_att_stats, l_qkv, B, T, C, NH);
-        matmul_forward(l_attproj, l_atty, p.attprojw + l * C * C, p.attprojb + l * C, B, T, C, C);
-        residual_forward(l_residual2, residual, l_attproj, BTC);
-        layernorm_forward(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, p.ln2w + l * C, p.ln2b + l * C, B, T, C);
-        matmul_forward(l_fch, l_ln2, p.fcw + l * C * 4 * C, p.fcb + l * 4 * C, B, T, C, 4 * C);
-        gelu_forward(l_fch_gelu, l_fch, BTC * 4);
-        matmul_forward(l_fcproj, l_fch_gelu, p.fcprojw + l * 4 * C * C, p.fcprojb + l * C, B, T, 4 * C, C);
-        residual_forward(l_residual3, l_residual2, l_fcproj, BTC);
+        LAYER(layernorm_forward)(l_ln1, l_ln1_mean, l_ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, B, T, C);
+        LAYER(matmul_forward)(l_qkv, l_ln1, p.qkvw + l * C * 3 * C, p.qkvb + l * 3 * C, B, T, C, 3 * C);
+        LAYER(attention_forward_stats)(l_atty, l_att_stats, l_qkv, B, T, C, NH);
+        LAYER(matmul_forward)(l_attproj, l_atty, p.attprojw + l * C * C, p.attprojb + l * C, B, T, C, C);
+        LAYER(residual_forward)(l_residual2, residual, l_attproj, BTC);
+        LAYER(layernorm_forward)(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, p.ln2w + l * C, p.ln2b + l * C, B, T, C);
+        LAYER(matmul_forward)(l_fch, l_ln2, p.fcw + l * C * 4 * C, p.fcb + l * 4 * C, B, T, C, 4 * C);
+        LAYER(gelu_forward)(l_fch_gelu, l_fch, BTC * 4);
+        LAYER(matmul_forward)(l_fcproj, l_fch_gelu, p.fcprojw + l * 4 * C * C, p.fcprojb + l * C, B, T, 4 * C, C);
+        LAYER(residual_forward)(l_residual3, l_residual2, l_fcproj, BTC);
     }
-    layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (L - 1) * BTC, p.lnfw, p.lnfb, B, T, C);
+    LAYER(layernorm_forward)(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (L - 1) * BTC, p.lnfw, p.lnfb, B, T, C);
 }
 
 void gpt_forward_hidden(GPT* model, const int* inputs, size_t B, size_t T) {
     forward_to_lnf(model, inputs, B, T);
+    model_sync();
     model->mean_loss = -1.0f;
     model->num_valid = 0;
 }
@@ -1015,8 +1049,9 @@ void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, si
     forward_to_lnf(model, inputs, B, T);
     if (targets) memcpy(model->targets, targets, B * T * sizeof(int));
     ActivationTensors a = model->acts;
-    lm_head_forward(a.logits, a.lnf, model->params.wte, B, T, C, V);
-    crossentropy_forward(a.lse, a.losses, a.logits, model->targets, B, T, V);
+    LAYER(lm_head_forward)(a.logits, a.lnf, model->params.wte, B, T, C, V);
+    LAYER(crossentropy_forward)(a.lse, a.losses, a.logits, model->targets, B, T, V);
+    model_sync(); // the losses are read here, and the caller may read any activation
     // the mean in double, in a fixed order
     double sum = 0.0;
     size_t n = 0;
@@ -1053,21 +1088,22 @@ void gpt_sequence_logprobs(const GPT* model, float* out) {
 
 static void ensure_grads(GPT* model) {
     if (model->grads_memory) return;
-    model->grads_memory = calloc_check(model->num_parameters, sizeof(float));
+    model->grads_memory = model_calloc(model->num_parameters * sizeof(float));
     point_parameters(&model->grads, model->grads_memory, model->param_sizes);
 }
 
 void gpt_alloc_training_state(GPT* model) {
     ensure_grads(model);
     if (!model->m_memory) {
-        model->m_memory = calloc_check(model->num_parameters, sizeof(float));
-        model->v_memory = calloc_check(model->num_parameters, sizeof(float));
+        model->m_memory = model_calloc(model->num_parameters * sizeof(float));
+        model->v_memory = model_calloc(model->num_parameters * sizeof(float));
     }
 }
 
 void gpt_zero_grad(GPT* model) {
     ensure_grads(model);
-    memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
+    model_zero(model->grads_memory, model->num_parameters * sizeof(float));
+    model_sync();
 }
 
 void gpt_backward(GPT* model, const float* dlosses) {
@@ -1078,10 +1114,11 @@ void gpt_backward(GPT* model, const float* dlosses) {
     size_t V = (size_t)cfg->vocab_size;
     ensure_grads(model);
     if (!model->grads_acts_memory) {
-        model->grads_acts_memory = malloc_check(model->num_activations * sizeof(float));
+        model->grads_acts_memory = model_alloc(model->num_activations * sizeof(float));
         point_activations(&model->grads_acts, model->grads_acts_memory, model->act_sizes);
     }
-    memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
+    model_zero(model->grads_acts_memory, model->num_activations * sizeof(float));
+    model_sync(); // the seed below is written by the host
 
     ParameterTensors p = model->params, g = model->grads;
     ActivationTensors a = model->acts, d = model->grads_acts;
@@ -1092,34 +1129,38 @@ void gpt_backward(GPT* model, const float* dlosses) {
         if (model->targets[i] < 0) dl[i] = 0.0f;
         else dl[i] = dlosses ? dlosses[i] : 1.0f / (float)model->num_valid;
     }
-    crossentropy_backward(d.logits, dl, a.logits, a.lse, model->targets, B, T, V);
-    lm_head_backward(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V);
-    layernorm_backward(d.residual3 + (L - 1) * BTC, g.lnfw, g.lnfb, d.lnf, a.residual3 + (L - 1) * BTC, p.lnfw,
+    LAYER(crossentropy_backward)(d.logits, dl, a.logits, a.lse, model->targets, B, T, V);
+    LAYER(lm_head_backward)(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V);
+    LAYER(layernorm_backward)(d.residual3 + (L - 1) * BTC, g.lnfw, g.lnfb, d.lnf, a.residual3 + (L - 1) * BTC, p.lnfw,
                        a.lnf_mean, a.lnf_rstd, B, T, C);
     for (size_t l = L; l-- > 0;) {
         const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
         float* dresidual = l == 0 ? d.encoded : d.residual3 + (l - 1) * BTC;
         size_t o1 = l * BTC, o3 = l * BTC * 3, o4 = l * BTC * 4, ot = l * B * T, oa = l * B * NH * T * 2;
-        residual_backward(d.residual2 + o1, d.fcproj + o1, d.residual3 + o1, BTC);
-        matmul_backward(d.fch_gelu + o4, g.fcprojw + l * 4 * C * C, g.fcprojb + l * C, d.fcproj + o1,
+        LAYER(residual_backward)(d.residual2 + o1, d.fcproj + o1, d.residual3 + o1, BTC);
+        LAYER(matmul_backward)(d.fch_gelu + o4, g.fcprojw + l * 4 * C * C, g.fcprojb + l * C, d.fcproj + o1,
                         a.fch_gelu + o4, p.fcprojw + l * 4 * C * C, B, T, 4 * C, C);
-        gelu_backward(d.fch + o4, a.fch + o4, d.fch_gelu + o4, BTC * 4);
-        matmul_backward(d.ln2 + o1, g.fcw + l * C * 4 * C, g.fcb + l * 4 * C, d.fch + o4, a.ln2 + o1,
+        LAYER(gelu_backward)(d.fch + o4, a.fch + o4, d.fch_gelu + o4, BTC * 4);
+        LAYER(matmul_backward)(d.ln2 + o1, g.fcw + l * C * 4 * C, g.fcb + l * 4 * C, d.fch + o4, a.ln2 + o1,
                         p.fcw + l * C * 4 * C, B, T, C, 4 * C);
-        layernorm_backward(d.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, d.ln2 + o1, a.residual2 + o1,
+        LAYER(layernorm_backward)(d.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, d.ln2 + o1, a.residual2 + o1,
                            p.ln2w + l * C, a.ln2_mean + ot, a.ln2_rstd + ot, B, T, C);
-        residual_backward(dresidual, d.attproj + o1, d.residual2 + o1, BTC);
-        matmul_backward(d.atty + o1, g.attprojw + l * C * C, g.attprojb + l * C, d.attproj + o1, a.atty + o1,
+        LAYER(residual_backward)(dresidual, d.attproj + o1, d.residual2 + o1, BTC);
+        LAYER(matmul_backward)(d.atty + o1, g.attprojw + l * C * C, g.attprojb + l * C, d.attproj + o1, a.atty + o1,
                         p.attprojw + l * C * C, B, T, C, C);
-        attention_backward_stats(d.qkv + o3, d.atty + o1, a.qkv + o3, a.att_stats + oa, B, T, C, NH);
-        matmul_backward(d.ln1 + o1, g.qkvw + l * C * 3 * C, g.qkvb + l * 3 * C, d.qkv + o3, a.ln1 + o1,
+        LAYER(attention_backward_stats)(d.qkv + o3, d.atty + o1, a.qkv + o3, a.att_stats + oa, B, T, C, NH);
+        LAYER(matmul_backward)(d.ln1 + o1, g.qkvw + l * C * 3 * C, g.qkvb + l * 3 * C, d.qkv + o3, a.ln1 + o1,
                         p.qkvw + l * C * 3 * C, B, T, C, 3 * C);
-        layernorm_backward(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + o1, residual, p.ln1w + l * C,
+        LAYER(layernorm_backward)(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + o1, residual, p.ln1w + l * C,
                            a.ln1_mean + ot, a.ln1_rstd + ot, B, T, C);
     }
-    encoder_backward(g.wte, g.wpe, d.encoded, model->inputs, B, T, C);
+    LAYER(encoder_backward)(g.wte, g.wpe, d.encoded, model->inputs, B, T, C);
+    model_sync();
 }
 
+// The optimizer-side kernels of the CPU build (the GPU build has gpu_sum_squares, gpu_scale_floats
+// and gpu_adamw in gpu.h).
+#ifndef USE_CUBLAS
 // Sum of squares in a fixed number of chunks, combined serially: the result does not depend on
 // the thread count or on scheduling.
 static double sum_squares(const float* x, size_t n) {
@@ -1144,16 +1185,33 @@ static double sum_squares(const float* x, size_t n) {
     return s;
 }
 
+static void scale_floats(float* x, float s, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+// One AdamW step on n parameters; bc1, bc2 = 1 - beta^t, wd = 0 for tensors without decay.
+static void adamw(float* pp, const float* gg, float* mm, float* vv, size_t n, float lr, float beta1, float beta2,
+                  float bc1, float bc2, float eps, float wd) {
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < n; k++) {
+        float gk = gg[k];
+        float m = beta1 * mm[k] + (1.0f - beta1) * gk;
+        float v = beta2 * vv[k] + (1.0f - beta2) * gk * gk;
+        mm[k] = m;
+        vv[k] = v;
+        float mhat = m / bc1, vhat = v / bc2;
+        pp[k] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * pp[k]);
+    }
+}
+#endif
+
 float gpt_clip_grad_norm(GPT* model, float clip) {
     ensure_grads(model);
     size_t n = model->num_parameters;
-    double norm = sqrt(sum_squares(model->grads_memory, n));
-    if (clip > 0.0f && norm > (double)clip) {
-        float s = (float)((double)clip / norm);
-        float* gm = model->grads_memory;
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) gm[i] *= s;
-    }
+    double norm = sqrt(LAYER(sum_squares)(model->grads_memory, n));
+    if (clip > 0.0f && norm > (double)clip) LAYER(scale_floats)(model->grads_memory, (float)((double)clip / norm), n);
+    model_sync();
     return (float)norm;
 }
 
@@ -1170,22 +1228,11 @@ void gpt_update(GPT* model, float lr, float beta1, float beta2, float eps, float
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         size_t n = model->param_sizes[i];
         float wd = is_decayed_tensor(i) ? weight_decay : 0.0f;
-        float* pp = model->params_memory + off;
-        float* gg = model->grads_memory + off;
-        float* mm = model->m_memory + off;
-        float* vv = model->v_memory + off;
-#pragma omp parallel for schedule(static)
-        for (size_t k = 0; k < n; k++) {
-            float gk = gg[k];
-            float m = beta1 * mm[k] + (1.0f - beta1) * gk;
-            float v = beta2 * vv[k] + (1.0f - beta2) * gk * gk;
-            mm[k] = m;
-            vv[k] = v;
-            float mhat = m / bc1, vhat = v / bc2;
-            pp[k] -= lr * (mhat / (sqrtf(vhat) + eps) + wd * pp[k]);
-        }
+        LAYER(adamw)(model->params_memory + off, model->grads_memory + off, model->m_memory + off,
+                     model->v_memory + off, n, lr, beta1, beta2, bc1, bc2, eps, wd);
         off += n;
     }
+    model_sync();
 }
 
 float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac) {
@@ -1319,14 +1366,14 @@ size_t memory_available(void) {
 }
 
 void gpt_free(GPT* model) {
-    free(model->params_memory);
-    free(model->grads_memory);
-    free(model->m_memory);
-    free(model->v_memory);
-    free(model->acts_memory);
-    free(model->grads_acts_memory);
-    free(model->inputs);
-    free(model->targets);
+    model_free(model->params_memory);
+    model_free(model->grads_memory);
+    model_free(model->m_memory);
+    model_free(model->v_memory);
+    model_free(model->acts_memory);
+    model_free(model->grads_acts_memory);
+    model_free(model->inputs);
+    model_free(model->targets);
     memset(model, 0, sizeof *model);
 }
 
@@ -1398,6 +1445,7 @@ const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, co
     for (size_t b = 0; b < B; b++)
         if (lens[b] < 1 || (size_t)lens[b] > T) fatal("gpt_kv_prefill: row %zu length %d outside [1, %zu]", b, lens[b], T);
     forward_to_lnf(model, tokens, B, T);
+    model_sync(); // the host reads qkv and lnf below
     model->mean_loss = -1.0f;
     model->num_valid = 0;
     // keys and values of each row's prompt positions, from the forward's qkv (L, B, T, 3C)
@@ -1928,7 +1976,7 @@ int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
 
     // everything checks out against the file size: now allocate and read, in file order
     GPT tmp;
-    mem = malloc_check(param_count(&cfg) * sizeof(float));
+    mem = model_alloc(param_count(&cfg) * sizeof(float));
     gpt_setup(&tmp, cfg, mem);
     for (size_t k = 0; k < nent; k++) {
         if (ent[k].i < 0) continue;
@@ -1957,7 +2005,7 @@ done:
     free(hdr);
     free(ent);
     free(seen);
-    free(mem);
+    model_free(mem);
     return rc;
 }
 

@@ -167,6 +167,13 @@ typedef struct {
 // (ignored for wte, wpe, ln_f); returns the number of dims (1 or 2).
 int gpt_tensor_name(const GPTConfig* cfg, int i, int l, char* name, size_t len, size_t shape[2]);
 
+// Sets up the compute backend. CPU build: nothing to do, returns NULL. GPU build (make
+// USE_CUBLAS=1): selects CUDA device 0 and creates the cuBLAS handle, matrix products in TF32 if
+// tf32 is 1 (fp32 otherwise), and returns the device's name; with no device it prints
+// "error: no CUDA device found (...)" and exits 1. (The GPU build also sets itself up on the first
+// allocation, in fp32, when this was not called.)
+const char* gpt_backend_init(int tf32);
+
 // Validates a config (positive sizes, C divisible by NH); returns 0 or -1 with err filled.
 int gpt_config_check(const GPTConfig* cfg, char* err, size_t errlen);
 

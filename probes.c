@@ -12,6 +12,9 @@
 
 #include "json.h"
 #include "probes.h"
+#ifdef USE_CUBLAS
+#include "gpu.h"
+#endif
 
 // ============================================================================
 // eps: the vMF concentration whose KL to the uniform sphere is ln(n_bins)
@@ -133,6 +136,11 @@ static void softmax_row(float* o, size_t n) {
 // Tiles of rows are independent: OpenMP splits them.
 void probe_assign(const ProbeBins* pb, const float* z, size_t N, float* out) {
     const size_t d = (size_t)pb->d, n = (size_t)pb->n_bins, np = pb->n_pad;
+#ifdef USE_CUBLAS
+    // GPU build: the product and softmax on the device; only out (N, n_bins) comes back
+    gpu_probe_assign(out, z, pb->Wt, N, d, n, np);
+    return;
+#endif
     const float* Wt = pb->Wt;
     const long ntiles = (long)((N + PROBE_ROWS - 1) / PROBE_ROWS);
 #pragma omp parallel for schedule(static)

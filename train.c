@@ -88,6 +88,7 @@ typedef struct {
     uint64_t seed;     // initialisation, data order and sampling
     // running
     int threads;       // OpenMP threads (0 = all cores)
+    int tf32;          // GPU build: matrix products in TF32 on tensor cores instead of fp32
     int eval_every;    // val loss every N steps (0 = only at the end)
     int eval_batches;  // batches of B windows in the fixed val set
     int sample_every;  // a sample every N steps (0 = only at the end)
@@ -143,6 +144,7 @@ static const TrainConfig DEFAULTS = {
     .clip = 1.0f,
     .seed = 1337,
     .threads = 0,
+    .tf32 = 0,
     .eval_every = 100,
     .eval_batches = 8,
     .sample_every = 400,
@@ -208,6 +210,7 @@ static const FlagSpec FLAGS[] = {
     {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
     {"--seed", ARG_U64, OFF(seed), 0, 0, 0, "N", "seed of initialisation, data order, samples"},
     {"--threads", ARG_INT, OFF(threads), 0, 4096, 1, "N", "OpenMP threads (0 = all cores)"},
+    {"--tf32", ARG_SWITCH, OFF(tf32), 0, 1, 1, "", "GPU build: TF32 tensor-core matrix products (fp32 otherwise)"},
     {"--eval-every", ARG_INT, OFF(eval_every), 0, 1e9, 1, "N", "val loss every N steps (0 = at the end only)"},
     {"--eval-batches", ARG_INT, OFF(eval_batches), 1, 1e6, 0, "N", "batches in the fixed val set"},
     {"--sample-every", ARG_INT, OFF(sample_every), 0, 1e9, 1, "N", "print a sample every N steps (0 = at the end only)"},
@@ -1975,6 +1978,10 @@ int main(int argc, char** argv) {
         return 0;
     }
     dpo_check_flags(&run.cfg);
+    // the GPU build names its device here, or stops when there is none
+    const char* device = gpt_backend_init(run.cfg.tf32);
+    if (run.cfg.tf32 && !device) error_usage("--tf32 needs the GPU build (make USE_CUBLAS=1)");
+    if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
     if (run.cfg.dpo && run.cfg.init && !run.cfg.help && !run.cfg.resume) { // ==== DPO stage ==== alone
         dpo_standalone(&run);
         return 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""dev/bench_torch.py: the same training step as ./train, in PyTorch on the CPU, for the speed
-comparison in dev/bench.sh.
+"""dev/bench_torch.py: the same training step as ./train, in PyTorch on the CPU (or with --device cuda
+on the GPU, for dev/gpu_check.sh), for the speed comparison in dev/bench.sh.
 
 A GPT-2 (pre-LayerNorm blocks, tanh GELU, causal attention, tied LM head, fp32) of the given shape;
 one step = forward + cross-entropy loss + backward + gradient-norm clip (1.0) + AdamW
@@ -139,7 +139,7 @@ def generate(model, a):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="time PyTorch GPT-2 training steps on the CPU")
+    ap = argparse.ArgumentParser(description="time PyTorch GPT-2 training steps on the CPU or a GPU")
     ap.add_argument("-L", type=int, default=6)
     ap.add_argument("-C", type=int, default=384)
     ap.add_argument("-H", type=int, default=6)
@@ -152,6 +152,8 @@ def main():
                     help="instead of training: time greedy generation of N tokens (batch 1), without and with a "
                          "KV cache (past_key_values style)")
     ap.add_argument("--prompt", type=int, default=16, help="prompt tokens for --generate")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--tf32", action="store_true", help="cuda: TF32 matrix products (fp32 otherwise)")
     a = ap.parse_args()
     for name in ("L", "C", "H", "V", "B", "T", "steps", "threads"):
         if getattr(a, name) < 1:
@@ -159,12 +161,26 @@ def main():
     if a.C % a.H:
         ap.error(f"-C {a.C} must be divisible by -H {a.H}")
 
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("bench_torch.py: --device cuda but torch finds no CUDA device", file=sys.stderr)
+        sys.exit(1)
+    cuda = a.device == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32
+        torch.backends.cudnn.allow_tf32 = a.tf32
+
+    def sync():  # GPU work is asynchronous: wait for it before reading the clock
+        if cuda:
+            torch.cuda.synchronize()
+
     torch.set_num_threads(a.threads)
     torch.manual_seed(1337)
-    model = GPT(a.L, a.C, a.H, a.V, a.T)
+    model = GPT(a.L, a.C, a.H, a.V, a.T).to(a.device)
     if a.generate:
         if a.prompt < 1 or a.prompt + a.generate > a.T:
             ap.error("--prompt + --generate must be <= -T")
+        if cuda:
+            ap.error("--generate runs on the CPU only")
         generate(model, a)
         return
     decay = [p for p in model.parameters() if p.dim() == 2]
@@ -174,14 +190,16 @@ def main():
     g = torch.Generator().manual_seed(1)
     times, cpu_times = [], []
     for step in range(a.steps + 1):
-        idx = torch.randint(0, a.V, (a.B, a.T), generator=g)
-        tgt = torch.randint(0, a.V, (a.B, a.T), generator=g)
+        idx = torch.randint(0, a.V, (a.B, a.T), generator=g).to(a.device)
+        tgt = torch.randint(0, a.V, (a.B, a.T), generator=g).to(a.device)
+        sync()
         t0, c0 = time.perf_counter(), time.process_time()
         loss = model(idx, tgt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sync()
         ms = (time.perf_counter() - t0) * 1e3
         cpu_ms = (time.process_time() - c0) * 1e3  # on-CPU time of all threads
         if step > 0:
@@ -189,7 +207,8 @@ def main():
             cpu_times.append(cpu_ms)
         print(f"step {step}{' (warm-up)' if step == 0 else ''}: loss {loss.item():.4f}, {ms:.1f} ms, "
               f"CPU {cpu_ms:.1f} ms", flush=True)
-    print(f"torch L{a.L} C{a.C} H{a.H} V{a.V} B{a.B} T{a.T} threads {a.threads}: median "
+    where = f"threads {a.threads}" if not cuda else f"cuda {'tf32' if a.tf32 else 'fp32'}"
+    print(f"torch L{a.L} C{a.C} H{a.H} V{a.V} B{a.B} T{a.T} {where}: median "
           f"{statistics.median(times):.1f} ms/step over {a.steps} steps (warm-up 1), CPU median "
           f"{statistics.median(cpu_times):.1f} ms/step")
 

@@ -5,17 +5,19 @@
 #                corpus and on Tiny Shakespeare (when data/tinyshakespeare.txt or
 #                ../shared/data/tinyshakespeare.txt exists; data/tinyshakespeare.sh downloads it)
 #   scale        4 model sizes on the same data, batch, context and steps: where each ends on the
-#                information plane, its optimality and its val loss
+#                information plane, its optimality and its val loss; then the same DPO stage on each
 #   dpo          pre-training then DPO on the built-in preference pairs: I_pref per layer, and what
 #                DPO does to the pre-training information (I_in1, I_out1)
 #   optimality   across the probe steps of two_phases and scale (run them first): correlation of
-#                optimality (I_out1/I_in1) with val loss, per layer (Pearson and Spearman)
+#                optimality (I_out1/I_in1) with val loss, per layer (Pearson and Spearman); and,
+#                across the scale sizes, of optimality with the positive rate after DPO
 #
 # --short (or SHORT=1): a few steps and few probe sequences, only to check the pipeline end to
 # end in a few minutes; its numbers mean nothing. Results go to $EXP_DIR (default runs/experiments)
 # /NAME[-short]/: each run folder (train.csv, probes.csv, info_plane.svg with the IB bound, ...),
 # plus NAME.csv (numbers) and NAME*.svg (figures). Run from anywhere; it cds to the repository.
-# Environment: THREADS (default 0 = all cores), NICE (default 10), STEPS (override the steps).
+# Environment: THREADS (default 0 = all cores), NICE (default 10), STEPS (override the steps),
+# OMP_WAIT_POLICY (default PASSIVE).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -28,6 +30,10 @@ SHORT=${SHORT:-0}
 case "$NAME" in two_phases|scale|dpo|optimality) ;; *) usage ;; esac
 THREADS=${THREADS:-0}
 NICE=${NICE:-10}
+# Waiting OpenMP threads sleep instead of spinning: on a machine with other busy processes a
+# spinning thread takes the core its partner needs (a tiny run went from 65 to 500 ms/step at load
+# ~5). Results are the same bit for bit.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 ROOT=${EXP_DIR:-runs/experiments}
 SUFFIX=$([ "$SHORT" = 1 ] && echo "-short" || true)
 OUT="$ROOT/$NAME$SUFFIX"
@@ -79,6 +85,13 @@ final_rows() {
 # The val loss of train.csv at the largest step of stage pretrain that has one.
 final_val() { awk -F, 'NR > 1 && $2 == "pretrain" && $4 != "" { v = $4 } END { print v }' "$1"; }
 
+# "before,after,val_accuracy" of a run's DPO stage from its log (fractions; empty when it did not run).
+dpo_rates() {
+    awk '/^sentiment  positive continuations:/ { for (i = 1; i <= NF; i++) if ($i ~ /%$/) { v[++n] = $i + 0 } }
+         /^dpo done/ { acc = $5 + 0 }
+         END { if (n >= 2) printf "%.4f,%.4f,%.3f", v[1] / 100, v[2] / 100, acc; else printf ",," }' "$1"
+}
+
 # two_phases summary of one run: per layer, the peak of I_in1 (step), its final value, the drop
 # after the peak (compression), and the same for I_out1.
 phase_summary() {
@@ -122,16 +135,25 @@ exp_scale() {
     # name L C H: same B16 x T64 batches, same steps and data order (same seed) for every size
     local sizes=("xs 2 64 2" "s 4 128 4" "m 4 192 6" "l 6 256 8")
     [ "$SHORT" = 1 ] && sizes=("xs 2 64 2" "s 4 128 4")
-    echo "size,L,C,H,params_M,val_loss,layer,I_in1,I_out1,optimality" > "$OUT/scale.csv"
+    local dsteps=$([ "$SHORT" = 1 ] && echo 4 || echo 150)
+    local devery=$([ "$SHORT" = 1 ] && echo 2 || echo 50)
+    local prompts=$([ "$SHORT" = 1 ] && echo 16 || echo 256)
+    echo "size,L,C,H,params_M,val_loss,layer,I_in1,I_out1,optimality,positive_before_dpo,positive_after_dpo,dpo_val_accuracy" \
+        > "$OUT/scale.csv"
     for s in "${sizes[@]}"; do
         set -- $s
+        # after pre-training, DPO on the built-in pairs (same steps for every size): the positive-
+        # sentiment rate before and after it is experiment 4's "preference property" per size
         train_run "$OUT/$1" "" --steps "$steps" -L "$2" -C "$3" -H "$4" -B 16 -T 64 --probe-every "$every" \
-            --eval-every "$every" --probe-seqs "$seqs" --save-every 0 --dpo-steps 0
-        local pm vl
+            --eval-every "$every" --probe-seqs "$seqs" --save-every 0 --dpo-steps "$dsteps" \
+            --dpo-eval-every "$devery" --dpo-prompts "$prompts"
+        local pm vl rates
         pm=$(grep -m1 -o '[0-9.]*M parameters' "$OUT/$1.log" | sed 's/M parameters//')
         vl=$(final_val "$OUT/$1/train.csv")
+        rates=$(dpo_rates "$OUT/$1.log")
         final_rows "$OUT/$1/probes.csv" pretrain | awk -F, -v s="$1" -v L="$2" -v C="$3" -v H="$4" -v pm="$pm" -v vl="$vl" \
-            '{ printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", s, L, C, H, pm, vl, $3, $5, $8, $12 }' >> "$OUT/scale.csv"
+            -v r="$rates" '{ printf "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", s, L, C, H, pm, vl, $3, $5, $8, $12, r }' \
+            >> "$OUT/scale.csv"
     done
     # figure 1: where each size ends on the plane (every layer), with the bound of the shared data
     local bound="$OUT/xs/ib_bound.csv"
@@ -231,6 +253,29 @@ exp_optimality() {
     say "runs: ${src[*]}"
     say "wrote $OUT/optimality_points.csv, $OUT/optimality.csv, $OUT/optimality.svg"
     column -s, -t < "$OUT/optimality.csv"
+    # the preference property after DPO: one point per scale size (optimality at the end of pre-training,
+    # positive-sentiment rate after the same DPO stage); few points, so the correlation is only indicative
+    local sc="$ROOT/scale$SUFFIX/scale.csv"
+    if [ -f "$sc" ] && [ "$(awk -F, 'NR > 1 && $12 != "" { n++ } END { print n + 0 }' "$sc")" -gt 0 ]; then
+        echo "layer,sizes,pearson_rate_after,spearman_rate_after,pearson_rate_gain,spearman_rate_gain" > "$OUT/optimality_dpo.csv"
+        for l in $(awk -F, 'NR > 1 { print $7 }' "$sc" | sort -n -u); do
+            local a b
+            a=$(awk -F, -v l="$l" 'NR > 1 && $7 == l && $12 != "" { print $10 "," $12 }' "$sc" | corr)
+            b=$(awk -F, -v l="$l" 'NR > 1 && $7 == l && $12 != "" { print $10 "," $12 - $11 }' "$sc" | corr | cut -d, -f2-)
+            echo "$l,$a,$b" >> "$OUT/optimality_dpo.csv"
+        done
+        { echo "x,y,group,label"; awk -F, 'NR > 1 && $12 != "" { if ($7 + 0 >= maxl[$1] + 0) { maxl[$1] = $7; row[$1] = $10 "," $12 } }
+            END { for (s in row) printf "%s,sizes,%s\n", row[s], s }' "$sc"; } > "$OUT/optdpo.data"
+        awk -F, -v title="Scale runs: positive rate after DPO vs optimality before it (last layer)" \
+            -v xlabel="optimality I_out1 / I_in1 of the last hidden state, end of pre-training" \
+            -v ylabel="positive continuations after DPO (fraction)" -f dev/experiments/scatter.awk "$OUT/optdpo.data" \
+            > "$OUT/optimality_dpo.svg"
+        rm -f "$OUT/optdpo.data"
+        say "wrote $OUT/optimality_dpo.csv, $OUT/optimality_dpo.svg (from $sc)"
+        column -s, -t < "$OUT/optimality_dpo.csv"
+    else
+        say "no DPO rates in $sc: run the scale experiment (it runs DPO after pre-training) for the preference part"
+    fi
 }
 
 say "start ($([ "$SHORT" = 1 ] && echo "short check" || echo "full size"), ./train --ib-bound: $([ "$HAS_IB" = 1 ] && echo yes || echo "no, dev/ib_bound instead"))"
