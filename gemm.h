@@ -16,16 +16,16 @@
 //
 // Design (Goto/BLIS scheme):
 //
-//   for jc in N step NC                      B panel (KC x NC) packed once, shared by threads
-//     for pc in K step KC                    (in L2/L3)
-//       pack op(B)[pc:pc+KC, jc:jc+NC]       threads split the NR-wide slivers (static)
+//   for jc in N step NC
+//     for p0 in K step KP                    B panel (KP x NC), shared by threads (in L3)
+//       pack op(B)[p0:p0+KP, jc:jc+NC]       threads split the NR-wide slivers of every KC slab
 //       parallel for (ic, jb) tasks          row block of MC x column chunk of the panel,
 //                                            handed out one at a time (dynamic schedule)
-//         pack op(A)[ic:ic+MC, pc:pc+KC]     into the thread's own buffer (stays in its L2);
-//                                            skipped when the thread's last task had this ic
-//         for jr in chunk step NR            B sliver (KC x NR) stays in L1 over the ir loop
-//           for ir in MC step MR
-//             micro-kernel: C[ir:+MR, jr:+NR] += Apack sliver · Bpack sliver
+//         for pc in p0..p0+KP step KC
+//           pack op(A)[ic:ic+MC, pc:pc+KC]   into the thread's own buffer (stays in its L2)
+//           for jr in chunk step NR          B sliver (KC x NR) stays in L1 over the ir loop
+//             for ir in MC step MR
+//               micro-kernel: C[ir:+MR, jr:+NR] += Apack sliver · Bpack sliver
 //
 // About 4 tasks per thread: on a machine shared with other processes a thread that loses its
 // core for a while does not hold the others up at the barrier (a static split would). Column
@@ -54,7 +54,9 @@
 //   MC <= 224 (a multiple of MR): the A block (MC x KC x 4 B = 224 KiB) sits in L2 with room
 //             for the B panel's slivers passing through. MC is evened out over the row blocks
 //             (M = 384: 2 blocks of 196 rather than 224 + 160).
-//   NC = 3072: the packed B panel (3 MiB) is shared by all threads from L2/L3.
+//   NC = 3072, KP: the packed B panel (at most GEMM_B_FLOATS, 4 MiB: KP = 256 rows of 3072
+//             columns, up to 5376 rows of 768) is shared by all threads from L3 while it is
+//             still there; a longer K runs as successive panels over the same columns.
 //
 // Determinism: every element of C is the same sequence of float operations whatever the thread
 // count, the block partition or which thread runs which task: the k loop runs pc blocks in order,
@@ -65,6 +67,13 @@
 //
 // Small products (M·N·K < 2^20) and calls made inside an OpenMP parallel region (attention's loop
 // over heads) run on the calling thread alone.
+//
+// Few rows (M <= 4, decoding one token per sequence with the KV cache): packing B would copy the
+// whole weight matrix for a product that reads it once, and an MR = 14 tile would compute 14 rows
+// for one. The AVX-512 and AVX2 paths then read B in place (op(B) = B: its rows stream; op(B) =
+// Bᵀ: 16 rows of B transposed in registers, AVX-512 only) with the micro-kernel's arithmetic per
+// element (zeroed accumulator per KC block, fma over k in order, then added to C), so a row of C
+// has the same bits whichever path computed it (the tests check it).
 #ifndef GEMM_H
 #define GEMM_H
 
@@ -111,9 +120,10 @@ const char* gemm_kernel_name(GemmKernel kernel);
 #define GEMM_KC 256
 #define GEMM_MC_MAX 224
 #define GEMM_NC 3072
-// 28 MiB: under glibc's largest mmap threshold (32 MiB), so that after the first call the panel
-// comes from the heap again instead of fresh zeroed pages every call
-#define GEMM_B_FLOATS ((size_t)7 << 20)
+// 4 MiB: the packed B panel is read back while it is still in the shared L3 (a 28 MiB panel,
+// written in full before any of it is read, came back from DRAM: the LM head's dinp, K = 50257,
+// ran at 83 GFLOP/s instead of 100 on 2 threads here)
+#define GEMM_B_FLOATS ((size_t)1 << 20)
 #define GEMM_MR_MAX 14
 #define GEMM_NR_MAX 32
 
@@ -277,6 +287,37 @@ static GemmKernelInfo gemm_kernel_info(GemmKernel kernel) {
 // ---------------------------------------------------------------------------- packing
 
 #if GEMM_X86
+// Transposes the 16 x 16 block r[i] lane l -> r[l] lane i in registers (unpack, shuffle, two
+// 128-bit lane shuffles).
+__attribute__((target("avx512f"))) static inline void gemm_tr16_regs(__m512 r[16]) {
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // r[4q + m] lane l now holds rows 4q..4q+3 at column 4l + m
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; m++) {
+        t[m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);          // cols m, m+8 of rows 0-7
+        t[4 + m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);      // cols m+4, m+12 of rows 0-7
+        t[8 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88); // cols m, m+8 of rows 8-15
+        t[12 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; m++) {
+        r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);     // column m
+        r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd); // column m + 8
+    }
+}
+
 // Transposing copy for packing: d[k*dstride + i] = src[i*sstride + k] for i < rows and k < kc;
 // lanes rows <= i < width (wmask = the low `width` bits) get zeros, lanes past width are left
 // alone. Works on 16 x 16 blocks transposed in registers (unpack, shuffle, two 128-bit lane
@@ -287,35 +328,11 @@ __attribute__((target("avx512f"))) static void gemm_transpose16_avx512(float* d,
     for (size_t k0 = 0; k0 < kc; k0 += 16) {
         size_t kn = kc - k0 < 16 ? kc - k0 : 16;
         __mmask16 lm = (__mmask16)(kn == 16 ? 0xFFFFu : (1u << kn) - 1u);
-        __m512 r[16], t[16];
+        __m512 r[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
             r[i] = (size_t)i < rows ? _mm512_maskz_loadu_ps(lm, src + (size_t)i * sstride + k0) : _mm512_setzero_ps();
-#pragma GCC unroll 8
-        for (int i = 0; i < 16; i += 2) {
-            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < 16; i += 4) {
-            r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-            r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-            r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-            r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-        // r[4q + m] lane l now holds rows 4q..4q+3 at column 4l + m
-#pragma GCC unroll 4
-        for (int m = 0; m < 4; m++) {
-            t[m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x88);          // cols m, m+8 of rows 0-7
-            t[4 + m] = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xdd);      // cols m+4, m+12 of rows 0-7
-            t[8 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x88); // cols m, m+8 of rows 8-15
-            t[12 + m] = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xdd);
-        }
-#pragma GCC unroll 8
-        for (int m = 0; m < 8; m++) {
-            r[m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0x88);     // column m
-            r[8 + m] = _mm512_shuffle_f32x4(t[m], t[8 + m], 0xdd); // column m + 8
-        }
+        gemm_tr16_regs(r);
         if (kn == 16) {
 #pragma GCC unroll 16
             for (int c = 0; c < 16; c++) _mm512_mask_storeu_ps(d + (k0 + (size_t)c) * dstride, (__mmask16)wmask, r[c]);
@@ -323,6 +340,19 @@ __attribute__((target("avx512f"))) static void gemm_transpose16_avx512(float* d,
             for (size_t c = 0; c < kn; c++) _mm512_mask_storeu_ps(d + (k0 + c) * dstride, (__mmask16)wmask, r[c]);
         }
     }
+}
+#endif
+
+#if GEMM_X86
+// d[k*mr + i] = alpha * src[k*sstride + i] for i < rows, 0 for rows <= i < mr (mr <= 16), k < kc:
+// one masked 16-lane load, multiply and store per k (the sliver of an A read transposed).
+__attribute__((target("avx512f"))) static void gemm_pack_rows_avx512(float* d, size_t mr, const float* src,
+                                                                      size_t sstride, size_t rows, size_t kc,
+                                                                      float alpha) {
+    __mmask16 lm = (__mmask16)((1u << rows) - 1u), sm = (__mmask16)((1u << mr) - 1u);
+    __m512 av = _mm512_set1_ps(alpha);
+    for (size_t k = 0; k < kc; k++)
+        _mm512_mask_storeu_ps(d + k * mr, sm, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(lm, src + k * sstride)));
 }
 #endif
 
@@ -335,6 +365,12 @@ static void gemm_pack_a(float* dst, int transA, const float* A, size_t lda, size
         float* d = dst + s * kc; // sliver s/mr starts at (s/mr) * mr * kc
         if (transA) {
             // op(A)[i][k] = A[k][i]: for each k the sliver's rows are contiguous in A
+#if GEMM_X86
+            if (fast_transpose && mr <= 16) {
+                gemm_pack_rows_avx512(d, mr, A + p0 * lda + i0 + s, lda, rows, kc, alpha);
+                continue;
+            }
+#endif
             for (size_t k = 0; k < kc; k++) {
                 const float* src = A + (p0 + k) * lda + i0 + s;
                 float* dk = d + k * mr;
@@ -397,6 +433,149 @@ static void gemm_pack_b_sliver(float* dst, int transB, const float* B, size_t ld
             for (size_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
     }
 }
+
+// ---------------------------------------------------------------------------- few rows, B in place
+
+#if GEMM_X86
+// C (M,N) (+)= alpha op(A) · B for a handful of rows (M <= GEMM_SMALL_M) and B not transposed, the
+// products of decoding one token: packing B (the whole weight matrix, for one row of A) would
+// cost more than the product, so B is read in place, row k of B contiguous for every k. The
+// arithmetic per element is the packed path's exactly: per KC block a zeroed accumulator takes
+// fma(alpha·a_ik, b_kj) for k in order, then C = acc (first block, overwrite) or C + acc; the
+// AVX-512 micro-kernel does the same per lane, so the two paths give the same bits.
+// Threads split the 64-column tiles (each owns its columns of C).
+#define GEMM_SMALL_M 4
+#define GEMM_SMALL_NT 64
+__attribute__((target("avx512f"))) static void gemm_small_m_avx512(int transA, size_t M, size_t N, size_t K,
+                                                                    float alpha, const float* A, size_t lda,
+                                                                    const float* B, size_t ldb, float* C,
+                                                                    size_t ldc, int overwrite, int nthreads) {
+    size_t ntiles = (N + GEMM_SMALL_NT - 1) / GEMM_SMALL_NT;
+    (void)nthreads;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (size_t jt = 0; jt < ntiles; jt++) {
+        size_t j0 = jt * GEMM_SMALL_NT, n = N - j0 < GEMM_SMALL_NT ? N - j0 : GEMM_SMALL_NT;
+        __mmask16 mk[4];
+        for (size_t q = 0; q < 4; q++) {
+            size_t lanes = n > 16 * q ? (n - 16 * q < 16 ? n - 16 * q : 16) : 0;
+            mk[q] = (__mmask16)((1u << lanes) - 1u);
+        }
+        for (size_t pc = 0; pc < K; pc += GEMM_KC) {
+            size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+            for (size_t i = 0; i < M; i++) {
+                __m512 c0 = _mm512_setzero_ps(), c1 = _mm512_setzero_ps();
+                __m512 c2 = _mm512_setzero_ps(), c3 = _mm512_setzero_ps();
+                const float* b = B + pc * ldb + j0;
+                for (size_t k = 0; k < kc; k++, b += ldb) {
+                    float a = transA ? A[(pc + k) * lda + i] : A[i * lda + pc + k];
+                    __m512 av = _mm512_set1_ps(alpha * a);
+                    c0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk[0], b), c0);
+                    c1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk[1], b + 16), c1);
+                    c2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk[2], b + 32), c2);
+                    c3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mk[3], b + 48), c3);
+                }
+                float* c = C + i * ldc + j0;
+                if (!(overwrite && pc == 0)) {
+                    c0 = _mm512_add_ps(_mm512_maskz_loadu_ps(mk[0], c), c0);
+                    c1 = _mm512_add_ps(_mm512_maskz_loadu_ps(mk[1], c + 16), c1);
+                    c2 = _mm512_add_ps(_mm512_maskz_loadu_ps(mk[2], c + 32), c2);
+                    c3 = _mm512_add_ps(_mm512_maskz_loadu_ps(mk[3], c + 48), c3);
+                }
+                _mm512_mask_storeu_ps(c, mk[0], c0);
+                _mm512_mask_storeu_ps(c + 16, mk[1], c1);
+                _mm512_mask_storeu_ps(c + 32, mk[2], c2);
+                _mm512_mask_storeu_ps(c + 48, mk[3], c3);
+            }
+        }
+    }
+}
+
+// C (M,N) (+)= alpha op(A) · Bᵀ for a handful of rows with B (N,K) read in place (the tied LM
+// head and attention scores of one decoded token). Sixteen rows of B at a time are loaded 16 k
+// values wide and transposed in registers, so lane j of r[c] holds B[j0 + j][k0 + c], and each
+// lane then sums exactly as the packed path's micro-kernel does (zeroed accumulator per KC block,
+// fma over k in order, then C = acc or C + acc): the same bits.
+__attribute__((target("avx512f"))) static void gemm_small_m_bt_avx512(int transA, size_t M, size_t N, size_t K,
+                                                                       float alpha, const float* A, size_t lda,
+                                                                       const float* B, size_t ldb, float* C,
+                                                                       size_t ldc, int overwrite, int nthreads) {
+    size_t ntiles = (N + 15) / 16;
+    (void)nthreads;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (size_t jt = 0; jt < ntiles; jt++) {
+        size_t j0 = jt * 16, rows = N - j0 < 16 ? N - j0 : 16;
+        __mmask16 cm = (__mmask16)(rows == 16 ? 0xFFFFu : (1u << rows) - 1u);
+        for (size_t pc = 0; pc < K; pc += GEMM_KC) {
+            size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+            __m512 acc[GEMM_SMALL_M];
+            for (size_t i = 0; i < M; i++) acc[i] = _mm512_setzero_ps();
+            for (size_t k0 = 0; k0 < kc; k0 += 16) {
+                size_t kn = kc - k0 < 16 ? kc - k0 : 16;
+                __mmask16 lm = (__mmask16)(kn == 16 ? 0xFFFFu : (1u << kn) - 1u);
+                __m512 r[16];
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++)
+                    r[j] = (size_t)j < rows ? _mm512_maskz_loadu_ps(lm, B + (j0 + (size_t)j) * ldb + pc + k0)
+                                            : _mm512_setzero_ps();
+                gemm_tr16_regs(r);
+                for (size_t c = 0; c < kn; c++) {
+                    size_t k = pc + k0 + c;
+                    for (size_t i = 0; i < M; i++) {
+                        float a = transA ? A[k * lda + i] : A[i * lda + k];
+                        acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(alpha * a), r[c], acc[i]);
+                    }
+                }
+            }
+            for (size_t i = 0; i < M; i++) {
+                float* c = C + i * ldc + j0;
+                __m512 x = acc[i];
+                if (!(overwrite && pc == 0)) x = _mm512_add_ps(_mm512_maskz_loadu_ps(cm, c), x);
+                _mm512_mask_storeu_ps(c, cm, x);
+            }
+        }
+    }
+}
+
+// The AVX2 twin of gemm_small_m_avx512 (8 lanes, the AVX2 micro-kernel's arithmetic).
+__attribute__((target("avx2,fma"))) static void gemm_small_m_avx2(int transA, size_t M, size_t N, size_t K,
+                                                                   float alpha, const float* A, size_t lda,
+                                                                   const float* B, size_t ldb, float* C,
+                                                                   size_t ldc, int overwrite, int nthreads) {
+    size_t ntiles = (N + GEMM_SMALL_NT - 1) / GEMM_SMALL_NT;
+    (void)nthreads;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (size_t jt = 0; jt < ntiles; jt++) {
+        size_t j0 = jt * GEMM_SMALL_NT, n = N - j0 < GEMM_SMALL_NT ? N - j0 : GEMM_SMALL_NT;
+        __m256i mk[8];
+        for (int q = 0; q < 8; q++) {
+            int lanes = n > 8 * (size_t)q ? (n - 8 * (size_t)q < 8 ? (int)(n - 8 * (size_t)q) : 8) : 0;
+            mk[q] = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        }
+        for (size_t pc = 0; pc < K; pc += GEMM_KC) {
+            size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+            for (size_t i = 0; i < M; i++) {
+                __m256 acc[8];
+                for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();
+                const float* b = B + pc * ldb + j0;
+                for (size_t k = 0; k < kc; k++, b += ldb) {
+                    float a = transA ? A[(pc + k) * lda + i] : A[i * lda + pc + k];
+                    __m256 av = _mm256_set1_ps(alpha * a);
+#pragma GCC unroll 8
+                    for (int q = 0; q < 8; q++)
+                        acc[q] = _mm256_fmadd_ps(av, _mm256_maskload_ps(b + 8 * q, mk[q]), acc[q]);
+                }
+                float* c = C + i * ldc + j0;
+#pragma GCC unroll 8
+                for (int q = 0; q < 8; q++) {
+                    __m256 r = acc[q];
+                    if (!(overwrite && pc == 0)) r = _mm256_add_ps(_mm256_maskload_ps(c + 8 * q, mk[q]), r);
+                    _mm256_maskstore_ps(c + 8 * q, mk[q], r);
+                }
+            }
+        }
+    }
+}
+#endif
 
 // ---------------------------------------------------------------------------- driver
 
@@ -461,23 +640,40 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
 #endif
     // a small product (under ~2 MFLOP, some microseconds) is not worth waking other threads
     if ((double)M * (double)N * (double)K < 1048576.0) nthreads = 1;
+#if GEMM_X86
+    if (M <= GEMM_SMALL_M && !transB && resolved == GEMM_AVX512) {
+        gemm_small_m_avx512(transA, M, N, K, alpha, A, lda, B, ldb, C, ldc, overwrite, nthreads);
+        return;
+    }
+    if (M <= GEMM_SMALL_M && transB && resolved == GEMM_AVX512) {
+        gemm_small_m_bt_avx512(transA, M, N, K, alpha, A, lda, B, ldb, C, ldc, overwrite, nthreads);
+        return;
+    }
+    if (M <= GEMM_SMALL_M && !transB && resolved == GEMM_AVX2) {
+        gemm_small_m_avx2(transA, M, N, K, alpha, A, lda, B, ldb, C, ldc, overwrite, nthreads);
+        return;
+    }
+#endif
     // MC: as large as GEMM_MC_MAX allows, then evened out over the row blocks (a multiple of mr)
     size_t nbm = (M + GEMM_MC_MAX - 1) / GEMM_MC_MAX;
     size_t mc = (M + nbm - 1) / nbm;
     mc = (mc + mr - 1) / mr * mr;
     nbm = (M + mc - 1) / mc;
 
-    // B panels hold all of K (every kc slab of nc columns) so that the threads meet at a barrier
-    // twice per panel rather than twice per kc block; NC shrinks for long K to keep the panel
-    // within GEMM_B_FLOATS (28 MiB: K = 2048 keeps NC = 3072, K = 50257 gets 128)
+    // B panels hold a long run of K (every kc slab of nc columns, up to KP rows) so that the
+    // threads meet at a barrier twice per panel rather than twice per kc block. The panel stays
+    // within GEMM_B_FLOATS (28 MiB): NC = 3072 columns keep KP = 2304 rows; a narrower N gets a
+    // longer KP (N = 768: 9472). A K beyond KP (the LM head's dinp, K = V) takes several panels
+    // over the same columns, each packing its A blocks once: shrinking NC instead would repack all
+    // of A for every narrow panel.
     size_t kc_max = K < GEMM_KC ? K : GEMM_KC;
-    size_t nc_cap = GEMM_B_FLOATS / K / nr * nr;
-    if (nc_cap > GEMM_NC) nc_cap = GEMM_NC;
-    if (nc_cap < nr) nc_cap = nr;
+    size_t nc_cap = GEMM_NC;
     size_t nc_max = N < nc_cap ? N : nc_cap;
     size_t nc_pad = (nc_max + nr - 1) / nr * nr;
-    size_t npc = (K + GEMM_KC - 1) / GEMM_KC;
-    float* bpack = (float*)malloc(nc_pad * K * sizeof(float));
+    size_t kp = GEMM_B_FLOATS / nc_pad / GEMM_KC * GEMM_KC;
+    if (kp < GEMM_KC) kp = GEMM_KC;
+    if (kp > K) kp = K;
+    float* bpack = (float*)malloc(nc_pad * kp * sizeof(float));
     float* apack = (float*)malloc((size_t)nthreads * mc * kc_max * sizeof(float));
     if (!bpack || !apack) {
         fprintf(stderr, "error: gemm.h: out of memory for packing buffers (%zu x %zu x %zu)\n", M, N, K);
@@ -502,27 +698,31 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
             size_t nch = (nslivers + nbn - 1) / nbn * nr;
             if (nch < 128) nch = 128 / nr * nr;
             nbn = (nc + nch - 1) / nch;
-            // slab p (k rows p*KC ..) of the panel starts at bpack + p*KC*nc_pad
+            for (size_t p0 = 0; p0 < K; p0 += kp) {
+                size_t kl = K - p0 < kp ? K - p0 : kp;
+                size_t npc = (kl + GEMM_KC - 1) / GEMM_KC;
+                // slab p (k rows p0 + p*KC ..) of the panel starts at bpack + p*KC*nc_pad
 #pragma omp for schedule(static)
-            for (size_t idx = 0; idx < npc * nslivers; idx++) {
-                size_t pc = idx / nslivers * GEMM_KC, s = idx % nslivers;
-                size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
-                gemm_pack_b_sliver(bpack + pc * nc_pad, transB, B, ldb, pc, jc, nc, kc, nr, s, fast);
-            }
-            // (implicit barrier: the panel is complete before anyone reads it)
-#pragma omp for schedule(dynamic, 1)
-            for (size_t task = 0; task < nbm * nbn; task++) {
-                size_t ib = task / nbn, jb = task % nbn;
-                size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
-                size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
-                for (size_t pc = 0; pc < K; pc += GEMM_KC) {
-                    size_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
-                    gemm_pack_a(ap, transA, A, lda, ic, pc, m, kc, mr, alpha, fast);
-                    gemm_macro(&ki, m, n, kc, ap, bpack + pc * nc_pad + j0 * kc, C + ic * ldc + jc + j0, ldc,
-                               !(overwrite && pc == 0));
+                for (size_t idx = 0; idx < npc * nslivers; idx++) {
+                    size_t pc = idx / nslivers * GEMM_KC, s = idx % nslivers;
+                    size_t kc = kl - pc < GEMM_KC ? kl - pc : GEMM_KC;
+                    gemm_pack_b_sliver(bpack + pc * nc_pad, transB, B, ldb, p0 + pc, jc, nc, kc, nr, s, fast);
                 }
+                // (implicit barrier: the panel is complete before anyone reads it)
+#pragma omp for schedule(dynamic, 1)
+                for (size_t task = 0; task < nbm * nbn; task++) {
+                    size_t ib = task / nbn, jb = task % nbn;
+                    size_t ic = ib * mc, m = M - ic < mc ? M - ic : mc;
+                    size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
+                    for (size_t pc = 0; pc < kl; pc += GEMM_KC) {
+                        size_t kc = kl - pc < GEMM_KC ? kl - pc : GEMM_KC;
+                        gemm_pack_a(ap, transA, A, lda, ic, p0 + pc, m, kc, mr, alpha, fast);
+                        gemm_macro(&ki, m, n, kc, ap, bpack + pc * nc_pad + j0 * kc, C + ic * ldc + jc + j0, ldc,
+                                   !(overwrite && p0 + pc == 0));
+                    }
+                }
+                // (implicit barrier: nobody repacks B while it is being read)
             }
-            // (implicit barrier: nobody repacks B while it is being read)
         }
     }
     free(bpack);

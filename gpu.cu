@@ -267,8 +267,9 @@ __global__ static void column_sum_kernel(float* dbias, const float* dout, size_t
 }
 
 // Causal softmax of one row of preatt (B,NH,T,T), one thread per (b, h, t): att[j] for j <= t, and
-// zeros above the diagonal in both preatt and att (as attention_forward leaves them).
-__global__ static void attention_softmax_kernel(float* preatt, float* att, size_t rows, size_t T) {
+// zeros above the diagonal in both preatt and att (as attention_forward leaves them); stats (rows, 2),
+// if not NULL, gets the row's max and 1/sum (attention_forward_stats).
+__global__ static void attention_softmax_kernel(float* preatt, float* att, float* stats, size_t rows, size_t T) {
     size_t r = thread_index();
     if (r >= rows) return;
     size_t t = r % T;
@@ -287,11 +288,28 @@ __global__ static void attention_softmax_kernel(float* preatt, float* att, size_
         pt[j] = 0.0f;
         at[j] = 0.0f;
     }
+    if (stats) {
+        stats[2 * r] = maxv;
+        stats[2 * r + 1] = inv;
+    }
+}
+
+// The weights of rows of scores pre (rows, T) from their statistics (rows, 2), in place:
+// pre[j] = expf(pre[j] - max) * inv for j <= t (as attention_softmax_kernel made them), 0 above.
+__global__ static void attention_rebuild_kernel(float* pre, const float* stats, size_t rows, size_t T) {
+    size_t r = thread_index();
+    if (r >= rows) return;
+    size_t t = r % T;
+    float* pt = pre + r * T;
+    float m = stats[2 * r], inv = stats[2 * r + 1];
+    for (size_t j = 0; j <= t; j++) pt[j] = expf(pt[j] - m) * inv;
+    for (size_t j = t + 1; j < T; j++) pt[j] = 0.0f;
 }
 
 // Softmax backward of the rows of one sequence b, one thread per (h, t): datt += local (= dout·vᵀ),
 // dpreatt += att * (datt - sum_j att * datt) for j <= t; local becomes dpreatt, 0 above the diagonal
-// (the operand of the dq and dk products). att, datt, dpreatt are (NH,T,T) slices of sequence b.
+// (the operand of the dq and dk products). att, datt, dpreatt are (NH,T,T) slices of sequence b;
+// datt and dpreatt may be NULL (attention_backward_stats): local then holds them itself.
 __global__ static void attention_softmax_backward_kernel(float* dpreatt, float* datt, float* local,
                                                          const float* att, size_t rows, size_t T) {
     size_t r = thread_index();
@@ -299,16 +317,17 @@ __global__ static void attention_softmax_backward_kernel(float* dpreatt, float* 
     size_t t = r % T;
     const float* at = att + r * T;
     float* lt = local + r * T;
-    float* dat = datt + r * T;
-    float* dpt = dpreatt + r * T;
+    float* dat = datt ? datt + r * T : lt;
+    float* dpt = dpreatt ? dpreatt + r * T : NULL;
     float sdot = 0.0f;
     for (size_t j = 0; j <= t; j++) {
-        dat[j] += lt[j];
+        if (datt) dat[j] += lt[j];
         sdot += at[j] * dat[j];
     }
     for (size_t j = 0; j <= t; j++) {
-        dpt[j] += at[j] * (dat[j] - sdot);
-        lt[j] = dpt[j];
+        float g = at[j] * (dat[j] - sdot);
+        if (dpt) g = dpt[j] += g;
+        lt[j] = g;
     }
     for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
 }
@@ -347,37 +366,39 @@ __global__ static void residual_backward_kernel(float* dinp1, float* dinp2, cons
     dinp2[i] += dout[i];
 }
 
-// probs = softmax(logits) and losses = logsumexp - logit[target] (0 where target is -1 or targets is
-// NULL), one thread per row.
-__global__ static void crossentropy_forward_kernel(float* probs, float* losses, const float* logits,
+// Fused softmax + cross-entropy, one thread per row: lse = log sum_v e^logit_v and losses = lse -
+// logit[target]; both 0 where the target is -1 (or targets is NULL).
+__global__ static void crossentropy_forward_kernel(float* lse, float* losses, const float* logits,
                                                    const int* targets, size_t BT, size_t V) {
     size_t bt = thread_index();
     if (bt >= BT) return;
+    int tg = targets ? targets[bt] : -1;
+    if (tg < 0) {
+        lse[bt] = 0.0f;
+        losses[bt] = 0.0f;
+        return;
+    }
     const float* lo = logits + bt * V;
-    float* p = probs + bt * V;
     float maxv = lo[0];
     for (size_t v = 1; v < V; v++) maxv = lo[v] > maxv ? lo[v] : maxv;
     float sum = 0.0f;
-    for (size_t v = 0; v < V; v++) {
-        p[v] = expf(lo[v] - maxv);
-        sum += p[v];
-    }
-    float inv = 1.0f / sum;
-    for (size_t v = 0; v < V; v++) p[v] *= inv;
-    int tg = targets ? targets[bt] : -1;
-    losses[bt] = tg < 0 ? 0.0f : logf(sum) + maxv - lo[tg];
+    for (size_t v = 0; v < V; v++) sum += expf(lo[v] - maxv);
+    float ls = logf(sum) + maxv;
+    lse[bt] = ls;
+    losses[bt] = ls - lo[tg];
 }
 
-// dlogits += (probs - onehot(target)) * dlosses, skipping rows with target -1: one thread per element.
-__global__ static void crossentropy_backward_kernel(float* dlogits, const float* dlosses, const float* probs,
-                                                    const int* targets, size_t BT, size_t V) {
+// dlogits += (e^(logits - lse) - onehot(target)) * dlosses, skipping rows with target -1: one thread
+// per element.
+__global__ static void crossentropy_backward_kernel(float* dlogits, const float* dlosses, const float* logits,
+                                                    const float* lse, const int* targets, size_t BT, size_t V) {
     size_t i = thread_index();
     if (i >= BT * V) return;
     size_t bt = i / V, v = i % V;
     int tg = targets ? targets[bt] : -1;
     if (tg < 0) return;
     float g = dlosses[bt];
-    float d = dlogits[i] + probs[i] * g;
+    float d = dlogits[i] + expf(logits[i] - lse[bt]) * g;
     if ((size_t)tg == v) d -= g;
     dlogits[i] = d;
 }
@@ -494,7 +515,7 @@ extern "C" void gpu_attention_forward(float* out, float* preatt, float* att, con
         const float* q = inp + b * T * C3;
         gpu_sgemm_batched(0, 1, T, T, hs, scale, q, C3, hs, q + C, C3, hs, 0.0f, preatt + b * NH * TT, T, TT, NH);
     }
-    LAUNCH_N(attention_softmax_kernel, B * NH * T, preatt, att, B * NH * T, T);
+    LAUNCH_N(attention_softmax_kernel, B * NH * T, preatt, att, (float*)NULL, B * NH * T, T);
     for (size_t b = 0; b < B; b++) {
         const float* v = inp + b * T * C3 + 2 * C;
         gpu_sgemm_batched(0, 0, T, hs, T, 1.0f, att + b * NH * TT, T, TT, v, C3, hs, 0.0f, out + b * T * C, C, hs,
@@ -530,6 +551,47 @@ extern "C" void gpu_attention_backward(float* dinp, float* dpreatt, float* datt,
     }
 }
 
+// As gpu_attention_forward, keeping only stats (B,NH,T,2) (each row's max score and 1/sum): the
+// scores and weights of one sequence live in device scratch (2 x (NH,T,T)).
+extern "C" void gpu_attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T,
+                                            size_t C, size_t NH) {
+    size_t C3 = 3 * C, hs = C / NH, TT = T * T;
+    float scale = 1.0f / sqrtf((float)hs);
+    float* pre = scratch(2 * NH * TT);
+    float* att = pre + NH * TT;
+    for (size_t b = 0; b < B; b++) {
+        const float* q = inp + b * T * C3;
+        gpu_sgemm_batched(0, 1, T, T, hs, scale, q, C3, hs, q + C, C3, hs, 0.0f, pre, T, TT, NH);
+        LAUNCH_N(attention_softmax_kernel, NH * T, pre, att, stats + b * NH * T * 2, NH * T, T);
+        gpu_sgemm_batched(0, 0, T, hs, T, 1.0f, att, T, TT, q + 2 * C, C3, hs, 0.0f, out + b * T * C, C, hs, NH);
+    }
+}
+
+// Backward of gpu_attention_forward_stats, per sequence: the scores again (scale q kᵀ), the weights
+// rebuilt from them and the statistics exactly as the forward made them, then gpu_attention_backward's
+// steps with local as the only (NH,T,T) gradient buffer.
+extern "C" void gpu_attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats,
+                                             size_t B, size_t T, size_t C, size_t NH) {
+    size_t C3 = 3 * C, hs = C / NH, TT = T * T;
+    float scale = 1.0f / sqrtf((float)hs);
+    float* a = scratch(2 * NH * TT);
+    float* local = a + NH * TT;
+    for (size_t b = 0; b < B; b++) {
+        const float* q = inp + b * T * C3;
+        const float* k = q + C;
+        const float* v = q + 2 * C;
+        float* dq = dinp + b * T * C3;
+        const float* d = dout + b * T * C;
+        gpu_sgemm_batched(0, 1, T, T, hs, scale, q, C3, hs, k, C3, hs, 0.0f, a, T, TT, NH);
+        LAUNCH_N(attention_rebuild_kernel, NH * T, a, stats + b * NH * T * 2, NH * T, T);
+        gpu_sgemm_batched(0, 1, T, T, hs, 1.0f, d, C, hs, v, C3, hs, 0.0f, local, T, TT, NH);
+        LAUNCH_N(attention_softmax_backward_kernel, NH * T, (float*)NULL, (float*)NULL, local, a, NH * T, T);
+        gpu_sgemm_batched(1, 0, T, hs, T, 1.0f, a, T, TT, d, C, hs, 1.0f, dq + 2 * C, C3, hs, NH);
+        gpu_sgemm_batched(0, 0, T, hs, T, scale, local, T, TT, k, C3, hs, 1.0f, dq, C3, hs, NH);
+        gpu_sgemm_batched(1, 0, T, hs, T, scale, local, T, TT, q, C3, hs, 1.0f, dq + C, C3, hs, NH);
+    }
+}
+
 extern "C" void gpu_gelu_forward(float* out, const float* inp, size_t N) {
     LAUNCH_N(gelu_forward_kernel, N, out, inp, N);
 }
@@ -560,14 +622,14 @@ extern "C" void gpu_lm_head_backward(float* dinp, float* dwte, const float* dlog
     gpu_sgemm(1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);
 }
 
-extern "C" void gpu_crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets,
+extern "C" void gpu_crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets,
                                          size_t B, size_t T, size_t V) {
-    LAUNCH_N(crossentropy_forward_kernel, B * T, probs, losses, logits, targets, B * T, V);
+    LAUNCH_N(crossentropy_forward_kernel, B * T, lse, losses, logits, targets, B * T, V);
 }
 
-extern "C" void gpu_crossentropy_backward(float* dlogits, const float* dlosses, const float* probs,
-                                          const int* targets, size_t B, size_t T, size_t V) {
-    LAUNCH_N(crossentropy_backward_kernel, B * T * V, dlogits, dlosses, probs, targets, B * T, V);
+extern "C" void gpu_crossentropy_backward(float* dlogits, const float* dlosses, const float* logits,
+                                          const float* lse, const int* targets, size_t B, size_t T, size_t V) {
+    LAUNCH_N(crossentropy_backward_kernel, B * T * V, dlogits, dlosses, logits, lse, targets, B * T, V);
 }
 
 extern "C" void gpu_adamw(float* p, const float* g, float* m, float* v, size_t n, float lr, float beta1,

@@ -71,10 +71,14 @@ void gpu_lm_head_forward(float* logits, const float* inp, const float* wte, size
                          size_t V);
 void gpu_lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte,
                           size_t B, size_t T, size_t C, size_t V);
-void gpu_crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets, size_t B,
+void gpu_attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C,
+                                 size_t NH);
+void gpu_attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
+                                  size_t T, size_t C, size_t NH);
+void gpu_crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets, size_t B,
                               size_t T, size_t V);
-void gpu_crossentropy_backward(float* dlogits, const float* dlosses, const float* probs, const int* targets,
-                               size_t B, size_t T, size_t V);
+void gpu_crossentropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
+                               const int* targets, size_t B, size_t T, size_t V);
 
 // One AdamW step on n parameters (gpt_update's formula; bc1, bc2 are the bias corrections
 // 1 - beta^t and wd is 0 for tensors without decay).

@@ -449,8 +449,8 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 }
 
 // Causal multi-head self-attention. inp (B,T,3C) holds [q | k | v], head h at channels h*hs..;
-// out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. preatt, att (B,NH,T,T)
-// are saved for backward (entries j > t are set to 0). Parallel over (b, h): disjoint writes.
+// out (B,T,C) = softmax(q kᵀ / sqrt(hs), masked to j <= t) · v per head. Parallel over (b, h):
+// every write lands in that head's slice of that sequence.
 //
 // Per head the two products are SGEMMs (gemm.h, run on the calling thread) over row blocks of
 // ATT_TB queries: block [t0, t1) only needs keys j < t1, so the causal upper triangle beyond each
@@ -458,110 +458,194 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // one at a time (dynamic schedule): each (b, h) is computed the same way whichever thread takes
 // it, so results stay bit-identical, and a thread that loses its core to another process does
 // not stall the rest.
+//
+// Two forms. attention_forward/_backward keep the weights att (B,NH,T,T) for the backward (and
+// the scores preatt, if asked): the reference the tests check layer by layer. The model runs
+// attention_forward_stats/_backward_stats, which keep only each query row's softmax statistics
+// (max score and 1/sum, (B,NH,T,2)) and rebuild the head's weights in the backward from q, k and
+// those, bit for bit as the forward made them: one more q·kᵀ product per head, and a T x T buffer
+// per thread instead of L·B·NH·T·T floats (gpt2 at T = 1024, B = 4: 2.3 GB).
 #define ATT_TB 32
-void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
-                       size_t NH) {
-    size_t C3 = 3 * C, hs = C / NH;
-    float scale = 1.0f / sqrtf((float)hs);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
-    for (size_t b = 0; b < B; b++) {
-        for (size_t h = 0; h < NH; h++) {
-            const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
-            const float* k = q + C;
-            const float* v = q + 2 * C;
-            float* pre = preatt + (b * NH + h) * T * T;
-            float* a = att + (b * NH + h) * T * T;
-            float* o = out + b * T * C + h * hs; // rows C apart
-            // pre[t, j] = scale * q_t · k_j for j < t1 of t's block
-            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                sgemm(0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
-            }
-            for (size_t t = 0; t < T; t++) {
-                float* pt = pre + t * T;
-                float* at = a + t * T;
-                float maxv = max_f32(pt, t + 1);
-                for (size_t j = 0; j <= t; j++) at[j] = exp_f32(pt[j] - maxv);
-                float sum = sum_f32(at, t + 1);
-                float inv = 1.0f / sum;
-                for (size_t j = 0; j <= t; j++) at[j] *= inv;
-                for (size_t j = t + 1; j < T; j++) {
-                    pt[j] = 0.0f;
-                    at[j] = 0.0f;
-                }
-            }
-            // o[t] = sum_{j <= t} a[t, j] v_j (a is 0 above the diagonal)
-            for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                sgemm(0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, C3, 0.0f, o + t0 * C, C);
-            }
-        }
+
+// at[0..n) = softmax(pt[0..n)): the attention weights of one query over its n visible keys.
+// Returns the row's max in *maxv and 1/sum in *inv (at[j] = exp_f32(pt[j] - max) * inv). Shared
+// by every attention path and the cached decoding (gpt_kv_decode), so that all compute the same
+// bits.
+static void softmax_row(float* at, const float* pt, size_t n, float* maxv, float* inv) {
+    float m = max_f32(pt, n);
+    for (size_t j = 0; j < n; j++) at[j] = exp_f32(pt[j] - m);
+    float sum = sum_f32(at, n);
+    float r = 1.0f / sum;
+    for (size_t j = 0; j < n; j++) at[j] *= r;
+    *maxv = m;
+    *inv = r;
+}
+
+// pre (T,T) = scale · q kᵀ for j < t1 of each query block (the rest is left alone); q, k rows C3
+// apart.
+static void att_head_scores(float* pre, const float* q, const float* k, size_t T, size_t C3, size_t hs,
+                            float scale) {
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        sgemm(0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
     }
 }
 
-// Backward of attention_forward. datt = dout · vᵀ, dv += attᵀ · dout, softmax backward
-// dpreatt = att * (datt - sum_j att * datt), then dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale.
-// dinp (B,T,3C), dpreatt, datt (B,NH,T,T) scratch (accumulated, j <= t only), dout (B,T,C),
-// inp (B,T,3C), att (B,NH,T,T) with zeros above the diagonal (as attention_forward leaves it).
-// Parallel over (b, h): every write lands in that head's slice of that sequence. The four
-// products are causal-blocked SGEMMs as in the forward; this head's datt and dpreatt are built
-// in a local T x T buffer (zero above the diagonal) that the products read.
+// One head's forward: scores into pre (T,T), weights into a (T,T) (both 0 above the diagonal),
+// the row statistics into st (T,2) if not NULL, output o (rows C apart).
+static void att_head_forward(float* o, float* pre, float* a, float* st, const float* q, size_t T, size_t C,
+                             size_t hs, float scale) {
+    size_t C3 = 3 * C;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    att_head_scores(pre, q, k, T, C3, hs, scale);
+    for (size_t t = 0; t < T; t++) {
+        float* pt = pre + t * T;
+        float* at = a + t * T;
+        float m, r;
+        softmax_row(at, pt, t + 1, &m, &r);
+        if (st) st[2 * t] = m, st[2 * t + 1] = r;
+        for (size_t j = t + 1; j < T; j++) {
+            pt[j] = 0.0f;
+            at[j] = 0.0f;
+        }
+    }
+    // o[t] = sum_{j <= t} a[t, j] v_j (a is 0 above the diagonal)
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        sgemm(0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, 3 * C, 0.0f, o + t0 * C, C);
+    }
+}
+
+// One head's backward from its weights a (T,T, 0 above the diagonal): datt = dout · vᵀ,
+// dv += attᵀ · dout, softmax backward dpreatt = att * (datt - sum_j att * datt), then
+// dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale. local (T,T) is scratch; da, dp (T,T), if
+// not NULL, accumulate datt and dpreatt (j <= t). q and dq rows C3 apart, d rows C apart.
+static void att_head_backward(float* dq, float* local, float* da, float* dp, const float* d, const float* q,
+                              const float* a, size_t T, size_t C, size_t hs, float scale) {
+    size_t C3 = 3 * C;
+    const float* k = q + C;
+    const float* v = q + 2 * C;
+    float* dk = dq + C;
+    float* dv = dq + 2 * C;
+    // local[t, j] = d_t · v_j for j < t1 of t's block
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
+    }
+    // softmax backward row by row; local becomes dpreatt (0 above the diagonal)
+    for (size_t t = 0; t < T; t++) {
+        const float* at = a + t * T;
+        float* lt = local + t * T;
+        // without a datt buffer, local holds datt and then dpreatt itself
+        float* dat = da ? da + t * T : lt;
+        float sdot = 0.0f;
+        for (size_t j = 0; j <= t; j++) {
+            if (da) dat[j] += lt[j];
+            sdot += at[j] * dat[j];
+        }
+        for (size_t j = 0; j <= t; j++) {
+            float g = at[j] * (dat[j] - sdot);
+            if (dp) g = dp[t * T + j] += g;
+            lt[j] = g;
+        }
+        for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
+    }
+    for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
+        size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
+        // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
+        sgemm(1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3, C3);
+        // dq[t] += scale * sum_{j <= t} dpre[t, j] k_j
+        sgemm(0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
+        // dk[j] += scale * sum_{t >= j} dpre[t, j] q_t
+        sgemm(1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f, dk + t0 * C3, C3);
+    }
+}
+
+// Both forms of the forward: out (B,T,C); preatt, att (B,NH,T,T) get the scores and weights if not
+// NULL (entries j > t are 0), stats (B,NH,T,2) the row statistics if not NULL; inp (B,T,3C). A NULL
+// preatt or att is a T x T buffer per thread.
+static void attention_forward_any(float* out, float* preatt, float* att, float* stats, const float* inp, size_t B,
+                                  size_t T, size_t C, size_t NH) {
+    size_t hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel
+    {
+        float* pre_buf = preatt ? NULL : malloc_check(T * T * sizeof(float));
+        float* att_buf = att ? NULL : malloc_check(T * T * sizeof(float));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+        for (size_t b = 0; b < B; b++)
+            for (size_t h = 0; h < NH; h++) {
+                size_t oh = (b * NH + h) * T * T;
+                att_head_forward(out + b * T * C + h * hs, preatt ? preatt + oh : pre_buf, att ? att + oh : att_buf,
+                                 stats ? stats + (b * NH + h) * T * 2 : NULL, inp + b * T * 3 * C + h * hs, T, C,
+                                 hs, scale);
+            }
+        free(pre_buf);
+        free(att_buf);
+    }
+}
+
+// out (B,T,C); preatt (B,NH,T,T) gets the scores if not NULL, att (B,NH,T,T) the weights (entries
+// j > t are 0 in both); inp (B,T,3C).
+void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
+                       size_t NH) {
+    attention_forward_any(out, preatt, att, NULL, inp, B, T, C, NH);
+}
+
+// Backward of attention_forward: dinp (B,T,3C) +=; dpreatt, datt (B,NH,T,T) accumulated for
+// j <= t if not NULL; dout (B,T,C), inp (B,T,3C), att (B,NH,T,T) as attention_forward left it.
 void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
                         const float* att, size_t B, size_t T, size_t C, size_t NH) {
-    size_t C3 = 3 * C, hs = C / NH;
+    size_t hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
     {
         float* local = malloc_check(T * T * sizeof(float));
 #pragma omp for collapse(2) schedule(dynamic, 1)
-        for (size_t b = 0; b < B; b++) {
+        for (size_t b = 0; b < B; b++)
             for (size_t h = 0; h < NH; h++) {
-                const float* q = inp + b * T * C3 + h * hs; // rows C3 apart
-                const float* k = q + C;
-                const float* v = q + 2 * C;
-                float* dq = dinp + b * T * C3 + h * hs;
-                float* dk = dq + C;
-                float* dv = dq + 2 * C;
-                const float* d = dout + b * T * C + h * hs; // rows C apart
-                const float* a = att + (b * NH + h) * T * T;
-                float* da = datt + (b * NH + h) * T * T;
-                float* dp = dpreatt + (b * NH + h) * T * T;
-                // local[t, j] = d_t · v_j for j < t1 of t's block
-                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                    sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
-                }
-                // softmax backward row by row; local becomes this call's dpreatt (0 above the diagonal)
-                for (size_t t = 0; t < T; t++) {
-                    const float* at = a + t * T;
-                    float* lt = local + t * T;
-                    float* dat = da + t * T;
-                    float* dpt = dp + t * T;
-                    float sdot = 0.0f;
-                    for (size_t j = 0; j <= t; j++) {
-                        dat[j] += lt[j];
-                        sdot += at[j] * dat[j];
-                    }
-                    for (size_t j = 0; j <= t; j++) {
-                        float g = at[j] * (dat[j] - sdot);
-                        dpt[j] += g;
-                        lt[j] = dpt[j];
-                    }
-                    for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
-                }
-                for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
-                    size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-                    // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
-                    sgemm(1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3,
-                          C3);
-                    // dq[t] += scale * sum_{j <= t} dpre[t, j] k_j
-                    sgemm(0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
-                    // dk[j] += scale * sum_{t >= j} dpre[t, j] q_t
-                    sgemm(1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f,
-                          dk + t0 * C3, C3);
-                }
+                size_t oh = (b * NH + h) * T * T;
+                att_head_backward(dinp + b * T * 3 * C + h * hs, local, datt ? datt + oh : NULL,
+                                  dpreatt ? dpreatt + oh : NULL, dout + b * T * C + h * hs,
+                                  inp + b * T * 3 * C + h * hs, att + oh, T, C, hs, scale);
             }
-        }
+        free(local);
+    }
+}
+
+// As attention_forward, keeping only stats (B,NH,T,2): each query row's max score and 1/sum.
+void attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C, size_t NH) {
+    attention_forward_any(out, NULL, NULL, stats, inp, B, T, C, NH);
+}
+
+// Backward of attention_forward_stats: rebuilds each head's weights from its scores and stats,
+// a[t, j] = exp_f32(score - max) * inv exactly as softmax_row made them, then runs
+// attention_backward's per-head step. dinp (B,T,3C) +=, dout (B,T,C), inp (B,T,3C), stats (B,NH,T,2).
+void attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
+                              size_t T, size_t C, size_t NH) {
+    size_t hs = C / NH, C3 = 3 * C;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel
+    {
+        float* a = malloc_check(T * T * sizeof(float));
+        float* local = malloc_check(T * T * sizeof(float));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+        for (size_t b = 0; b < B; b++)
+            for (size_t h = 0; h < NH; h++) {
+                const float* q = inp + b * T * C3 + h * hs;
+                const float* st = stats + (b * NH + h) * T * 2;
+                att_head_scores(a, q, q + C, T, C3, hs, scale);
+                for (size_t t = 0; t < T; t++) {
+                    float* at = a + t * T;
+                    float m = st[2 * t], r = st[2 * t + 1];
+                    for (size_t j = 0; j <= t; j++) at[j] = exp_f32(at[j] - m) * r;
+                    for (size_t j = t + 1; j < T; j++) at[j] = 0.0f;
+                }
+                att_head_backward(dinp + b * T * C3 + h * hs, local, NULL, NULL, dout + b * T * C + h * hs, q, a, T,
+                                  C, hs, scale);
+            }
+        free(a);
         free(local);
     }
 }
@@ -621,36 +705,47 @@ void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const floa
     sgemm(1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);
 }
 
-// Softmax + cross-entropy: probs (B,T,V) = softmax(logits), losses (B,T) = -log probs[target]
-// computed as logsumexp - logit[target]; 0 where target is -1. targets may be NULL (all ignored).
-void crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets, size_t B,
-                          size_t T, size_t V) {
+// Fused softmax + cross-entropy (as llm.c's fused classifier): the forward keeps only the
+// log-sum-exp of each row, lse = max + log sum_v e^(logit_v - max), and the loss lse - logit[target];
+// the backward recomputes softmax = e^(logit - lse) on the fly while writing dlogits, so the
+// (B,T,V) probabilities are never stored. Rows with target -1 are skipped (lse, loss = 0).
+void crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets, size_t B, size_t T,
+                          size_t V) {
 #pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
-        const float* lo = logits + bt * V;
-        float* p = probs + bt * V;
-        // max, exp and sum as three vectorised passes over the row (in L2 for V up to ~64k)
-        float maxv = max_f32(lo, V);
-        for (size_t v = 0; v < V; v++) p[v] = exp_f32(lo[v] - maxv);
-        float sum = sum_f32(p, V);
-        float inv = 1.0f / sum;
-        for (size_t v = 0; v < V; v++) p[v] *= inv;
         int tg = targets ? targets[bt] : -1;
-        losses[bt] = tg < 0 ? 0.0f : logf(sum) + maxv - lo[tg];
+        if (tg < 0) {
+            lse[bt] = 0.0f;
+            losses[bt] = 0.0f;
+            continue;
+        }
+        const float* lo = logits + bt * V;
+        float maxv = max_f32(lo, V);
+        // sum of e^(lo - max) in 16 interleaved partial sums, as sum_f32 (vectorised, fixed order)
+        float acc[16] = {0};
+        size_t v = 0;
+        for (; v + 16 <= V; v += 16)
+            for (int k = 0; k < 16; k++) acc[k] += exp_f32(lo[v + k] - maxv);
+        float sum = 0.0f;
+        for (; v < V; v++) sum += exp_f32(lo[v] - maxv);
+        for (int k = 0; k < 16; k++) sum += acc[k];
+        float ls = logf(sum) + maxv;
+        lse[bt] = ls;
+        losses[bt] = ls - lo[tg];
     }
 }
 
-// dlogits (B,T,V) += (probs - onehot(target)) * dlosses[b,t]; rows with target -1 get nothing.
-void crossentropy_backward(float* dlogits, const float* dlosses, const float* probs, const int* targets, size_t B,
-                           size_t T, size_t V) {
+// dlogits (B,T,V) += (e^(logits - lse) - onehot(target)) * dlosses[b,t]; rows with target -1 get nothing.
+void crossentropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
+                           const int* targets, size_t B, size_t T, size_t V) {
 #pragma omp parallel for schedule(static)
     for (size_t bt = 0; bt < B * T; bt++) {
         int tg = targets ? targets[bt] : -1;
         if (tg < 0) continue;
-        float g = dlosses[bt];
-        const float* p = probs + bt * V;
+        float g = dlosses[bt], ls = lse[bt];
+        const float* lo = logits + bt * V;
         float* dl = dlogits + bt * V;
-        for (size_t v = 0; v < V; v++) dl[v] += p[v] * g;
+        for (size_t v = 0; v < V; v++) dl[v] += exp_f32(lo[v] - ls) * g;
         dl[tg] -= g;
     }
 }
@@ -754,8 +849,7 @@ static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cf
     s[i++] = L * B * T;          // ln1_rstd
     s[i++] = L * B * T * 3 * C;  // qkv
     s[i++] = L * B * T * C;      // atty
-    s[i++] = L * B * NH * T * T; // preatt
-    s[i++] = L * B * NH * T * T; // att
+    s[i++] = L * B * NH * T * 2; // att_stats
     s[i++] = L * B * T * C;      // attproj
     s[i++] = L * B * T * C;      // residual2
     s[i++] = L * B * T * C;      // ln2
@@ -769,15 +863,15 @@ static void fill_act_sizes(size_t s[NUM_ACTIVATION_TENSORS], const GPTConfig* cf
     s[i++] = B * T;              // lnf_mean
     s[i++] = B * T;              // lnf_rstd
     s[i++] = B * T * V;          // logits
-    s[i++] = B * T * V;          // probs
+    s[i++] = B * T;              // lse
     s[i++] = B * T;              // losses
 }
 
 static void point_activations(ActivationTensors* a, float* mem, const size_t sizes[NUM_ACTIVATION_TENSORS]) {
     float** ptrs[NUM_ACTIVATION_TENSORS] = {
-        &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->preatt, &a->att,
+        &a->encoded,  &a->ln1,      &a->ln1_mean, &a->ln1_rstd,  &a->qkv,      &a->atty,     &a->att_stats,
         &a->attproj,  &a->residual2, &a->ln2,     &a->ln2_mean,  &a->ln2_rstd, &a->fch,      &a->fch_gelu,
-        &a->fcproj,   &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->probs,
+        &a->fcproj,   &a->residual3, &a->lnf,     &a->lnf_mean,  &a->lnf_rstd, &a->logits,   &a->lse,
         &a->losses};
     for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
         *ptrs[i] = mem;
@@ -914,8 +1008,7 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
         float* l_ln1_rstd = a.ln1_rstd + l * B * T;
         float* l_qkv = a.qkv + l * BTC * 3;
         float* l_atty = a.atty + l * BTC;
-        float* l_preatt = a.preatt + l * B * NH * T * T;
-        float* l_att = a.att + l * B * NH * T * T;
+        float* l_att_stats = a.att_stats + l * B * NH * T * 2;
         float* l_attproj = a.attproj + l * BTC;
         float* l_residual2 = a.residual2 + l * BTC;
         float* l_ln2 = a.ln2 + l * BTC;
@@ -928,7 +1021,7 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
 
         LAYER(layernorm_forward)(l_ln1, l_ln1_mean, l_ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, B, T, C);
         LAYER(matmul_forward)(l_qkv, l_ln1, p.qkvw + l * C * 3 * C, p.qkvb + l * 3 * C, B, T, C, 3 * C);
-        LAYER(attention_forward)(l_atty, l_preatt, l_att, l_qkv, B, T, C, NH);
+        LAYER(attention_forward_stats)(l_atty, l_att_stats, l_qkv, B, T, C, NH);
         LAYER(matmul_forward)(l_attproj, l_atty, p.attprojw + l * C * C, p.attprojb + l * C, B, T, C, C);
         LAYER(residual_forward)(l_residual2, residual, l_attproj, BTC);
         LAYER(layernorm_forward)(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, p.ln2w + l * C, p.ln2b + l * C, B, T, C);
@@ -957,7 +1050,7 @@ void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, si
     if (targets) memcpy(model->targets, targets, B * T * sizeof(int));
     ActivationTensors a = model->acts;
     LAYER(lm_head_forward)(a.logits, a.lnf, model->params.wte, B, T, C, V);
-    LAYER(crossentropy_forward)(a.probs, a.losses, a.logits, model->targets, B, T, V);
+    LAYER(crossentropy_forward)(a.lse, a.losses, a.logits, model->targets, B, T, V);
     model_sync(); // the losses are read here, and the caller may read any activation
     // the mean in double, in a fixed order
     double sum = 0.0;
@@ -1036,14 +1129,14 @@ void gpt_backward(GPT* model, const float* dlosses) {
         if (model->targets[i] < 0) dl[i] = 0.0f;
         else dl[i] = dlosses ? dlosses[i] : 1.0f / (float)model->num_valid;
     }
-    LAYER(crossentropy_backward)(d.logits, dl, a.probs, model->targets, B, T, V);
+    LAYER(crossentropy_backward)(d.logits, dl, a.logits, a.lse, model->targets, B, T, V);
     LAYER(lm_head_backward)(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V);
     LAYER(layernorm_backward)(d.residual3 + (L - 1) * BTC, g.lnfw, g.lnfb, d.lnf, a.residual3 + (L - 1) * BTC, p.lnfw,
                        a.lnf_mean, a.lnf_rstd, B, T, C);
     for (size_t l = L; l-- > 0;) {
         const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
         float* dresidual = l == 0 ? d.encoded : d.residual3 + (l - 1) * BTC;
-        size_t o1 = l * BTC, o3 = l * BTC * 3, o4 = l * BTC * 4, ot = l * B * T, oa = l * B * NH * T * T;
+        size_t o1 = l * BTC, o3 = l * BTC * 3, o4 = l * BTC * 4, ot = l * B * T, oa = l * B * NH * T * 2;
         LAYER(residual_backward)(d.residual2 + o1, d.fcproj + o1, d.residual3 + o1, BTC);
         LAYER(matmul_backward)(d.fch_gelu + o4, g.fcprojw + l * 4 * C * C, g.fcprojb + l * C, d.fcproj + o1,
                         a.fch_gelu + o4, p.fcprojw + l * 4 * C * C, B, T, 4 * C, C);
@@ -1055,8 +1148,7 @@ void gpt_backward(GPT* model, const float* dlosses) {
         LAYER(residual_backward)(dresidual, d.attproj + o1, d.residual2 + o1, BTC);
         LAYER(matmul_backward)(d.atty + o1, g.attprojw + l * C * C, g.attprojb + l * C, d.attproj + o1, a.atty + o1,
                         p.attprojw + l * C * C, B, T, C, C);
-        LAYER(attention_backward)(d.qkv + o3, d.preatt + oa, d.att + oa, d.atty + o1, a.qkv + o3, a.att + oa, B, T, C,
-                           NH);
+        LAYER(attention_backward_stats)(d.qkv + o3, d.atty + o1, a.qkv + o3, a.att_stats + oa, B, T, C, NH);
         LAYER(matmul_backward)(d.ln1 + o1, g.qkvw + l * C * 3 * C, g.qkvb + l * 3 * C, d.qkv + o3, a.ln1 + o1,
                         p.qkvw + l * C * 3 * C, B, T, C, 3 * C);
         LAYER(layernorm_backward)(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + o1, residual, p.ln1w + l * C,
@@ -1167,9 +1259,9 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
 
 // Activation tensor names (ActivationTensors order) for gpt_first_nonfinite.
 static const char* const act_names[NUM_ACTIVATION_TENSORS] = {
-    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "preatt", "att",
+    "encoded", "ln1",     "ln1_mean", "ln1_rstd", "qkv",      "atty",      "att_stats",
     "attproj", "residual2", "ln2",    "ln2_mean", "ln2_rstd", "fch",       "fch_gelu", "fcproj",
-    "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "probs",     "losses"};
+    "residual3", "lnf",   "lnf_mean", "lnf_rstd", "logits",   "lse",       "losses"};
 
 // Index of the first non-finite value in x[0..n), or n.
 static size_t first_nonfinite(const float* x, size_t n) {
@@ -1219,14 +1311,14 @@ int gpt_first_nonfinite(const GPT* model, char* name, size_t len) {
             return 1;
         }
         for (size_t l = 0; l < L; l++)
-            for (int i = 1; i <= 16; i++) { // ln1 .. residual3: (L, ...) stacked by layer
+            for (int i = 1; i <= 15; i++) { // ln1 .. residual3: (L, ...) stacked by layer
                 size_t per = cur[i] / L;
                 if (first_nonfinite(base[i] + l * per, per) < per) {
                     snprintf(name, len, "activation h.%zu.%s", l, act_names[i]);
                     return 1;
                 }
             }
-        for (int i = 17; i < last; i++)
+        for (int i = 16; i < last; i++)
             if (first_nonfinite(base[i], cur[i]) < cur[i]) {
                 snprintf(name, len, "activation %s", act_names[i]);
                 return 1;
@@ -1283,6 +1375,160 @@ void gpt_free(GPT* model) {
     model_free(model->inputs);
     model_free(model->targets);
     memset(model, 0, sizeof *model);
+}
+
+// ============================================================================
+// incremental decoding (key/value cache): see model.h
+
+// Floats of one step's activations for B rows (views carved in kv_views).
+static size_t kv_scratch_floats(const GPTConfig* cfg, size_t B, size_t max_len) {
+    size_t C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads, V = (size_t)cfg->vocab_size;
+    return B * (16 * C + 2 + 2 * NH * max_len + V);
+}
+
+typedef struct {
+    float *x, *ln, *mean, *rstd, *qkv, *atty, *tmp, *res2, *fch, *fchg; // (n, C or 3C or 4C)
+    float *pre, *att; // (B, NH, max_len) scores and weights
+    float* logits;    // (n, V) logits of the stepping rows, compact
+} KVViews;
+
+static KVViews kv_views(const GPTKVCache* cache, const GPTConfig* cfg) {
+    size_t B = cache->B, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
+    float* p = cache->scratch;
+    KVViews w;
+    w.x = p, p += B * C;
+    w.ln = p, p += B * C;
+    w.mean = p, p += B;
+    w.rstd = p, p += B;
+    w.qkv = p, p += B * 3 * C;
+    w.atty = p, p += B * C;
+    w.tmp = p, p += B * C;
+    w.res2 = p, p += B * C;
+    w.fch = p, p += B * 4 * C;
+    w.fchg = p, p += B * 4 * C;
+    w.pre = p, p += B * NH * cache->max_len;
+    w.att = p, p += B * NH * cache->max_len;
+    w.logits = p;
+    return w;
+}
+
+void gpt_kv_init(GPTKVCache* cache, const GPTConfig* cfg, size_t B, size_t max_len) {
+    if (B == 0 || max_len == 0 || max_len > (size_t)cfg->max_seq_len)
+        fatal("gpt_kv_init: B=%zu rows of %zu positions (the model has n_positions %d)", B, max_len,
+              cfg->max_seq_len);
+    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, V = (size_t)cfg->vocab_size;
+    memset(cache, 0, sizeof *cache);
+    cache->B = B;
+    cache->max_len = max_len;
+    cache->len = calloc_check(B, sizeof(int));
+    cache->k = malloc_check(L * B * max_len * C * sizeof(float));
+    cache->v = malloc_check(L * B * max_len * C * sizeof(float));
+    cache->logits = calloc_check(B * V, sizeof(float));
+    cache->scratch = malloc_check(kv_scratch_floats(cfg, B, max_len) * sizeof(float));
+    cache->rows = malloc_check(B * sizeof(size_t));
+}
+
+void gpt_kv_free(GPTKVCache* cache) {
+    free(cache->len);
+    free(cache->k);
+    free(cache->v);
+    free(cache->logits);
+    free(cache->scratch);
+    free(cache->rows);
+    memset(cache, 0, sizeof *cache);
+}
+
+const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, const int* lens, size_t T) {
+    const GPTConfig* cfg = &model->config;
+    size_t B = cache->B, L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, V = (size_t)cfg->vocab_size;
+    if (T == 0 || T > cache->max_len) fatal("gpt_kv_prefill: T=%zu outside [1, %zu]", T, cache->max_len);
+    for (size_t b = 0; b < B; b++)
+        if (lens[b] < 1 || (size_t)lens[b] > T) fatal("gpt_kv_prefill: row %zu length %d outside [1, %zu]", b, lens[b], T);
+    forward_to_lnf(model, tokens, B, T);
+    model_sync(); // the host reads qkv and lnf below
+    model->mean_loss = -1.0f;
+    model->num_valid = 0;
+    // keys and values of each row's prompt positions, from the forward's qkv (L, B, T, 3C)
+    const float* qkv = model->acts.qkv;
+    for (size_t l = 0; l < L; l++)
+        for (size_t b = 0; b < B; b++)
+            for (size_t t = 0; t < (size_t)lens[b]; t++) {
+                const float* src = qkv + ((l * B + b) * T + t) * 3 * C;
+                size_t dst = ((l * B + b) * cache->max_len + t) * C;
+                memcpy(cache->k + dst, src + C, C * sizeof(float));
+                memcpy(cache->v + dst, src + 2 * C, C * sizeof(float));
+            }
+    // the LM head on each row's last position only
+    KVViews w = kv_views(cache, cfg);
+    for (size_t b = 0; b < B; b++) {
+        memcpy(w.ln + b * C, model->acts.lnf + (b * T + (size_t)lens[b] - 1) * C, C * sizeof(float));
+        cache->len[b] = lens[b];
+    }
+    lm_head_forward(cache->logits, w.ln, model->params.wte, 1, B, C, V);
+    return cache->logits;
+}
+
+const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
+    const GPTConfig* cfg = &model->config;
+    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
+    size_t V = (size_t)cfg->vocab_size, hs = C / NH, C3 = 3 * C, ML = cache->max_len;
+    // the stepping rows, compacted: row i of every scratch view is cache row rows[i]
+    size_t n = 0;
+    for (size_t b = 0; b < cache->B; b++) {
+        if (tokens[b] < 0) continue;
+        if ((size_t)tokens[b] >= V) fatal("gpt_kv_decode: token id %d of row %zu is outside [0, %zu)", tokens[b], b, V);
+        if ((size_t)cache->len[b] >= ML) fatal("gpt_kv_decode: row %zu is full (%zu positions)", b, ML);
+        cache->rows[n++] = b;
+    }
+    if (n == 0) return cache->logits;
+    const size_t* rows = cache->rows;
+    ParameterTensors p = model->params;
+    KVViews w = kv_views(cache, cfg);
+    float scale = 1.0f / sqrtf((float)hs);
+    for (size_t i = 0; i < n; i++) { // encoder_forward of one position per row
+        const float* te = p.wte + (size_t)tokens[rows[i]] * C;
+        const float* pe = p.wpe + (size_t)cache->len[rows[i]] * C;
+        for (size_t c = 0; c < C; c++) w.x[i * C + c] = te[c] + pe[c];
+    }
+    for (size_t l = 0; l < L; l++) {
+        layernorm_forward(w.ln, w.mean, w.rstd, w.x, p.ln1w + l * C, p.ln1b + l * C, 1, n, C);
+        matmul_forward(w.qkv, w.ln, p.qkvw + l * C * C3, p.qkvb + l * C3, 1, n, C, C3);
+        for (size_t i = 0; i < n; i++) {
+            size_t dst = ((l * cache->B + rows[i]) * ML + (size_t)cache->len[rows[i]]) * C;
+            memcpy(cache->k + dst, w.qkv + i * C3 + C, C * sizeof(float));
+            memcpy(cache->v + dst, w.qkv + i * C3 + 2 * C, C * sizeof(float));
+        }
+        // attention of the new position over the row's positions 0..t, as attention_forward's
+        // row t: scores, softmax_row, weighted sum (sgemm on the calling thread)
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+        for (size_t i = 0; i < n; i++) {
+            for (size_t h = 0; h < NH; h++) {
+                size_t t = (size_t)cache->len[rows[i]];
+                const float* kc = cache->k + (l * cache->B + rows[i]) * ML * C + h * hs; // rows C apart
+                const float* vc = cache->v + (l * cache->B + rows[i]) * ML * C + h * hs;
+                float* pre = w.pre + (i * NH + h) * ML;
+                float* att = w.att + (i * NH + h) * ML;
+                sgemm(0, 1, 1, t + 1, hs, scale, w.qkv + i * C3 + h * hs, C3, kc, C, 0.0f, pre, ML);
+                float m, r;
+                softmax_row(att, pre, t + 1, &m, &r);
+                sgemm(0, 0, 1, hs, t + 1, 1.0f, att, ML, vc, C, 0.0f, w.atty + i * C + h * hs, C);
+            }
+        }
+        matmul_forward(w.tmp, w.atty, p.attprojw + l * C * C, p.attprojb + l * C, 1, n, C, C);
+        residual_forward(w.res2, w.x, w.tmp, n * C);
+        layernorm_forward(w.ln, w.mean, w.rstd, w.res2, p.ln2w + l * C, p.ln2b + l * C, 1, n, C);
+        matmul_forward(w.fch, w.ln, p.fcw + l * C * 4 * C, p.fcb + l * 4 * C, 1, n, C, 4 * C);
+        gelu_forward(w.fchg, w.fch, n * 4 * C);
+        matmul_forward(w.tmp, w.fchg, p.fcprojw + l * 4 * C * C, p.fcprojb + l * C, 1, n, 4 * C, C);
+        residual_forward(w.x, w.res2, w.tmp, n * C);
+    }
+    layernorm_forward(w.ln, w.mean, w.rstd, w.x, p.lnfw, p.lnfb, 1, n, C);
+    lm_head_forward(w.logits, w.ln, p.wte, 1, n, C, V);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(cache->logits + rows[i] * V, w.logits + i * V, V * sizeof(float));
+        cache->len[rows[i]]++;
+    }
+    return cache->logits;
 }
 
 typedef struct {

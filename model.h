@@ -106,7 +106,7 @@ typedef struct {
     float* lnfb;     // (C)
 } ParameterTensors;
 
-#define NUM_ACTIVATION_TENSORS 23
+#define NUM_ACTIVATION_TENSORS 22
 typedef struct {
     float* encoded;   // (B, T, C)      wte[token] + wpe[pos]: hidden state 0
     float* ln1;       // (L, B, T, C)
@@ -114,8 +114,8 @@ typedef struct {
     float* ln1_rstd;  // (L, B, T)
     float* qkv;       // (L, B, T, 3C)
     float* atty;      // (L, B, T, C)   attention output before c_proj
-    float* preatt;    // (L, B, NH, T, T)
-    float* att;       // (L, B, NH, T, T) softmax weights (causal: only j <= i used)
+    float* att_stats; // (L, B, NH, T, 2) per query row: max score and 1/sum of its softmax; the
+                      // backward rebuilds the weights from q, k and these (attention_*_stats)
     float* attproj;   // (L, B, T, C)
     float* residual2; // (L, B, T, C)   x + attn(ln_1(x))
     float* ln2;       // (L, B, T, C)
@@ -129,7 +129,7 @@ typedef struct {
     float* lnf_mean;  // (B, T)
     float* lnf_rstd;  // (B, T)
     float* logits;    // (B, T, V)
-    float* probs;     // (B, T, V)
+    float* lse;       // (B, T)        log-sum-exp of each logits row (for the fused backward), 0 where target == -1
     float* losses;    // (B, T)        -log p(target), 0 where target == -1
 } ActivationTensors;
 
@@ -248,6 +248,41 @@ int gpt_first_nonfinite(const GPT* model, char* name, size_t len);
 
 void gpt_free(GPT* model);
 
+// ---- incremental decoding with a key/value cache ----
+// Generation without recomputing the prefix for every new token: the cache keeps each layer's
+// keys and values of the positions seen so far, for B independent rows (sequences) of up to
+// max_len positions each. A decoding step appends one token to each row and costs one token's
+// forward pass (matrix-vector products, and attention over the row's cached positions) instead
+// of a forward over the whole prefix. The arithmetic is gpt_forward's, row by row (the same
+// kernels, sums in the same order), so the logits equal the full forward's at every position
+// (test_gpt.c checks it). In the GPU build the decoding steps still run on the host (the model's
+// managed memory is readable there), so they agree with the device's forward to fp32 rounding.
+typedef struct {
+    size_t B, max_len; // rows, and positions per row (max_len <= maxT)
+    int* len;          // (B) positions filled in each row
+    float* k;          // (L, B, max_len, C) keys of every layer, head h at channels h*hs..
+    float* v;          // (L, B, max_len, C) values
+    float* logits;     // (B, V) next-token logits after each row's last position
+    float* scratch;    // one step's activations for up to B rows
+    size_t* rows;      // (B) the rows taking part in the current step
+} GPTKVCache;
+
+// Allocates a cache for B rows of max_len positions (1 <= max_len <= cfg->max_seq_len), empty.
+void gpt_kv_init(GPTKVCache* cache, const GPTConfig* cfg, size_t B, size_t max_len);
+void gpt_kv_free(GPTKVCache* cache);
+
+// Fills every row of the cache from prompts: tokens (B, T) row-major, row b's prompt being its
+// first lens[b] tokens (1 <= lens[b] <= T <= max_len; the rest is padding, never read by the
+// causal attention of earlier positions). Runs one batched gpt_forward_hidden, so it overwrites
+// model->acts. Returns cache->logits: row b holds the logits after its last prompt token.
+const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, const int* lens, size_t T);
+
+// One decoding step: appends tokens[b] at position len[b] of every row b with tokens[b] >= 0
+// (-1: row b sits this step out and keeps its logits). Returns cache->logits (B, V) with the
+// stepping rows' logits for their new last position. A full row (len == max_len) or a token id
+// outside [0, V) is a fatal error.
+const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens);
+
 // Samples the next token from logits (V) at temperature (0 = greedy) with top-k (0 = all).
 int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng);
 
@@ -300,6 +335,11 @@ void attention_forward(float* out, float* preatt, float* att, const float* inp, 
                        size_t NH);
 void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
                         const float* att, size_t B, size_t T, size_t C, size_t NH);
+// The model's attention: keeps stats (B,NH,T,2) (each query row's max score and 1/sum) instead of
+// the (B,NH,T,T) weights, which the backward rebuilds bit for bit (one more q·kᵀ per head).
+void attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C, size_t NH);
+void attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
+                              size_t T, size_t C, size_t NH);
 void gelu_forward(float* out, const float* inp, size_t N);
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
 void residual_forward(float* out, const float* inp1, const float* inp2, size_t N);
@@ -308,11 +348,13 @@ void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N);
 void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V);
 void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
                       size_t T, size_t C, size_t V);
-// probs (B,T,V) = softmax(logits); losses (B,T) = -log probs[target], 0 where target is -1 (targets
-// may be NULL: all ignored). Backward: dlogits += (probs - onehot(target)) * dlosses, skipping -1.
-void crossentropy_forward(float* probs, float* losses, const float* logits, const int* targets, size_t B,
-                          size_t T, size_t V);
-void crossentropy_backward(float* dlogits, const float* dlosses, const float* probs, const int* targets, size_t B,
-                           size_t T, size_t V);
+// Fused softmax + cross-entropy (no (B,T,V) probabilities are stored): lse (B,T) = log sum_v
+// e^logits, losses (B,T) = lse - logits[target]; both 0 where target is -1 (targets may be NULL:
+// all ignored). Backward: dlogits += (softmax(logits) - onehot(target)) * dlosses, the softmax
+// recomputed from logits and lse on the fly; rows with target -1 get nothing.
+void crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets, size_t B, size_t T,
+                          size_t V);
+void crossentropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
+                           const int* targets, size_t B, size_t T, size_t V);
 
 #endif // MODEL_H

@@ -2,7 +2,7 @@
 // (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability gpu
+// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability speed gpu
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
@@ -618,7 +618,7 @@ static void test_model_kernels(void) {
         case K_ATTENTION: attention_backward(dx, s1, s2, k.wt, k.x, k.aux2, k.B, k.T, k.C, k.NH); break;
         case K_GELU: gelu_backward(dx, k.x, k.wt, k.nx); break;
         case K_LMHEAD: lm_head_backward(dx, dw, k.wt, k.x, k.w, k.B, k.T, k.C, k.V); break;
-        default: crossentropy_backward(dx, k.wt, k.aux1, k.tg, k.B, k.T, k.V); break;
+        default: crossentropy_backward(dx, k.wt, k.x, k.aux1, k.tg, k.B, k.T, k.V); break;
         }
         double e = kernel_fd(&k, k.x, dx, k.nx);
         if (k.w) {
@@ -4143,6 +4143,191 @@ static void test_ib(void) {
 }
 
 // ============================================================================
+// speed: the key/value cache's incremental decoding against full forward passes (the reference is
+// gpt_forward itself, checked against PyTorch in the model section); the fused cross-entropy
+
+// The cached decoding runs on the host; in the GPU build (USE_CUBLAS) gpt_forward and the prefill
+// run on the device (cuBLAS, expf), so the two agree to fp32 rounding there, not bit for bit.
+#ifdef USE_CUBLAS
+#define SPEED_DECODE_TOL 1e-4
+#else
+#define SPEED_DECODE_TOL 1e-5
+#endif
+
+// A random model whose weights are large enough (std 0.3) for peaked attention and logits, so that
+// a wrong cache position or a mask error shows in the logits.
+static void speed_model(GPT* m, GPTConfig cfg, uint64_t seed) {
+    gpt_build(m, cfg, seed);
+    uint64_t rng = seed + 1;
+    for (size_t i = 0; i < m->num_parameters; i++) m->params_memory[i] += 0.3f * random_normal(&rng);
+}
+
+// Logits of the cached decoding vs gpt_forward at every position of three rows that enter and
+// leave the steps at different times (prefills of different lengths, rows sitting steps out).
+static void test_speed_decode_logits(void) {
+    GPTConfig cfg = {.max_seq_len = 48, .vocab_size = 53, .num_layers = 2, .num_heads = 4, .channels = 32};
+    GPT m;
+    speed_model(&m, cfg, 11);
+    enum { B = 3, T = 40 };
+    size_t V = (size_t)cfg.vocab_size;
+    int tokens[B * T];
+    uint64_t rng = 5;
+    for (size_t i = 0; i < B * T; i++) tokens[i] = (int)(random_u32(&rng) % V);
+    gpt_forward(&m, tokens, NULL, B, T);
+    float* full = malloc_check(B * T * V * sizeof(float));
+    memcpy(full, m.acts.logits, B * T * V * sizeof(float));
+
+    GPTKVCache kv;
+    gpt_kv_init(&kv, &cfg, B, T);
+    int lens[B] = {1, 6, 17};
+    const float* lg = gpt_kv_prefill(&m, &kv, tokens, lens, T);
+    double maxd = 0.0;
+    int compared = 0, bitwise = 1;
+    int pos[B];
+    for (int b = 0; b < B; b++) {
+        pos[b] = lens[b] - 1;
+        double d = max_abs_diff(lg + b * V, full + ((size_t)b * T + (size_t)pos[b]) * V, V);
+        bitwise &= memcmp(lg + b * V, full + ((size_t)b * T + (size_t)pos[b]) * V, V * sizeof(float)) == 0;
+        if (!(d <= maxd)) maxd = d;
+        compared++;
+    }
+    for (int step = 0; step < 3 * T; step++) {
+        int tk[B];
+        int left = 0;
+        for (int b = 0; b < B; b++) {
+            // row 1 sits out every third step; a finished row sits out for good
+            int go = pos[b] + 1 < T && !(b == 1 && step % 3 == 2);
+            tk[b] = go ? tokens[b * T + pos[b] + 1] : -1;
+            left |= pos[b] + 1 < T;
+        }
+        if (!left) break;
+        lg = gpt_kv_decode(&m, &kv, tk);
+        for (int b = 0; b < B; b++) {
+            if (tk[b] < 0) continue;
+            pos[b]++;
+            const float* ref = full + ((size_t)b * T + (size_t)pos[b]) * V;
+            double d = max_abs_diff(lg + b * V, ref, V);
+            bitwise &= memcmp(lg + b * V, ref, V * sizeof(float)) == 0;
+            if (!(d <= maxd)) maxd = d;
+            compared++;
+        }
+    }
+    check(compared == B * T - (lens[0] - 1) - (lens[1] - 1) - (lens[2] - 1) && maxd <= SPEED_DECODE_TOL,
+          "speed: KV-cache decoding vs full forward logits at %d positions of 3 staggered rows (L2 C32 H4 V53 "
+          "T40), max abs diff %.3g (tol %.0e)%s",
+          compared, maxd, SPEED_DECODE_TOL, bitwise ? ", bit-identical" : "");
+    gpt_kv_free(&kv);
+    free(full);
+    gpt_free(&m);
+}
+
+// A sampled continuation with the cache equals one that runs gpt_forward on the whole prefix for
+// every token, with the same RNG (temperature 1, all tokens: every logit matters).
+static void test_speed_decode_sampling(void) {
+    GPTConfig cfg = {.max_seq_len = 64, .vocab_size = 97, .num_layers = 3, .num_heads = 2, .channels = 24};
+    GPT m;
+    speed_model(&m, cfg, 21);
+    int V = cfg.vocab_size, np = 5, n = 50;
+    int a[64], b[64];
+    for (int i = 0; i < np; i++) a[i] = b[i] = (i * 37 + 3) % V;
+    uint64_t r1 = 99, r2 = 99;
+    for (int i = np; i < np + n; i++) { // no cache
+        gpt_forward(&m, a, NULL, 1, (size_t)i);
+        a[i] = sample_logits(m.acts.logits + (size_t)(i - 1) * (size_t)V, V, 1.0f, 0, &r1);
+    }
+    GPTKVCache kv;
+    gpt_kv_init(&kv, &cfg, 1, (size_t)(np + n));
+    const float* lg = gpt_kv_prefill(&m, &kv, b, &np, (size_t)np);
+    for (int i = np; i < np + n; i++) {
+        b[i] = sample_logits(lg, V, 1.0f, 0, &r2);
+        if (i + 1 < np + n) lg = gpt_kv_decode(&m, &kv, &b[i]);
+    }
+    int same = memcmp(a, b, sizeof(int) * (size_t)(np + n)) == 0 && r1 == r2;
+    int distinct = 0;
+    for (int i = np; i < np + n; i++) distinct += a[i] != a[np];
+    check(same && distinct > 0, "speed: %d tokens sampled with the KV cache = without it (same RNG, temperature 1)",
+          n);
+    gpt_kv_free(&kv);
+    gpt_free(&m);
+}
+
+// The few-row SGEMM paths (B read in place, gemm.h "few rows") give the same bits as the packed
+// path's rows of a taller product, for every kernel and transposition: what makes the cached
+// decoding bit-identical to the full forward. (Their values are checked against a double
+// reference in the gemm section, whose shapes include M = 1.)
+static void test_speed_gemm_rows(void) {
+    const GemmKernel kernels[] = {GEMM_PORTABLE, GEMM_AVX2, GEMM_AVX512};
+    size_t M = 30, N = 77, K = 300; // K over one KC block, N with a tail
+    uint64_t rng = 3;
+    float* A = malloc_check(M * K * sizeof(float));
+    float* Bm = malloc_check(K * N * sizeof(float));
+    float* Cf = malloc_check(M * N * sizeof(float));
+    float* Cr = malloc_check(M * N * sizeof(float));
+    for (size_t i = 0; i < M * K; i++) A[i] = random_normal(&rng);
+    for (size_t i = 0; i < K * N; i++) Bm[i] = random_normal(&rng);
+    for (size_t kk = 0; kk < 3; kk++) {
+        if (!gemm_kernel_available(kernels[kk])) continue;
+        int same = 1, cases = 0;
+        for (int t = 0; t < 4; t++) {
+            int ta = t & 1, tb = t >> 1;
+            size_t lda = ta ? M : K, ldb = tb ? K : N;
+            for (size_t i = 0; i < M * N; i++) Cf[i] = Cr[i] = 0.25f * (float)(i % 7);
+            sgemm_with(kernels[kk], ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 1.0f, Cf, N);
+            for (size_t r0 = 0, m = 1; r0 < M; r0 += m, m = m % 4 + 1) { // slices of 1, 2, 3, 4 rows
+                size_t mm = r0 + m <= M ? m : M - r0;
+                const float* Ar = ta ? A + r0 : A + r0 * K;
+                sgemm_with(kernels[kk], ta, tb, mm, N, K, 0.7f, Ar, lda, Bm, ldb, 1.0f, Cr + r0 * N, N);
+                cases++;
+            }
+            same &= memcmp(Cf, Cr, M * N * sizeof(float)) == 0;
+        }
+        check(same, "speed: gemm %s, %d products of 1-4 rows = the same rows of a 30-row product, bit for bit "
+                    "(4 transpositions)",
+              gemm_kernel_name(kernels[kk]), cases);
+    }
+    free(A);
+    free(Bm);
+    free(Cf);
+    free(Cr);
+}
+
+// The model's attention (weights rebuilt in the backward from per-row statistics) against the
+// layer kernels that keep the (B,NH,T,T) weights (checked by finite differences in the model
+// section): same output and same input gradient, bit for bit; T over several query blocks.
+static void test_speed_attention_stats(void) {
+    size_t B = 2, T = 70, C = 24, NH = 3;
+    uint64_t rng = 17;
+    float* inp = malloc_check(B * T * 3 * C * sizeof(float));
+    float* dout = malloc_check(B * T * C * sizeof(float));
+    for (size_t i = 0; i < B * T * 3 * C; i++) inp[i] = 1.5f * random_normal(&rng);
+    for (size_t i = 0; i < B * T * C; i++) dout[i] = random_normal(&rng);
+    float* o1 = malloc_check(B * T * C * sizeof(float));
+    float* o2 = malloc_check(B * T * C * sizeof(float));
+    float* att = malloc_check(B * NH * T * T * sizeof(float));
+    float* stats = malloc_check(B * NH * T * 2 * sizeof(float));
+    float* d1 = calloc_check(B * T * 3 * C, sizeof(float));
+    float* d2 = calloc_check(B * T * 3 * C, sizeof(float));
+    attention_forward(o1, NULL, att, inp, B, T, C, NH);
+    attention_backward(d1, NULL, NULL, dout, inp, att, B, T, C, NH);
+    attention_forward_stats(o2, stats, inp, B, T, C, NH);
+    attention_backward_stats(d2, dout, inp, stats, B, T, C, NH);
+    double dmax = max_abs_diff(o1, o2, B * T * C), gmax = max_abs_diff(d1, d2, B * T * 3 * C);
+    int same = memcmp(o1, o2, B * T * C * sizeof(float)) == 0 && memcmp(d1, d2, B * T * 3 * C * sizeof(float)) == 0;
+    check(same && max_abs(d1, B * T * 3 * C) > 0.0,
+          "speed: attention with row statistics (weights rebuilt in backward) = with stored weights, B2 T70 C24 "
+          "H3: output and dinp bit-identical (max abs diff %.3g, %.3g)",
+          dmax, gmax);
+    free(inp), free(dout), free(o1), free(o2), free(att), free(stats), free(d1), free(d2);
+}
+
+static void test_speed(void) {
+    test_speed_gemm_rows();
+    test_speed_attention_stats();
+    test_speed_decode_logits();
+    test_speed_decode_sampling();
+}
+
+// ============================================================================
 // gpu: the GPU backend (gpu.cu) kernel by kernel against the CPU kernels, the matrix products
 // against a naive row-major product, the probes' assignment against a double-precision one,
 // TF32 within its stated tolerance, and checkpoints between the two builds. Runs in a GPU build:
@@ -4295,6 +4480,17 @@ static void test_gpu_kernels(uint64_t* rng) {
     gpu_compare("attention_backward dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
     gpu_compare("attention_backward dpreatt, datt", pg + 2 * B * NH * TT, pa + 2 * B * NH * TT, 2 * B * NH * TT,
                 1e-5);
+    // the model's form: row statistics, weights rebuilt in the backward
+    attention_forward_stats(oc, pa, qkv, B, T, C, NH);
+    gpu_attention_forward_stats(og, pg, qkv, B, T, C, NH);
+    gpu_sync();
+    gpu_compare("attention_forward_stats out", og, oc, BT * C, 1e-5);
+    gpu_compare("attention_forward_stats max, 1/sum", pg, pa, 2 * B * NH * T, 1e-5);
+    memcpy(dqg, dq, BT * 3 * C * sizeof(float));
+    attention_backward_stats(dq, dout, qkv, pa, B, T, C, NH);
+    gpu_attention_backward_stats(dqg, dout, qkv, pa, B, T, C, NH);
+    gpu_sync();
+    gpu_compare("attention_backward_stats dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
 
     // elementwise
     size_t N = BT * 4 * C;
@@ -4338,19 +4534,22 @@ static void test_gpu_kernels(uint64_t* rng) {
     for (size_t i = 0; i < BT * V; i++) lc[i] = lg[i] = 4.0f * lc[i]; // sharper softmax
     float* lossc = gpu_alloc(2 * BT * sizeof(float));
     float* lossg = gpu_alloc(2 * BT * sizeof(float));
+    // lc + BT * V, lg + BT * V: the rows' log-sum-exp (BT floats)
     crossentropy_forward(lc + BT * V, lossc, lc, tg, B, T, V);
     gpu_crossentropy_forward(lg + BT * V, lossg, lg, tg, B, T, V);
     gpu_sync();
-    gpu_compare("crossentropy_forward probs", lg + BT * V, lc + BT * V, BT * V, 1e-6);
+    gpu_compare("crossentropy_forward lse", lg + BT * V, lc + BT * V, BT, 1e-5);
     gpu_compare("crossentropy_forward losses (-1 = 0)", lossg, lossc, BT, 1e-5);
+    float* lse_c = gpu_copy(lc + BT * V, BT);
     crossentropy_forward(lc + BT * V, lossc + BT, lc, NULL, B, T, V);
     gpu_crossentropy_forward(lg + BT * V, lossg + BT, lg, NULL, B, T, V);
     gpu_sync();
     gpu_compare("crossentropy_forward, NULL targets", lossg + BT, lossc + BT, BT, 0.0);
     for (size_t i = 0; i < BT * V; i++) lc[2 * BT * V + i] = lg[2 * BT * V + i] = x[i % N];
-    crossentropy_backward(lc + 2 * BT * V, dout, lc + BT * V, tg, B, T, V);
-    gpu_crossentropy_backward(lg + 2 * BT * V, dout, lc + BT * V, tg, B, T, V);
+    crossentropy_backward(lc + 2 * BT * V, dout, lc, lse_c, tg, B, T, V);
+    gpu_crossentropy_backward(lg + 2 * BT * V, dout, lc, lse_c, tg, B, T, V);
     gpu_sync();
+    gpu_free(lse_c);
     gpu_compare("crossentropy_backward (+=, -1 skipped)", lg + 2 * BT * V, lc + 2 * BT * V, BT * V, 1e-6);
 
     // sum of squares against double, and the scale
@@ -4553,7 +4752,7 @@ int main(int argc, char** argv) {
     } sections[] = {{"gemm", test_gemm},     {"model", test_model}, {"tokenizer", test_tokenizer},
                     {"data", test_data},     {"probes", test_probes}, {"ib", test_ib},
                     {"train", test_train},   {"dpo", test_dpo},     {"reliability", test_reliability},
-                    {"gpu", test_gpu}};
+                    {"speed", test_speed},   {"gpu", test_gpu}};
     size_t ns = sizeof sections / sizeof sections[0];
     for (size_t i = 0; i < ns; i++) {
         int wanted = argc < 2;

@@ -25,6 +25,7 @@
 #include "data/corpus.h"
 #include "data/prefs.h"
 #include "data/shards.h"
+#include "gemm.h"
 #include "json.h"
 #include "model.h"
 #include "probes.h"
@@ -120,6 +121,7 @@ typedef struct {
     int dpo_pairs;         // built-in preference pairs generated from the corpus grammar
     int dpo_eval_every;    // val accuracy (and probes) every N DPO steps; always after the last
     int dpo_prompts;       // held-out prompts whose sampled continuations measure the sentiment rate
+    float peak_gflops;     // matmul limit for the summary's MFU (0 = measure our SGEMM at the end)
 } TrainConfig;
 
 // The defaults, one comment each above in TrainConfig.
@@ -173,6 +175,7 @@ static const TrainConfig DEFAULTS = {
     .dpo_pairs = 800,
     .dpo_eval_every = 20,
     .dpo_prompts = 64,
+    .peak_gflops = 0.0f,
 };
 
 // One row per flag: the parser, the usage text and the --resume rules all read this table.
@@ -239,6 +242,7 @@ static const FlagSpec FLAGS[] = {
     {"--dpo-pairs", ARG_INT, OFF(dpo_pairs), 2, 1e6, 1, "N", "built-in preference pairs (built-in corpus only)"},
     {"--dpo-eval-every", ARG_INT, OFF(dpo_eval_every), 1, 1e9, 1, "N", "val accuracy and probes every N DPO steps"},
     {"--dpo-prompts", ARG_INT, OFF(dpo_prompts), 0, 1e5, 1, "N", "prompts sampled for the sentiment rate (0 = off)"},
+    {"--peak-gflops", ARG_FLOAT, OFF(peak_gflops), 0, 1e9, 1, "F", "matmul limit for MFU (0 = time our SGEMM at the end)"},
 };
 #define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -675,7 +679,10 @@ static void valset_free(ValSet* vs) {
     free(vs->targets);
 }
 
-// Generates n tokens after the prompt (np tokens), feeding back the last T tokens each time.
+// Generates n tokens after the prompt (np tokens) with a key/value cache (model.h): each new
+// token costs one position's forward, not the whole prefix's. Up to T tokens the context is the
+// whole sequence, exactly as a full forward per token; when the T positions are full the cache
+// restarts from the last T/2 tokens (so a long sample sees between T/2 and T tokens of context).
 // Returns a malloc'd (np + n) array starting with the prompt. The sampling RNG is the run's own,
 // separate from the data order.
 static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k,
@@ -683,11 +690,21 @@ static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, flo
     int* seq = malloc_check((size_t)(np + n) * sizeof(int));
     memcpy(seq, prompt, (size_t)np * sizeof(int));
     int V = model->config.vocab_size;
+    GPTKVCache kv;
+    gpt_kv_init(&kv, &model->config, 1, T);
+    int ctx = (size_t)np < T ? np : (int)T;
+    const float* logits = gpt_kv_prefill(model, &kv, seq + np - ctx, &ctx, (size_t)ctx);
     for (int i = np; i < np + n; i++) {
-        size_t ctx = (size_t)i < T ? (size_t)i : T;
-        gpt_forward(model, seq + i - ctx, NULL, 1, ctx);
-        seq[i] = sample_logits(model->acts.logits + (ctx - 1) * (size_t)V, V, temperature, top_k, rng);
+        seq[i] = sample_logits(logits, V, temperature, top_k, rng);
+        if (i + 1 == np + n) break;
+        if ((size_t)kv.len[0] < T) {
+            logits = gpt_kv_decode(model, &kv, &seq[i]);
+        } else {
+            int keep = T / 2 > 0 ? (int)(T / 2) : 1;
+            logits = gpt_kv_prefill(model, &kv, seq + i + 1 - keep, &keep, (size_t)keep);
+        }
     }
+    gpt_kv_free(&kv);
     return seq;
 }
 
@@ -1112,6 +1129,8 @@ typedef struct {
     char state_input[4096], state_model[32]; // --input and --model as read from train_state.bin
     double final_val_loss;
     double t_start;
+    double step_seconds; // wall time of the timed pre-training steps (the first of this process is warm-up)
+    int steps_timed;     // how many steps step_seconds covers
 } Run;
 
 // Fills a state header for the run at `step` (steps completed).
@@ -1234,6 +1253,10 @@ static void pretrain_stage(Run* run) {
         float lr = lr_schedule(step, s->steps, s->warmup, s->lr, cfg->min_lr_frac);
         gpt_update(model, lr, 0.9f, 0.95f, 1e-8f, cfg->wd, step + 1);
         double ms = (time_seconds() - t0) * 1000.0;
+        if (step > run->start_step || s->steps - run->start_step == 1) { // the first step is warm-up
+            run->step_seconds += ms / 1000.0;
+            run->steps_timed++;
+        }
 
         log_row(run->csv, step, "pretrain", loss, val_loss, lr, norm, ms, (double)(B * T) / (ms / 1000.0));
         progress_step(&pr, step, loss, val_loss, lr, norm, ms);
@@ -1388,20 +1411,26 @@ static double dpo_positive_rate(GPT* model, const Tokenizer* tok, char** prompts
         len[i] = start[i] = (int)keep + 1;
         free(ids);
     }
-    int* inputs = malloc_check((size_t)n * T * sizeof(int));
+    // all prompts in one batched prefill, then one cached decoding step per new token (rows that
+    // finished sit the steps out); the cache holds the longest prompt plus max_new positions
+    int Tp = 0;
+    for (int i = 0; i < n; i++)
+        if (len[i] > Tp) Tp = len[i];
+    int* inputs = malloc_check((size_t)n * (size_t)Tp * sizeof(int));
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < Tp; t++) inputs[(size_t)i * (size_t)Tp + (size_t)t] = t < len[i] ? seq[i][t] : eot;
+    size_t cache_len = (size_t)Tp + (size_t)max_new < T ? (size_t)Tp + (size_t)max_new : T;
+    GPTKVCache kv;
+    gpt_kv_init(&kv, &model->config, (size_t)n, cache_len);
+    const float* logits = gpt_kv_prefill(model, &kv, inputs, len, (size_t)Tp);
+    int* step = malloc_check((size_t)n * sizeof(int)); // the token each row appends, or -1
     uint64_t rng = seed ? seed : 1;
     for (int k = 0; k < max_new; k++) {
-        int Tb = 0;
-        for (int i = 0; i < n; i++)
-            if (!done[i] && len[i] > Tb) Tb = len[i];
-        if (Tb == 0) break; // every row finished
-        for (int i = 0; i < n; i++)
-            for (int t = 0; t < Tb; t++) inputs[(size_t)i * Tb + t] = t < len[i] ? seq[i][t] : eot;
-        gpt_forward(model, inputs, NULL, (size_t)n, (size_t)Tb);
+        int active = 0;
         for (int i = 0; i < n; i++) {
+            step[i] = -1;
             if (done[i]) continue;
-            const float* logits = model->acts.logits + ((size_t)i * Tb + (size_t)(len[i] - 1)) * (size_t)V;
-            int next = sample_logits(logits, V, temperature, top_k, &rng);
+            int next = sample_logits(logits + (size_t)i * (size_t)V, V, temperature, top_k, &rng);
             if (next == eot) {
                 done[i] = 1;
                 continue;
@@ -1411,8 +1440,16 @@ static double dpo_positive_rate(GPT* model, const Tokenizer* tok, char** prompts
             char* text = tok_decode(tok, seq[i] + start[i], (size_t)(len[i] - start[i]), &bl);
             if (strstr(text, "\n\n") != NULL) done[i] = 1; // the document ended
             free(text);
+            if (!done[i]) {
+                step[i] = next;
+                active++;
+            }
         }
+        if (active == 0 || k + 1 == max_new) break;
+        logits = gpt_kv_decode(model, &kv, step);
     }
+    gpt_kv_free(&kv);
+    free(step);
     char** texts = malloc_check((size_t)n * sizeof(char*));
     for (int i = 0; i < n; i++) {
         size_t bl = 0;
@@ -1717,6 +1754,59 @@ static void dpo_standalone(Run* run) {
 }
 
 // ============================================================================
+// Throughput: achieved FLOP/s and MFU, as llm.c and nanoGPT report them
+
+// The best of a few timed square SGEMMs (gemm.h, the kernels the model runs on, all threads): the
+// matmul limit MFU is measured against, since a CPU has no vendor peak figure to quote. 1536^3 is
+// 7.2 GFLOP per call, large enough to run near the kernel's peak (within a few percent of 2048^3
+// here) and small enough to cost about 0.1 s.
+static double measure_sgemm_gflops(void) {
+    const size_t n = 1536;
+    float* a = malloc_check(n * n * sizeof(float));
+    float* b = malloc_check(n * n * sizeof(float));
+    float* c = malloc_check(n * n * sizeof(float));
+    uint64_t rng = 1;
+    for (size_t i = 0; i < n * n; i++) {
+        a[i] = random_f32(&rng) - 0.5f;
+        b[i] = random_f32(&rng) - 0.5f;
+    }
+    double best = 0.0;
+    for (int r = 0; r < 4; r++) { // the first call is warm-up (page faults, packing buffers)
+        double t0 = time_seconds();
+        sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double dt = time_seconds() - t0;
+        if (r > 0 && dt > 0.0 && 2.0 * (double)n * (double)n * (double)n / dt > best)
+            best = 2.0 * (double)n * (double)n * (double)n / dt;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best * 1e-9;
+}
+
+// Prints tokens/s, GFLOP/s and MFU of the timed pre-training steps. FLOPs per step are
+// (6 N' + 12 L C T) B T (the PaLM paper's appendix B count, as nanoGPT's estimate_mfu): 6 per
+// parameter per token for forward + backward, N' without the position embedding (a lookup, no
+// multiply), plus attention's scores and weighted sum, 12 L C T per token.
+static void print_throughput(const Run* run) {
+    if (run->steps_timed == 0 || run->step_seconds <= 0.0) return;
+    const GPTConfig* g = &run->model.config;
+    double L = g->num_layers, C = g->channels, T = run->shape.T, BT = (double)run->shape.B * T;
+    double nprime = (double)run->model.num_parameters - (double)g->max_seq_len * C;
+    double flops = (6.0 * nprime + 12.0 * L * C * T) * BT;
+    double s_per_step = run->step_seconds / run->steps_timed;
+    double gflops = flops / s_per_step * 1e-9;
+    int measured = run->cfg.peak_gflops <= 0.0f;
+    double peak = measured ? measure_sgemm_gflops() : (double)run->cfg.peak_gflops;
+    printf("           throughput %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s (%.1f GFLOP/step, mean of %d steps)\n",
+           s_per_step * 1e3, BT / s_per_step, gflops, flops * 1e-9, run->steps_timed);
+    if (peak > 0.0)
+        printf("           MFU %.1f%% of %.1f GFLOP/s, %s\n", 100.0 * gflops / peak, peak,
+               measured ? "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
+                        : "given by --peak-gflops");
+}
+
+// ============================================================================
 // main
 
 // Sets the OpenMP thread count (0 = all cores) and returns it.
@@ -1959,6 +2049,7 @@ int main(int argc, char** argv) {
     printf("summary    final val loss %.4f nats/token vs n-gram baselines: unigram %.4f, bigram %.4f, trigram %.4f\n",
            run.final_val_loss, ng->h1, ng->h2, ng->h3);
     printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
+    print_throughput(&run);
     if (run.probes.every > 0)
         printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
                run.probes.seconds, 100.0 * run.probes.seconds / wall, run.dir);

@@ -11,7 +11,8 @@
 #      (same shape, same thread count), and prints medians: ms/step, tokens/s, GFLOP/s, MFU, the
 #      ratio, and the peak memory of both;
 #   4. single-threaded CPU time per step of both (robust to the load of a shared machine);
-#   5. runs dev/bench_tokenizer.sh when it exists.
+#   5. generation tokens/s, batch 1, with and without a KV cache, ours and PyTorch's;
+#   6. runs dev/bench_tokenizer.sh when it exists.
 #
 # FLOPs/step = (6 N' + 12 L C T) B T with N' the parameters without wpe (the usual count: 6 per
 # parameter per token for forward + backward, plus attention's 12 L C T).
@@ -173,8 +174,43 @@ if [ "$CPU1" = 1 ]; then
     done
 fi
 
+# ---------------------------------------------------------------------------- generation
+# Greedy decoding, batch 1, of a random model of each shape: ours (dev/bench_generate.c: a full
+# gpt_forward over the prefix per token, then gpt_kv_prefill + gpt_kv_decode) and PyTorch
+# (dev/bench_torch.py --generate: the whole prefix per token, then a past_key_values-style cache
+# of k/v tensors concatenated per step), alternating, medians of ROUNDS.
 echo
-echo "generation with a KV cache: not measured (model.h has no incremental decoding API yet)"
+echo "== generation, batch 1, greedy (tokens/s, medians of $ROUNDS alternating rounds)"
+$CC -O3 -march=native -fopenmp -std=gnu11 -I. dev/bench_generate.c model.c -o dev/bench_generate -lm ||
+    { echo "bench: cannot build dev/bench_generate" >&2; exit 1; }
+for cfg in $CONFIGS; do
+    case $cfg in
+    small) L=6 C=384 H=6 T=256 V=8192 P=16 N=128 ;;
+    gpt2) L=12 C=768 H=12 T=64 V=50257 P=16 N=48 ;;
+    esac
+    : >"$TMP/g_ours"
+    : >"$TMP/g_torch"
+    for r in $(seq 1 "$ROUNDS"); do
+        ./dev/bench_generate -L $L -C $C -H $H -V $V -T $T -P $P -N $N >"$TMP/g_out" ||
+            { echo "bench: bench_generate failed:" >&2; cat "$TMP/g_out" >&2; exit 1; }
+        sed -n 's/.*no cache \([0-9.]*\) tokens\/s, KV cache \([0-9.]*\) tokens.*/\1 \2/p' "$TMP/g_out" >>"$TMP/g_ours"
+        if [ $HAVE_TORCH = yes ]; then
+            $PY dev/bench_torch.py -L $L -C $C -H $H -V $V -T $T --prompt $P --generate $N --threads $THREADS \
+                >"$TMP/g_out" 2>&1 || { echo "bench: bench_torch.py --generate failed:" >&2; tail -5 "$TMP/g_out" >&2; exit 1; }
+            sed -n 's/.*no cache \([0-9.]*\) tokens\/s, KV cache \([0-9.]*\) tokens.*/\1 \2/p' "$TMP/g_out" >>"$TMP/g_torch"
+        fi
+    done
+    ON=$(cut -d' ' -f1 "$TMP/g_ours" | median)
+    OK=$(cut -d' ' -f2 "$TMP/g_ours" | median)
+    line="$cfg (L$L C$C H$H V$V, prompt $P, $N new tokens): ours no cache $ON, KV cache $OK tokens/s"
+    if [ $HAVE_TORCH = yes ]; then
+        TN=$(cut -d' ' -f1 "$TMP/g_torch" | median)
+        TK=$(cut -d' ' -f2 "$TMP/g_torch" | median)
+        line="$line; torch no cache $TN, KV cache $TK tokens/s; ratio with cache $(awk -v a="$OK" -v b="$TK" 'BEGIN {printf "%.2f", a / b}')"
+    fi
+    echo "$line (load $(cut -d' ' -f1 /proc/loadavg))"
+done
+
 if [ -x dev/bench_tokenizer.sh ] || [ -f dev/bench_tokenizer.sh ]; then
     echo
     echo "== tokenizer (dev/bench_tokenizer.sh)"

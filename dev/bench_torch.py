@@ -56,6 +56,27 @@ class Block(nn.Module):
         x = x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
         return x
 
+    def forward_cached(self, x, cache):
+        """x (B, t, C) new positions; cache [k, v] of (B, H, T_past, hs) tensors or None, extended in place
+        (Hugging Face's past_key_values scheme). Causal within the new positions."""
+        B, T, C = x.shape
+        hs = C // self.H
+        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+        q = q.view(B, T, self.H, hs).transpose(1, 2)
+        k = k.view(B, T, self.H, hs).transpose(1, 2)
+        v = v.view(B, T, self.H, hs).transpose(1, 2)
+        if cache[0] is not None:
+            k = torch.cat([cache[0], k], dim=2)
+            v = torch.cat([cache[1], v], dim=2)
+        cache[0], cache[1] = k, v
+        Tk = k.size(2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+        att = att.masked_fill(~self.mask[:, :, Tk - T:Tk, :Tk], float("-inf"))
+        y = (F.softmax(att, dim=-1) @ v).transpose(1, 2).contiguous().view(B, T, C)
+        x = x + self.c_proj(y)
+        x = x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+        return x
+
 
 class GPT(nn.Module):
     def __init__(self, L, C, H, V, T):
@@ -68,6 +89,15 @@ class GPT(nn.Module):
             if p.dim() == 2:
                 nn.init.normal_(p, 0.0, 0.02)
 
+    def logits(self, idx, caches=None, start=0):
+        """Logits (B, t, V) of idx (B, t) at positions start..; with caches (one [k, v] per block) the
+        blocks attend to the cached positions too and extend them."""
+        pos = torch.arange(start, start + idx.size(1), device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for i, block in enumerate(self.h):
+            x = block(x) if caches is None else block.forward_cached(x, caches[i])
+        return self.ln_f(x) @ self.wte.weight.t()
+
     def forward(self, idx, targets):
         B, T = idx.shape
         pos = torch.arange(T, device=idx.device)
@@ -77,6 +107,35 @@ class GPT(nn.Module):
         x = self.ln_f(x)
         logits = x @ self.wte.weight.t()  # tied LM head
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+def generate(model, a):
+    """Greedy decoding of a.generate tokens after a.prompt tokens: a forward over the whole prefix per
+    token (no cache), then a prefill plus one cached forward per token. Prints tokens/s of both."""
+    model.eval()
+    prompt = torch.tensor([[(i * 7919 + 13) % a.V for i in range(a.prompt)]])
+    with torch.no_grad():
+        model.logits(prompt)  # warm-up
+        idx = prompt
+        t0 = time.perf_counter()
+        for _ in range(a.generate):
+            nxt = model.logits(idx)[:, -1].argmax(-1, keepdim=True)
+            idx = torch.cat([idx, nxt], dim=1)
+        t_full = time.perf_counter() - t0
+        caches = [[None, None] for _ in model.h]
+        t0 = time.perf_counter()
+        out = prompt
+        lg = model.logits(prompt, caches, 0)[:, -1]
+        for i in range(a.generate):
+            nxt = lg.argmax(-1, keepdim=True)
+            out = torch.cat([out, nxt], dim=1)
+            if i + 1 < a.generate:
+                lg = model.logits(nxt, caches, out.size(1) - 1)[:, -1]
+        t_kv = time.perf_counter() - t0
+    same = torch.equal(idx, out)
+    print(f"torch generate L{a.L} C{a.C} H{a.H} V{a.V}, prompt {a.prompt}, {a.generate} new tokens, batch 1, "
+          f"threads {a.threads}: no cache {a.generate / t_full:.1f} tokens/s, KV cache {a.generate / t_kv:.1f} "
+          f"tokens/s, same tokens: {'yes' if same else 'no'}")
 
 
 def main():
@@ -89,6 +148,10 @@ def main():
     ap.add_argument("-T", type=int, default=256)
     ap.add_argument("--steps", type=int, default=5, help="timed steps (after one warm-up step)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--generate", type=int, default=0, metavar="N",
+                    help="instead of training: time greedy generation of N tokens (batch 1), without and with a "
+                         "KV cache (past_key_values style)")
+    ap.add_argument("--prompt", type=int, default=16, help="prompt tokens for --generate")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--tf32", action="store_true", help="cuda: TF32 matrix products (fp32 otherwise)")
     a = ap.parse_args()
@@ -113,6 +176,13 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(1337)
     model = GPT(a.L, a.C, a.H, a.V, a.T).to(a.device)
+    if a.generate:
+        if a.prompt < 1 or a.prompt + a.generate > a.T:
+            ap.error("--prompt + --generate must be <= -T")
+        if cuda:
+            ap.error("--generate runs on the CPU only")
+        generate(model, a)
+        return
     decay = [p for p in model.parameters() if p.dim() == 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
