@@ -1444,26 +1444,36 @@ const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, co
     if (T == 0 || T > cache->max_len) fatal("gpt_kv_prefill: T=%zu outside [1, %zu]", T, cache->max_len);
     for (size_t b = 0; b < B; b++)
         if (lens[b] < 1 || (size_t)lens[b] > T) fatal("gpt_kv_prefill: row %zu length %d outside [1, %zu]", b, lens[b], T);
-    forward_to_lnf(model, tokens, B, T);
-    model_sync(); // the host reads qkv and lnf below
+    // The rows go through the forward in chunks that fit the activations the model already has
+    // (a trained model has them for its training batch), so that prefilling many prompts at once
+    // (the DPO stage samples hundreds) does not grow them far beyond the run's memory estimate.
+    // Rows are independent in the forward and the GEMM gives each row the same bits whatever the
+    // number of rows, so chunking changes nothing in the result.
+    size_t cap = model->acts_memory ? model->act_sizes[NUM_ACTIVATION_TENSORS - 1] / T : B; // rows of length T
+    size_t chunk = cap < 1 ? 1 : cap > B ? B : cap;
+    KVViews w = kv_views(cache, cfg);
+    for (size_t b0 = 0; b0 < B; b0 += chunk) {
+        size_t nb = B - b0 < chunk ? B - b0 : chunk;
+        forward_to_lnf(model, tokens + b0 * T, nb, T);
+        model_sync(); // the host reads qkv and lnf below
+        // keys and values of each row's prompt positions, from the forward's qkv (L, nb, T, 3C)
+        const float* qkv = model->acts.qkv;
+        for (size_t l = 0; l < L; l++)
+            for (size_t i = 0; i < nb; i++)
+                for (size_t t = 0; t < (size_t)lens[b0 + i]; t++) {
+                    const float* src = qkv + ((l * nb + i) * T + t) * 3 * C;
+                    size_t dst = ((l * B + b0 + i) * cache->max_len + t) * C;
+                    memcpy(cache->k + dst, src + C, C * sizeof(float));
+                    memcpy(cache->v + dst, src + 2 * C, C * sizeof(float));
+                }
+        // the LM head runs below on each row's last position only
+        for (size_t i = 0; i < nb; i++) {
+            memcpy(w.ln + (b0 + i) * C, model->acts.lnf + (i * T + (size_t)lens[b0 + i] - 1) * C, C * sizeof(float));
+            cache->len[b0 + i] = lens[b0 + i];
+        }
+    }
     model->mean_loss = -1.0f;
     model->num_valid = 0;
-    // keys and values of each row's prompt positions, from the forward's qkv (L, B, T, 3C)
-    const float* qkv = model->acts.qkv;
-    for (size_t l = 0; l < L; l++)
-        for (size_t b = 0; b < B; b++)
-            for (size_t t = 0; t < (size_t)lens[b]; t++) {
-                const float* src = qkv + ((l * B + b) * T + t) * 3 * C;
-                size_t dst = ((l * B + b) * cache->max_len + t) * C;
-                memcpy(cache->k + dst, src + C, C * sizeof(float));
-                memcpy(cache->v + dst, src + 2 * C, C * sizeof(float));
-            }
-    // the LM head on each row's last position only
-    KVViews w = kv_views(cache, cfg);
-    for (size_t b = 0; b < B; b++) {
-        memcpy(w.ln + b * C, model->acts.lnf + (b * T + (size_t)lens[b] - 1) * C, C * sizeof(float));
-        cache->len[b] = lens[b];
-    }
     lm_head_forward(cache->logits, w.ln, model->params.wte, 1, B, C, V);
     return cache->logits;
 }

@@ -273,8 +273,10 @@ void gpt_kv_free(GPTKVCache* cache);
 
 // Fills every row of the cache from prompts: tokens (B, T) row-major, row b's prompt being its
 // first lens[b] tokens (1 <= lens[b] <= T <= max_len; the rest is padding, never read by the
-// causal attention of earlier positions). Runs one batched gpt_forward_hidden, so it overwrites
-// model->acts. Returns cache->logits: row b holds the logits after its last prompt token.
+// causal attention of earlier positions). Runs the forward in chunks of rows that fit the
+// activations the model already has (all B rows at once when it has none), so it overwrites
+// model->acts but does not grow them past a trained model's batch. Returns cache->logits: row b
+// holds the logits after its last prompt token.
 const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, const int* lens, size_t T);
 
 // One decoding step: appends tokens[b] at position len[b] of every row b with tokens[b] >= 0

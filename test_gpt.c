@@ -4221,6 +4221,49 @@ static void test_speed_decode_logits(void) {
     gpt_free(&m);
 }
 
+// Prefilling more rows than the model's activations hold runs in chunks: the logits and cached keys
+// equal an unchunked prefill (a model without activations does all rows at once) bit for bit, and
+// the activations keep their size.
+static void test_speed_prefill_chunks(void) {
+    GPTConfig cfg = {.max_seq_len = 32, .vocab_size = 41, .num_layers = 2, .num_heads = 2, .channels = 16};
+    GPT a, b;
+    speed_model(&a, cfg, 31);
+    speed_model(&b, cfg, 31);
+    enum { B = 5, T = 24 };
+    int tokens[B * T], lens[B] = {24, 3, 11, 1, 17};
+    uint64_t rng = 8;
+    for (size_t i = 0; i < B * T; i++) tokens[i] = (int)(random_u32(&rng) % (uint32_t)cfg.vocab_size);
+    gpt_forward(&b, tokens, NULL, 2, T); // b holds activations for 2 rows: prefills in chunks of 2
+    size_t cap = b.act_sizes[NUM_ACTIVATION_TENSORS - 1];
+    GPTKVCache ka, kb;
+    gpt_kv_init(&ka, &cfg, B, T);
+    gpt_kv_init(&kb, &cfg, B, T);
+    const float* la = gpt_kv_prefill(&a, &ka, tokens, lens, T);
+    const float* lb = gpt_kv_prefill(&b, &kb, tokens, lens, T);
+    size_t V = (size_t)cfg.vocab_size;
+    double d = max_abs_diff(la, lb, B * V);
+    int same = memcmp(la, lb, B * V * sizeof(float)) == 0;
+    // cached keys/values at the prompt positions (the rest of the cache is unused and unset)
+    double dk = 0.0;
+    for (size_t l = 0; l < (size_t)cfg.num_layers; l++)
+        for (size_t r = 0; r < B; r++)
+            for (size_t t = 0; t < (size_t)lens[r]; t++) {
+                size_t o = ((l * B + r) * T + t) * (size_t)cfg.channels;
+                double e = max_abs_diff(ka.k + o, kb.k + o, (size_t)cfg.channels);
+                double f = max_abs_diff(ka.v + o, kb.v + o, (size_t)cfg.channels);
+                if (e > dk) dk = e;
+                if (f > dk) dk = f;
+            }
+    check(same && dk == 0.0 && b.act_sizes[NUM_ACTIVATION_TENSORS - 1] == cap,
+          "speed: prefill of 5 rows in chunks of 2 (activations sized for 2 x T) equals one batch: logits max abs "
+          "diff %.3g, keys/values %.3g, activation capacity %zu -> %zu positions",
+          d, dk, cap, b.act_sizes[NUM_ACTIVATION_TENSORS - 1]);
+    gpt_kv_free(&ka);
+    gpt_kv_free(&kb);
+    gpt_free(&a);
+    gpt_free(&b);
+}
+
 // A sampled continuation with the cache equals one that runs gpt_forward on the whole prefix for
 // every token, with the same RNG (temperature 1, all tokens: every logit matters).
 static void test_speed_decode_sampling(void) {
@@ -4324,6 +4367,7 @@ static void test_speed(void) {
     test_speed_gemm_rows();
     test_speed_attention_stats();
     test_speed_decode_logits();
+    test_speed_prefill_chunks();
     test_speed_decode_sampling();
 }
 

@@ -763,10 +763,14 @@ static void format_bytes(char* buf, size_t len, double bytes);
 // Bytes the DPO stage needs beyond pre-training's activations: the policy trains on 2B sequences
 // (B = --dpo-batch pairs) of up to T tokens, and the frozen reference (its own parameters and
 // forward activations) is alive while the reference log-probabilities are computed.
-static size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int dpo_batch, int T) {
+// n_prompts: the prompts sampled for the sentiment rate, whose KV cache (L, 2, n, T, C) and logits
+// (n, V) live beside the policy (their prefill reuses the policy's activations, see gpt_kv_prefill).
+static size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int dpo_batch, int T, int n_prompts) {
     size_t n2 = 2 * (size_t)dpo_batch;
     size_t policy = gpt_memory_estimate(g, n2, (size_t)T, 1);
-    return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0);
+    size_t sampling = (size_t)n_prompts * sizeof(float) *
+                      (2 * (size_t)g->num_layers * (size_t)T * (size_t)g->channels + (size_t)g->vocab_size);
+    return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0) + sampling;
 }
 
 // Refuses (runtime error) a run whose estimate exceeds the memory available, before allocating.
@@ -1741,7 +1745,7 @@ static void dpo_standalone(Run* run) {
            run->model.config.num_layers, run->model.config.channels, run->model.config.num_heads,
            run->model.config.vocab_size, run->model.config.max_seq_len, run->model.num_parameters, cfg->threads);
     printf("run folder %s/\n", run->dir);
-    size_t mem = dpo_memory(&run->shape.gpt, 0, cfg->dpo_batch, run->shape.T);
+    size_t mem = dpo_memory(&run->shape.gpt, 0, cfg->dpo_batch, run->shape.T, cfg->dpo ? 0 : cfg->dpo_prompts);
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
     printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
@@ -1993,7 +1997,8 @@ int main(int argc, char** argv) {
     resolve_dir(&run);
     check_data_fits(&run);
     size_t mem = gpt_memory_estimate(&run.shape.gpt, (size_t)run.shape.B, (size_t)run.shape.T, 1);
-    if (dpo_wanted(&run.cfg)) mem = dpo_memory(&run.shape.gpt, mem, run.cfg.dpo_batch, run.shape.T);
+    if (dpo_wanted(&run.cfg))
+        mem = dpo_memory(&run.shape.gpt, mem, run.cfg.dpo_batch, run.shape.T, run.cfg.dpo ? 0 : run.cfg.dpo_prompts);
     if (run.cfg.help) {
         // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
