@@ -2696,7 +2696,7 @@ static void test_train(void) {
     char* pb = read_file(path, &pb_len, rerr, sizeof rerr);
     int prows = 0;
     for (size_t i = 0; pa && i < pa_len; i++) prows += pa[i] == '\n';
-    // default --probe-every is steps/25, at least 1: 1 here: steps 0..N, 3 hidden states each, and the header
+    // default --probe-every is steps/20, at least 1: 1 here: steps 0..N, 3 hidden states each, and the header
     check(pa && pb && pa_len == pb_len && memcmp(pa, pb, pa_len) == 0 && prows == (N + 1) * 3 + 1,
           "train CLI: probes.csv has %d lines (want %d) and is identical straight and resumed", prows, (N + 1) * 3 + 1);
     free(pa);

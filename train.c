@@ -102,7 +102,7 @@ typedef struct {
     const char* init;   // model folder to start from instead of a random initialisation
     int dry_run;        // print the configuration and memory estimate, then exit
     // probes (soft-entropy estimates of every hidden state, see probes.h)
-    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/25: ~26 points; 0 = off)
+    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/20: ~21 points; 0 = off)
     int probe_seqs;     // probe sequences of length T from the start of the val split
     int probe_bins;     // reference directions of the estimator
     int probe_only;     // probe the --init model once and exit (no training)
@@ -253,7 +253,7 @@ static void print_default(FILE* f, const FlagSpec* fs) {
     case ARG_INT: {
         int v = *(const int*)base;
         if (v < 0)
-            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/25" : "preset");
+            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/20" : "preset");
         else fprintf(f, "%d", v);
         break;
     }
@@ -1763,7 +1763,9 @@ static void dpo_standalone(Run* run) {
 // The best of a few timed square SGEMMs (gemm.h, the kernels the model runs on, all threads): the
 // matmul limit MFU is measured against, since a CPU has no vendor peak figure to quote. 1536^3 is
 // 7.2 GFLOP per call, large enough to run near the kernel's peak (within a few percent of 2048^3
-// here) and small enough to cost about 0.1 s.
+// here) and small enough to cost about 0.3 s for 8 timed calls; the best of 8 rather than of 3,
+// because on a shared machine a single call can lose a quarter of its speed (183 vs 240 GFLOP/s
+// measured in two runs of the default ./train a minute apart).
 static double measure_sgemm_gflops(void) {
     const size_t n = 1536;
     float* a = malloc_check(n * n * sizeof(float));
@@ -1775,7 +1777,7 @@ static double measure_sgemm_gflops(void) {
         b[i] = random_f32(&rng) - 0.5f;
     }
     double best = 0.0;
-    for (int r = 0; r < 4; r++) { // the first call is warm-up (page faults, packing buffers)
+    for (int r = 0; r < 9; r++) { // the first call is warm-up (page faults, packing buffers)
         double t0 = time_seconds();
         sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         double dt = time_seconds() - t0;
@@ -2020,7 +2022,7 @@ int main(int argc, char** argv) {
     char err[512];
     if (make_dirs(run.dir, err, sizeof err) != 0) fatal("%s", err);
     int probe_every = run.cfg.probe_every >= 0 ? run.cfg.probe_every
-                      : run.shape.steps / 25 > 0 ? run.shape.steps / 25 : 1;
+                      : run.shape.steps / 20 > 0 ? run.shape.steps / 20 : 1;
     probes_init(&run.probes, run.dir, &run.data, &run.model.config, (size_t)run.shape.T, (size_t)run.shape.B,
                 probe_every, run.cfg.probe_seqs, run.cfg.probe_bins, run.start_step);
     if (run.cfg.ib_bound) probes_ib_bound(&run.probes, run.dir, &run.data, run.cfg.probe_bins);
