@@ -30,7 +30,7 @@ else
 endif
 
 SRC = model.c tokenizer.c probes.c data/corpus.c data/ngram.c data/shards.c
-HDR = model.h gemm.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
+HDR = model.h layer_math.h gemm.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
 
 # preference data for DPO
 SRC += data/prefs.c
@@ -43,7 +43,7 @@ NVCC ?= nvcc
 CUDA_HOME ?= /usr/local/cuda
 NVCCFLAGS ?= -O3
 GPU_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-GPU_HDR = gpu.h gpu_emu.h
+GPU_HDR = gpu.h gpu_emu.h layer_math.h
 ifeq ($(USE_CUBLAS),1)
   CFLAGS += -DUSE_CUBLAS
   GPU_OBJ = gpu.o

@@ -27,6 +27,7 @@
 #endif
 
 #include "gpu.h"
+#include "layer_math.h"
 extern "C" {
 #include "model.h" // fatal()
 }
@@ -314,43 +315,24 @@ __global__ static void attention_softmax_backward_kernel(float* dpreatt, float* 
                                                          const float* att, size_t rows, size_t T) {
     size_t r = thread_index();
     if (r >= rows) return;
-    size_t t = r % T;
-    const float* at = att + r * T;
-    float* lt = local + r * T;
-    float* dat = datt ? datt + r * T : lt;
-    float* dpt = dpreatt ? dpreatt + r * T : NULL;
-    float sdot = 0.0f;
-    for (size_t j = 0; j <= t; j++) {
-        if (datt) dat[j] += lt[j];
-        sdot += at[j] * dat[j];
-    }
-    for (size_t j = 0; j <= t; j++) {
-        float g = at[j] * (dat[j] - sdot);
-        if (dpt) g = dpt[j] += g;
-        lt[j] = g;
-    }
-    for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
+    softmax_backward_row(att + r * T, local + r * T, datt ? datt + r * T : NULL, dpreatt ? dpreatt + r * T : NULL,
+                         r % T, T);
 }
 
-// GELU, tanh approximation: gelu(x) = 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi)(x + 0.044715 x^3).
-#define GELU_SCALE 0.79788456080286535588f
+// GELU (formulas in layer_math.h): gelu(x) = x sigmoid(2u).
 __global__ static void gelu_forward_kernel(float* out, const float* inp, size_t N) {
     size_t i = thread_index();
     if (i >= N) return;
     float x = inp[i];
-    float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-    out[i] = x / (1.0f + expf(-2.0f * u));
+    out[i] = x / (1.0f + expf(-2.0f * gelu_arg(x)));
 }
 
-// d gelu/dx = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2), s = sigmoid(2u).
 __global__ static void gelu_backward_kernel(float* dinp, const float* inp, const float* dout, size_t N) {
     size_t i = thread_index();
     if (i >= N) return;
     float x = inp[i];
-    float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-    float sg = 1.0f / (1.0f + expf(-2.0f * u));
-    float local = sg + 2.0f * x * sg * (1.0f - sg) * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-    dinp[i] += local * dout[i];
+    float sg = 1.0f / (1.0f + expf(-2.0f * gelu_arg(x)));
+    dinp[i] += gelu_grad(x, sg) * dout[i];
 }
 
 __global__ static void residual_forward_kernel(float* out, const float* inp1, const float* inp2, size_t N) {

@@ -22,6 +22,7 @@
 #define GEMM_IMPLEMENTATION
 #include "gemm.h"
 #include "model.h"
+#include "layer_math.h"
 #ifdef USE_CUBLAS
 #include "gpu.h"
 #endif
@@ -534,23 +535,8 @@ static void att_head_backward(float* dq, float* local, float* da, float* dp, con
         sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
     }
     // softmax backward row by row; local becomes dpreatt (0 above the diagonal)
-    for (size_t t = 0; t < T; t++) {
-        const float* at = a + t * T;
-        float* lt = local + t * T;
-        // without a datt buffer, local holds datt and then dpreatt itself
-        float* dat = da ? da + t * T : lt;
-        float sdot = 0.0f;
-        for (size_t j = 0; j <= t; j++) {
-            if (da) dat[j] += lt[j];
-            sdot += at[j] * dat[j];
-        }
-        for (size_t j = 0; j <= t; j++) {
-            float g = at[j] * (dat[j] - sdot);
-            if (dp) g = dp[t * T + j] += g;
-            lt[j] = g;
-        }
-        for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
-    }
+    for (size_t t = 0; t < T; t++) // without a datt buffer, local holds datt and then dpreatt itself
+        softmax_backward_row(a + t * T, local + t * T, da ? da + t * T : NULL, dp ? dp + t * T : NULL, t, T);
     for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
         size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
         // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
@@ -650,30 +636,22 @@ void attention_backward_stats(float* dinp, const float* dout, const float* inp, 
     }
 }
 
-// GELU, tanh approximation (Hugging Face "gelu_new"):
-// gelu(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
-// Since 0.5 (1 + tanh u) = sigmoid(2u) = 1 / (1 + e^(-2u)), one exp_f32 per element does it and
-// the loop vectorises (a tanhf call from libm does not).
-#define GELU_SCALE 0.79788456080286535588f // sqrt(2/pi)
+// GELU (formulas in layer_math.h): 0.5 (1 + tanh u) = sigmoid(2u) = 1 / (1 + e^(-2u)), so one
+// exp_f32 per element does it and the loop vectorises (a tanhf call from libm does not).
 void gelu_forward(float* out, const float* inp, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
-        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        out[i] = x / (1.0f + exp_f32(-2.0f * u));
+        out[i] = x / (1.0f + exp_f32(-2.0f * gelu_arg(x)));
     }
 }
 
-// d gelu/dx = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2), s = sigmoid(2u)
-// (from 0.5 (1 + tanh u) = s and 1 - tanh² u = 4 s (1 - s)).
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
-        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float sg = 1.0f / (1.0f + exp_f32(-2.0f * u));
-        float local = sg + 2.0f * x * sg * (1.0f - sg) * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += local * dout[i];
+        float sg = 1.0f / (1.0f + exp_f32(-2.0f * gelu_arg(x)));
+        dinp[i] += gelu_grad(x, sg) * dout[i];
     }
 }
 

@@ -1,0 +1,46 @@
+// layer_math.h: per-element and per-row formulas that the CPU kernels (model.c) and the GPU
+// kernels (gpu.cu) share, so that the two backends compute them with one piece of code. Each is a
+// static inline function, host and device under nvcc; the exponential is left to the caller
+// (model.c's vectorised exp_f32, CUDA's expf).
+#ifndef LAYER_MATH_H
+#define LAYER_MATH_H
+
+#include <stddef.h>
+
+#if defined(__CUDACC__)
+#define LAYER_MATH __host__ __device__ static inline
+#else
+#define LAYER_MATH static inline
+#endif
+
+// GELU, tanh approximation (Hugging Face "gelu_new"): gelu(x) = 0.5 x (1 + tanh(u)) = x s with
+// u = sqrt(2/pi) (x + 0.044715 x^3) and s = sigmoid(2u) = 1 / (1 + exp(-2u)).
+#define GELU_SCALE 0.79788456080286535588f // sqrt(2/pi)
+LAYER_MATH float gelu_arg(float x) { return GELU_SCALE * (x + 0.044715f * x * x * x); }
+
+// d gelu/dx = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2), given s = sigmoid(2u)
+// (from 0.5 (1 + tanh u) = s and 1 - tanh² u = 4 s (1 - s)).
+LAYER_MATH float gelu_grad(float x, float s) {
+    return s + 2.0f * x * s * (1.0f - s) * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+}
+
+// Softmax backward of causal row t of one head: at = softmax weights (T), lt = d(weights) on entry
+// (dout · vᵀ) and d(scores) on exit, 0 above the diagonal. dat (datt, accumulated) and dpt
+// (dpreatt, accumulated) may be NULL; without dat, lt itself holds datt.
+//   dpre_j = at_j (datt_j − Σ_k at_k datt_k) for j <= t
+LAYER_MATH void softmax_backward_row(const float* at, float* lt, float* dat, float* dpt, size_t t, size_t T) {
+    float* d = dat ? dat : lt;
+    float sdot = 0.0f;
+    for (size_t j = 0; j <= t; j++) {
+        if (dat) d[j] += lt[j];
+        sdot += at[j] * d[j];
+    }
+    for (size_t j = 0; j <= t; j++) {
+        float g = at[j] * (d[j] - sdot);
+        if (dpt) g = dpt[j] += g;
+        lt[j] = g;
+    }
+    for (size_t j = t + 1; j < T; j++) lt[j] = 0.0f;
+}
+
+#endif // LAYER_MATH_H
