@@ -80,6 +80,15 @@ static inline void check_roundtrip(const Tokenizer* tok, const uint8_t* text, si
     free(ids);
     free(back);
 }
+
+// After a successful load: the round trip on a fixed mixed text (ASCII, UTF-8, an invalid byte) and
+// on the fuzz input itself (its first 512 bytes), then frees tok.
+static inline void check_loaded_tokenizer(Tokenizer* tok, const uint8_t* data, size_t size) {
+    static const char text[] = "Hello world, it's 2024! \xc3\xa9t\xc3\xa9\n\n  tabs\tand\xff bytes";
+    check_roundtrip(tok, (const uint8_t*)text, sizeof text - 1);
+    check_roundtrip(tok, data, size < 512 ? size : 512);
+    tok_free(tok);
+}
 #endif
 
 #endif // FUZZ_UTIL_H
