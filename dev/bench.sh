@@ -96,12 +96,18 @@ if ! $PY -c 'import torch' 2>/dev/null; then
     echo "PyTorch: skipped because $PY cannot import torch (Debian package python3-torch)"
 fi
 
-for cfg in $CONFIGS; do
-    case $cfg in
-    small) L=6 C=384 H=6 T=256 B=8 V=8192 ;;
-    gpt2) L=12 C=768 H=12 T=64 B=4 V=50257 ;;
-    *) echo "bench: unknown config $cfg (small, gpt2)" >&2; exit 2 ;;
+# The two configurations of the issue: sets L C H T B V, and P N (prompt and new tokens of the
+# generation benchmark).
+shape_of() {
+    case $1 in
+    small) L=6 C=384 H=6 T=256 B=8 V=8192 P=16 N=128 ;;
+    gpt2) L=12 C=768 H=12 T=64 B=4 V=50257 P=16 N=48 ;;
+    *) echo "bench: unknown config $1 (small, gpt2)" >&2; exit 2 ;;
     esac
+}
+
+for cfg in $CONFIGS; do
+    shape_of "$cfg"
     NPRIME=$((V * C + L * (12 * C * C + 13 * C) + 2 * C))
     FLOPS=$(((6 * NPRIME + 12 * L * C * T) * B * T))
     echo
@@ -155,10 +161,7 @@ if [ "$CPU1" = 1 ]; then
     echo
     echo "== single-thread CPU time per step (CPU1=1, $CPU_STEPS steps; robust to other processes)"
     for cfg in $CONFIGS; do
-        case $cfg in
-        small) L=6 C=384 H=6 T=256 B=8 V=8192 ;;
-        gpt2) L=12 C=768 H=12 T=64 B=4 V=50257 ;;
-        esac
+        shape_of "$cfg"
         cpu_of() { # steps -> user+sys seconds of a single-threaded ./train run
             rm -rf "$TMP/run1"
             OMP_NUM_THREADS=1 /usr/bin/time -f '%U %S' -o "$TMP/cpu" ./train --input "$TMP/text.txt" --vocab $V \
@@ -190,10 +193,7 @@ echo "== generation, batch 1, greedy (tokens/s, medians of $ROUNDS alternating r
 $CC -O3 -march=native -fopenmp -std=gnu11 -I. dev/bench_generate.c model.c -o dev/bench_generate -lm ||
     { echo "bench: cannot build dev/bench_generate" >&2; exit 1; }
 for cfg in $CONFIGS; do
-    case $cfg in
-    small) L=6 C=384 H=6 T=256 V=8192 P=16 N=128 ;;
-    gpt2) L=12 C=768 H=12 T=64 V=50257 P=16 N=48 ;;
-    esac
+    shape_of "$cfg"
     : >"$TMP/g_ours"
     : >"$TMP/g_torch"
     for r in $(seq 1 "$ROUNDS"); do
