@@ -5,7 +5,7 @@
 #   make fuzz       each libFuzzer harness in dev/fuzz/ for FUZZ_SECONDS (default 30); needs clang
 #   make fixtures   regenerate the committed reference fixtures (needs python3-torch, numpy, scipy)
 #   make bench      speed benchmarks side by side with peers (dev/bench.sh)
-#   make USE_CUBLAS=1        ./train and ./test_gpt with the GPU backend (gpu.cu: CUDA kernels + cuBLAS)
+#   make USE_CUBLAS=1        ./train and ./test_gpt with the GPU backend (lib/gpu.cu: CUDA kernels + cuBLAS)
 #   make train_gpu test_gpt_gpu   the same GPU binaries under their own names, ./train left alone
 #   make clean
 
@@ -29,29 +29,30 @@ else
   $(info ✗ OpenMP not found: building single-threaded)
 endif
 
-SRC = model.c tokenizer.c probes.c data/corpus.c data/ngram.c data/shards.c
-HDR = model.h layer_math.h gemm.h json.h tokenizer.h unicode_table.h probes.h data/corpus.h data/shards.h
+SRC = model.c tokenizer.c probes.c lib/util.c lib/json.c lib/gemm.c data/corpus.c data/ngram.c data/shards.c
+HDR = model.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/gemm.h lib/json.h lib/unicode_table.h \
+      data/corpus.h data/shards.h
 
 # preference data for DPO
 SRC += data/prefs.c
 HDR += data/prefs.h
 
-# Optional GPU backend: gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
+# Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
 # never sees it. NVCCFLAGS may add e.g. -arch=sm_90 (the default targets nvcc's default arch, JIT
 # compiled for newer GPUs).
 NVCC ?= nvcc
 CUDA_HOME ?= /usr/local/cuda
 NVCCFLAGS ?= -O3
 GPU_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-GPU_HDR = gpu.h gpu_emu.h layer_math.h
+GPU_HDR = lib/gpu.h lib/gpu_emu.h lib/layer_math.h
 ifeq ($(USE_CUBLAS),1)
   CFLAGS += -DUSE_CUBLAS
   GPU_OBJ = gpu.o
   LDLIBS += $(GPU_LDLIBS)
   $(info ✓ GPU build: gpu.cu with $(NVCC), cuBLAS from $(CUDA_HOME))
 endif
-# `make test` also runs the GPU backend on the CPU: ./test_gpt_emu links gpu.cu compiled as C++ with
-# -DGPU_EMULATE (see gpu_emu.h), so it needs a C++ compiler.
+# `make test` also runs the GPU backend on the CPU: ./test_gpt_emu links lib/gpu.cu compiled as C++ with
+# -DGPU_EMULATE (see lib/gpu_emu.h), so it needs a C++ compiler.
 HAVE_CXX := $(shell command -v $(CXX) >/dev/null 2>&1 && echo yes)
 EMU_FLAGS = -O2 -std=c++17 -x c++ -DGPU_EMULATE -Wall -Wextra -Wshadow -Wmissing-declarations
 
@@ -78,11 +79,11 @@ else
 	@echo "SKIP the GPU backend under CPU emulation (./test_gpt_emu) because no C++ compiler ($(CXX)) was found"
 endif
 
-gpu.o: gpu.cu $(GPU_HDR) model.h
-	$(NVCC) $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Wshadow -c -o $@ gpu.cu
+gpu.o: lib/gpu.cu $(GPU_HDR) lib/util.h
+	$(NVCC) $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Wshadow -c -o $@ lib/gpu.cu
 
-gpu_emu.o: gpu.cu $(GPU_HDR) model.h
-	$(CXX) $(EMU_FLAGS) -c -o $@ gpu.cu
+gpu_emu.o: lib/gpu.cu $(GPU_HDR) lib/util.h
+	$(CXX) $(EMU_FLAGS) -c -o $@ lib/gpu.cu
 
 test_gpt_emu: test_gpt.c $(SRC) $(HDR) $(GPU_HDR) gpu_emu.o
 	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ test_gpt.c $(SRC) gpu_emu.o -lm
@@ -133,6 +134,16 @@ dev/fuzz/out/obj/%.o: %.c $(HDR)
 dev/fuzz/out/fuzz_%: dev/fuzz/fuzz_%.c dev/fuzz/fuzz_util.h $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 
+# Tools in dev/ built from the same sources (the scripts there call these rules, so the source list
+# lives here only). bench_matmul links OpenBLAS when it is installed (a yardstick, never the product).
+DEV_TOOLS = dev/bench_generate dev/tok_cli dev/ib_bound
+$(DEV_TOOLS): dev/%: dev/%.c $(SRC) $(HDR)
+	$(CC) $(CFLAGS) -o $@ $< $(SRC) $(LDLIBS)
+
+dev/bench_matmul: dev/bench_matmul.c lib/gemm.c lib/gemm.h
+	$(CC) $(CFLAGS) -o $@ dev/bench_matmul.c lib/gemm.c -lopenblas -lm 2>/dev/null || \
+	    $(CC) $(CFLAGS) -DNO_OPENBLAS -o $@ dev/bench_matmul.c lib/gemm.c -lm
+
 fixtures:
 	/usr/bin/python3 dev/reference_gpt.py
 	/usr/bin/python3 dev/reference_probes.py
@@ -145,4 +156,5 @@ bench:
 
 clean:
 	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu build_flavor *.o
+	rm -f $(DEV_TOOLS) dev/bench_matmul
 	rm -rf dev/fuzz/out

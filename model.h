@@ -1,8 +1,8 @@
 // model.h: a GPT-2 style decoder in plain C: parameters, activations, forward/backward, AdamW,
-// Hugging Face checkpoints. Depends on nothing else in the repository.
+// Hugging Face checkpoints. Depends on lib/util.h only.
 //
-// Sections: (a) checked I/O and allocation helpers, RNG; (b) GPT types and the gpt_* API;
-// (c) layer kernels, exposed so test_gpt.c can check each one.
+// Sections: (a) GPT types and the gpt_* API; (b) layer kernels, exposed so the tests can check
+// each one.
 #ifndef MODEL_H
 #define MODEL_H
 
@@ -10,67 +10,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-// ----------------------------------------------------------------------------
-// (a) checked helpers: every call that can fail says where and exits with status 1
-
-#if defined(__GNUC__)
-#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#define NORETURN __attribute__((noreturn))
-#else
-#define PRINTF_LIKE(f, a)
-#define NORETURN
-#endif
-
-// Prints "error: <message>" to stderr and exits with status 1 (runtime error).
-NORETURN void fatal(const char* fmt, ...) PRINTF_LIKE(1, 2);
-
-void* malloc_check_(size_t size, const char* file, int line);
-void* calloc_check_(size_t n, size_t size, const char* file, int line);
-void* realloc_check_(void* p, size_t size, const char* file, int line);
-FILE* fopen_check_(const char* path, const char* mode, const char* file, int line);
-void fread_check_(void* ptr, size_t size, size_t n, FILE* f, const char* path, const char* file, int line);
-void fwrite_check_(const void* ptr, size_t size, size_t n, FILE* f, const char* path, const char* file, int line);
-#define malloc_check(size) malloc_check_((size), __FILE__, __LINE__)
-#define calloc_check(n, size) calloc_check_((n), (size), __FILE__, __LINE__)
-#define realloc_check(p, size) realloc_check_((p), (size), __FILE__, __LINE__)
-#define fopen_check(path, mode) fopen_check_((path), (mode), __FILE__, __LINE__)
-#define fread_check(ptr, size, n, f, path) fread_check_((ptr), (size), (n), (f), (path), __FILE__, __LINE__)
-#define fwrite_check(ptr, size, n, f, path) fwrite_check_((ptr), (size), (n), (f), (path), __FILE__, __LINE__)
-
-// Reads a whole file into a NUL-terminated malloc'd buffer; returns NULL and fills err on failure.
-char* read_file(const char* path, size_t* len, char* err, size_t errlen);
-
-// Crash-safe file writing: atomic_open writes to "<path>.tmp.<pid>"; atomic_commit flushes, fsyncs,
-// closes and renames it over path, so a reader sees the old file or the new one, never half of
-// either. Both return 0 on success, -1 (with err filled and the temporary removed) on failure.
-typedef struct {
-    FILE* f;
-    char path[4096];
-    char tmp[4200];
-} AtomicFile;
-int atomic_open(AtomicFile* af, const char* path, char* err, size_t errlen);
-int atomic_commit(AtomicFile* af, char* err, size_t errlen);
-void atomic_abort(AtomicFile* af);
-
-// mkdir -p; returns 0 on success, -1 with err filled.
-int make_dirs(const char* path, char* err, size_t errlen);
-
-// Explicit-state RNG (xorshift*, as llm.c): state must be non-zero.
-uint32_t random_u32(uint64_t* state);
-float random_f32(uint64_t* state);    // uniform in [0, 1)
-float random_normal(uint64_t* state); // standard normal (Box-Muller)
-
-double time_seconds(void); // CLOCK_MONOTONIC
-
-// Command-line numbers, strict: the whole string must be the number (no spaces, no trailing
-// characters). parse_number_arg reads a decimal integer (integer = 1) or a float, and accepts it
-// only if it is finite and in [min, max]; parse_u64_arg reads a non-negative decimal integer
-// below 2^64. Both return 0 with *out set, or -1 with err filled ("'x' is not a number").
-int parse_number_arg(const char* s, int integer, double min, double max, double* out, char* err, size_t errlen);
-int parse_u64_arg(const char* s, uint64_t* out, char* err, size_t errlen);
+#include "lib/util.h"
 
 // ----------------------------------------------------------------------------
-// (b) the model
+// (a) the model
 //
 // Dimension key, used in every shape comment below:
 //   B = batch size, T = sequence length (<= max_seq_len), C = channels, L = layers,
@@ -233,12 +176,6 @@ float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac);
 // Bytes the parameters, gradients, AdamW moments and activations for (B, T) take.
 size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training);
 
-// Bytes this process can still allocate without swapping or being killed: MemAvailable from
-// /proc/meminfo, lowered to the room left under a cgroup memory limit (v2 memory.max minus
-// memory.current, or v1 memory.limit_in_bytes minus memory.usage_in_bytes) when one is set.
-// 0 if nothing could be read. A DPO run adds gpt_memory_estimate(cfg, 2B, T, 0) for the frozen
-// reference model to the policy's gpt_memory_estimate(cfg, 2B, T, 1) before comparing.
-size_t memory_available(void);
 
 // Where a numerical fault began: names the first tensor holding a non-finite value, looking at
 // the parameters ("h.1.mlp.c_fc.weight"), then the last forward's activations in the order the
@@ -319,7 +256,7 @@ void dpo_objective(const float* policy_chosen, const float* policy_rejected, con
 void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t B, size_t T);
 
 // ----------------------------------------------------------------------------
-// (c) layer kernels. Backward functions accumulate (+=) into their d-outputs.
+// (b) layer kernels. Backward functions accumulate (+=) into their d-outputs.
 
 void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, size_t B, size_t T, size_t C);
 void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, size_t B, size_t T, size_t C);

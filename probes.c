@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "json.h"
+#include "lib/json.h"
 #include "probes.h"
 #ifdef USE_CUBLAS
-#include "gpu.h"
+#include "lib/gpu.h"
 #endif
 
 // ============================================================================

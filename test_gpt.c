@@ -22,8 +22,8 @@
 #include "data/corpus.h"
 #include "data/prefs.h"
 #include "data/shards.h"
-#include "gemm.h"
-#include "json.h"
+#include "lib/gemm.h"
+#include "lib/json.h"
 #include "model.h"
 #include "probes.h"
 #include "tokenizer.h"
@@ -4379,7 +4379,7 @@ static void test_speed(void) {
 // The fixture checks of the model section run through the GPU path in those builds as well.
 
 #ifdef USE_CUBLAS
-#include "gpu.h"
+#include "lib/gpu.h"
 
 // Device-accessible (managed) buffer of n uniform values in [-1, 1).
 static float* gpu_rand(size_t n, uint64_t* rng) {

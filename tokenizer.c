@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "model.h"
-#include "unicode_table.h"
+#include "lib/json.h"
+#include "lib/unicode_table.h"
+#include "lib/util.h"
 
 #define EOT_TEXT "<|endoftext|>"
 
@@ -908,15 +908,6 @@ Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, si
 
 // ============================================================================
 // Loading: shared checks for tokenizer.json and GPT-2's files
-
-static void set_err(char* err, size_t errlen, const char* fmt, ...) PRINTF_LIKE(3, 4);
-static void set_err(char* err, size_t errlen, const char* fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // Writes s[0..n) into out (size outlen) as a short printable quote for error messages.
 static const char* quote(const char* s, size_t n, char* out, size_t outlen) {

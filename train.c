@@ -25,8 +25,8 @@
 #include "data/corpus.h"
 #include "data/prefs.h"
 #include "data/shards.h"
-#include "gemm.h"
-#include "json.h"
+#include "lib/gemm.h"
+#include "lib/json.h"
 #include "model.h"
 #include "probes.h"
 #include "tokenizer.h"
@@ -34,20 +34,6 @@
 // ============================================================================
 // Small helpers
 
-// out = dir + "/" + name; a path that does not fit is a runtime error naming it.
-static void path_join(char* out, size_t n, const char* dir, const char* name) {
-    int w = snprintf(out, n, "%s/%s", dir, name);
-    if (w < 0 || (size_t)w >= n) fatal("%s/%s: path too long", dir, name);
-}
-
-// snprintf into an error buffer (truncation of a message is acceptable).
-static void set_err(char* err, size_t errlen, const char* fmt, ...) PRINTF_LIKE(3, 4);
-static void set_err(char* err, size_t errlen, const char* fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // ============================================================================
 // Configuration and flags
@@ -799,12 +785,6 @@ static void format_duration(char* buf, size_t len, double s) {
     else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
 }
 
-// The peak resident memory of this process so far, in bytes.
-static double peak_rss(void) {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
-    return (double)ru.ru_maxrss * 1024.0; // Linux reports kilobytes
-}
 
 #define TRAIN_CSV_HEADER "step,stage,loss,val_loss,lr,grad_norm,ms_per_step,tokens_per_s"
 

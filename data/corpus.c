@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../json.h"
-#include "../model.h"
+#include "../lib/json.h"
+#include "../lib/util.h"
 
 // ----------------------------------------------------------------------------
 // lexicon

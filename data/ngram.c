@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model.h"
+#include "../lib/util.h"
 #include "corpus.h"
 
 #define NGRAM_MAX_VOCAB (1 << 21) // three ids of 21 bits pack into one 64-bit key

@@ -10,8 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../json.h"
-#include "../model.h"
+#include "../lib/json.h"
+#include "../lib/util.h"
 
 // ----------------------------------------------------------------------------
 // the set

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../model.h"
+#include "../lib/util.h"
 
 #define SHARD_HINT "HINT: delete it and rerun ./train to rebuild the token cache"
 

@@ -57,14 +57,14 @@ if ./train --help 2>&1 | grep -q -- '--probe-every'; then PROBE_OFF="--probe-eve
 # ---------------------------------------------------------------------------- GEMM
 CC=${CC:-cc}
 BLAS=no
-if $CC -O3 -march=native -fopenmp -std=gnu11 -I. dev/bench_matmul.c -o dev/bench_matmul -lopenblas -lm 2>/dev/null; then
+if $CC -O3 -march=native -fopenmp -std=gnu11 -I. dev/bench_matmul.c lib/gemm.c -o dev/bench_matmul -lopenblas -lm 2>/dev/null; then
     BLAS=yes
     # OpenBLAS 0.3.21 (Debian 12) does not know newer CPU models and falls back to its generic
     # "Prescott" kernels on them (4x slower): ask for its AVX-512 kernels when the CPU has AVX-512.
     if grep -q avx512f /proc/cpuinfo && [ -z "${OPENBLAS_CORETYPE:-}" ]; then export OPENBLAS_CORETYPE=SkylakeX; fi
     echo "OpenBLAS: yes (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-auto})"
 else
-    $CC -O3 -march=native -fopenmp -std=gnu11 -DNO_OPENBLAS -I. dev/bench_matmul.c -o dev/bench_matmul -lm ||
+    $CC -O3 -march=native -fopenmp -std=gnu11 -DNO_OPENBLAS -I. dev/bench_matmul.c lib/gemm.c -o dev/bench_matmul -lm ||
         { echo "bench: cannot build dev/bench_matmul" >&2; exit 1; }
     echo "OpenBLAS: not installed (libopenblas-dev): only our GEMM is measured"
 fi
@@ -190,8 +190,7 @@ fi
 # of k/v tensors concatenated per step), alternating, medians of ROUNDS.
 echo
 echo "== generation, batch 1, greedy (tokens/s, medians of $ROUNDS alternating rounds)"
-$CC -O3 -march=native -fopenmp -std=gnu11 -I. dev/bench_generate.c model.c -o dev/bench_generate -lm ||
-    { echo "bench: cannot build dev/bench_generate" >&2; exit 1; }
+make -s dev/bench_generate >/dev/null || { echo "bench: cannot build dev/bench_generate" >&2; exit 1; }
 for cfg in $CONFIGS; do
     shape_of "$cfg"
     : >"$TMP/g_ours"

@@ -4,14 +4,14 @@
 // after a prompt of P tokens, batch 1; prints tokens/s of both and checks that the two produced
 // the same tokens (the cached logits are bit-identical to the full forward's).
 //
-//   build: cc -O3 -march=native -fopenmp -std=gnu11 -I. dev/bench_generate.c model.c -o dev/bench_generate -lm
+//   build: make dev/bench_generate
 //   run:   OMP_NUM_THREADS=2 ./dev/bench_generate -L 6 -C 384 -H 6 -V 8192 -T 256 -P 16 -N 128
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "../model.h"
 
 static int arg_int(int argc, char** argv, const char* name, int def) {
     for (int i = 1; i + 1 < argc; i++)

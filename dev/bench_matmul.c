@@ -4,13 +4,13 @@
 // the whole step's matmul time (per-layer products times L, plus the LM head).
 //
 // OpenBLAS is only a yardstick here: it is linked into this benchmark, never into the product.
-//   build: cc -O3 -march=native -fopenmp -I. dev/bench_matmul.c -o dev/bench_matmul -lopenblas -lm
+//   build: make dev/bench_matmul (with -lopenblas when OpenBLAS is installed)
 //   run:   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./dev/bench_matmul [small|gpt2|square|all] [reps]
 //          (BENCH_BEST=1 reports the fastest of the reps instead of the median)
 // Without OpenBLAS (build with -DNO_OPENBLAS, no -lopenblas) only our figures are printed.
 #define _GNU_SOURCE
-#define GEMM_IMPLEMENTATION
-#include "gemm.h"
+
+#include "../lib/gemm.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -20,9 +20,8 @@ done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-CC=${CC:-cc}
-OMP=$(echo 'int main(void){return 0;}' | $CC -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp || true)
-$CC -O3 -march=native -std=gnu11 $OMP -o "$tmp/tok_cli" dev/tok_cli.c tokenizer.c ${TOK_CLI_SRCS:-model.c} -lm
+make -s dev/tok_cli >/dev/null
+cp dev/tok_cli "$tmp/tok_cli"
 
 calc() { awk "BEGIN { print $1 }"; } # float arithmetic without bc
 # timed OUT CMD...: runs CMD with stdout to OUT; prints "wall cpu" seconds (cpu = user + sys:

@@ -10,8 +10,7 @@
 // split (all but the last --val-frac, cut as ./train cuts it) of a text tokenized with a
 // tokenizer.json or a BPE trained here to --vocab; by default the built-in corpus. --plot RUN_DIR
 // redraws RUN_DIR/info_plane.svg from RUN_DIR/probes.csv with the curve on it.
-// Build: cc -O3 -fopenmp -o dev/ib_bound dev/ib_bound.c model.c tokenizer.c probes.c
-//        data/corpus.c data/ngram.c data/shards.c -lm   (dev/experiments/run.sh does it)
+// Build: make dev/ib_bound (dev/experiments/run.sh does it)
 // Exit status: 2 on usage errors, 1 on runtime errors.
 #define _GNU_SOURCE
 #include <math.h>

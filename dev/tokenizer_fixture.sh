@@ -23,12 +23,11 @@ fi
 echo "reference tokenizers in dev/node_modules"
 [ "${1:-}" = "--install-only" ] && exit 0
 
-# our side: a small command line over tokenizer.c (model.c supplies the checked helpers and JSON)
+# our side: a small command line over tokenizer.c (make dev/tok_cli)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-CC=${CC:-cc}
-OMP=$(echo 'int main(void){return 0;}' | $CC -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp || true)
-$CC -O2 -std=gnu11 $OMP -o "$tmp/tok_cli" dev/tok_cli.c tokenizer.c ${TOK_CLI_SRCS:-model.c} -lm
+make -s dev/tok_cli >/dev/null
+cp dev/tok_cli "$tmp/tok_cli"
 
 mkdir -p data/fixtures
 node dev/tokenizer_fixture.js                       # writes the text (and GPT-2 ids)

@@ -61,9 +61,7 @@ if grep -q -- '--ib-bound' <<< "$HELP"; then HAS_IB=1; fi
 # Without ./train --ib-bound, the bound comes from dev/ib_bound (same tokenizer: the run's own
 # tokenizer.json, same split) and the plot is redrawn with it.
 build_ib_tool() {
-    [ -x dev/ib_bound ] && [ dev/ib_bound -nt probes.c ] && return 0
-    cc -O3 -march=native -std=gnu11 -fopenmp -o dev/ib_bound dev/ib_bound.c model.c tokenizer.c probes.c \
-        data/corpus.c data/ngram.c data/shards.c -lm
+    make -s dev/ib_bound >/dev/null
 }
 
 # train_run DIR INPUT(or "") EXTRA-FLAGS...: one ./train run, its stdout kept in DIR.log.

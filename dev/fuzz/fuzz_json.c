@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include <math.h>
 
-#include "../../json.h"
+#include "../../lib/json.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);

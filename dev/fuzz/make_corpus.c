@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "../../data/shards.h"
-#include "../../json.h"
+#include "../../lib/json.h"
 #include "../../model.h"
 #include "../../tokenizer.h"
 

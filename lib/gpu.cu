@@ -29,7 +29,7 @@
 #include "gpu.h"
 #include "layer_math.h"
 extern "C" {
-#include "model.h" // fatal()
+#include "util.h" // fatal()
 }
 
 // ============================================================================
