@@ -1,8 +1,6 @@
 // model.h: a GPT-2 style decoder in plain C: parameters, activations, forward/backward, AdamW,
-// Hugging Face checkpoints. Depends on lib/util.h only.
-//
-// Sections: (a) GPT types and the gpt_* API; (b) layer kernels, exposed so the tests can check
-// each one.
+// Hugging Face checkpoints. Depends on lib/util.h and lib/layers.h (the layer kernels, included
+// here so that every user of the model can reach them).
 #ifndef MODEL_H
 #define MODEL_H
 
@@ -10,11 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lib/layers.h"
 #include "lib/util.h"
 
-// ----------------------------------------------------------------------------
-// (a) the model
-//
 // Dimension key, used in every shape comment below:
 //   B = batch size, T = sequence length (<= max_seq_len), C = channels, L = layers,
 //   NH = heads, hs = C / NH, V = vocab size, maxT = max_seq_len.
@@ -254,46 +250,5 @@ void dpo_objective(const float* policy_chosen, const float* policy_rejected, con
 // dlosses[b,t] = −dlogp[b] at every t with targets[b,t] != −1 and 0 elsewhere.
 // dlosses and targets are (B, T), dlogp is (B).
 void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t B, size_t T);
-
-// ----------------------------------------------------------------------------
-// (b) layer kernels. Backward functions accumulate (+=) into their d-outputs.
-
-void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, size_t B, size_t T, size_t C);
-void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, size_t B, size_t T, size_t C);
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, size_t B, size_t T, size_t C);
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                        const float* weight, const float* mean, const float* rstd, size_t B, size_t T,
-                        size_t C);
-// out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias (OC); bias may be NULL.
-void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
-                    size_t C, size_t OC);
-void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, size_t B, size_t T, size_t C, size_t OC);
-void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
-                       size_t NH);
-void attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
-                        const float* att, size_t B, size_t T, size_t C, size_t NH);
-// The model's attention: keeps stats (B,NH,T,2) (each query row's max score and 1/sum) instead of
-// the (B,NH,T,T) weights, which the backward rebuilds bit for bit (one more q·kᵀ per head).
-void attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C, size_t NH);
-void attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
-                              size_t T, size_t C, size_t NH);
-void gelu_forward(float* out, const float* inp, size_t N);
-void gelu_backward(float* dinp, const float* inp, const float* dout, size_t N);
-void residual_forward(float* out, const float* inp1, const float* inp2, size_t N);
-void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N);
-// Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ with wte (V,C).
-void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V);
-void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
-                      size_t T, size_t C, size_t V);
-// Fused softmax + cross-entropy (no (B,T,V) probabilities are stored): lse (B,T) = log sum_v
-// e^logits, losses (B,T) = lse - logits[target]; both 0 where target is -1 (targets may be NULL:
-// all ignored). Backward: dlogits += (softmax(logits) - onehot(target)) * dlosses, the softmax
-// recomputed from logits and lse on the fly; rows with target -1 get nothing.
-void crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets, size_t B, size_t T,
-                          size_t V);
-void crossentropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,
-                           const int* targets, size_t B, size_t T, size_t V);
 
 #endif // MODEL_H

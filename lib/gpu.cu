@@ -1,7 +1,7 @@
 // gpu.cu: the GPU backend (gpu.h) of the GPU build, `make USE_CUBLAS=1`: CUDA kernels for the
 // elementwise and per-row layers, cuBLAS (fp32, or TF32 with --tf32) for every matrix product.
 //
-// The same math and row-major layouts as the CPU kernels in model.c: Conv1D weights (in, out),
+// The same math and row-major layouts as the CPU kernels in layers.c: Conv1D weights (in, out),
 // qkv (B,T,3C) with head h at channels h*hs, preatt/att (B,NH,T,T). Kernels run one thread per
 // element or per row and never talk to each other (no shared memory, no __syncthreads, no warp
 // shuffles): that costs speed (per-row kernels such as LayerNorm and the cross-entropy softmax
@@ -147,7 +147,7 @@ extern "C" void gpu_sgemm(int ta, int tb, size_t M, size_t N, size_t K, float al
 // kernels: one thread per element or per row
 //
 // B = batch size, T = sequence length, C = channels, OC = output channels, NH = heads, hs = C/NH,
-// V = vocab size. Backward kernels accumulate (+=), as in model.c.
+// V = vocab size. Backward kernels accumulate (+=), as in layers.c.
 
 #define BLOCK 256
 
@@ -442,7 +442,7 @@ __global__ static void probe_softmax_kernel(float* out, const float* logits, con
 }
 
 // ============================================================================
-// the layer API (gpu.h): shapes as in model.h
+// the layer API (gpu.h): shapes as in layers.h
 
 extern "C" void gpu_encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, size_t B,
                                     size_t T, size_t C) {

@@ -1,5 +1,5 @@
 // gpu.h: the GPU backend of the GPU build (make USE_CUBLAS=1): device versions of the layer
-// kernels of model.h, with the same arguments, math and row-major layouts, so that model.c runs
+// kernels of layers.h, with the same arguments, math and row-major layouts, so that model.c runs
 // one forward/backward/update code path and only picks the kernel set at build time.
 //
 // Memory: every float*/int* argument is device-accessible. The GPU build allocates the model's
@@ -45,7 +45,7 @@ void gpu_sgemm_batched(int ta, int tb, size_t M, size_t N, size_t K, float alpha
                        size_t sA, const float* B, size_t ldb, size_t sB, float beta, float* C, size_t ldc,
                        size_t sC, size_t batch);
 
-// Layer kernels: same contracts as the functions of the same name without gpu_ in model.h.
+// Layer kernels: same contracts as the functions of the same name without gpu_ in layers.h.
 void gpu_encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, size_t B, size_t T,
                          size_t C);
 void gpu_encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, size_t B, size_t T,

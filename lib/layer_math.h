@@ -1,7 +1,7 @@
-// layer_math.h: per-element and per-row formulas that the CPU kernels (model.c) and the GPU
+// layer_math.h: per-element and per-row formulas that the CPU kernels (layers.c) and the GPU
 // kernels (gpu.cu) share, so that the two backends compute them with one piece of code. Each is a
 // static inline function, host and device under nvcc; the exponential is left to the caller
-// (model.c's vectorised exp_f32, CUDA's expf).
+// (layers.c's vectorised exp_f32, CUDA's expf).
 #ifndef LAYER_MATH_H
 #define LAYER_MATH_H
 
