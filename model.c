@@ -260,6 +260,93 @@ static void ensure_activations(GPT* model, size_t B, size_t T) {
     }
 }
 
+// ---- the transformer block (model.h) ----
+
+BlockActs block_acts(const ActivationTensors* a, const GPTConfig* cfg, size_t l, size_t B, size_t T) {
+    size_t C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads, BT = B * T, BTC = B * T * C;
+    BlockActs b;
+    b.x = l == 0 ? a->encoded : a->residual3 + (l - 1) * BTC;
+    b.ln1 = a->ln1 + l * BTC;
+    b.ln1_mean = a->ln1_mean + l * BT;
+    b.ln1_rstd = a->ln1_rstd + l * BT;
+    b.qkv = a->qkv + l * BTC * 3;
+    b.atty = a->atty + l * BTC;
+    b.att_stats = a->att_stats + l * B * NH * T * 2;
+    b.attproj = a->attproj + l * BTC;
+    b.residual2 = a->residual2 + l * BTC;
+    b.ln2 = a->ln2 + l * BTC;
+    b.ln2_mean = a->ln2_mean + l * BT;
+    b.ln2_rstd = a->ln2_rstd + l * BT;
+    b.fch = a->fch + l * BTC * 4;
+    b.fch_gelu = a->fch_gelu + l * BTC * 4;
+    b.fcproj = a->fcproj + l * BTC;
+    b.residual3 = a->residual3 + l * BTC;
+    return b;
+}
+
+BlockParams block_params(const ParameterTensors* p, const GPTConfig* cfg, size_t l) {
+    size_t C = (size_t)cfg->channels;
+    BlockParams b;
+    b.ln1w = p->ln1w + l * C;
+    b.ln1b = p->ln1b + l * C;
+    b.qkvw = p->qkvw + l * C * 3 * C;
+    b.qkvb = p->qkvb + l * 3 * C;
+    b.attprojw = p->attprojw + l * C * C;
+    b.attprojb = p->attprojb + l * C;
+    b.ln2w = p->ln2w + l * C;
+    b.ln2b = p->ln2b + l * C;
+    b.fcw = p->fcw + l * C * 4 * C;
+    b.fcb = p->fcb + l * 4 * C;
+    b.fcprojw = p->fcprojw + l * 4 * C * C;
+    b.fcprojb = p->fcprojb + l * C;
+    return b;
+}
+
+void block_forward(BlockActs* a, const BlockParams* p, size_t B, size_t T, size_t C, size_t NH,
+                   const BlockOps* ops) {
+    size_t BTC = B * T * C;
+    ops->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->x, p->ln1w, p->ln1b, B, T, C);
+    ops->matmul_forward(a->qkv, a->ln1, p->qkvw, p->qkvb, B, T, C, 3 * C);
+    ops->attention(ops->ctx, a->atty, a->att_stats, a->qkv, B, T, C, NH);
+    ops->matmul_forward(a->attproj, a->atty, p->attprojw, p->attprojb, B, T, C, C);
+    ops->residual_forward(a->residual2, a->x, a->attproj, BTC);
+    ops->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->residual2, p->ln2w, p->ln2b, B, T, C);
+    ops->matmul_forward(a->fch, a->ln2, p->fcw, p->fcb, B, T, C, 4 * C);
+    ops->gelu_forward(a->fch_gelu, a->fch, BTC * 4);
+    ops->matmul_forward(a->fcproj, a->fch_gelu, p->fcprojw, p->fcprojb, B, T, 4 * C, C);
+    ops->residual_forward(a->residual3, a->residual2, a->fcproj, BTC);
+}
+
+// The gradient flows back through the same steps in reverse; each residual splits it into the
+// skip path and the branch, and d->x collects both of the block's skip paths.
+void block_backward(BlockActs* d, BlockParams* g, const BlockActs* a, const BlockParams* p, size_t B, size_t T,
+                    size_t C, size_t NH) {
+    size_t BTC = B * T * C;
+    LAYER(residual_backward)(d->residual2, d->fcproj, d->residual3, BTC);
+    LAYER(matmul_backward)(d->fch_gelu, g->fcprojw, g->fcprojb, d->fcproj, a->fch_gelu, p->fcprojw, B, T, 4 * C, C);
+    LAYER(gelu_backward)(d->fch, a->fch, d->fch_gelu, BTC * 4);
+    LAYER(matmul_backward)(d->ln2, g->fcw, g->fcb, d->fch, a->ln2, p->fcw, B, T, C, 4 * C);
+    LAYER(layernorm_backward)(d->residual2, g->ln2w, g->ln2b, d->ln2, a->residual2, p->ln2w, a->ln2_mean,
+                              a->ln2_rstd, B, T, C);
+    LAYER(residual_backward)(d->x, d->attproj, d->residual2, BTC);
+    LAYER(matmul_backward)(d->atty, g->attprojw, g->attprojb, d->attproj, a->atty, p->attprojw, B, T, C, C);
+    LAYER(attention_backward_stats)(d->qkv, d->atty, a->qkv, a->att_stats, B, T, C, NH);
+    LAYER(matmul_backward)(d->ln1, g->qkvw, g->qkvb, d->qkv, a->ln1, p->qkvw, B, T, C, 3 * C);
+    LAYER(layernorm_backward)(d->x, g->ln1w, g->ln1b, d->ln1, a->x, p->ln1w, a->ln1_mean, a->ln1_rstd, B, T, C);
+}
+
+// The model's attention: causal over the block's own positions, on the build's backend.
+static void causal_attention(void* ctx, float* atty, float* att_stats, const float* qkv, size_t B, size_t T,
+                             size_t C, size_t NH) {
+    (void)ctx;
+    LAYER(attention_forward_stats)(atty, att_stats, qkv, B, T, C, NH);
+}
+
+static const BlockOps backend_ops = {LAYER(layernorm_forward), LAYER(matmul_forward), LAYER(gelu_forward),
+                                     LAYER(residual_forward), causal_attention, NULL};
+
+// ---- forward and backward ----
+
 // Runs encoder, blocks and ln_f for inputs (B,T); shared by gpt_forward and gpt_forward_hidden.
 static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
     GPTConfig* cfg = &model->config;
@@ -280,38 +367,14 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
 
     ParameterTensors p = model->params;
     ActivationTensors a = model->acts;
-    size_t BTC = B * T * C;
     LAYER(encoder_forward)(a.encoded, inputs, p.wte, p.wpe, B, T, C);
     for (size_t l = 0; l < L; l++) {
-        const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
-        float* l_ln1 = a.ln1 + l * BTC;
-        float* l_ln1_mean = a.ln1_mean + l * B * T;
-        float* l_ln1_rstd = a.ln1_rstd + l * B * T;
-        float* l_qkv = a.qkv + l * BTC * 3;
-        float* l_atty = a.atty + l * BTC;
-        float* l_att_stats = a.att_stats + l * B * NH * T * 2;
-        float* l_attproj = a.attproj + l * BTC;
-        float* l_residual2 = a.residual2 + l * BTC;
-        float* l_ln2 = a.ln2 + l * BTC;
-        float* l_ln2_mean = a.ln2_mean + l * B * T;
-        float* l_ln2_rstd = a.ln2_rstd + l * B * T;
-        float* l_fch = a.fch + l * BTC * 4;
-        float* l_fch_gelu = a.fch_gelu + l * BTC * 4;
-        float* l_fcproj = a.fcproj + l * BTC;
-        float* l_residual3 = a.residual3 + l * BTC;
-
-        LAYER(layernorm_forward)(l_ln1, l_ln1_mean, l_ln1_rstd, residual, p.ln1w + l * C, p.ln1b + l * C, B, T, C);
-        LAYER(matmul_forward)(l_qkv, l_ln1, p.qkvw + l * C * 3 * C, p.qkvb + l * 3 * C, B, T, C, 3 * C);
-        LAYER(attention_forward_stats)(l_atty, l_att_stats, l_qkv, B, T, C, NH);
-        LAYER(matmul_forward)(l_attproj, l_atty, p.attprojw + l * C * C, p.attprojb + l * C, B, T, C, C);
-        LAYER(residual_forward)(l_residual2, residual, l_attproj, BTC);
-        LAYER(layernorm_forward)(l_ln2, l_ln2_mean, l_ln2_rstd, l_residual2, p.ln2w + l * C, p.ln2b + l * C, B, T, C);
-        LAYER(matmul_forward)(l_fch, l_ln2, p.fcw + l * C * 4 * C, p.fcb + l * 4 * C, B, T, C, 4 * C);
-        LAYER(gelu_forward)(l_fch_gelu, l_fch, BTC * 4);
-        LAYER(matmul_forward)(l_fcproj, l_fch_gelu, p.fcprojw + l * 4 * C * C, p.fcprojb + l * C, B, T, 4 * C, C);
-        LAYER(residual_forward)(l_residual3, l_residual2, l_fcproj, BTC);
+        BlockActs l_acts = block_acts(&a, cfg, l, B, T);
+        BlockParams l_params = block_params(&p, cfg, l);
+        block_forward(&l_acts, &l_params, B, T, C, NH, &backend_ops);
     }
-    LAYER(layernorm_forward)(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (L - 1) * BTC, p.lnfw, p.lnfb, B, T, C);
+    const float* out = block_acts(&a, cfg, L - 1, B, T).residual3;
+    LAYER(layernorm_forward)(a.lnf, a.lnf_mean, a.lnf_rstd, out, p.lnfw, p.lnfb, B, T, C);
 }
 
 void gpt_forward_hidden(GPT* model, const int* inputs, size_t B, size_t T) {
@@ -350,10 +413,9 @@ const float* gpt_hidden_state(const GPT* model, int layer) {
     int L = model->config.num_layers;
     if (!model->acts_memory || model->batch_size == 0) fatal("gpt_hidden_state: no forward pass yet");
     if (layer < 0 || layer > L) fatal("gpt_hidden_state: layer %d outside [0, %d]", layer, L);
-    size_t BTC = model->batch_size * model->seq_len * (size_t)model->config.channels;
     if (layer == 0) return model->acts.encoded;
     if (layer == L) return model->acts.lnf;
-    return model->acts.residual3 + (size_t)(layer - 1) * BTC;
+    return block_acts(&model->acts, &model->config, (size_t)(layer - 1), model->batch_size, model->seq_len).residual3;
 }
 
 void gpt_sequence_logprobs(const GPT* model, float* out) {
@@ -403,7 +465,6 @@ void gpt_backward(GPT* model, const float* dlosses) {
 
     ParameterTensors p = model->params, g = model->grads;
     ActivationTensors a = model->acts, d = model->grads_acts;
-    size_t BTC = B * T * C;
     // the seed d(objective)/d(losses): the caller's, or 1/num_valid for the mean loss; 0 where ignored
     float* dl = d.losses;
     for (size_t i = 0; i < B * T; i++) {
@@ -412,28 +473,13 @@ void gpt_backward(GPT* model, const float* dlosses) {
     }
     LAYER(crossentropy_backward)(d.logits, dl, a.logits, a.lse, model->targets, B, T, V);
     LAYER(lm_head_backward)(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V);
-    LAYER(layernorm_backward)(d.residual3 + (L - 1) * BTC, g.lnfw, g.lnfb, d.lnf, a.residual3 + (L - 1) * BTC, p.lnfw,
-                       a.lnf_mean, a.lnf_rstd, B, T, C);
+    BlockActs last = block_acts(&a, cfg, L - 1, B, T), dlast = block_acts(&d, cfg, L - 1, B, T);
+    LAYER(layernorm_backward)(dlast.residual3, g.lnfw, g.lnfb, d.lnf, last.residual3, p.lnfw, a.lnf_mean, a.lnf_rstd,
+                              B, T, C);
     for (size_t l = L; l-- > 0;) {
-        const float* residual = l == 0 ? a.encoded : a.residual3 + (l - 1) * BTC;
-        float* dresidual = l == 0 ? d.encoded : d.residual3 + (l - 1) * BTC;
-        size_t o1 = l * BTC, o3 = l * BTC * 3, o4 = l * BTC * 4, ot = l * B * T, oa = l * B * NH * T * 2;
-        LAYER(residual_backward)(d.residual2 + o1, d.fcproj + o1, d.residual3 + o1, BTC);
-        LAYER(matmul_backward)(d.fch_gelu + o4, g.fcprojw + l * 4 * C * C, g.fcprojb + l * C, d.fcproj + o1,
-                        a.fch_gelu + o4, p.fcprojw + l * 4 * C * C, B, T, 4 * C, C);
-        LAYER(gelu_backward)(d.fch + o4, a.fch + o4, d.fch_gelu + o4, BTC * 4);
-        LAYER(matmul_backward)(d.ln2 + o1, g.fcw + l * C * 4 * C, g.fcb + l * 4 * C, d.fch + o4, a.ln2 + o1,
-                        p.fcw + l * C * 4 * C, B, T, C, 4 * C);
-        LAYER(layernorm_backward)(d.residual2 + o1, g.ln2w + l * C, g.ln2b + l * C, d.ln2 + o1, a.residual2 + o1,
-                           p.ln2w + l * C, a.ln2_mean + ot, a.ln2_rstd + ot, B, T, C);
-        LAYER(residual_backward)(dresidual, d.attproj + o1, d.residual2 + o1, BTC);
-        LAYER(matmul_backward)(d.atty + o1, g.attprojw + l * C * C, g.attprojb + l * C, d.attproj + o1, a.atty + o1,
-                        p.attprojw + l * C * C, B, T, C, C);
-        LAYER(attention_backward_stats)(d.qkv + o3, d.atty + o1, a.qkv + o3, a.att_stats + oa, B, T, C, NH);
-        LAYER(matmul_backward)(d.ln1 + o1, g.qkvw + l * C * 3 * C, g.qkvb + l * 3 * C, d.qkv + o3, a.ln1 + o1,
-                        p.qkvw + l * C * 3 * C, B, T, C, 3 * C);
-        LAYER(layernorm_backward)(dresidual, g.ln1w + l * C, g.ln1b + l * C, d.ln1 + o1, residual, p.ln1w + l * C,
-                           a.ln1_mean + ot, a.ln1_rstd + ot, B, T, C);
+        BlockActs l_acts = block_acts(&a, cfg, l, B, T), dl_acts = block_acts(&d, cfg, l, B, T);
+        BlockParams l_params = block_params(&p, cfg, l), dl_params = block_params(&g, cfg, l);
+        block_backward(&dl_acts, &dl_params, &l_acts, &l_params, B, T, C, NH);
     }
     LAYER(encoder_backward)(g.wte, g.wpe, d.encoded, model->inputs, B, T, C);
     model_sync();
@@ -629,26 +675,32 @@ static size_t kv_scratch_floats(const GPTConfig* cfg, size_t B, size_t max_len) 
     return B * (16 * C + 2 + 2 * NH * max_len + V);
 }
 
+// One step's activations for up to B rows of one position each: the block's views, sharing
+// storage where block_forward no longer reads a step's output (ln_2 overwrites ln_1, the MLP's
+// projection the attention's, the block's output its input), and ln_f in ln_1's storage.
 typedef struct {
-    float *x, *ln, *mean, *rstd, *qkv, *atty, *tmp, *res2, *fch, *fchg; // (n, C or 3C or 4C)
-    float *pre, *att; // (B, NH, max_len) scores and weights
-    float* logits;    // (n, V) logits of the stepping rows, compact
+    BlockActs blk;                    // (n, C), (n, 3C), (n, 4C), (n) rows of the stepping rows
+    float *lnf, *lnf_mean, *lnf_rstd; // (n, C), (n), (n)
+    float *pre, *att;                 // (B, NH, max_len) attention scores and weights
+    float* logits;                    // (n, V) logits of the stepping rows, compact
 } KVViews;
 
 static KVViews kv_views(const GPTKVCache* cache, const GPTConfig* cfg) {
     size_t B = cache->B, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
     float* p = cache->scratch;
     KVViews w;
-    w.x = p, p += B * C;
-    w.ln = p, p += B * C;
-    w.mean = p, p += B;
-    w.rstd = p, p += B;
-    w.qkv = p, p += B * 3 * C;
-    w.atty = p, p += B * C;
-    w.tmp = p, p += B * C;
-    w.res2 = p, p += B * C;
-    w.fch = p, p += B * 4 * C;
-    w.fchg = p, p += B * 4 * C;
+    BlockActs* b = &w.blk;
+    b->x = b->residual3 = p, p += B * C;
+    b->ln1 = b->ln2 = w.lnf = p, p += B * C;
+    b->ln1_mean = b->ln2_mean = w.lnf_mean = p, p += B;
+    b->ln1_rstd = b->ln2_rstd = w.lnf_rstd = p, p += B;
+    b->qkv = p, p += B * 3 * C;
+    b->atty = p, p += B * C;
+    b->attproj = b->fcproj = p, p += B * C;
+    b->residual2 = p, p += B * C;
+    b->fch = p, p += B * 4 * C;
+    b->fch_gelu = p, p += B * 4 * C;
+    b->att_stats = NULL; // the decoding has no backward
     w.pre = p, p += B * NH * cache->max_len;
     w.att = p, p += B * NH * cache->max_len;
     w.logits = p;
@@ -697,34 +749,56 @@ const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, co
     KVViews w = kv_views(cache, cfg);
     for (size_t b0 = 0; b0 < B; b0 += chunk) {
         size_t nb = B - b0 < chunk ? B - b0 : chunk;
-        forward_to_lnf(model, tokens + b0 * T, nb, T);
-        model_sync(); // the host reads qkv and lnf below
-        // keys and values of each row's prompt positions, from the forward's qkv (L, nb, T, 3C)
-        const float* qkv = model->acts.qkv;
-        for (size_t l = 0; l < L; l++)
+        gpt_forward_hidden(model, tokens + b0 * T, nb, T); // ends with a sync: the host reads qkv and lnf
+        // keys and values of each row's prompt positions, from each block's qkv (nb, T, 3C)
+        for (size_t l = 0; l < L; l++) {
+            const float* qkv = block_acts(&model->acts, cfg, l, nb, T).qkv;
             for (size_t i = 0; i < nb; i++)
                 for (size_t t = 0; t < (size_t)lens[b0 + i]; t++) {
-                    const float* src = qkv + ((l * nb + i) * T + t) * 3 * C;
+                    const float* src = qkv + (i * T + t) * 3 * C;
                     size_t dst = ((l * B + b0 + i) * cache->max_len + t) * C;
                     memcpy(cache->k + dst, src + C, C * sizeof(float));
                     memcpy(cache->v + dst, src + 2 * C, C * sizeof(float));
                 }
+        }
         // the LM head runs below on each row's last position only
         for (size_t i = 0; i < nb; i++) {
-            memcpy(w.ln + (b0 + i) * C, model->acts.lnf + (i * T + (size_t)lens[b0 + i] - 1) * C, C * sizeof(float));
+            memcpy(w.lnf + (b0 + i) * C, model->acts.lnf + (i * T + (size_t)lens[b0 + i] - 1) * C, C * sizeof(float));
             cache->len[b0 + i] = lens[b0 + i];
         }
     }
-    model->mean_loss = -1.0f;
-    model->num_valid = 0;
-    lm_head_forward(cache->logits, w.ln, model->params.wte, 1, B, C, V);
+    lm_head_forward(cache->logits, w.lnf, model->params.wte, 1, B, C, V);
     return cache->logits;
+}
+
+// The decoding's attention step (BlockOps.attention) for layer l: appends each stepping row's new
+// key and value to the cache, then attends over the row's cached positions.
+typedef struct {
+    GPTKVCache* cache;
+    size_t l;
+    float *pre, *att; // (B, NH, max_len) scratch
+} KVStep;
+
+static void kv_attention(void* ctx, float* atty, float* att_stats, const float* qkv, size_t B, size_t T, size_t C,
+                         size_t NH) {
+    (void)att_stats;
+    KVStep* s = ctx;
+    GPTKVCache* cache = s->cache;
+    size_t n = B * T, ML = cache->max_len, C3 = 3 * C;
+    float* kc = cache->k + s->l * cache->B * ML * C; // this layer's (B, max_len, C)
+    float* vc = cache->v + s->l * cache->B * ML * C;
+    for (size_t i = 0; i < n; i++) {
+        size_t dst = (cache->rows[i] * ML + (size_t)cache->len[cache->rows[i]]) * C;
+        memcpy(kc + dst, qkv + i * C3 + C, C * sizeof(float));
+        memcpy(vc + dst, qkv + i * C3 + 2 * C, C * sizeof(float));
+    }
+    attention_forward_cached(atty, s->pre, s->att, qkv, kc, vc, cache->rows, cache->len, n, C, NH, ML);
 }
 
 const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
     const GPTConfig* cfg = &model->config;
     size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
-    size_t V = (size_t)cfg->vocab_size, C3 = 3 * C, ML = cache->max_len;
+    size_t V = (size_t)cfg->vocab_size, ML = cache->max_len;
     // the stepping rows, compacted: row i of every scratch view is cache row rows[i]
     size_t n = 0;
     for (size_t b = 0; b < cache->B; b++) {
@@ -740,7 +814,7 @@ const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
     for (size_t i = 0; i < n; i++) { // encoder_forward of one position per row
         const float* te = p.wte + (size_t)tokens[rows[i]] * C;
         const float* pe = p.wpe + (size_t)cache->len[rows[i]] * C;
-        for (size_t c = 0; c < C; c++) w.x[i * C + c] = te[c] + pe[c];
+        for (size_t c = 0; c < C; c++) w.blk.x[i * C + c] = te[c] + pe[c];
     }
 #ifdef _OPENMP
     // A block of one decoding step is about 12 n C^2 multiply-adds in some ten parallel regions. For
@@ -753,29 +827,19 @@ const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
     int one_thread = (double)n * 12.0 * (double)C * (double)C < 4e6;
     if (one_thread) omp_set_num_threads(1);
 #endif
+    // the CPU kernels (the cache is host memory, in the GPU build too), the n rows as (1, n)
+    KVStep step = {cache, 0, w.pre, w.att};
+    BlockOps ops = {layernorm_forward, matmul_forward, gelu_forward, residual_forward, kv_attention, &step};
     for (size_t l = 0; l < L; l++) {
-        layernorm_forward(w.ln, w.mean, w.rstd, w.x, p.ln1w + l * C, p.ln1b + l * C, 1, n, C);
-        matmul_forward(w.qkv, w.ln, p.qkvw + l * C * C3, p.qkvb + l * C3, 1, n, C, C3);
-        for (size_t i = 0; i < n; i++) {
-            size_t dst = ((l * cache->B + rows[i]) * ML + (size_t)cache->len[rows[i]]) * C;
-            memcpy(cache->k + dst, w.qkv + i * C3 + C, C * sizeof(float));
-            memcpy(cache->v + dst, w.qkv + i * C3 + 2 * C, C * sizeof(float));
-        }
-        attention_forward_cached(w.atty, w.pre, w.att, w.qkv, cache->k + l * cache->B * ML * C,
-                                 cache->v + l * cache->B * ML * C, rows, cache->len, n, C, NH, ML);
-        matmul_forward(w.tmp, w.atty, p.attprojw + l * C * C, p.attprojb + l * C, 1, n, C, C);
-        residual_forward(w.res2, w.x, w.tmp, n * C);
-        layernorm_forward(w.ln, w.mean, w.rstd, w.res2, p.ln2w + l * C, p.ln2b + l * C, 1, n, C);
-        matmul_forward(w.fch, w.ln, p.fcw + l * C * 4 * C, p.fcb + l * 4 * C, 1, n, C, 4 * C);
-        gelu_forward(w.fchg, w.fch, n * 4 * C);
-        matmul_forward(w.tmp, w.fchg, p.fcprojw + l * 4 * C * C, p.fcprojb + l * C, 1, n, 4 * C, C);
-        residual_forward(w.x, w.res2, w.tmp, n * C);
+        step.l = l;
+        BlockParams l_params = block_params(&p, cfg, l);
+        block_forward(&w.blk, &l_params, 1, n, C, NH, &ops);
     }
 #ifdef _OPENMP
     if (one_thread) omp_set_num_threads(threads);
 #endif
-    layernorm_forward(w.ln, w.mean, w.rstd, w.x, p.lnfw, p.lnfb, 1, n, C);
-    lm_head_forward(w.logits, w.ln, p.wte, 1, n, C, V);
+    layernorm_forward(w.lnf, w.lnf_mean, w.lnf_rstd, w.blk.residual3, p.lnfw, p.lnfb, 1, n, C);
+    lm_head_forward(w.logits, w.lnf, p.wte, 1, n, C, V);
     for (size_t i = 0; i < n; i++) {
         memcpy(cache->logits + rows[i] * V, w.logits + i * V, V * sizeof(float));
         cache->len[rows[i]]++;

@@ -181,6 +181,73 @@ int gpt_first_nonfinite(const GPT* model, char* name, size_t len);
 
 void gpt_free(GPT* model);
 
+// ---- the transformer block ----
+// nanoGPT's Block: x + attn(ln_1(x)), then that + mlp(ln_2(that)), with mlp = c_proj(gelu(c_fc)).
+// One block's activations (or their gradients) for (B, T): views of layer l of ActivationTensors
+// (block_acts), or of any buffers of these shapes (the cached decoding's scratch).
+typedef struct {
+    float* x;         // (B, T, C)      block input: encoded (l = 0) or block l-1's residual3
+    float* ln1;       // (B, T, C)      ln_1(x)
+    float* ln1_mean;  // (B, T)
+    float* ln1_rstd;  // (B, T)
+    float* qkv;       // (B, T, 3C)     ln1 · c_attn
+    float* atty;      // (B, T, C)      attention output
+    float* att_stats; // (B, NH, T, 2)  each query row's max score and 1/sum (attention_*_stats)
+    float* attproj;   // (B, T, C)      atty · attn.c_proj
+    float* residual2; // (B, T, C)      x + attproj
+    float* ln2;       // (B, T, C)      ln_2(residual2)
+    float* ln2_mean;  // (B, T)
+    float* ln2_rstd;  // (B, T)
+    float* fch;       // (B, T, 4C)     ln2 · mlp.c_fc
+    float* fch_gelu;  // (B, T, 4C)
+    float* fcproj;    // (B, T, C)      fch_gelu · mlp.c_proj
+    float* residual3; // (B, T, C)      residual2 + fcproj: the block's output
+} BlockActs;
+
+// One block's parameters (or their gradients): views of layer l of ParameterTensors.
+typedef struct {
+    float *ln1w, *ln1b;         // (C), (C)
+    float *qkvw, *qkvb;         // (C, 3C), (3C)
+    float *attprojw, *attprojb; // (C, C), (C)
+    float *ln2w, *ln2b;         // (C), (C)
+    float *fcw, *fcb;           // (C, 4C), (4C)
+    float *fcprojw, *fcprojb;   // (4C, C), (C)
+} BlockParams;
+
+// Layer l's views, for activations laid out for (B, T) (model->acts, model->grads_acts).
+BlockActs block_acts(const ActivationTensors* a, const GPTConfig* cfg, size_t l, size_t B, size_t T);
+BlockParams block_params(const ParameterTensors* p, const GPTConfig* cfg, size_t l);
+
+// The kernels a block's forward runs, and its attention step. The model's forward runs the
+// build's backend (the CPU kernels of lib/layers.h, or gpu.h's in the GPU build) with causal
+// attention over the block's own T positions (attention_forward_stats); the cached decoding runs
+// the CPU kernels, its attention reading and extending the key/value cache.
+typedef struct {
+    void (*layernorm_forward)(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                              const float* bias, size_t B, size_t T, size_t C);
+    void (*matmul_forward)(float* out, const float* inp, const float* weight, const float* bias, size_t B,
+                           size_t T, size_t C, size_t OC);
+    void (*gelu_forward)(float* out, const float* inp, size_t N);
+    void (*residual_forward)(float* out, const float* inp1, const float* inp2, size_t N);
+    // atty (B,T,C) from qkv (B,T,3C), writing att_stats (B,NH,T,2) where the backward needs them
+    void (*attention)(void* ctx, float* atty, float* att_stats, const float* qkv, size_t B, size_t T, size_t C,
+                      size_t NH);
+    void* ctx; // the attention's state (NULL for the model's forward)
+} BlockOps;
+
+// The block on (B, T): fills a from a->x, in the order ln_1, c_attn, attention, attn.c_proj,
+// residual, ln_2, c_fc, gelu, mlp.c_proj, residual. Views may share storage where a step's
+// output is no longer read by the later steps (the cached decoding does so).
+void block_forward(BlockActs* a, const BlockParams* p, size_t B, size_t T, size_t C, size_t NH,
+                   const BlockOps* ops);
+
+// Backward of block_forward on the build's backend: from d->residual3 (B,T,C), accumulates (+=)
+// into d->x and the parameter gradients g. The other views of d receive the intermediate
+// gradients, also by +=, so they must hold zeros on entry (gpt_backward zeroes them all). a and p
+// are the forward's activations and parameters.
+void block_backward(BlockActs* d, BlockParams* g, const BlockActs* a, const BlockParams* p, size_t B, size_t T,
+                    size_t C, size_t NH);
+
 // ---- incremental decoding with a key/value cache ----
 // Generation without recomputing the prefix for every new token: the cache keeps each layer's
 // keys and values of the positions seen so far, for B independent rows (sequences) of up to
