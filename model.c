@@ -1,43 +1,19 @@
-// model.c: the GPT-2 model of model.h: the gpt_* API (forward, backward, AdamW, sampling) and
-// Hugging Face checkpoints, chaining the layer kernels of lib/layers.c.
-//
-// Sections: model (allocation, forward, backward, update); checkpoints.
-#define _GNU_SOURCE
-#include <ctype.h>
-#include <errno.h>
-#include <float.h>
+// model.c: the GPT-2 model of model.h: tensor layouts (parameters, activations, one block's views),
+// build and init, the transformer block, forward, backward, AdamW, the memory estimate and the
+// non-finite search. The layer kernels it chains are in lib/layers.c, Hugging Face checkpoints in
+// lib/checkpoint.c, the key/value cache and sampling in lib/generate.c.
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <time.h>
-#include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-#include "lib/json.h"
 #include "model.h"
 #ifdef USE_CUBLAS
 #include "lib/gpu.h"
 #endif
 
-// Checkpoints store raw little-endian floats; we write the buffer as it lies in memory.
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "model.c assumes a little-endian host (safetensors data is little-endian)"
-#endif
-
-// ============================================================================
-// model
-
-enum {
-    P_WTE, P_WPE, P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_ATTPROJW, P_ATTPROJB,
-    P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB, P_LNFW, P_LNFB
-};
+// ---- tensor layouts: parameters and activations ----
 
 // Hugging Face name (after "h.{l}." for per-layer tensors) of each parameter tensor.
 static const char* const tensor_suffix[NUM_PARAMETER_TENSORS] = {
@@ -46,7 +22,7 @@ static const char* const tensor_suffix[NUM_PARAMETER_TENSORS] = {
     "ln_2.weight",        "ln_2.bias",         "mlp.c_fc.weight", "mlp.c_fc.bias",
     "mlp.c_proj.weight",  "mlp.c_proj.bias",   "ln_f.weight",     "ln_f.bias"};
 
-static int is_layer_tensor(int i) { return i != P_WTE && i != P_WPE && i != P_LNFW && i != P_LNFB; }
+int gpt_is_layer_tensor(int i) { return i != P_WTE && i != P_WPE && i != P_LNFW && i != P_LNFB; }
 
 // Weight decay applies to the 2-D tensors: embeddings and the four weight matrices.
 static int is_decayed_tensor(int i) {
@@ -71,7 +47,7 @@ static int tensor_shape(const GPTConfig* cfg, int i, size_t shape[2]) {
 }
 
 int gpt_tensor_name(const GPTConfig* cfg, int i, int l, char* name, size_t len, size_t shape[2]) {
-    if (is_layer_tensor(i)) snprintf(name, len, "h.%d.%s", l, tensor_suffix[i]);
+    if (gpt_is_layer_tensor(i)) snprintf(name, len, "h.%d.%s", l, tensor_suffix[i]);
     else snprintf(name, len, "%s", tensor_suffix[i]);
     return tensor_shape(cfg, i, shape);
 }
@@ -106,7 +82,7 @@ static void fill_param_sizes(size_t sizes[NUM_PARAMETER_TENSORS], const GPTConfi
         size_t shape[2];
         int nd = tensor_shape(cfg, i, shape);
         size_t n = nd == 2 ? shape[0] * shape[1] : shape[0];
-        sizes[i] = is_layer_tensor(i) ? n * (size_t)cfg->num_layers : n;
+        sizes[i] = gpt_is_layer_tensor(i) ? n * (size_t)cfg->num_layers : n;
     }
 }
 
@@ -160,7 +136,9 @@ static void point_activations(ActivationTensors* a, float* mem, const size_t siz
     }
 }
 
-// The build picks the backend. CPU: the layer kernels above, buffers on the heap. GPU (make
+// ---- the backend, and build ----
+
+// The build picks the backend. CPU: the layer kernels of lib/layers.c, buffers on the heap. GPU (make
 // USE_CUBLAS=1): the same forward/backward/update code below calls gpu_<kernel> (gpu.h), and the
 // model's buffers (parameters, gradients, AdamW moments, activations, inputs, targets) are CUDA
 // managed memory, which host code may read and write between gpt_* calls: every gpt_* function
@@ -190,18 +168,6 @@ const char* gpt_backend_init(int tf32) {
 #endif
 }
 
-// Sets up the parameter bookkeeping for cfg with an existing parameter buffer (owned by model).
-static void gpt_setup(GPT* model, GPTConfig cfg, float* params_memory) {
-    memset(model, 0, sizeof *model);
-    model->config = cfg;
-    fill_param_sizes(model->param_sizes, &cfg);
-    model->num_parameters = 0;
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) model->num_parameters += model->param_sizes[i];
-    model->params_memory = params_memory;
-    point_parameters(&model->params, params_memory, model->param_sizes);
-    model->mean_loss = -1.0f;
-}
-
 static size_t param_count(const GPTConfig* cfg) {
     size_t sizes[NUM_PARAMETER_TENSORS], n = 0;
     fill_param_sizes(sizes, cfg);
@@ -209,16 +175,27 @@ static size_t param_count(const GPTConfig* cfg) {
     return n;
 }
 
+void gpt_alloc_params(GPT* model, GPTConfig cfg) {
+    char err[256];
+    if (gpt_config_check(&cfg, err, sizeof err)) fatal("gpt_alloc_params: %s", err);
+    memset(model, 0, sizeof *model);
+    model->config = cfg;
+    fill_param_sizes(model->param_sizes, &cfg);
+    model->num_parameters = param_count(&cfg);
+    model->params_memory = model_alloc(model->num_parameters * sizeof(float));
+    point_parameters(&model->params, model->params_memory, model->param_sizes);
+    model->mean_loss = -1.0f;
+}
+
 void gpt_build(GPT* model, GPTConfig cfg, uint64_t seed) {
     char err[256];
     if (gpt_config_check(&cfg, err, sizeof err)) fatal("gpt_build: %s", err);
-    float* mem = model_alloc(param_count(&cfg) * sizeof(float));
-    gpt_setup(model, cfg, mem);
+    gpt_alloc_params(model, cfg);
     uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ull;
     float std = 0.02f;
     // GPT-2 scales the residual projections by 1/sqrt(2L): each block adds two of them to the stream
     float proj_std = 0.02f / sqrtf(2.0f * (float)cfg.num_layers);
-    float* p = mem;
+    float* p = model->params_memory;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         size_t n = model->param_sizes[i];
         for (size_t k = 0; k < n; k++) {
@@ -485,6 +462,8 @@ void gpt_backward(GPT* model, const float* dlosses) {
     model_sync();
 }
 
+// ---- gradient clipping and AdamW ----
+
 // The optimizer-side kernels of the CPU build (the GPU build has gpu_sum_squares, gpu_scale_floats
 // and gpu_adamw in gpu.h).
 #ifndef USE_CUBLAS
@@ -574,6 +553,8 @@ float lr_schedule(int step, int total, int warmup, float lr, float min_lr_frac) 
     return (float)(min_lr + coeff * ((double)lr - min_lr));
 }
 
+// ---- memory, faults, free ----
+
 size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int training) {
     size_t np = param_count(cfg);
     size_t s[NUM_ACTIVATION_TENSORS], na = 0;
@@ -608,7 +589,7 @@ static int nonfinite_param_like(const GPT* model, const float* mem, const char* 
         if (j < n) {
             char t[96];
             size_t shape[2];
-            gpt_tensor_name(&model->config, i, is_layer_tensor(i) ? (int)(j / (n / L)) : 0, t, sizeof t, shape);
+            gpt_tensor_name(&model->config, i, gpt_is_layer_tensor(i) ? (int)(j / (n / L)) : 0, t, sizeof t, shape);
             snprintf(name, len, "%s%s", prefix, t);
             return 1;
         }
@@ -664,665 +645,6 @@ void gpt_free(GPT* model) {
     model_free(model->inputs);
     model_free(model->targets);
     memset(model, 0, sizeof *model);
-}
-
-// ============================================================================
-// incremental decoding (key/value cache): see model.h
-
-// Floats of one step's activations for B rows (views carved in kv_views).
-static size_t kv_scratch_floats(const GPTConfig* cfg, size_t B, size_t max_len) {
-    size_t C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads, V = (size_t)cfg->vocab_size;
-    return B * (16 * C + 2 + 2 * NH * max_len + V);
-}
-
-// One step's activations for up to B rows of one position each: the block's views, sharing
-// storage where block_forward no longer reads a step's output (ln_2 overwrites ln_1, the MLP's
-// projection the attention's, the block's output its input), and ln_f in ln_1's storage.
-typedef struct {
-    BlockActs blk;                    // (n, C), (n, 3C), (n, 4C), (n) rows of the stepping rows
-    float *lnf, *lnf_mean, *lnf_rstd; // (n, C), (n), (n)
-    float *pre, *att;                 // (B, NH, max_len) attention scores and weights
-    float* logits;                    // (n, V) logits of the stepping rows, compact
-} KVViews;
-
-static KVViews kv_views(const GPTKVCache* cache, const GPTConfig* cfg) {
-    size_t B = cache->B, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
-    float* p = cache->scratch;
-    KVViews w;
-    BlockActs* b = &w.blk;
-    b->x = b->residual3 = p, p += B * C;
-    b->ln1 = b->ln2 = w.lnf = p, p += B * C;
-    b->ln1_mean = b->ln2_mean = w.lnf_mean = p, p += B;
-    b->ln1_rstd = b->ln2_rstd = w.lnf_rstd = p, p += B;
-    b->qkv = p, p += B * 3 * C;
-    b->atty = p, p += B * C;
-    b->attproj = b->fcproj = p, p += B * C;
-    b->residual2 = p, p += B * C;
-    b->fch = p, p += B * 4 * C;
-    b->fch_gelu = p, p += B * 4 * C;
-    b->att_stats = NULL; // the decoding has no backward
-    w.pre = p, p += B * NH * cache->max_len;
-    w.att = p, p += B * NH * cache->max_len;
-    w.logits = p;
-    return w;
-}
-
-void gpt_kv_init(GPTKVCache* cache, const GPTConfig* cfg, size_t B, size_t max_len) {
-    if (B == 0 || max_len == 0 || max_len > (size_t)cfg->max_seq_len)
-        fatal("gpt_kv_init: B=%zu rows of %zu positions (the model has n_positions %d)", B, max_len,
-              cfg->max_seq_len);
-    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, V = (size_t)cfg->vocab_size;
-    memset(cache, 0, sizeof *cache);
-    cache->B = B;
-    cache->max_len = max_len;
-    cache->len = calloc_check(B, sizeof(int));
-    cache->k = malloc_check(L * B * max_len * C * sizeof(float));
-    cache->v = malloc_check(L * B * max_len * C * sizeof(float));
-    cache->logits = calloc_check(B * V, sizeof(float));
-    cache->scratch = malloc_check(kv_scratch_floats(cfg, B, max_len) * sizeof(float));
-    cache->rows = malloc_check(B * sizeof(size_t));
-}
-
-void gpt_kv_free(GPTKVCache* cache) {
-    free(cache->len);
-    free(cache->k);
-    free(cache->v);
-    free(cache->logits);
-    free(cache->scratch);
-    free(cache->rows);
-    memset(cache, 0, sizeof *cache);
-}
-
-const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, const int* lens, size_t T) {
-    const GPTConfig* cfg = &model->config;
-    size_t B = cache->B, L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, V = (size_t)cfg->vocab_size;
-    if (T == 0 || T > cache->max_len) fatal("gpt_kv_prefill: T=%zu outside [1, %zu]", T, cache->max_len);
-    for (size_t b = 0; b < B; b++)
-        if (lens[b] < 1 || (size_t)lens[b] > T) fatal("gpt_kv_prefill: row %zu length %d outside [1, %zu]", b, lens[b], T);
-    // The rows go through the forward in chunks that fit the activations the model already has
-    // (a trained model has them for its training batch), so that prefilling many prompts at once
-    // (the DPO stage samples hundreds) does not grow them far beyond the run's memory estimate.
-    // Rows are independent in the forward and the GEMM gives each row the same bits whatever the
-    // number of rows, so chunking changes nothing in the result.
-    size_t cap = model->acts_memory ? model->act_sizes[NUM_ACTIVATION_TENSORS - 1] / T : B; // rows of length T
-    size_t chunk = cap < 1 ? 1 : cap > B ? B : cap;
-    KVViews w = kv_views(cache, cfg);
-    for (size_t b0 = 0; b0 < B; b0 += chunk) {
-        size_t nb = B - b0 < chunk ? B - b0 : chunk;
-        gpt_forward_hidden(model, tokens + b0 * T, nb, T); // ends with a sync: the host reads qkv and lnf
-        // keys and values of each row's prompt positions, from each block's qkv (nb, T, 3C)
-        for (size_t l = 0; l < L; l++) {
-            const float* qkv = block_acts(&model->acts, cfg, l, nb, T).qkv;
-            for (size_t i = 0; i < nb; i++)
-                for (size_t t = 0; t < (size_t)lens[b0 + i]; t++) {
-                    const float* src = qkv + (i * T + t) * 3 * C;
-                    size_t dst = ((l * B + b0 + i) * cache->max_len + t) * C;
-                    memcpy(cache->k + dst, src + C, C * sizeof(float));
-                    memcpy(cache->v + dst, src + 2 * C, C * sizeof(float));
-                }
-        }
-        // the LM head runs below on each row's last position only
-        for (size_t i = 0; i < nb; i++) {
-            memcpy(w.lnf + (b0 + i) * C, model->acts.lnf + (i * T + (size_t)lens[b0 + i] - 1) * C, C * sizeof(float));
-            cache->len[b0 + i] = lens[b0 + i];
-        }
-    }
-    lm_head_forward(cache->logits, w.lnf, model->params.wte, 1, B, C, V);
-    return cache->logits;
-}
-
-// The decoding's attention step (BlockOps.attention) for layer l: appends each stepping row's new
-// key and value to the cache, then attends over the row's cached positions.
-typedef struct {
-    GPTKVCache* cache;
-    size_t l;
-    float *pre, *att; // (B, NH, max_len) scratch
-} KVStep;
-
-static void kv_attention(void* ctx, float* atty, float* att_stats, const float* qkv, size_t B, size_t T, size_t C,
-                         size_t NH) {
-    (void)att_stats;
-    KVStep* s = ctx;
-    GPTKVCache* cache = s->cache;
-    size_t n = B * T, ML = cache->max_len, C3 = 3 * C;
-    float* kc = cache->k + s->l * cache->B * ML * C; // this layer's (B, max_len, C)
-    float* vc = cache->v + s->l * cache->B * ML * C;
-    for (size_t i = 0; i < n; i++) {
-        size_t dst = (cache->rows[i] * ML + (size_t)cache->len[cache->rows[i]]) * C;
-        memcpy(kc + dst, qkv + i * C3 + C, C * sizeof(float));
-        memcpy(vc + dst, qkv + i * C3 + 2 * C, C * sizeof(float));
-    }
-    attention_forward_cached(atty, s->pre, s->att, qkv, kc, vc, cache->rows, cache->len, n, C, NH, ML);
-}
-
-const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
-    const GPTConfig* cfg = &model->config;
-    size_t L = (size_t)cfg->num_layers, C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads;
-    size_t V = (size_t)cfg->vocab_size, ML = cache->max_len;
-    // the stepping rows, compacted: row i of every scratch view is cache row rows[i]
-    size_t n = 0;
-    for (size_t b = 0; b < cache->B; b++) {
-        if (tokens[b] < 0) continue;
-        if ((size_t)tokens[b] >= V) fatal("gpt_kv_decode: token id %d of row %zu is outside [0, %zu)", tokens[b], b, V);
-        if ((size_t)cache->len[b] >= ML) fatal("gpt_kv_decode: row %zu is full (%zu positions)", b, ML);
-        cache->rows[n++] = b;
-    }
-    if (n == 0) return cache->logits;
-    const size_t* rows = cache->rows;
-    ParameterTensors p = model->params;
-    KVViews w = kv_views(cache, cfg);
-    for (size_t i = 0; i < n; i++) { // encoder_forward of one position per row
-        const float* te = p.wte + (size_t)tokens[rows[i]] * C;
-        const float* pe = p.wpe + (size_t)cache->len[rows[i]] * C;
-        for (size_t c = 0; c < C; c++) w.blk.x[i * C + c] = te[c] + pe[c];
-    }
-#ifdef _OPENMP
-    // A block of one decoding step is about 12 n C^2 multiply-adds in some ten parallel regions. For
-    // a few rows of a small model that is less work than waking the other threads for each region
-    // when they sleep between regions (OMP_WAIT_POLICY=passive): measured on 2 threads, L6 C384,
-    // 1 row: 103 tokens/s with both threads, 249 on one. Below 4M multiply-adds per block the
-    // blocks run on this thread alone; the LM head (n C V) keeps every thread. The results are the
-    // same bits for any thread count.
-    int threads = omp_get_max_threads();
-    int one_thread = (double)n * 12.0 * (double)C * (double)C < 4e6;
-    if (one_thread) omp_set_num_threads(1);
-#endif
-    // the CPU kernels (the cache is host memory, in the GPU build too), the n rows as (1, n)
-    KVStep step = {cache, 0, w.pre, w.att};
-    BlockOps ops = {layernorm_forward, matmul_forward, gelu_forward, residual_forward, kv_attention, &step};
-    for (size_t l = 0; l < L; l++) {
-        step.l = l;
-        BlockParams l_params = block_params(&p, cfg, l);
-        block_forward(&w.blk, &l_params, 1, n, C, NH, &ops);
-    }
-#ifdef _OPENMP
-    if (one_thread) omp_set_num_threads(threads);
-#endif
-    layernorm_forward(w.lnf, w.lnf_mean, w.lnf_rstd, w.blk.residual3, p.lnfw, p.lnfb, 1, n, C);
-    lm_head_forward(w.logits, w.lnf, p.wte, 1, n, C, V);
-    for (size_t i = 0; i < n; i++) {
-        memcpy(cache->logits + rows[i] * V, w.logits + i * V, V * sizeof(float));
-        cache->len[rows[i]]++;
-    }
-    return cache->logits;
-}
-
-typedef struct {
-    float logit;
-    int id;
-} LogitId;
-
-// Descending by logit, ties by ascending id, so top-k is deterministic.
-static int cmp_logit_desc(const void* x, const void* y) {
-    const LogitId* a = x;
-    const LogitId* b = y;
-    if (a->logit > b->logit) return -1;
-    if (a->logit < b->logit) return 1;
-    return (a->id > b->id) - (a->id < b->id);
-}
-
-int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng) {
-    if (V <= 0) fatal("sample_logits: empty vocabulary");
-    if (temperature <= 0.0f) {
-        int best = 0;
-        for (int v = 1; v < V; v++)
-            if (logits[v] > logits[best]) best = v;
-        return best;
-    }
-    int k = top_k > 0 && top_k < V ? top_k : V;
-    LogitId* c = malloc_check((size_t)V * sizeof *c);
-    for (int v = 0; v < V; v++) c[v] = (LogitId){logits[v], v};
-    if (k < V) qsort(c, (size_t)V, sizeof *c, cmp_logit_desc);
-    float maxv = -FLT_MAX;
-    for (int i = 0; i < k; i++)
-        if (c[i].logit > maxv) maxv = c[i].logit;
-    double sum = 0.0;
-    for (int i = 0; i < k; i++) sum += exp((double)((c[i].logit - maxv) / temperature));
-    double u = (double)random_f32(rng) * sum, acc = 0.0;
-    int pick = c[k - 1].id;
-    for (int i = 0; i < k; i++) {
-        acc += exp((double)((c[i].logit - maxv) / temperature));
-        if (u < acc) {
-            pick = c[i].id;
-            break;
-        }
-    }
-    free(c);
-    return pick;
-}
-
-// ============================================================================
-// checkpoints: Hugging Face GPT-2 folder (config.json + model.safetensors)
-
-// Offset (in floats) of tensor i, layer l inside the parameter buffer.
-static size_t param_offset(const GPT* model, int i, int l) {
-    size_t off = 0;
-    for (int k = 0; k < i; k++) off += model->param_sizes[k];
-    if (is_layer_tensor(i)) off += (size_t)l * (model->param_sizes[i] / (size_t)model->config.num_layers);
-    return off;
-}
-
-// Number of tensors in a checkpoint, and the k-th one (i, l) in checkpoint order:
-// wte, wpe, h.0.ln_1.weight ... h.0.mlp.c_proj.bias, h.1..., ln_f.weight, ln_f.bias.
-static int checkpoint_tensor_count(const GPTConfig* cfg) { return 4 + 12 * cfg->num_layers; }
-
-static void checkpoint_tensor(const GPTConfig* cfg, int k, int* i, int* l) {
-    int nl = 12 * cfg->num_layers;
-    if (k < 2) *i = k, *l = 0;
-    else if (k < 2 + nl) *i = P_LN1W + (k - 2) % 12, *l = (k - 2) / 12;
-    else *i = P_LNFW + (k - 2 - nl), *l = 0;
-}
-
-// A growable string for the safetensors header.
-typedef struct {
-    char* s;
-    size_t n, cap;
-} StrBuf;
-
-static void sb_printf(StrBuf* b, const char* fmt, ...) PRINTF_LIKE(2, 3);
-static void sb_printf(StrBuf* b, const char* fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) fatal("sb_printf: formatting failed");
-        if (b->s && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        b->cap = (b->cap + (size_t)k + 1) * 2;
-        b->s = realloc_check(b->s, b->cap);
-    }
-}
-
-static int write_config_json(const GPTConfig* cfg, const char* path, char* err, size_t errlen) {
-    AtomicFile af;
-    if (atomic_open(&af, path, err, errlen)) return -1;
-    fprintf(af.f,
-            "{\n"
-            "  \"model_type\": \"gpt2\",\n"
-            "  \"architectures\": [\"GPT2LMHeadModel\"],\n"
-            "  \"vocab_size\": %d,\n"
-            "  \"n_positions\": %d,\n"
-            "  \"n_ctx\": %d,\n"
-            "  \"n_embd\": %d,\n"
-            "  \"n_layer\": %d,\n"
-            "  \"n_head\": %d,\n"
-            "  \"layer_norm_epsilon\": 1e-05,\n"
-            "  \"activation_function\": \"gelu_new\",\n"
-            "  \"tie_word_embeddings\": true,\n"
-            "  \"torch_dtype\": \"float32\"\n"
-            "}\n",
-            cfg->vocab_size, cfg->max_seq_len, cfg->max_seq_len, cfg->channels, cfg->num_layers, cfg->num_heads);
-    return atomic_commit(&af, err, errlen);
-}
-
-int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
-    const GPTConfig* cfg = &model->config;
-    for (size_t k = 0; k < model->num_parameters; k++)
-        if (!isfinite(model->params_memory[k])) {
-            snprintf(err, errlen, "%s: refusing to save: parameter %zu is not finite", dir, k);
-            return -1;
-        }
-    if (make_dirs(dir, err, errlen)) return -1;
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
-        snprintf(err, errlen, "%s: path too long", dir);
-        return -1;
-    }
-    if (write_config_json(cfg, path, err, errlen)) return -1;
-
-    // header: {"__metadata__":{"format":"pt"},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}
-    StrBuf h = {0};
-    sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
-    size_t pos = 0;
-    int ntensors = checkpoint_tensor_count(cfg);
-    for (int k = 0; k < ntensors; k++) {
-        int i, l;
-        checkpoint_tensor(cfg, k, &i, &l);
-        char name[96];
-        size_t shape[2];
-        int nd = gpt_tensor_name(cfg, i, l, name, sizeof name, shape);
-        size_t bytes = (nd == 2 ? shape[0] * shape[1] : shape[0]) * sizeof(float);
-        if (nd == 2)
-            sb_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],\"data_offsets\":[%zu,%zu]}", name,
-                      shape[0], shape[1], pos, pos + bytes);
-        else
-            sb_printf(&h, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}", name, shape[0],
-                      pos, pos + bytes);
-        pos += bytes;
-    }
-    sb_printf(&h, "}");
-    while (h.n % 8) sb_printf(&h, " "); // data starts 8-byte aligned
-    uint64_t hlen = (uint64_t)h.n;
-    unsigned char lenbuf[8];
-    for (int k = 0; k < 8; k++) lenbuf[k] = (unsigned char)(hlen >> (8 * k));
-
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    AtomicFile af;
-    if (atomic_open(&af, path, err, errlen)) {
-        free(h.s);
-        return -1;
-    }
-    int bad = fwrite(lenbuf, 1, 8, af.f) != 8 || fwrite(h.s, 1, h.n, af.f) != h.n;
-    free(h.s);
-    for (int k = 0; k < ntensors && !bad; k++) {
-        int i, l;
-        checkpoint_tensor(cfg, k, &i, &l);
-        size_t shape[2];
-        int nd = tensor_shape(cfg, i, shape);
-        size_t n = nd == 2 ? shape[0] * shape[1] : shape[0];
-        if (fwrite(model->params_memory + param_offset(model, i, l), sizeof(float), n, af.f) != n) bad = 1;
-    }
-    if (bad) {
-        snprintf(err, errlen, "%s: write failed: %s", af.tmp, strerror(errno));
-        atomic_abort(&af);
-        return -1;
-    }
-    return atomic_commit(&af, err, errlen);
-}
-
-// Reads config.json of a Hugging Face GPT-2 folder into cfg.
-static int read_config_json(const char* path, GPTConfig* cfg, char* err, size_t errlen) {
-    char e[256];
-    size_t len;
-    char* text = read_file(path, &len, e, sizeof e);
-    if (!text) {
-        snprintf(err, errlen, "%s", e);
-        return -1;
-    }
-    JsonValue root;
-    if (json_parse(&root, text, len, e, sizeof e)) {
-        snprintf(err, errlen, "%s: invalid JSON: %s", path, e);
-        free(text);
-        return -1;
-    }
-    free(text);
-    int rc = -1;
-    long long v[5];
-    static const char* keys[5] = {"vocab_size", "n_positions", "n_embd", "n_layer", "n_head"};
-    if (root.type != JSON_OBJECT) {
-        snprintf(err, errlen, "%s: not a JSON object", path);
-        goto done;
-    }
-    for (int k = 0; k < 5; k++) {
-        if (json_get_int(&root, keys[k], &v[k]) && !(k == 1 && json_get_int(&root, "n_ctx", &v[k]) == 0)) {
-            snprintf(err, errlen, "%s: missing or non-integer \"%s\"", path, keys[k]);
-            goto done;
-        }
-        if (v[k] < 1 || v[k] > (1 << 24)) {
-            snprintf(err, errlen, "%s: \"%s\" = %lld is out of range", path, keys[k], v[k]);
-            goto done;
-        }
-    }
-    const JsonValue* mt = json_get(&root, "model_type");
-    if (mt && (mt->type != JSON_STRING || strcmp(mt->str, "gpt2") != 0)) {
-        snprintf(err, errlen, "%s: model_type is not \"gpt2\"", path);
-        goto done;
-    }
-    const JsonValue* act = json_get(&root, "activation_function");
-    if (act && (act->type != JSON_STRING ||
-                (strcmp(act->str, "gelu_new") != 0 && strcmp(act->str, "gelu_pytorch_tanh") != 0))) {
-        snprintf(err, errlen, "%s: activation_function must be \"gelu_new\" (tanh GELU)", path);
-        goto done;
-    }
-    const JsonValue* eps = json_get(&root, "layer_norm_epsilon");
-    if (eps && (eps->type != JSON_NUMBER || fabs(eps->number - 1e-5) > 1e-12)) {
-        snprintf(err, errlen, "%s: layer_norm_epsilon must be 1e-05", path);
-        goto done;
-    }
-    const JsonValue* tie = json_get(&root, "tie_word_embeddings");
-    if (tie && tie->type != JSON_TRUE) {
-        snprintf(err, errlen, "%s: tie_word_embeddings must be true (the LM head is tied)", path);
-        goto done;
-    }
-    const JsonValue* inner = json_get(&root, "n_inner");
-    if (inner && inner->type != JSON_NULL && !(inner->type == JSON_NUMBER && inner->number == 4.0 * (double)v[2])) {
-        snprintf(err, errlen, "%s: n_inner must be null or 4 * n_embd (the MLP is 4C wide)", path);
-        goto done;
-    }
-    cfg->vocab_size = (int)v[0];
-    cfg->max_seq_len = (int)v[1];
-    cfg->channels = (int)v[2];
-    cfg->num_layers = (int)v[3];
-    cfg->num_heads = (int)v[4];
-    if (gpt_config_check(cfg, e, sizeof e)) {
-        snprintf(err, errlen, "%s: %s", path, e);
-        goto done;
-    }
-    rc = 0;
-done:
-    json_free(&root);
-    return rc;
-}
-
-// Maps a checkpoint tensor name (without "transformer.") to (i, l). Returns 1 for a parameter,
-// 0 for a buffer we ignore (attn.bias, attn.masked_bias, the tied lm_head.weight), -1 if unknown.
-static int parse_tensor_name(const char* name, int L, int* i, int* l) {
-    if (strcmp(name, "lm_head.weight") == 0) return 0;
-    static const int top[4] = {P_WTE, P_WPE, P_LNFW, P_LNFB};
-    for (int k = 0; k < 4; k++)
-        if (strcmp(name, tensor_suffix[top[k]]) == 0) {
-            *i = top[k];
-            *l = 0;
-            return 1;
-        }
-    if (strncmp(name, "h.", 2) != 0) return -1;
-    const char* s = name + 2;
-    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9')) return -1;
-    long layer = 0;
-    while (*s >= '0' && *s <= '9') {
-        layer = layer * 10 + (*s++ - '0');
-        if (layer >= L) return -1;
-    }
-    if (*s++ != '.') return -1;
-    if (strcmp(s, "attn.bias") == 0 || strcmp(s, "attn.masked_bias") == 0) return 0;
-    for (int k = 0; k < NUM_PARAMETER_TENSORS; k++)
-        if (is_layer_tensor(k) && strcmp(s, tensor_suffix[k]) == 0) {
-            *i = k;
-            *l = (int)layer;
-            return 1;
-        }
-    return -1;
-}
-
-typedef struct {
-    uint64_t begin, end;
-    int i, l; // i = -1 for ignored buffers
-} TensorEntry;
-
-static int cmp_entry_begin(const void* x, const void* y) {
-    const TensorEntry* a = x;
-    const TensorEntry* b = y;
-    return (a->begin > b->begin) - (a->begin < b->begin);
-}
-
-// Reads a non-negative integer JSON number exactly (< 2^53).
-static int json_uint(const JsonValue* v, uint64_t* out) {
-    if (!v || v->type != JSON_NUMBER || !(v->number >= 0.0 && v->number <= 9007199254740992.0) ||
-        v->number != floor(v->number))
-        return -1;
-    *out = (uint64_t)v->number;
-    return 0;
-}
-
-int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
-    char path[4096];
-    GPTConfig cfg;
-    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
-        snprintf(err, errlen, "%s: path too long", dir);
-        return -1;
-    }
-    if (read_config_json(path, &cfg, err, errlen)) return -1;
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-
-    int rc = -1;
-    FILE* f = NULL;
-    char* hdr = NULL;
-    float* mem = NULL;
-    TensorEntry* ent = NULL;
-    unsigned char* seen = NULL;
-    JsonValue root = {0};
-    int have_root = 0;
-
-    f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        goto done;
-    }
-    uint64_t fsize = (uint64_t)st.st_size;
-    unsigned char lenbuf[8];
-    if (fsize < 8 || fread(lenbuf, 1, 8, f) != 8) {
-        snprintf(err, errlen, "%s: file too short for a safetensors header (%llu bytes)", path,
-                 (unsigned long long)fsize);
-        goto done;
-    }
-    uint64_t hlen = 0;
-    for (int k = 0; k < 8; k++) hlen |= (uint64_t)lenbuf[k] << (8 * k);
-    // refuse absurd header sizes before allocating anything
-    if (hlen < 2 || hlen > (100u << 20) || hlen > fsize - 8) {
-        snprintf(err, errlen, "%s: bad header length %llu (file is %llu bytes)", path, (unsigned long long)hlen,
-                 (unsigned long long)fsize);
-        goto done;
-    }
-    hdr = malloc_check((size_t)hlen);
-    if (fread(hdr, 1, (size_t)hlen, f) != hlen) {
-        snprintf(err, errlen, "%s: cannot read the %llu-byte header", path, (unsigned long long)hlen);
-        goto done;
-    }
-    char e[256];
-    if (json_parse(&root, hdr, (size_t)hlen, e, sizeof e)) {
-        snprintf(err, errlen, "%s: header is not valid JSON: %s", path, e);
-        goto done;
-    }
-    have_root = 1;
-    if (root.type != JSON_OBJECT) {
-        snprintf(err, errlen, "%s: header is not a JSON object", path);
-        goto done;
-    }
-    uint64_t data_size = fsize - 8 - hlen;
-    uint64_t data_start = 8 + hlen;
-    int L = cfg.num_layers;
-    size_t nslots = (size_t)NUM_PARAMETER_TENSORS * (size_t)L;
-    seen = calloc_check(nslots, 1);
-    ent = malloc_check((root.len + 1) * sizeof *ent);
-    size_t nent = 0;
-    for (size_t k = 0; k < root.len; k++) {
-        const char* key = root.keys[k];
-        if (strcmp(key, "__metadata__") == 0) continue;
-        const char* name = strncmp(key, "transformer.", 12) == 0 ? key + 12 : key;
-        int i = -1, l = 0;
-        int kind = parse_tensor_name(name, L, &i, &l);
-        if (kind < 0) {
-            snprintf(err, errlen, "%s: unexpected tensor \"%s\"", path, key);
-            goto done;
-        }
-        const JsonValue* t = &root.items[k];
-        const JsonValue* dtype = json_get(t, "dtype");
-        const JsonValue* shape = json_get(t, "shape");
-        const JsonValue* offs = json_get(t, "data_offsets");
-        uint64_t b0, b1;
-        if (!dtype || dtype->type != JSON_STRING || !shape || shape->type != JSON_ARRAY || !offs ||
-            offs->type != JSON_ARRAY || offs->len != 2 || json_uint(&offs->items[0], &b0) ||
-            json_uint(&offs->items[1], &b1)) {
-            snprintf(err, errlen, "%s: tensor \"%s\" lacks a valid dtype, shape or data_offsets", path, key);
-            goto done;
-        }
-        if (b0 > b1 || b1 > data_size) {
-            snprintf(err, errlen, "%s: tensor \"%s\" data_offsets [%llu, %llu] outside the %llu data bytes", path,
-                     key, (unsigned long long)b0, (unsigned long long)b1, (unsigned long long)data_size);
-            goto done;
-        }
-        ent[nent++] = (TensorEntry){b0, b1, kind ? i : -1, l};
-        if (!kind) continue;
-        size_t slot = (size_t)i * (size_t)L + (size_t)l;
-        if (seen[slot]) {
-            snprintf(err, errlen, "%s: tensor \"%s\" appears more than once", path, key);
-            goto done;
-        }
-        seen[slot] = 1;
-        if (strcmp(dtype->str, "F32") != 0) {
-            snprintf(err, errlen, "%s: tensor \"%s\" has dtype %s, expected F32", path, key, dtype->str);
-            goto done;
-        }
-        size_t want[2];
-        int nd = tensor_shape(&cfg, i, want);
-        int shape_ok = shape->len == (size_t)nd;
-        for (int dd = 0; shape_ok && dd < nd; dd++) {
-            uint64_t got;
-            shape_ok = json_uint(&shape->items[dd], &got) == 0 && got == want[dd];
-        }
-        if (!shape_ok) {
-            char ws[64];
-            if (nd == 2) snprintf(ws, sizeof ws, "[%zu, %zu]", want[0], want[1]);
-            else snprintf(ws, sizeof ws, "[%zu]", want[0]);
-            snprintf(err, errlen, "%s: tensor \"%s\" has the wrong shape (expected %s for this config)", path, key,
-                     ws);
-            goto done;
-        }
-        uint64_t bytes = (uint64_t)(nd == 2 ? want[0] * want[1] : want[0]) * sizeof(float);
-        if (b1 - b0 != bytes) {
-            snprintf(err, errlen, "%s: tensor \"%s\" spans %llu bytes, expected %llu", path, key,
-                     (unsigned long long)(b1 - b0), (unsigned long long)bytes);
-            goto done;
-        }
-    }
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++)
-        for (int l = 0; l < (is_layer_tensor(i) ? L : 1); l++)
-            if (!seen[(size_t)i * (size_t)L + (size_t)l]) {
-                char name[96];
-                size_t sh[2];
-                gpt_tensor_name(&cfg, i, l, name, sizeof name, sh);
-                snprintf(err, errlen, "%s: tensor \"%s\" is missing", path, name);
-                goto done;
-            }
-    qsort(ent, nent, sizeof *ent, cmp_entry_begin);
-    for (size_t k = 1; k < nent; k++)
-        if (ent[k].begin < ent[k - 1].end) {
-            snprintf(err, errlen, "%s: tensor data ranges overlap at byte %llu", path,
-                     (unsigned long long)ent[k].begin);
-            goto done;
-        }
-
-    // everything checks out against the file size: now allocate and read, in file order
-    GPT tmp;
-    mem = model_alloc(param_count(&cfg) * sizeof(float));
-    gpt_setup(&tmp, cfg, mem);
-    for (size_t k = 0; k < nent; k++) {
-        if (ent[k].i < 0) continue;
-        size_t n = (size_t)(ent[k].end - ent[k].begin) / sizeof(float);
-        float* dst = mem + param_offset(&tmp, ent[k].i, ent[k].l);
-        if (fseeko(f, (off_t)(data_start + ent[k].begin), SEEK_SET) != 0 || fread(dst, sizeof(float), n, f) != n) {
-            snprintf(err, errlen, "%s: cannot read tensor data at byte %llu", path,
-                     (unsigned long long)(data_start + ent[k].begin));
-            goto done;
-        }
-        for (size_t j = 0; j < n; j++)
-            if (!isfinite(dst[j])) {
-                char name[96];
-                size_t sh[2];
-                gpt_tensor_name(&cfg, ent[k].i, ent[k].l, name, sizeof name, sh);
-                snprintf(err, errlen, "%s: tensor \"%s\" has a non-finite value at index %zu", path, name, j);
-                goto done;
-            }
-    }
-    *model = tmp;
-    mem = NULL;
-    rc = 0;
-done:
-    if (f) fclose(f);
-    if (have_root) json_free(&root);
-    free(hdr);
-    free(ent);
-    free(seen);
-    model_free(mem);
-    return rc;
 }
 
 // ==== DPO objective ====

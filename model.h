@@ -1,6 +1,7 @@
-// model.h: a GPT-2 style decoder in plain C: parameters, activations, forward/backward, AdamW,
-// Hugging Face checkpoints. Depends on lib/util.h and lib/layers.h (the layer kernels, included
-// here so that every user of the model can reach them).
+// model.h: a GPT-2 style decoder in plain C: parameters, activations, forward/backward, AdamW
+// (model.c); Hugging Face checkpoints (lib/checkpoint.c); the transformer block (model.c); the
+// key/value cache and sampling (lib/generate.c). Depends on lib/util.h and lib/layers.h (the
+// layer kernels, included here so that every user of the model reaches them).
 #ifndef MODEL_H
 #define MODEL_H
 
@@ -25,6 +26,7 @@ typedef struct {
     int channels;    // C
 } GPTConfig;
 
+// Views into one parameter buffer; the (L, ...) tensors are stacked by layer (block_params).
 #define NUM_PARAMETER_TENSORS 16
 typedef struct {
     float* wte;      // (V, C)        token embedding, also the LM head (tied)
@@ -45,6 +47,8 @@ typedef struct {
     float* lnfb;     // (C)
 } ParameterTensors;
 
+// Activations of a forward over (B, T); the (L, ...) ones are stacked by layer, and block_acts
+// gives layer l's views of them.
 #define NUM_ACTIVATION_TENSORS 22
 typedef struct {
     float* encoded;   // (B, T, C)      wte[token] + wpe[pos]: hidden state 0
@@ -101,9 +105,18 @@ typedef struct {
     int has_logits;    // 1 after gpt_forward, 0 after gpt_forward_hidden (backward needs logits)
 } GPT;
 
+// Parameter tensor indices, in ParameterTensors, param_sizes and parameter buffer order.
+enum {
+    P_WTE, P_WPE, P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_ATTPROJW, P_ATTPROJB,
+    P_LN2W, P_LN2B, P_FCW, P_FCB, P_FCPROJW, P_FCPROJB, P_LNFW, P_LNFB
+};
+
+// 1 if parameter tensor i is stacked per layer ((L, ...): P_LN1W..P_FCPROJB), 0 for wte, wpe, ln_f.
+int gpt_is_layer_tensor(int i);
+
 // Tensor names of a Hugging Face GPT-2 checkpoint, without the "transformer." prefix.
 // Fills name/shape for parameter tensor index i (0..NUM_PARAMETER_TENSORS-1) and layer l
-// (ignored for wte, wpe, ln_f); returns the number of dims (1 or 2).
+// (ignored for wte, wpe, ln_f); returns the number of dims (1 or 2). The shape is one layer's.
 int gpt_tensor_name(const GPTConfig* cfg, int i, int l, char* name, size_t len, size_t shape[2]);
 
 // Sets up the compute backend. CPU build: nothing to do, returns NULL. GPU build (make
@@ -120,15 +133,10 @@ int gpt_config_check(const GPTConfig* cfg, char* err, size_t errlen);
 // residual projections (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0, LayerNorm 1/0.
 void gpt_build(GPT* model, GPTConfig cfg, uint64_t seed);
 
-// Loads DIR/config.json and DIR/model.safetensors (a Hugging Face GPT-2 folder, with or without
-// the "transformer." prefix, F32). Checks names, dtypes, shapes, offsets and finiteness.
-// Returns 0, or -1 with err filled ("DIR/model.safetensors: ..."); model is untouched on failure.
-// On success *model is overwritten as by gpt_build (an earlier model in it is not freed).
-int gpt_load(GPT* model, const char* dir, char* err, size_t errlen);
-
-// Writes DIR/config.json and DIR/model.safetensors (creating DIR), each through atomic_open/
-// atomic_commit. Refuses (returns -1) if any parameter is non-finite.
-int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen);
+// Sets *model up for cfg as gpt_build does, with the parameter buffer allocated but not
+// initialised (gpt_load reads a checkpoint into it); gpt_free releases it. A cfg that fails
+// gpt_config_check is a fatal error.
+void gpt_alloc_params(GPT* model, GPTConfig cfg);
 
 // Forward pass over inputs (B, T) of token ids in [0, V). targets (B, T) may be NULL; a target of
 // -1 is ignored. Fills model->acts, model->mean_loss (mean over valid targets) and num_valid.
@@ -180,6 +188,18 @@ size_t gpt_memory_estimate(const GPTConfig* cfg, size_t B, size_t T, int trainin
 int gpt_first_nonfinite(const GPT* model, char* name, size_t len);
 
 void gpt_free(GPT* model);
+
+// ---- Hugging Face checkpoints (lib/checkpoint.c) ----
+
+// Loads DIR/config.json and DIR/model.safetensors (a Hugging Face GPT-2 folder, with or without
+// the "transformer." prefix, F32). Checks names, dtypes, shapes, offsets and finiteness.
+// Returns 0, or -1 with err filled ("DIR/model.safetensors: ..."); model is untouched on failure.
+// On success *model is overwritten as by gpt_build (an earlier model in it is not freed).
+int gpt_load(GPT* model, const char* dir, char* err, size_t errlen);
+
+// Writes DIR/config.json and DIR/model.safetensors (creating DIR), each through atomic_open/
+// atomic_commit. Refuses (returns -1) if any parameter is non-finite.
+int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen);
 
 // ---- the transformer block ----
 // nanoGPT's Block: x + attn(ln_1(x)), then that + mlp(ln_2(that)), with mlp = c_proj(gelu(c_fc)).
@@ -248,13 +268,13 @@ void block_forward(BlockActs* a, const BlockParams* p, size_t B, size_t T, size_
 void block_backward(BlockActs* d, BlockParams* g, const BlockActs* a, const BlockParams* p, size_t B, size_t T,
                     size_t C, size_t NH);
 
-// ---- incremental decoding with a key/value cache ----
+// ---- incremental decoding with a key/value cache, and sampling (lib/generate.c) ----
 // Generation without recomputing the prefix for every new token: the cache keeps each layer's
 // keys and values of the positions seen so far, for B independent rows (sequences) of up to
 // max_len positions each. A decoding step appends one token to each row and costs one token's
 // forward pass (matrix-vector products, and attention over the row's cached positions) instead
 // of a forward over the whole prefix. The arithmetic is gpt_forward's, row by row (the same
-// kernels, sums in the same order), so the logits equal the full forward's at every position
+// block_forward and kernels, sums in the same order), so the logits equal the full forward's at every position
 // (test_gpt.c checks it). In the GPU build the decoding steps still run on the host (the model's
 // managed memory is readable there), so they agree with the device's forward to fp32 rounding.
 typedef struct {
