@@ -239,6 +239,8 @@ static void ensure_activations(GPT* model, size_t B, size_t T) {
 
 // ---- the transformer block (model.h) ----
 
+// Layer l's slice of each (L, ...) activation, strided by the (B, T) of the forward that fills
+// them (not by the allocated capacity), so that layer l's (B, T, C) rows are contiguous.
 BlockActs block_acts(const ActivationTensors* a, const GPTConfig* cfg, size_t l, size_t B, size_t T) {
     size_t C = (size_t)cfg->channels, NH = (size_t)cfg->num_heads, BT = B * T, BTC = B * T * C;
     BlockActs b;
@@ -279,6 +281,8 @@ BlockParams block_params(const ParameterTensors* p, const GPTConfig* cfg, size_t
     return b;
 }
 
+// residual2 = x + attn.c_proj(attention(c_attn(ln_1(x)))),
+// residual3 = residual2 + mlp.c_proj(gelu(mlp.c_fc(ln_2(residual2)))).
 void block_forward(BlockActs* a, const BlockParams* p, size_t B, size_t T, size_t C, size_t NH,
                    const BlockOps* ops) {
     size_t BTC = B * T * C;

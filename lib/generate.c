@@ -21,7 +21,7 @@ static size_t kv_scratch_floats(const GPTConfig* cfg, size_t B, size_t max_len) 
 // storage where block_forward no longer reads a step's output (ln_2 overwrites ln_1, the MLP's
 // projection the attention's, the block's output its input), and ln_f in ln_1's storage.
 typedef struct {
-    BlockActs blk;                    // (n, C), (n, 3C), (n, 4C), (n) rows of the stepping rows
+    BlockActs blk;                    // as (1, n): n = the stepping rows, one position each
     float *lnf, *lnf_mean, *lnf_rstd; // (n, C), (n), (n)
     float *pre, *att;                 // (B, NH, max_len) attention scores and weights
     float* logits;                    // (n, V) logits of the stepping rows, compact
