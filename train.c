@@ -29,6 +29,8 @@
 #include "lib/json.h"
 #include "model.h"
 #include "probes.h"
+#include "lib/ib.h"
+#include "lib/plot.h"
 #include "tokenizer.h"
 
 // ============================================================================

@@ -22,6 +22,8 @@
 #include "../data/shards.h"
 #include "../model.h"
 #include "../probes.h"
+#include "../lib/ib.h"
+#include "../lib/plot.h"
 #include "../tokenizer.h"
 
 static void usage(const char* why) {
