@@ -3,39 +3,14 @@
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
 // Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability speed gpu
-#define _GNU_SOURCE
-#include <ctype.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <ftw.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <sys/wait.h>
-#include <signal.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "data/corpus.h"
-#include "data/prefs.h"
-#include "data/shards.h"
-#include "lib/gemm.h"
-#include "lib/json.h"
-#include "model.h"
-#include "probes.h"
-#include "tokenizer.h"
+#include "tests/test.h"
 
 // The one mutable global: the tally of results.
 static struct {
     int passed, failed, skipped;
 } tally;
 
-// Records one check: prints "ok   <what>" or "FAIL <what>".
-static void check(int ok, const char* fmt, ...) PRINTF_LIKE(2, 3);
-static void check(int ok, const char* fmt, ...) {
+void check(int ok, const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     printf("%s ", ok ? "ok  " : "FAIL");
@@ -47,9 +22,7 @@ static void check(int ok, const char* fmt, ...) {
     else tally.failed++;
 }
 
-// Records a skipped check and why.
-static void skip(const char* fmt, ...) PRINTF_LIKE(1, 2);
-static void skip(const char* fmt, ...) {
+void skip(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     printf("SKIP ");
@@ -58,12 +31,6 @@ static void skip(const char* fmt, ...) {
     va_end(ap);
     fflush(stdout);
     tally.skipped++;
-}
-
-// The ./train binary the CLI tests run (the ASan build sets TRAIN_BIN=./train_asan).
-static const char* train_bin(void) {
-    const char* b = getenv("TRAIN_BIN");
-    return b && *b ? b : "./train";
 }
 
 // ============================================================================
@@ -134,7 +101,7 @@ static double gemm_case(GemmKernel kernel, int ta, int tb, size_t M, size_t N, s
     return maxrel;
 }
 
-static void test_gemm(void) {
+void test_gemm(void) {
     // odd shapes around the tile sizes (MR 4/6/14, NR 16/32) and block sizes (KC 256, MC 224,
     // NC 3072), degenerate ones, tall and wide, and a long K whose B panels are narrower than N
     static const size_t shapes[][3] = {{1, 1, 1},     {13, 17, 19},  {14, 32, 256}, {15, 33, 257}, {6, 16, 1},
@@ -218,101 +185,6 @@ static void test_gemm(void) {
 
 // ============================================================================
 // model: layers, full model vs PyTorch fixture, finite differences, checkpoints
-
-// The PyTorch reference state written by dev/reference_gpt.py (layout documented there).
-typedef struct {
-    char* file; // owns everything below
-    GPTConfig cfg;
-    int B, T, nsteps;
-    float lr, beta1, beta2, eps, wd, clip;
-    size_t P;
-    const float* params;
-    const int* inputs;
-    const int* targets;
-    const float* logits;
-    const float* losses;
-    float mean_loss;
-    const float* hidden; // (L+1, B, T, C)
-    const float* grads;
-    const float* seed;
-    const float* grads2;
-    const float* step_losses; // nsteps + 1
-    const float* step_norms;  // nsteps
-} GptRef;
-
-// Loads data/fixtures/gpt_reference.bin; returns 0, or -1 with why filled.
-static int gptref_load(GptRef* r, char* why, size_t len) {
-    const char* path = "data/fixtures/gpt_reference.bin";
-    size_t n;
-    memset(r, 0, sizeof *r);
-    r->file = read_file(path, &n, why, len);
-    if (!r->file) return -1;
-    const int32_t* h = (const int32_t*)r->file;
-    if (n < 80 || h[0] != 0x47505452 || h[1] != 1) {
-        snprintf(why, len, "%s: bad magic/version (run `make fixtures`)", path);
-        return -1;
-    }
-    r->cfg = (GPTConfig){.num_layers = h[2], .channels = h[3], .num_heads = h[4], .max_seq_len = h[5],
-                         .vocab_size = h[6]};
-    r->B = h[7];
-    r->T = h[8];
-    r->nsteps = h[9];
-    const float* hf = (const float*)(r->file + 48);
-    r->lr = hf[0], r->beta1 = hf[1], r->beta2 = hf[2], r->eps = hf[3], r->wd = hf[4], r->clip = hf[5];
-    GPT tmp;
-    gpt_build(&tmp, r->cfg, 1);
-    r->P = tmp.num_parameters;
-    gpt_free(&tmp);
-    size_t L = (size_t)r->cfg.num_layers, C = (size_t)r->cfg.channels, V = (size_t)r->cfg.vocab_size;
-    size_t BT = (size_t)r->B * (size_t)r->T;
-    size_t want = 80 + 4 * (r->P + 2 * BT + BT * V + BT + 1 + (L + 1) * BT * C + r->P + BT + r->P +
-                            (size_t)(2 * r->nsteps + 1));
-    if (n != want) {
-        snprintf(why, len, "%s: %zu bytes, expected %zu (run `make fixtures`)", path, n, want);
-        return -1;
-    }
-    const char* p = r->file + 80;
-#define TAKE(field, type, count)                                                                                    \
-    r->field = (const type*)p;                                                                                     \
-    p += 4 * (count)
-    TAKE(params, float, r->P);
-    TAKE(inputs, int, BT);
-    TAKE(targets, int, BT);
-    TAKE(logits, float, BT * V);
-    TAKE(losses, float, BT);
-    r->mean_loss = *(const float*)p;
-    p += 4;
-    TAKE(hidden, float, (L + 1) * BT * C);
-    TAKE(grads, float, r->P);
-    TAKE(seed, float, BT);
-    TAKE(grads2, float, r->P);
-    TAKE(step_losses, float, (size_t)r->nsteps + 1);
-    TAKE(step_norms, float, (size_t)r->nsteps);
-#undef TAKE
-    return 0;
-}
-
-static double max_abs_diff(const float* a, const float* b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; // NaN propagates
-    }
-    return m;
-}
-
-static double max_abs(const float* a, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs((double)a[i]) > m) m = fabs((double)a[i]);
-    return m;
-}
-
-// max|a-b| / max(max|b|, 1e-6): relative error of a tensor as a whole.
-static double tensor_rel_diff(const float* a, const float* b, size_t n) {
-    double s = max_abs(b, n);
-    return max_abs_diff(a, b, n) / (s > 1e-6 ? s : 1e-6);
-}
 
 static const char* const param_tensor_names[NUM_PARAMETER_TENSORS] = {
     "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
@@ -569,12 +441,6 @@ static double kernel_fd(KernelCase* k, float* p, const float* g, size_t n) {
     }
     kernel_objective(k); // restore the saved statistics for the unperturbed inputs
     return worst;
-}
-
-static float* random_buffer(size_t n, float scale, float offset, uint64_t* rng) {
-    float* p = malloc_check((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = offset + scale * random_normal(rng);
-    return p;
 }
 
 static void test_model_kernels(void) {
@@ -922,7 +788,7 @@ static void test_model_schedule_sampling(void) {
           md, outside);
 }
 
-static void test_model(void) {
+void test_model(void) {
     test_model_kernels();
     test_model_schedule_sampling();
     GptRef r;
@@ -1143,7 +1009,7 @@ static void tok_check_pretok(void) {
     free(data);
 }
 
-static void test_tokenizer(void) {
+void test_tokenizer(void) {
     char err[1024];
     tok_check_pretok();
     // vocabulary size limits
@@ -1948,7 +1814,7 @@ static void test_data_shards(void) {
     free(tst);
 }
 
-static void test_data(void) {
+void test_data(void) {
     double t0 = time_seconds();
     test_data_corpus();
     test_data_sentiment_and_pairs();
@@ -1968,23 +1834,6 @@ typedef struct {
     int64_t* labels;
     double H, I[8];
 } ProbeCase;
-
-// Next whitespace-separated token of the fixture text, checked against `want` when given.
-static char* fixture_word(char** cur, const char* want) {
-    char* s = *cur;
-    while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') s++;
-    char* e = s;
-    while (*e && *e != ' ' && *e != '\n' && *e != '\t' && *e != '\r') e++;
-    if (*e) *e++ = '\0';
-    *cur = e;
-    if (want && strcmp(s, want) != 0) return NULL;
-    return s;
-}
-
-static double fixture_num(char** cur) {
-    char* w = fixture_word(cur, NULL);
-    return strtod(w, NULL);
-}
 
 // Shannon entropy (nats) of softmax((ẑ·Wᵀ)/eps) for one vector, in double, written out directly.
 static double direct_row_entropy(const float* z, const float* W, int d, int nb, double eps, double* row) {
@@ -2097,7 +1946,7 @@ static int svg_well_formed(const char* path, const char* marker_text, size_t wan
     return ok;
 }
 
-static void test_probes(void) {
+void test_probes(void) {
     char err[512];
     // --- eps vs the scipy brentq fixture, all 12 (d, n_bins) pairs
     size_t flen = 0;
@@ -2588,7 +2437,7 @@ static void train_sigint(const char* root, const char* run_args, const char* str
           rc, nb, na, maxdiff);
 }
 
-static void test_train(void) {
+void test_train(void) {
     char root[] = "/tmp/forgetful_train_XXXXXX";
     if (!mkdtemp(root)) {
         check(0, "train CLI: mkdtemp failed");
@@ -3379,7 +3228,7 @@ static void test_dpo_cli(void) {
     if (system(cmd) != 0) printf("note: could not remove %s\n", dir);
 }
 
-static void test_dpo(void) {
+void test_dpo(void) {
     test_dpo_objective_closed_form();
     test_dpo_fixture();
     test_dpo_reader();
@@ -3671,7 +3520,7 @@ static void test_reliability_train(void) {
     rel_rmtree(root);
 }
 
-static void test_reliability(void) {
+void test_reliability(void) {
     test_reliability_fault_names();
     test_reliability_numbers();
     test_reliability_train();
@@ -3884,7 +3733,7 @@ static void test_ib_train_flag(void) {
     if (system(cmd) != 0) printf("     (could not remove %s)\n", dir);
 }
 
-static void test_ib(void) {
+void test_ib(void) {
     char err[512];
     uint64_t rng = 0x1b5eedull;
     test_ib_fixture();
@@ -4381,25 +4230,6 @@ static void test_speed(void) {
 #ifdef USE_CUBLAS
 #include "lib/gpu.h"
 
-// Device-accessible (managed) buffer of n uniform values in [-1, 1).
-static float* gpu_rand(size_t n, uint64_t* rng) {
-    float* p = gpu_alloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = 2.0f * random_f32(rng) - 1.0f;
-    return p;
-}
-
-static float* gpu_copy(const float* x, size_t n) {
-    float* p = gpu_alloc(n * sizeof(float));
-    memcpy(p, x, n * sizeof(float));
-    return p;
-}
-
-// Prints one check of a GPU kernel's output against the CPU kernel's, max abs diff within tol.
-static void gpu_compare(const char* what, const float* gpu, const float* cpu, size_t n, double tol) {
-    double d = max_abs_diff(gpu, cpu, n);
-    check(d <= tol, "gpu: %-30s max abs diff vs CPU %.3g (tol %.0e, %zu values)", what, d, tol, n);
-}
-
 // Row-major reference C = alpha op(A) op(B) + beta C in double.
 static void gpu_ref_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
                          const float* B, size_t ldb, float beta, float* C, size_t ldc) {
@@ -4417,10 +4247,10 @@ static void test_gpu_gemm(uint64_t* rng) {
     size_t M = 7, N = 5, K = 9, lda = 11, ldb = 13, ldc = 6;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
-            float* A = gpu_rand(16 * lda, rng);
-            float* Bm = gpu_rand(16 * ldb, rng);
-            float* Cg = gpu_rand(3 * M * ldc, rng);
-            float* Cr = gpu_copy(Cg, 3 * M * ldc);
+            float* A = managed_rand(16 * lda, rng);
+            float* Bm = managed_rand(16 * ldb, rng);
+            float* Cg = managed_rand(3 * M * ldc, rng);
+            float* Cr = managed_copy(Cg, 3 * M * ldc);
             gpu_sgemm(ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 0.3f, Cg, ldc);
             // batched: 3 products, operands 17 and 19 floats apart, C blocks M*ldc apart; beta 0 on NaN
             for (size_t i = M * ldc; i < 3 * M * ldc; i++) Cg[i] = Cr[i] = NAN;
@@ -4453,24 +4283,24 @@ static void test_gpu_kernels(uint64_t* rng) {
         inp[i] = (int)(random_u32(rng) % 5); // few distinct tokens: dwte rows collect many additions
         tg[i] = i % 7 == 3 ? -1 : (int)(random_u32(rng) % V);
     }
-    float* wte = gpu_rand(V * C, rng);
-    float* wpe = gpu_rand(T * C, rng);
-    float* x = gpu_rand(BT * 4 * C, rng);
-    float* dout = gpu_rand(BT * 4 * C, rng);
-    float* oc = gpu_rand(BT * 4 * C, rng);
-    float* og = gpu_copy(oc, BT * 4 * C);
-    float* w = gpu_rand(4 * C * OC, rng);
-    float* bias = gpu_rand(4 * C, rng);
+    float* wte = managed_rand(V * C, rng);
+    float* wpe = managed_rand(T * C, rng);
+    float* x = managed_rand(BT * 4 * C, rng);
+    float* dout = managed_rand(BT * 4 * C, rng);
+    float* oc = managed_rand(BT * 4 * C, rng);
+    float* og = managed_copy(oc, BT * 4 * C);
+    float* w = managed_rand(4 * C * OC, rng);
+    float* bias = managed_rand(4 * C, rng);
     encoder_forward(oc, inp, wte, wpe, B, T, C);
     gpu_encoder_forward(og, inp, wte, wpe, B, T, C);
     gpu_sync();
-    gpu_compare("encoder_forward", og, oc, BT * C, 0.0);
-    float* dwc = gpu_rand(V * C + T * C, rng);
-    float* dwg = gpu_copy(dwc, V * C + T * C);
+    check_vs_cpu("encoder_forward", og, oc, BT * C, 0.0);
+    float* dwc = managed_rand(V * C + T * C, rng);
+    float* dwg = managed_copy(dwc, V * C + T * C);
     encoder_backward(dwc, dwc + V * C, dout, inp, B, T, C);
     gpu_encoder_backward(dwg, dwg + V * C, dout, inp, B, T, C);
     gpu_sync();
-    gpu_compare("encoder_backward (+=)", dwg, dwc, V * C + T * C, 1e-5);
+    check_vs_cpu("encoder_backward (+=)", dwg, dwc, V * C + T * C, 1e-5);
 
     // layernorm
     float* mc = gpu_alloc(2 * BT * sizeof(float));
@@ -4478,87 +4308,87 @@ static void test_gpu_kernels(uint64_t* rng) {
     layernorm_forward(oc, mc, mc + BT, x, w, bias, B, T, C);
     gpu_layernorm_forward(og, mg, mg + BT, x, w, bias, B, T, C);
     gpu_sync();
-    gpu_compare("layernorm_forward", og, oc, BT * C, 1e-5);
-    gpu_compare("layernorm_forward mean, rstd", mg, mc, 2 * BT, 1e-5);
+    check_vs_cpu("layernorm_forward", og, oc, BT * C, 1e-5);
+    check_vs_cpu("layernorm_forward mean, rstd", mg, mc, 2 * BT, 1e-5);
     memcpy(og, oc, BT * 4 * C * sizeof(float));
-    float* dpc = gpu_rand(2 * C, rng);
-    float* dpg = gpu_copy(dpc, 2 * C);
+    float* dpc = managed_rand(2 * C, rng);
+    float* dpg = managed_copy(dpc, 2 * C);
     layernorm_backward(oc, dpc, dpc + C, dout, x, w, mc, mc + BT, B, T, C);
     gpu_layernorm_backward(og, dpg, dpg + C, dout, x, w, mc, mc + BT, B, T, C);
     gpu_sync();
-    gpu_compare("layernorm_backward dinp (+=)", og, oc, BT * C, 1e-5);
-    gpu_compare("layernorm_backward dweight, dbias", dpg, dpc, 2 * C, 1e-4);
+    check_vs_cpu("layernorm_backward dinp (+=)", og, oc, BT * C, 1e-5);
+    check_vs_cpu("layernorm_backward dweight, dbias", dpg, dpc, 2 * C, 1e-4);
 
     // matmul, with and without bias
     for (int withb = 1; withb >= 0; withb--) {
         matmul_forward(oc, x, w, withb ? bias : NULL, B, T, C, OC);
         gpu_matmul_forward(og, x, w, withb ? bias : NULL, B, T, C, OC);
         gpu_sync();
-        gpu_compare(withb ? "matmul_forward" : "matmul_forward (no bias)", og, oc, BT * OC, 1e-5);
+        check_vs_cpu(withb ? "matmul_forward" : "matmul_forward (no bias)", og, oc, BT * OC, 1e-5);
     }
     memcpy(og, oc, BT * 4 * C * sizeof(float));
-    float* dwm = gpu_rand(C * OC + OC, rng);
-    float* dwmg = gpu_copy(dwm, C * OC + OC);
+    float* dwm = managed_rand(C * OC + OC, rng);
+    float* dwmg = managed_copy(dwm, C * OC + OC);
     matmul_backward(oc, dwm, dwm + C * OC, dout, x, w, B, T, C, OC);
     gpu_matmul_backward(og, dwmg, dwmg + C * OC, dout, x, w, B, T, C, OC);
     gpu_sync();
-    gpu_compare("matmul_backward dinp (+=)", og, oc, BT * C, 1e-5);
-    gpu_compare("matmul_backward dweight, dbias", dwmg, dwm, C * OC + OC, 1e-4);
+    check_vs_cpu("matmul_backward dinp (+=)", og, oc, BT * C, 1e-5);
+    check_vs_cpu("matmul_backward dweight, dbias", dwmg, dwm, C * OC + OC, 1e-4);
 
     // attention: T = 37 spans more than one of the CPU's 32-row blocks
-    float* qkv = gpu_rand(BT * 3 * C, rng);
+    float* qkv = managed_rand(BT * 3 * C, rng);
     float* pa = gpu_alloc(4 * B * NH * TT * sizeof(float));
     float* pg = gpu_alloc(4 * B * NH * TT * sizeof(float));
     attention_forward(oc, pa, pa + B * NH * TT, qkv, B, T, C, NH);
     gpu_attention_forward(og, pg, pg + B * NH * TT, qkv, B, T, C, NH);
     gpu_sync();
-    gpu_compare("attention_forward out", og, oc, BT * C, 1e-5);
-    gpu_compare("attention_forward preatt, att", pg, pa, 2 * B * NH * TT, 1e-5);
-    float* dq = gpu_rand(BT * 3 * C, rng);
-    float* dqg = gpu_copy(dq, BT * 3 * C);
+    check_vs_cpu("attention_forward out", og, oc, BT * C, 1e-5);
+    check_vs_cpu("attention_forward preatt, att", pg, pa, 2 * B * NH * TT, 1e-5);
+    float* dq = managed_rand(BT * 3 * C, rng);
+    float* dqg = managed_copy(dq, BT * 3 * C);
     for (size_t i = 0; i < 2 * B * NH * TT; i++) pa[2 * B * NH * TT + i] = pg[2 * B * NH * TT + i] = 0.0f;
     attention_backward(dq, pa + 2 * B * NH * TT, pa + 3 * B * NH * TT, dout, qkv, pa + B * NH * TT, B, T, C, NH);
     gpu_attention_backward(dqg, pg + 2 * B * NH * TT, pg + 3 * B * NH * TT, dout, qkv, pa + B * NH * TT, B, T, C,
                            NH);
     gpu_sync();
-    gpu_compare("attention_backward dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
-    gpu_compare("attention_backward dpreatt, datt", pg + 2 * B * NH * TT, pa + 2 * B * NH * TT, 2 * B * NH * TT,
+    check_vs_cpu("attention_backward dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
+    check_vs_cpu("attention_backward dpreatt, datt", pg + 2 * B * NH * TT, pa + 2 * B * NH * TT, 2 * B * NH * TT,
                 1e-5);
     // the model's form: row statistics, weights rebuilt in the backward
     attention_forward_stats(oc, pa, qkv, B, T, C, NH);
     gpu_attention_forward_stats(og, pg, qkv, B, T, C, NH);
     gpu_sync();
-    gpu_compare("attention_forward_stats out", og, oc, BT * C, 1e-5);
-    gpu_compare("attention_forward_stats max, 1/sum", pg, pa, 2 * B * NH * T, 1e-5);
+    check_vs_cpu("attention_forward_stats out", og, oc, BT * C, 1e-5);
+    check_vs_cpu("attention_forward_stats max, 1/sum", pg, pa, 2 * B * NH * T, 1e-5);
     memcpy(dqg, dq, BT * 3 * C * sizeof(float));
     attention_backward_stats(dq, dout, qkv, pa, B, T, C, NH);
     gpu_attention_backward_stats(dqg, dout, qkv, pa, B, T, C, NH);
     gpu_sync();
-    gpu_compare("attention_backward_stats dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
+    check_vs_cpu("attention_backward_stats dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
 
     // elementwise
     size_t N = BT * 4 * C;
     gelu_forward(oc, x, N);
     gpu_gelu_forward(og, x, N);
     gpu_sync();
-    gpu_compare("gelu_forward", og, oc, N, 1e-6);
+    check_vs_cpu("gelu_forward", og, oc, N, 1e-6);
     memcpy(og, oc, N * sizeof(float));
     gelu_backward(oc, x, dout, N);
     gpu_gelu_backward(og, x, dout, N);
     gpu_sync();
-    gpu_compare("gelu_backward (+=)", og, oc, N, 1e-6);
+    check_vs_cpu("gelu_backward (+=)", og, oc, N, 1e-6);
     residual_forward(oc, x, dout, N);
     gpu_residual_forward(og, x, dout, N);
     gpu_sync();
-    gpu_compare("residual_forward", og, oc, N, 0.0);
-    float* r2c = gpu_rand(N, rng);
-    float* r2g = gpu_copy(r2c, N);
+    check_vs_cpu("residual_forward", og, oc, N, 0.0);
+    float* r2c = managed_rand(N, rng);
+    float* r2g = managed_copy(r2c, N);
     memcpy(og, oc, N * sizeof(float));
     residual_backward(oc, r2c, x, N);
     gpu_residual_backward(og, r2g, x, N);
     gpu_sync();
-    gpu_compare("residual_backward (+=, both)", og, oc, N, 0.0);
-    gpu_compare("residual_backward second input", r2g, r2c, N, 0.0);
+    check_vs_cpu("residual_backward (+=, both)", og, oc, N, 0.0);
+    check_vs_cpu("residual_backward second input", r2g, r2c, N, 0.0);
 
     // tied LM head and cross-entropy, some targets -1
     float* lc = gpu_alloc(3 * BT * V * sizeof(float));
@@ -4566,15 +4396,15 @@ static void test_gpu_kernels(uint64_t* rng) {
     lm_head_forward(lc, x, wte, B, T, C, V);
     gpu_lm_head_forward(lg, x, wte, B, T, C, V);
     gpu_sync();
-    gpu_compare("lm_head_forward", lg, lc, BT * V, 1e-5);
-    float* dwtec = gpu_rand(V * C, rng);
-    float* dwteg = gpu_copy(dwtec, V * C);
+    check_vs_cpu("lm_head_forward", lg, lc, BT * V, 1e-5);
+    float* dwtec = managed_rand(V * C, rng);
+    float* dwteg = managed_copy(dwtec, V * C);
     memcpy(og, oc, N * sizeof(float));
     lm_head_backward(oc, dwtec, dout, x, wte, B, T, C, V);
     gpu_lm_head_backward(og, dwteg, dout, x, wte, B, T, C, V);
     gpu_sync();
-    gpu_compare("lm_head_backward dinp (+=)", og, oc, BT * C, 1e-5);
-    gpu_compare("lm_head_backward dwte (+=)", dwteg, dwtec, V * C, 1e-4);
+    check_vs_cpu("lm_head_backward dinp (+=)", og, oc, BT * C, 1e-5);
+    check_vs_cpu("lm_head_backward dwte (+=)", dwteg, dwtec, V * C, 1e-4);
     for (size_t i = 0; i < BT * V; i++) lc[i] = lg[i] = 4.0f * lc[i]; // sharper softmax
     float* lossc = gpu_alloc(2 * BT * sizeof(float));
     float* lossg = gpu_alloc(2 * BT * sizeof(float));
@@ -4582,19 +4412,19 @@ static void test_gpu_kernels(uint64_t* rng) {
     crossentropy_forward(lc + BT * V, lossc, lc, tg, B, T, V);
     gpu_crossentropy_forward(lg + BT * V, lossg, lg, tg, B, T, V);
     gpu_sync();
-    gpu_compare("crossentropy_forward lse", lg + BT * V, lc + BT * V, BT, 1e-5);
-    gpu_compare("crossentropy_forward losses (-1 = 0)", lossg, lossc, BT, 1e-5);
-    float* lse_c = gpu_copy(lc + BT * V, BT);
+    check_vs_cpu("crossentropy_forward lse", lg + BT * V, lc + BT * V, BT, 1e-5);
+    check_vs_cpu("crossentropy_forward losses (-1 = 0)", lossg, lossc, BT, 1e-5);
+    float* lse_c = managed_copy(lc + BT * V, BT);
     crossentropy_forward(lc + BT * V, lossc + BT, lc, NULL, B, T, V);
     gpu_crossentropy_forward(lg + BT * V, lossg + BT, lg, NULL, B, T, V);
     gpu_sync();
-    gpu_compare("crossentropy_forward, NULL targets", lossg + BT, lossc + BT, BT, 0.0);
+    check_vs_cpu("crossentropy_forward, NULL targets", lossg + BT, lossc + BT, BT, 0.0);
     for (size_t i = 0; i < BT * V; i++) lc[2 * BT * V + i] = lg[2 * BT * V + i] = x[i % N];
     crossentropy_backward(lc + 2 * BT * V, dout, lc, lse_c, tg, B, T, V);
     gpu_crossentropy_backward(lg + 2 * BT * V, dout, lc, lse_c, tg, B, T, V);
     gpu_sync();
     gpu_free(lse_c);
-    gpu_compare("crossentropy_backward (+=, -1 skipped)", lg + 2 * BT * V, lc + 2 * BT * V, BT * V, 1e-6);
+    check_vs_cpu("crossentropy_backward (+=, -1 skipped)", lg + 2 * BT * V, lc + 2 * BT * V, BT * V, 1e-6);
 
     // sum of squares against double, and the scale
     double ss = 0.0;
@@ -4625,7 +4455,7 @@ static void test_gpu_probes(uint64_t* rng) {
     float* z = malloc_check(N * (size_t)d * sizeof(float)); // host memory, as probe_pref_add passes
     for (size_t i = 0; i < N * (size_t)d; i++) z[i] = 3.0f * (2.0f * random_f32(rng) - 1.0f);
     for (int k = 0; k < d; k++) z[5 * (size_t)d + (size_t)k] = 0.0f; // a zero row: uniform
-    float* zm = gpu_copy(z, N * (size_t)d);                              // managed, as hidden states
+    float* zm = managed_copy(z, N * (size_t)d);                              // managed, as hidden states
     float* out = malloc_check(2 * N * (size_t)nb * sizeof(float));
     probe_assign(&pb, z, N, out);
     probe_assign(&pb, zm, N, out + N * (size_t)nb);
@@ -4763,7 +4593,7 @@ static void test_gpu_checkpoints(const GptRef* r) {
     if (system(cmd) != 0) printf("note: could not remove %s\n", root);
 }
 
-static void test_gpu(void) {
+void test_gpu(void) {
     const char* name = gpt_backend_init(0);
     printf("     device: %s\n", name);
     uint64_t rng = 77;
@@ -4781,7 +4611,7 @@ static void test_gpu(void) {
     free(r.file);
 }
 #else
-static void test_gpu(void) {
+void test_gpu(void) {
     skip("gpu: this is the CPU build; `make test` runs the section in ./test_gpt_emu (gpu.cu emulated on the CPU), "
          "`make USE_CUBLAS=1 test` on a GPU");
 }
