@@ -38,7 +38,7 @@ SRC += data/prefs.c
 HDR += data/prefs.h
 
 # the test suite: test_gpt.c runs the sections, tests/ holds the checks by subject
-TEST_SRC = test_gpt.c tests/test.c tests/gemm.c
+TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
@@ -78,7 +78,7 @@ test_gpt: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) $(GPU_OBJ) build_flavor
 test: train test_gpt $(if $(HAVE_CXX),test_gpt_emu)
 	./test_gpt
 ifeq ($(HAVE_CXX),yes)
-	./test_gpt_emu gpu model
+	./test_gpt_emu layers model gpu
 else
 	@echo "SKIP the GPU backend under CPU emulation (./test_gpt_emu) because no C++ compiler ($(CXX)) was found"
 endif

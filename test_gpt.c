@@ -248,188 +248,6 @@ static void test_model_finite_differences(const GptRef* r) {
     gpt_free(&m);
 }
 
-// One layer kernel on tiny random shapes, for finite-difference checks of its backward.
-enum { K_LAYERNORM, K_MATMUL, K_ATTENTION, K_GELU, K_LMHEAD, K_CROSSENTROPY };
-typedef struct {
-    int kind;
-    size_t B, T, C, OC, NH, V;
-    float *x, *w, *b;           // inputs that get gradients (w, b may be NULL)
-    float *out, *aux1, *aux2;   // forward outputs and saved statistics
-    float* wt;                  // objective weights: J = sum(out * wt)
-    int* tg;                    // targets (cross-entropy)
-    size_t nx, nw, nb, nout;
-} KernelCase;
-
-// J = sum(out * wt) in double after running the kernel's forward.
-static double kernel_objective(KernelCase* k) {
-    switch (k->kind) {
-    case K_LAYERNORM: layernorm_forward(k->out, k->aux1, k->aux2, k->x, k->w, k->b, k->B, k->T, k->C); break;
-    case K_MATMUL: matmul_forward(k->out, k->x, k->w, k->b, k->B, k->T, k->C, k->OC); break;
-    case K_ATTENTION: attention_forward(k->out, k->aux1, k->aux2, k->x, k->B, k->T, k->C, k->NH); break;
-    case K_GELU: gelu_forward(k->out, k->x, k->nx); break;
-    case K_LMHEAD: lm_head_forward(k->out, k->x, k->w, k->B, k->T, k->C, k->V); break;
-    default: crossentropy_forward(k->aux1, k->out, k->x, k->tg, k->B, k->T, k->V); break;
-    }
-    double s = 0.0;
-    for (size_t i = 0; i < k->nout; i++) s += (double)k->out[i] * (double)k->wt[i];
-    return s;
-}
-
-// Max over coordinates of |fd - g| relative to max|g| of the tensor (central differences).
-static double kernel_fd(KernelCase* k, float* p, const float* g, size_t n) {
-    const float eps = 1e-2f;
-    double worst = 0.0, gmax = max_abs(g, n);
-    for (size_t i = 0; i < n; i++) {
-        float orig = p[i];
-        p[i] = orig + eps;
-        double jp = kernel_objective(k);
-        p[i] = orig - eps;
-        double jm = kernel_objective(k);
-        p[i] = orig;
-        double d = fabs((jp - jm) / (2.0 * (double)eps) - (double)g[i]) / (gmax > 1e-6 ? gmax : 1e-6);
-        if (!(d <= worst)) worst = d;
-    }
-    kernel_objective(k); // restore the saved statistics for the unperturbed inputs
-    return worst;
-}
-
-static void test_model_kernels(void) {
-    static const char* names[] = {"layernorm", "matmul", "attention", "gelu", "lm_head", "crossentropy"};
-    uint64_t rng = 777;
-    for (int kind = K_LAYERNORM; kind <= K_CROSSENTROPY; kind++) {
-        KernelCase k = {.kind = kind, .B = 2, .T = 5, .C = 8, .OC = 6, .NH = 2, .V = 7};
-        size_t BT = k.B * k.T;
-        k.nx = BT * k.C;
-        k.nout = BT * k.C;
-        switch (kind) {
-        case K_LAYERNORM: k.nw = k.nb = k.C; k.nx = BT * k.C; break;
-        case K_MATMUL: k.nw = k.C * k.OC; k.nb = k.OC; k.nout = BT * k.OC; break;
-        case K_ATTENTION: k.nx = BT * 3 * k.C; break;
-        case K_GELU: k.nx = k.nout = 40; break;
-        case K_LMHEAD: k.nw = k.V * k.C; k.nout = BT * k.V; break;
-        default: k.nx = BT * k.V; k.nout = BT; break;
-        }
-        k.x = random_buffer(k.nx, 1.0f, 0.0f, &rng);
-        k.w = k.nw ? random_buffer(k.nw, kind == K_LAYERNORM ? 0.3f : 0.5f, kind == K_LAYERNORM ? 1.0f : 0.0f, &rng)
-                   : NULL;
-        k.b = k.nb ? random_buffer(k.nb, 0.3f, 0.0f, &rng) : NULL;
-        k.out = calloc_check(k.nout, sizeof(float));
-        size_t naux = kind == K_ATTENTION ? k.B * k.NH * k.T * k.T : kind == K_CROSSENTROPY ? BT * k.V : BT;
-        k.aux1 = calloc_check(naux, sizeof(float));
-        k.aux2 = calloc_check(naux, sizeof(float));
-        k.wt = random_buffer(k.nout, 1.0f, 0.0f, &rng);
-        k.tg = malloc_check(BT * sizeof(int));
-        for (size_t i = 0; i < BT; i++) k.tg[i] = i == 3 ? -1 : (int)(random_u32(&rng) % k.V);
-        float* dx = calloc_check(k.nx, sizeof(float));
-        float* dw = calloc_check(k.nw ? k.nw : 1, sizeof(float));
-        float* db = calloc_check(k.nb ? k.nb : 1, sizeof(float));
-        float* s1 = calloc_check(naux, sizeof(float));
-        float* s2 = calloc_check(naux, sizeof(float));
-        kernel_objective(&k);
-        switch (kind) {
-        case K_LAYERNORM:
-            layernorm_backward(dx, dw, db, k.wt, k.x, k.w, k.aux1, k.aux2, k.B, k.T, k.C);
-            break;
-        case K_MATMUL: matmul_backward(dx, dw, db, k.wt, k.x, k.w, k.B, k.T, k.C, k.OC); break;
-        case K_ATTENTION: attention_backward(dx, s1, s2, k.wt, k.x, k.aux2, k.B, k.T, k.C, k.NH); break;
-        case K_GELU: gelu_backward(dx, k.x, k.wt, k.nx); break;
-        case K_LMHEAD: lm_head_backward(dx, dw, k.wt, k.x, k.w, k.B, k.T, k.C, k.V); break;
-        default: crossentropy_backward(dx, k.wt, k.x, k.aux1, k.tg, k.B, k.T, k.V); break;
-        }
-        double e = kernel_fd(&k, k.x, dx, k.nx);
-        if (k.w) {
-            double ew = kernel_fd(&k, k.w, dw, k.nw);
-            if (ew > e) e = ew;
-        }
-        if (k.b) {
-            double eb = kernel_fd(&k, k.b, db, k.nb);
-            if (eb > e) e = eb;
-        }
-        check(e <= 1e-2, "model kernel %s: backward vs central finite differences, max rel err %.3g (tol 1e-2)",
-              names[kind], e);
-        free(k.x), free(k.w), free(k.b), free(k.out), free(k.aux1), free(k.aux2), free(k.wt), free(k.tg);
-        free(dx), free(dw), free(db), free(s1), free(s2);
-    }
-
-    // matmul against a naive double-precision triple loop, with shapes that exercise the tile tails
-    size_t B = 1, T = 7, C = 13, OC = 19;
-    float* x = random_buffer(B * T * C, 1.0f, 0.0f, &rng);
-    float* w = random_buffer(C * OC, 1.0f, 0.0f, &rng);
-    float* bias = random_buffer(OC, 1.0f, 0.0f, &rng);
-    float* dout = random_buffer(B * T * OC, 1.0f, 0.0f, &rng);
-    float* out = malloc_check(B * T * OC * sizeof(float));
-    float* dx = calloc_check(B * T * C, sizeof(float));
-    float* dw = calloc_check(C * OC, sizeof(float));
-    float* db = calloc_check(OC, sizeof(float));
-    matmul_forward(out, x, w, bias, B, T, C, OC);
-    matmul_backward(dx, dw, db, dout, x, w, B, T, C, OC);
-    double ef = 0.0, eb = 0.0;
-    for (size_t r = 0; r < B * T; r++)
-        for (size_t o = 0; o < OC; o++) {
-            double s = bias[o];
-            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[c * OC + o];
-            ef = fmax(ef, fabs(s - out[r * OC + o]));
-        }
-    for (size_t r = 0; r < B * T; r++)
-        for (size_t c = 0; c < C; c++) {
-            double s = 0.0;
-            for (size_t o = 0; o < OC; o++) s += (double)dout[r * OC + o] * w[c * OC + o];
-            eb = fmax(eb, fabs(s - dx[r * C + c]));
-        }
-    for (size_t c = 0; c < C; c++)
-        for (size_t o = 0; o < OC; o++) {
-            double s = 0.0;
-            for (size_t r = 0; r < B * T; r++) s += (double)x[r * C + c] * dout[r * OC + o];
-            eb = fmax(eb, fabs(s - dw[c * OC + o]));
-        }
-    for (size_t o = 0; o < OC; o++) {
-        double s = 0.0;
-        for (size_t r = 0; r < B * T; r++) s += dout[r * OC + o];
-        eb = fmax(eb, fabs(s - db[o]));
-    }
-    check(ef <= 1e-5 && eb <= 1e-5, "model kernel matmul (7x13 -> 19) vs naive double loops: fwd %.3g, bwd %.3g (tol 1e-5)",
-          ef, eb);
-    free(x), free(w), free(bias), free(dout), free(out), free(dx), free(dw), free(db);
-
-    // the tied LM head with a vocabulary larger than one 2048-row slice, vs naive double loops
-    size_t V = 2100;
-    C = 8;
-    x = random_buffer(T * C, 1.0f, 0.0f, &rng);
-    w = random_buffer(V * C, 1.0f, 0.0f, &rng);
-    dout = random_buffer(T * V, 1.0f, 0.0f, &rng);
-    out = malloc_check(T * V * sizeof(float));
-    dx = calloc_check(T * C, sizeof(float));
-    dw = calloc_check(V * C, sizeof(float));
-    lm_head_forward(out, x, w, 1, T, C, V);
-    lm_head_backward(dx, dw, dout, x, w, 1, T, C, V);
-    ef = eb = 0.0;
-    double big = 0.0; // largest reference gradient: dinp sums 2100 terms, so compare relative to it
-    for (size_t r = 0; r < T; r++)
-        for (size_t v = 0; v < V; v++) {
-            double s = 0.0;
-            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[v * C + c];
-            ef = fmax(ef, fabs(s - out[r * V + v]));
-        }
-    for (size_t r = 0; r < T; r++)
-        for (size_t c = 0; c < C; c++) {
-            double s = 0.0;
-            for (size_t v = 0; v < V; v++) s += (double)dout[r * V + v] * w[v * C + c];
-            eb = fmax(eb, fabs(s - dx[r * C + c]));
-            big = fmax(big, fabs(s));
-        }
-    for (size_t v = 0; v < V; v++)
-        for (size_t c = 0; c < C; c++) {
-            double s = 0.0;
-            for (size_t r = 0; r < T; r++) s += (double)dout[r * V + v] * x[r * C + c];
-            eb = fmax(eb, fabs(s - dw[v * C + c]));
-            big = fmax(big, fabs(s));
-        }
-    check(ef <= 1e-5 && eb / big <= 1e-5,
-          "model kernel lm_head (V=%zu, two slices) vs naive double loops: fwd abs %.3g, bwd rel %.3g (tol 1e-5, 1e-5)",
-          V, ef, eb / big);
-    free(x), free(w), free(dout), free(out), free(dx), free(dw);
-}
-
 static int write_whole(const char* path, const void* data, size_t n) {
     FILE* f = fopen(path, "wb");
     if (!f) return -1;
@@ -639,7 +457,6 @@ static void test_model_schedule_sampling(void) {
 }
 
 void test_model(void) {
-    test_model_kernels();
     test_model_schedule_sampling();
     GptRef r;
     char why[512];
@@ -3993,37 +3810,7 @@ static void test_speed_decode_sampling(void) {
     gpt_free(&m);
 }
 
-// The model's attention (weights rebuilt in the backward from per-row statistics) against the
-// layer kernels that keep the (B,NH,T,T) weights (checked by finite differences in the model
-// section): same output and same input gradient, bit for bit; T over several query blocks.
-static void test_speed_attention_stats(void) {
-    size_t B = 2, T = 70, C = 24, NH = 3;
-    uint64_t rng = 17;
-    float* inp = malloc_check(B * T * 3 * C * sizeof(float));
-    float* dout = malloc_check(B * T * C * sizeof(float));
-    for (size_t i = 0; i < B * T * 3 * C; i++) inp[i] = 1.5f * random_normal(&rng);
-    for (size_t i = 0; i < B * T * C; i++) dout[i] = random_normal(&rng);
-    float* o1 = malloc_check(B * T * C * sizeof(float));
-    float* o2 = malloc_check(B * T * C * sizeof(float));
-    float* att = malloc_check(B * NH * T * T * sizeof(float));
-    float* stats = malloc_check(B * NH * T * 2 * sizeof(float));
-    float* d1 = calloc_check(B * T * 3 * C, sizeof(float));
-    float* d2 = calloc_check(B * T * 3 * C, sizeof(float));
-    attention_forward(o1, NULL, att, inp, B, T, C, NH);
-    attention_backward(d1, NULL, NULL, dout, inp, att, B, T, C, NH);
-    attention_forward_stats(o2, stats, inp, B, T, C, NH);
-    attention_backward_stats(d2, dout, inp, stats, B, T, C, NH);
-    double dmax = max_abs_diff(o1, o2, B * T * C), gmax = max_abs_diff(d1, d2, B * T * 3 * C);
-    int same = memcmp(o1, o2, B * T * C * sizeof(float)) == 0 && memcmp(d1, d2, B * T * 3 * C * sizeof(float)) == 0;
-    check(same && max_abs(d1, B * T * 3 * C) > 0.0,
-          "speed: attention with row statistics (weights rebuilt in backward) = with stored weights, B2 T70 C24 "
-          "H3: output and dinp bit-identical (max abs diff %.3g, %.3g)",
-          dmax, gmax);
-    free(inp), free(dout), free(o1), free(o2), free(att), free(stats), free(d1), free(d2);
-}
-
 static void test_speed(void) {
-    test_speed_attention_stats();
     test_speed_decode_logits();
     test_speed_prefill_chunks();
     test_speed_decode_sampling();
@@ -4083,159 +3870,11 @@ static void test_gpu_gemm(uint64_t* rng) {
           worst);
 }
 
-static void test_gpu_kernels(uint64_t* rng) {
-    size_t B = 2, T = 37, C = 16, NH = 4, V = 23, OC = 24, BT = B * T, TT = T * T;
-    // encoder
-    int* inp = gpu_alloc(BT * sizeof(int));
-    int* tg = gpu_alloc(BT * sizeof(int));
-    for (size_t i = 0; i < BT; i++) {
-        inp[i] = (int)(random_u32(rng) % 5); // few distinct tokens: dwte rows collect many additions
-        tg[i] = i % 7 == 3 ? -1 : (int)(random_u32(rng) % V);
-    }
-    float* wte = managed_rand(V * C, rng);
-    float* wpe = managed_rand(T * C, rng);
-    float* x = managed_rand(BT * 4 * C, rng);
-    float* dout = managed_rand(BT * 4 * C, rng);
-    float* oc = managed_rand(BT * 4 * C, rng);
-    float* og = managed_copy(oc, BT * 4 * C);
-    float* w = managed_rand(4 * C * OC, rng);
-    float* bias = managed_rand(4 * C, rng);
-    encoder_forward(oc, inp, wte, wpe, B, T, C);
-    gpu_encoder_forward(og, inp, wte, wpe, B, T, C);
-    gpu_sync();
-    check_vs_cpu("encoder_forward", og, oc, BT * C, 0.0);
-    float* dwc = managed_rand(V * C + T * C, rng);
-    float* dwg = managed_copy(dwc, V * C + T * C);
-    encoder_backward(dwc, dwc + V * C, dout, inp, B, T, C);
-    gpu_encoder_backward(dwg, dwg + V * C, dout, inp, B, T, C);
-    gpu_sync();
-    check_vs_cpu("encoder_backward (+=)", dwg, dwc, V * C + T * C, 1e-5);
-
-    // layernorm
-    float* mc = gpu_alloc(2 * BT * sizeof(float));
-    float* mg = gpu_alloc(2 * BT * sizeof(float));
-    layernorm_forward(oc, mc, mc + BT, x, w, bias, B, T, C);
-    gpu_layernorm_forward(og, mg, mg + BT, x, w, bias, B, T, C);
-    gpu_sync();
-    check_vs_cpu("layernorm_forward", og, oc, BT * C, 1e-5);
-    check_vs_cpu("layernorm_forward mean, rstd", mg, mc, 2 * BT, 1e-5);
-    memcpy(og, oc, BT * 4 * C * sizeof(float));
-    float* dpc = managed_rand(2 * C, rng);
-    float* dpg = managed_copy(dpc, 2 * C);
-    layernorm_backward(oc, dpc, dpc + C, dout, x, w, mc, mc + BT, B, T, C);
-    gpu_layernorm_backward(og, dpg, dpg + C, dout, x, w, mc, mc + BT, B, T, C);
-    gpu_sync();
-    check_vs_cpu("layernorm_backward dinp (+=)", og, oc, BT * C, 1e-5);
-    check_vs_cpu("layernorm_backward dweight, dbias", dpg, dpc, 2 * C, 1e-4);
-
-    // matmul, with and without bias
-    for (int withb = 1; withb >= 0; withb--) {
-        matmul_forward(oc, x, w, withb ? bias : NULL, B, T, C, OC);
-        gpu_matmul_forward(og, x, w, withb ? bias : NULL, B, T, C, OC);
-        gpu_sync();
-        check_vs_cpu(withb ? "matmul_forward" : "matmul_forward (no bias)", og, oc, BT * OC, 1e-5);
-    }
-    memcpy(og, oc, BT * 4 * C * sizeof(float));
-    float* dwm = managed_rand(C * OC + OC, rng);
-    float* dwmg = managed_copy(dwm, C * OC + OC);
-    matmul_backward(oc, dwm, dwm + C * OC, dout, x, w, B, T, C, OC);
-    gpu_matmul_backward(og, dwmg, dwmg + C * OC, dout, x, w, B, T, C, OC);
-    gpu_sync();
-    check_vs_cpu("matmul_backward dinp (+=)", og, oc, BT * C, 1e-5);
-    check_vs_cpu("matmul_backward dweight, dbias", dwmg, dwm, C * OC + OC, 1e-4);
-
-    // attention: T = 37 spans more than one of the CPU's 32-row blocks
-    float* qkv = managed_rand(BT * 3 * C, rng);
-    float* pa = gpu_alloc(4 * B * NH * TT * sizeof(float));
-    float* pg = gpu_alloc(4 * B * NH * TT * sizeof(float));
-    attention_forward(oc, pa, pa + B * NH * TT, qkv, B, T, C, NH);
-    gpu_attention_forward(og, pg, pg + B * NH * TT, qkv, B, T, C, NH);
-    gpu_sync();
-    check_vs_cpu("attention_forward out", og, oc, BT * C, 1e-5);
-    check_vs_cpu("attention_forward preatt, att", pg, pa, 2 * B * NH * TT, 1e-5);
-    float* dq = managed_rand(BT * 3 * C, rng);
-    float* dqg = managed_copy(dq, BT * 3 * C);
-    for (size_t i = 0; i < 2 * B * NH * TT; i++) pa[2 * B * NH * TT + i] = pg[2 * B * NH * TT + i] = 0.0f;
-    attention_backward(dq, pa + 2 * B * NH * TT, pa + 3 * B * NH * TT, dout, qkv, pa + B * NH * TT, B, T, C, NH);
-    gpu_attention_backward(dqg, pg + 2 * B * NH * TT, pg + 3 * B * NH * TT, dout, qkv, pa + B * NH * TT, B, T, C,
-                           NH);
-    gpu_sync();
-    check_vs_cpu("attention_backward dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
-    check_vs_cpu("attention_backward dpreatt, datt", pg + 2 * B * NH * TT, pa + 2 * B * NH * TT, 2 * B * NH * TT,
-                1e-5);
-    // the model's form: row statistics, weights rebuilt in the backward
-    attention_forward_stats(oc, pa, qkv, B, T, C, NH);
-    gpu_attention_forward_stats(og, pg, qkv, B, T, C, NH);
-    gpu_sync();
-    check_vs_cpu("attention_forward_stats out", og, oc, BT * C, 1e-5);
-    check_vs_cpu("attention_forward_stats max, 1/sum", pg, pa, 2 * B * NH * T, 1e-5);
-    memcpy(dqg, dq, BT * 3 * C * sizeof(float));
-    attention_backward_stats(dq, dout, qkv, pa, B, T, C, NH);
-    gpu_attention_backward_stats(dqg, dout, qkv, pa, B, T, C, NH);
-    gpu_sync();
-    check_vs_cpu("attention_backward_stats dqkv (+=)", dqg, dq, BT * 3 * C, 1e-5);
-
-    // elementwise
-    size_t N = BT * 4 * C;
-    gelu_forward(oc, x, N);
-    gpu_gelu_forward(og, x, N);
-    gpu_sync();
-    check_vs_cpu("gelu_forward", og, oc, N, 1e-6);
-    memcpy(og, oc, N * sizeof(float));
-    gelu_backward(oc, x, dout, N);
-    gpu_gelu_backward(og, x, dout, N);
-    gpu_sync();
-    check_vs_cpu("gelu_backward (+=)", og, oc, N, 1e-6);
-    residual_forward(oc, x, dout, N);
-    gpu_residual_forward(og, x, dout, N);
-    gpu_sync();
-    check_vs_cpu("residual_forward", og, oc, N, 0.0);
-    float* r2c = managed_rand(N, rng);
-    float* r2g = managed_copy(r2c, N);
-    memcpy(og, oc, N * sizeof(float));
-    residual_backward(oc, r2c, x, N);
-    gpu_residual_backward(og, r2g, x, N);
-    gpu_sync();
-    check_vs_cpu("residual_backward (+=, both)", og, oc, N, 0.0);
-    check_vs_cpu("residual_backward second input", r2g, r2c, N, 0.0);
-
-    // tied LM head and cross-entropy, some targets -1
-    float* lc = gpu_alloc(3 * BT * V * sizeof(float));
-    float* lg = gpu_alloc(3 * BT * V * sizeof(float));
-    lm_head_forward(lc, x, wte, B, T, C, V);
-    gpu_lm_head_forward(lg, x, wte, B, T, C, V);
-    gpu_sync();
-    check_vs_cpu("lm_head_forward", lg, lc, BT * V, 1e-5);
-    float* dwtec = managed_rand(V * C, rng);
-    float* dwteg = managed_copy(dwtec, V * C);
-    memcpy(og, oc, N * sizeof(float));
-    lm_head_backward(oc, dwtec, dout, x, wte, B, T, C, V);
-    gpu_lm_head_backward(og, dwteg, dout, x, wte, B, T, C, V);
-    gpu_sync();
-    check_vs_cpu("lm_head_backward dinp (+=)", og, oc, BT * C, 1e-5);
-    check_vs_cpu("lm_head_backward dwte (+=)", dwteg, dwtec, V * C, 1e-4);
-    for (size_t i = 0; i < BT * V; i++) lc[i] = lg[i] = 4.0f * lc[i]; // sharper softmax
-    float* lossc = gpu_alloc(2 * BT * sizeof(float));
-    float* lossg = gpu_alloc(2 * BT * sizeof(float));
-    // lc + BT * V, lg + BT * V: the rows' log-sum-exp (BT floats)
-    crossentropy_forward(lc + BT * V, lossc, lc, tg, B, T, V);
-    gpu_crossentropy_forward(lg + BT * V, lossg, lg, tg, B, T, V);
-    gpu_sync();
-    check_vs_cpu("crossentropy_forward lse", lg + BT * V, lc + BT * V, BT, 1e-5);
-    check_vs_cpu("crossentropy_forward losses (-1 = 0)", lossg, lossc, BT, 1e-5);
-    float* lse_c = managed_copy(lc + BT * V, BT);
-    crossentropy_forward(lc + BT * V, lossc + BT, lc, NULL, B, T, V);
-    gpu_crossentropy_forward(lg + BT * V, lossg + BT, lg, NULL, B, T, V);
-    gpu_sync();
-    check_vs_cpu("crossentropy_forward, NULL targets", lossg + BT, lossc + BT, BT, 0.0);
-    for (size_t i = 0; i < BT * V; i++) lc[2 * BT * V + i] = lg[2 * BT * V + i] = x[i % N];
-    crossentropy_backward(lc + 2 * BT * V, dout, lc, lse_c, tg, B, T, V);
-    gpu_crossentropy_backward(lg + 2 * BT * V, dout, lc, lse_c, tg, B, T, V);
-    gpu_sync();
-    gpu_free(lse_c);
-    check_vs_cpu("crossentropy_backward (+=, -1 skipped)", lg + 2 * BT * V, lc + 2 * BT * V, BT * V, 1e-6);
-
-    // sum of squares against double, and the scale
+// The gradient-norm clip's reductions: the sum of squares against a double loop, and the scale.
+static void test_gpu_norm(uint64_t* rng) {
+    size_t N = 2 * 37 * 4 * 16;
+    float* x = managed_rand(N, rng);
+    float* og = gpu_alloc(N * sizeof(float));
     double ss = 0.0;
     for (size_t i = 0; i < N; i++) ss += (double)x[i] * (double)x[i];
     double gs = gpu_sum_squares(x, N);
@@ -4247,12 +3886,8 @@ static void test_gpu_kernels(uint64_t* rng) {
     double sd = 0.0;
     for (size_t i = 0; i < N; i++) sd = fmax(sd, fabs((double)og[i] - (double)(x[i] * 0.37f)));
     check(sd == 0.0, "gpu: scale_floats max abs diff vs x * s %.3g (tol 0)", sd);
-
-    float* bufs[] = {wte, wpe, x, dout, oc, og, w, bias, dwc, dwg, mc, mg, dpc, dpg, dwm, dwmg, qkv, pa, pg,
-                     dq, dqg, r2c, r2g, lc, lg, dwtec, dwteg, lossc, lossg};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(bufs[i]);
-    gpu_free(inp);
-    gpu_free(tg);
+    gpu_free(x);
+    gpu_free(og);
 }
 
 // probe_assign (the device path in this build) against softmax(normalise(z)·Wᵀ/eps) in double.
@@ -4407,7 +4042,7 @@ void test_gpu(void) {
     printf("     device: %s\n", name);
     uint64_t rng = 77;
     test_gpu_gemm(&rng);
-    test_gpu_kernels(&rng);
+    test_gpu_norm(&rng);
     test_gpu_probes(&rng);
     GptRef r;
     char why[512];
@@ -4432,7 +4067,7 @@ int main(int argc, char** argv) {
     static const struct {
         const char* name;
         void (*fn)(void);
-    } sections[] = {{"gemm", test_gemm},     {"model", test_model}, {"tokenizer", test_tokenizer},
+    } sections[] = {{"gemm", test_gemm},     {"layers", test_layers}, {"model", test_model}, {"tokenizer", test_tokenizer},
                     {"data", test_data},     {"probes", test_probes}, {"ib", test_ib},
                     {"train", test_train},   {"dpo", test_dpo},     {"reliability", test_reliability},
                     {"speed", test_speed},   {"gpu", test_gpu}};
