@@ -38,7 +38,7 @@ SRC += data/prefs.c
 HDR += data/prefs.h
 
 # the test suite: test_gpt.c runs the sections, tests/ holds the checks by subject
-TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c tests/probes.c tests/train.c tests/dpo.c tests/reliability.c tests/ib.c
+TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c tests/probes.c tests/train.c tests/dpo.c tests/reliability.c tests/ib.c tests/gpu.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build

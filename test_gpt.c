@@ -1,8 +1,10 @@
-// test_gpt.c: every check of the project, one line each, against independent references
-// (PyTorch/numpy fixtures from dev/, closed forms, finite differences). Ends with
+// test_gpt.c: the test runner. Every check of the project prints one line, "ok   <what>",
+// "FAIL <what>" or "SKIP <what> because <why>", against an independent reference (PyTorch and numpy
+// fixtures from dev/, closed forms, finite differences, naive loops). The checks live by subject
+// in tests/, one file per section below; tests/test.h is what they share. Ends with
 // "N passed, N failed, N skipped"; exit status 1 if anything failed.
 //
-// Usage: ./test_gpt [SECTION...]   sections: gemm model tokenizer data probes ib train dpo reliability speed gpu
+// Usage: ./test_gpt [SECTION...]   no argument runs every section, in the order of the table below
 #include "tests/test.h"
 
 // The one mutable global: the tally of results.
@@ -33,263 +35,37 @@ void skip(const char* fmt, ...) {
     tally.skipped++;
 }
 
-// ============================================================================
-// gpu: the GPU backend (gpu.cu) kernel by kernel against the CPU kernels, the matrix products
-// against a naive row-major product, the probes' assignment against a double-precision one,
-// TF32 within its stated tolerance, and checkpoints between the two builds. Runs in a GPU build:
-// ./test_gpt_emu (gpu.cu emulated on the CPU, built by `make test`) or `make USE_CUBLAS=1 test`.
-// The fixture checks of the model section run through the GPU path in those builds as well.
-
-#ifdef USE_CUBLAS
-#include "lib/gpu.h"
-
-// Row-major reference C = alpha op(A) op(B) + beta C in double.
-static void gpu_ref_gemm(int ta, int tb, size_t M, size_t N, size_t K, float alpha, const float* A, size_t lda,
-                         const float* B, size_t ldb, float beta, float* C, size_t ldc) {
-    for (size_t i = 0; i < M; i++)
-        for (size_t j = 0; j < N; j++) {
-            double s = 0.0;
-            for (size_t k = 0; k < K; k++)
-                s += (double)(ta ? A[k * lda + i] : A[i * lda + k]) * (double)(tb ? B[j * ldb + k] : B[k * ldb + j]);
-            C[i * ldc + j] = (float)((double)alpha * s + (beta == 0.0f ? 0.0 : (double)beta * (double)C[i * ldc + j]));
-        }
-}
-
-static void test_gpu_gemm(uint64_t* rng) {
-    double worst = 0.0;
-    size_t M = 7, N = 5, K = 9, lda = 11, ldb = 13, ldc = 6;
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            float* A = managed_rand(16 * lda, rng);
-            float* Bm = managed_rand(16 * ldb, rng);
-            float* Cg = managed_rand(3 * M * ldc, rng);
-            float* Cr = managed_copy(Cg, 3 * M * ldc);
-            gpu_sgemm(ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 0.3f, Cg, ldc);
-            // batched: 3 products, operands 17 and 19 floats apart, C blocks M*ldc apart; beta 0 on NaN
-            for (size_t i = M * ldc; i < 3 * M * ldc; i++) Cg[i] = Cr[i] = NAN;
-            gpu_sgemm_batched(ta, tb, M, N, K, 1.5f, A, lda, 17, Bm, ldb, 19, 0.0f, Cg + M * ldc, ldc, M * ldc, 2);
-            gpu_sync();
-            gpu_ref_gemm(ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb, 0.3f, Cr, ldc);
-            for (size_t p = 0; p < 2; p++)
-                gpu_ref_gemm(ta, tb, M, N, K, 1.5f, A + p * 17, lda, Bm + p * 19, ldb, 0.0f, Cr + (p + 1) * M * ldc,
-                             ldc);
-            // only the M x N block of each C is written (padding columns stay as they were)
-            double d = 0.0;
-            for (size_t i = 0; i < 3 * M * ldc; i++) {
-                double e = i % ldc < N ? fabs((double)Cg[i] - (double)Cr[i])
-                                       : (isnan(Cg[i]) ? isnan(Cr[i]) : Cg[i] == Cr[i]) ? 0.0 : (double)INFINITY;
-                if (!(e <= d)) d = e;
-            }
-            if (!(d <= worst)) worst = d;
-            gpu_free(A), gpu_free(Bm), gpu_free(Cg), gpu_free(Cr);
-        }
-    check(worst <= 1e-5, "gpu: sgemm and strided batched, all 4 transposes, padded ld: max abs diff %.3g (tol 1e-5)",
-          worst);
-}
-
-// The gradient-norm clip's reductions: the sum of squares against a double loop, and the scale.
-static void test_gpu_norm(uint64_t* rng) {
-    size_t N = 2 * 37 * 4 * 16;
-    float* x = managed_rand(N, rng);
-    float* og = gpu_alloc(N * sizeof(float));
-    double ss = 0.0;
-    for (size_t i = 0; i < N; i++) ss += (double)x[i] * (double)x[i];
-    double gs = gpu_sum_squares(x, N);
-    check(fabs(gs - ss) <= 1e-12 * ss, "gpu: sum_squares %.17g vs double loop %.17g, rel diff %.2g (tol 1e-12)", gs,
-          ss, fabs(gs - ss) / ss);
-    memcpy(og, x, N * sizeof(float));
-    gpu_scale_floats(og, 0.37f, N);
-    gpu_sync();
-    double sd = 0.0;
-    for (size_t i = 0; i < N; i++) sd = fmax(sd, fabs((double)og[i] - (double)(x[i] * 0.37f)));
-    check(sd == 0.0, "gpu: scale_floats max abs diff vs x * s %.3g (tol 0)", sd);
-    gpu_free(x);
-    gpu_free(og);
-}
-
-// probe_assign (the device path in this build) against softmax(normalise(z)·Wᵀ/eps) in double.
-static void test_gpu_probes(uint64_t* rng) {
-    ProbeBins pb;
-    int d = 24, nb = 37; // n_bins not a multiple of the CPU's 16-column tiles
-    probe_bins_init(&pb, d, nb, 5);
-    size_t N = 29;
-    float* z = malloc_check(N * (size_t)d * sizeof(float)); // host memory, as probe_pref_add passes
-    for (size_t i = 0; i < N * (size_t)d; i++) z[i] = 3.0f * (2.0f * random_f32(rng) - 1.0f);
-    for (int k = 0; k < d; k++) z[5 * (size_t)d + (size_t)k] = 0.0f; // a zero row: uniform
-    float* zm = managed_copy(z, N * (size_t)d);                              // managed, as hidden states
-    float* out = malloc_check(2 * N * (size_t)nb * sizeof(float));
-    probe_assign(&pb, z, N, out);
-    probe_assign(&pb, zm, N, out + N * (size_t)nb);
-    double worst = 0.0;
-    for (size_t r = 0; r < N; r++) {
-        double nz = 0.0, e[64], mx = -INFINITY, s = 0.0;
-        for (int k = 0; k < d; k++) nz += (double)z[r * d + k] * (double)z[r * d + k];
-        for (int j = 0; j < nb; j++) {
-            double dot = 0.0;
-            for (int k = 0; k < d; k++) dot += (double)z[r * d + k] * (double)pb.W[(size_t)j * d + k];
-            e[j] = nz > 0.0 ? dot / sqrt(nz) / (double)pb.eps : 0.0;
-            mx = fmax(mx, e[j]);
-        }
-        for (int j = 0; j < nb; j++) s += (e[j] = exp(e[j] - mx));
-        for (int h = 0; h < 2; h++)
-            for (int j = 0; j < nb; j++)
-                worst = fmax(worst, fabs((double)out[(h * N + r) * nb + j] - e[j] / s));
-    }
-    check(worst <= 1e-5, "gpu: probe_assign on the device (host and managed z, a zero row) vs double: max abs "
-                         "diff %.3g (tol 1e-5)", worst);
-    free(z);
-    free(out);
-    gpu_free(zm);
-    probe_bins_free(&pb);
-}
-
-// TF32 matrix products: the fixture's logits and a few AdamW steps' losses within TF32's looser
-// tolerance (inputs rounded to 10 mantissa bits: relative errors ~5e-4 per product).
-static void test_gpu_tf32(const GptRef* r) {
-    gpu_init(1);
-    GPT m;
-    gpt_build(&m, r->cfg, 1);
-    memcpy(m.params_memory, r->params, r->P * sizeof(float));
-    size_t B = (size_t)r->B, T = (size_t)r->T, BT = B * T, V = (size_t)r->cfg.vocab_size;
-    double ld = 0.0;
-    for (int s = 0; s <= r->nsteps; s++) {
-        gpt_forward(&m, r->inputs, r->targets, B, T);
-        if (s == 0) {
-            double d = max_abs_diff(m.acts.logits, r->logits, BT * V);
-            check(d <= 2e-2, "gpu tf32: fixture logits max abs diff %.3g (tol 2e-2 under TF32; 1e-4 in fp32)", d);
-        }
-        ld = fmax(ld, fabs((double)m.mean_loss - (double)r->step_losses[s]));
-        if (s == r->nsteps) break;
-        gpt_zero_grad(&m);
-        gpt_backward(&m, NULL);
-        gpt_clip_grad_norm(&m, r->clip);
-        gpt_update(&m, r->lr, r->beta1, r->beta2, r->eps, r->wd, s + 1);
-    }
-    gpu_init(0);
-    check(ld <= 1e-2, "gpu tf32: losses of %d AdamW steps max abs diff %.3g (tol 1e-2 under TF32; 1e-4 in fp32)",
-          r->nsteps, ld);
-    gpt_free(&m);
-}
-
-// Checkpoints: a model trained on this backend saves and loads bit-exactly, the loaded parameters
-// are the ones the device computes with, and a checkpoint written by the CPU build's ./train loads
-// here and writes back the identical file (and one written here loads in ./train).
-static void test_gpu_checkpoints(const GptRef* r) {
-    char root[] = "/tmp/forgetful_gpu_XXXXXX";
-    if (!mkdtemp(root)) {
-        check(0, "gpu checkpoint: mkdtemp failed");
-        return;
-    }
-    size_t B = (size_t)r->B, T = (size_t)r->T, BT = B * T, V = (size_t)r->cfg.vocab_size;
-    char dir[300], dir2[300], err[512] = "", cmd[2048];
-    GPT m, l;
-    gpt_build(&m, r->cfg, 1);
-    memcpy(m.params_memory, r->params, r->P * sizeof(float));
-    for (int s = 1; s <= 2; s++) {
-        gpt_forward(&m, r->inputs, r->targets, B, T);
-        gpt_zero_grad(&m);
-        gpt_backward(&m, NULL);
-        gpt_update(&m, r->lr, r->beta1, r->beta2, r->eps, r->wd, s);
-    }
-    gpt_forward(&m, r->inputs, r->targets, B, T);
-    snprintf(dir, sizeof dir, "%s/gpu", root);
-    int rc = gpt_save(&m, dir, err, sizeof err);
-    int rc2 = rc ? -1 : gpt_load(&l, dir, err, sizeof err);
-    int same = rc2 == 0 && memcmp(l.params_memory, m.params_memory, m.num_parameters * sizeof(float)) == 0;
-    int same_logits = 0;
-    if (rc2 == 0) {
-        gpt_forward(&l, r->inputs, r->targets, B, T);
-        same_logits = memcmp(l.acts.logits, m.acts.logits, BT * V * sizeof(float)) == 0;
-        gpt_free(&l);
-    }
-    check(same && same_logits,
-          "gpu checkpoint: after 2 steps on the device, save -> load is bit-exact and gives bit-identical logits %s",
-          err);
-
-    // the CPU build's ./train: its checkpoint loads here and re-saves to the same bytes; after a step
-    // on this backend, the checkpoint written here loads in ./train (--probe-only: load and probe)
-    if (access(train_bin(), X_OK) != 0) {
-        skip("gpu checkpoint: interchange with the CPU build because %s is not built", train_bin());
-    } else {
-        snprintf(cmd, sizeof cmd, "%s -L 2 -C 32 -H 4 -T 16 -B 2 --steps 3 --threads 1 --probe-every 0 "
-                                  "--eval-batches 1 --sample-len 4 --dpo-steps 0 --out %s/cpu >%s/log 2>&1",
-                 train_bin(), root, root);
-        int st = system(cmd);
-        snprintf(dir2, sizeof dir2, "%s/cpu/pretrain", root);
-        snprintf(dir, sizeof dir, "%s/again", root);
-        err[0] = 0;
-        rc = st == 0 ? gpt_load(&l, dir2, err, sizeof err) : -1;
-        int ok = rc == 0 && gpt_save(&l, dir, err, sizeof err) == 0;
-        char a[400], b[400];
-        snprintf(a, sizeof a, "%s/model.safetensors", dir2);
-        snprintf(b, sizeof b, "%s/model.safetensors", dir);
-        size_t la = 0, lb = 0;
-        char* fa = ok ? read_file(a, &la, err, sizeof err) : NULL;
-        char* fb = fa ? read_file(b, &lb, err, sizeof err) : NULL;
-        check(fa && fb && la == lb && memcmp(fa, fb, la) == 0,
-              "gpu checkpoint: a checkpoint of the CPU build's ./train loads on this backend and saves back "
-              "byte-identical (%zu bytes) %s", la, st == 0 ? err : "(./train failed)");
-        free(fa);
-        free(fb);
-        if (rc == 0) {
-            int toks[2 * 16];
-            uint64_t rng = 3;
-            for (int i = 0; i < 2 * 16; i++) toks[i] = (int)(random_u32(&rng) % (uint32_t)l.config.vocab_size);
-            gpt_forward(&l, toks, toks, 2, 16);
-            gpt_zero_grad(&l);
-            gpt_backward(&l, NULL);
-            gpt_update(&l, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
-            snprintf(dir, sizeof dir, "%s/gpu2", root);
-            ok = gpt_save(&l, dir, err, sizeof err) == 0;
-            snprintf(cmd, sizeof cmd, "cp %s/tokenizer.json %s/ && %s --init %s --probe-only --probe-seqs 2 "
-                     "--probe-bins 4 --threads 1 --out %s/probe >%s/log 2>&1", dir2, dir, train_bin(), dir, root, root);
-            st = ok ? system(cmd) : -1;
-            check(st == 0, "gpu checkpoint: a checkpoint saved after a step on this backend loads in the CPU "
-                           "build's %s --init (exit %d) %s", train_bin(), WIFEXITED(st) ? WEXITSTATUS(st) : -1, err);
-            gpt_free(&l);
-        }
-    }
-    gpt_free(&m);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd) != 0) printf("note: could not remove %s\n", root);
-}
-
-void test_gpu(void) {
-    const char* name = gpt_backend_init(0);
-    printf("     device: %s\n", name);
-    uint64_t rng = 77;
-    test_gpu_gemm(&rng);
-    test_gpu_norm(&rng);
-    test_gpu_probes(&rng);
-    GptRef r;
-    char why[512];
-    if (gptref_load(&r, why, sizeof why)) {
-        skip("gpu: TF32 and checkpoint checks because %s", why);
-    } else {
-        test_gpu_tf32(&r);
-        test_gpu_checkpoints(&r);
-    }
-    free(r.file);
-}
-#else
-void test_gpu(void) {
-    skip("gpu: this is the CPU build; `make test` runs the section in ./test_gpt_emu (gpu.cu emulated on the CPU), "
-         "`make USE_CUBLAS=1 test` on a GPU");
-}
-#endif
-
-// ============================================================================
+static const struct {
+    const char* name;
+    void (*fn)(void);
+} sections[] = {
+    {"gemm", test_gemm},               // tests/gemm.c: SGEMM kernels vs double, determinism, few-row paths
+    {"layers", test_layers},           // tests/layers.c: each layer kernel (finite differences, naive, GPU)
+    {"model", test_model},             // tests/model.c: the model vs PyTorch, checkpoints, sampling, KV cache
+    {"tokenizer", test_tokenizer},     // tests/tokenizer.c: BPE, GPT-2 ids, tokenizer.json
+    {"data", test_data},               // tests/data.c: corpus, preference pairs, n-grams, shards
+    {"probes", test_probes},           // tests/probes.c: soft-entropy estimator, probe files, figures
+    {"ib", test_ib},                   // tests/ib.c: the Information Bottleneck bound
+    {"train", test_train},             // tests/train.c: ./train end to end
+    {"dpo", test_dpo},                 // tests/dpo.c: DPO objective, fixture, reader, toy run, CLI
+    {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, crash safety
+    {"gpu", test_gpu},                 // tests/gpu.c: the GPU backend (GPU builds only)
+};
+enum { NUM_SECTIONS = sizeof sections / sizeof sections[0] };
 
 int main(int argc, char** argv) {
-    static const struct {
-        const char* name;
-        void (*fn)(void);
-    } sections[] = {{"gemm", test_gemm},     {"layers", test_layers}, {"model", test_model}, {"tokenizer", test_tokenizer},
-                    {"data", test_data},     {"probes", test_probes}, {"ib", test_ib},
-                    {"train", test_train},   {"dpo", test_dpo},     {"reliability", test_reliability},
-                    {"gpu", test_gpu}};
-    size_t ns = sizeof sections / sizeof sections[0];
-    for (size_t i = 0; i < ns; i++) {
+    // every argument must name a section: a typo must not pass as "0 failed"
+    for (int a = 1; a < argc; a++) {
+        int known = 0;
+        for (int i = 0; i < NUM_SECTIONS; i++) known |= strcmp(argv[a], sections[i].name) == 0;
+        if (!known) {
+            fprintf(stderr, "error: no section '%s'; usage: %s [SECTION...] with SECTION one of:", argv[a], argv[0]);
+            for (int i = 0; i < NUM_SECTIONS; i++) fprintf(stderr, " %s", sections[i].name);
+            fprintf(stderr, "\n");
+            return 2;
+        }
+    }
+    for (int i = 0; i < NUM_SECTIONS; i++) {
         int wanted = argc < 2;
         for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], sections[i].name) == 0;
         if (!wanted) continue;
