@@ -25,10 +25,10 @@ struct FdCase {
     void (*backward)(FdCase* k, float* dx, float* dw, float* db);
 };
 
-// The shapes every layer's case starts from: B2 T5 C8 OC6 NH2 V7; x and out (B,T,C), statistics
-// (B,T). Each layer's check then sets its own sizes.
-static FdCase fd_case(void) {
-    FdCase k = {.B = 2, .T = 5, .C = 8, .OC = 6, .NH = 2, .V = 7};
+// A layer's case with the shapes every one starts from: B2 T5 C8 OC6 NH2 V7; x and out (B,T,C),
+// statistics (B,T), no w or b. Each layer's check then sets its own sizes.
+static FdCase fd_case(void (*forward)(FdCase*), void (*backward)(FdCase*, float*, float*, float*)) {
+    FdCase k = {.B = 2, .T = 5, .C = 8, .OC = 6, .NH = 2, .V = 7, .forward = forward, .backward = backward};
     k.nx = k.nout = k.B * k.T * k.C;
     k.naux = k.B * k.T;
     return k;
@@ -75,8 +75,11 @@ static double fd_error(FdCase* k, float* p, const float* g, size_t n) {
     return worst;
 }
 
-// The check of one layer's backward: the worst of x, w and b against finite differences.
-static void fd_check(const char* name, FdCase* k) {
+// The check of one layer's backward on inputs drawn from a fixed seed (w ~ woffset + wscale N(0,1)):
+// the worst of x, w and b against finite differences.
+static void fd_check(const char* name, FdCase* k, float wscale, float woffset) {
+    uint64_t rng = 777;
+    fd_alloc(k, wscale, woffset, &rng);
     float* dx = calloc_check(k->nx, sizeof(float));
     float* dw = calloc_check(k->nw ? k->nw : 1, sizeof(float));
     float* db = calloc_check(k->nb ? k->nb : 1, sizeof(float));
@@ -89,6 +92,25 @@ static void fd_check(const char* name, FdCase* k) {
           e);
     free(k->x), free(k->w), free(k->b), free(k->out), free(k->aux1), free(k->aux2), free(k->wt), free(k->tg);
     free(dx), free(dw), free(db);
+}
+
+// Naive reference product for matmul and the LM head: max over (i, j) of
+// |Σ_k A[i,k] B[k,j] (+ bias[j]) - got[i*N + j]|, summed in double in k order, where A[i,k] is
+// A[i*sai + k*sak] and B[k,j] is B[k*sbk + j*sbj] (so either operand may be read transposed);
+// *ref_max is the largest |reference|.
+static double naive_product_error(const float* A, size_t sai, size_t sak, const float* B, size_t sbk, size_t sbj,
+                                  const float* bias, const float* got, size_t M, size_t N, size_t K,
+                                  double* ref_max) {
+    double e = 0.0;
+    *ref_max = 0.0;
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++) {
+            double s = bias ? bias[j] : 0.0;
+            for (size_t k = 0; k < K; k++) s += (double)A[i * sai + k * sak] * (double)B[k * sbk + j * sbj];
+            e = fmax(e, fabs(s - got[i * N + j]));
+            *ref_max = fmax(*ref_max, fabs(s));
+        }
+    return e;
 }
 
 // ----------------------------------------------------------------------------
@@ -159,12 +181,9 @@ static void layernorm_fd_backward(FdCase* k, float* dx, float* dw, float* db) {
 }
 
 static void layernorm_check_fd(void) {
-    uint64_t rng = 777;
-    FdCase k = fd_case();
+    FdCase k = fd_case(layernorm_fd_forward, layernorm_fd_backward);
     k.nw = k.nb = k.C;
-    k.forward = layernorm_fd_forward, k.backward = layernorm_fd_backward;
-    fd_alloc(&k, 0.3f, 1.0f, &rng); // weights near 1, as initialised
-    fd_check("layernorm", &k);
+    fd_check("layernorm", &k, 0.3f, 1.0f); // weights near 1, as initialised
 }
 
 #ifdef USE_CUBLAS
@@ -201,12 +220,9 @@ static void matmul_fd_backward(FdCase* k, float* dx, float* dw, float* db) {
 }
 
 static void matmul_check_fd(void) {
-    uint64_t rng = 777;
-    FdCase k = fd_case();
+    FdCase k = fd_case(matmul_fd_forward, matmul_fd_backward);
     k.nw = k.C * k.OC, k.nb = k.OC, k.nout = k.B * k.T * k.OC;
-    k.forward = matmul_fd_forward, k.backward = matmul_fd_backward;
-    fd_alloc(&k, 0.5f, 0.0f, &rng);
-    fd_check("matmul", &k);
+    fd_check("matmul", &k, 0.5f, 0.0f);
 }
 
 // Against naive double-precision triple loops, with shapes that exercise the tile tails.
@@ -223,28 +239,14 @@ static void matmul_check_naive(void) {
     float* db = calloc_check(OC, sizeof(float));
     matmul_forward(out, x, w, bias, B, T, C, OC);
     matmul_backward(dx, dw, db, dout, x, w, B, T, C, OC);
-    double ef = 0.0, eb = 0.0;
-    for (size_t r = 0; r < B * T; r++)
-        for (size_t o = 0; o < OC; o++) {
-            double s = bias[o];
-            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[c * OC + o];
-            ef = fmax(ef, fabs(s - out[r * OC + o]));
-        }
-    for (size_t r = 0; r < B * T; r++)
-        for (size_t c = 0; c < C; c++) {
-            double s = 0.0;
-            for (size_t o = 0; o < OC; o++) s += (double)dout[r * OC + o] * w[c * OC + o];
-            eb = fmax(eb, fabs(s - dx[r * C + c]));
-        }
-    for (size_t c = 0; c < C; c++)
-        for (size_t o = 0; o < OC; o++) {
-            double s = 0.0;
-            for (size_t r = 0; r < B * T; r++) s += (double)x[r * C + c] * dout[r * OC + o];
-            eb = fmax(eb, fabs(s - dw[c * OC + o]));
-        }
+    size_t BT = B * T;
+    double big;
+    double ef = naive_product_error(x, C, 1, w, OC, 1, bias, out, BT, OC, C, &big);      // out = x · w + b
+    double eb = naive_product_error(dout, OC, 1, w, 1, OC, NULL, dx, BT, C, OC, &big);  // dx = dout · wᵀ
+    eb = fmax(eb, naive_product_error(x, 1, C, dout, OC, 1, NULL, dw, C, OC, BT, &big)); // dw = xᵀ · dout
     for (size_t o = 0; o < OC; o++) {
         double s = 0.0;
-        for (size_t r = 0; r < B * T; r++) s += dout[r * OC + o];
+        for (size_t r = 0; r < BT; r++) s += dout[r * OC + o];
         eb = fmax(eb, fabs(s - db[o]));
     }
     check(ef <= 1e-5 && eb <= 1e-5, "model kernel matmul (7x13 -> 19) vs naive double loops: fwd %.3g, bwd %.3g (tol 1e-5)",
@@ -295,13 +297,10 @@ static void attention_fd_backward(FdCase* k, float* dx, float* dw, float* db) {
 }
 
 static void attention_check_fd(void) {
-    uint64_t rng = 777;
-    FdCase k = fd_case();
+    FdCase k = fd_case(attention_fd_forward, attention_fd_backward);
     k.nx = k.B * k.T * 3 * k.C;
     k.naux = k.B * k.NH * k.T * k.T; // preatt and att (B,NH,T,T)
-    k.forward = attention_fd_forward, k.backward = attention_fd_backward;
-    fd_alloc(&k, 0.0f, 0.0f, &rng);
-    fd_check("attention", &k);
+    fd_check("attention", &k, 0.0f, 0.0f);
 }
 
 // The model's attention (weights rebuilt in the backward from per-row statistics) against the
@@ -381,12 +380,9 @@ static void gelu_fd_backward(FdCase* k, float* dx, float* dw, float* db) {
 }
 
 static void gelu_check_fd(void) {
-    uint64_t rng = 777;
-    FdCase k = fd_case();
+    FdCase k = fd_case(gelu_fd_forward, gelu_fd_backward);
     k.nx = k.nout = 40;
-    k.forward = gelu_fd_forward, k.backward = gelu_fd_backward;
-    fd_alloc(&k, 0.0f, 0.0f, &rng);
-    fd_check("gelu", &k);
+    fd_check("gelu", &k, 0.0f, 0.0f);
 }
 
 #ifdef USE_CUBLAS
@@ -446,12 +442,9 @@ static void lm_head_fd_backward(FdCase* k, float* dx, float* dw, float* db) {
 }
 
 static void lm_head_check_fd(void) {
-    uint64_t rng = 777;
-    FdCase k = fd_case();
+    FdCase k = fd_case(lm_head_fd_forward, lm_head_fd_backward);
     k.nw = k.V * k.C, k.nout = k.B * k.T * k.V;
-    k.forward = lm_head_fd_forward, k.backward = lm_head_fd_backward;
-    fd_alloc(&k, 0.5f, 0.0f, &rng);
-    fd_check("lm_head", &k);
+    fd_check("lm_head", &k, 0.5f, 0.0f);
 }
 
 // A vocabulary larger than one 2048-row slice, against naive double loops.
@@ -466,28 +459,12 @@ static void lm_head_check_naive(void) {
     float* dw = calloc_check(V * C, sizeof(float));
     lm_head_forward(out, x, w, 1, T, C, V);
     lm_head_backward(dx, dw, dout, x, w, 1, T, C, V);
-    double ef = 0.0, eb = 0.0;
-    double big = 0.0; // largest reference gradient: dinp sums 2100 terms, so compare relative to it
-    for (size_t r = 0; r < T; r++)
-        for (size_t v = 0; v < V; v++) {
-            double s = 0.0;
-            for (size_t c = 0; c < C; c++) s += (double)x[r * C + c] * w[v * C + c];
-            ef = fmax(ef, fabs(s - out[r * V + v]));
-        }
-    for (size_t r = 0; r < T; r++)
-        for (size_t c = 0; c < C; c++) {
-            double s = 0.0;
-            for (size_t v = 0; v < V; v++) s += (double)dout[r * V + v] * w[v * C + c];
-            eb = fmax(eb, fabs(s - dx[r * C + c]));
-            big = fmax(big, fabs(s));
-        }
-    for (size_t v = 0; v < V; v++)
-        for (size_t c = 0; c < C; c++) {
-            double s = 0.0;
-            for (size_t r = 0; r < T; r++) s += (double)dout[r * V + v] * x[r * C + c];
-            eb = fmax(eb, fabs(s - dw[v * C + c]));
-            big = fmax(big, fabs(s));
-        }
+    // compare the backward relative to its largest reference value: dinp sums 2100 terms
+    double big, big2;
+    double ef = naive_product_error(x, C, 1, w, 1, C, NULL, out, T, V, C, &big);      // out = x · wᵀ
+    double eb = naive_product_error(dout, V, 1, w, C, 1, NULL, dx, T, C, V, &big);    // dx = dout · w
+    eb = fmax(eb, naive_product_error(dout, 1, V, x, C, 1, NULL, dw, V, C, T, &big2)); // dw = doutᵀ · x
+    big = fmax(big, big2);
     check(ef <= 1e-5 && eb / big <= 1e-5,
           "model kernel lm_head (V=%zu, two slices) vs naive double loops: fwd abs %.3g, bwd rel %.3g (tol 1e-5, 1e-5)",
           V, ef, eb / big);
@@ -530,13 +507,10 @@ static void crossentropy_fd_backward(FdCase* k, float* dx, float* dw, float* db)
 }
 
 static void crossentropy_check_fd(void) {
-    uint64_t rng = 777;
-    FdCase k = fd_case();
+    FdCase k = fd_case(crossentropy_fd_forward, crossentropy_fd_backward);
     k.nx = k.B * k.T * k.V, k.nout = k.B * k.T;
     k.naux = k.B * k.T * k.V;
-    k.forward = crossentropy_fd_forward, k.backward = crossentropy_fd_backward;
-    fd_alloc(&k, 0.0f, 0.0f, &rng);
-    fd_check("crossentropy", &k);
+    fd_check("crossentropy", &k, 0.0f, 0.0f);
 }
 
 #ifdef USE_CUBLAS
