@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent numpy/scipy reference for the soft-entropy probes (probes.c).
 
-Writes data/fixtures/probes_reference.txt, a whitespace-separated text file read by test_gpt.c:
+Writes data/fixtures/probes_reference.txt, a whitespace-separated text file read by tests/probes.c:
 
     eps <count>
     <d> <n_bins> <eps>                       one line per (d, n_bins) pair
