@@ -37,8 +37,9 @@ HDR = model.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/gemm.h lib/js
 SRC += data/prefs.c
 HDR += data/prefs.h
 
-# the test suite: test_gpt.c runs the sections, tests/ holds the checks by subject
-TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c tests/probes.c tests/train.c tests/dpo.c tests/reliability.c tests/ib.c tests/gpu.c
+# the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
+TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
+           tests/probes.c tests/ib.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
