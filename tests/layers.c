@@ -8,6 +8,13 @@
 // NH heads, V vocabulary.
 #include "test.h"
 
+// n values offset + scale * N(0,1) from rng, malloc'd (at least one float, so n may be 0).
+static float* random_buffer(size_t n, float scale, float offset, uint64_t* rng) {
+    float* p = malloc_check((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = offset + scale * random_normal(rng);
+    return p;
+}
+
 // ----------------------------------------------------------------------------
 // Finite differences: J = sum(out * wt) for fixed random weights wt, so that the backward seeded
 // with dout = wt gives dJ/dinputs, compared with (J(p + eps) - J(p - eps)) / 2eps per coordinate.

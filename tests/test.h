@@ -55,12 +55,10 @@ void skip(const char* fmt, ...) PRINTF_LIKE(1, 2);
 // ----------------------------------------------------------------------------
 // Tolerances (tests/test.c)
 
-double max_abs_diff(const float* a, const float* b, size_t n); // NaN anywhere gives NaN
+double max_abs_diff(const float* a, const float* b, size_t n); // NaN if any difference is NaN
 double max_abs(const float* a, size_t n);
 // max|a-b| / max(max|b|, 1e-6): relative error of a tensor as a whole.
 double tensor_rel_diff(const float* a, const float* b, size_t n);
-// n values offset + scale * N(0,1) from rng, malloc'd (at least one float, so n may be 0).
-float* random_buffer(size_t n, float scale, float offset, uint64_t* rng);
 
 // ----------------------------------------------------------------------------
 // The PyTorch reference state written by dev/reference_gpt.py (layout documented there)
