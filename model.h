@@ -275,7 +275,7 @@ void block_backward(BlockActs* d, BlockParams* g, const BlockActs* a, const Bloc
 // forward pass (matrix-vector products, and attention over the row's cached positions) instead
 // of a forward over the whole prefix. The arithmetic is gpt_forward's, row by row (the same
 // block_forward and kernels, sums in the same order), so the logits equal the full forward's at every position
-// (test_gpt.c checks it). In the GPU build the decoding steps still run on the host (the model's
+// (tests/model.c checks it). In the GPU build the decoding steps still run on the host (the model's
 // managed memory is readable there), so they agree with the device's forward to fp32 rounding.
 typedef struct {
     size_t B, max_len; // rows, and positions per row (max_len <= maxT)
