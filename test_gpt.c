@@ -23,6 +23,7 @@
 #include "data/prefs.h"
 #include "data/shards.h"
 #include "lib/gemm.h"
+#include "lib/dpo.h"
 #include "lib/json.h"
 #include "model.h"
 #include "probes.h"
