@@ -37,9 +37,10 @@ HDR = model.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/gemm.h lib/js
 SRC += data/prefs.c
 HDR += data/prefs.h
 
-# what ./train's stages share: the data set and loaders, the training step, the run folder, DPO
-SRC += data/dataset.c lib/step.c lib/run.c lib/dpo.c
-HDR += data/dataset.h lib/step.h lib/run.h lib/dpo.h
+# what ./train's stages share: the flags, the data set and loaders, the training step, the run
+# folder, DPO
+SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/dpo.c
+HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/dpo.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
 # never sees it. NVCCFLAGS may add e.g. -arch=sm_90 (the default targets nvcc's default arch, JIT

@@ -1,8 +1,8 @@
 // train.c: the ./train command. Pre-trains a GPT-2 style model on a text (the built-in corpus by
 // default), logging to a run folder (see README.md, "The run folder"); checkpoints, exact resume,
-// samples; then the DPO stage (lib/dpo.c). What the stages share lives beside: the data and its
-// loaders in data/dataset.c, the optimisation step in lib/step.c, the run folder's files (training
-// state, CSV logs, progress, probes) in lib/run.c.
+// samples; then the DPO stage (lib/dpo.c). What the stages share lives beside: the flag parser in
+// lib/flags.c, the data and its loaders in data/dataset.c, the optimisation step in lib/step.c, the
+// run folder's files (training state, CSV logs, progress, probes) in lib/run.c.
 //
 // Sections: configuration and flags; evaluation and sampling; the pre-training stage; throughput;
 // main.
@@ -23,6 +23,7 @@
 
 #include "data/dataset.h"
 #include "lib/dpo.h"
+#include "lib/flags.h"
 #include "lib/gemm.h"
 #include "lib/json.h"
 #include "lib/run.h"
@@ -160,18 +161,7 @@ static const TrainConfig DEFAULTS = {
     .peak_gflops = 0.0f,
 };
 
-// One row per flag: the parser, the usage text and the --resume rules all read this table.
-typedef enum { ARG_INT, ARG_U64, ARG_FLOAT, ARG_STR, ARG_SWITCH } ArgType;
-typedef struct {
-    const char* name;    // "--steps" or "-B"
-    ArgType type;
-    size_t offset;       // into TrainConfig
-    double min, max;     // accepted range (numbers)
-    int on_resume;       // 1: may be given with --resume (does not change the trajectory)
-    const char* metavar; // shown in the usage
-    const char* help;
-} FlagSpec;
-
+// One row per flag (lib/flags.h): the parser, the usage text and the --resume rules all read this table.
 #define OFF(f) offsetof(TrainConfig, f)
 static const FlagSpec FLAGS[] = {
     {"--input", ARG_STR, OFF(input), 0, 0, 0, "FILE|DIR", "training text, or a folder of .txt files"},
@@ -228,48 +218,22 @@ static const FlagSpec FLAGS[] = {
 };
 #define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
-// Prints a flag's default value from DEFAULTS, or the preset rule for the -1 ("auto") ones.
-static void print_default(FILE* f, const FlagSpec* fs) {
-    const char* base = (const char*)&DEFAULTS + fs->offset;
-    switch (fs->type) {
-    case ARG_INT: {
-        int v = *(const int*)base;
-        if (v < 0)
-            fprintf(f, "%s", fs->offset == OFF(warmup) ? "5% of steps" : fs->offset == OFF(probe_every) ? "steps/20" : "preset");
-        else fprintf(f, "%d", v);
-        break;
-    }
-    case ARG_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t*)base); break;
-    case ARG_FLOAT: {
-        float v = *(const float*)base;
-        if (v < 0.0f) fprintf(f, "preset");
-        else fprintf(f, "%g", (double)v);
-        break;
-    }
-    case ARG_STR: {
-        const char* s = *(const char* const*)base;
-        fprintf(f, "%s", s                             ? s
-                       : fs->offset == OFF(input) ? "built-in corpus"
-                       : fs->offset == OFF(out)   ? "runs/<input>-<model>"
-                       : fs->offset == OFF(dpo)   ? "built-in pairs with the built-in corpus"
-                                                  : "none");
-        break;
-    }
-    case ARG_SWITCH: fprintf(f, "off"); break;
+// The usage's default of a flag whose value is "auto" (a negative number, a NULL string).
+static const char* auto_default(const FlagSpec* fs) {
+    switch (fs->offset) {
+    case OFF(warmup): return "5% of steps";
+    case OFF(probe_every): return "steps/20";
+    case OFF(input): return "built-in corpus";
+    case OFF(out): return "runs/<input>-<model>";
+    case OFF(dpo): return "built-in pairs with the built-in corpus";
+    default: return fs->type == ARG_STR ? "none" : "preset";
     }
 }
 
 // Writes the usage: every flag with its default, then the presets.
 static void print_usage(FILE* f) {
     fprintf(f, "usage: ./train [flags]   pre-trains a GPT-2 style model; with no flags, on the built-in corpus\n\n");
-    for (size_t i = 0; i < NUM_FLAGS; i++) {
-        const FlagSpec* fs = &FLAGS[i];
-        char left[64];
-        snprintf(left, sizeof left, "%s %s", fs->name, fs->metavar);
-        fprintf(f, "  %-20s %s (default: ", left, fs->help);
-        print_default(f, fs);
-        fprintf(f, ")\n");
-    }
+    flags_print_usage(f, FLAGS, NUM_FLAGS, &DEFAULTS, auto_default);
     fprintf(f, "\npresets (batch, steps, lr):\n");
     for (size_t i = 0; i < NUM_PRESETS; i++) {
         const ModelPreset* p = &PRESETS[i];
@@ -279,67 +243,15 @@ static void print_usage(FILE* f) {
     fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
 }
 
-// Parses a whole string as a number in [min, max]; anything else is a usage error naming the flag.
-// (parse_number_arg in lib/util.c does the parsing, so dev/fuzz/fuzz_flags.c can fuzz it.)
-static double parse_number(const char* flag, const char* s, int integer, double min, double max) {
-    double v;
-    char err[512];
-    if (parse_number_arg(s, integer, min, max, &v, err, sizeof err) != 0) error_usage("%s: %s", flag, err);
-    return v;
-}
-
-// Fills cfg from the command line. given[i] says whether FLAGS[i] appeared.
+// Fills cfg from the command line: the defaults, then the flags. given[i] says whether FLAGS[i]
+// appeared.
 static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** argv) {
     *cfg = DEFAULTS;
-    memset(given, 0, NUM_FLAGS);
-    for (int a = 1; a < argc; a++) {
-        const char* arg = argv[a];
-        if (strcmp(arg, "-h") == 0) arg = "--help";
-        const char* eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
-        const FlagSpec* fs = NULL;
-        size_t idx = 0;
-        for (size_t i = 0; i < NUM_FLAGS; i++) {
-            if (strlen(FLAGS[i].name) == name_len && strncmp(FLAGS[i].name, arg, name_len) == 0) {
-                fs = &FLAGS[i];
-                idx = i;
-            }
-        }
-        if (!fs && arg[0] != '-') error_usage("unexpected argument '%s' (a training text goes after --input)", arg);
-        if (!fs) error_usage("unknown flag '%s'", arg);
-        if (given[idx]) error_usage("%s given twice", fs->name);
-        given[idx] = 1;
-        char* field = (char*)cfg + fs->offset;
-        if (fs->type == ARG_SWITCH) {
-            if (eq) error_usage("%s takes no value", fs->name);
-            *(int*)field = 1;
-            continue;
-        }
-        const char* val = eq ? eq + 1 : (a + 1 < argc ? argv[++a] : NULL);
-        if (!val) error_usage("%s needs a value (%s)", fs->name, fs->metavar);
-        switch (fs->type) {
-        case ARG_INT: *(int*)field = (int)parse_number(fs->name, val, 1, fs->min, fs->max); break;
-        case ARG_FLOAT: *(float*)field = (float)parse_number(fs->name, val, 0, fs->min, fs->max); break;
-        case ARG_U64: {
-            char err[512];
-            if (parse_u64_arg(val, (uint64_t*)field, err, sizeof err) != 0) error_usage("%s: %s", fs->name, err);
-            break;
-        }
-        case ARG_STR:
-            if (!*val) error_usage("%s: empty value", fs->name);
-            *(const char**)field = val;
-            break;
-        case ARG_SWITCH: break;
-        }
-    }
+    flags_parse(FLAGS, NUM_FLAGS, cfg, given, argc, argv);
 }
 
 // Whether the flag `name` appeared on the command line.
-static int flag_given(const unsigned char* given, const char* name) {
-    for (size_t i = 0; i < NUM_FLAGS; i++)
-        if (strcmp(FLAGS[i].name, name) == 0) return given[i];
-    return 0;
-}
+static int flag_given(const unsigned char* given, const char* name) { return flags_given(FLAGS, NUM_FLAGS, given, name); }
 
 // The shape and schedule a run actually uses, after presets, overrides and --init are applied.
 typedef struct {

@@ -22,6 +22,7 @@
 #include "../data/corpus.h"
 #include "../data/prefs.h"
 #include "../tokenizer.h"
+#include "flags.h"
 #include "step.h"
 #include "util.h"
 

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +15,7 @@
 #include "util.h"
 
 // ============================================================================
-// Usage errors, formatting and the memory check
-
-void error_usage(const char* fmt, ...) {
-    char msg[16384];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "error: %s (./train --help lists the flags)\n", msg);
-    exit(2);
-}
+// Formatting and the memory check
 
 void format_bytes(char* buf, size_t len, double bytes) {
     if (bytes >= 1024.0 * 1024 * 1024) snprintf(buf, len, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));

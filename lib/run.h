@@ -13,11 +13,7 @@
 #include "../probes.h"
 
 // ----------------------------------------------------------------------------
-// Usage errors, formatting and the memory check
-
-// A usage error (a bad flag): "error: <message> (./train --help lists the flags)" on stderr, exit
-// status 2.
-NORETURN void error_usage(const char* fmt, ...) PRINTF_LIKE(1, 2);
+// Formatting and the memory check
 
 void format_bytes(char* buf, size_t len, double bytes);  // "281.3 MiB", "1.20 GiB"
 void format_duration(char* buf, size_t len, double s);   // "1:12", "1:02:03", "--:--" if unknown
