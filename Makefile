@@ -37,6 +37,11 @@ HDR = model.h lib/layers.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/
 SRC += data/prefs.c
 HDR += data/prefs.h
 
+# what ./train's stages share: the flags, the data set and loaders, the training step, the run
+# folder, DPO
+SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/dpo.c
+HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/dpo.h
+
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
            tests/probes.c tests/ib.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c
