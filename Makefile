@@ -37,6 +37,16 @@ HDR = model.h lib/layers.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/
 SRC += data/prefs.c
 HDR += data/prefs.h
 
+# what ./train's stages share: the flags, the data set and loaders, the training step, the run
+# folder, DPO
+SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/dpo.c
+HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/dpo.h
+
+# the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
+TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
+           tests/probes.c tests/ib.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c
+TEST_HDR = tests/test.h
+
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
 # never sees it. NVCCFLAGS may add e.g. -arch=sm_90 (the default targets nvcc's default arch, JIT
 # compiled for newer GPUs).
@@ -68,13 +78,13 @@ build_flavor: FORCE
 train: train.c $(SRC) $(HDR) $(GPU_OBJ) build_flavor
 	$(CC) $(CFLAGS) -o $@ train.c $(SRC) $(GPU_OBJ) $(LDLIBS)
 
-test_gpt: test_gpt.c $(SRC) $(HDR) $(GPU_OBJ) build_flavor
-	$(CC) $(CFLAGS) -o $@ test_gpt.c $(SRC) $(GPU_OBJ) $(LDLIBS)
+test_gpt: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) $(GPU_OBJ) build_flavor
+	$(CC) $(CFLAGS) -o $@ $(TEST_SRC) $(SRC) $(GPU_OBJ) $(LDLIBS)
 
 test: train test_gpt $(if $(HAVE_CXX),test_gpt_emu)
 	./test_gpt
 ifeq ($(HAVE_CXX),yes)
-	./test_gpt_emu gpu model
+	./test_gpt_emu layers model gpu
 else
 	@echo "SKIP the GPU backend under CPU emulation (./test_gpt_emu) because no C++ compiler ($(CXX)) was found"
 endif
@@ -85,14 +95,14 @@ gpu.o: lib/gpu.cu $(GPU_HDR) lib/util.h
 gpu_emu.o: lib/gpu.cu $(GPU_HDR) lib/util.h
 	$(CXX) $(EMU_FLAGS) -c -o $@ lib/gpu.cu
 
-test_gpt_emu: test_gpt.c $(SRC) $(HDR) $(GPU_HDR) gpu_emu.o
-	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ test_gpt.c $(SRC) gpu_emu.o -lm
+test_gpt_emu: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) $(GPU_HDR) gpu_emu.o
+	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ $(TEST_SRC) $(SRC) gpu_emu.o -lm
 
 train_gpu: train.c $(SRC) $(HDR) gpu.o
 	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ train.c $(SRC) gpu.o -lm $(GPU_LDLIBS)
 
-test_gpt_gpu: test_gpt.c $(SRC) $(HDR) gpu.o
-	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ test_gpt.c $(SRC) gpu.o -lm $(GPU_LDLIBS)
+test_gpt_gpu: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) gpu.o
+	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ $(TEST_SRC) $(SRC) gpu.o -lm $(GPU_LDLIBS)
 
 # Sanitizer build: -O1 -g keeps reports readable; OpenMP stays on so the threaded paths are checked.
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -103,8 +113,8 @@ asan: train_asan test_gpt_asan
 train_asan: train.c $(SRC) $(HDR)
 	$(CC) $(ASAN_CFLAGS) -o $@ train.c $(SRC) $(LDLIBS)
 
-test_gpt_asan: test_gpt.c $(SRC) $(HDR)
-	$(CC) $(ASAN_CFLAGS) -o $@ test_gpt.c $(SRC) $(LDLIBS)
+test_gpt_asan: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR)
+	$(CC) $(ASAN_CFLAGS) -o $@ $(TEST_SRC) $(SRC) $(LDLIBS)
 
 # libFuzzer harnesses (dev/fuzz/fuzz_<name>.c), one per parser of outside input, built with clang under
 # ASan+UBSan (sources compiled once into dev/fuzz/out/obj/, coverage-instrumented, without OpenMP) and

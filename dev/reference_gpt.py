@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference GPT-2 in PyTorch, written from the math (independent of model.c), for test_gpt.c.
+"""Reference GPT-2 in PyTorch, written from the math (independent of model.c), for tests/model.c.
 
 Writes
   data/fixtures/gpt_reference.bin   a tiny model: params, inputs, targets, logits, losses, hidden

@@ -2,7 +2,7 @@
 """Independent dense numpy reference for the Information Bottleneck iteration (probes.c,
 "Information Bottleneck bound").
 
-Writes data/fixtures/ib_reference.txt, a whitespace-separated text file read by test_gpt.c:
+Writes data/fixtures/ib_reference.txt, a whitespace-separated text file read by tests/ib.c:
 
     ib_reference 1
     <nx> <ny> <nt> <K> <nbeta> <nchain>
