@@ -39,8 +39,8 @@ HDR += data/prefs.h
 
 # what ./train's stages share: the flags, the data set and loaders, the training step, the run
 # folder, DPO
-SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/dpo.c
-HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/dpo.h
+SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c
+HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h
 
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \

@@ -474,13 +474,12 @@ static void assign_rows(ProbeRun* pr, ProbeRows* r, int l, const float* z, size_
         probe_assign(b, s, z, n, r->p[l * b->seeds + s] + first * (size_t)b->n_bins);
 }
 
-void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t B, size_t T) {
+void probe_states_add(ProbeRun* pr, const float* const* states, const int* tokens, size_t B, size_t T) {
     if (T < PROBE_FIRST + PROBE_TAIL + 1)
-        fatal("probe_layers_add: T=%zu < %d leaves no position p in [%d, T-%d)", T, PROBE_FIRST + PROBE_TAIL + 1,
+        fatal("probe_states_add: T=%zu < %d leaves no position p in [%d, T-%d)", T, PROBE_FIRST + PROBE_TAIL + 1,
               PROBE_FIRST, PROBE_TAIL);
-    check_model(pr, model, B, T, "probe_layers_add");
     for (size_t i = 0; i < B * T; i++)
-        if (tokens[i] < 0) fatal("probe_layers_add: negative token id %d at %zu", tokens[i], i);
+        if (tokens[i] < 0) fatal("probe_states_add: negative token id %d at %zu", tokens[i], i);
     const size_t P = T - PROBE_FIRST - PROBE_TAIL, C = (size_t)pr->bins->d;
     ProbeRows* r = &pr->grams;
     size_t first = rows_grow(r, B * P, pr->num_states * pr->bins->seeds, pr->bins->n_bins);
@@ -500,11 +499,19 @@ void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t 
     // the probed rows of each sequence are contiguous: gather them and assign in one product
     float* z = malloc_check(B * P * C * sizeof(float));
     for (int l = 0; l < pr->num_states; l++) {
-        const float* hs = gpt_hidden_state(model, l); // (B, T, C)
+        const float* hs = states[l]; // (B, T, C)
         for (size_t b = 0; b < B; b++) memcpy(z + b * P * C, hs + (b * T + PROBE_FIRST) * C, P * C * sizeof(float));
         assign_rows(pr, r, l, z, B * P, first);
     }
     free(z);
+}
+
+void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t B, size_t T) {
+    check_model(pr, model, B, T, "probe_layers_add");
+    const float** states = malloc_check((size_t)pr->num_states * sizeof(float*));
+    for (int l = 0; l < pr->num_states; l++) states[l] = gpt_hidden_state(model, l);
+    probe_states_add(pr, states, tokens, B, T);
+    free(states);
 }
 
 void probe_pref_add(ProbeRun* pr, const GPT* model, const int* mask, const int* chosen, const int* unit, size_t B,

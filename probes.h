@@ -142,6 +142,8 @@ void probe_run_free(ProbeRun* pr);
 // every hidden state 0..L, with their n-gram labels. tokens is (B, T), the forward's inputs;
 // T >= 8.
 void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t B, size_t T);
+// The same from explicit hidden states: states[l] is (B, T, C) for l = 0..L (any source).
+void probe_states_add(ProbeRun* pr, const float* const* states, const int* tokens, size_t B, size_t T);
 
 // After gpt_forward_hidden(model, tokens, B, T) on preference sequences: adds the positions with
 // mask[b*T + t] != 0 (the response tokens) of every hidden state, labelled by chosen[b] (1 chosen,

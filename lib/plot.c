@@ -216,7 +216,11 @@ static void plane_panel(Svg* b, Panel* p, const ProbeTable* t, const double* xs,
                         const double* xsd, const double* ysd, const char* title, const char* xlabel,
                         const char* ylabel, const char* diag_label, const double* bx, const double* by, size_t nb,
                         const char* clip_id) {
-    panel_fit(p, xs, ys, t->n, 0.06, 0.06);
+    // one range for both axes, so that the bound y = x runs corner to corner through the data
+    double* both = malloc_check(2 * (t->n + 1) * sizeof(double));
+    for (size_t r = 0; r < t->n; r++) both[r] = xs[r], both[t->n + r] = ys[r];
+    panel_fit(p, both, both, 2 * t->n, 0.06, 0.06);
+    free(both);
     panel_axes(b, p, title, xlabel, ylabel);
     svg_printf(b, "<defs><clipPath id=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>"
                   "</clipPath></defs>\n<g clip-path=\"url(#%s)\">\n",
@@ -387,6 +391,9 @@ static void curve_line(Svg* b, const Panel* p, const ProbeTable* t, const double
     row_colour(t, l, col);
     size_t n = rows_of(t, l, 0, 0, idx);
     n += rows_of(t, l, 1, 0, idx + n);
+    size_t finite = 0;
+    for (size_t k = 0; k < n; k++) finite += isfinite(v[idx[k]]);
+    if (!finite) return;
     snprintf(attrs, sizeof attrs,
              "class=\"%s\" data-layer=\"%d\" fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" stroke-linejoin=\"round\"%s",
              dotted ? "null-curve" : "layer-curve", l, col, l == MEAN_LAYER ? 2.4 : 1.5,
