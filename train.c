@@ -91,7 +91,7 @@ typedef struct {
     int probe_bins;     // reference points of the estimator, per draw
     int probe_seeds;    // independent draws of the reference points (values are their mean)
     const char* probe_calibration; // gaussian (width-invariant), find_eps (soft_h) or leading_order
-    int plot_raw;       // figures of the raw plug-in values instead of value − permutation null
+    int plot_corrected; // figures of value − permutation null instead of the raw plug-in values
     int probe_only;     // probe the --init model once and exit (no training)
     int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
     int help;           // print the usage and exit 0
@@ -146,11 +146,11 @@ static const TrainConfig DEFAULTS = {
     .dry_run = 0,
     .probe_every = -1,
     .probe_seqs = 64,
-    .probe_final_seqs = 384,
+    .probe_final_seqs = 448,
     .probe_bins = 100,
     .probe_seeds = 1,
     .probe_calibration = "gaussian",
-    .plot_raw = 0,
+    .plot_corrected = 0,
     .probe_only = 0,
     .ib_bound = 0,
     .help = 0,
@@ -209,7 +209,7 @@ static const FlagSpec FLAGS[] = {
     {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference points of the soft-entropy estimator"},
     {"--probe-seeds", ARG_INT, OFF(probe_seeds), 1, 1024, 0, "K", "independent draws of the reference points (mean and sd)"},
     {"--probe-calibration", ARG_STR, OFF(probe_calibration), 0, 0, 0, "NAME", "gaussian, find_eps (soft_h's) or leading_order"},
-    {"--plot-raw", ARG_SWITCH, OFF(plot_raw), 0, 1, 1, "", "figures of the raw plug-in values, not value - null"},
+    {"--plot-corrected", ARG_SWITCH, OFF(plot_corrected), 0, 1, 1, "", "figures of value - permutation null, not the raw values"},
     {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
     {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
@@ -903,7 +903,7 @@ static void open_run_folder(Run* run) {
         run->probes.every = probe_every;
         restart_csv(run->probes.csv, PROBE_CSV_HEADER, run->start_step, 0);
     }
-    run->probes.raw_plots = cfg->plot_raw;
+    run->probes.corrected_plots = cfg->plot_corrected;
     if (cfg->ib_bound) probes_ib_bound(&run->probes, run->dir, run->data.train, run->data.n_train, cfg->probe_bins);
 }
 

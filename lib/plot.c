@@ -220,6 +220,10 @@ static void plane_panel(Svg* b, Panel* p, const ProbeTable* t, const double* xs,
     double* both = malloc_check(2 * (t->n + 1) * sizeof(double));
     for (size_t r = 0; r < t->n; r++) both[r] = xs[r], both[t->n + r] = ys[r];
     panel_fit(p, both, both, 2 * t->n, 0.06, 0.06);
+    double lo = INFINITY;
+    for (size_t r = 0; r < 2 * t->n; r++)
+        if (isfinite(both[r])) lo = fmin(lo, both[r]);
+    if (lo >= 0.0 && p->x0 < 0.0) p->x0 = p->y0 = 0.0; // information is never negative: no axis below 0
     free(both);
     panel_axes(b, p, title, xlabel, ylabel);
     svg_printf(b, "<defs><clipPath id=\"%s\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>"
@@ -320,7 +324,7 @@ done:
 int probe_plot_info_plane(const char* probes_csv, const char* svg_out, const PlotOptions* o, char* err,
                           size_t errlen) {
     ProbeTable t;
-    if (probe_table_read(&t, probes_csv, o->raw, err, errlen) != 0) return -1;
+    if (probe_table_read(&t, probes_csv, !o->corrected, err, errlen) != 0) return -1;
     double *xs = plotted_column(&t, "I_in1", err, errlen), *ys = NULL, *cx = NULL, *xsd = NULL, *ysd = NULL;
     double *bx = NULL, *by = NULL;
     size_t nb = 0;
@@ -344,8 +348,8 @@ int probe_plot_info_plane(const char* probes_csv, const char* svg_out, const Plo
     svg_printf(&b,
                "<text x=\"80\" y=\"44\" font-size=\"11\" fill=\"#555\">soft-entropy probes per hidden state, "
                "/ ln n_bins; %s; lighter = earlier in training</text>\n",
-               t.raw || !t.any_null ? "raw plug-in values"
-                                    : "each I minus its permutation null (labels shuffled; ./train --plot-raw for raw)");
+               t.raw || !t.any_null ? "raw plug-in values (the permutation nulls: probes.svg, dotted)"
+                                    : "each I minus its permutation null (labels shuffled among the positions; --plot-corrected)");
     char xl[160], yl[160], cl[160];
     snprintf(xl, sizeof xl, "complexity I(X;Z)%s, X = input token", null_note(&t));
     snprintf(yl, sizeof yl, "expressivity I(Y;Z)%s, Y = next token", null_note(&t));
@@ -408,7 +412,7 @@ static void curve_line(Svg* b, const Panel* p, const ProbeTable* t, const double
 // One small-multiple panel: v against the global step, one line per layer and the mean; null (may
 // be NULL) dotted beside it.
 static void curve_panel(Svg* b, Panel* p, const ProbeTable* t, const double* v, const double* null,
-                        const char* title, const char* ylabel, double xmax) {
+                        const char* title, const char* xlabel, const char* ylabel, double xmax) {
     size_t m = 0;
     double* both = malloc_check(2 * (t->n + 1) * sizeof(double));
     double* bx = malloc_check(2 * (t->n + 1) * sizeof(double));
@@ -422,7 +426,7 @@ static void curve_panel(Svg* b, Panel* p, const ProbeTable* t, const double* v, 
     free(bx);
     panel_set_x(p, 0.0, xmax);
     dpo_shade(b, p, t);
-    panel_axes(b, p, title, "step", ylabel);
+    panel_axes(b, p, title, xlabel, ylabel);
     size_t* idx = malloc_check((t->n + 1) * sizeof(size_t));
     for (int l = 0; l < t->num_layers; l++) {
         if (null) curve_line(b, p, t, null, l, idx, 1);
@@ -461,13 +465,15 @@ static int loss_panel(Svg* b, Panel* p, const ProbeTable* t, const char* train_c
     panel_axes(b, p, "Loss", "step", "cross-entropy (nats)");
     for (size_t k = 0; k < nbl; k++) {
         if (!isfinite(bl[k])) continue;
-        double y = panel_y(p, bl[k]);
+        double y = panel_y(p, bl[k]), ty = y - 3;
+        // a label that would touch an earlier baseline's goes below its own line
+        for (size_t j = 0; j < k; j++)
+            if (isfinite(bl[j]) && fabs(panel_y(p, bl[j]) - y) < 11) ty = y + 10;
         svg_printf(b,
                    "<line class=\"baseline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
                    "stroke-dasharray=\"1.5 2.5\"/>\n<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\" fill=\"#666\" "
                    "text-anchor=\"end\">%s %.2f</text>\n",
-                   p->x, y, p->x + p->w, y, p->x + p->w - 3, y - 3 - 8.0 * (double)(k % 2 && k + 1 == nbl),
-                   csv_cell(&bc, k, 0), bl[k]);
+                   p->x, y, p->x + p->w, y, p->x + p->w - 3, ty, csv_cell(&bc, k, 0), bl[k]);
     }
     size_t* idx = malloc_check((n + 1) * sizeof(size_t));
     for (size_t r = 0; r < n; r++) idx[r] = r;
@@ -508,7 +514,7 @@ enum { NUM_CURVES = 5 };
 int probe_plot_curves(const char* probes_csv, const char* train_csv, const char* baselines_csv, const char* svg_out,
                       const PlotOptions* o, char* err, size_t errlen) {
     ProbeTable t;
-    if (probe_table_read(&t, probes_csv, o->raw, err, errlen) != 0) return -1;
+    if (probe_table_read(&t, probes_csv, !o->corrected, err, errlen) != 0) return -1;
     static const char* cols[NUM_CURVES] = {"H", "I_in1", "I_out1", "optimality", "I_ctx"};
     double* v[NUM_CURVES] = {0};
     double* nulls[NUM_CURVES] = {0};
@@ -538,7 +544,7 @@ int probe_plot_curves(const char* probes_csv, const char* train_csv, const char*
     svg_printf(&b, "<text x=\"70\" y=\"26\" font-size=\"16\" font-weight=\"bold\">Training curves and "
                    "soft-entropy probes</text>\n");
     svg_printf(&b, "<text x=\"70\" y=\"44\" font-size=\"11\" fill=\"#555\">%s</text>\n",
-               corrected ? "I columns minus their permutation null (./train --plot-raw for raw values)"
+               corrected ? "I columns minus their permutation null (--plot-corrected; the raw values are the default)"
                          : t.any_null ? "raw plug-in values; dotted: each layer's permutation null (the estimator's bias "
                                         "for a label independent of Z)"
                                       : "raw plug-in values");
@@ -560,7 +566,7 @@ int probe_plot_curves(const char* probes_csv, const char* train_csv, const char*
                        "(no train.csv)</text>\n",
                    ps[0].x + ps[0].w / 2, ps[0].y + ps[0].h / 2);
     }
-    for (int i = 0; i < NUM_CURVES; i++) curve_panel(&b, &ps[i + 1], &t, v[i], nulls[i], titles[i], ylabels[i], xmax);
+    for (int i = 0; i < NUM_CURVES; i++) curve_panel(&b, &ps[i + 1], &t, v[i], nulls[i], titles[i], "step", ylabels[i], xmax);
     svg_layer_legend(&b, ps[2].x + ps[2].w + 24, ps[2].y + 6, t.num_layers, "hidden state");
     if (t.any_mean)
         svg_printf(&b, "<g font-size=\"11\" fill=\"#333\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
@@ -620,7 +626,7 @@ static void reward_panel(Svg* b, Panel* m, const Csv* dc, const double* ds, cons
 int probe_plot_preference(const char* probes_csv, const char* dpo_csv, const char* svg_out, const PlotOptions* o,
                           char* err, size_t errlen) {
     ProbeTable t;
-    if (probe_table_read(&t, probes_csv, o->raw, err, errlen) != 0) return -1;
+    if (probe_table_read(&t, probes_csv, !o->corrected, err, errlen) != 0) return -1;
     Csv dc = {0};
     double *ip = NULL, *ds = NULL, *mg = NULL, *rcx = NULL, *rrj = NULL, *null = NULL;
     int rc = -1;
@@ -661,7 +667,7 @@ int probe_plot_preference(const char* probes_csv, const char* dpo_csv, const cha
     t.pre_end = 0.0, t.any_dpo = 0;
     char title[96];
     snprintf(title, sizeof title, "I(preference; Z)%s per layer", null_note(&t));
-    curve_panel(&b, &a, &t, ip, null, title, "I_pref / ln n_bins", smax);
+    curve_panel(&b, &a, &t, ip, null, title, "DPO step", "I_pref / ln n_bins", smax);
     t.gstep = keep, t.pre_end = pe, t.any_dpo = ad;
     reward_panel(&b, &m, &dc, ds, mg, rcx, rrj, smax);
     svg_layer_legend(&b, a.x + a.w + 18, a.y + 6, t.num_layers, "hidden state");

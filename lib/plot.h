@@ -1,17 +1,18 @@
 // lib/plot.h: the run folder's figures, drawn from its CSV logs (lib/svg.h does the drawing).
 //
-// By default every I column with a permutation null is plotted as value − null (probes.h: the
-// null is what the plug-in estimate reads for labels independent of Z; README "Reading the logs"
-// says how far that is from the estimator's bias); PlotOptions.raw plots the logged values, with
-// the nulls dotted beside them in the curves. Trajectories use the rows of the trajectory set;
-// rows of the final (larger) probe set are drawn as stars with ±sd error bars.
+// By default the figures plot the logged plug-in values, with each I column's permutation null
+// dotted beside it in the curves (probes.h: the null is what the estimate reads for labels
+// independent of Z); PlotOptions.corrected plots value − null instead. The null over-states the
+// bias of informative labels several times (README "Reading the logs" gives the numbers), so value
+// − null is not the default. Trajectories use the rows of the trajectory set; rows of the final
+// (larger) probe set are drawn as stars with ±sd error bars.
 #ifndef PLOT_H
 #define PLOT_H
 
 #include <stddef.h>
 
 typedef struct {
-    int raw;               // 1: the logged plug-in values; 0: I columns minus their nulls
+    int corrected;         // 0: the logged plug-in values; 1: I columns minus their permutation nulls
     const char* bound_csv; // NULL, or a curve "x,y" (header line) drawn on the token plane: --ib-bound
 } PlotOptions;
 

@@ -126,7 +126,7 @@ void probes_measure_end(Probes* p, GPT* model, int step, const char* stage) {
 void probes_plot(const Probes* p, const char* dir) {
     if (p->every == 0) return;
     char err[1024];
-    PlotOptions o = {.raw = p->raw_plots, .bound_csv = p->bound[0] ? p->bound : NULL};
+    PlotOptions o = {.corrected = p->corrected_plots, .bound_csv = p->bound[0] ? p->bound : NULL};
     if (probe_plots_write(dir, &o, err, sizeof err) != 0) fprintf(stderr, "warning: plots not written: %s\n", err);
 }
 

@@ -35,7 +35,7 @@ typedef struct {
     double seconds;       // wall time spent probing
     char csv[4200];       // DIR/probes.csv
     char bound[4200];     // DIR/ib_bound.csv with --ib-bound (drawn on info_plane.svg), else ""
-    int raw_plots;        // figures of the raw plug-in values instead of value − null
+    int corrected_plots;  // figures of value − permutation null instead of the raw plug-in values
 } Probes;
 
 // Prepares the probes of a run in dir: the sequences (from val, n_val tokens), the bins (written

@@ -334,7 +334,7 @@ static void ib_check_curve_files(const IbCurve* cv, int n_bins) {
                "10,pretrain,trajectory,0,100,0.8,0.5,0.6,0.7,0.75,0.3,0.4,0.5,0.55,0.8,,0.6,,,,,,,,,,,,,,,,,,,,\n",
             PROBE_CSV_HEADER);
     fclose(f);
-    PlotOptions o = {.raw = 1, .bound_csv = csv};
+    PlotOptions o = {.corrected = 0, .bound_csv = csv};
     int pr = probe_plot_info_plane(pc, svg, &o, err, sizeof err);
     char* s = pr ? NULL : read_file(svg, &len, err, sizeof err);
     check(s && strstr(s, "class=\"ib-curve\"") && strstr(s, "current-token encoder"),

@@ -698,7 +698,7 @@ static void probes_check_figures(const char* dir) {
     snprintf(svg[0], sizeof svg[0], "%s/info_plane.svg", dir);
     snprintf(svg[1], sizeof svg[1], "%s/probes.svg", dir);
     snprintf(svg[2], sizeof svg[2], "%s/preference.svg", dir);
-    PlotOptions corrected = {0}, raw = {.raw = 1};
+    PlotOptions corrected = {.corrected = 1}, raw = {0};
     size_t g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0;
     int r1 = probe_plot_info_plane(pc, svg[0], &corrected, err, sizeof err);
     int w1 = svg_well_formed(svg[0], "class=\"layer-traj\"", 2 * 8, &g1) &&
@@ -735,7 +735,7 @@ static void probes_check_bad_csvs(const char* dir) {
     snprintf(bp, sizeof bp, "%s/bad.csv", dir);
     snprintf(bs, sizeof bs, "%s/bad.svg", dir);
     snprintf(tc, sizeof tc, "%s/train.csv", dir);
-    PlotOptions o = {0};
+    PlotOptions o = {.corrected = 1};
     for (int i = 0; i < 5; i++) {
         write_bytes(bp, bad[i], strlen(bad[i]));
         int rr = probe_plot_info_plane(bp, bs, &o, err, sizeof err);

@@ -257,6 +257,24 @@ static int train_same_rows_but_step(const char* tail_a, const char* tail_b) {
     return !tail_a[1] && !tail_b[1] ? nrows : -1;
 }
 
+// dev/recompute_probes.py (PyTorch and numpy, written from the math) recomputes the run's last
+// probe rows, every column but I_pref, from the run folder alone. Skipped without python3-torch.
+static void train_check_recompute(const char* root) {
+    if (run_shell("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0) {
+        skip("dev/recompute_probes.py on the run folder because /usr/bin/python3 lacks torch or numpy");
+        return;
+    }
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 dev/recompute_probes.py %s/a --tol 1e-6 2>&1", root);
+    int rc = run_capture(cmd, out, sizeof out);
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '\n') out[--n] = 0;
+    const char* last = strrchr(out, '\n'); // its summary line
+    last = last ? last + 1 : out;
+    check(rc == 0 && strstr(last, "max abs diff"), "train CLI: dev/recompute_probes.py reproduces the last probe rows "
+          "from the run folder (exit %d, tol 1e-6): %s", rc, last);
+}
+
 // --probe-only on the saved model folder reproduces the stage's last probe rows (step N) exactly.
 static void train_check_probe_only(const char* root) {
     char args[2048], err[2048], path[600];
@@ -446,6 +464,7 @@ void test_train(void) {
     train_check_run_folder(root);
     train_check_probe_files(root);
     train_check_probe_only(root);
+    train_check_recompute(root);
     train_check_bad_resume(root, state, state_len);
     free(state);
     train_check_bad_init(root);
