@@ -122,7 +122,7 @@ test_gpt_asan: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR)
 FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 # a harness is built once its parser is part of SRC
-FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe $(if $(filter data/prefs.c,$(SRC)),prefs) \
+FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe probe_bins $(if $(filter data/prefs.c,$(SRC)),prefs) \
           $(if $(filter data/shards.c,$(SRC)),shard)
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=gnu11 $(WARN)
 FUZZ_OBJ = $(patsubst %.c,dev/fuzz/out/obj/%.o,$(SRC))
