@@ -21,18 +21,15 @@ carry nothing about Z; for informative labels the actual bias is smaller, which 
 """
 import argparse
 import csv
-import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from recompute_probes import (COLS, NULLS, gpt2_hidden_states, ngram_ids, null_permutation, read_safetensors,  # noqa: E402
-                              values)
+from recompute_probes import COLS, gpt2_hidden_states, ngram_ids, null_permutation, read_bins, values  # noqa: E402
 
 
 def main():
@@ -41,12 +38,9 @@ def main():
     ap.add_argument("--stage", default="pretrain")
     ap.add_argument("--csv", default=None, help="also write the table as CSV")
     a = ap.parse_args()
+    W, eps, tokens, meta = read_bins(a.run_dir)
+    W, eps = W[0], float(eps[0])
     path = os.path.join(a.run_dir, "probe_bins.safetensors")
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        meta = json.loads(f.read(n))["__metadata__"]
-    bins = read_safetensors(path)
-    W, eps, tokens = bins["W"].astype(np.float64)[0], float(bins["eps"][0]), bins["tokens"]
     S, T = tokens.shape
     traj = int(meta["traj_seqs"])
     blocks = S // traj

@@ -138,6 +138,16 @@ def values(z, W, eps, ids, perm):
     return dict(zip(COLS + NULLS, [H] + Is + [H - float(h.mean())] + nulls))
 
 
+def read_bins(run_dir):
+    """RUN/probe_bins.safetensors: W (K, n_bins, C) and eps (K) in float64, tokens (S, T), metadata."""
+    path = os.path.join(run_dir, "probe_bins.safetensors")
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        meta = json.loads(f.read(n))["__metadata__"]
+    bins = read_safetensors(path)
+    return bins["W"].astype(np.float64), bins["eps"].astype(np.float64), bins["tokens"], meta
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
@@ -145,12 +155,7 @@ def main():
     ap.add_argument("--set", default="trajectory", choices=["trajectory", "final"])
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
-    path = os.path.join(a.run_dir, "probe_bins.safetensors")
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        meta = json.loads(f.read(n))["__metadata__"]
-    bins = read_safetensors(path)
-    W, eps, tokens = bins["W"].astype(np.float64), bins["eps"].astype(np.float64), bins["tokens"]
+    W, eps, tokens, meta = read_bins(a.run_dir)
     if a.set == "trajectory":
         tokens = tokens[:int(meta["traj_seqs"])]
     S, T = tokens.shape
