@@ -86,8 +86,12 @@ typedef struct {
     int dry_run;        // print the configuration and memory estimate, then exit
     // probes (soft-entropy estimates of every hidden state, see probes.h)
     int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/20: ~21 points; 0 = off)
-    int probe_seqs;     // probe sequences of length T from the start of the val split
-    int probe_bins;     // reference directions of the estimator
+    int probe_seqs;     // sequences of the trajectory set, length T, from the start of the val split
+    int probe_final_seqs; // sequences of the final set, probed at the end of each stage (0 = none)
+    int probe_bins;     // reference points of the estimator, per draw
+    int probe_seeds;    // independent draws of the reference points (values are their mean)
+    const char* probe_calibration; // gaussian (width-invariant), find_eps (soft_h) or leading_order
+    int plot_corrected; // figures of value − permutation null instead of the raw plug-in values
     int probe_only;     // probe the --init model once and exit (no training)
     int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
     int help;           // print the usage and exit 0
@@ -142,7 +146,11 @@ static const TrainConfig DEFAULTS = {
     .dry_run = 0,
     .probe_every = -1,
     .probe_seqs = 64,
+    .probe_final_seqs = 448,
     .probe_bins = 100,
+    .probe_seeds = 1,
+    .probe_calibration = "gaussian",
+    .plot_corrected = 0,
     .probe_only = 0,
     .ib_bound = 0,
     .help = 0,
@@ -196,8 +204,12 @@ static const FlagSpec FLAGS[] = {
     {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
     {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
-    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
-    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
+    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences at every probe step (length T, from the val split)"},
+    {"--probe-final-seqs", ARG_INT, OFF(probe_final_seqs), 0, 1e6, 0, "N", "sequences probed at the end of each stage (0 = none)"},
+    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference points of the soft-entropy estimator"},
+    {"--probe-seeds", ARG_INT, OFF(probe_seeds), 1, 1024, 0, "K", "independent draws of the reference points (mean and sd)"},
+    {"--probe-calibration", ARG_STR, OFF(probe_calibration), 0, 0, 0, "NAME", "gaussian, find_eps (soft_h's) or leading_order"},
+    {"--plot-corrected", ARG_SWITCH, OFF(plot_corrected), 0, 1, 1, "", "figures of value - permutation null, not the raw values"},
     {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
     {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
@@ -297,8 +309,9 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
     s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
     if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
     if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
-    if (cfg->probe_every != 0 && s.T < 6)
-        error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
+    if (cfg->probe_every != 0 && s.T < PROBE_FIRST + PROBE_TAIL + 1)
+        error_usage("-T %d is too short for the probes, which need %d positions (or --probe-every 0)", s.T,
+                    PROBE_FIRST + PROBE_TAIL + 1);
     if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
         error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
     if (cfg->ib_bound && cfg->probe_every == 0) error_usage("--ib-bound draws on the probes' plot: it needs --probe-every not 0");
@@ -590,7 +603,7 @@ static void pretrain_stage(Run* run) {
     double row[6] = {NAN, run->final_val_loss, NAN, NAN, NAN, NAN};
     log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
     // the last probe row of the stage comes from exactly the weights saved for it
-    probes_measure(&run->probes, model, s->steps, "pretrain");
+    probes_measure_end(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
     sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
     probes_plot(&run->probes, run->dir);
@@ -601,7 +614,7 @@ static void pretrain_stage(Run* run) {
 
 // --probe-only: probes the --init model once (step 0) and draws the figures; no training.
 static void probe_only_stage(Run* run) {
-    probes_measure(&run->probes, &run->model, 0, "pretrain");
+    probes_measure_end(&run->probes, &run->model, 0, "pretrain");
     probes_plot(&run->probes, run->dir);
     printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
            run->cfg.init, run->probes.seconds, run->dir);
@@ -876,8 +889,21 @@ static void open_run_folder(Run* run) {
     if (make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
     const TrainConfig* cfg = &run->cfg;
     int probe_every = cfg->probe_every >= 0 ? cfg->probe_every : run->shape.steps / 20 > 0 ? run->shape.steps / 20 : 1;
-    probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
-                (size_t)run->shape.B, probe_every, cfg->probe_seqs, cfg->probe_bins, run->start_step);
+    ProbeSettings ps = {.n_bins = cfg->probe_bins, .seeds = cfg->probe_seeds, .traj_seqs = cfg->probe_seqs,
+                        .final_seqs = cfg->probe_final_seqs};
+    if (probe_calibration_parse(cfg->probe_calibration, &ps.calibration) != 0)
+        error_usage("--probe-calibration: unknown calibration '%s' (gaussian, find_eps, leading_order)",
+                    cfg->probe_calibration);
+    // a resumed run continues with its own bins file, whatever the defaults are now
+    if (probe_every == 0 || run->start_step == 0 || probes_load(&run->probes, run->dir, &run->model.config,
+                                                                (size_t)run->shape.B) != 0)
+        probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
+                    (size_t)run->shape.B, probe_every, &ps, run->start_step);
+    else {
+        run->probes.every = probe_every;
+        restart_csv(run->probes.csv, PROBE_CSV_HEADER, run->start_step, 0);
+    }
+    run->probes.corrected_plots = cfg->plot_corrected;
     if (cfg->ib_bound) probes_ib_bound(&run->probes, run->dir, run->data.train, run->data.n_train, cfg->probe_bins);
 }
 

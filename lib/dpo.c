@@ -322,33 +322,37 @@ static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir,
     return own;
 }
 
-// One probe step of the DPO stage at `step`: every hidden state on the probe sequences, I_pref on
-// the held-out pairs (the hidden state at t belongs to a response token when token t is a target
-// of t-1).
-static void dpo_probes_step(DPORun* d, int step) {
+// One probe step of the DPO stage at `step`: every hidden state on the probe sequences (with the
+// final set too at the last step), I_pref on the held-out pairs (the hidden state at t belongs to
+// a response token when token t is a target of t-1). Each pair-side is a unit of I_pref's null:
+// the null shuffles the chosen/rejected labels among the held-out sequences.
+static void dpo_probes_step(DPORun* d, int step, int last) {
     Probes* p = d->probes;
     if (!p) return;
-    double t0 = probes_begin(p, d->policy);
+    double t0 = probes_begin(p, d->policy, last);
     int B = d->B;
     const PrefSet* set = &d->set;
     int* idx = malloc_check((size_t)B * sizeof(int));
     int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
     int* chosen = malloc_check(2 * (size_t)B * sizeof(int));
+    int* unit = malloc_check(2 * (size_t)B * sizeof(int));
     for (int s0 = 0; s0 < set->n_val; s0 += B) {
         int nb = set->n_val - s0 < B ? set->n_val - s0 : B;
         for (int i = 0; i < nb; i++) idx[i] = s0 + i;
         size_t Tb = pref_batch(set, idx, nb, d->eot, d->inputs, d->targets);
         for (size_t r = 0; r < 2 * (size_t)nb; r++) {
             chosen[r] = r < (size_t)nb;
+            unit[r] = r < (size_t)nb ? s0 + (int)r : set->n_val + s0 + (int)r - nb;
             for (size_t t = 0; t < Tb; t++) mask[r * Tb + t] = t > 0 && d->targets[r * Tb + t - 1] != -1;
         }
         gpt_forward_hidden(d->policy, d->inputs, 2 * (size_t)nb, Tb);
-        probe_pref_add(&p->pr, d->policy, mask, chosen, 2 * (size_t)nb, Tb);
+        probes_pref_add(p, d->policy, mask, chosen, unit, 2 * (size_t)nb, Tb);
     }
     free(idx);
     free(mask);
     free(chosen);
-    probes_end(p, step, "dpo", t0);
+    free(unit);
+    probes_end(p, step, "dpo", last, t0);
 }
 
 // The optimisation: c->steps steps of B random train pairs through the shared step, no weight
@@ -394,7 +398,7 @@ static void dpo_train(DPORun* d, const char* dir) {
         int last = step + 1 == steps, evaluated = last || (step + 1) % c->eval_every == 0;
         if (evaluated) {
             dpo_evaluate(d);
-            dpo_probes_step(d, step + 1);
+            dpo_probes_step(d, step + 1, last);
         }
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
@@ -427,12 +431,9 @@ static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir
            (double)d->val.accuracy, (double)d->val.margin, (double)d->val.loss, d->set.n_val);
     if (d->probes) {
         int L = d->policy->config.num_layers;
-        printf("           I_pref per hidden state 0..%d at the end:", L);
-        for (int l = 0; l <= L; l++) {
-            ProbeStats ps;
-            probe_run_stats(&d->probes->pr, l, &ps);
-            printf(" %.4f", ps.I_pref);
-        }
+        const ProbeRun* pr = d->probes->final.grams.n ? &d->probes->final : &d->probes->traj;
+        printf("           I_pref per hidden state 0..%d at the end (permutation null in brackets):", L);
+        for (int l = 0; l <= L; l++) printf(" %.4f (%.4f)", pr->stats[l].I_pref, pr->stats[l].I_pref_null);
         printf("\n");
         probes_plot(d->probes, dir); // preference.svg now that dpo.csv exists
     }
@@ -473,7 +474,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
 
     Probes own_probes;
     d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)d.B);
-    dpo_probes_step(&d, 0); // step 0: the reference itself
+    dpo_probes_step(&d, 0, 0); // step 0: the reference itself
     dpo_train(&d, dir);
     char dpo_dir[4200];
     dpo_finish(&d, dir, dpo_dir, sizeof dpo_dir);
