@@ -29,8 +29,8 @@ else
   $(info ✗ OpenMP not found: building single-threaded)
 endif
 
-SRC = model.c lib/layers.c lib/generate.c lib/checkpoint.c tokenizer.c probes.c lib/probe_io.c lib/plot.c lib/svg.c lib/csv.c lib/ib.c lib/util.c lib/json.c lib/gemm.c data/corpus.c data/ngram.c data/shards.c
-HDR = model.h lib/layers.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/gemm.h lib/json.h lib/unicode_table.h \
+SRC = model.c lib/layers.c lib/generate.c lib/checkpoint.c tokenizer.c lib/pretok.c lib/tok_maps.c lib/tok_train.c lib/tok_files.c probes.c lib/probe_io.c lib/plot.c lib/svg.c lib/csv.c lib/ib.c lib/util.c lib/json.c lib/gemm.c data/corpus.c data/ngram.c data/shards.c
+HDR = model.h lib/layers.h tokenizer.h lib/pretok.h lib/tok_internal.h probes.h lib/util.h lib/layer_math.h lib/gemm.h lib/json.h lib/unicode_table.h \
       data/corpus.h data/shards.h
 
 # preference data for DPO

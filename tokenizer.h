@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Opaque to callers except for the fields below; tokenizer.c owns the layout.
+// Opaque to callers; its layout is in lib/tok_internal.h, shared by the tokenizer's parts only.
 typedef struct Tokenizer Tokenizer;
 
 // Largest vocabulary tok_train builds or a file may declare: a sanity bound (GPT-2 has 50257,
