@@ -12,6 +12,7 @@
 // This file: the Tokenizer and encode/decode. Its other parts: lib/tok_train.c (learning the
 // merges), lib/tok_files.c (tokenizer.json, GPT-2's files), lib/tok_maps.c (the hash maps),
 // lib/tok_internal.h (what they share).
+#define _GNU_SOURCE
 #include "tokenizer.h"
 
 #include <limits.h>
@@ -274,4 +275,28 @@ char* tok_decode(const Tokenizer* tok, const int* ids, size_t n, size_t* len) {
 
 size_t tok_pretok_next(const char* text, size_t len, size_t i) {
     return pretok_next((const unsigned char*)text, len, i);
+}
+
+int tok_has_eot_text(const char* text, size_t len) {
+    return memmem(text, len, EOT_TEXT, strlen(EOT_TEXT)) != NULL;
+}
+
+int* tok_encode_special(const Tokenizer* tok, const char* text, size_t len, size_t* n) {
+    if (tok->eot < 0) return tok_encode(tok, text, len, n);
+    IntVec out = {0};
+    size_t el = strlen(EOT_TEXT);
+    for (size_t i = 0; i <= len;) {
+        const char* at = (const char*)memmem(text + i, len - i, EOT_TEXT, el);
+        size_t end = at ? (size_t)(at - text) : len, m;
+        int* ids = tok_encode(tok, text + i, end - i, &m);
+        intvec_reserve(&out, m + 1);
+        memcpy(out.a + out.n, ids, m * sizeof *ids);
+        out.n += m;
+        free(ids);
+        if (!at) break;
+        out.a[out.n++] = tok->eot;
+        i = end + el;
+    }
+    *n = out.n;
+    return out.a;
 }

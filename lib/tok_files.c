@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "pretok.h"
@@ -574,4 +575,75 @@ Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* 
     free(btext);
     strmap_free(&map);
     return t;
+}
+
+// ============================================================================
+// A model folder's tokenizer files
+
+Tokenizer* tok_load_dir(const char* dir, char** files, size_t* files_len, char* err, size_t errlen) {
+    char tj[4200], vj[4200], mt[4200], ferr[512];
+    path_join(tj, sizeof tj, dir, "tokenizer.json");
+    path_join(vj, sizeof vj, dir, "vocab.json");
+    path_join(mt, sizeof mt, dir, "merges.txt");
+    int have_json = access(tj, F_OK) == 0;
+    if (!have_json && (access(vj, F_OK) != 0 || access(mt, F_OK) != 0)) {
+        set_err(err, errlen, "%s: no tokenizer.json, nor vocab.json + merges.txt (GPT-2's files)", dir);
+        return NULL;
+    }
+    Tokenizer* t = have_json ? tok_load_json(tj, err, errlen) : tok_load_gpt2(vj, mt, err, errlen);
+    if (!t || !files) return t;
+    // identity: the bytes read (vocab.json and merges.txt back to back)
+    size_t la = 0, lb = 0;
+    char* a = read_file(have_json ? tj : vj, &la, ferr, sizeof ferr);
+    char* b = a && !have_json ? read_file(mt, &lb, ferr, sizeof ferr) : NULL;
+    if (!a || (!have_json && !b)) {
+        set_err(err, errlen, "%s", ferr);
+        free(a);
+        tok_free(t);
+        return NULL;
+    }
+    if (b) {
+        a = (char*)realloc_check(a, la + lb + 1);
+        memcpy(a + la, b, lb + 1);
+        free(b);
+    }
+    *files = a;
+    *files_len = la + lb;
+    return t;
+}
+
+// Writes the special-token fields ("bos_token": "<|endoftext|>", ...) shared by tokenizer_config.json
+// and special_tokens_map.json.
+static void write_special_tokens(FILE* f, const char* indent) {
+    static const char* roles[] = {"bos_token", "eos_token", "unk_token"};
+    for (int k = 0; k < 3; k++) fprintf(f, "%s%s\"%s\": \"%s\"", k ? ",\n" : "", indent, roles[k], EOT_TEXT);
+}
+
+int tok_save_hf(const Tokenizer* tok, const char* dir, int model_max_length, char* err, size_t errlen) {
+    char path[4200];
+    path_join(path, sizeof path, dir, "tokenizer.json");
+    if (tok_save_json(tok, path, err, errlen)) return -1;
+    AtomicFile af;
+    path_join(path, sizeof path, dir, "tokenizer_config.json");
+    if (atomic_open(&af, path, err, errlen)) return -1;
+    // decoding is exact (no clean-up of spaces before punctuation), like our tok_decode
+    fprintf(af.f, "{\n  \"tokenizer_class\": \"GPT2Tokenizer\",\n  \"model_max_length\": %d,\n"
+                  "  \"add_bos_token\": false,\n  \"add_prefix_space\": false,\n"
+                  "  \"clean_up_tokenization_spaces\": false,\n  \"errors\": \"replace\",\n  \"pad_token\": null",
+            model_max_length);
+    if (tok->eot >= 0) {
+        fprintf(af.f, ",\n");
+        write_special_tokens(af.f, "  ");
+        fprintf(af.f, ",\n  \"added_tokens_decoder\": {\"%d\": {\"content\": \"%s\", \"lstrip\": false, \"normalized\": "
+                      "true, \"rstrip\": false, \"single_word\": false, \"special\": true}}",
+                tok->eot, EOT_TEXT);
+    }
+    fprintf(af.f, "\n}\n");
+    if (atomic_commit(&af, err, errlen)) return -1;
+    path_join(path, sizeof path, dir, "special_tokens_map.json");
+    if (atomic_open(&af, path, err, errlen)) return -1;
+    fprintf(af.f, "{\n");
+    if (tok->eot >= 0) write_special_tokens(af.f, "  ");
+    fprintf(af.f, "\n}\n");
+    return atomic_commit(&af, err, errlen);
 }

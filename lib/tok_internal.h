@@ -11,7 +11,7 @@
 
 #include "../tokenizer.h"
 
-#define EOT_TEXT "<|endoftext|>"
+#define EOT_TEXT TOK_EOT_TEXT
 
 // Map from byte strings to two int64 values. Keys are copied into one arena; entries keep
 // insertion order (so iteration is deterministic); slots is an open-addressing index into them.

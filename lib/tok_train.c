@@ -5,6 +5,7 @@
 // words it occurs in. A max-heap on (count, then smaller left id, then smaller right id) gives
 // the next merge; entries go stale when counts drop and are refreshed lazily when they surface.
 // Merging a pair only touches the words in its list, so each step costs what it changes.
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,14 +124,21 @@ typedef struct {
     int* stamp; // merge step that last rewrote the word
 } TrainWords;
 
-// Pre-tokenizes text once into its distinct words and their counts, each word as its bytes.
-static void train_words_init(TrainWords* tw, const unsigned char* s, size_t len) {
+// Pre-tokenizes text once into its distinct words and their counts, each word as its bytes. With
+// special, the text between occurrences of <|endoftext|>, each piece on its own.
+static void train_words_init(TrainWords* tw, const unsigned char* s, size_t len, int special) {
     strmap_init(&tw->map, 1 << 14);
-    for (size_t i = 0; i < len;) {
-        size_t end = pretok_next(s, len, i);
-        long e = strmap_find(&tw->map, s + i, end - i, 1, NULL);
-        tw->map.e[e].a++;
-        i = end;
+    size_t el = strlen(EOT_TEXT);
+    for (size_t from = 0; from < len;) {
+        const unsigned char* at = special ? (const unsigned char*)memmem(s + from, len - from, EOT_TEXT, el) : NULL;
+        size_t to = at ? (size_t)(at - s) : len;
+        for (size_t i = from; i < to;) {
+            size_t end = from + pretok_next(s + from, to - from, i - from);
+            long e = strmap_find(&tw->map, s + i, end - i, 1, NULL);
+            tw->map.e[e].a++;
+            i = end;
+        }
+        from = at ? to + el : len;
     }
     int n = tw->n = (int)tw->map.n;
     tw->sym = (int*)malloc_check((tw->map.keys_len + 1) * sizeof *tw->sym);
@@ -250,14 +258,14 @@ static void train_merge_word(PairTable* pt, TrainWords* tw, int w, int best, int
     tw->wlen[w] = o;
 }
 
-Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, size_t errlen) {
+static Tokenizer* train(const char* text, size_t len, int vocab_size, int special, char* err, size_t errlen) {
     if (vocab_size < 257 || vocab_size > TOK_MAX_VOCAB) {
         snprintf(err, errlen, "vocab size %d out of range: need 257 (256 bytes + <|endoftext|>) to %d", vocab_size,
                  TOK_MAX_VOCAB);
         return NULL;
     }
     TrainWords tw;
-    train_words_init(&tw, (const unsigned char*)text, len);
+    train_words_init(&tw, (const unsigned char*)text, len, special);
     // the 256 bytes first, id = byte value
     Tokenizer* t = tok_alloc(vocab_size);
     TrainVocab v = {.n = 256};
@@ -302,4 +310,12 @@ Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, si
     strmap_free(&v.map);
     train_words_free(&tw);
     return t;
+}
+
+Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, size_t errlen) {
+    return train(text, len, vocab_size, 0, err, errlen);
+}
+
+Tokenizer* tok_train_special(const char* text, size_t len, int vocab_size, char* err, size_t errlen) {
+    return train(text, len, vocab_size, 1, err, errlen);
 }

@@ -96,43 +96,6 @@ static void tok_random_text(char* s, size_t n, uint64_t* rng) {
     }
 }
 
-// Writes GPT-2-style encoder.json + vocab.bpe from a tokenizer.json's vocab and merges, so the
-// GPT-2 loader can be checked offline against the same ids.
-static int tok_write_gpt2_files(const char* tj_path, const char* enc_path, const char* bpe_path) {
-    char err[512];
-    size_t len;
-    char* text = read_file(tj_path, &len, err, sizeof err);
-    if (!text) return -1;
-    JsonValue root;
-    int rc = -1;
-    if (json_parse(&root, text, len, err, sizeof err)) {
-        free(text);
-        return -1;
-    }
-    const JsonValue* model = json_get(&root, "model");
-    const JsonValue* vocab = json_get(model, "vocab");
-    const JsonValue* merges = json_get(model, "merges");
-    FILE* fe = fopen(enc_path, "wb");
-    FILE* fb = fopen(bpe_path, "wb");
-    if (vocab && merges && fe && fb) {
-        fputc('{', fe);
-        for (size_t k = 0; k < vocab->len; k++) {
-            if (k) fputs(", ", fe);
-            json_write_string(fe, vocab->keys[k], vocab->key_lens[k]);
-            fprintf(fe, ": %d", (int)vocab->items[k].number);
-        }
-        fputs("}", fe);
-        fputs("#version: 0.2\n", fb);
-        for (size_t k = 0; k < merges->len; k++) fprintf(fb, "%s\n", merges->items[k].str);
-        rc = 0;
-    }
-    if (fe && fclose(fe)) rc = -1;
-    if (fb && fclose(fb)) rc = -1;
-    json_free(&root);
-    free(text);
-    return rc;
-}
-
 // Rewrites a tokenizer.json's merges from "a b" strings to the newer [["a", "b"], ...] form.
 static int tok_write_array_merges(const char* tj_path, const char* out_path) {
     size_t len;
