@@ -123,6 +123,23 @@ size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int
     return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0) + sampling;
 }
 
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts, size_t avail) {
+    MemPart p = {.bytes = dpo_memory(g, pretrain_mem, batch, T, n_prompts)};
+    snprintf(p.what, sizeof p.what, "the DPO stage%s (the policy on 2 x %d sequences of T%d, and the reference)",
+             pretrain_mem ? " after pre-training" : "", batch, T);
+    // the largest batch that fits (the estimate grows with the batch)
+    int lo = 0, hi = batch - 1;
+    while (avail && lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (dpo_memory(g, pretrain_mem, mid, T, n_prompts) <= avail) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo > 0) snprintf(p.fix, sizeof p.fix, "--dpo-batch %d fits%s", lo, pretrain_mem ? " (or --dpo-steps 0)" : "");
+    else if (pretrain_mem) snprintf(p.fix, sizeof p.fix, "--dpo-steps 0 leaves it out");
+    else snprintf(p.fix, sizeof p.fix, "even --dpo-batch 1 does not fit: a smaller -T");
+    return p;
+}
+
 // The pairs of the stage: c->pairs, or the built-in corpus pairs; split into train and val.
 static void dpo_load_pairs(const DPOConfig* c, const Tokenizer* tok, int T, PrefSet* set) {
     char err[1024];
@@ -164,8 +181,8 @@ static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
 }
 
 // Summed response log-probabilities of pairs [first .. first+count) under model, in batches of at
-// most d->B pairs: out_c (count) chosen, out_r (count) rejected.
-static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r) {
+// most d->B pairs: out_c (count) chosen, out_r (count) rejected. tk (may be NULL) hears of progress.
+static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, Ticker* tk) {
     int B = d->B;
     int* idx = malloc_check((size_t)B * sizeof(int));
     float* lp = malloc_check(2 * (size_t)B * sizeof(float));
@@ -177,6 +194,7 @@ static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c,
         gpt_sequence_logprobs(model, lp);
         memcpy(out_c + s, lp, (size_t)nb * sizeof(float));
         memcpy(out_r + s, lp + nb, (size_t)nb * sizeof(float));
+        if (tk) ticker_tick(tk, (size_t)(s + nb));
     }
     free(idx);
     free(lp);
@@ -190,7 +208,10 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
     GPT ref;
     dpo_load_reference(&ref, d->policy, start_dir);
     double t0 = time_seconds();
-    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r);
+    Ticker tk;
+    ticker_init(&tk, "reference", "pairs", (size_t)d->set.n);
+    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r, &tk);
+    ticker_end(&tk);
     printf("reference  %s: log-probabilities of all %d pairs in %.1f s\n", start_dir, d->set.n, time_seconds() - t0);
     gpt_free(&ref);
 }
@@ -199,7 +220,7 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
 static void dpo_evaluate(DPORun* d) {
     int n = d->set.n_val;
     float* pc = malloc_check(2 * (size_t)n * sizeof(float));
-    dpo_logps(d, d->policy, 0, n, pc, pc + n);
+    dpo_logps(d, d->policy, 0, n, pc, pc + n, NULL);
     dpo_objective(pc, pc + n, d->ref_c, d->ref_r, n, d->c->beta, d->type, d->c->label_smoothing, NULL, NULL, NULL,
                   &d->val);
     free(pc);
@@ -422,11 +443,8 @@ static void dpo_train(DPORun* d, const char* dir) {
 
 // Saves dir/dpo/ (model and tokenizer) and prints the held-out results and the probes' I_pref.
 static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir_len) {
-    char path[4400], err[1024];
     path_join(dpo_dir, dpo_dir_len, dir, "dpo");
-    if (gpt_save(d->policy, dpo_dir, err, sizeof err) != 0) fatal("%s", err);
-    path_join(path, sizeof path, dpo_dir, "tokenizer.json");
-    if (tok_save_json(d->tok, path, err, sizeof err) != 0) fatal("%s", err);
+    save_model_folder(d->policy, d->tok, dpo_dir);
     printf("dpo done   val accuracy %.3f, val reward margin %+.4f, val loss %.4f on %d held-out pairs\n",
            (double)d->val.accuracy, (double)d->val.margin, (double)d->val.loss, d->set.n_val);
     if (d->probes) {
@@ -444,7 +462,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     d.type = strcmp(c->loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
     char path[4200], err[1024];
     path_join(path, sizeof path, start_dir, "tokenizer.json");
-    d.tok = tok_load_json(path, err, sizeof err);
+    d.tok = tok_load_dir(start_dir, NULL, NULL, err, sizeof err);
     if (!d.tok) fatal("%s", err);
     d.eot = tok_eot(d.tok);
     if (d.eot < 0 || d.eot >= policy->config.vocab_size)
@@ -533,7 +551,8 @@ void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int t
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
     printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
-    refuse_if_too_big(mem);
+    MemPart part = dpo_memory_part(g, 0, cc.batch, cc.T, cc.pairs ? 0 : cc.n_prompts, memory_available());
+    refuse_memory(mem, &part, 1, NULL);
     if (make_dirs(dir, err, sizeof err) != 0) fatal("%s", err);
     dpo_stage(&cc, &model, dir, init, NULL);
     printf("summary    wall time %.1f s, peak RSS %.1f MiB\n", time_seconds() - t_start, peak_rss() / (1024.0 * 1024.0));

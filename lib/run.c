@@ -42,6 +42,69 @@ void refuse_if_too_big(size_t mem) {
     }
 }
 
+void refuse_memory(size_t total, const MemPart* parts, int n, size_t* avail_out) {
+    size_t avail = memory_available();
+    if (avail_out) *avail_out = avail;
+    if (avail == 0 || total <= avail) return;
+    char a[32], b[32], msg[2048];
+    format_bytes(a, sizeof a, (double)total);
+    format_bytes(b, sizeof b, (double)avail);
+    int k = snprintf(msg, sizeof msg, "the run needs about %s but only %s is available", a, b);
+    int named = 0;
+    for (int i = 0; i < n && k < (int)sizeof msg; i++) {
+        if (parts[i].bytes <= avail) continue;
+        format_bytes(a, sizeof a, (double)parts[i].bytes);
+        k += snprintf(msg + k, sizeof msg - (size_t)k, "%s %s takes %s%s%s", named ? ";" : ":", parts[i].what, a,
+                      parts[i].fix[0] ? ", " : "", parts[i].fix);
+        named = 1;
+    }
+    if (!named && k < (int)sizeof msg) {
+        k += snprintf(msg + k, sizeof msg - (size_t)k, ": each part fits alone but not together:");
+        for (int i = 0; i < n && k < (int)sizeof msg; i++) {
+            format_bytes(a, sizeof a, (double)parts[i].bytes);
+            k += snprintf(msg + k, sizeof msg - (size_t)k, "%s %s %s%s%s", i ? ";" : "", parts[i].what, a,
+                          parts[i].fix[0] ? ", " : "", parts[i].fix);
+        }
+    }
+    fatal("%s", msg);
+}
+
+void ticker_init(Ticker* tk, const char* what, const char* unit, size_t total) {
+    memset(tk, 0, sizeof *tk);
+    tk->what = what;
+    tk->unit = unit;
+    tk->total = total;
+    tk->t0 = tk->last = time_seconds();
+    tk->tty = isatty(STDOUT_FILENO);
+    tk->out = stdout;
+}
+
+void ticker_tick(Ticker* tk, size_t done) {
+    double now = time_seconds(), el = now - tk->t0;
+    if (el < 2.0 || done == 0 || now - tk->last < (tk->tty ? 0.5 : 10.0)) return;
+    tk->last = now;
+    tk->shown = 1;
+    char left[32];
+    format_duration(left, sizeof left, el / (double)done * (double)(tk->total - done));
+    fprintf(tk->out, "%s%-10s %zu/%zu %s, %s left%s", tk->tty ? "\r" : "", tk->what, done, tk->total, tk->unit,
+            left, tk->tty ? "\033[K" : "\n");
+    fflush(tk->out);
+}
+
+void ticker_end(Ticker* tk) {
+    if (tk->shown && tk->tty) fprintf(tk->out, "\r\033[K");
+    fflush(tk->out);
+}
+
+// ============================================================================
+// Model folders
+
+void save_model_folder(const GPT* model, const Tokenizer* tok, const char* dir) {
+    char err[1024];
+    if (gpt_save(model, dir, tok_eot(tok), err, sizeof err) != 0) fatal("%s", err);
+    if (tok_save_hf(tok, dir, model->config.max_seq_len, err, sizeof err) != 0) fatal("%s", err);
+}
+
 // ============================================================================
 // Training state
 
@@ -176,13 +239,21 @@ void progress_init(Progress* pr, int first_step, int steps, double tokens_per_st
     pr->every = steps / 25 > 0 ? steps / 25 : 1;
     pr->t0 = time_seconds();
     pr->first_step = first_step;
+    pr->t1 = 0.0;
     pr->tokens_per_step = tokens_per_step;
 }
 
+double progress_eta(const Progress* pr, int step, double now) {
+    int timed = step - pr->first_step; // steps since the first one of this process ended
+    if (pr->t1 <= 0.0 || timed <= 0) return NAN;
+    return (now - pr->t1) / timed * (pr->steps - step - 1);
+}
+
 void progress_step(Progress* pr, int step, float loss, double val, float lr, float norm, double ms) {
-    double elapsed = time_seconds() - pr->t0;
-    int done = step + 1 - pr->first_step;
-    double eta = done > 0 ? elapsed / done * (pr->steps - step - 1) : NAN;
+    double now = time_seconds();
+    if (step == pr->first_step) pr->t1 = now;
+    double eta = progress_eta(pr, step, now);
+    if (step + 1 == pr->steps) eta = 0.0;
     char eta_s[32], val_s[32];
     format_duration(eta_s, sizeof eta_s, eta);
     if (isnan(val)) snprintf(val_s, sizeof val_s, "      ");

@@ -11,6 +11,7 @@
 
 #include "../model.h"
 #include "probe_run.h"
+#include "../tokenizer.h"
 
 // ----------------------------------------------------------------------------
 // Formatting and the memory check
@@ -21,6 +22,40 @@ void format_duration(char* buf, size_t len, double s);   // "1:12", "1:02:03", "
 // Refuses (runtime error) a run whose estimate mem (bytes) exceeds the memory available, before
 // anything large is allocated.
 void refuse_if_too_big(size_t mem);
+
+// One part of a run's memory estimate, for a refusal that names what does not fit.
+typedef struct {
+    char what[160];   // "pre-training (B16 x T1024: ...)"
+    size_t bytes;     // what this part alone needs at its peak
+    char fix[160];    // the flag that makes it fit ("--dpo-batch 2 or --dpo-steps 0"), "" if none
+} MemPart;
+
+// Refuses (runtime error) when total (bytes: the run's peak) exceeds the memory available: the
+// message gives the total, the memory available, and each part that does not fit alone with the
+// flag that fixes it (or, when each fits alone, that they do not fit together). avail_out, if not
+// NULL, receives the memory available (0 if unknown).
+void refuse_memory(size_t total, const MemPart* parts, int n, size_t* avail_out);
+
+// A progress note for a phase that may take a while (the reference log-probabilities of DPO, an
+// evaluation): silent for its first 2 s, then on a terminal a line redrawn with done/total and
+// the time left, on a pipe a line every 10 s, and one closing line if anything was printed.
+typedef struct {
+    const char* what; // "reference log-probabilities"
+    const char* unit; // "pairs"
+    size_t total;
+    double t0, last;  // start, and the last line printed
+    int tty, shown;
+    FILE* out;        // stdout
+} Ticker;
+
+void ticker_init(Ticker* tk, const char* what, const char* unit, size_t total);
+void ticker_tick(Ticker* tk, size_t done);
+void ticker_end(Ticker* tk);
+
+// Saves a Hugging Face model folder in dir: config.json (with the tokenizer's <|endoftext|> as
+// bos/eos), generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json and
+// special_tokens_map.json. Runtime error on failure.
+void save_model_folder(const GPT* model, const Tokenizer* tok, const char* dir);
 
 // ----------------------------------------------------------------------------
 // Training state: everything --resume needs to continue exactly, in one atomic file
@@ -82,8 +117,14 @@ typedef struct {
     int steps, every;
     double t0;        // wall time at the first step of this process
     int first_step;   // step at t0 (non-zero after --resume)
+    double t1;        // wall time when this process's first step ended (0 before): the ETA starts here
     double tokens_per_step;
 } Progress;
+
+// Seconds left after `step` (0-based, just finished at time now): the mean time of the steps since
+// the first one of this process, which pays for warm-up (page faults, first allocations, thread
+// start), times the steps to go. NAN while only that first step has run.
+double progress_eta(const Progress* pr, int step, double now);
 
 void progress_init(Progress* pr, int first_step, int steps, double tokens_per_step);
 // Reports step (0-based, just finished). val is NAN when not evaluated at this step.

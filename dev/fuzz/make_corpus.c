@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     // model folder of the fuzzers' fixed tiny config (V=5, n_positions 3, C=2, L=1, H=1)
     GPT m;
     gpt_build(&m, (GPTConfig){.max_seq_len = 3, .vocab_size = 5, .num_layers = 1, .num_heads = 1, .channels = 2}, 7);
-    if (gpt_save(&m, tmp, err, sizeof err)) fatal("%s", err);
+    if (gpt_save(&m, tmp, -1, err, sizeof err)) fatal("%s", err);
     gpt_free(&m);
     size_t n;
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
