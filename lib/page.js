@@ -24,7 +24,7 @@ function jsonBlock(id, fallback) {
 }
 // The trainer's CSVs: a header row, then plain comma-separated cells (no quoting); an empty cell is
 // "not measured" (NaN). Columns are looked up by name, so added or missing columns are fine.
-const STRING_COLS = new Set(['stage', 'layer', 'model']);
+const STRING_COLS = new Set(['stage', 'set', 'layer', 'model']);
 function parseCSV(text) {
   const lines = (text || '').split(/\r?\n/).filter((l) => l.trim() !== '');
   if (lines.length < 1) return { cols: [], rows: [] };
@@ -57,7 +57,9 @@ function parseSamples(text) {
 
 // ---------------------------------------------------------------------------------------------
 // 2. Runs. A probe row's global step g continues after the last pre-training probe step in later
-// stages (DPO), as in probes.c, so one step axis holds both stages.
+// stages (DPO), as in probes.c, so one step axis holds both stages. Rows of the `final` set (the
+// larger probe set measured once at the end of a stage) are not part of the trajectory: they are
+// kept apart, per layer, and drawn as stars.
 
 function loadRun(k) {
   const p = 'run' + k + '-', name = block(p + 'name');
@@ -73,11 +75,14 @@ function loadRun(k) {
   run.train.forEach((r) => { r.g = r.step + (r.stage && r.stage !== 'pretrain' ? run.preEnd : 0); });
   run.gmax = Math.max(0, ...run.probes.map((r) => r.g));
   run.byLayer = new Map();
+  run.finals = new Map();
   run.probes.forEach((r) => {
-    if (!run.byLayer.has(r.layer)) run.byLayer.set(r.layer, []);
-    run.byLayer.get(r.layer).push(r);
+    const m = r.set === 'final' ? run.finals : run.byLayer;
+    if (!m.has(r.layer)) m.set(r.layer, []);
+    m.get(r.layer).push(r);
   });
   run.byLayer.forEach((rows) => rows.sort((a, b) => a.g - b.g));
+  run.traj = [].concat(...run.byLayer.values());
   run.L = [...run.byLayer.keys()].filter((l) => l !== 'mean').length; // hidden states, 0..L-1
   run.hasDpo = run.dpo.length > 0 || run.probes.some((r) => r.stage !== 'pretrain');
   return run;
@@ -89,7 +94,8 @@ const STATUS = jsonBlock('page-status', {});
 const LIVE = STATUS.state === 'live';
 const LAYERS = [...new Set(RUNS.flatMap((r) => [...r.byLayer.keys()]))]
   .sort((a, b) => (a === 'mean') - (b === 'mean') || a - b);
-const STEPS = [...new Set(RUNS.flatMap((r) => r.probes.map((p) => p.g)))].sort((a, b) => a - b);
+const STEPS = [...new Set(RUNS.flatMap((r) => r.traj.map((p) => p.g)))].sort((a, b) => a - b);
+const HAS_FINAL = RUNS.some((r) => r.finals.size > 0);
 const anyCol = (c) => RUNS.some((r) => r.cols.has(c));
 const NS = [1, 2, 3, 4].filter((n) => anyCol('I_in' + n) && anyCol('I_out' + n));
 const HAS_NULL = RUNS.some((r) => [...r.cols].some((c) => c.endsWith('_null')));
@@ -163,7 +169,8 @@ function layerName(run, l) {
   return 'layer ' + l + (l === '0' ? ' (embeddings)' : +l === run.L - 1 && run.L > 2 ? ' (final, ln_f)' : '');
 }
 function tipFor(run, r, cols) {
-  return (COMPARE ? run.name + ' · ' : '') + layerName(run, r.layer) + ' · ' + stepName(run, r.g) + '\n' +
+  const set = r.set === 'final' ? '\nfinal probe set' : '', pos = fin(r.positions) ? (set ? ', ' : '\n') + r.positions + ' positions' : '';
+  return (COMPARE ? run.name + ' · ' : '') + layerName(run, r.layer) + ' · ' + stepName(run, r.g) + set + pos + '\n' +
     cols.filter((c) => c === 'opt' || r[c] !== undefined).map((c) => describe(r, c)).join('\n');
 }
 
@@ -207,6 +214,10 @@ function marker(shape, x, y, r, a) {
   if (shape === 'diamond') return P([[x, y - 1.3 * r], [x + 1.3 * r, y], [x, y + 1.3 * r], [x - 1.3 * r, y]]);
   if (shape === 'triangle') return P([[x, y - 1.3 * r], [x + 1.2 * r, y + 0.8 * r], [x - 1.2 * r, y + 0.8 * r]]);
   if (shape === 'down') return P([[x, y + 1.3 * r], [x + 1.2 * r, y - 0.8 * r], [x - 1.2 * r, y - 0.8 * r]]);
+  if (shape === 'star') return P([...Array(10).keys()].map((k) => { // five points, as the SVGs' final-set marker
+    const a = (Math.PI * k) / 5 - Math.PI / 2, q = k % 2 ? 0.45 * r : 1.15 * r;
+    return [x + q * Math.cos(a), y + q * Math.sin(a)];
+  }));
   return el('circle', Object.assign({ cx: x.toFixed(1), cy: y.toFixed(1), r }, a));
 }
 // a "nice" step (1, 2 or 5 x 10^k) for about `target` intervals; ranges snap outwards to it
@@ -287,19 +298,20 @@ function renderPlane() {
   const box = $('plane'), W = Math.max(280, box.clientWidth), H = Math.round(clamp(W * 0.8, 300, 500));
   const ctx = S.x === 'ctx', xc = ctx ? 'I_ctx' : 'I_in' + S.n, yc = 'I_out' + S.n;
   const series = [];
+  const plotted = (r) => fin(val(r, xc)) && fin(val(r, yc));
   eachSeries((run, l, rows) => {
-    const ok = rows.filter((r) => fin(val(r, xc)) && fin(val(r, yc)));
-    if (ok.length) series.push({ run, l, rows: ok, col: colour(run, l) });
+    const ok = rows.filter(plotted);
+    if (ok.length) series.push({ run, l, rows: ok, col: colour(run, l), finals: (run.finals.get(l) || []).filter(plotted) });
   });
   $('plane-title').textContent = ctx ? 'Information plane: context (exact bound)' : 'Information plane';
   PLANE = null;
   if (!series.length) { box.innerHTML = '<p class="empty">no probe rows with ' + esc(xc) + ' and ' + esc(yc) + ' yet</p>'; return; }
-  const all = series.flatMap((se) => se.rows);
+  const all = series.flatMap((se) => se.rows.concat(se.finals));
   const p = frame(W, H, { l: 54, r: 16, t: 8, b: 40 }, fit(all.map((r) => val(r, xc)), 0.06, W > 420 ? 6 : 4),
     fit(all.map((r) => val(r, yc)), 0.06, H > 360 ? 6 : 4));
-  const corr = S.raw ? '' : ', bias-corrected';
-  let s = axes(p, (ctx ? 'I(context; Z): every position its own label' : 'complexity I(X;Z), X = input ' + S.n + '-gram') + corr,
-    'expressivity I(Y;Z), Y = next ' + S.n + '-gram');
+  const corr = S.raw ? '' : ', bias-corrected', gram = S.n === 1 ? 'token' : S.n + '-gram';
+  let s = axes(p, (ctx ? 'I(C;Z), C = whole input context' : 'complexity I(X;Z), X = input ' + gram) + corr,
+    'expressivity I(Y;Z), Y = next ' + gram + corr);
   const c = clip(p);
   s += c.open;
   // y = x: an exact bound on the context plane (I_out n <= I_ctx), optimality = 1 on the other;
@@ -311,7 +323,7 @@ function renderPlane() {
     const ang = (Math.atan2(y2 - y1, x2 - x1) * 180) / Math.PI, tx = x2 - (x2 - x1) * 0.04, ty = y2 - (y2 - y1) * 0.04;
     s += el('text', { x: tx.toFixed(1), y: (ty - 8).toFixed(1), 'font-size': 11, 'text-anchor': 'end', fill: '#777',
       transform: 'rotate(' + ang.toFixed(1) + ' ' + tx.toFixed(1) + ' ' + ty.toFixed(1) + ')' },
-    ctx ? 'bound I(Y;Z) ≤ I(context;Z)' : 'bound (optimality = 1)');
+    ctx ? 'exact bound: I(Y;Z) ≤ I(C;Z)' : 'optimality = 1');
   }
   series.forEach((se) => {
     const { run, l, col } = se, mean = l === 'mean', data = { 'data-run': run.k, 'data-layer': l };
@@ -361,6 +373,15 @@ function updatePlane() {
     top += marker(COMPARE || mean ? shapeOf(run, cur) : 'circle', x, y, 5.5, Object.assign({ class: 'cur', 'data-step': cur.g,
       fill: col, stroke: '#222', 'stroke-width': 1.5 }, data, row(n - 1)));
   });
+  PLANE.series.forEach((se) => se.finals.forEach((r) => { // the final probe set, once the slider reaches it
+    if (r.g > step) return;
+    const x = p.sx(val(r, xc)), y = p.sy(val(r, yc)), sx = r[xc + '_sd'], sy = r[yc + '_sd'];
+    const bar = { class: 'err', stroke: se.col, 'stroke-width': 1.4 };
+    if (fin(sx)) top += el('line', Object.assign({ x1: p.sx(val(r, xc) - sx), x2: p.sx(val(r, xc) + sx), y1: y, y2: y }, bar));
+    if (fin(sy)) top += el('line', Object.assign({ y1: p.sy(val(r, yc) - sy), y2: p.sy(val(r, yc) + sy), x1: x, x2: x }, bar));
+    top += marker('star', x, y, 6.5, { class: 'final', 'data-step': r.g, 'data-run': se.run.k, 'data-layer': se.l,
+      'data-row': se.run.k + ':' + r.i, fill: se.col, stroke: '#000', 'stroke-width': 1 });
+  }));
   PLANE.top.innerHTML = top;
   PLANE.svg.setAttribute('data-step', step);
 }
@@ -372,12 +393,16 @@ function updatePlane() {
 let CURSORS = [];
 function chart(o) {
   // o: {title, xlabel, ylabel, x: [lo, hi], y?: fixed range, series: [{pts: [[x, y, sd?]], colour,
-  //     width?, dash?, dots?, shape?, tips?: [string], data?}], hlines?: [{y, label}], dpoAt?, off?}
+  //     width?, dash?, dots?, shape?, tips?: [string], data?, finals?: [[x, y, row]]}], hlines?: [{y, label}],
+  //     dpoAt?, off?}
   const W = o.w, H = o.h, vals = [];
-  o.series.forEach((se) => se.pts.forEach((q) => {
-    vals.push(q[1]);
-    if (fin(q[2])) vals.push(q[1] - q[2], q[1] + q[2]);
-  }));
+  o.series.forEach((se) => {
+    se.pts.forEach((q) => {
+      vals.push(q[1]);
+      if (fin(q[2])) vals.push(q[1] - q[2], q[1] + q[2]);
+    });
+    (se.finals || []).forEach((q) => vals.push(q[1]));
+  });
   (o.hlines || []).forEach((h) => vals.push(h.y));
   const p = frame(W, H, { l: 48, r: 16, t: 22, b: 38 }, stepRange(o.x[0], o.x[1], W > 300 ? 5 : 4), o.y || fit(vals, 0.06, H > 190 ? 5 : 4));
   let s = '';
@@ -410,6 +435,10 @@ function chart(o) {
     if (se.dots && pts.length <= 60)
       pts.forEach((q, i) => { if (fin(q[1])) s += marker(se.shape || 'circle', p.sx(q[0]), p.sy(q[1]), se.shape && se.shape !== 'circle' ? 2.4 : 2,
         se.rows ? { fill: se.colour, 'data-row': se.rows[i], 'data-cols': se.col } : { fill: se.colour, 'data-tip': se.tips && se.tips[i] }); });
+    (se.finals || []).forEach((q) => { // the final probe set: a star, apart from the trajectory
+      if (fin(q[1])) s += marker('star', p.sx(q[0]), p.sy(q[1]), 5, { class: 'final', fill: se.colour, stroke: '#000', 'stroke-width': 0.8,
+        'data-row': q[2], 'data-cols': se.col });
+    });
   });
   s += c.close + el('line', { class: 'cursor', x1: 0, x2: 0, y1: p.y, y2: p.y + p.h, stroke: '#333', 'stroke-opacity': 0.5 });
   return { svg: el('svg', { class: 'chart', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H }, s), p, off: o.off || 0 };
@@ -435,7 +464,8 @@ function moveCursors() {
 // the step axis: every probe and train row, and the run's planned steps while it is live
 function xmax() {
   let m = Math.max(1, ...RUNS.map((r) => r.gmax), ...RUNS.flatMap((r) => r.train.map((t) => t.g).filter(fin)));
-  if (LIVE) RUNS.forEach((r) => { if (fin(+r.settings.steps)) m = Math.max(m, +r.settings.steps); });
+  // while live, the stage's planned length, so that the axes do not rescale at every reload
+  if (LIVE && fin(STATUS.steps)) m = Math.max(m, STATUS.steps + (STATUS.stage === 'dpo' ? RUNS[0].preEnd : 0));
   return m;
 }
 const runColour = (run, alt) => (COMPARE ? FAMILY[run.k % FAMILY.length] : alt);
@@ -444,7 +474,9 @@ function probeSeries(col, stage) {
   eachSeries((run, l, rows) => {
     const rs = rows.filter((r) => (stage ? r.stage !== 'pretrain' : true));
     if (!rs.some((r) => fin(val(r, col)))) return;
+    const fs = (run.finals.get(l) || []).filter((r) => (stage ? r.stage !== 'pretrain' : true));
     out.push({ pts: rs.map((r) => [stage ? r.step : r.g, val(r, col), col === 'opt' ? NaN : r[col + '_sd']]),
+      finals: fs.map((r) => [stage ? r.step : r.g, val(r, col), run.k + ':' + r.i]),
       colour: colour(run, l), width: l === 'mean' ? 2.6 : 1.5, dots: true, shape: COMPARE ? SHAPES[run.k % SHAPES.length] : undefined,
       rows: rs.map((r) => run.k + ':' + r.i), col, data: { 'data-run': run.k, 'data-layer': l } });
   });
@@ -527,6 +559,7 @@ function renderLegend() {
   if (RUNS.some((r) => r.hasDpo)) k.push(miniLine('5 3') + (COMPARE ? '' : miniMarker('diamond', '#333')) + ' DPO');
   k.push(miniMarker('circle', '#999', '#222') + ' at the slider’s step', miniLine('2 3', '#888') + ' y = x');
   if (LAYERS.includes('mean')) k.push(COMPARE ? 'mean of blocks 1..L: darkest, thick' : miniMarker('triangle', MEAN) + ' mean of blocks 1..L');
+  if (HAS_FINAL) k.push(miniMarker('star', '#bbb', '#000') + ' final, larger probe set');
   if (RUNS.some((r) => [...r.cols].some((c) => c.endsWith('_sd')))) k.push('bars/bands ± sd over probe seeds');
   k.push('lighter = earlier');
   $('key').innerHTML = k.map((x) => '<span>' + x + '</span>').join(' · ');
@@ -581,7 +614,7 @@ function flatten(o, pre, out) {
 }
 function renderSettings() {
   const flat = RUNS.map((r) => flatten(r.settings, '', {})), keys = [...new Set(flat.flatMap(Object.keys))];
-  if (!keys.length) { $('settings').innerHTML = '<p class="empty">no run.json embedded</p>'; return; }
+  if (!keys.length) { $('settings').innerHTML = '<p class="empty">no run.json in the run folder (yet)</p>'; return; }
   if (!COMPARE) {
     const items = keys.map((k) => '<div><dt>' + esc(k) + '</dt><dd>' + esc(flat[0][k]) + '</dd></div>');
     $('settings').innerHTML = '<dl class="kv">' + items.join('') + '</dl>';
@@ -601,13 +634,15 @@ function renderStatus() {
   const b = $('status'), up = fin(STATUS.updated_unix) ? new Date(STATUS.updated_unix * 1000) : null;
   const refresh = fin(STATUS.refresh_s) && STATUS.refresh_s > 0 ? STATUS.refresh_s : 10;
   if (LIVE) {
-    // no news for a while: the trainer has probably stopped (crash, Ctrl-C) without saying so
-    const stale = up && Date.now() - up.getTime() > Math.max(3 * refresh, 120) * 1000;
+    // no news for much longer than the last gap between updates: the trainer has probably stopped
+    // (a crash, a kill) without saying so
+    const gap = fin(STATUS.interval_s) ? STATUS.interval_s : 0;
+    const stale = up && Date.now() - up.getTime() > Math.max(3 * refresh, 3 * gap, 120) * 1000;
     b.className = 'badge ' + (stale ? 'stale' : 'live');
     b.textContent = (stale ? 'live? no update since ' : 'live — updated ') + (up ? hms(up) : '?');
   } else {
-    b.className = 'badge';
-    // finished, or any other state the trainer names (stopped: Ctrl-C, --pause-at); no reloads
+    // finished, interrupted (Ctrl-C), paused (--pause-at) or a compare page's snapshot: no reloads
+    b.className = 'badge' + (STATUS.state === 'interrupted' || STATUS.state === 'paused' ? ' stale' : '');
     const day = up ? up.getFullYear() + '-' + pad2(up.getMonth() + 1) + '-' + pad2(up.getDate()) + ' ' + hms(up) : '';
     b.textContent = STATUS.state ? String(STATUS.state) + (day ? ' — ' + day : '') : 'no status';
   }
@@ -635,7 +670,7 @@ function renderOptions() {
 function setIndex(i) {
   S.i = clamp(i, 0, Math.max(0, STEPS.length - 1));
   $('slider').value = S.i;
-  const g = curStep(), run = RUNS.find((r) => r.probes.some((p) => p.g === g)) || RUNS[0];
+  const g = curStep(), run = RUNS.find((r) => r.traj.some((p) => p.g === g)) || RUNS[0];
   $('step-label').textContent = !STEPS.length ? 'no probe steps yet' : stepName(run, g) +
     (g > run.preEnd && run.hasDpo ? '' : ' · pre-training') + '  (' + (S.i + 1) + '/' + STEPS.length + ')';
   updatePlane();
