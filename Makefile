@@ -50,7 +50,7 @@ PAGE_SRC = lib/page.html lib/page.css lib/page.js
 
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
-           tests/probes.c tests/ib.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c
+           tests/probes.c tests/ib.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c tests/page.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build

@@ -241,7 +241,8 @@ static void print_usage(FILE* f) {
         fprintf(f, "  %-6s L%d C%d H%d T%d   B%d, %d steps, lr %g\n", p->name, p->L, p->C, p->H, p->T, p->B,
                 p->steps, (double)p->lr);
     }
-    fprintf(f, "\n./train --compare RUN1 RUN2 ... --out DIR   writes DIR/index.html, a page overlaying those runs\n");
+    fprintf(f, "\n./train --compare RUN1 RUN2 ... --out DIR\n"
+               "  writes DIR/index.html, a page with those runs overlaid (README \"The live page\")\n");
     fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
 }
 
@@ -930,12 +931,14 @@ static int compare_command(int argc, char** argv) {
             runs[n++] = argv[a];
         }
     }
-    if (n == 0) error_usage("--compare needs at least one run folder: ./train --compare RUN1 RUN2 ... --out DIR");
+    if (n == 0)
+        error_usage("--compare needs at least one run folder: ./train --compare RUN1 RUN2 ... --out DIR");
     if (!out) error_usage("--compare needs --out DIR (the compare page is DIR/index.html)");
     char err[8192];
     if (page_compare(runs, n, out, err, sizeof err) != 0) fatal("--compare: %s", err);
     char abs[4096];
-    printf("compare    %d run%s: file://%s/index.html\n", n, n == 1 ? "" : "s", realpath(out, abs) ? abs : out);
+    printf("compare    %d run%s: file://%s/index.html\n", n, n == 1 ? "" : "s",
+           realpath(out, abs) ? abs : out);
     free(runs);
     return 0;
 }

@@ -78,7 +78,8 @@ size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int
 // model). probes: the run's probes to continue (pre-training's), or NULL / off to continue those
 // of dir/probe_bins.safetensors when there is one. page: the run's page, rewritten (state live) at
 // every evaluation; the caller marks it finished.
-void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes, Page* page);
+void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes,
+               Page* page);
 
 // DPO alone on the model folder init, no pre-training. The run folder is out, or the folder above
 // init when init is a run's pretrain/ (so the run's probes continue), or runs/<name of init>-dpo.

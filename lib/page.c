@@ -52,9 +52,12 @@ static char* page_block(const char* html, const char* id, size_t* len) {
     char* out = malloc_check((size_t)(e - s) + 1);
     size_t n = 0;
     while (s < e) {
-        if (strncmp(s, "&lt;", 4) == 0) out[n++] = '<', s += 4;
-        else if (strncmp(s, "&amp;", 5) == 0) out[n++] = '&', s += 5;
-        else out[n++] = *s++;
+        if (strncmp(s, "&lt;", 4) == 0)
+            out[n++] = '<', s += 4;
+        else if (strncmp(s, "&amp;", 5) == 0)
+            out[n++] = '&', s += 5;
+        else
+            out[n++] = *s++;
     }
     out[n] = '\0';
     *len = n;
@@ -76,7 +79,8 @@ static char* read_part(const char* dir, const char* name, size_t* len) {
 // enough to reload every few seconds; the curves lose nothing visible.
 static char* thin_train(const char* text, size_t len, size_t* out_len) {
     size_t rows = 0;
-    for (size_t i = 0; i < len; i++) rows += text[i] == '\n';
+    for (size_t i = 0; i < len; i++)
+        rows += text[i] == '\n';
     const char* body = memchr(text, '\n', len);
     char* out = malloc_check(len + 1);
     if (!body || rows <= PAGE_TRAIN_ROWS + 1) {
@@ -135,10 +139,12 @@ static char* read_settings(const char* dir, size_t* len) {
 }
 
 // The blocks of run k: the name, then each part of dir that exists; samples may be NULL.
-static void put_run(FILE* f, int k, const char* dir, const char* name, const char* samples, size_t samples_len) {
+static void put_run(FILE* f, int k, const char* dir, const char* name, const char* samples,
+                    size_t samples_len) {
     static const struct {
         const char *id, *file;
-    } parts[] = {{"train", "train.csv"}, {"probes", "probes.csv"}, {"dpo", "dpo.csv"}, {"baselines", "baselines.csv"}};
+    } parts[] = {
+        {"train", "train.csv"}, {"probes", "probes.csv"}, {"dpo", "dpo.csv"}, {"baselines", "baselines.csv"}};
     char id[64];
     snprintf(id, sizeof id, "run%d-name", k);
     put_block(f, "text/plain", id, name, strlen(name));
@@ -186,7 +192,11 @@ static int page_end(AtomicFile* af, char* err, size_t errlen) {
 
 // Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
 static size_t utf8_sequence(const unsigned char* s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xE0) == 0xC0 ? 2
+                 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
     if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
     for (size_t i = 1; i < len; i++)
         if ((s[i] & 0xC0) != 0x80) return 0;
@@ -220,8 +230,10 @@ void page_add_sample(Page* pg, const char* sample) {
     size_t tl = title_len(sample);
     int n = 0;
     for (int i = 0; i < pg->n_samples; i++) { // same title: a resumed run sampled this step again
-        if (title_len(pg->samples[i]) == tl && strncmp(pg->samples[i], sample, tl) == 0) free(pg->samples[i]);
-        else pg->samples[n++] = pg->samples[i];
+        if (title_len(pg->samples[i]) == tl && strncmp(pg->samples[i], sample, tl) == 0)
+            free(pg->samples[i]);
+        else
+            pg->samples[n++] = pg->samples[i];
     }
     if (n == PAGE_SAMPLES) {
         free(pg->samples[0]);
@@ -240,7 +252,8 @@ static void add_samples_block(Page* pg, const char* text) {
     const char* s = text;
     while (strncmp(s, "---- ", 5) == 0) {
         const char* e = s;
-        while ((e = strstr(e, "\n----\n")) && e[6] && strncmp(e + 6, "---- ", 5) != 0) e++;
+        while ((e = strstr(e, "\n----\n")) && e[6] && strncmp(e + 6, "---- ", 5) != 0)
+            e++;
         if (!e) return;
         size_t n = (size_t)(e + 6 - s);
         char* one = malloc_check(n + 1);
@@ -290,17 +303,21 @@ int page_update(Page* pg, const char* state, const char* stage, int step, int st
     int refresh = pg->interval > 0.0 ? (int)(pg->interval + 0.5) : 5;
     refresh = refresh < 2 ? 2 : refresh > 30 ? 30 : refresh;
     char status[512];
-    int w = snprintf(status, sizeof status, "{\"state\":\"%s\",\"updated_unix\":%lld,\"refresh_s\":%d,\"interval_s\":%.1f",
-                     state, (long long)time(NULL), refresh, pg->interval);
-    if (stage) w += snprintf(status + w, sizeof status - (size_t)w, ",\"stage\":\"%s\",\"step\":%d", stage, step);
+    int w = snprintf(status, sizeof status,
+                     "{\"state\":\"%s\",\"updated_unix\":%lld,\"refresh_s\":%d,\"interval_s\":%.1f", state,
+                     (long long)time(NULL), refresh, pg->interval);
+    if (stage)
+        w += snprintf(status + w, sizeof status - (size_t)w, ",\"stage\":\"%s\",\"step\":%d", stage, step);
     if (stage && steps > 0) w += snprintf(status + w, sizeof status - (size_t)w, ",\"steps\":%d", steps);
     snprintf(status + w, sizeof status - (size_t)w, "}");
 
     size_t total = 0;
-    for (int i = 0; i < pg->n_samples; i++) total += strlen(pg->samples[i]);
+    for (int i = 0; i < pg->n_samples; i++)
+        total += strlen(pg->samples[i]);
     char* samples = malloc_check(total + 1);
     samples[0] = '\0';
-    for (int i = 0, n = 0; i < pg->n_samples; i++) n += sprintf(samples + n, "%s", pg->samples[i]);
+    for (int i = 0, n = 0; i < pg->n_samples; i++)
+        n += sprintf(samples + n, "%s", pg->samples[i]);
     char name[4096], err[1024];
     run_name(name, sizeof name, pg->dir);
     AtomicFile af;
@@ -318,7 +335,8 @@ int page_update(Page* pg, const char* state, const char* stage, int step, int st
 }
 
 void page_free(Page* pg) {
-    for (int i = 0; i < pg->n_samples; i++) free(pg->samples[i]);
+    for (int i = 0; i < pg->n_samples; i++)
+        free(pg->samples[i]);
     pg->n_samples = 0;
 }
 
@@ -342,7 +360,8 @@ int page_is_run_folder(const char* dir) {
 static void compare_name(char* name, size_t n, const char* dir) {
     snprintf(name, n, "%s", dir);
     size_t l = strlen(name);
-    while (l > 1 && name[l - 1] == '/') name[--l] = '\0';
+    while (l > 1 && name[l - 1] == '/')
+        name[--l] = '\0';
 }
 
 int page_compare(const char* const* runs, int n, const char* out_dir, char* err, size_t errlen) {
@@ -358,8 +377,8 @@ int page_compare(const char* const* runs, int n, const char* out_dir, char* err,
         }
     }
     if (page_is_run_folder(out_dir)) {
-        set_err(err, errlen, "%s is a run folder: its index.html is that run's own page (choose another --out)",
-                out_dir);
+        set_err(err, errlen,
+                "%s is a run folder: its index.html is that run's own page (choose another --out)", out_dir);
         return -1;
     }
     if (make_dirs(out_dir, err, errlen) != 0) return -1;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -31,6 +32,7 @@
 #include "../lib/gemm.h"
 #include "../lib/ib.h"
 #include "../lib/json.h"
+#include "../lib/page.h"
 #include "../lib/plot.h"
 #include "../model.h"
 #include "../probes.h"
@@ -118,6 +120,11 @@ void rm_tree(const char* dir);
 int run_shell(const char* cmd);
 // The same, capturing stdout into out (truncated to outlen, NUL-terminated).
 int run_capture(const char* cmd, char* out, size_t outlen);
+// Runs `./train ARGS` inside root (tests/train.c), stdout and stderr in root/out.txt, root/err.txt;
+// its exit status (-1 if it did not exit normally) and the stderr text in err.
+int train_cli(const char* root, const char* args, char* err, size_t errlen);
+// A bad invocation must exit with `code` and say so in exactly one line naming `needle`.
+void train_expect_error(const char* root, const char* args, int code, const char* needle, const char* what);
 
 #ifdef USE_CUBLAS
 // Device-accessible (managed) buffer of n uniform values in [-1, 1).
@@ -142,5 +149,6 @@ void test_train(void);       // tests/train.c
 void test_dpo(void);         // tests/dpo.c
 void test_reliability(void); // tests/reliability.c
 void test_gpu(void);         // tests/gpu.c
+void test_page(void);        // tests/page.c
 
 #endif // TEST_H

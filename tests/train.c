@@ -10,7 +10,7 @@ enum { TRAIN_N = 24, TRAIN_K = 10 };
 
 // Runs `./train ARGS` with stdout and stderr captured in root/out.txt and root/err.txt; returns its
 // exit status (-1 if it did not exit normally, e.g. a crash) and the stderr text in err.
-static int train_cli(const char* root, const char* args, char* err, size_t errlen) {
+int train_cli(const char* root, const char* args, char* err, size_t errlen) {
     char cmd[12288], path[600];
     // passive waiting: on a machine shared with other jobs, spinning OpenMP threads can stall a
     // tiny run for seconds per step; the results do not depend on it
@@ -32,7 +32,7 @@ static int train_cli(const char* root, const char* args, char* err, size_t errle
 }
 
 // A bad invocation must exit with `code` and say so in exactly one line naming `needle`.
-static void train_expect_error(const char* root, const char* args, int code, const char* needle, const char* what) {
+void train_expect_error(const char* root, const char* args, int code, const char* needle, const char* what) {
     char err[2048];
     int rc = train_cli(root, args, err, sizeof err);
     size_t n = strlen(err);
