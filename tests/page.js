@@ -390,7 +390,7 @@ async function livePage(ctx) {
   const profile = fs.mkdtempSync(path.join(WORK, 'profile-'));
   try {
     ctx = await pw.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   } catch (e) {
     console.log('SKIP page: the browser test because chromium did not start: ' + e.message.split('\n')[0]);
     process.exit(77);
