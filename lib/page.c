@@ -144,7 +144,8 @@ static void put_run(FILE* f, int k, const char* dir, const char* name, const cha
     static const struct {
         const char *id, *file;
     } parts[] = {
-        {"train", "train.csv"}, {"probes", "probes.csv"}, {"dpo", "dpo.csv"}, {"baselines", "baselines.csv"}};
+        {"train", "train.csv"},         {"probes", "probes.csv"}, {"dpo", "dpo.csv"},
+                   {"baselines", "baselines.csv"}, {"ib", "ib_bound.csv"}};
     char id[64];
     snprintf(id, sizeof id, "run%d-name", k);
     put_block(f, "text/plain", id, name, strlen(name));

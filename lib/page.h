@@ -10,7 +10,8 @@
 //   runK-name       the run's name (K = 0 on a run's page; 0..n-1 on the compare page)
 //   runK-settings   DIR/run.json, when it exists and is a JSON object
 //   runK-train      DIR/train.csv (long logs thinned to PAGE_TRAIN_ROWS rows, every val row kept)
-//   runK-probes, runK-dpo, runK-baselines   DIR/probes.csv, dpo.csv, baselines.csv verbatim
+//   runK-probes, runK-dpo, runK-baselines, runK-ib   DIR/probes.csv, dpo.csv, baselines.csv,
+//                   ib_bound.csv (--ib-bound) verbatim
 //   runK-samples    the latest samples, "---- TITLE\n", the text, "\n----\n" each
 // A block whose file does not exist (yet) is left out. Every block's content is escaped the same
 // way, & as &amp; and < as &lt; (the script undoes exactly that), so no "</script" and no "<!--"

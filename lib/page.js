@@ -67,7 +67,7 @@ function loadRun(k) {
   const probes = parseCSV(block(p + 'probes')), train = parseCSV(block(p + 'train'));
   const run = { k, name: name.trim() || 'run ' + k, settings: jsonBlock(p + 'settings', {}),
     probes: probes.rows, cols: new Set(probes.cols), train: train.rows,
-    dpo: parseCSV(block(p + 'dpo')).rows, baselines: parseCSV(block(p + 'baselines')).rows,
+    dpo: parseCSV(block(p + 'dpo')).rows, baselines: parseCSV(block(p + 'baselines')).rows, ib: parseCSV(block(p + 'ib')).rows,
     samples: parseSamples(block(p + 'samples')) };
   const pre = run.probes.filter((r) => r.stage === 'pretrain');
   run.preEnd = pre.length ? Math.max(...pre.map((r) => r.step)) : 0;
@@ -320,11 +320,20 @@ function renderPlane() {
   if (b > a) {
     const [x1, y1, x2, y2] = [p.sx(a), p.sy(a), p.sx(b), p.sy(b)];
     s += el('line', { class: 'bound', x1, y1, x2, y2, stroke: '#888', 'stroke-width': 1.5, 'stroke-dasharray': '2 3' });
-    const ang = (Math.atan2(y2 - y1, x2 - x1) * 180) / Math.PI, tx = x2 - (x2 - x1) * 0.04, ty = y2 - (y2 - y1) * 0.04;
-    s += el('text', { x: tx.toFixed(1), y: (ty - 8).toFixed(1), 'font-size': 11, 'text-anchor': 'end', fill: '#777',
-      transform: 'rotate(' + ang.toFixed(1) + ' ' + tx.toFixed(1) + ' ' + ty.toFixed(1) + ')' },
-    ctx ? 'exact bound: I(Y;Z) ≤ I(C;Z)' : 'optimality = 1');
+    // the label at the middle of the line's visible part, where the frame cannot cut it off; the
+    // key names the line when that part is too short for it
+    const label = ctx ? 'exact bound: I(Y;Z) ≤ I(C;Z)' : 'optimality = 1';
+    const ang = (Math.atan2(y2 - y1, x2 - x1) * 180) / Math.PI, tx = (x1 + x2) / 2, ty = (y1 + y2) / 2;
+    if (Math.hypot(x2 - x1, y2 - y1) > 6 * label.length + 24)
+      s += el('text', { x: tx.toFixed(1), y: (ty - 6).toFixed(1), 'font-size': 11, 'text-anchor': 'middle', fill: '#777',
+        transform: 'rotate(' + ang.toFixed(1) + ' ' + tx.toFixed(1) + ' ' + ty.toFixed(1) + ')' }, label);
   }
+  // --ib-bound: the IB curve of an encoder of the current token alone (a reference, not a bound on
+  // hidden states, which see the whole context), in the units of I_in1 and I_out1
+  if (!ctx && S.n === 1) visibleRuns().filter((r) => r.ib.length).forEach((run) => {
+    s += el('path', { class: 'ib', d: pathD(run.ib.map((q) => [p.sx(q.I_XT), p.sy(q.I_TY)])), fill: 'none',
+      stroke: COMPARE ? FAMILY[run.k % FAMILY.length] : '#888', 'stroke-width': 1.5, 'stroke-dasharray': '6 3' });
+  });
   series.forEach((se) => {
     const { run, l, col } = se, mean = l === 'mean', data = { 'data-run': run.k, 'data-layer': l };
     se.pts = se.rows.map((r) => [p.sx(val(r, xc)), p.sy(val(r, yc))]);
@@ -557,8 +566,10 @@ function renderLegend() {
   const k = [];
   if (!COMPARE) k.push(miniMarker('circle', 'white', '#333') + ' start', miniMarker('square', '#333') + ' end of pre-training');
   if (RUNS.some((r) => r.hasDpo)) k.push(miniLine('5 3') + (COMPARE ? '' : miniMarker('diamond', '#333')) + ' DPO');
-  k.push(miniMarker('circle', '#999', '#222') + ' at the slider’s step', miniLine('2 3', '#888') + ' y = x');
+  k.push(miniMarker('circle', '#999', '#222') + ' at the slider’s step', miniLine('2 3', '#888') +
+    (S.x === 'ctx' ? ' y = x, the exact bound I(Y;Z) ≤ I(C;Z)' : ' y = x, optimality = 1'));
   if (LAYERS.includes('mean')) k.push(COMPARE ? 'mean of blocks 1..L: darkest, thick' : miniMarker('triangle', MEAN) + ' mean of blocks 1..L');
+  if (RUNS.some((r) => r.ib.length)) k.push(miniLine('6 3', '#888') + ' IB curve of a current-token encoder (n = 1)');
   if (HAS_FINAL) k.push(miniMarker('star', '#bbb', '#000') + ' final, larger probe set');
   if (RUNS.some((r) => [...r.cols].some((c) => c.endsWith('_sd')))) k.push('bars/bands ± sd over probe seeds');
   k.push('lighter = earlier');

@@ -115,6 +115,7 @@ function makeFolders(A) {
   // F's losses a little lower, so the compare page's curves differ
   const t = csv(read(path.join(A, 'train.csv')));
   writeCsv(path.join(F, 'train.csv'), t.cols, t.rows.map((r) => r.map((v, i) => (i === 2 || i === 3) && v ? fmt(v * 0.97) : v)));
+  writeCsv(path.join(F, 'ib_bound.csv'), ['I_XT', 'I_TY', 'beta'], [[0, 0, 0], [0.2, 0.15, 2], [0.5, 0.3, 10]]);
   fs.writeFileSync(path.join(F, 'run.json'), JSON.stringify({ model: 'tiny', L: 2, C: 32, steps: 40, seed: 7,
     probe_seqs: 8, build: { cc: 'gcc', flavor: 'cpu' }, note: '</script><b>not bold</b> & more' }));
   const esc = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
@@ -220,7 +221,8 @@ async function runPage(ctx, file, label, rows, o) {
   } else check((await count(page, 'button[data-n="4"]')) === 0, `${label}: no n = 4 without I_in4`);
   if (cols.includes('I_ctx')) {
     await page.click('button[data-x="ctx"]');
-    check((await page.$eval('#plane-svg', (s) => s.textContent)).includes('exact bound: I(Y;Z) ≤ I(C;Z)'), `${label}: the context plane draws its exact bound`);
+    const named = (await page.$eval('#plane-card', (e) => e.textContent)).includes('exact bound');
+    check((await count(page, '#plane-svg line.bound')) === 1 && named, `${label}: the context plane draws and names its exact bound`);
     await page.click('button[data-x="in"]');
   }
   if (cols.some((c) => c.endsWith('_null'))) {
@@ -230,6 +232,13 @@ async function runPage(ctx, file, label, rows, o) {
     await page.click('#raw');
     check(before !== after, `${label}: bias-corrected by default, raw a click away (x ${before} -> ${after})`);
   } else check(await page.$eval('#raw-label', (e) => e.hidden), `${label}: no raw toggle without *_null columns`);
+  if (o.ib) {
+    const at1 = await count(page, '#plane-svg path.ib');
+    await page.click('button[data-n="2"]');
+    const at2 = await count(page, '#plane-svg path.ib');
+    await page.click('button[data-n="1"]');
+    check(at1 === 1 && at2 === 0, `${label}: the IB curve of ib_bound.csv on the n = 1 plane only`, `${at1}, ${at2}`);
+  }
   if (layers.includes('mean')) check((await count(page, '#plane-svg path.traj[data-layer="mean"]')) === 1, `${label}: the mean row has its own trajectory`);
   await page.click('button[data-layer-toggle="0"]');
   check((await count(page, '#plane-svg path.traj[data-layer="0"]')) === 0, `${label}: a legend click hides a layer`);
@@ -348,7 +357,9 @@ async function livePage(ctx) {
     await page.waitForSelector('#plane-svg');
     const s2 = await state();
     check(s2.value === s2.max && s2.max >= s1.max, `live: a slider at the last step follows the run (${s2.value} of ${s2.max})`);
-    await page.screenshot({ path: path.join(SHOTS, 'live-1280.png') });
+    // (a page that reloads every 2 s on a busy machine may not hold still for a screenshot)
+    await page.screenshot({ path: path.join(SHOTS, 'live-1280.png'), timeout: 10000 })
+      .catch((e) => console.log('note: no live screenshot: ' + e.message.split('\n')[0]));
     child.kill('SIGINT');
     const t1 = Date.now();
     while (exited === null && Date.now() - t1 < 30000) await new Promise((r) => setTimeout(r, 100));
@@ -397,7 +408,7 @@ async function livePage(ctx) {
   }
   try {
     await runPage(ctx, P('A'), 'run', real, { state: 'finished', final: real.some((r) => r.set === 'final'), shots: true, noReload: true });
-    await runPage(ctx, P('pF'), 'new-format', newRows, { state: 'snapshot', final: true, settings: true, shots: true });
+    await runPage(ctx, P('pF'), 'new-format', newRows, { state: 'snapshot', final: true, settings: true, shots: true, ib: true });
     await runPage(ctx, P('pO'), 'old-format', oldRows, { state: 'snapshot', final: false });
     await emptyPage(ctx, P('pE'));
     await comparePage(ctx, P('compare'), ['A', 'F', 'O']);
