@@ -266,9 +266,18 @@ static void add_samples_block(Page* pg, const char* text) {
     }
 }
 
-// The samples block of the page at dir/index.html (malloc'd), or NULL when there is none.
-static char* samples_of_page(const char* dir, size_t* len) {
+// What every page this file writes carries in its head (lib/page.html), and nothing else's does.
+#define PAGE_MARK "<meta name=\"generator\" content=\"forgetful\">"
+
+// The samples block of the page at dir/index.html (malloc'd), or NULL when there is none; *foreign
+// (may be NULL) says whether the folder holds an index.html that is not one of these pages.
+static char* samples_of_page(const char* dir, size_t* len, int* foreign) {
     char* html = read_part(dir, "index.html", len);
+    if (foreign) {
+        char path[4400];
+        path_join(path, sizeof path, dir, "index.html");
+        *foreign = html ? !strstr(html, PAGE_MARK) : access(path, F_OK) == 0;
+    }
     if (!html) return NULL;
     char* s = page_block(html, "run0-samples", len);
     free(html);
@@ -283,9 +292,12 @@ void page_init(Page* pg, const char* dir) {
     snprintf(pg->dir, sizeof pg->dir, "%s", dir);
     path_join(pg->path, sizeof pg->path, dir, "index.html");
     size_t len;
-    char* s = samples_of_page(dir, &len);
-    if (s) add_samples_block(pg, s);
+    char* s = samples_of_page(dir, &len, &pg->foreign);
+    if (s && !pg->foreign) add_samples_block(pg, s);
     free(s);
+    if (pg->foreign)
+        fprintf(stderr, "warning: %s was not written by ./train: it is left alone, so this run has no page\n",
+                pg->path);
 }
 
 // The run's name on its page: the folder's own name (that of its absolute path for "." and the like).
@@ -297,6 +309,7 @@ static void run_name(char* name, size_t n, const char* dir) {
 }
 
 int page_update(Page* pg, const char* state, const char* stage, int step, int steps) {
+    if (pg->foreign) return -1;
     double now = time_seconds();
     if (pg->last_write > 0.0) pg->interval = now - pg->last_write;
     pg->last_write = now;
@@ -382,6 +395,13 @@ int page_compare(const char* const* runs, int n, const char* out_dir, char* err,
                 "%s is a run folder: its index.html is that run's own page (choose another --out)", out_dir);
         return -1;
     }
+    int foreign = 0;
+    free(samples_of_page(out_dir, &(size_t){0}, &foreign));
+    if (foreign) {
+        set_err(err, errlen, "%s/index.html was not written by ./train: it is left alone (choose another --out)",
+                out_dir);
+        return -1;
+    }
     if (make_dirs(out_dir, err, errlen) != 0) return -1;
     char path[4200], status[128], name[4096];
     path_join(path, sizeof path, out_dir, "index.html");
@@ -390,7 +410,7 @@ int page_compare(const char* const* runs, int n, const char* out_dir, char* err,
     if (page_begin(&af, path, status, err, errlen) != 0) return -1;
     for (int k = 0; k < n; k++) {
         size_t len = 0;
-        char* samples = samples_of_page(runs[k], &len);
+        char* samples = samples_of_page(runs[k], &len, NULL);
         compare_name(name, sizeof name, runs[k]);
         put_run(af.f, k, runs[k], name, samples, len);
         free(samples);

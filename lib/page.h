@@ -32,10 +32,12 @@ typedef struct {
     double last_write; // time_seconds() of the last write (0 = none yet)
     double interval;   // seconds between the last two writes (0 = unknown)
     int warned;        // a failed write was reported (only the first is)
+    int foreign;       // DIR/index.html exists and is not one of these pages: it is never overwritten
 } Page;
 
 // Prepares the page of the run in dir. The samples of an existing DIR/index.html are kept (a
-// resumed run's page goes on showing them).
+// resumed run's page goes on showing them); an index.html that another program wrote (one without
+// this page's generator tag) is left alone, with a warning, and the run gets no page.
 void page_init(Page* pg, const char* dir);
 // A sample in the block's format ("---- title\n" text "\n----\n"), malloc'd: control bytes other
 // than newline and tab, and bytes that are not valid UTF-8 (a model may emit half a character),
@@ -56,8 +58,9 @@ void page_url(const Page* pg, char* url, size_t n);
 // Whether dir is a run folder: it holds train.csv or probes.csv.
 int page_is_run_folder(const char* dir);
 // Writes out_dir/index.html, the page overlaying the n run folders runs[] (their logs and the
-// samples of their own index.html). A missing or non-run folder, or an out_dir that is a run folder
-// itself (its index.html is that run's own page), is refused: -1 with err filled, nothing written.
+// samples of their own index.html). A missing or non-run folder, an out_dir that is a run folder
+// itself (its index.html is that run's own page) or holds another program's index.html, is
+// refused: -1 with err filled, nothing written.
 int page_compare(const char* const* runs, int n, const char* out_dir, char* err, size_t errlen);
 
 #endif // PAGE_H

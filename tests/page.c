@@ -268,6 +268,27 @@ static void test_page_atomic(const char* dir) {
     page_free(&pg);
 }
 
+// An index.html that ./train did not write (someone's --out is a folder with a web page in it) is
+// never overwritten, neither by the run's page nor by the compare page.
+static void test_page_foreign(const char* root) {
+    char dir[4400], err[8192];
+    path_join(dir, sizeof dir, root, "site");
+    mkdir(dir, 0755);
+    const char* theirs = "<!DOCTYPE html><title>my site</title><p>hello</p>\n";
+    put_file(dir, "index.html", theirs);
+    Page pg;
+    page_init(&pg, dir); // (prints its one warning line)
+    int rc = page_update(&pg, "finished", NULL, 0, 0);
+    page_free(&pg);
+    const char* runs[1] = {root};
+    put_file(root, "train.csv", TRAIN_TEXT);
+    int rc2 = page_compare(runs, 1, dir, err, sizeof err);
+    char* after = get_file(dir, "index.html");
+    check(rc == -1 && rc2 == -1 && strstr(err, "was not written by ./train") && after && strcmp(after, theirs) == 0,
+          "page: another program's index.html is left alone by the run's page and by --compare (%s)", err);
+    free(after);
+}
+
 // page_compare's refusals, each naming the folder, with nothing written; then a page of two runs.
 static void test_page_compare(const char* root, const char* run) {
     char other[4400], out[4400], file[4400], plain[4400], missing[4400], err[8192];
@@ -432,6 +453,7 @@ void test_page(void) {
     test_page_samples(run);
     test_page_atomic(run);
     test_page_compare(root, run);
+    test_page_foreign(root);
     test_page_cli(root);
     rm_tree(root);
     test_page_browser();
