@@ -1,5 +1,5 @@
 // forgetful: the live page of a training run (issue "Watch it learn").
-// Reads the blocks the trainer embeds in the page (CONTRACT.md), draws every figure as inline SVG
+// Reads the blocks the trainer embeds in the page (lib/page.h lists them), draws every figure as inline SVG
 // sized to its box (so text stays 11-13 px on a phone), and reloads itself while the run is live.
 // One run gives the run page; several runs (run0-, run1-, ...) give the compare page.
 // No framework, nothing fetched: a file:// page cannot read its sibling files anyway.
@@ -57,7 +57,7 @@ function parseSamples(text) {
 
 // ---------------------------------------------------------------------------------------------
 // 2. Runs. A probe row's global step g continues after the last pre-training probe step in later
-// stages (DPO), as in probes.c, so one step axis holds both stages. Rows of the `final` set (the
+// stages (DPO), as in lib/plot.c, so one step axis holds both stages. Rows of the `final` set (the
 // larger probe set measured once at the end of a stage) are not part of the trajectory: they are
 // kept apart, per layer, and drawn as stars.
 
@@ -175,7 +175,7 @@ function tipFor(run, r, cols) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Colours (probes.c layer_colour), markers, scales and axes.
+// 4. Colours (svg_layer_colour in lib/svg.c), markers, scales and axes.
 
 const OKABE = ['#000000', '#E69F00', '#56B4E9', '#009E73', '#0072B2', '#D55E00', '#CC79A7'];
 const VIRIDIS = [[68, 1, 84], [65, 68, 135], [42, 120, 142], [34, 168, 132], [122, 209, 81], [210, 200, 30]];
@@ -415,7 +415,7 @@ function chart(o) {
   (o.hlines || []).forEach((h) => vals.push(h.y));
   const p = frame(W, H, { l: 48, r: 16, t: 22, b: 38 }, stepRange(o.x[0], o.x[1], W > 300 ? 5 : 4), o.y || fit(vals, 0.06, H > 190 ? 5 : 4));
   let s = '';
-  if (o.dpoAt !== undefined && o.dpoAt < p.x1) { // the DPO stage as a light band, as probes.c draws it
+  if (o.dpoAt !== undefined && o.dpoAt < p.x1) { // the DPO stage as a light band, as lib/plot.c draws it
     const x = p.sx(o.dpoAt);
     s += el('rect', { x, y: p.y, width: p.x + p.w - x, height: p.h, fill: '#f2f2f2' }) +
       el('text', { x: p.x + p.w - 3, y: p.y + 11, 'font-size': 10, fill: '#555', 'text-anchor': 'end' }, 'DPO');
