@@ -42,9 +42,16 @@ HDR += data/prefs.h
 SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c lib/eval.c lib/sample.c
 HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h lib/eval.h lib/sample.h
 
+# the live page of a run (lib/page.c) and the page's own sources, which lib/embed_page.c inlines
+# into lib/page_html.h at build time: a build output, never committed, so it cannot drift from them
+SRC += lib/page.c
+HDR += lib/page.h lib/page_html.h
+PAGE_SRC = lib/page.html lib/page.css lib/page.js
+
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
-           tests/probes.c tests/ib.c tests/hf.c tests/use.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c
+           tests/probes.c tests/ib.c tests/hf.c tests/use.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c \
+           tests/page.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
@@ -95,6 +102,13 @@ ifeq ($(HAVE_CXX),yes)
 else
 	@echo "SKIP the GPU backend under CPU emulation (./test_gpt_emu) because no C++ compiler ($(CXX)) was found"
 endif
+
+# a build tool, compiled for this machine and run here; nothing of it is linked into ./train
+embed_page: lib/embed_page.c lib/util.c lib/util.h
+	$(CC) -O1 -std=gnu11 $(WARN) -o $@ lib/embed_page.c lib/util.c -lm
+
+lib/page_html.h: embed_page $(PAGE_SRC)
+	./embed_page $(PAGE_SRC) $@
 
 gpu.o: lib/gpu.cu $(GPU_HDR) lib/util.h
 	$(NVCC) $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Wshadow -c -o $@ lib/gpu.cu
@@ -173,5 +187,6 @@ bench:
 
 clean:
 	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu build_flavor build_rev *.o
+	rm -f embed_page lib/page_html.h
 	rm -f $(DEV_TOOLS) dev/bench_matmul
 	rm -rf dev/fuzz/out

@@ -52,6 +52,7 @@ static const struct {
     {"dpo", test_dpo},                 // tests/dpo.c: DPO objective, fixture, reader, toy run, CLI
     {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, crash safety
     {"gpu", test_gpu},                 // tests/gpu.c: the GPU backend (GPU builds only)
+    {"page", test_page},               // tests/page.c: the run's page, the compare page, the browser test
 };
 enum { NUM_SECTIONS = sizeof sections / sizeof sections[0] };
 

@@ -28,6 +28,7 @@
 #include "lib/gemm.h"
 #include "lib/json.h"
 #include "lib/eval.h"
+#include "lib/page.h"
 #include "lib/run.h"
 #include "lib/sample.h"
 #include "lib/step.h"
@@ -281,6 +282,8 @@ static void print_usage(FILE* f) {
         fprintf(f, "  %-6s L%d C%d H%d T%d   B%d, %d steps, lr %g\n", p->name, p->L, p->C, p->H, p->T, p->B,
                 p->steps, (double)p->lr);
     }
+    fprintf(f, "\n./train --compare RUN1 RUN2 ... --out DIR\n"
+               "  writes DIR/index.html, a page with those runs overlaid (README \"The live page\")\n");
     fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
 }
 
@@ -401,12 +404,12 @@ static double evaluate(GPT* model, const ValSet* vs) {
 // A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
 // document separator), printed under title.
 static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
-                             const char* title) {
+                             const char* title, Page* page) {
     size_t np = 0;
     int* prompt = tok_encode(tok, "\n\n", 2, &np);
     int n = 0;
     int* seq = gpt_generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, -1, rng, &n);
-    print_sample(title, tok, seq + np, n - (int)np);
+    print_sample(title, tok, seq + np, n - (int)np, page);
     free(seq);
     free(prompt);
 }
@@ -434,6 +437,7 @@ typedef struct {
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
     Probes probes;   // hidden-state probes (shared with later stages)
+    Page page;       // DIR/index.html, the run's live page
     char state_input[4096], state_model[32]; // --input and --model as read from train_state.bin
     double final_val_loss;
     double t_start;
@@ -541,13 +545,15 @@ static void pretrain_stage(Run* run) {
 
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
-        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
-        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain");
+        int news = 0; // something for the page: a val loss, a probe step, a sample
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val), news = 1;
+        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain"), news = 1;
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
             char title[64];
             snprintf(title, sizeof title, "sample at step %d", step);
             progress_break(&pr);
-            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title);
+            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title, &run->page);
+            news = 1;
         }
 
         double t0 = time_seconds();
@@ -559,6 +565,7 @@ static void pretrain_stage(Run* run) {
         progress_step(&pr, step, r.loss, val_loss, r.lr, r.norm, r.ms);
 
         int done = step + 1;
+        if (news) page_update(&run->page, "live", "pretrain", done, s->steps);
         // (after the last step there is nothing to pause: the run finishes and saves as usual)
         int stop = done < s->steps && (interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
@@ -566,6 +573,7 @@ static void pretrain_stage(Run* run) {
             set_fault_hint(&ts, run, done);
         }
         if (stop) {
+            page_update(&run->page, interrupted ? "interrupted" : "paused", "pretrain", done, s->steps);
             progress_break(&pr);
             printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
                    interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
@@ -582,8 +590,9 @@ static void pretrain_stage(Run* run) {
     // the last probe row of the stage comes from exactly the weights saved for it
     probes_measure_end(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
-    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
+    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample", &run->page);
     probes_plot(&run->probes, run->dir);
+    page_update(&run->page, "live", "pretrain", s->steps, s->steps);
     signal(SIGINT, SIG_DFL);
     loader_free(&train);
     valset_free(&val);
@@ -593,6 +602,8 @@ static void pretrain_stage(Run* run) {
 static void probe_only_stage(Run* run) {
     probes_measure_end(&run->probes, &run->model, 0, "pretrain");
     probes_plot(&run->probes, run->dir);
+    page_init(&run->page, run->dir);
+    page_update(&run->page, "finished", NULL, 0, 0);
     printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
            run->cfg.init, run->probes.seconds, run->dir);
 }
@@ -991,7 +1002,8 @@ static void open_run_folder(Run* run, RunMode mode) {
     write_run_json(run, mode);
 }
 
-// Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines.
+// Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines; starts the
+// run's page.
 static void open_logs(Run* run) {
     path_join(run->csv_path, sizeof run->csv_path, run->dir, "train.csv");
     run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, run->start_step);
@@ -1001,6 +1013,11 @@ static void open_logs(Run* run) {
            "           (a fresh model starts near ln V = %.4f)\n",
            ng->h1, ng->h2, ng->h3, log((double)run->data.V));
     if (run->start_step > 0) printf("resuming   at step %d/%d\n", run->start_step, run->shape.steps);
+    page_init(&run->page, run->dir);
+    page_update(&run->page, "live", "pretrain", run->start_step, run->shape.steps);
+    char url[4300];
+    page_url(&run->page, url, sizeof url);
+    printf("page       %s (open it in a browser: it follows the run)\n", url);
 }
 
 // The closing summary: final val loss against the baselines, time, memory, throughput, probes.
@@ -1018,9 +1035,43 @@ static void print_summary(const Run* run) {
         printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
                run->probes.seconds, 100.0 * run->probes.seconds / wall, run->dir);
     printf("           model in %s/pretrain/, log in %s/train.csv\n", run->dir, run->dir);
+    char url[4300];
+    page_url(&run->page, url, sizeof url);
+    printf("           page %s\n", url);
+}
+
+// ./train --compare RUN... --out DIR: writes DIR/index.html overlaying the run folders (page.h).
+// Usage mistakes exit 2; a missing or non-run folder exits 1 with one line naming it.
+static int compare_command(int argc, char** argv) {
+    const char* out = NULL;
+    const char** runs = malloc_check((size_t)argc * sizeof(char*));
+    int n = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--compare") == 0) continue;
+        if (strcmp(argv[a], "--out") == 0 || strncmp(argv[a], "--out=", 6) == 0) {
+            if (out) error_usage("--out given twice");
+            out = argv[a][5] == '=' ? argv[a] + 6 : a + 1 < argc ? argv[++a] : NULL;
+            if (!out || !*out) error_usage("--out needs a value (DIR)");
+        } else if (argv[a][0] == '-') {
+            error_usage("--compare takes run folders and --out DIR, not '%s'", argv[a]);
+        } else {
+            runs[n++] = argv[a];
+        }
+    }
+    if (n == 0)
+        error_usage("--compare needs at least one run folder: ./train --compare RUN1 RUN2 ... --out DIR");
+    if (!out) error_usage("--compare needs --out DIR (the compare page is DIR/index.html)");
+    char err[8192];
+    if (page_compare(runs, n, out, err, sizeof err) != 0) fatal("--compare: %s", err);
+    char abs[4096];
+    printf("compare    %d run%s: file://%s/index.html\n", n, n == 1 ? "" : "s",
+           realpath(out, abs) ? abs : out);
+    free(runs);
+    return 0;
 }
 
 static void run_free(Run* run) {
+    page_free(&run->page);
     probes_free(&run->probes);
     gpt_free(&run->model);
     dataset_free(&run->data);
@@ -1030,6 +1081,8 @@ int main(int argc, char** argv) {
     Run run;
     memset(&run, 0, sizeof run);
     run.t_start = time_seconds();
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], "--compare") == 0) return compare_command(argc, argv);
     unsigned char given[NUM_FLAGS];
     parse_args(&run.cfg, given, argc, argv);
     int num_given = 0;
@@ -1099,10 +1152,11 @@ int main(int argc, char** argv) {
         char start[4200];
         path_join(start, sizeof start, run.dir, "pretrain");
         DPOConfig dc = dpo_config(&run.cfg, run.shape.T);
-        dpo_stage(&dc, &run.model, run.dir, start, &run.probes);
+        dpo_stage(&dc, &run.model, run.dir, start, &run.probes, &run.page);
     }
 
     print_summary(&run);
+    page_update(&run.page, "finished", NULL, 0, 0);
     if (fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
     run_free(&run);
     return 0;

@@ -23,6 +23,7 @@
 #include "../data/prefs.h"
 #include "../tokenizer.h"
 #include "flags.h"
+#include "page.h"
 #include "step.h"
 #include "util.h"
 
@@ -108,6 +109,7 @@ typedef struct {
     float* ref_c;       // (set.n) reference log-probabilities of the chosen responses
     float* ref_r;       // (set.n) and of the rejected ones
     Probes* probes;     // the probes that continue through DPO, or NULL
+    Page* page;         // the run's page (DIR/index.html)
     DPOStats val;       // the last evaluation on the held-out pairs
 } DPORun;
 
@@ -424,6 +426,7 @@ static void dpo_train(DPORun* d, const char* dir) {
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
         log_row(csv, path, step, NULL, row, 7);
+        if (evaluated) page_update(d->page, "live", "dpo", step + 1, steps);
         if (evaluated || step % every == 0) {
             printf("dpo step %*d/%d | loss %.4f | margin %+.4f | acc %.2f", (int)snprintf(NULL, 0, "%d", steps),
                    step + 1, steps, (double)st.loss, (double)st.margin, (double)st.accuracy);
@@ -457,8 +460,22 @@ static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir
     }
 }
 
-void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes) {
-    DPORun d = {.c = c, .B = c->batch, .T = c->T, .policy = policy};
+// A continuation of a held-out prompt, printed and added to the page under title.
+static void dpo_example(Page* page, const char* title, const char* prompt, const char* continuation) {
+    printf("           e.g. \"%s\" ->\"%s\"\n", prompt, continuation);
+    size_t np = strlen(prompt), nc = strlen(continuation);
+    char* text = malloc_check(np + nc + 1);
+    memcpy(text, prompt, np);
+    memcpy(text + np, continuation, nc + 1);
+    char* s = page_format_sample(title, text, np + nc);
+    page_add_sample(page, s);
+    free(s);
+    free(text);
+}
+
+void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes,
+               Page* page) {
+    DPORun d = {.c = c, .B = c->batch, .T = c->T, .policy = policy, .page = page};
     d.type = strcmp(c->loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
     char path[4200], err[1024];
     path_join(path, sizeof path, start_dir, "tokenizer.json");
@@ -486,13 +503,14 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
                                         c->temperature, c->top_k, sample_seed, &ex);
         printf("sentiment  before DPO: %.1f%% of continuations of %d held-out prompts are positive\n",
                100.0 * rate_before, n_prompts);
-        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
+        dpo_example(page, "a held-out prompt's continuation before DPO", prompts[0], ex);
         free(ex);
     }
 
     Probes own_probes;
     d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)d.B);
     dpo_probes_step(&d, 0, 0); // step 0: the reference itself
+    page_update(page, "live", "dpo", 0, c->steps);
     dpo_train(&d, dir);
     char dpo_dir[4200];
     dpo_finish(&d, dir, dpo_dir, sizeof dpo_dir);
@@ -500,7 +518,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     if (n_prompts > 0) {
         double rate_after = dpo_positive_rate(policy, d.tok, prompts, n_prompts, DPO_SAMPLE_LEN, (size_t)d.T,
                                               c->temperature, c->top_k, sample_seed, &ex);
-        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
+        dpo_example(page, "the same prompt's continuation after DPO", prompts[0], ex);
         printf("sentiment  positive continuations: %.1f%% before DPO -> %.1f%% after (%d held-out prompts)\n",
                100.0 * rate_before, 100.0 * rate_after, n_prompts);
         free(ex);
@@ -554,7 +572,14 @@ void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int t
     MemPart part = dpo_memory_part(g, 0, cc.batch, cc.T, cc.pairs ? 0 : cc.n_prompts, memory_available());
     refuse_memory(mem, &part, 1, NULL);
     if (make_dirs(dir, err, sizeof err) != 0) fatal("%s", err);
-    dpo_stage(&cc, &model, dir, init, NULL);
-    printf("summary    wall time %.1f s, peak RSS %.1f MiB\n", time_seconds() - t_start, peak_rss() / (1024.0 * 1024.0));
+    Page page;
+    page_init(&page, dir);
+    dpo_stage(&cc, &model, dir, init, NULL, &page);
+    page_update(&page, "finished", NULL, 0, 0);
+    char url[4300];
+    page_url(&page, url, sizeof url);
+    printf("summary    wall time %.1f s, peak RSS %.1f MiB\n           page %s\n", time_seconds() - t_start,
+           peak_rss() / (1024.0 * 1024.0), url);
+    page_free(&page);
     gpt_free(&model);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../model.h"
+#include "page.h"
 #include "run.h"
 
 // ----------------------------------------------------------------------------
@@ -78,8 +79,10 @@ MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int 
 // Runs the stage on policy, which holds the weights saved in start_dir (DIR/pretrain or --init
 // DIR): the reference and the tokenizer come from there. Writes dir/dpo.csv and dir/dpo/ (the
 // model). probes: the run's probes to continue (pre-training's), or NULL / off to continue those
-// of dir/probe_bins.safetensors when there is one.
-void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes);
+// of dir/probe_bins.safetensors when there is one. page: the run's page, rewritten (state live) at
+// every evaluation; the caller marks it finished.
+void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes,
+               Page* page);
 
 // DPO alone on the model folder init, no pre-training. The run folder is out, or the folder above
 // init when init is a run's pretrain/ (so the run's probes continue), or runs/<name of init>-dpo.

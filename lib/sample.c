@@ -7,34 +7,17 @@
 
 #include "../model.h"
 #include "flags.h"
+#include "page.h"
 #include "run.h"
 
-// Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
-static size_t utf8_sequence(const unsigned char* s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
-void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
+void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n, Page* page) {
     size_t len = 0;
     char* text = tok_decode(tok, seq, (size_t)n, &len);
-    const unsigned char* u = (const unsigned char*)text;
-    printf("---- %s\n", title);
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_sequence(u + i, len - i);
-        if (k > 1 || (k == 1 && (u[i] == '\n' || u[i] == '\t' || (u[i] >= 32 && u[i] != 127)))) {
-            fwrite(u + i, 1, k, stdout);
-            i += k;
-        } else {
-            printf("\\x%02x", u[i]);
-            i++;
-        }
-    }
-    printf("\n----\n");
+    char* s = page_format_sample(title, text, len);
+    fputs(s, stdout);
     fflush(stdout);
+    if (page) page_add_sample(page, s);
+    free(s);
     free(text);
 }
 
@@ -92,7 +75,7 @@ void sample_standalone(const SampleConfig* c) {
         int ended = eot >= 0 && n > (int)np && seq[n - 1] == eot;
         char title[96];
         snprintf(title, sizeof title, "sample %d/%d%s", i + 1, c->num_samples, ended ? " (ended at <|endoftext|>)" : "");
-        print_sample(title, tok, seq, ended ? n - 1 : n);
+        print_sample(title, tok, seq, ended ? n - 1 : n, NULL);
         free(seq);
     }
     free(prompt);

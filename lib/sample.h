@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "../tokenizer.h"
+#include "page.h"
 
 typedef struct {
     const char* init;        // model folder (ours or a Hugging Face GPT-2 folder)
@@ -24,8 +25,9 @@ typedef struct {
 #define DEFAULT_PROMPT "\n\n"
 
 // Prints "---- title", the decoded text of seq[0..n) (control bytes other than newline and tab,
-// and bytes that are not valid UTF-8, as \xNN: a model may emit half a character), then "----".
-void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n);
+// and bytes that are not valid UTF-8, as \xNN: a model may emit half a character), then "----",
+// as page_format_sample writes it; adds it to the run's page unless page is NULL.
+void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n, Page* page);
 
 // --sample: loads c->init, prints c->num_samples samples (prompt included) and returns. Errors
 // (a missing folder, an unreadable prompt file, an empty prompt) are runtime or usage errors.

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -34,6 +35,7 @@
 #include "../lib/gemm.h"
 #include "../lib/ib.h"
 #include "../lib/json.h"
+#include "../lib/page.h"
 #include "../lib/plot.h"
 #include "../model.h"
 #include "../probes.h"
@@ -159,5 +161,6 @@ void test_train(void);       // tests/train.c
 void test_dpo(void);         // tests/dpo.c
 void test_reliability(void); // tests/reliability.c
 void test_gpu(void);         // tests/gpu.c
+void test_page(void);        // tests/page.c
 
 #endif // TEST_H
