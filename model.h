@@ -170,7 +170,7 @@ void gpt_backward(GPT* model, const float* dlosses);
 float gpt_clip_grad_norm(GPT* model, float clip);
 
 // AdamW step t (1-based): decoupled weight decay on 2-D tensors (wte, wpe, all weight matrices),
-// none on biases and LayerNorm. beta1 0.9, beta2 0.95, eps 1e-8 are the defaults in train.c.
+// none on biases and LayerNorm. beta1 0.9, beta2 0.95, eps 1e-8 are what the training step (lib/step.c) passes.
 void gpt_update(GPT* model, float lr, float beta1, float beta2, float eps, float weight_decay, int t);
 
 // Learning rate at step (0-based) of total steps: linear warm-up from lr/warmup to lr over
