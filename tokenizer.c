@@ -1084,7 +1084,7 @@ Tokenizer* tok_load_json(const char* path, char* err, size_t errlen) {
     size_t model_off = offset_of_key(text, len, "model");
     if (!model || model->type != JSON_OBJECT) JSON_FAIL(model_off, "no \"model\" object");
     const JsonValue* type = json_get(model, "type");
-    if (type && (type->type != JSON_STRING || strcmp(type->str, "BPE") != 0))
+    if (type && !json_is_string(type, "BPE"))
         JSON_FAIL(model_off + offset_of_key(text + model_off, len - model_off, "type"),
                   "model type is not \"BPE\" (only byte-level BPE is supported)");
     const JsonValue* norm = json_get(&root, "normalizer");
@@ -1095,7 +1095,7 @@ Tokenizer* tok_load_json(const char* path, char* err, size_t errlen) {
         const JsonValue* pt = json_get(pre, "type");
         const JsonValue* aps = json_get(pre, "add_prefix_space");
         size_t off = offset_of_key(text, len, "pre_tokenizer");
-        if (!pt || pt->type != JSON_STRING || strcmp(pt->str, "ByteLevel") != 0)
+        if (!json_is_string(pt, "ByteLevel"))
             JSON_FAIL(off, "pre_tokenizer is not ByteLevel");
         if (aps && aps->type == JSON_TRUE) JSON_FAIL(off, "pre_tokenizer add_prefix_space true is not supported");
     }

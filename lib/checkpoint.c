@@ -190,13 +190,12 @@ static int read_config_json(const char* path, GPTConfig* cfg, char* err, size_t 
         }
     }
     const JsonValue* mt = json_get(&root, "model_type");
-    if (mt && (mt->type != JSON_STRING || strcmp(mt->str, "gpt2") != 0)) {
+    if (mt && !json_is_string(mt, "gpt2")) {
         snprintf(err, errlen, "%s: model_type is not \"gpt2\"", path);
         goto done;
     }
     const JsonValue* act = json_get(&root, "activation_function");
-    if (act && (act->type != JSON_STRING ||
-                (strcmp(act->str, "gelu_new") != 0 && strcmp(act->str, "gelu_pytorch_tanh") != 0))) {
+    if (act && !json_is_string(act, "gelu_new") && !json_is_string(act, "gelu_pytorch_tanh")) {
         snprintf(err, errlen, "%s: activation_function must be \"gelu_new\" (tanh GELU)", path);
         goto done;
     }
@@ -357,8 +356,8 @@ static int check_tensor_entry(const GPTConfig* cfg, const char* path, const char
         return -1;
     }
     seen[slot] = 1;
-    if (strcmp(dtype->str, "F32") != 0) {
-        snprintf(err, errlen, "%s: tensor \"%s\" has dtype %s, expected F32", path, key, dtype->str);
+    if (!json_is_string(dtype, "F32")) {
+        snprintf(err, errlen, "%s: tensor \"%s\" has dtype %.32s, expected F32", path, key, dtype->str);
         return -1;
     }
     char nm[96];
@@ -443,11 +442,8 @@ int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
     if (read_config_json(path, &cfg, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
 
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    FILE* f = fopen_regular(path, err, errlen);
+    if (!f) return -1;
     int rc = -1;
     TensorEntry* ent = NULL;
     unsigned char* seen = NULL;
@@ -456,8 +452,8 @@ int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
     GPT tmp;
     memset(&tmp, 0, sizeof tmp);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         goto done;
     }
     uint64_t fsize = (uint64_t)st.st_size, data_start;
