@@ -48,7 +48,8 @@ static const struct {
     {"ib", test_ib},                   // tests/ib.c: the Information Bottleneck bound
     {"train", test_train},             // tests/train.c: ./train end to end
     {"dpo", test_dpo},                 // tests/dpo.c: DPO objective, fixture, reader, toy run, CLI
-    {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, crash safety
+    {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, hostile files, crash safety
+    {"runfolder", test_runfolder},     // tests/runfolder.c: overwrite, lock, DPO resume, SIGTERM, --steps
     {"gpu", test_gpu},                 // tests/gpu.c: the GPU backend (GPU builds only)
 };
 enum { NUM_SECTIONS = sizeof sections / sizeof sections[0] };

@@ -32,6 +32,7 @@
 #include "../lib/ib.h"
 #include "../lib/json.h"
 #include "../lib/plot.h"
+#include "../lib/run.h"
 #include "../model.h"
 #include "../probes.h"
 #include "../tokenizer.h"
@@ -141,6 +142,7 @@ void test_ib(void);          // tests/ib.c
 void test_train(void);       // tests/train.c
 void test_dpo(void);         // tests/dpo.c
 void test_reliability(void); // tests/reliability.c
+void test_runfolder(void);   // tests/runfolder.c
 void test_gpu(void);         // tests/gpu.c
 
 #endif // TEST_H
