@@ -46,6 +46,8 @@ static const struct {
     {"data", test_data},               // tests/data.c: corpus, preference pairs, n-grams, shards
     {"probes", test_probes},           // tests/probes.c: soft-entropy estimator, probe files, figures
     {"ib", test_ib},                   // tests/ib.c: the Information Bottleneck bound
+    {"hf", test_hf},                   // tests/hf.c: model folders as Hugging Face tools read them
+    {"use", test_use},                 // tests/use.c: --sample, --eval, --init defaults, run.json, edges
     {"train", test_train},             // tests/train.c: ./train end to end
     {"dpo", test_dpo},                 // tests/dpo.c: DPO objective, fixture, reader, toy run, CLI
     {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, hostile files, crash safety

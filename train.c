@@ -4,8 +4,9 @@
 // lib/flags.c, the data and its loaders in data/dataset.c, the optimisation step in lib/step.c, the
 // run folder's files (training state, CSV logs, progress, probes) in lib/run.c.
 //
-// Sections: configuration and flags; evaluation and sampling; the pre-training stage; throughput;
-// main.
+// Modes besides training: --sample (lib/sample.c), --eval (lib/eval.c), --probe-only, and DPO
+// alone (lib/dpo.c), each on a saved model folder (--init). Sections: configuration and flags;
+// evaluation and sampling; the pre-training stage; throughput; main.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -26,11 +27,18 @@
 #include "lib/flags.h"
 #include "lib/gemm.h"
 #include "lib/json.h"
+#include "lib/eval.h"
 #include "lib/run.h"
+#include "lib/sample.h"
 #include "lib/step.h"
 #include "model.h"
 #include "probes.h"
 #include "tokenizer.h"
+
+// The build's revision (git describe), set by the Makefile for run.json.
+#ifndef BUILD_REV
+#define BUILD_REV "unknown"
+#endif
 
 // ============================================================================
 // Configuration and flags
@@ -87,9 +95,19 @@ typedef struct {
     int dry_run;        // print the configuration and memory estimate, then exit
     // probes (soft-entropy estimates of every hidden state, see probes.h)
     int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/20: ~21 points; 0 = off)
-    int probe_seqs;     // probe sequences of length T from the start of the val split
-    int probe_bins;     // reference directions of the estimator
+    int probe_seqs;     // sequences of the trajectory set, length T, from the start of the val split
+    int probe_final_seqs; // sequences of the final set, probed at the end of each stage (0 = none)
+    int probe_bins;     // reference points of the estimator, per draw
+    int probe_seeds;    // independent draws of the reference points (values are their mean)
+    const char* probe_calibration; // gaussian (width-invariant), find_eps (soft_h) or leading_order
+    int plot_corrected; // figures of value − permutation null instead of the raw plug-in values
     int probe_only;     // probe the --init model once and exit (no training)
+    int eval;           // the --init model's cross-entropy on the text (and its probes), no training
+    int sample;         // print samples of the --init model and exit
+    const char* prompt; // --sample's prompt (NULL = prompt_file, or a blank line)
+    const char* prompt_file;
+    int num_samples;    // samples --sample prints
+    int eot_as_text;    // "<|endoftext|>" in the input is plain text (default: the end-of-text token)
     int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
     int help;           // print the usage and exit 0
     // DPO stage (see its section)
@@ -144,8 +162,18 @@ static const TrainConfig DEFAULTS = {
     .dry_run = 0,
     .probe_every = -1,
     .probe_seqs = 64,
+    .probe_final_seqs = 448,
     .probe_bins = 100,
+    .probe_seeds = 1,
+    .probe_calibration = "gaussian",
+    .plot_corrected = 0,
     .probe_only = 0,
+    .eval = 0,
+    .sample = 0,
+    .prompt = NULL,
+    .prompt_file = NULL,
+    .num_samples = 1,
+    .eot_as_text = 0,
     .ib_bound = 0,
     .help = 0,
     .dpo = NULL,
@@ -196,12 +224,22 @@ static const FlagSpec FLAGS[] = {
     {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder (a new run needs it empty or absent)"},
     {"--overwrite", ARG_SWITCH, OFF(overwrite), 0, 1, 0, "", "let a new run replace the run in a non-empty --out"},
     {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
-    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
+    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (ours or Hugging Face GPT-2), at its n_positions"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
     {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
-    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
-    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
+    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences at every probe step (length T, from the val split)"},
+    {"--probe-final-seqs", ARG_INT, OFF(probe_final_seqs), 0, 1e6, 0, "N", "sequences probed at the end of each stage (0 = none)"},
+    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference points of the soft-entropy estimator"},
+    {"--probe-seeds", ARG_INT, OFF(probe_seeds), 1, 1024, 0, "K", "independent draws of the reference points (mean and sd)"},
+    {"--probe-calibration", ARG_STR, OFF(probe_calibration), 0, 0, 0, "NAME", "gaussian, find_eps (soft_h's) or leading_order"},
+    {"--plot-corrected", ARG_SWITCH, OFF(plot_corrected), 0, 1, 1, "", "figures of value - permutation null, not the raw values"},
     {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
+    {"--eval", ARG_SWITCH, OFF(eval), 0, 1, 0, "", "with --init: cross-entropy, perplexity, bits/byte on --input (and probes), exit"},
+    {"--sample", ARG_SWITCH, OFF(sample), 0, 1, 0, "", "with --init: print --num-samples samples of the model, exit"},
+    {"--prompt", ARG_STR, OFF(prompt), 0, 0, 0, "TEXT", "start of each --sample sample"},
+    {"--prompt-file", ARG_STR, OFF(prompt_file), 0, 0, 0, "FILE", "the --sample prompt read from a file"},
+    {"--num-samples", ARG_INT, OFF(num_samples), 1, 1e6, 0, "N", "samples --sample prints"},
+    {"--eot-as-text", ARG_SWITCH, OFF(eot_as_text), 0, 1, 1, "", "\"<|endoftext|>\" in the text is plain text, not the special token"},
     {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
     // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
@@ -229,6 +267,9 @@ static const char* auto_default(const FlagSpec* fs) {
     case OFF(input): return "built-in corpus";
     case OFF(out): return "runs/<input>-<model>, or -2, -3, ... if taken";
     case OFF(dpo): return "built-in pairs with the built-in corpus";
+    case OFF(prompt): return "a blank line";
+    case OFF(lr): return "preset; with --init a tenth of it";
+    case OFF(T): return "preset; with --init n_positions";
     default: return fs->type == ARG_STR ? "none" : "preset";
     }
 }
@@ -262,7 +303,20 @@ typedef struct {
     int T, B, steps, warmup; // training context, batch, steps, warm-up
     float lr;
     int sched_steps;        // the cosine schedule's length: steps, unless --resume --steps extended the run
+    const char* preset;     // the preset whose B, steps and lr the defaults come from
+    int finetune;           // 1: --init without --lr, lr = FINETUNE_LR_FRAC x the preset's
 } RunShape;
+
+// With --init and no --lr, the peak learning rate is this fraction of the preset's: fine-tuning
+// a trained model at its pre-training rate would first undo much of what it learned.
+#define FINETUNE_LR_FRAC 0.1f
+
+// The preset with shape L, C, H, or NULL.
+static const ModelPreset* preset_of_shape(int L, int C, int H) {
+    for (size_t i = 0; i < NUM_PRESETS; i++)
+        if (PRESETS[i].L == L && PRESETS[i].C == C && PRESETS[i].H == H) return &PRESETS[i];
+    return NULL;
+}
 
 // Applies the preset and overrides; validates what a flag can get wrong (exit 2). init_cfg is
 // the --init checkpoint's config or NULL. V is the data's vocabulary size.
@@ -272,14 +326,19 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         if (strcmp(PRESETS[i].name, cfg->model) == 0) p = &PRESETS[i];
     if (!p) error_usage("--model: unknown preset '%s' (tiny, small, gpt2)", cfg->model);
     RunShape s;
+    s.finetune = 0;
     if (init_cfg) {
-        // the checkpoint fixes the architecture; a flag may only repeat it
+        // the checkpoint fixes the architecture and the context (n_positions); a flag may only
+        // repeat the one and shorten the other. B, steps and lr come from the preset of the same
+        // shape (else --model's), the lr scaled down for fine-tuning.
         s.gpt = *init_cfg;
         if ((cfg->L > 0 && cfg->L != init_cfg->num_layers) || (cfg->C > 0 && cfg->C != init_cfg->channels) ||
             (cfg->H > 0 && cfg->H != init_cfg->num_heads))
             error_usage("-L/-C/-H disagree with the --init checkpoint %s (L%d C%d H%d)", cfg->init,
                         init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
-        s.T = cfg->T > 0 ? cfg->T : (init_cfg->max_seq_len < p->T ? init_cfg->max_seq_len : p->T);
+        const ModelPreset* same = preset_of_shape(init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
+        if (same) p = same;
+        s.T = cfg->T > 0 ? cfg->T : init_cfg->max_seq_len;
         if (s.T > init_cfg->max_seq_len)
             error_usage("-T %d exceeds n_positions %d of %s/config.json", s.T, init_cfg->max_seq_len, cfg->init);
         if (init_cfg->vocab_size != V)
@@ -295,45 +354,38 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         if (s.gpt.channels % s.gpt.num_heads != 0)
             error_usage("C %d is not divisible by H %d", s.gpt.channels, s.gpt.num_heads);
     }
+    s.preset = p->name;
     s.B = cfg->B > 0 ? cfg->B : p->B;
     s.steps = cfg->steps > 0 ? cfg->steps : p->steps;
     s.lr = cfg->lr > 0.0f ? cfg->lr : p->lr;
+    if (init_cfg && cfg->lr <= 0.0f) {
+        s.lr = FINETUNE_LR_FRAC * p->lr;
+        s.finetune = 1;
+    }
     s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
     s.sched_steps = s.steps;
     if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
     if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
-    if (cfg->probe_every != 0 && s.T < 6)
-        error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
+    if (cfg->probe_every != 0 && s.T < PROBE_FIRST + PROBE_TAIL + 1)
+        error_usage("-T %d is too short for the probes, which need %d positions (or --probe-every 0)", s.T,
+                    PROBE_FIRST + PROBE_TAIL + 1);
     if (cfg->probe_every != 0 && s.gpt.channels < 3)
         error_usage("-C %d is too small for the probes, which need 3 channels (or --probe-every 0)", s.gpt.channels);
     if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
         error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
+    if (cfg->eval && !cfg->init) error_usage("--eval needs --init DIR (the model to evaluate)");
     if (cfg->ib_bound && cfg->probe_every == 0) error_usage("--ib-bound draws on the probes' plot: it needs --probe-every not 0");
     char err[256];
     if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
     return s;
 }
 
-// Reads n_layer, n_embd, n_head, n_positions, vocab_size from DIR/config.json (without loading
-// the weights, so that flag errors are reported before any large read). Runtime error on failure.
+// DIR/config.json's shape, checked as gpt_load checks it, without loading the weights, so that
+// flag errors are reported before any large read. Runtime error on failure.
 static GPTConfig read_model_config(const char* dir) {
-    char path[4096], err[512];
-    path_join(path, sizeof path, dir, "config.json");
-    size_t len = 0;
-    char* text = read_file(path, &len, err, sizeof err);
-    if (!text) fatal("%s", err);
-    JsonValue root;
-    if (json_parse(&root, text, len, err, sizeof err) != 0) fatal("%s: %s", path, err);
-    static const char* keys[] = {"n_positions", "vocab_size", "n_layer", "n_head", "n_embd"};
-    long long v[5];
-    for (int i = 0; i < 5; i++) {
-        if (json_get_int(&root, keys[i], &v[i]) != 0 || v[i] <= 0 || v[i] > INT_MAX)
-            fatal("%s: missing or invalid \"%s\"", path, keys[i]);
-    }
-    json_free(&root);
-    free(text);
-    GPTConfig c = {(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4]};
-    if (gpt_config_check(&c, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    GPTConfig c;
+    char err[1024];
+    if (gpt_load_config(dir, &c, err, sizeof err) != 0) fatal("%s", err);
     return c;
 }
 
@@ -353,74 +405,15 @@ static double evaluate(GPT* model, const ValSet* vs) {
     return count ? sum / (double)count : NAN;
 }
 
-// Generates n tokens after the prompt (np tokens) with a key/value cache (model.h): each new
-// token costs one position's forward, not the whole prefix's. Up to T tokens the context is the
-// whole sequence, exactly as a full forward per token; when the T positions are full the cache
-// restarts from the last T/2 tokens (so a long sample sees between T/2 and T tokens of context).
-// Returns a malloc'd (np + n) array starting with the prompt. The sampling RNG is the run's own,
-// separate from the data order.
-static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k,
-                     uint64_t* rng) {
-    int* seq = malloc_check((size_t)(np + n) * sizeof(int));
-    memcpy(seq, prompt, (size_t)np * sizeof(int));
-    int V = model->config.vocab_size;
-    GPTKVCache kv;
-    gpt_kv_init(&kv, &model->config, 1, T);
-    int ctx = (size_t)np < T ? np : (int)T;
-    const float* logits = gpt_kv_prefill(model, &kv, seq + np - ctx, &ctx, (size_t)ctx);
-    for (int i = np; i < np + n; i++) {
-        seq[i] = sample_logits(logits, V, temperature, top_k, rng);
-        if (i + 1 == np + n) break;
-        if ((size_t)kv.len[0] < T) {
-            logits = gpt_kv_decode(model, &kv, &seq[i]);
-        } else {
-            int keep = T / 2 > 0 ? (int)(T / 2) : 1;
-            logits = gpt_kv_prefill(model, &kv, seq + i + 1 - keep, &keep, (size_t)keep);
-        }
-    }
-    gpt_kv_free(&kv);
-    return seq;
-}
-
-// Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
-static size_t utf8_sequence(const unsigned char* s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
-// Prints a sample: the decoded text of seq[0..n); control bytes other than newline and tab, and
-// bytes that are not valid UTF-8 (a model may emit half a character), as \xNN.
-static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
-    size_t len = 0;
-    char* text = tok_decode(tok, seq, (size_t)n, &len);
-    const unsigned char* u = (const unsigned char*)text;
-    printf("---- %s\n", title);
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_sequence(u + i, len - i);
-        if (k > 1 || (k == 1 && (u[i] == '\n' || u[i] == '\t' || (u[i] >= 32 && u[i] != 127)))) {
-            fwrite(u + i, 1, k, stdout);
-            i += k;
-        } else {
-            printf("\\x%02x", u[i]);
-            i++;
-        }
-    }
-    printf("\n----\n");
-    fflush(stdout);
-    free(text);
-}
-
 // A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
 // document separator), printed under title.
 static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
                              const char* title) {
     size_t np = 0;
     int* prompt = tok_encode(tok, "\n\n", 2, &np);
-    int* seq = generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, rng);
-    print_sample(title, tok, seq + np, cfg->sample_len);
+    int n = 0;
+    int* seq = gpt_generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, -1, rng, &n);
+    print_sample(title, tok, seq + np, n - (int)np);
     free(seq);
     free(prompt);
 }
@@ -496,10 +489,7 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
 static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
     char path[4200], err[4600];
     path_join(path, sizeof path, run->dir, "pretrain");
-    if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
-    char tok_path[4300];
-    path_join(tok_path, sizeof tok_path, path, "tokenizer.json");
-    if (tok_save_json(run->data.tok, tok_path, err, sizeof err) != 0) fatal("%s", err);
+    save_model_folder(&run->model, run->data.tok, path);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
@@ -584,7 +574,7 @@ static void pretrain_stage(Run* run) {
     double row[6] = {NAN, run->final_val_loss, NAN, NAN, NAN, NAN};
     log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
     // the last probe row of the stage comes from exactly the weights saved for it
-    probes_measure(&run->probes, model, s->steps, "pretrain");
+    probes_measure_end(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
     sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
     probes_plot(&run->probes, run->dir);
@@ -594,14 +584,43 @@ static void pretrain_stage(Run* run) {
 
 // --probe-only: probes the --init model once (step 0) and draws the figures; no training.
 static void probe_only_stage(Run* run) {
-    probes_measure(&run->probes, &run->model, 0, "pretrain");
+    probes_measure_end(&run->probes, &run->model, 0, "pretrain");
     probes_plot(&run->probes, run->dir);
     printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
            run->cfg.init, run->probes.seconds, run->dir);
 }
 
+// --eval: the model's cross-entropy over the text, then its probes (as --probe-only) unless
+// --probe-every 0.
+static void eval_stage(Run* run) {
+    eval_report(&run->model, &run->data, (size_t)run->shape.T, (size_t)run->shape.B);
+    if (run->probes.every > 0) probe_only_stage(run);
+}
+
+// What ./train does with its flags: pre-train (then DPO), or one of the modes on a saved model.
+typedef enum { MODE_TRAIN, MODE_PROBE, MODE_EVAL, MODE_SAMPLE, MODE_DPO_ALONE } RunMode;
+
+// The mode of cfg; usage errors for modes that exclude each other or lack --init.
+static RunMode run_mode(const TrainConfig* cfg) {
+    int n = cfg->probe_only + cfg->eval + cfg->sample;
+    if (n > 1) error_usage("--probe-only, --eval and --sample are separate modes: give one of them");
+    if (n && (cfg->resume || cfg->dpo))
+        error_usage("--%s cannot be combined with %s", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only",
+                    cfg->resume ? "--resume" : "--dpo");
+    if (n && !cfg->init)
+        error_usage("--%s needs --init DIR (a model folder)", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only");
+    if ((cfg->prompt || cfg->prompt_file) && !cfg->sample) error_usage("--prompt and --prompt-file go with --sample");
+    if (cfg->sample) return MODE_SAMPLE;
+    if (cfg->eval) return MODE_EVAL;
+    if (cfg->probe_only) return MODE_PROBE;
+    if (cfg->dpo && cfg->init && !cfg->resume) return MODE_DPO_ALONE;
+    return MODE_TRAIN;
+}
+
 // Whether the run has a DPO stage: --dpo, or the built-in corpus (its own pairs); --dpo-steps 0 = none.
-static int dpo_wanted(const TrainConfig* cfg) { return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input); }
+static int dpo_wanted(const TrainConfig* cfg) {
+    return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input) && !cfg->probe_only && !cfg->eval && !cfg->sample;
+}
 
 // Usage checks of the DPO flags, before any work (exit 2).
 static void dpo_check_flags(const TrainConfig* cfg) {
@@ -686,8 +705,9 @@ static int setup_threads(int threads) {
 
 // Resolves the run folder: --resume DIR, --out DIR, or a fresh runs/<data>-<model>[-N]; then claims
 // it (run_folder_claim: the lock, stale temporaries, and for a new run a folder that holds no other
-// run). A dry run claims nothing and only names the folder it would use.
-static void resolve_dir(Run* run) {
+// run). A dry run, or a mode that writes nothing (claim = 0), claims nothing and only names the
+// folder it would use.
+static void resolve_dir(Run* run, int claim) {
     const TrainConfig* cfg = &run->cfg;
     if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume); // claimed by resume_run
     else if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
@@ -702,9 +722,9 @@ static void resolve_dir(Run* run) {
         const char* slash = strrchr(init, '/');
         const char* model = cfg->init ? (slash ? slash + 1 : init) : cfg->model;
         snprintf(base, sizeof base, "runs/%.200s-%.200s", run->data.name, model);
-        run_folder_default(run->dir, sizeof run->dir, base, !cfg->dry_run);
+        run_folder_default(run->dir, sizeof run->dir, base, claim && !cfg->dry_run);
     }
-    if (!cfg->resume && !cfg->out && !cfg->dry_run) run_folder_claim(run->dir, "--out", 1, cfg->overwrite);
+    if (!cfg->resume && !cfg->out && claim && !cfg->dry_run) run_folder_claim(run->dir, "--out", 1, cfg->overwrite);
 }
 
 // The flags --resume accepts: those that do not change the trajectory, and --steps, which extends
@@ -790,8 +810,8 @@ static int resume_run(Run* run, const unsigned char* given) {
     TrainConfig* cfg = &run->cfg;
     settings_from_state(run, &h, given);
     extend_run(run, &h, given);
-    char tok_path[4200];
-    path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
+    char tok_dir[4200];
+    path_join(tok_dir, sizeof tok_dir, cfg->resume, "pretrain");
     if (cfg->pause_at > 0 && cfg->pause_at <= h.step)
         error_usage("--pause-at %d: the run is already at step %d", cfg->pause_at, h.step);
     int pretraining = h.step < run->shape.steps;
@@ -801,7 +821,7 @@ static int resume_run(Run* run, const unsigned char* given) {
         exit(0);
     }
     if (pretraining) { // the DPO stage alone needs no data
-        dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_path);
+        dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_dir, !cfg->eot_as_text);
         if (run->data.hash != h.data_hash)
             fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
                   run->data.source);
@@ -833,14 +853,12 @@ static void new_run(Run* run, const unsigned char* given) {
     TrainConfig* cfg = &run->cfg;
     cfg->threads = setup_threads(cfg->threads);
     GPTConfig init_cfg;
-    char tok_path[4200];
     if (cfg->init) {
         init_cfg = read_model_config(cfg->init);
         if (flag_given(given, "--vocab"))
-            error_usage("--vocab cannot be combined with --init (the tokenizer is %s/tokenizer.json)", cfg->init);
-        path_join(tok_path, sizeof tok_path, cfg->init, "tokenizer.json");
+            error_usage("--vocab cannot be combined with --init (the tokenizer is %s's)", cfg->init);
     }
-    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init ? tok_path : NULL);
+    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init, !cfg->eot_as_text);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
     memset(&run->dpo, 0, sizeof run->dpo);
     if (dpo_wanted(cfg)) {
@@ -860,25 +878,39 @@ static void check_data_fits(const Run* run) {
               run->data.source, T, ntrain, nval, T + 1);
 }
 
-static void print_config(const Run* run, size_t mem) {
+// The header: what this run does, on what data and model, and what it will take.
+static void print_config(const Run* run, RunMode mode, size_t mem) {
     const RunShape* s = &run->shape;
     const TrainConfig* cfg = &run->cfg;
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
     uint64_t nparams = state_param_count(s->gpt.num_layers, s->gpt.channels, s->gpt.vocab_size, s->gpt.max_seq_len);
-    printf("forgetful: pre-training a GPT-2 style model\n");
-    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val\n", run->data.source,
-           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val);
+    static const char* what[] = {"pre-training a GPT-2 style model", "probing a saved model's hidden states (no training)",
+                                 "evaluating a saved model on a text (no training)"};
+    printf("forgetful: %s\n", what[mode]);
+    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val, %zu bytes\n", run->data.source,
+           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val, run->data.bytes);
     printf("model      %s%s: L%d C%d H%d T%d (n_positions %d), %.2fM parameters\n", cfg->init ? "from " : "",
            cfg->init ? cfg->init : cfg->model, s->gpt.num_layers, s->gpt.channels, s->gpt.num_heads, s->T,
            s->gpt.max_seq_len, (double)nparams / 1e6);
-    printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
-           s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
-           (double)cfg->wd, (double)cfg->clip);
-    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations, tokens%s)\n", mem_s,
-           run->dpo.wanted ? "; DPO's 2x batch and reference model" : "");
+    if (mode == MODE_TRAIN) {
+        printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
+               s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
+               (double)cfg->wd, (double)cfg->clip);
+        if (s->finetune)
+            printf("           (fine-tuning: lr is %g x the %s preset's %g, --lr sets it; B and steps are the preset's)\n",
+                   (double)FINETUNE_LR_FRAC, s->preset, (double)(s->lr / FINETUNE_LR_FRAC));
+        printf("memory     %s estimated (parameters, gradients, AdamW moments, activations, tokens%s)\n", mem_s,
+               run->dpo.wanted ? "; DPO's 2x batch and reference model" : "");
+    } else {
+        if (mode == MODE_PROBE || cfg->probe_every != 0)
+            printf("probes     %d sequences of T%d from the start of the val split, %d bins\n", cfg->probe_seqs, s->T,
+                   cfg->probe_bins);
+        printf("memory     %s estimated (parameters and the activations of a forward over B%d x T%d)\n", mem_s, s->B,
+               s->T);
+    }
     printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
-    printf("run folder %s/\n", run->dir);
+    if (mode != MODE_EVAL || cfg->probe_every != 0) printf("run folder %s/\n", run->dir);
     fflush(stdout);
 }
 
@@ -909,29 +941,108 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
     };
 }
 
-// Bytes the run needs: pre-training's, the tokens of the data (4 bytes each, both splits, and the
-// fixed val set's inputs and targets; the text itself is freed before the model is allocated),
-// and the DPO stage's when there is one.
-static size_t run_memory(const Run* run) {
-    size_t B = (size_t)run->shape.B, T = (size_t)run->shape.T;
-    size_t mem = gpt_memory_estimate(&run->shape.gpt, B, T, 1);
-    mem += (run->data.n_train + run->data.n_val + 2 * (size_t)run->cfg.eval_batches * B * T) * sizeof(int) +
-           run->data.tok_json_len;
-    if (run->dpo.wanted)
-        mem = dpo_memory(&run->shape.gpt, mem, run->dpo.batch, run->shape.T, run->dpo.pairs[0] ? 0 : run->dpo.n_prompts);
+// Bytes the run needs at its peak, and its parts (at most 2) for a refusal that names what does
+// not fit: pre-training and the DPO stage after it, or one forward for the modes without training.
+// Both count the tokens of the data (4 bytes each, both splits, and the fixed val set's inputs and
+// targets) and tokenizer.json's text; the text itself is freed before the model is allocated.
+static size_t run_memory(const Run* run, RunMode mode, MemPart* parts, int* nparts) {
+    const GPTConfig* g = &run->shape.gpt;
+    size_t B = (size_t)run->shape.B, T = (size_t)run->shape.T, avail = memory_available();
+    int training = mode == MODE_TRAIN;
+    size_t data = (run->data.n_train + run->data.n_val + 2 * (size_t)run->cfg.eval_batches * B * T) * sizeof(int) +
+                  run->data.tok_json_len;
+    size_t mem = gpt_memory_estimate(g, B, T, training) + data;
+    parts[0] = (MemPart){.bytes = mem};
+    snprintf(parts[0].what, sizeof parts[0].what, "%s (B%zu x T%zu)",
+             training ? "pre-training (parameters, gradients, AdamW moments, activations)" : "the model's forward", B, T);
+    size_t lo = 0, hi = B - 1; // the largest batch that fits (the estimate grows with it)
+    while (avail && lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (gpt_memory_estimate(g, mid, T, training) + data <= avail) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo > 0) snprintf(parts[0].fix, sizeof parts[0].fix, "-B %zu fits", lo);
+    else snprintf(parts[0].fix, sizeof parts[0].fix, "use a smaller -T or model");
+    *nparts = 1;
+    if (run->dpo.wanted) {
+        parts[1] = dpo_memory_part(g, mem, run->dpo.batch, (int)T, run->dpo.pairs[0] ? 0 : run->dpo.n_prompts, avail);
+        mem = parts[1].bytes;
+        *nparts = 2;
+    }
     return mem;
+}
+
+// Writes DIR/run.json, how the run was made: every flag's resolved value (the "auto" ones as the run
+// uses them) at the top level, then the data, the model and the build as objects of their own.
+static void write_run_json(const Run* run, RunMode mode) {
+    TrainConfig r = run->cfg;
+    const RunShape* s = &run->shape;
+    const GPTConfig* g = &run->model.config;
+    r.L = g->num_layers, r.C = g->channels, r.H = g->num_heads, r.T = s->T, r.B = s->B;
+    r.steps = s->steps, r.lr = s->lr, r.warmup = s->warmup, r.probe_every = run->probes.every;
+    char path[4200], err[1024];
+    path_join(path, sizeof path, run->dir, "run.json");
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    FILE* f = af.f;
+    static const char* modes[] = {"pretrain", "probe", "eval"};
+    fprintf(f, "{\n  \"mode\": \"%s\",\n", modes[mode]);
+    flags_write_json(f, FLAGS, NUM_FLAGS, &r, "model"); // --model is "preset" in "model" below
+    const Dataset* d = &run->data;
+    fprintf(f, "  \"data\": {\"source\": ");
+    json_write_string(f, d->source, strlen(d->source));
+    fprintf(f, ", \"bytes\": %zu, \"tokens\": %zu, \"train_tokens\": %zu, \"val_tokens\": %zu, \"vocab_size\": %d, "
+               "\"hash\": \"%016llx\"},\n",
+            d->bytes, d->n_train + d->n_val, d->n_train, d->n_val, d->V, (unsigned long long)d->hash);
+    fprintf(f, "  \"model\": {\"preset\": \"%s\", \"init\": ", s->preset);
+    if (r.init) json_write_string(f, r.init, strlen(r.init));
+    else fprintf(f, "null");
+    fprintf(f, ", \"n_layer\": %d, \"n_embd\": %d, \"n_head\": %d, \"n_positions\": %d, \"vocab_size\": %d, "
+               "\"parameters\": %zu},\n",
+            g->num_layers, g->channels, g->num_heads, g->max_seq_len, g->vocab_size, run->model.num_parameters);
+#ifdef _OPENMP
+    int openmp = 1;
+#else
+    int openmp = 0;
+#endif
+#ifdef USE_CUBLAS
+    int gpu = 1;
+#else
+    int gpu = 0;
+#endif
+    fprintf(f, "  \"build\": {\"revision\": \"%s\", \"compiler\": \"%s\", \"openmp\": %s, \"gpu\": %s}\n}\n", BUILD_REV,
+            __VERSION__, openmp ? "true" : "false", gpu ? "true" : "false");
+    if (ferror(f)) {
+        atomic_abort(&af);
+        fatal("%s: write failed", path);
+    }
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
 }
 
 // Prepares the run folder: the folder, the probes (and --ib-bound's curve), train.csv and
 // baselines.csv.
-static void open_run_folder(Run* run) {
+static void open_run_folder(Run* run, RunMode mode) {
     char err[512];
     if (make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
     const TrainConfig* cfg = &run->cfg;
     int probe_every = cfg->probe_every >= 0 ? cfg->probe_every : run->shape.steps / 20 > 0 ? run->shape.steps / 20 : 1;
-    probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
-                (size_t)run->shape.B, probe_every, cfg->probe_seqs, cfg->probe_bins, run->start_step);
+    ProbeSettings ps = {.n_bins = cfg->probe_bins, .seeds = cfg->probe_seeds, .traj_seqs = cfg->probe_seqs,
+                        .final_seqs = cfg->probe_final_seqs};
+    if (probe_calibration_parse(cfg->probe_calibration, &ps.calibration) != 0)
+        error_usage("--probe-calibration: unknown calibration '%s' (gaussian, find_eps, leading_order)",
+                    cfg->probe_calibration);
+    // a resumed run continues with its own bins file, whatever the defaults are now
+    if (probe_every == 0 || run->start_step == 0 || probes_load(&run->probes, run->dir, &run->model.config,
+                                                                (size_t)run->shape.B) != 0)
+        probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
+                    (size_t)run->shape.B, probe_every, &ps, run->start_step);
+    else {
+        run->probes.every = probe_every;
+        restart_csv(run->probes.csv, PROBE_CSV_HEADER, run->start_step, 0);
+    }
+    run->probes.corrected_plots = cfg->plot_corrected;
     if (cfg->ib_bound) probes_ib_bound(&run->probes, run->dir, run->data.train, run->data.n_train, cfg->probe_bins);
+    write_run_json(run, mode);
 }
 
 // Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines.
@@ -1023,18 +1134,27 @@ int main(int argc, char** argv) {
     }
     if (run.cfg.help) run.cfg.dry_run = 1; // --help with other flags: what they would run, nothing written
     dpo_check_flags(&run.cfg);
+    RunMode mode = run_mode(&run.cfg);
     // the GPU build names its device here, or stops when there is none
     const char* device = gpt_backend_init(run.cfg.tf32);
     if (run.cfg.tf32 && !device) error_usage("--tf32 needs the GPU build (make USE_CUBLAS=1)");
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
-    if (run.cfg.dpo && run.cfg.init && !run.cfg.help && !run.cfg.resume) { // DPO alone on a saved model
+    if (mode == MODE_DPO_ALONE && !run.cfg.help) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
         DPOConfig dc = dpo_config(&run.cfg, run.cfg.T);
         dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.overwrite, run.t_start);
         return 0;
     }
+    if (mode == MODE_SAMPLE && !run.cfg.help) {
+        const TrainConfig* c = &run.cfg;
+        SampleConfig sc = {c->init, c->prompt, c->prompt_file, c->num_samples, c->sample_len, c->temperature,
+                           c->top_k, c->seed, c->eot_as_text, setup_threads(c->threads)};
+        sample_standalone(&sc);
+        return 0;
+    }
 
-    // the model and data: continued, loaded, or fresh
+    // the model and data: continued, loaded, or fresh; --eval without probes writes no folder
+    int writes = mode != MODE_EVAL || run.cfg.probe_every != 0;
     if (run.cfg.resume) {
         char path[4200];
         if (!run.cfg.dry_run) run_folder_claim(run.cfg.resume, "--resume", 0, 0); // before reading its state
@@ -1051,22 +1171,25 @@ int main(int argc, char** argv) {
         }
     } else {
         // a folder given by --out is claimed before the data is read, a default one after (its name needs the data's)
-        if (run.cfg.out && !run.cfg.dry_run) run_folder_claim(run.cfg.out, "--out", 1, run.cfg.overwrite);
+        if (run.cfg.out && writes && !run.cfg.dry_run) run_folder_claim(run.cfg.out, "--out", 1, run.cfg.overwrite);
         new_run(&run, given);
     }
-    resolve_dir(&run);
-    check_data_fits(&run);
-    size_t mem = run_memory(&run);
-    if (run.cfg.help) { // the usage, then what those flags would run
+    resolve_dir(&run, writes);
+    // --eval alone reads windows of up to T (shorter for a short text); everything else cuts windows of T + 1
+    if (mode != MODE_EVAL || run.cfg.probe_every != 0) check_data_fits(&run);
+    MemPart parts[2];
+    int nparts = 0;
+    size_t mem = run_memory(&run, mode, parts, &nparts);
+    if (run.cfg.help) { // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
         printf("\nwith these flags:\n");
     }
-    print_config(&run, mem);
+    print_config(&run, mode, mem);
     if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
         run_free(&run);
         return 0;
     }
-    refuse_if_too_big(mem);
+    refuse_memory(mem, parts, nparts, NULL);
     if (run.cfg.init) {
         char err[4600];
         if (gpt_load(&run.model, run.cfg.init, err, sizeof err) != 0) fatal("%s", err);
@@ -1074,9 +1197,15 @@ int main(int argc, char** argv) {
         gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
     }
 
-    open_run_folder(&run);
-    if (run.cfg.probe_only) {
-        probe_only_stage(&run);
+    if (mode == MODE_EVAL && run.cfg.probe_every == 0) {
+        eval_stage(&run); // a measurement: nothing is written
+        run_free(&run);
+        return 0;
+    }
+    open_run_folder(&run, mode);
+    if (mode == MODE_PROBE || mode == MODE_EVAL) {
+        if (mode == MODE_PROBE) probe_only_stage(&run);
+        else eval_stage(&run);
         run_free(&run);
         return 0;
     }

@@ -128,6 +128,23 @@ size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int
     return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0) + sampling;
 }
 
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts, size_t avail) {
+    MemPart p = {.bytes = dpo_memory(g, pretrain_mem, batch, T, n_prompts)};
+    snprintf(p.what, sizeof p.what, "the DPO stage%s (the policy on 2 x %d sequences of T%d, and the reference)",
+             pretrain_mem ? " after pre-training" : "", batch, T);
+    // the largest batch that fits (the estimate grows with the batch)
+    int lo = 0, hi = batch - 1;
+    while (avail && lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (dpo_memory(g, pretrain_mem, mid, T, n_prompts) <= avail) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo > 0) snprintf(p.fix, sizeof p.fix, "--dpo-batch %d fits%s", lo, pretrain_mem ? " (or --dpo-steps 0)" : "");
+    else if (pretrain_mem) snprintf(p.fix, sizeof p.fix, "--dpo-steps 0 leaves it out");
+    else snprintf(p.fix, sizeof p.fix, "even --dpo-batch 1 does not fit: a smaller -T");
+    return p;
+}
+
 // The pairs of the stage: c->pairs, or the built-in corpus pairs; split into train and val.
 static void dpo_load_pairs(const DPOConfig* c, const Tokenizer* tok, int T, PrefSet* set) {
     char err[1024];
@@ -170,13 +187,14 @@ static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
 }
 
 // Summed response log-probabilities of pairs [first .. first+count) under model, in batches of at
-// most d->B pairs: out_c (count) chosen, out_r (count) rejected. stoppable: Ctrl-C or SIGTERM
-// stops it early (the reference's pass, which can take minutes; nothing is saved from it then).
-static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, int stoppable) {
+// most d->B pairs: out_c (count) chosen, out_r (count) rejected. tk (may be NULL) hears of progress;
+// a pass with a ticker (the reference's, which can take minutes) stops early on Ctrl-C or SIGTERM
+// (nothing is saved from it then).
+static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, Ticker* tk) {
     int B = d->B;
     int* idx = malloc_check((size_t)B * sizeof(int));
     float* lp = malloc_check(2 * (size_t)B * sizeof(float));
-    for (int s = 0; s < count && !(stoppable && run_interrupted()); s += B) {
+    for (int s = 0; s < count && !(tk && run_interrupted()); s += B) {
         int nb = count - s < B ? count - s : B;
         for (int i = 0; i < nb; i++) idx[i] = first + s + i;
         size_t Tb = pref_batch(&d->set, idx, nb, d->eot, d->inputs, d->targets);
@@ -184,6 +202,7 @@ static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c,
         gpt_sequence_logprobs(model, lp);
         memcpy(out_c + s, lp, (size_t)nb * sizeof(float));
         memcpy(out_r + s, lp + nb, (size_t)nb * sizeof(float));
+        if (tk) ticker_tick(tk, (size_t)(s + nb));
     }
     free(idx);
     free(lp);
@@ -197,7 +216,10 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
     GPT ref;
     dpo_load_reference(&ref, d->policy, start_dir);
     double t0 = time_seconds();
-    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r, 1);
+    Ticker tk;
+    ticker_init(&tk, "reference", "pairs", (size_t)d->set.n);
+    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r, &tk);
+    ticker_end(&tk);
     printf("reference  %s: log-probabilities of all %d pairs in %.1f s\n", start_dir, d->set.n, time_seconds() - t0);
     gpt_free(&ref);
 }
@@ -206,7 +228,7 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
 static void dpo_evaluate(DPORun* d) {
     int n = d->set.n_val;
     float* pc = malloc_check(2 * (size_t)n * sizeof(float));
-    dpo_logps(d, d->policy, 0, n, pc, pc + n, 0);
+    dpo_logps(d, d->policy, 0, n, pc, pc + n, NULL);
     dpo_objective(pc, pc + n, d->ref_c, d->ref_r, n, d->c->beta, d->type, d->c->label_smoothing, NULL, NULL, NULL,
                   &d->val);
     free(pc);
@@ -335,33 +357,37 @@ static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir,
     return p;
 }
 
-// One probe step of the DPO stage at `step`: every hidden state on the probe sequences, I_pref on
-// the held-out pairs (the hidden state at t belongs to a response token when token t is a target
-// of t-1).
-static void dpo_probes_step(DPORun* d, int step) {
+// One probe step of the DPO stage at `step`: every hidden state on the probe sequences (with the
+// final set too at the last step), I_pref on the held-out pairs (the hidden state at t belongs to
+// a response token when token t is a target of t-1). Each pair-side is a unit of I_pref's null:
+// the null shuffles the chosen/rejected labels among the held-out sequences.
+static void dpo_probes_step(DPORun* d, int step, int last) {
     Probes* p = d->probes;
     if (!p) return;
-    double t0 = probes_begin(p, d->policy);
+    double t0 = probes_begin(p, d->policy, last);
     int B = d->B;
     const PrefSet* set = &d->set;
     int* idx = malloc_check((size_t)B * sizeof(int));
     int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
     int* chosen = malloc_check(2 * (size_t)B * sizeof(int));
+    int* unit = malloc_check(2 * (size_t)B * sizeof(int));
     for (int s0 = 0; s0 < set->n_val; s0 += B) {
         int nb = set->n_val - s0 < B ? set->n_val - s0 : B;
         for (int i = 0; i < nb; i++) idx[i] = s0 + i;
         size_t Tb = pref_batch(set, idx, nb, d->eot, d->inputs, d->targets);
         for (size_t r = 0; r < 2 * (size_t)nb; r++) {
             chosen[r] = r < (size_t)nb;
+            unit[r] = r < (size_t)nb ? s0 + (int)r : set->n_val + s0 + (int)r - nb;
             for (size_t t = 0; t < Tb; t++) mask[r * Tb + t] = t > 0 && d->targets[r * Tb + t - 1] != -1;
         }
         gpt_forward_hidden(d->policy, d->inputs, 2 * (size_t)nb, Tb);
-        probe_pref_add(&p->pr, d->policy, mask, chosen, 2 * (size_t)nb, Tb);
+        probes_pref_add(p, d->policy, mask, chosen, unit, 2 * (size_t)nb, Tb);
     }
     free(idx);
     free(mask);
     free(chosen);
-    probes_end(p, step, "dpo", t0);
+    free(unit);
+    probes_end(p, step, "dpo", last, t0);
 }
 
 // ============================================================================
@@ -514,7 +540,7 @@ static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) 
         int done = step + 1, last = done == steps, evaluated = last || done % c->eval_every == 0;
         if (evaluated) {
             dpo_evaluate(d);
-            dpo_probes_step(d, done);
+            dpo_probes_step(d, done, last);
         }
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
@@ -547,22 +573,16 @@ static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) 
 // Saves dir/dpo/ (model and tokenizer), then the final checkpoint (its step = the stage's steps:
 // --resume then has nothing left to do), and prints the held-out results and the probes' I_pref.
 static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir_len) {
-    char path[4400], err[4600];
     path_join(dpo_dir, dpo_dir_len, dir, "dpo");
-    if (gpt_save(d->policy, dpo_dir, err, sizeof err) != 0) fatal("%s", err);
-    path_join(path, sizeof path, dpo_dir, "tokenizer.json");
-    if (tok_save_json(d->tok, path, err, sizeof err) != 0) fatal("%s", err);
+    save_model_folder(d->policy, d->tok, dpo_dir);
     dpo_checkpoint(d, dir, d->c->steps, d->rng);
     printf("dpo done   val accuracy %.3f, val reward margin %+.4f, val loss %.4f on %d held-out pairs\n",
            (double)d->val.accuracy, (double)d->val.margin, (double)d->val.loss, d->set.n_val);
     if (d->probes) {
         int L = d->policy->config.num_layers;
-        printf("           I_pref per hidden state 0..%d at the end:", L);
-        for (int l = 0; l <= L; l++) {
-            ProbeStats ps;
-            probe_run_stats(&d->probes->pr, l, &ps);
-            printf(" %.4f", ps.I_pref);
-        }
+        const ProbeRun* pr = d->probes->final.grams.n ? &d->probes->final : &d->probes->traj;
+        printf("           I_pref per hidden state 0..%d at the end (permutation null in brackets):", L);
+        for (int l = 0; l <= L; l++) printf(" %.4f (%.4f)", pr->stats[l].I_pref, pr->stats[l].I_pref_null);
         printf("\n");
         probes_plot(d->probes, dir); // preference.svg now that dpo.csv exists
     }
@@ -613,7 +633,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     d.type = strcmp(c->loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
     char path[4200], err[4600];
     path_join(path, sizeof path, start_dir, "tokenizer.json");
-    d.tok = tok_load_json(path, err, sizeof err);
+    d.tok = tok_load_dir(start_dir, NULL, NULL, err, sizeof err);
     if (!d.tok) fatal("%s", err);
     d.eot = tok_eot(d.tok);
     if (d.eot < 0 || d.eot >= policy->config.vocab_size)
@@ -640,7 +660,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     int probe_B = resume ? resume->probe_B : c->probe_B > 0 ? c->probe_B : d.B;
     d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)(probe_B > 0 ? probe_B : d.B),
                                resume ? resume->step : 0);
-    if (!resume) dpo_probes_step(&d, 0); // step 0: the reference itself
+    if (!resume) dpo_probes_step(&d, 0, 0); // step 0: the reference itself
     dpo_train(&d, dir, resume);
     char dpo_dir[4200];
     dpo_finish(&d, dir, dpo_dir, sizeof dpo_dir);
@@ -730,7 +750,8 @@ static void dpo_banner(const GPT* model, const char* what, const char* from, con
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
     printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
-    refuse_if_too_big(mem);
+    MemPart part = dpo_memory_part(g, 0, c->batch, T, c->pairs ? 0 : c->n_prompts, memory_available());
+    refuse_memory(mem, &part, 1, NULL);
 }
 
 void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int overwrite, double t_start) {

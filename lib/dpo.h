@@ -114,6 +114,9 @@ void dpo_state_load(const char* dir, DPOStateHeader* h, GPT* policy);
 // Bytes the stage needs beyond pre-training's (pretrain_mem, 0 for DPO alone) for batches of
 // `batch` pairs of T tokens and n_prompts sampled prompts.
 size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts);
+// The same as one part of a memory refusal (run.h), with the largest --dpo-batch that fits in avail
+// bytes (0 = unknown) as its fix, or --dpo-steps 0 after pre-training when none does.
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts, size_t avail);
 
 // Runs the stage on policy, which holds the weights saved in start_dir (DIR/pretrain or --init
 // DIR): the reference and the tokenizer come from there. Writes dir/dpo.csv, dir/dpo_pairs.bin,

@@ -204,7 +204,7 @@ static void rel_check_fifos(const char* root) {
     gpt_build(&m, (GPTConfig){.max_seq_len = 8, .vocab_size = 11, .num_layers = 1, .num_heads = 1, .channels = 4}, 1);
     char err[1024];
     snprintf(path, sizeof path, "%s/model", dir);
-    int saved = gpt_save(&m, path, err, sizeof err) == 0;
+    int saved = gpt_save(&m, path, -1, err, sizeof err) == 0;
     gpt_free(&m);
     snprintf(path, sizeof path, "%s/model/model.safetensors", dir);
     int model = saved && unlink(path) == 0 && mkfifo(path, 0600) == 0 ? (snprintf(path, sizeof path, "%s/model", dir),
@@ -292,7 +292,7 @@ static void rel_check_json_keys(const char* root) {
     gpt_build(&m, (GPTConfig){.max_seq_len = 8, .vocab_size = 11, .num_layers = 1, .num_heads = 1, .channels = 4}, 1);
     char dir[4200], path[4300];
     snprintf(dir, sizeof dir, "%s/dupcfg", root);
-    int saved = gpt_save(&m, dir, err, sizeof err) == 0;
+    int saved = gpt_save(&m, dir, -1, err, sizeof err) == 0;
     gpt_free(&m);
     snprintf(path, sizeof path, "%s/config.json", dir);
     const char* cfg = "{\"model_type\": \"gpt2\", \"vocab_size\": 11, \"n_positions\": 8, \"n_embd\": 4, \"n_layer\": 1, "
