@@ -50,8 +50,8 @@ PAGE_SRC = lib/page.html lib/page.css lib/page.js
 
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
-           tests/probes.c tests/ib.c tests/hf.c tests/use.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c \
-           tests/page.c
+           tests/probes.c tests/ib.c tests/hf.c tests/use.c tests/train.c tests/dpo.c tests/reliability.c tests/runfolder.c \
+           tests/gpu.c tests/page.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
@@ -144,7 +144,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 # a harness is built once its parser is part of SRC
 FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe probe_bins $(if $(filter data/prefs.c,$(SRC)),prefs) \
-          $(if $(filter data/shards.c,$(SRC)),shard)
+          $(if $(filter data/shards.c,$(SRC)),shard) state csv
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=gnu11 $(WARN)
 FUZZ_OBJ = $(patsubst %.c,dev/fuzz/out/obj/%.o,$(SRC))
 .SECONDARY: $(FUZZ_OBJ)

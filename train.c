@@ -89,7 +89,8 @@ typedef struct {
     int top_k;         // sample among the k most likely tokens (0 = all)
     int save_every;    // checkpoint every N steps (0 = only at the end)
     int pause_at;      // stop after this many steps with a checkpoint, to --resume later (0 = off)
-    const char* out;   // run folder (NULL = runs/<input>-<model>)
+    const char* out;   // run folder (NULL = runs/<input>-<model>, or -2, -3, ... when that one is taken)
+    int overwrite;     // a new run may replace the files of the run in a non-empty --out
     const char* resume; // run folder to continue from its train_state.bin
     const char* init;   // model folder to start from instead of a random initialisation
     int dry_run;        // print the configuration and memory estimate, then exit
@@ -156,6 +157,7 @@ static const TrainConfig DEFAULTS = {
     .save_every = 200,
     .pause_at = 0,
     .out = NULL,
+    .overwrite = 0,
     .resume = NULL,
     .init = NULL,
     .dry_run = 0,
@@ -220,7 +222,8 @@ static const FlagSpec FLAGS[] = {
     {"--top-k", ARG_INT, OFF(top_k), 0, 1e9, 1, "N", "sample among the k likeliest tokens (0 = all)"},
     {"--save-every", ARG_INT, OFF(save_every), 0, 1e9, 1, "N", "checkpoint every N steps (0 = at the end only)"},
     {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
-    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder"},
+    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder (a new run needs it empty or absent)"},
+    {"--overwrite", ARG_SWITCH, OFF(overwrite), 0, 1, 0, "", "let a new run replace the run in a non-empty --out"},
     {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
     {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (ours or Hugging Face GPT-2), at its n_positions"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
@@ -241,18 +244,18 @@ static const FlagSpec FLAGS[] = {
     {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
     // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
-    {"--dpo", ARG_STR, OFF(dpo), 0, 0, 1, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
-    {"--dpo-steps", ARG_INT, OFF(dpo_steps), 0, 1e9, 1, "N", "DPO steps (0 = no DPO stage)"},
-    {"--dpo-batch", ARG_INT, OFF(dpo_batch), 1, 4096, 1, "N", "preference pairs per DPO step"},
-    {"--dpo-lr", ARG_FLOAT, OFF(dpo_lr), 1e-9, 10, 1, "F", "peak DPO learning rate"},
-    {"--beta", ARG_FLOAT, OFF(beta), 1e-4, 100, 1, "F", "DPO beta (reward scale)"},
-    {"--dpo-loss", ARG_STR, OFF(dpo_loss), 0, 0, 1, "NAME", "sigmoid (DPO) or ipo"},
-    {"--label-smoothing", ARG_FLOAT, OFF(label_smoothing), 0, 0.49, 1, "F", "conservative DPO label noise (sigmoid)"},
-    {"--skip-bad", ARG_SWITCH, OFF(skip_bad), 0, 1, 1, "", "skip malformed preference lines instead of stopping"},
-    {"--dpo-val-frac", ARG_FLOAT, OFF(dpo_val_frac), 0.01, 0.5, 1, "F", "fraction of pairs held out for val accuracy"},
-    {"--dpo-pairs", ARG_INT, OFF(dpo_pairs), 2, 1e6, 1, "N", "built-in preference pairs (built-in corpus only)"},
-    {"--dpo-eval-every", ARG_INT, OFF(dpo_eval_every), 1, 1e9, 1, "N", "val accuracy and probes every N DPO steps"},
-    {"--dpo-prompts", ARG_INT, OFF(dpo_prompts), 0, 1e5, 1, "N", "prompts sampled for the sentiment rate (0 = off)"},
+    {"--dpo", ARG_STR, OFF(dpo), 0, 0, 0, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
+    {"--dpo-steps", ARG_INT, OFF(dpo_steps), 0, 1e9, 0, "N", "DPO steps (0 = no DPO stage)"},
+    {"--dpo-batch", ARG_INT, OFF(dpo_batch), 1, 4096, 0, "N", "preference pairs per DPO step"},
+    {"--dpo-lr", ARG_FLOAT, OFF(dpo_lr), 1e-9, 10, 0, "F", "peak DPO learning rate"},
+    {"--beta", ARG_FLOAT, OFF(beta), 1e-4, 100, 0, "F", "DPO beta (reward scale)"},
+    {"--dpo-loss", ARG_STR, OFF(dpo_loss), 0, 0, 0, "NAME", "sigmoid (DPO) or ipo"},
+    {"--label-smoothing", ARG_FLOAT, OFF(label_smoothing), 0, 0.49, 0, "F", "conservative DPO label noise (sigmoid)"},
+    {"--skip-bad", ARG_SWITCH, OFF(skip_bad), 0, 1, 0, "", "skip malformed preference lines instead of stopping"},
+    {"--dpo-val-frac", ARG_FLOAT, OFF(dpo_val_frac), 0.01, 0.5, 0, "F", "fraction of pairs held out for val accuracy"},
+    {"--dpo-pairs", ARG_INT, OFF(dpo_pairs), 2, 1e6, 0, "N", "built-in preference pairs (built-in corpus only)"},
+    {"--dpo-eval-every", ARG_INT, OFF(dpo_eval_every), 1, 1e9, 0, "N", "val accuracy and probes every N DPO steps"},
+    {"--dpo-prompts", ARG_INT, OFF(dpo_prompts), 0, 1e5, 0, "N", "prompts sampled for the sentiment rate (0 = off)"},
     {"--peak-gflops", ARG_FLOAT, OFF(peak_gflops), 0, 1e9, 1, "F", "matmul limit for MFU (0 = time our SGEMM at the end)"},
 };
 #define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
@@ -263,7 +266,7 @@ static const char* auto_default(const FlagSpec* fs) {
     case OFF(warmup): return "5% of steps";
     case OFF(probe_every): return "steps/20";
     case OFF(input): return "built-in corpus";
-    case OFF(out): return "runs/<input>-<model>";
+    case OFF(out): return "runs/<input>-<model>, or -2, -3, ... if taken";
     case OFF(dpo): return "built-in pairs with the built-in corpus";
     case OFF(prompt): return "a blank line";
     case OFF(lr): return "preset; with --init a tenth of it";
@@ -302,6 +305,7 @@ typedef struct {
     GPTConfig gpt;          // model shape (max_seq_len = n_positions)
     int T, B, steps, warmup; // training context, batch, steps, warm-up
     float lr;
+    int sched_steps;        // the cosine schedule's length: steps, unless --resume --steps extended the run
     const char* preset;     // the preset whose B, steps and lr the defaults come from
     int finetune;           // 1: --init without --lr, lr = FINETUNE_LR_FRAC x the preset's
 } RunShape;
@@ -362,11 +366,14 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         s.finetune = 1;
     }
     s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
+    s.sched_steps = s.steps;
     if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
     if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
     if (cfg->probe_every != 0 && s.T < PROBE_FIRST + PROBE_TAIL + 1)
         error_usage("-T %d is too short for the probes, which need %d positions (or --probe-every 0)", s.T,
                     PROBE_FIRST + PROBE_TAIL + 1);
+    if (cfg->probe_every != 0 && s.gpt.channels < 3)
+        error_usage("-C %d is too small for the probes, which need 3 channels (or --probe-every 0)", s.gpt.channels);
     if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
         error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
     if (cfg->eval && !cfg->init) error_usage("--eval needs --init DIR (the model to evaluate)");
@@ -417,14 +424,6 @@ static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig
 // ============================================================================
 // The pre-training stage
 
-// Set by the SIGINT handler, read between steps: the one piece of state a signal may touch.
-static volatile sig_atomic_t interrupted = 0;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    interrupted = 1;
-}
-
 // Everything a stage shares: the run's settings, folder, data and logs.
 typedef struct {
     TrainConfig cfg;
@@ -439,6 +438,7 @@ typedef struct {
     Probes probes;   // hidden-state probes (shared with later stages)
     Page page;       // DIR/index.html, the run's live page
     char state_input[4096], state_model[32]; // --input and --model as read from train_state.bin
+    DPOSettings dpo;  // the DPO stage's settings (from the flags, or from train_state.bin on --resume)
     double final_val_loss;
     double t_start;
     double step_seconds; // wall time of the timed pre-training steps (the first of this process is warm-up)
@@ -452,6 +452,9 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     const GPTConfig* g = &run->model.config;
     h.magic = STATE_MAGIC;
     h.version = STATE_VERSION;
+    h.num_parameters = run->model.num_parameters;
+    h.sched_steps = run->shape.sched_steps;
+    h.dpo = run->dpo;
     h.L = g->num_layers;
     h.C = g->channels;
     h.NH = g->num_heads;
@@ -468,7 +471,7 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.eval_batches = run->cfg.eval_batches;
     h.sample_every = run->cfg.sample_every;
     h.save_every = run->cfg.save_every;
-    h.probe_every = run->cfg.probe_every;
+    h.probe_every = run->probes.every;
     h.probe_seqs = run->cfg.probe_seqs;
     h.probe_bins = run->cfg.probe_bins;
     snprintf(h.model, sizeof h.model, "%s", run->cfg.model);
@@ -479,7 +482,6 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.val_frac = run->cfg.val_frac;
     h.seed = run->cfg.seed;
     h.data_hash = run->data.hash;
-    h.num_parameters = run->model.num_parameters;
     h.loader_rng = dl->rng;
     h.loader_pos = dl->pos;
     h.sample_rng = sample_rng;
@@ -489,7 +491,7 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
 
 // Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
 static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
-    char path[4200], err[512];
+    char path[4200], err[4600];
     path_join(path, sizeof path, run->dir, "pretrain");
     save_model_folder(&run->model, run->data.tok, path);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
@@ -506,19 +508,10 @@ static void set_fault_hint(TrainStep* ts, const Run* run, int last_saved) {
     else snprintf(ts->hint, sizeof ts->hint, "stopping. No checkpoint was written yet; try a lower --lr.");
 }
 
-// Ctrl-C sets `interrupted`; a second one ends the program at once.
-static void catch_sigint(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) != 0) fatal("sigaction: %s", strerror(errno));
-}
-
 // Pre-trains run->model for the configured steps: per step a batch, forward, then the shared step
-// (backward, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or
-// --pause-at saves and exits 0.
+// (backward, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C, SIGTERM
+// or --pause-at saves and exits 0. The learning rate follows the schedule of sched_steps steps:
+// the steps that --resume --steps added to a run run at its final rate.
 static void pretrain_stage(Run* run) {
     const TrainConfig* cfg = &run->cfg;
     const RunShape* s = &run->shape;
@@ -537,11 +530,12 @@ static void pretrain_stage(Run* run) {
         sample_rng = run->sample_rng;
     }
     TrainStep ts;
-    train_step_init(&ts, s->steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, "step", run->start_step);
+    train_step_init(&ts, s->sched_steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, "step",
+                    run->start_step);
     set_fault_hint(&ts, run, run->start_step);
     Progress pr;
     progress_init(&pr, run->start_step, s->steps, (double)(B * T));
-    catch_sigint();
+    run_catch_signals();
 
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
@@ -567,16 +561,16 @@ static void pretrain_stage(Run* run) {
         int done = step + 1;
         if (news) page_update(&run->page, "live", "pretrain", done, s->steps);
         // (after the last step there is nothing to pause: the run finishes and saves as usual)
-        int stop = done < s->steps && (interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
+        int stop = done < s->steps && (run_interrupted() || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
             save_checkpoint(run, done, &train, sample_rng);
             set_fault_hint(&ts, run, done);
         }
         if (stop) {
-            page_update(&run->page, interrupted ? "interrupted" : "paused", "pretrain", done, s->steps);
+            page_update(&run->page, run_interrupted() ? "interrupted" : "paused", "pretrain", done, s->steps);
             progress_break(&pr);
             printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
-                   interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
+                   run_interrupted() ? run_interrupt_name() : "paused", done, s->steps, run->dir, run->dir);
             exit(0);
         }
     }
@@ -593,7 +587,6 @@ static void pretrain_stage(Run* run) {
     sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample", &run->page);
     probes_plot(&run->probes, run->dir);
     page_update(&run->page, "live", "pretrain", s->steps, s->steps);
-    signal(SIGINT, SIG_DFL);
     loader_free(&train);
     valset_free(&val);
 }
@@ -721,14 +714,17 @@ static int setup_threads(int threads) {
 #endif
 }
 
-// Resolves the run folder: --resume DIR, --out DIR, or runs/<data>-<model>.
-static void resolve_dir(Run* run) {
+// Resolves the run folder: --resume DIR, --out DIR, or a fresh runs/<data>-<model>[-N]; then claims
+// it (run_folder_claim: the lock, stale temporaries, and for a new run a folder that holds no other
+// run). A dry run, or a mode that writes nothing (claim = 0), claims nothing and only names the
+// folder it would use.
+static void resolve_dir(Run* run, int claim) {
     const TrainConfig* cfg = &run->cfg;
-    if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume);
+    if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume); // claimed by resume_run
     else if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
     else {
         // runs/<data>-<model>, the model being the preset or the --init folder's name
-        char init[4096] = "";
+        char init[4096] = "", base[4400];
         if (cfg->init) {
             snprintf(init, sizeof init, "%s", cfg->init);
             size_t l = strlen(init);
@@ -736,63 +732,112 @@ static void resolve_dir(Run* run) {
         }
         const char* slash = strrchr(init, '/');
         const char* model = cfg->init ? (slash ? slash + 1 : init) : cfg->model;
-        int w = snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, model);
-        if (w < 0 || (size_t)w >= sizeof run->dir) fatal("run folder name too long");
+        snprintf(base, sizeof base, "runs/%.200s-%.200s", run->data.name, model);
+        run_folder_default(run->dir, sizeof run->dir, base, claim && !cfg->dry_run);
     }
+    if (!cfg->resume && !cfg->out && claim && !cfg->dry_run) run_folder_claim(run->dir, "--out", 1, cfg->overwrite);
 }
 
-// --resume: reads the state, takes the run's settings from it (refusing flags that would change
-// the trajectory), and restores parameters, moments, RNG and data position.
-static void resume_run(Run* run, const unsigned char* given) {
+// The flags --resume accepts: those that do not change the trajectory, and --steps, which extends
+// a run (resume_run checks how).
+static void check_resume_flags(const Run* run, const unsigned char* given) {
     for (size_t i = 0; i < NUM_FLAGS; i++)
-        if (given[i] && !FLAGS[i].on_resume)
+        if (given[i] && !FLAGS[i].on_resume && strcmp(FLAGS[i].name, "--steps") != 0)
             error_usage("%s cannot be combined with --resume (the run's settings come from %s/train_state.bin)",
                         FLAGS[i].name, run->cfg.resume);
+}
+
+// The run's settings from the state h (the flags that may be given on --resume win).
+static void settings_from_state(Run* run, const TrainStateHeader* h, const unsigned char* given) {
+    TrainConfig* cfg = &run->cfg;
+    memcpy(run->state_input, h->input, sizeof run->state_input);
+    memcpy(run->state_model, h->model, sizeof run->state_model);
+    cfg->input = run->state_input[0] ? run->state_input : NULL;
+    cfg->sequential = h->sequential;
+    cfg->min_lr_frac = (float)h->min_lr_frac;
+    cfg->wd = (float)h->wd;
+    cfg->clip = (float)h->clip;
+    cfg->val_frac = (float)h->val_frac;
+    cfg->seed = h->seed;
+    cfg->eval_batches = h->eval_batches;
+    cfg->model = run->state_model;
+    if (!flag_given(given, "--eval-every")) cfg->eval_every = h->eval_every;
+    if (!flag_given(given, "--sample-every")) cfg->sample_every = h->sample_every;
+    if (!flag_given(given, "--save-every")) cfg->save_every = h->save_every;
+    cfg->probe_every = h->probe_every;
+    cfg->probe_seqs = h->probe_seqs;
+    cfg->probe_bins = h->probe_bins;
+    if (!flag_given(given, "--threads")) cfg->threads = h->threads;
+    run->dpo = h->dpo;
+    // the DPO stage as it was set when the run started
+    cfg->dpo_steps = h->dpo.wanted ? h->dpo.steps : 0;
+    if (h->dpo.wanted) {
+        DPOConfig dc = dpo_config_from_settings(&run->dpo, 0);
+        cfg->dpo = dc.pairs;
+        cfg->dpo_batch = dc.batch;
+        cfg->dpo_lr = dc.lr;
+        cfg->beta = dc.beta;
+        cfg->dpo_loss = dc.loss;
+        cfg->label_smoothing = dc.label_smoothing;
+        cfg->skip_bad = dc.skip_bad;
+        cfg->dpo_val_frac = dc.val_frac;
+        cfg->dpo_pairs = dc.n_pairs;
+        cfg->dpo_eval_every = dc.eval_every;
+        cfg->dpo_prompts = dc.n_prompts;
+    }
+    run->shape.gpt = (GPTConfig){h->maxT, h->V, h->L, h->NH, h->C};
+    run->shape.T = h->T;
+    run->shape.B = h->B;
+    run->shape.steps = h->steps;
+    run->shape.sched_steps = h->sched_steps;
+    run->shape.warmup = h->warmup;
+    run->shape.lr = (float)h->lr;
+}
+
+// --resume --steps N: extends a paused or finished run to N steps. The learning-rate schedule
+// stays the one of the run's own steps (sched_steps), so every step the run would have taken
+// anyway is unchanged, and the added steps run at its final rate, min_lr_frac x lr.
+static void extend_run(Run* run, const TrainStateHeader* h, const unsigned char* given) {
+    if (!flag_given(given, "--steps")) return;
+    int n = run->cfg.steps;
+    if (n < h->steps)
+        error_usage("--steps %d: the run has %d steps; --resume can extend a run, not shorten it", n, h->steps);
+    if (run->cfg.pause_at > 0 && run->cfg.pause_at >= n)
+        error_usage("--pause-at %d must be less than --steps %d", run->cfg.pause_at, n);
+    if (n > h->steps)
+        printf("extending  the run from %d to %d steps; steps %d.. run at the final learning rate %g\n", h->steps, n,
+               h->steps, (double)((float)h->lr * (float)h->min_lr_frac));
+    run->shape.steps = n;
+}
+
+// --resume: claims the folder, reads the state, takes the run's settings from it (refusing flags
+// that would change the trajectory), and restores parameters, moments, RNG and data position.
+// Returns 1 when pre-training is to continue, 0 when it finished (the DPO stage may remain).
+static int resume_run(Run* run, const unsigned char* given) {
+    check_resume_flags(run, given);
     TrainStateHeader h;
     float *params, *m, *v;
     state_load(run->cfg.resume, &h, &params, &m, &v);
     TrainConfig* cfg = &run->cfg;
-    h.model[sizeof h.model - 1] = '\0';
-    memcpy(run->state_input, h.input, sizeof run->state_input);
-    memcpy(run->state_model, h.model, sizeof run->state_model);
-    cfg->input = run->state_input[0] ? run->state_input : NULL;
-    cfg->sequential = h.sequential;
-    cfg->min_lr_frac = (float)h.min_lr_frac;
-    cfg->wd = (float)h.wd;
-    cfg->clip = (float)h.clip;
-    cfg->val_frac = (float)h.val_frac;
-    cfg->seed = h.seed;
-    cfg->eval_batches = h.eval_batches;
-    cfg->model = run->state_model;
-    if (!flag_given(given, "--eval-every")) cfg->eval_every = h.eval_every;
-    if (!flag_given(given, "--sample-every")) cfg->sample_every = h.sample_every;
-    if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
-    cfg->probe_every = h.probe_every;
-    cfg->probe_seqs = h.probe_seqs;
-    cfg->probe_bins = h.probe_bins;
-    if (!flag_given(given, "--threads")) cfg->threads = h.threads;
+    settings_from_state(run, &h, given);
+    extend_run(run, &h, given);
     char tok_dir[4200];
     path_join(tok_dir, sizeof tok_dir, cfg->resume, "pretrain");
-    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_dir, !cfg->eot_as_text);
-    if (run->data.hash != h.data_hash)
-        fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
-              run->data.source);
-    run->shape.gpt = (GPTConfig){h.maxT, h.V, h.L, h.NH, h.C};
-    run->shape.T = h.T;
-    run->shape.B = h.B;
-    run->shape.steps = h.steps;
-    run->shape.warmup = h.warmup;
-    run->shape.lr = (float)h.lr;
     if (cfg->pause_at > 0 && cfg->pause_at <= h.step)
         error_usage("--pause-at %d: the run is already at step %d", cfg->pause_at, h.step);
-    if (h.step >= h.steps) {
-        printf("%s: the run already finished its %d steps; nothing to resume\n", cfg->resume, h.steps);
+    int pretraining = h.step < run->shape.steps;
+    if (!pretraining && !run->dpo.wanted) {
+        printf("%s: the run already finished its %d steps; nothing to resume (--steps N extends it)\n", cfg->resume,
+               h.steps);
         exit(0);
     }
+    if (pretraining) { // the DPO stage alone needs no data
+        dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_dir, !cfg->eot_as_text);
+        if (run->data.hash != h.data_hash)
+            fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
+                  run->data.source);
+    }
     gpt_build(&run->model, run->shape.gpt, h.seed);
-    if (run->model.num_parameters != h.num_parameters)
-        fatal("%s/train_state.bin: %llu parameters, the model has %zu", cfg->resume,
-              (unsigned long long)h.num_parameters, run->model.num_parameters);
     memcpy(run->model.params_memory, params, h.num_parameters * sizeof(float));
     free(params);
     gpt_alloc_training_state(&run->model);
@@ -808,9 +853,13 @@ static void resume_run(Run* run, const unsigned char* given) {
     if (cfg->threads != h.threads)
         printf("note: %d threads now, %d before: the losses may differ from an uninterrupted run in the last bits\n",
                cfg->threads, h.threads);
+    return pretraining;
 }
 
-// A fresh run (or --init): the data, the shape, then a random or loaded model.
+static DPOConfig dpo_config(const TrainConfig* cfg, int T);
+
+// A fresh run (or --init): the data, the shape and the DPO stage's settings; main then builds or
+// loads the model.
 static void new_run(Run* run, const unsigned char* given) {
     TrainConfig* cfg = &run->cfg;
     cfg->threads = setup_threads(cfg->threads);
@@ -822,11 +871,13 @@ static void new_run(Run* run, const unsigned char* given) {
     }
     dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init, !cfg->eot_as_text);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
-    if (cfg->init) {
-        char err[512];
-        if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
+    memset(&run->dpo, 0, sizeof run->dpo);
+    if (dpo_wanted(cfg)) {
+        DPOConfig dc = dpo_config(cfg, run->shape.T);
+        dpo_settings_from_config(&dc, &run->dpo);
     }
-    // a fresh model is built by main once the memory estimate has been checked
+    // the model, random or --init's, is built or loaded by main once the memory estimate has been
+    // checked: a model too large is refused before anything of its size is allocated
 }
 
 // Checks that both splits hold a window of T+1 tokens.
@@ -844,10 +895,7 @@ static void print_config(const Run* run, RunMode mode, size_t mem) {
     const TrainConfig* cfg = &run->cfg;
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
-    size_t C = (size_t)s->gpt.channels, L = (size_t)s->gpt.num_layers, V = (size_t)s->gpt.vocab_size;
-    size_t maxT = (size_t)s->gpt.max_seq_len;
-    // parameter count from the shapes (the same sum gpt_build allocates)
-    size_t nparams = V * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C;
+    uint64_t nparams = state_param_count(s->gpt.num_layers, s->gpt.channels, s->gpt.vocab_size, s->gpt.max_seq_len);
     static const char* what[] = {"pre-training a GPT-2 style model", "probing a saved model's hidden states (no training)",
                                  "evaluating a saved model on a text (no training)"};
     printf("forgetful: %s\n", what[mode]);
@@ -863,8 +911,8 @@ static void print_config(const Run* run, RunMode mode, size_t mem) {
         if (s->finetune)
             printf("           (fine-tuning: lr is %g x the %s preset's %g, --lr sets it; B and steps are the preset's)\n",
                    (double)FINETUNE_LR_FRAC, s->preset, (double)(s->lr / FINETUNE_LR_FRAC));
-        printf("memory     %s estimated (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
-               dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
+        printf("memory     %s estimated (parameters, gradients, AdamW moments, activations, tokens%s)\n", mem_s,
+               run->dpo.wanted ? "; DPO's 2x batch and reference model" : "");
     } else {
         if (mode == MODE_PROBE || cfg->probe_every != 0)
             printf("probes     %d sequences of T%d from the start of the val split, %d bins\n", cfg->probe_seqs, s->T,
@@ -899,30 +947,36 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
         .temperature = cfg->temperature,
         .top_k = cfg->top_k,
         .seed = cfg->seed,
+        .save_every = cfg->save_every,
+        .threads = cfg->threads,
     };
 }
 
 // Bytes the run needs at its peak, and its parts (at most 2) for a refusal that names what does
 // not fit: pre-training and the DPO stage after it, or one forward for the modes without training.
+// Both count the tokens of the data (4 bytes each, both splits, and the fixed val set's inputs and
+// targets) and tokenizer.json's text; the text itself is freed before the model is allocated.
 static size_t run_memory(const Run* run, RunMode mode, MemPart* parts, int* nparts) {
     const GPTConfig* g = &run->shape.gpt;
     size_t B = (size_t)run->shape.B, T = (size_t)run->shape.T, avail = memory_available();
     int training = mode == MODE_TRAIN;
-    size_t mem = gpt_memory_estimate(g, B, T, training);
+    size_t data = (run->data.n_train + run->data.n_val + 2 * (size_t)run->cfg.eval_batches * B * T) * sizeof(int) +
+                  run->data.tok_json_len;
+    size_t mem = gpt_memory_estimate(g, B, T, training) + data;
     parts[0] = (MemPart){.bytes = mem};
     snprintf(parts[0].what, sizeof parts[0].what, "%s (B%zu x T%zu)",
              training ? "pre-training (parameters, gradients, AdamW moments, activations)" : "the model's forward", B, T);
     size_t lo = 0, hi = B - 1; // the largest batch that fits (the estimate grows with it)
     while (avail && lo < hi) {
         size_t mid = lo + (hi - lo + 1) / 2;
-        if (gpt_memory_estimate(g, mid, T, training) <= avail) lo = mid;
+        if (gpt_memory_estimate(g, mid, T, training) + data <= avail) lo = mid;
         else hi = mid - 1;
     }
     if (lo > 0) snprintf(parts[0].fix, sizeof parts[0].fix, "-B %zu fits", lo);
     else snprintf(parts[0].fix, sizeof parts[0].fix, "use a smaller -T or model");
     *nparts = 1;
-    if (dpo_wanted(&run->cfg)) {
-        parts[1] = dpo_memory_part(g, mem, run->cfg.dpo_batch, (int)T, run->cfg.dpo ? 0 : run->cfg.dpo_prompts, avail);
+    if (run->dpo.wanted) {
+        parts[1] = dpo_memory_part(g, mem, run->dpo.batch, (int)T, run->dpo.pairs[0] ? 0 : run->dpo.n_prompts, avail);
         mem = parts[1].bytes;
         *nparts = 2;
     }
@@ -1006,7 +1060,7 @@ static void open_run_folder(Run* run, RunMode mode) {
 // run's page.
 static void open_logs(Run* run) {
     path_join(run->csv_path, sizeof run->csv_path, run->dir, "train.csv");
-    run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, run->start_step);
+    run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, (CsvKeep){{run->start_step, 0}});
     dataset_write_baselines(&run->data, run->dir);
     const NgramStats* ng = &run->data.ngram;
     printf("baselines  val cross-entropy of n-gram models: unigram %.4f, bigram %.4f, trigram %.4f nats/token\n"
@@ -1077,6 +1131,44 @@ static void run_free(Run* run) {
     dataset_free(&run->data);
 }
 
+// --resume of a run whose DPO stage has a checkpoint (DIR/dpo_state.bin): the stage continues
+// where it stopped; pre-training is over and cannot be extended any more.
+static void resume_dpo_stage(Run* run, const unsigned char* given) {
+    check_resume_flags(run, given);
+    const char* dir = run->cfg.resume;
+    if (flag_given(given, "--steps"))
+        error_usage("--steps: the DPO stage of %s has started, so its pre-training can no longer be extended", dir);
+    if (flag_given(given, "--pause-at")) error_usage("--pause-at: the run in %s is in its DPO stage", dir);
+    DPOStateHeader h;
+    GPT policy;
+    dpo_state_load(dir, &h, &policy);
+    if (h.step >= h.s.steps) {
+        printf("%s: the run's DPO stage already finished its %d steps; nothing to resume\n", dir, h.s.steps);
+    } else if (run->cfg.dry_run) {
+        printf("%s: the DPO stage would continue at step %d of %d\n", dir, h.step, h.s.steps);
+    } else {
+        int threads = setup_threads(flag_given(given, "--threads") ? run->cfg.threads : h.threads);
+        dpo_resume(&h, &policy, dir, threads, flag_given(given, "--save-every") ? run->cfg.save_every : -1,
+                   run->t_start);
+    }
+    gpt_free(&policy);
+}
+
+// The DPO stage of a resumed run whose pre-training had finished (killed before the stage's first
+// checkpoint): it starts on the weights of DIR/pretrain, which are the state's.
+static void dpo_after_pretraining(Run* run) {
+    DPOConfig dc = dpo_config_from_settings(&run->dpo, run->cfg.threads);
+    dc.save_every = run->cfg.save_every;
+    dc.probe_B = run->shape.B;
+    size_t mem = dpo_memory(&run->shape.gpt, 0, dc.batch, dc.T, dc.pairs ? 0 : dc.n_prompts);
+    printf("forgetful: %s: pre-training finished (%d steps); the DPO stage starts\n", run->dir, run->shape.steps);
+    if (run->cfg.dry_run) return;
+    refuse_if_too_big(mem);
+    char start[4200];
+    path_join(start, sizeof start, run->dir, "pretrain");
+    dpo_stage_own_page(&dc, &run->model, run->dir, start, NULL, run->t_start);
+}
+
 int main(int argc, char** argv) {
     Run run;
     memset(&run, 0, sizeof run);
@@ -1091,6 +1183,7 @@ int main(int argc, char** argv) {
         print_usage(stdout);
         return 0;
     }
+    if (run.cfg.help) run.cfg.dry_run = 1; // --help with other flags: what they would run, nothing written
     dpo_check_flags(&run.cfg);
     RunMode mode = run_mode(&run.cfg);
     // the GPU build names its device here, or stops when there is none
@@ -1100,7 +1193,7 @@ int main(int argc, char** argv) {
     if (mode == MODE_DPO_ALONE && !run.cfg.help) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
         DPOConfig dc = dpo_config(&run.cfg, run.cfg.T);
-        dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.threads, run.t_start);
+        dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.overwrite, run.t_start);
         return 0;
     }
     if (mode == MODE_SAMPLE && !run.cfg.help) {
@@ -1111,10 +1204,28 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    // the model and data: continued, loaded, or fresh
-    if (run.cfg.resume) resume_run(&run, given);
-    else new_run(&run, given);
-    resolve_dir(&run);
+    // the model and data: continued, loaded, or fresh; --eval without probes writes no folder
+    int writes = mode != MODE_EVAL || run.cfg.probe_every != 0;
+    if (run.cfg.resume) {
+        char path[4200];
+        if (!run.cfg.dry_run) run_folder_claim(run.cfg.resume, "--resume", 0, 0); // before reading its state
+        path_join(path, sizeof path, run.cfg.resume, "dpo_state.bin");
+        if (access(path, F_OK) == 0) {
+            resume_dpo_stage(&run, given);
+            return 0;
+        }
+        if (!resume_run(&run, given)) {
+            snprintf(run.dir, sizeof run.dir, "%s", run.cfg.resume);
+            dpo_after_pretraining(&run);
+            run_free(&run);
+            return 0;
+        }
+    } else {
+        // a folder given by --out is claimed before the data is read, a default one after (its name needs the data's)
+        if (run.cfg.out && writes && !run.cfg.dry_run) run_folder_claim(run.cfg.out, "--out", 1, run.cfg.overwrite);
+        new_run(&run, given);
+    }
+    resolve_dir(&run, writes);
     // --eval alone reads windows of up to T (shorter for a short text); everything else cuts windows of T + 1
     if (mode != MODE_EVAL || run.cfg.probe_every != 0) check_data_fits(&run);
     MemPart parts[2];
@@ -1123,7 +1234,6 @@ int main(int argc, char** argv) {
     if (run.cfg.help) { // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
         printf("\nwith these flags:\n");
-        run.cfg.dry_run = 1;
     }
     print_config(&run, mode, mem);
     if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
@@ -1131,7 +1241,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     refuse_memory(mem, parts, nparts, NULL);
-    if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
+    if (run.cfg.init) {
+        char err[4600];
+        if (gpt_load(&run.model, run.cfg.init, err, sizeof err) != 0) fatal("%s", err);
+    } else if (!run.cfg.resume) {
+        gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
+    }
 
     if (mode == MODE_EVAL && run.cfg.probe_every == 0) {
         eval_stage(&run); // a measurement: nothing is written
@@ -1148,11 +1263,18 @@ int main(int argc, char** argv) {
     open_logs(&run);
 
     pretrain_stage(&run);
-    if (dpo_wanted(&run.cfg)) { // on the model just saved in DIR/pretrain/
+    if (run.dpo.wanted && run_interrupted()) { // in the last step: the checkpoint is pre-training's last
+        page_update(&run.page, "interrupted", "pretrain", run.shape.steps, run.shape.steps);
+        printf("%s after pre-training; continue with: ./train --resume %s (the DPO stage starts)\n",
+               run_interrupt_name(), run.dir);
+        return 0;
+    }
+    if (run.dpo.wanted) { // on the model just saved in DIR/pretrain/
         char start[4200];
         path_join(start, sizeof start, run.dir, "pretrain");
-        DPOConfig dc = dpo_config(&run.cfg, run.shape.T);
-        dpo_stage(&dc, &run.model, run.dir, start, &run.probes, &run.page);
+        DPOConfig dc = dpo_config_from_settings(&run.dpo, run.cfg.threads);
+        dc.save_every = run.cfg.save_every;
+        dpo_stage(&dc, &run.model, run.dir, start, &run.probes, &run.page, NULL);
     }
 
     print_summary(&run);

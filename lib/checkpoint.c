@@ -331,9 +331,10 @@ typedef struct {
 } TensorEntry;
 
 // Bytes per value of a parameter dtype we read (F32, and F16/BF16 converted to F32 on load), or 0.
-static int dtype_width(const char* dtype, int* bf16) {
-    *bf16 = strcmp(dtype, "BF16") == 0;
-    return strcmp(dtype, "F32") == 0 ? 4 : (strcmp(dtype, "F16") == 0 || *bf16) ? 2 : 0;
+static int dtype_width(const JsonValue* dtype, int* bf16) {
+    // json_is_string: a name with a NUL byte inside ("F32\u0000x") is no dtype
+    *bf16 = json_is_string(dtype, "BF16");
+    return json_is_string(dtype, "F32") ? 4 : (json_is_string(dtype, "F16") || *bf16) ? 2 : 0;
 }
 
 // IEEE half (1 sign, 5 exponent, 10 mantissa bits) -> float, exactly (every half is a float).
@@ -452,9 +453,9 @@ static int check_tensor_entry(const GPTConfig* cfg, const char* path, const char
         return -1;
     }
     seen[slot] = 1;
-    e->width = dtype_width(dtype->str, &e->bf16);
+    e->width = dtype_width(dtype, &e->bf16);
     if (!e->width) {
-        snprintf(err, errlen, "%s: tensor \"%s\" has dtype %s, expected F32, F16 or BF16", path, key, dtype->str);
+        snprintf(err, errlen, "%s: tensor \"%s\" has dtype %.32s, expected F32, F16 or BF16", path, key, dtype->str);
         return -1;
     }
     char nm[96];
@@ -554,11 +555,8 @@ int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
     if (gpt_load_config(dir, &cfg, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
 
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    FILE* f = fopen_regular(path, err, errlen);
+    if (!f) return -1;
     int rc = -1;
     TensorEntry* ent = NULL;
     unsigned char* seen = NULL;
@@ -567,8 +565,8 @@ int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
     GPT tmp;
     memset(&tmp, 0, sizeof tmp);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         goto done;
     }
     uint64_t fsize = (uint64_t)st.st_size, data_start;

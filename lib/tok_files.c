@@ -233,7 +233,7 @@ static int json_check_kind(JsonLoad* L, const JsonValue* root, const JsonValue**
     size_t model_off = json_off(L, "model");
     if (!*model || (*model)->type != JSON_OBJECT) return json_fail(L, model_off, "no \"model\" object");
     const JsonValue* type = json_get(*model, "type");
-    if (type && (type->type != JSON_STRING || strcmp(type->str, "BPE") != 0))
+    if (type && !json_is_string(type, "BPE"))
         return json_fail(L, model_off + offset_of_key(L->text + model_off, L->len - model_off, "type"),
                          "model type is not \"BPE\" (only byte-level BPE is supported)");
     const JsonValue* norm = json_get(root, "normalizer");
@@ -244,7 +244,7 @@ static int json_check_kind(JsonLoad* L, const JsonValue* root, const JsonValue**
         const JsonValue* pt = json_get(pre, "type");
         const JsonValue* aps = json_get(pre, "add_prefix_space");
         size_t off = json_off(L, "pre_tokenizer");
-        if (!pt || pt->type != JSON_STRING || strcmp(pt->str, "ByteLevel") != 0)
+        if (!json_is_string(pt, "ByteLevel"))
             return json_fail(L, off, "pre_tokenizer is not ByteLevel");
         if (aps && aps->type == JSON_TRUE)
             return json_fail(L, off, "pre_tokenizer add_prefix_space true is not supported");

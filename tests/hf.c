@@ -452,6 +452,27 @@ static void hf_check_dtypes(HfFixture* f) {
     gpt_free(&q);
 }
 
+// json (config.json as gpt_save writes it: one member a line) without the member named key, into
+// out (n bytes): the line is dropped, and the comma before it too when it was the last member.
+static void hf_without_member(const char* json, const char* key, char* out, size_t n) {
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"%s\":", key);
+    const char* at = strstr(json, needle);
+    if (!at) {
+        snprintf(out, n, "%s", json);
+        return;
+    }
+    const char* start = at;
+    while (start > json && start[-1] != '\n') start--;
+    const char* end = strchr(at, '\n');
+    end = end ? end + 1 : at + strlen(at);
+    int last = end - start < 2 || end[-2] != ',';
+    size_t head = (size_t)(start - json);
+    if (last) // the member before becomes the last: drop its comma
+        while (head > 0 && json[head - 1] != ',') head--;
+    snprintf(out, n, "%.*s%s%s", (int)(last && head ? head - 1 : head), json, last && head ? "\n" : "", end);
+}
+
 // Configs asking for what this GPT does not compute are refused, the field named in the error.
 static void hf_check_refusals(HfFixture* f) {
     static const struct {
@@ -462,7 +483,7 @@ static void hf_check_refusals(HfFixture* f) {
         {"scale_attn_weights", "false"},             {"n_inner", "100"},
         {"tie_word_embeddings", "false"},            {"layer_norm_epsilon", "1e-06"},
     };
-    char path[300], err[1024], cfg[1024];
+    char path[300], err[1024], cfg[2048];
     snprintf(path, sizeof path, "%s/config.json", f->model);
     size_t len = 0;
     char* good = read_file(path, &len, err, sizeof err);
@@ -473,8 +494,10 @@ static void hf_check_refusals(HfFixture* f) {
     int refused = 0;
     char example[1024] = "";
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        // the field first: json_get takes the first of a repeated key
-        int n = snprintf(cfg, sizeof cfg, "{\"%s\": %s,%s", cases[k].field, cases[k].value, good + 1);
+        // the field replaced (a repeated key is refused as such, before any field is looked at)
+        char rest[1024];
+        hf_without_member(good, cases[k].field, rest, sizeof rest);
+        int n = snprintf(cfg, sizeof cfg, "{\"%s\": %s,%s", cases[k].field, cases[k].value, rest + 1);
         write_bytes(path, cfg, (size_t)n);
         GPT l;
         int rc = gpt_load(&l, f->model, err, sizeof err);

@@ -37,6 +37,7 @@
 #include "../lib/json.h"
 #include "../lib/page.h"
 #include "../lib/plot.h"
+#include "../lib/run.h"
 #include "../model.h"
 #include "../probes.h"
 #include "../tokenizer.h"
@@ -160,6 +161,7 @@ void test_use(void);         // tests/use.c
 void test_train(void);       // tests/train.c
 void test_dpo(void);         // tests/dpo.c
 void test_reliability(void); // tests/reliability.c
+void test_runfolder(void);   // tests/runfolder.c
 void test_gpu(void);         // tests/gpu.c
 void test_page(void);        // tests/page.c
 
