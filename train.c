@@ -2,7 +2,9 @@
 // default), logging to a run folder (see README.md, "The run folder"); checkpoints, exact resume,
 // samples; then the DPO stage (lib/dpo.c). What the stages share lives beside: the flag parser in
 // lib/flags.c, the data and its loaders in data/dataset.c, the optimisation step in lib/step.c, the
-// run folder's files (training state, CSV logs, progress, probes) in lib/run.c.
+// run folder's files (training state, CSV logs, progress, probes) in lib/run.c, the ranks of a
+// data-parallel job (mpirun, make USE_MPI=1) in lib/dist.c: every rank runs this same program on its
+// share of every batch; rank 0 alone prints and writes the run folder.
 //
 // Sections: configuration and flags; evaluation and sampling; the pre-training stage; throughput;
 // main.
@@ -22,6 +24,7 @@
 #endif
 
 #include "data/dataset.h"
+#include "lib/dist.h"
 #include "lib/dpo.h"
 #include "lib/flags.h"
 #include "lib/gemm.h"
@@ -61,7 +64,8 @@ typedef struct {
     const char* model; // preset name
     int L, C, H, T;    // overrides of the preset (-1 = preset, or the --init checkpoint)
     // optimisation
-    int B;             // batch size (-1 = preset)
+    int B;             // batch size (-1 = preset): sequences per step over all ranks
+    int grad_accum;    // micro-batches per step on each rank (gradient accumulation)
     int steps;         // optimisation steps (-1 = preset)
     float lr;          // peak learning rate (-1 = preset)
     int warmup;        // linear warm-up steps (-1 = 5% of steps)
@@ -119,6 +123,7 @@ static const TrainConfig DEFAULTS = {
     .H = -1,
     .T = -1,
     .B = -1,
+    .grad_accum = 1,
     .steps = -1,
     .lr = -1.0f,
     .warmup = -1,
@@ -173,7 +178,8 @@ static const FlagSpec FLAGS[] = {
     {"-C", ARG_INT, OFF(C), 1, 16384, 0, "N", "channels"},
     {"-H", ARG_INT, OFF(H), 1, 1024, 0, "N", "attention heads (must divide C)"},
     {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
-    {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
+    {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step, over all MPI ranks)"},
+    {"--grad-accum", ARG_INT, OFF(grad_accum), 1, 65536, 1, "K", "run each step's batch as K micro-batches per rank (less memory)"},
     {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
     {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 1e9, 0, "F", "peak learning rate"},
     {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
@@ -333,17 +339,22 @@ static GPTConfig read_model_config(const char* dir) {
 // ============================================================================
 // Evaluation and sampling
 
-// Mean cross-entropy (nats/token) over every target of the val set.
-static double evaluate(GPT* model, const ValSet* vs) {
-    double sum = 0.0;
-    size_t count = 0;
-    for (size_t b = 0; b < vs->num_batches; b++) {
-        size_t off = b * vs->B * vs->T;
-        gpt_forward(model, vs->inputs + off, vs->targets + off, vs->B, vs->T);
-        sum += (double)model->mean_loss * (double)model->num_valid;
-        count += model->num_valid;
-    }
-    return count ? sum / (double)count : NAN;
+// Mean cross-entropy (nats/token) over every target of the val set: each rank evaluates its share
+// of every batch, in forwards of at most `rows` rows (a training micro-batch, so that evaluation
+// needs no more memory than a step), and the sums are added over the ranks.
+static double evaluate(GPT* model, const ValSet* vs, size_t rows) {
+    size_t lo, hi;
+    dist_share(vs->B, &lo, &hi);
+    double acc[2] = {0.0, 0.0}; // summed loss, targets
+    for (size_t b = 0; b < vs->num_batches; b++)
+        for (size_t r = lo; r < hi; r += rows) {
+            size_t n = hi - r < rows ? hi - r : rows, off = (b * vs->B + r) * vs->T;
+            gpt_forward(model, vs->inputs + off, vs->targets + off, n, vs->T);
+            acc[0] += (double)model->mean_loss * (double)model->num_valid;
+            acc[1] += (double)model->num_valid;
+        }
+    dist_sum_doubles(acc, 2);
+    return acc[1] > 0.0 ? acc[0] / acc[1] : NAN;
 }
 
 // Generates n tokens after the prompt (np tokens) with a key/value cache (model.h): each new
@@ -410,6 +421,7 @@ static void print_sample(const char* title, const Tokenizer* tok, const int* seq
 // document separator), printed under title.
 static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
                              const char* title) {
+    if (!dist_root()) return; // the other ranks' samples would go nowhere
     size_t np = 0;
     int* prompt = tok_encode(tok, "\n\n", 2, &np);
     int* seq = generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, rng);
@@ -422,7 +434,7 @@ static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig
 // The pre-training stage
 
 // Set by the SIGINT handler, read between steps: the one piece of state a signal may touch.
-static volatile sig_atomic_t interrupted = 0;
+static volatile sig_atomic_t interrupted = 0; // (every rank's copy is OR-ed by the training step)
 
 static void on_sigint(int sig) {
     (void)sig;
@@ -433,6 +445,7 @@ static void on_sigint(int sig) {
 typedef struct {
     TrainConfig cfg;
     RunShape shape;
+    size_t micro_rows; // B / (ranks x --grad-accum): the sequences of one forward on one rank
     char dir[4096];  // run folder
     Dataset data;
     GPT model;
@@ -445,6 +458,7 @@ typedef struct {
     double final_val_loss;
     double t_start;
     double step_seconds; // wall time of the timed pre-training steps (the first of this process is warm-up)
+    double comm_seconds; // of which summing gradients over the ranks
     int steps_timed;     // how many steps step_seconds covers
 } Run;
 
@@ -490,8 +504,14 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     return h;
 }
 
-// Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
-static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+// Stops every rank unless all of them hold the same parameters (they must, after every step: the
+// same start, the same summed gradients). Every rank calls it.
+static void check_ranks_agree(const GPT* model) {
+    dist_check_same_floats(model->params_memory, model->num_parameters, "the parameters");
+}
+
+// The files of save_checkpoint.
+static void write_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
     char path[4200], err[512];
     path_join(path, sizeof path, run->dir, "pretrain");
     if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
@@ -500,6 +520,15 @@ static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint
     if (tok_save_json(run->data.tok, tok_path, err, sizeof err) != 0) fatal("%s", err);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
+}
+
+// Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
+// Every rank calls it: the ranks' parameters are compared, rank 0 writes, and the others wait
+// until it has (DPO then reads DIR/pretrain/ on every rank).
+static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+    check_ranks_agree(&run->model);
+    if (dist_root()) write_checkpoint(run, step, dl, sample_rng);
+    dist_barrier();
 }
 
 // The advice of a numerical fault's message (train_step stops the run): which checkpoint is kept.
@@ -512,18 +541,21 @@ static void set_fault_hint(TrainStep* ts, const Run* run, int last_saved) {
     else snprintf(ts->hint, sizeof ts->hint, "stopping. No checkpoint was written yet; try a lower --lr.");
 }
 
-// Ctrl-C sets `interrupted`; a second one ends the program at once.
+// Ctrl-C sets `interrupted`; a second one ends the program at once. SIGUSR1 does the same: mpirun
+// forwards it to every rank, while a Ctrl-C makes mpirun end the job at once.
 static void catch_sigint(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) != 0) fatal("sigaction: %s", strerror(errno));
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
+        fatal("sigaction: %s", strerror(errno));
 }
 
-// Pre-trains run->model for the configured steps: per step a batch, forward, then the shared step
-// (backward, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or
+// Pre-trains run->model for the configured steps: per step a batch (the same on every rank, which
+// takes its share), then the shared step (forward and backward per micro-batch, the sum over the
+// ranks, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or
 // --pause-at saves and exits 0.
 static void pretrain_stage(Run* run) {
     const TrainConfig* cfg = &run->cfg;
@@ -543,15 +575,20 @@ static void pretrain_stage(Run* run) {
         sample_rng = run->sample_rng;
     }
     TrainStep ts;
-    train_step_init(&ts, s->steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, "step", run->start_step);
+    train_step_init(&ts, s->steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, cfg->grad_accum, "step",
+                    run->start_step);
+    ts.interrupt = &interrupted;
     set_fault_hint(&ts, run, run->start_step);
+    size_t b = run->micro_rows;
+    MeanLossBatch micro; // this rank's share of each batch the loader draws into its buffers
+    mean_loss_batch_init(&micro, train.inputs, train.targets, B, T, cfg->grad_accum);
     Progress pr;
     progress_init(&pr, run->start_step, s->steps, (double)(B * T));
     catch_sigint();
 
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
-        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val, b);
         if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain");
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
             char title[64];
@@ -562,15 +599,14 @@ static void pretrain_stage(Run* run) {
 
         double t0 = time_seconds();
         loader_next(&train);
-        gpt_forward(model, train.inputs, train.targets, B, T);
-        StepResult r = train_step(&ts, model, step, model->mean_loss, NULL, t0);
+        StepResult r = train_step(&ts, model, step, mean_loss_micro, &micro, t0);
         double row[6] = {r.loss, val_loss, r.lr, r.norm, r.ms, (double)(B * T) / (r.ms / 1000.0)};
-        log_row(run->csv, run->csv_path, step, "pretrain", row, 6);
+        if (dist_root()) log_row(run->csv, run->csv_path, step, "pretrain", row, 6);
         progress_step(&pr, step, r.loss, val_loss, r.lr, r.norm, r.ms);
 
         int done = step + 1;
         // (after the last step there is nothing to pause: the run finishes and saves as usual)
-        int stop = done < s->steps && (interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
+        int stop = done < s->steps && (r.interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
             save_checkpoint(run, done, &train, sample_rng);
             set_fault_hint(&ts, run, done);
@@ -578,17 +614,19 @@ static void pretrain_stage(Run* run) {
         if (stop) {
             progress_break(&pr);
             printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
-                   interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
-            exit(0);
+                   r.interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
+            dist_exit(0);
         }
     }
     run->step_seconds = ts.seconds;
+    run->comm_seconds = ts.comm_seconds;
     run->steps_timed = ts.timed;
+    mean_loss_batch_free(&micro);
 
     // final evaluation, after the last update, logged as a row of its own
-    run->final_val_loss = evaluate(model, &val);
+    run->final_val_loss = evaluate(model, &val, b);
     double row[6] = {NAN, run->final_val_loss, NAN, NAN, NAN, NAN};
-    log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
+    if (dist_root()) log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
     // the last probe row of the stage comes from exactly the weights saved for it
     probes_measure(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
@@ -670,8 +708,15 @@ static void print_throughput(const Run* run) {
     double peak = measured ? measure_sgemm_gflops() : (double)run->cfg.peak_gflops;
     printf("           throughput %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s (%.1f GFLOP/step, mean of %d steps)\n",
            s_per_step * 1e3, BT / s_per_step, gflops, flops * 1e-9, run->steps_timed);
+    int N = dist_size();
+    if (N > 1) // the sum's time on rank 0, waiting for the slowest rank included
+        printf("           all-reduce %.1f ms/step (%.1f%% of a step): %.2f MB of gradients summed over %d ranks\n",
+               run->comm_seconds / run->steps_timed * 1e3, 100.0 * run->comm_seconds / run->step_seconds,
+               (double)run->model.num_parameters * sizeof(float) / 1e6, N);
+    // the limit of N ranks is N times rank 0's (the ranks are assumed alike)
     if (peak > 0.0)
-        printf("           MFU %.1f%% of %.1f GFLOP/s, %s\n", 100.0 * gflops / peak, peak,
+        printf("           MFU %.1f%% of %.1f GFLOP/s%s, %s\n", 100.0 * gflops / (peak * N), peak * N,
+               N > 1 ? " (the ranks' limit: rank 0's x ranks)" : "",
                measured ? "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
                         : "given by --peak-gflops");
 }
@@ -679,10 +724,19 @@ static void print_throughput(const Run* run) {
 // ============================================================================
 // main
 
-// Sets the OpenMP thread count (0 = all cores) and returns it.
+// Sets the OpenMP thread count and returns it. 0 = all the cores this process may run on, shared
+// out between the ranks on this machine unless mpirun has bound each rank to its own cores.
 static int setup_threads(int threads) {
 #ifdef _OPENMP
-    if (threads <= 0) threads = omp_get_num_procs();
+    int procs = omp_get_num_procs(); // the cores of this process's CPU affinity
+    if (threads <= 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = procs == online ? procs / dist_local_size() : procs;
+        if (threads < 1) threads = 1;
+    }
+    if (threads > procs && dist_size() > 1)
+        printf("note: %d threads on %d core%s (this rank's CPU affinity: see mpirun's --bind-to in README.md)\n",
+               threads, procs, procs == 1 ? "" : "s");
     omp_set_num_threads(threads);
     return threads;
 #else
@@ -711,8 +765,19 @@ static void resolve_dir(Run* run) {
     }
 }
 
+// Loads the run's data (dataset_load) on every rank: rank 0 first, since it may train the tokenizer
+// and write the cache, then the others, which read that cache where the machines share the
+// folder (or build the same one). Every rank must end with the same data.
+static void load_data(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_path) {
+    if (dist_root()) dataset_load(ds, input, vocab, val_frac, tok_path);
+    dist_barrier();
+    if (!dist_root()) dataset_load(ds, input, vocab, val_frac, tok_path);
+    dist_check_same(ds->hash, "the data (text, tokenizer and split)");
+}
+
 // --resume: reads the state, takes the run's settings from it (refusing flags that would change
-// the trajectory), and restores parameters, moments, RNG and data position.
+// the trajectory), and restores parameters, moments, RNG and data position. The state is that of
+// the whole job (the loader draws every rank's batch), so any rank count may continue it.
 static void resume_run(Run* run, const unsigned char* given) {
     for (size_t i = 0; i < NUM_FLAGS; i++)
         if (given[i] && !FLAGS[i].on_resume)
@@ -740,10 +805,11 @@ static void resume_run(Run* run, const unsigned char* given) {
     cfg->probe_every = h.probe_every;
     cfg->probe_seqs = h.probe_seqs;
     cfg->probe_bins = h.probe_bins;
-    if (!flag_given(given, "--threads")) cfg->threads = h.threads;
+    // (threads per rank: on another rank count the state's figure would not fit the cores)
+    if (!flag_given(given, "--threads") && dist_size() == 1) cfg->threads = h.threads;
     char tok_path[4200];
     path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
-    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_path);
+    load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_path);
     if (run->data.hash != h.data_hash)
         fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
               run->data.source);
@@ -757,7 +823,7 @@ static void resume_run(Run* run, const unsigned char* given) {
         error_usage("--pause-at %d: the run is already at step %d", cfg->pause_at, h.step);
     if (h.step >= h.steps) {
         printf("%s: the run already finished its %d steps; nothing to resume\n", cfg->resume, h.steps);
-        exit(0);
+        dist_exit(0);
     }
     gpt_build(&run->model, run->shape.gpt, h.seed);
     if (run->model.num_parameters != h.num_parameters)
@@ -775,7 +841,7 @@ static void resume_run(Run* run, const unsigned char* given) {
     run->loader_pos = h.loader_pos;
     run->sample_rng = h.sample_rng;
     cfg->threads = setup_threads(cfg->threads);
-    if (cfg->threads != h.threads)
+    if (cfg->threads != h.threads && dist_size() == 1)
         printf("note: %d threads now, %d before: the losses may differ from an uninterrupted run in the last bits\n",
                cfg->threads, h.threads);
 }
@@ -792,7 +858,7 @@ static void new_run(Run* run, const unsigned char* given) {
             error_usage("--vocab cannot be combined with --init (the tokenizer is %s/tokenizer.json)", cfg->init);
         path_join(tok_path, sizeof tok_path, cfg->init, "tokenizer.json");
     }
-    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init ? tok_path : NULL);
+    load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init ? tok_path : NULL);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
     if (cfg->init) {
         char err[512];
@@ -828,9 +894,14 @@ static void print_config(const Run* run, size_t mem) {
     printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
            s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
            (double)cfg->wd, (double)cfg->clip);
-    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
-           dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
-    printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
+    printf("memory     %s estimated%s (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
+           dist_size() > 1 ? " per rank" : "", dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
+    if (dist_size() > 1 || cfg->grad_accum > 1)
+        printf("batch      B%d = %d rank%s x %d micro-batch%s x %zu sequences per forward%s%s\n", s->B, dist_size(),
+               dist_size() == 1 ? "" : "s", cfg->grad_accum, cfg->grad_accum == 1 ? "" : "es", run->micro_rows,
+               dist_describe() ? "; " : "", dist_describe() ? dist_describe() : "");
+    printf("seed       %llu, threads %d%s\n", (unsigned long long)cfg->seed, cfg->threads,
+           dist_size() > 1 ? " per rank" : "");
     printf("run folder %s/\n", run->dir);
     fflush(stdout);
 }
@@ -842,6 +913,7 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
         .pairs = cfg->dpo,
         .steps = cfg->dpo_steps,
         .batch = cfg->dpo_batch,
+        .micro = cfg->grad_accum,
         .T = T,
         .lr = cfg->dpo_lr,
         .min_lr_frac = cfg->min_lr_frac,
@@ -860,32 +932,45 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
     };
 }
 
-// Bytes the run needs: pre-training's, and the DPO stage's when there is one.
+// Bytes one rank needs: pre-training's (its forwards are micro-batches), and the DPO stage's when
+// there is one.
 static size_t run_memory(const Run* run) {
-    size_t mem = gpt_memory_estimate(&run->shape.gpt, (size_t)run->shape.B, (size_t)run->shape.T, 1);
+    size_t mem = gpt_memory_estimate(&run->shape.gpt, run->micro_rows, (size_t)run->shape.T, 1);
     if (dpo_wanted(&run->cfg))
-        mem = dpo_memory(&run->shape.gpt, mem, run->cfg.dpo_batch, run->shape.T,
+        mem = dpo_memory(&run->shape.gpt, mem, run->cfg.dpo_batch / (dist_size() * run->cfg.grad_accum), run->shape.T,
                          run->cfg.dpo ? 0 : run->cfg.dpo_prompts);
     return mem;
+}
+
+// A usage error unless a batch of `batch` (what: "-B", "--dpo-batch") splits evenly over the ranks
+// and their --grad-accum micro-batches; returns the size of one micro-batch.
+static int split_batch(int batch, int K, const char* what) {
+    int N = dist_size();
+    if (batch % (N * K) != 0)
+        error_usage("%s %d does not split over %d rank%s x --grad-accum %d: it must be a multiple of %d", what, batch,
+                    N, N == 1 ? "" : "s", K, N * K);
+    return batch / (N * K);
 }
 
 // Prepares the run folder: the folder, the probes (and --ib-bound's curve), train.csv and
 // baselines.csv.
 static void open_run_folder(Run* run) {
     char err[512];
-    if (make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
+    if (dist_root() && make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
     const TrainConfig* cfg = &run->cfg;
     int probe_every = cfg->probe_every >= 0 ? cfg->probe_every : run->shape.steps / 20 > 0 ? run->shape.steps / 20 : 1;
     probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
-                (size_t)run->shape.B, probe_every, cfg->probe_seqs, cfg->probe_bins, run->start_step);
+                run->micro_rows, probe_every, cfg->probe_seqs, cfg->probe_bins, run->start_step);
     if (cfg->ib_bound) probes_ib_bound(&run->probes, run->dir, run->data.train, run->data.n_train, cfg->probe_bins);
 }
 
 // Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines.
 static void open_logs(Run* run) {
     path_join(run->csv_path, sizeof run->csv_path, run->dir, "train.csv");
-    run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, run->start_step);
-    dataset_write_baselines(&run->data, run->dir);
+    if (dist_root()) {
+        run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, run->start_step);
+        dataset_write_baselines(&run->data, run->dir);
+    }
     const NgramStats* ng = &run->data.ngram;
     printf("baselines  val cross-entropy of n-gram models: unigram %.4f, bigram %.4f, trigram %.4f nats/token\n"
            "           (a fresh model starts near ln V = %.4f)\n",
@@ -895,6 +980,7 @@ static void open_logs(Run* run) {
 
 // The closing summary: final val loss against the baselines, time, memory, throughput, probes.
 static void print_summary(const Run* run) {
+    if (!dist_root()) return; // (print_throughput would time an SGEMM for nothing)
     const NgramStats* ng = &run->data.ngram;
     double wall = time_seconds() - run->t_start;
     char wall_s[32], rss_s[32];
@@ -917,6 +1003,7 @@ static void run_free(Run* run) {
 }
 
 int main(int argc, char** argv) {
+    dist_init(&argc, &argv); // one rank, unless mpirun started this process
     Run run;
     memset(&run, 0, sizeof run);
     run.t_start = time_seconds();
@@ -926,6 +1013,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < NUM_FLAGS; i++) num_given += given[i];
     if (run.cfg.help && num_given == 1) {
         print_usage(stdout);
+        dist_finalize();
         return 0;
     }
     dpo_check_flags(&run.cfg);
@@ -935,16 +1023,25 @@ int main(int argc, char** argv) {
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
     if (run.cfg.dpo && run.cfg.init && !run.cfg.help && !run.cfg.resume) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
+        split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
         DPOConfig dc = dpo_config(&run.cfg, run.cfg.T);
         dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.threads, run.t_start);
+        dist_finalize();
         return 0;
     }
+
+    // a batch that cannot split is a usage error before any large read (checked again below, where
+    // a preset's or a resumed run's batch is known)
+    if (run.cfg.B > 0 && !run.cfg.resume) split_batch(run.cfg.B, run.cfg.grad_accum, "-B");
+    if (dpo_wanted(&run.cfg) && !run.cfg.resume) split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
 
     // the model and data: continued, loaded, or fresh
     if (run.cfg.resume) resume_run(&run, given);
     else new_run(&run, given);
     resolve_dir(&run);
     check_data_fits(&run);
+    run.micro_rows = (size_t)split_batch(run.shape.B, run.cfg.grad_accum, run.cfg.resume ? "the run's -B" : "-B");
+    if (dpo_wanted(&run.cfg)) split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
     size_t mem = run_memory(&run);
     if (run.cfg.help) { // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
@@ -954,15 +1051,18 @@ int main(int argc, char** argv) {
     print_config(&run, mem);
     if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
         run_free(&run);
+        dist_finalize();
         return 0;
     }
-    refuse_if_too_big(mem);
+    refuse_if_too_big(mem * (size_t)dist_local_size()); // the ranks on this machine share its memory
     if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
+    check_ranks_agree(&run.model); // the same seed, checkpoint or state on every rank
 
     open_run_folder(&run);
     if (run.cfg.probe_only) {
         probe_only_stage(&run);
         run_free(&run);
+        dist_finalize();
         return 0;
     }
     open_logs(&run);
@@ -976,7 +1076,8 @@ int main(int argc, char** argv) {
     }
 
     print_summary(&run);
-    if (fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
+    if (run.csv && fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
     run_free(&run);
+    dist_finalize();
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "../data/corpus.h"
 #include "../data/prefs.h"
 #include "../tokenizer.h"
+#include "dist.h"
 #include "flags.h"
 #include "step.h"
 #include "util.h"
@@ -44,6 +45,13 @@ static double dpo_sigmoid(double x) {
 void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
                    const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
                    float* dchosen, float* drejected, float* losses, DPOStats* stats) {
+    dpo_objective_part(policy_chosen, policy_rejected, ref_chosen, ref_rejected, n, n, beta, type, label_smoothing,
+                       dchosen, drejected, losses, stats);
+}
+
+void dpo_objective_part(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
+                        const float* ref_rejected, int n, int n_total, float beta, DPOLossType type,
+                        float label_smoothing, float* dchosen, float* drejected, float* losses, DPOStats* stats) {
     double sum_loss = 0.0, sum_rc = 0.0, sum_rr = 0.0, correct = 0.0;
     double b = (double)beta, ls = (double)label_smoothing;
     for (int i = 0; i < n; i++) {
@@ -63,9 +71,9 @@ void dpo_objective(const float* policy_chosen, const float* policy_rejected, con
             loss = -(1.0 - ls) * dpo_log_sigmoid(x) - ls * dpo_log_sigmoid(-x);
             dh = -(1.0 - ls) * b * dpo_sigmoid(-x) + ls * b * dpo_sigmoid(x);
         }
-        // h depends on logπ(c) with +1 and on logπ(r) with −1; the mean divides by n
-        if (dchosen) dchosen[i] = (float)(dh / n);
-        if (drejected) drejected[i] = (float)(-dh / n);
+        // h depends on logπ(c) with +1 and on logπ(r) with −1; the mean divides by n_total
+        if (dchosen) dchosen[i] = (float)(dh / n_total);
+        if (drejected) drejected[i] = (float)(-dh / n_total);
         if (losses) losses[i] = (float)loss;
         double rc = b * lc, rr = b * lr;
         sum_loss += loss;
@@ -98,7 +106,8 @@ void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t 
 typedef struct {
     const DPOConfig* c;
     DPOLossType type;
-    int B, T;           // pairs per batch, context length
+    int B, T;           // pairs per batch (over all ranks), context length
+    int m;              // pairs per forward: B / (ranks x micro-batches)
     GPT* policy;
     Tokenizer* tok;     // the start folder's tokenizer
     int eot;            // its <|endoftext|>
@@ -163,14 +172,20 @@ static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
               a->channels, a->num_heads, a->vocab_size, a->max_seq_len);
 }
 
-// Summed response log-probabilities of pairs [first .. first+count) under model, in batches of at
-// most d->B pairs: out_c (count) chosen, out_r (count) rejected.
+// Summed response log-probabilities of pairs [first .. first+count) under model, on every rank:
+// out_c (count) chosen, out_r (count) rejected. Each rank computes its dist_share of the pairs in
+// forwards of at most d->m pairs (a training micro-batch: no more memory than a step), the rest
+// of its arrays zero, and the arrays are summed over the ranks, which is exact.
 static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r) {
-    int B = d->B;
+    int B = d->m;
+    size_t lo, hi;
+    dist_share((size_t)count, &lo, &hi);
+    memset(out_c, 0, (size_t)count * sizeof(float));
+    memset(out_r, 0, (size_t)count * sizeof(float));
     int* idx = malloc_check((size_t)B * sizeof(int));
     float* lp = malloc_check(2 * (size_t)B * sizeof(float));
-    for (int s = 0; s < count; s += B) {
-        int nb = count - s < B ? count - s : B;
+    for (int s = (int)lo; s < (int)hi; s += B) {
+        int nb = (int)hi - s < B ? (int)hi - s : B;
         for (int i = 0; i < nb; i++) idx[i] = first + s + i;
         size_t Tb = pref_batch(&d->set, idx, nb, d->eot, d->inputs, d->targets);
         gpt_forward(model, d->inputs, d->targets, 2 * (size_t)nb, Tb);
@@ -180,6 +195,8 @@ static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c,
     }
     free(idx);
     free(lp);
+    dist_sum_floats(out_c, (size_t)count);
+    dist_sum_floats(out_r, (size_t)count);
 }
 
 // The reference's log-probabilities of every pair, once: the reference from start_dir lives only
@@ -327,9 +344,9 @@ static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir,
 // of t-1).
 static void dpo_probes_step(DPORun* d, int step) {
     Probes* p = d->probes;
-    if (!p) return;
+    if (!p || !dist_root()) return; // rank 0 alone probes (see probes_measure)
     double t0 = probes_begin(p, d->policy);
-    int B = d->B;
+    int B = d->m;
     const PrefSet* set = &d->set;
     int* idx = malloc_check((size_t)B * sizeof(int));
     int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
@@ -351,45 +368,81 @@ static void dpo_probes_step(DPORun* d, int step) {
     probes_end(p, step, "dpo", t0);
 }
 
+// The micro-batches of a DPO step: this rank's share of the step's B pairs, pairs [first, first +
+// K m) of idx, as K forwards of m pairs (2m sequences: the chosen rows, then the rejected rows).
+typedef struct {
+    DPORun* d;
+    const int* idx;       // (B) the step's pairs
+    int first;            // this rank's first pair in idx
+    const float *rc, *rr; // (B) the reference's log-probabilities of the step's pairs
+    float* lp;            // (2B) the policy's, chosen then rejected: this rank's pairs filled, 0 elsewhere
+    float* scratch;       // (2m) one forward's
+    float* dlogp;         // (2m) d(loss)/d lp of one forward
+    float* losses;        // (m) L_i of one forward
+    float* dlosses;       // (2m, T) the seed of its backward
+} DPOMicro;
+
+static double dpo_micro(void* ctx, GPT* policy, int k, const float** dlosses) {
+    DPOMicro* u = ctx;
+    DPORun* d = u->d;
+    const DPOConfig* c = d->c;
+    int B = d->B, m = d->m, p0 = u->first + k * m;
+    size_t Tb = pref_batch(&d->set, u->idx + p0, m, d->eot, d->inputs, d->targets);
+    gpt_forward(policy, d->inputs, d->targets, 2 * (size_t)m, Tb);
+    gpt_sequence_logprobs(policy, u->scratch);
+    memcpy(u->lp + p0, u->scratch, (size_t)m * sizeof(float));
+    memcpy(u->lp + B + p0, u->scratch + m, (size_t)m * sizeof(float));
+    // the gradient of the mean over all B pairs (each pair's term depends on that pair alone)
+    dpo_objective_part(u->scratch, u->scratch + m, u->rc + p0, u->rr + p0, m, B, c->beta, d->type,
+                       c->label_smoothing, u->dlogp, u->dlogp + m, u->losses, NULL);
+    dpo_dlosses(u->dlosses, d->targets, u->dlogp, 2 * (size_t)m, Tb);
+    *dlosses = u->dlosses;
+    double sum = 0.0;
+    for (int i = 0; i < m; i++) sum += (double)u->losses[i];
+    return sum / B;
+}
+
 // The optimisation: c->steps steps of B random train pairs through the shared step, no weight
 // decay, AdamW started afresh (pre-training's moments belong to another objective). One dpo.csv
-// row per step; val accuracy and probes every eval_every steps and after the last (the last
-// row's val accuracy is the saved model's).
+// row per step, its statistics from the log-probabilities of all B pairs, gathered from the
+// ranks; val accuracy and probes every eval_every steps and after the last (the last row's val
+// accuracy is the saved model's).
 static void dpo_train(DPORun* d, const char* dir) {
     const DPOConfig* c = d->c;
     GPT* policy = d->policy;
-    int B = d->B, steps = c->steps, n_train = d->set.n - d->set.n_val;
+    int B = d->B, m = d->m, steps = c->steps, n_train = d->set.n - d->set.n_val;
     if (policy->m_memory) memset(policy->m_memory, 0, policy->num_parameters * sizeof(float));
     if (policy->v_memory) memset(policy->v_memory, 0, policy->num_parameters * sizeof(float));
     char path[4200];
     path_join(path, sizeof path, dir, "dpo.csv");
-    FILE* csv = open_csv_log(path, DPO_CSV_HEADER, 0);
+    FILE* csv = dist_root() ? open_csv_log(path, DPO_CSV_HEADER, 0) : NULL;
     TrainStep ts;
-    train_step_init(&ts, steps, steps / 10, c->lr, c->min_lr_frac, 0.0f, c->clip, "DPO step", 0);
+    train_step_init(&ts, steps, steps / 10, c->lr, c->min_lr_frac, 0.0f, c->clip, c->micro, "DPO step", 0);
     snprintf(ts.hint, sizeof ts.hint, "try a lower --dpo-lr");
 
     uint64_t rng = (c->seed ^ 0xD1B54A32D192ED03ull) | 1;
     int* idx = malloc_check((size_t)B * sizeof(int));
-    float* lp = malloc_check(2 * (size_t)B * sizeof(float));   // policy log-probs: chosen, then rejected
-    float* rc = malloc_check((size_t)B * sizeof(float));       // reference log-probs of the batch
+    float* lp = malloc_check(2 * (size_t)B * sizeof(float)); // policy log-probs: chosen, then rejected
+    float* rc = malloc_check((size_t)B * sizeof(float));     // reference log-probs of the batch
     float* rr = malloc_check((size_t)B * sizeof(float));
-    float* dlogp = malloc_check(2 * (size_t)B * sizeof(float)); // d(loss)/d lp
-    float* dlosses = malloc_check(2 * (size_t)B * (size_t)d->T * sizeof(float));
+    DPOMicro u = {.d = d, .idx = idx, .first = dist_rank() * (B / dist_size()), .rc = rc, .rr = rr, .lp = lp,
+                  .scratch = malloc_check(2 * (size_t)m * sizeof(float)),
+                  .dlogp = malloc_check(2 * (size_t)m * sizeof(float)),
+                  .losses = malloc_check((size_t)m * sizeof(float)),
+                  .dlosses = malloc_check(2 * (size_t)m * (size_t)d->T * sizeof(float))};
     int every = steps / 20 > 0 ? steps / 20 : 1;
     for (int step = 0; step < steps; step++) {
         double t0 = time_seconds();
-        for (int i = 0; i < B; i++) {
+        for (int i = 0; i < B; i++) { // the same draw on every rank
             idx[i] = d->set.n_val + (int)(random_u32(&rng) % (uint32_t)n_train);
             rc[i] = d->ref_c[idx[i]];
             rr[i] = d->ref_r[idx[i]];
         }
-        size_t Tb = pref_batch(&d->set, idx, B, d->eot, d->inputs, d->targets);
-        gpt_forward(policy, d->inputs, d->targets, 2 * (size_t)B, Tb);
-        gpt_sequence_logprobs(policy, lp);
+        memset(lp, 0, 2 * (size_t)B * sizeof(float));
+        StepResult r = train_step(&ts, policy, step, dpo_micro, &u, t0);
+        dist_sum_floats(lp, 2 * (size_t)B);
         DPOStats st;
-        dpo_objective(lp, lp + B, rc, rr, B, c->beta, d->type, c->label_smoothing, dlogp, dlogp + B, NULL, &st);
-        dpo_dlosses(dlosses, d->targets, dlogp, 2 * (size_t)B, Tb);
-        StepResult r = train_step(&ts, policy, step, st.loss, dlosses, t0);
+        dpo_objective(lp, lp + B, rc, rr, B, c->beta, d->type, c->label_smoothing, NULL, NULL, NULL, &st);
 
         int last = step + 1 == steps, evaluated = last || (step + 1) % c->eval_every == 0;
         if (evaluated) {
@@ -398,7 +451,7 @@ static void dpo_train(DPORun* d, const char* dir) {
         }
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
-        log_row(csv, path, step, NULL, row, 7);
+        if (csv) log_row(csv, path, step, NULL, row, 7);
         if (evaluated || step % every == 0) {
             printf("dpo step %*d/%d | loss %.4f | margin %+.4f | acc %.2f", (int)snprintf(NULL, 0, "%d", steps),
                    step + 1, steps, (double)st.loss, (double)st.margin, (double)st.accuracy);
@@ -407,19 +460,23 @@ static void dpo_train(DPORun* d, const char* dir) {
             fflush(stdout);
         }
     }
-    if (fclose(csv) != 0) fatal("%s: %s", path, strerror(errno));
+    if (csv && fclose(csv) != 0) fatal("%s: %s", path, strerror(errno));
     free(idx);
     free(lp);
     free(rc);
     free(rr);
-    free(dlogp);
-    free(dlosses);
+    free(u.scratch);
+    free(u.dlogp);
+    free(u.losses);
+    free(u.dlosses);
 }
 
 // Saves dir/dpo/ (model and tokenizer) and prints the held-out results and the probes' I_pref.
 static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir_len) {
     char path[4400], err[1024];
     path_join(dpo_dir, dpo_dir_len, dir, "dpo");
+    dist_check_same_floats(d->policy->params_memory, d->policy->num_parameters, "the parameters");
+    if (!dist_root()) return; // rank 0 saves and reports
     if (gpt_save(d->policy, dpo_dir, err, sizeof err) != 0) fatal("%s", err);
     path_join(path, sizeof path, dpo_dir, "tokenizer.json");
     if (tok_save_json(d->tok, path, err, sizeof err) != 0) fatal("%s", err);
@@ -439,7 +496,9 @@ static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir
 }
 
 void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes) {
-    DPORun d = {.c = c, .B = c->batch, .T = c->T, .policy = policy};
+    DPORun d = {.c = c, .B = c->batch, .T = c->T, .m = c->batch / (dist_size() * c->micro), .policy = policy};
+    if (c->micro < 1 || d.m * dist_size() * c->micro != d.B)
+        fatal("DPO: a batch of %d pairs does not split over %d ranks x %d micro-batches", d.B, dist_size(), c->micro);
     d.type = strcmp(c->loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
     char path[4200], err[1024];
     path_join(path, sizeof path, start_dir, "tokenizer.json");
@@ -452,12 +511,13 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
            c->loss, (double)c->beta, (double)c->label_smoothing, (double)c->lr, d.T);
 
     dpo_load_pairs(c, d.tok, d.T, &d.set);
+    dist_check_same((uint64_t)d.set.n << 32 | (uint64_t)d.set.n_val, "the preference pairs");
     d.inputs = malloc_check(2 * (size_t)d.B * (size_t)d.T * sizeof(int));
     d.targets = malloc_check(2 * (size_t)d.B * (size_t)d.T * sizeof(int));
     dpo_reference_logps(&d, start_dir);
 
-    // the property before DPO (built-in pairs only: the corpus lexicon defines it)
-    int n_prompts = c->pairs ? 0 : c->n_prompts;
+    // the property before DPO (built-in pairs only: the corpus lexicon defines it); rank 0 samples
+    int n_prompts = c->pairs || !dist_root() ? 0 : c->n_prompts;
     char** prompts = n_prompts > 0 ? corpus_prompts(c->seed + 303, n_prompts) : NULL;
     uint64_t sample_seed = c->seed * 31 + 17;
     double rate_before = NAN;
@@ -528,12 +588,12 @@ void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int t
     printf("forgetful: DPO alone from %s (L%d C%d H%d V%d n_positions %d), %zu parameters, threads %d\n", init,
            g->num_layers, g->channels, g->num_heads, g->vocab_size, g->max_seq_len, model.num_parameters, threads);
     printf("run folder %s/\n", dir);
-    size_t mem = dpo_memory(g, 0, cc.batch, cc.T, cc.pairs ? 0 : cc.n_prompts);
+    size_t mem = dpo_memory(g, 0, cc.batch / (dist_size() * cc.micro), cc.T, cc.pairs ? 0 : cc.n_prompts);
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
     printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
-    refuse_if_too_big(mem);
-    if (make_dirs(dir, err, sizeof err) != 0) fatal("%s", err);
+    refuse_if_too_big(mem * (size_t)dist_local_size()); // the ranks on this machine share its memory
+    if (dist_root() && make_dirs(dir, err, sizeof err) != 0) fatal("%s", err);
     dpo_stage(&cc, &model, dir, init, NULL);
     printf("summary    wall time %.1f s, peak RSS %.1f MiB\n", time_seconds() - t_start, peak_rss() / (1024.0 * 1024.0));
     gpt_free(&model);

@@ -38,6 +38,12 @@ typedef struct {
 void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
                    const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
                    float* dchosen, float* drejected, float* losses, DPOStats* stats);
+// The same for n pairs of a batch of n_total (a micro-batch's share): the gradients are those of
+// the mean over all n_total pairs, d/d logπ(c_i) = dL_i/dh_i / n_total; losses and stats are over
+// the n pairs given. dpo_objective is n_total = n.
+void dpo_objective_part(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
+                        const float* ref_rejected, int n, int n_total, float beta, DPOLossType type,
+                        float label_smoothing, float* dchosen, float* drejected, float* losses, DPOStats* stats);
 
 // Seeds gpt_backward from per-sequence gradients: losses[b,t] = −log p(target), so
 // dlosses[b,t] = −dlogp[b] at every t with targets[b,t] != −1 and 0 elsewhere.
@@ -50,7 +56,8 @@ void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t 
 typedef struct {
     const char* pairs;     // preference JSON Lines ("-" = stdin); NULL = built-in pairs from the corpus grammar
     int steps;             // optimisation steps
-    int batch;             // preference pairs per step (2x sequences)
+    int batch;             // preference pairs per step (2x sequences), over all ranks
+    int micro;             // micro-batches per step on each rank (--grad-accum); batch % (ranks x micro) == 0
     int T;                 // context length (dpo_standalone: <= 0 means the model's n_positions)
     float lr;              // peak learning rate (warm-up 10% of the steps, cosine to min_lr_frac)
     float min_lr_frac;
@@ -74,7 +81,9 @@ size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int
 
 // Runs the stage on policy, which holds the weights saved in start_dir (DIR/pretrain or --init
 // DIR): the reference and the tokenizer come from there. Writes dir/dpo.csv and dir/dpo/ (the
-// model). probes: the run's probes to continue (pre-training's), or NULL / off to continue those
+// model). In a data-parallel job (dist.h) every rank runs it: each takes its share of every
+// batch of pairs (and of the reference's and the evaluations' log-probabilities); rank 0 alone
+// samples, probes and writes. probes: the run's probes to continue (pre-training's), or NULL / off to continue those
 // of dir/probe_bins.safetensors when there is one.
 void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../data/shards.h"
+#include "dist.h"
 #include "ib.h"
 #include "plot.h"
 #include "util.h"
@@ -173,7 +174,8 @@ void log_row(FILE* f, const char* path, int step, const char* stage, const doubl
 // Progress
 
 void progress_init(Progress* pr, int first_step, int steps, double tokens_per_step) {
-    pr->tty = isatty(STDOUT_FILENO);
+    // mpirun hands its ranks a pseudo-terminal whatever its own stdout is: plain lines under MPI
+    pr->tty = isatty(STDOUT_FILENO) && !dist_describe();
     pr->steps = steps;
     pr->every = steps / 25 > 0 ? steps / 25 : 1;
     pr->t0 = time_seconds();
@@ -230,10 +232,11 @@ void probes_init(Probes* p, const char* dir, const int* val, size_t n_val, const
     p->tokens = malloc_check(p->S * T * sizeof(int));
     memcpy(p->tokens, val, p->S * T * sizeof(int));
     probe_run_init(&p->pr, g->num_layers, g->channels, bins, 0);
+    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
+    if (!dist_root()) return; // rank 0 writes the files
     char path[4200], err[1024];
     path_join(path, sizeof path, dir, "probe_bins.safetensors");
     if (probe_bins_save(path, &p->pr.bins, p->tokens, p->S, T, err, sizeof err) != 0) fatal("%s", err);
-    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
     restart_csv(p->csv, PROBE_CSV_HEADER, keep_below, 0);
 }
 
@@ -278,13 +281,15 @@ void probes_end(Probes* p, int step, const char* stage, double t0) {
     p->seconds += time_seconds() - t0;
 }
 
+// Rank 0 alone probes, for now: each rank probing its dist_share of the sequences and the rows
+// merged with dist_allgather_rows waits for the estimator that keeps every row (probes.h).
 void probes_measure(Probes* p, GPT* model, int step, const char* stage) {
-    if (p->every == 0) return;
+    if (p->every == 0 || !dist_root()) return;
     probes_end(p, step, stage, probes_begin(p, model));
 }
 
 void probes_plot(const Probes* p, const char* dir) {
-    if (p->every == 0) return;
+    if (p->every == 0 || !dist_root()) return;
     char err[1024];
     if (probe_plots_write(dir, p->bound[0] ? p->bound : NULL, err, sizeof err) != 0)
         fprintf(stderr, "warning: plots not written: %s\n", err);
@@ -294,7 +299,7 @@ void probes_plot(const Probes* p, const char* dir) {
 // current token alone, so a hidden state, which sees the whole context, may lie above it.
 // Deterministic, so a resumed run recomputes the same curve.
 void probes_ib_bound(Probes* p, const char* dir, const int* train, size_t n_train, int bins) {
-    if (p->every == 0) return;
+    if (p->every == 0 || !dist_root()) return; // only rank 0 draws it
     char err[1024];
     IbJoint j;
     if (ib_joint_from_tokens(&j, train, n_train, 1, err, sizeof err) != 0) fatal("--ib-bound: %s", err);
