@@ -50,6 +50,7 @@ static const struct {
     {"dpo", test_dpo},                 // tests/dpo.c: DPO objective, fixture, reader, toy run, CLI
     {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, crash safety
     {"gpu", test_gpu},                 // tests/gpu.c: the GPU backend (GPU builds only)
+    {"dist", test_dist},               // tests/dist.c: gradient accumulation, data parallelism on MPI
 };
 enum { NUM_SECTIONS = sizeof sections / sizeof sections[0] };
 

@@ -27,11 +27,13 @@
 #include "../data/corpus.h"
 #include "../data/prefs.h"
 #include "../data/shards.h"
+#include "../lib/dist.h"
 #include "../lib/dpo.h"
 #include "../lib/gemm.h"
 #include "../lib/ib.h"
 #include "../lib/json.h"
 #include "../lib/plot.h"
+#include "../lib/step.h"
 #include "../model.h"
 #include "../probes.h"
 #include "../tokenizer.h"
@@ -142,5 +144,6 @@ void test_train(void);       // tests/train.c
 void test_dpo(void);         // tests/dpo.c
 void test_reliability(void); // tests/reliability.c
 void test_gpu(void);         // tests/gpu.c
+void test_dist(void);        // tests/dist.c
 
 #endif // TEST_H
