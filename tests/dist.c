@@ -144,11 +144,11 @@ static void dist_check_dpo_parts(void) {
                            NULL);
     }
     double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += hl[i];
+    for (int i = 0; i < n; i++) sum += (double)hl[i];
     int same = memcmp(dc, hc, sizeof dc) == 0 && memcmp(dr, hr, sizeof dr) == 0 && memcmp(losses, hl, sizeof hl) == 0;
-    check(same && fabs(sum / n - st.loss) <= 1e-6,
+    check(same && fabs(sum / n - (double)st.loss) <= 1e-6,
           "dpo_objective_part: two halves of %d pairs give the whole batch's gradients and losses bit for bit (%d), "
-          "mean loss diff %.3g", n, same, fabs(sum / n - st.loss));
+          "mean loss diff %.3g", n, same, fabs(sum / n - (double)st.loss));
 }
 
 // ----------------------------------------------------------------------------
@@ -204,7 +204,7 @@ static int dist_csv(const char* path, double* v, int max_rows, int* cols) {
             if (comma) *comma = '\0';
             char* end = NULL;
             double x = strtod(f, &end);
-            if (rows >= 0 && c < 32) v[rows * 32 + c] = *f && end && *end == '\0' ? x : NAN;
+            if (rows >= 0 && c < 32) v[rows * 32 + c] = *f && end && *end == '\0' ? x : (double)NAN;
             f = comma ? comma + 1 : NULL;
         }
         if (rows < 0) ncol = c;
@@ -431,12 +431,7 @@ static void dist_check_mpi_signals(const char* root, const char* bin) {
         rc = dist_run(root, launch, bin, "--resume usr1 " DIST_RESUME, "usr1_resume", err, sizeof err);
         snprintf(a, sizeof a, "%s/usr1_straight/pretrain/model.safetensors", root);
         snprintf(b, sizeof b, "%s/usr1/pretrain/model.safetensors", root);
-        size_t la = 0, lb = 0;
-        char* x = slurp(a, &la);
-        char* y = slurp(b, &lb);
-        int same = x && y && la == lb && memcmp(x, y, la) == 0;
-        free(x);
-        free(y);
+        int same = same_file(a, b);
         int r2 = 0;
         snprintf(a, sizeof a, "%s/usr1_straight/train.csv", root);
         snprintf(b, sizeof b, "%s/usr1/train.csv", root);

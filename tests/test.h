@@ -112,6 +112,8 @@ const char* train_bin(void);
 int write_bytes(const char* path, const void* data, size_t n);
 // The whole file, NUL-terminated and malloc'd (NULL if unreadable); *n its size.
 char* slurp(const char* path, size_t* n);
+// 1 if the two files exist and hold the same bytes.
+int same_file(const char* a, const char* b);
 // Number of '\n' in the file (0 if it cannot be read).
 int count_lines(const char* path);
 // rm -rf of a folder a test created; prints a note if something is left.
