@@ -4,7 +4,7 @@
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       each libFuzzer harness in dev/fuzz/ for FUZZ_SECONDS (default 30); needs clang
 #   make fixtures   regenerate the committed reference fixtures (needs python3-torch, numpy, scipy)
-#   make bench      speed benchmarks side by side with peers (dev/bench.sh)
+#   make bench      speed benchmarks side by side with peers (dev/bench.sh), MPI ranks vs threads (dev/bench_mpi.sh)
 #   make USE_CUBLAS=1        ./train and ./test_gpt with the GPU backend (lib/gpu.cu: CUDA kernels + cuBLAS)
 #   make USE_MPI=1           ./train and ./test_gpt with data parallelism over MPI ranks (mpicc; mpirun -np N ./train)
 #   make train_mpi           the same MPI ./train under its own name, ./train left alone
@@ -187,6 +187,7 @@ fixtures:
 
 bench:
 	bash dev/bench.sh
+	bash dev/bench_mpi.sh
 
 clean:
 	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu train_mpi test_dist_mpi build_flavor *.o
