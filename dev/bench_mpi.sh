@@ -26,7 +26,7 @@ if ! command -v mpicc >/dev/null || ! command -v mpirun >/dev/null; then
     echo "SKIP: mpicc/mpirun not installed (Debian: openmpi-bin libopenmpi-dev)"
     exit 0
 fi
-make train train_mpi >/dev/null || { echo "bench_mpi: make train train_mpi failed" >&2; exit 1; }
+make train train_mpi test_dist_mpi >/dev/null || { echo "bench_mpi: make train train_mpi test_dist_mpi failed" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/forgetful_bench_mpi.XXXXXX) || exit 1
 trap 'rm -rf "$TMP"' EXIT
 ROOT_FLAG=
@@ -57,6 +57,10 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "$one_ms" >>"$TMP/one_ms"; echo "$mpi_ms" >>"$TMP/mpi_ms"; echo "$ar_ms" >>"$TMP/ar_ms"
 done
 grep -m1 "all-reduce" "$TMP/mpi.log" | sed 's/^ */last run: /'
+# the sum alone, every rank starting it together: what the step's figure is above that is waiting
+PARAMS=$(sed -n 's|.*: \([0-9.]*\) MB of gradients.*|\1|p' "$TMP/mpi.log" | head -1)
+mpirun -np "$NP" --bind-to core $ROOT_FLAG ./test_dist_mpi time "$(awk -v mb="$PARAMS" 'BEGIN {printf "%d", mb * 1e6 / 4}')" |
+    sed 's/^/alone:     /'
 ONE=$(median <"$TMP/one_tok"); MPI=$(median <"$TMP/mpi_tok")
 echo "medians: 1 process $(median <"$TMP/one_ms") ms/step, $ONE tok/s; $NP ranks $(median <"$TMP/mpi_ms") ms/step," \
      "$MPI tok/s; all-reduce $(median <"$TMP/ar_ms") ms/step, $(median <"$TMP/ar_pct")% of a step"

@@ -5,6 +5,8 @@
 //   ./test_dist_mpi          the checks; exit status 1 if one failed
 //   ./test_dist_mpi fail     rank 1 stops with a runtime error while the others wait in a barrier
 //   ./test_dist_mpi differ   every rank passes its own rank to dist_check_same
+//   ./test_dist_mpi time N   (dev/bench_mpi.sh) the time of dist_sum_floats on N floats, all ranks
+//                            starting together (a barrier before each): the median of 10 calls
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,12 +113,42 @@ static void check_gather(void) {
     free(counts);
 }
 
+// The median time of 10 sums of n floats, each after a barrier, so that no rank's wait for a slower
+// one is counted: the cost of the transfer itself.
+static void time_sums(size_t n) {
+    float* x = calloc_check(n, sizeof(float));
+    double t[10];
+    for (int i = 0; i < 11; i++) { // the first is warm-up (page faults, connection setup)
+        dist_barrier();
+        double t0 = time_seconds();
+        dist_sum_floats(x, n);
+        if (i > 0) t[i - 1] = time_seconds() - t0;
+    }
+    for (int i = 1; i < 10; i++) // insertion sort
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            double tmp = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = tmp;
+        }
+    double ms = (t[4] + t[5]) / 2.0 * 1e3;
+    printf("all-reduce of %.2f MB over %d ranks: %.2f ms (median of 10, %.2f GB/s of gradients)\n",
+           (double)n * sizeof(float) / 1e6, dist_size(), ms, (double)n * sizeof(float) / (ms * 1e-3) / 1e9);
+    free(x);
+}
+
 int main(int argc, char** argv) {
     dist_init(&argc, &argv);
     const char* mode = argc > 1 ? argv[1] : "";
     if (strcmp(mode, "fail") == 0) {
         if (dist_rank() == 1) fatal("rank 1 stops on purpose (tests/dist_mpi.c)");
         dist_barrier(); // the others wait here for a rank that will never come
+        dist_exit(0);
+    }
+    if (strcmp(mode, "time") == 0 && argc > 2) {
+        double n = 0.0;
+        char err[128];
+        if (parse_number_arg(argv[2], 1, 1, 1e10, &n, err, sizeof err) != 0) fatal("time: %s", err);
+        time_sums((size_t)n);
         dist_exit(0);
     }
     if (strcmp(mode, "differ") == 0) {
