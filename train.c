@@ -6,8 +6,9 @@
 // data-parallel job (mpirun, make USE_MPI=1) in lib/dist.c: every rank runs this same program on its
 // share of every batch; rank 0 alone prints and writes the run folder.
 //
-// Sections: configuration and flags; evaluation and sampling; the pre-training stage; throughput;
-// main.
+// Modes besides training: --sample (lib/sample.c), --eval (lib/eval.c), --probe-only, and DPO
+// alone (lib/dpo.c), each on a saved model folder (--init). Sections: configuration and flags;
+// evaluation and sampling; the pre-training stage; throughput; main.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -29,11 +30,19 @@
 #include "lib/flags.h"
 #include "lib/gemm.h"
 #include "lib/json.h"
+#include "lib/eval.h"
+#include "lib/page.h"
 #include "lib/run.h"
+#include "lib/sample.h"
 #include "lib/step.h"
 #include "model.h"
 #include "probes.h"
 #include "tokenizer.h"
+
+// The build's revision (git describe), set by the Makefile for run.json.
+#ifndef BUILD_REV
+#define BUILD_REV "unknown"
+#endif
 
 // ============================================================================
 // Configuration and flags
@@ -90,9 +99,19 @@ typedef struct {
     int dry_run;        // print the configuration and memory estimate, then exit
     // probes (soft-entropy estimates of every hidden state, see probes.h)
     int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/20: ~21 points; 0 = off)
-    int probe_seqs;     // probe sequences of length T from the start of the val split
-    int probe_bins;     // reference directions of the estimator
+    int probe_seqs;     // sequences of the trajectory set, length T, from the start of the val split
+    int probe_final_seqs; // sequences of the final set, probed at the end of each stage (0 = none)
+    int probe_bins;     // reference points of the estimator, per draw
+    int probe_seeds;    // independent draws of the reference points (values are their mean)
+    const char* probe_calibration; // gaussian (width-invariant), find_eps (soft_h) or leading_order
+    int plot_corrected; // figures of value − permutation null instead of the raw plug-in values
     int probe_only;     // probe the --init model once and exit (no training)
+    int eval;           // the --init model's cross-entropy on the text (and its probes), no training
+    int sample;         // print samples of the --init model and exit
+    const char* prompt; // --sample's prompt (NULL = prompt_file, or a blank line)
+    const char* prompt_file;
+    int num_samples;    // samples --sample prints
+    int eot_as_text;    // "<|endoftext|>" in the input is plain text (default: the end-of-text token)
     int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
     int help;           // print the usage and exit 0
     // DPO stage (see its section)
@@ -147,8 +166,18 @@ static const TrainConfig DEFAULTS = {
     .dry_run = 0,
     .probe_every = -1,
     .probe_seqs = 64,
+    .probe_final_seqs = 448,
     .probe_bins = 100,
+    .probe_seeds = 1,
+    .probe_calibration = "gaussian",
+    .plot_corrected = 0,
     .probe_only = 0,
+    .eval = 0,
+    .sample = 0,
+    .prompt = NULL,
+    .prompt_file = NULL,
+    .num_samples = 1,
+    .eot_as_text = 0,
     .ib_bound = 0,
     .help = 0,
     .dpo = NULL,
@@ -199,12 +228,22 @@ static const FlagSpec FLAGS[] = {
     {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
     {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder"},
     {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
-    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
+    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (ours or Hugging Face GPT-2), at its n_positions"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
     {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
-    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences (length T, from the val split)"},
-    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference directions of the soft-entropy estimator"},
+    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences at every probe step (length T, from the val split)"},
+    {"--probe-final-seqs", ARG_INT, OFF(probe_final_seqs), 0, 1e6, 0, "N", "sequences probed at the end of each stage (0 = none)"},
+    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference points of the soft-entropy estimator"},
+    {"--probe-seeds", ARG_INT, OFF(probe_seeds), 1, 1024, 0, "K", "independent draws of the reference points (mean and sd)"},
+    {"--probe-calibration", ARG_STR, OFF(probe_calibration), 0, 0, 0, "NAME", "gaussian, find_eps (soft_h's) or leading_order"},
+    {"--plot-corrected", ARG_SWITCH, OFF(plot_corrected), 0, 1, 1, "", "figures of value - permutation null, not the raw values"},
     {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
+    {"--eval", ARG_SWITCH, OFF(eval), 0, 1, 0, "", "with --init: cross-entropy, perplexity, bits/byte on --input (and probes), exit"},
+    {"--sample", ARG_SWITCH, OFF(sample), 0, 1, 0, "", "with --init: print --num-samples samples of the model, exit"},
+    {"--prompt", ARG_STR, OFF(prompt), 0, 0, 0, "TEXT", "start of each --sample sample"},
+    {"--prompt-file", ARG_STR, OFF(prompt_file), 0, 0, 0, "FILE", "the --sample prompt read from a file"},
+    {"--num-samples", ARG_INT, OFF(num_samples), 1, 1e6, 0, "N", "samples --sample prints"},
+    {"--eot-as-text", ARG_SWITCH, OFF(eot_as_text), 0, 1, 1, "", "\"<|endoftext|>\" in the text is plain text, not the special token"},
     {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
     // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
@@ -232,6 +271,9 @@ static const char* auto_default(const FlagSpec* fs) {
     case OFF(input): return "built-in corpus";
     case OFF(out): return "runs/<input>-<model>";
     case OFF(dpo): return "built-in pairs with the built-in corpus";
+    case OFF(prompt): return "a blank line";
+    case OFF(lr): return "preset; with --init a tenth of it";
+    case OFF(T): return "preset; with --init n_positions";
     default: return fs->type == ARG_STR ? "none" : "preset";
     }
 }
@@ -246,6 +288,8 @@ static void print_usage(FILE* f) {
         fprintf(f, "  %-6s L%d C%d H%d T%d   B%d, %d steps, lr %g\n", p->name, p->L, p->C, p->H, p->T, p->B,
                 p->steps, (double)p->lr);
     }
+    fprintf(f, "\n./train --compare RUN1 RUN2 ... --out DIR\n"
+               "  writes DIR/index.html, a page with those runs overlaid (README \"The live page\")\n");
     fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
 }
 
@@ -264,7 +308,20 @@ typedef struct {
     GPTConfig gpt;          // model shape (max_seq_len = n_positions)
     int T, B, steps, warmup; // training context, batch, steps, warm-up
     float lr;
+    const char* preset;     // the preset whose B, steps and lr the defaults come from
+    int finetune;           // 1: --init without --lr, lr = FINETUNE_LR_FRAC x the preset's
 } RunShape;
+
+// With --init and no --lr, the peak learning rate is this fraction of the preset's: fine-tuning
+// a trained model at its pre-training rate would first undo much of what it learned.
+#define FINETUNE_LR_FRAC 0.1f
+
+// The preset with shape L, C, H, or NULL.
+static const ModelPreset* preset_of_shape(int L, int C, int H) {
+    for (size_t i = 0; i < NUM_PRESETS; i++)
+        if (PRESETS[i].L == L && PRESETS[i].C == C && PRESETS[i].H == H) return &PRESETS[i];
+    return NULL;
+}
 
 // Applies the preset and overrides; validates what a flag can get wrong (exit 2). init_cfg is
 // the --init checkpoint's config or NULL. V is the data's vocabulary size.
@@ -274,14 +331,19 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         if (strcmp(PRESETS[i].name, cfg->model) == 0) p = &PRESETS[i];
     if (!p) error_usage("--model: unknown preset '%s' (tiny, small, gpt2)", cfg->model);
     RunShape s;
+    s.finetune = 0;
     if (init_cfg) {
-        // the checkpoint fixes the architecture; a flag may only repeat it
+        // the checkpoint fixes the architecture and the context (n_positions); a flag may only
+        // repeat the one and shorten the other. B, steps and lr come from the preset of the same
+        // shape (else --model's), the lr scaled down for fine-tuning.
         s.gpt = *init_cfg;
         if ((cfg->L > 0 && cfg->L != init_cfg->num_layers) || (cfg->C > 0 && cfg->C != init_cfg->channels) ||
             (cfg->H > 0 && cfg->H != init_cfg->num_heads))
             error_usage("-L/-C/-H disagree with the --init checkpoint %s (L%d C%d H%d)", cfg->init,
                         init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
-        s.T = cfg->T > 0 ? cfg->T : (init_cfg->max_seq_len < p->T ? init_cfg->max_seq_len : p->T);
+        const ModelPreset* same = preset_of_shape(init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
+        if (same) p = same;
+        s.T = cfg->T > 0 ? cfg->T : init_cfg->max_seq_len;
         if (s.T > init_cfg->max_seq_len)
             error_usage("-T %d exceeds n_positions %d of %s/config.json", s.T, init_cfg->max_seq_len, cfg->init);
         if (init_cfg->vocab_size != V)
@@ -297,42 +359,35 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         if (s.gpt.channels % s.gpt.num_heads != 0)
             error_usage("C %d is not divisible by H %d", s.gpt.channels, s.gpt.num_heads);
     }
+    s.preset = p->name;
     s.B = cfg->B > 0 ? cfg->B : p->B;
     s.steps = cfg->steps > 0 ? cfg->steps : p->steps;
     s.lr = cfg->lr > 0.0f ? cfg->lr : p->lr;
+    if (init_cfg && cfg->lr <= 0.0f) {
+        s.lr = FINETUNE_LR_FRAC * p->lr;
+        s.finetune = 1;
+    }
     s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
     if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
     if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
-    if (cfg->probe_every != 0 && s.T < 6)
-        error_usage("-T %d is too short for the probes, which need 6 positions (or --probe-every 0)", s.T);
+    if (cfg->probe_every != 0 && s.T < PROBE_FIRST + PROBE_TAIL + 1)
+        error_usage("-T %d is too short for the probes, which need %d positions (or --probe-every 0)", s.T,
+                    PROBE_FIRST + PROBE_TAIL + 1);
     if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
         error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
+    if (cfg->eval && !cfg->init) error_usage("--eval needs --init DIR (the model to evaluate)");
     if (cfg->ib_bound && cfg->probe_every == 0) error_usage("--ib-bound draws on the probes' plot: it needs --probe-every not 0");
     char err[256];
     if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
     return s;
 }
 
-// Reads n_layer, n_embd, n_head, n_positions, vocab_size from DIR/config.json (without loading
-// the weights, so that flag errors are reported before any large read). Runtime error on failure.
+// DIR/config.json's shape, checked as gpt_load checks it, without loading the weights, so that
+// flag errors are reported before any large read. Runtime error on failure.
 static GPTConfig read_model_config(const char* dir) {
-    char path[4096], err[512];
-    path_join(path, sizeof path, dir, "config.json");
-    size_t len = 0;
-    char* text = read_file(path, &len, err, sizeof err);
-    if (!text) fatal("%s", err);
-    JsonValue root;
-    if (json_parse(&root, text, len, err, sizeof err) != 0) fatal("%s: %s", path, err);
-    static const char* keys[] = {"n_positions", "vocab_size", "n_layer", "n_head", "n_embd"};
-    long long v[5];
-    for (int i = 0; i < 5; i++) {
-        if (json_get_int(&root, keys[i], &v[i]) != 0 || v[i] <= 0 || v[i] > INT_MAX)
-            fatal("%s: missing or invalid \"%s\"", path, keys[i]);
-    }
-    json_free(&root);
-    free(text);
-    GPTConfig c = {(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4]};
-    if (gpt_config_check(&c, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    GPTConfig c;
+    char err[1024];
+    if (gpt_load_config(dir, &c, err, sizeof err) != 0) fatal("%s", err);
     return c;
 }
 
@@ -357,75 +412,16 @@ static double evaluate(GPT* model, const ValSet* vs, size_t rows) {
     return acc[1] > 0.0 ? acc[0] / acc[1] : NAN;
 }
 
-// Generates n tokens after the prompt (np tokens) with a key/value cache (model.h): each new
-// token costs one position's forward, not the whole prefix's. Up to T tokens the context is the
-// whole sequence, exactly as a full forward per token; when the T positions are full the cache
-// restarts from the last T/2 tokens (so a long sample sees between T/2 and T tokens of context).
-// Returns a malloc'd (np + n) array starting with the prompt. The sampling RNG is the run's own,
-// separate from the data order.
-static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k,
-                     uint64_t* rng) {
-    int* seq = malloc_check((size_t)(np + n) * sizeof(int));
-    memcpy(seq, prompt, (size_t)np * sizeof(int));
-    int V = model->config.vocab_size;
-    GPTKVCache kv;
-    gpt_kv_init(&kv, &model->config, 1, T);
-    int ctx = (size_t)np < T ? np : (int)T;
-    const float* logits = gpt_kv_prefill(model, &kv, seq + np - ctx, &ctx, (size_t)ctx);
-    for (int i = np; i < np + n; i++) {
-        seq[i] = sample_logits(logits, V, temperature, top_k, rng);
-        if (i + 1 == np + n) break;
-        if ((size_t)kv.len[0] < T) {
-            logits = gpt_kv_decode(model, &kv, &seq[i]);
-        } else {
-            int keep = T / 2 > 0 ? (int)(T / 2) : 1;
-            logits = gpt_kv_prefill(model, &kv, seq + i + 1 - keep, &keep, (size_t)keep);
-        }
-    }
-    gpt_kv_free(&kv);
-    return seq;
-}
-
-// Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
-static size_t utf8_sequence(const unsigned char* s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
-// Prints a sample: the decoded text of seq[0..n); control bytes other than newline and tab, and
-// bytes that are not valid UTF-8 (a model may emit half a character), as \xNN.
-static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
-    size_t len = 0;
-    char* text = tok_decode(tok, seq, (size_t)n, &len);
-    const unsigned char* u = (const unsigned char*)text;
-    printf("---- %s\n", title);
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_sequence(u + i, len - i);
-        if (k > 1 || (k == 1 && (u[i] == '\n' || u[i] == '\t' || (u[i] >= 32 && u[i] != 127)))) {
-            fwrite(u + i, 1, k, stdout);
-            i += k;
-        } else {
-            printf("\\x%02x", u[i]);
-            i++;
-        }
-    }
-    printf("\n----\n");
-    fflush(stdout);
-    free(text);
-}
-
 // A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
 // document separator), printed under title.
 static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
-                             const char* title) {
+                             const char* title, Page* page) {
     if (!dist_root()) return; // the other ranks' samples would go nowhere
     size_t np = 0;
     int* prompt = tok_encode(tok, "\n\n", 2, &np);
-    int* seq = generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, rng);
-    print_sample(title, tok, seq + np, cfg->sample_len);
+    int n = 0;
+    int* seq = gpt_generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, -1, rng, &n);
+    print_sample(title, tok, seq + np, n - (int)np, page);
     free(seq);
     free(prompt);
 }
@@ -454,6 +450,7 @@ typedef struct {
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
     Probes probes;   // hidden-state probes (shared with later stages)
+    Page page;       // DIR/index.html, the run's live page
     char state_input[4096], state_model[32]; // --input and --model as read from train_state.bin
     double final_val_loss;
     double t_start;
@@ -514,10 +511,7 @@ static void check_ranks_agree(const GPT* model) {
 static void write_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
     char path[4200], err[512];
     path_join(path, sizeof path, run->dir, "pretrain");
-    if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
-    char tok_path[4300];
-    path_join(tok_path, sizeof tok_path, path, "tokenizer.json");
-    if (tok_save_json(run->data.tok, tok_path, err, sizeof err) != 0) fatal("%s", err);
+    save_model_folder(&run->model, run->data.tok, path);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
@@ -588,13 +582,15 @@ static void pretrain_stage(Run* run) {
 
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
-        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val, b);
-        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain");
+        int news = 0; // something for the page: a val loss, a probe step, a sample
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val, b), news = 1;
+        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain"), news = 1;
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
             char title[64];
             snprintf(title, sizeof title, "sample at step %d", step);
             progress_break(&pr);
-            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title);
+            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title, &run->page);
+            news = 1;
         }
 
         double t0 = time_seconds();
@@ -605,6 +601,7 @@ static void pretrain_stage(Run* run) {
         progress_step(&pr, step, r.loss, val_loss, r.lr, r.norm, r.ms);
 
         int done = step + 1;
+        if (news) page_update(&run->page, "live", "pretrain", done, s->steps);
         // (after the last step there is nothing to pause: the run finishes and saves as usual)
         int stop = done < s->steps && (r.interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
@@ -612,6 +609,7 @@ static void pretrain_stage(Run* run) {
             set_fault_hint(&ts, run, done);
         }
         if (stop) {
+            page_update(&run->page, r.interrupted ? "interrupted" : "paused", "pretrain", done, s->steps);
             progress_break(&pr);
             printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
                    r.interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
@@ -628,10 +626,11 @@ static void pretrain_stage(Run* run) {
     double row[6] = {NAN, run->final_val_loss, NAN, NAN, NAN, NAN};
     if (dist_root()) log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
     // the last probe row of the stage comes from exactly the weights saved for it
-    probes_measure(&run->probes, model, s->steps, "pretrain");
+    probes_measure_end(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
-    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
+    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample", &run->page);
     probes_plot(&run->probes, run->dir);
+    page_update(&run->page, "live", "pretrain", s->steps, s->steps);
     signal(SIGINT, SIG_DFL);
     loader_free(&train);
     valset_free(&val);
@@ -639,14 +638,45 @@ static void pretrain_stage(Run* run) {
 
 // --probe-only: probes the --init model once (step 0) and draws the figures; no training.
 static void probe_only_stage(Run* run) {
-    probes_measure(&run->probes, &run->model, 0, "pretrain");
+    probes_measure_end(&run->probes, &run->model, 0, "pretrain");
     probes_plot(&run->probes, run->dir);
+    page_init(&run->page, run->dir);
+    page_update(&run->page, "finished", NULL, 0, 0);
     printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
            run->cfg.init, run->probes.seconds, run->dir);
 }
 
+// --eval: the model's cross-entropy over the text, then its probes (as --probe-only) unless
+// --probe-every 0.
+static void eval_stage(Run* run) {
+    eval_report(&run->model, &run->data, (size_t)run->shape.T, (size_t)run->shape.B);
+    if (run->probes.every > 0) probe_only_stage(run);
+}
+
+// What ./train does with its flags: pre-train (then DPO), or one of the modes on a saved model.
+typedef enum { MODE_TRAIN, MODE_PROBE, MODE_EVAL, MODE_SAMPLE, MODE_DPO_ALONE } RunMode;
+
+// The mode of cfg; usage errors for modes that exclude each other or lack --init.
+static RunMode run_mode(const TrainConfig* cfg) {
+    int n = cfg->probe_only + cfg->eval + cfg->sample;
+    if (n > 1) error_usage("--probe-only, --eval and --sample are separate modes: give one of them");
+    if (n && (cfg->resume || cfg->dpo))
+        error_usage("--%s cannot be combined with %s", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only",
+                    cfg->resume ? "--resume" : "--dpo");
+    if (n && !cfg->init)
+        error_usage("--%s needs --init DIR (a model folder)", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only");
+    if ((cfg->prompt || cfg->prompt_file) && !cfg->sample) error_usage("--prompt and --prompt-file go with --sample");
+    if (cfg->sample) return MODE_SAMPLE;
+    if (cfg->eval) return MODE_EVAL;
+    if (cfg->probe_only) return MODE_PROBE;
+    if (cfg->dpo && cfg->init && !cfg->resume) return MODE_DPO_ALONE;
+    return MODE_TRAIN;
+}
+
 // Whether the run has a DPO stage: --dpo, or the built-in corpus (its own pairs); --dpo-steps 0 = none.
-static int dpo_wanted(const TrainConfig* cfg) { return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input); }
+static int dpo_wanted(const TrainConfig* cfg) {
+    return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input) && !cfg->probe_only && !cfg->eval && !cfg->sample;
+}
 
 // Usage checks of the DPO flags, before any work (exit 2).
 static void dpo_check_flags(const TrainConfig* cfg) {
@@ -768,10 +798,10 @@ static void resolve_dir(Run* run) {
 // Loads the run's data (dataset_load) on every rank: rank 0 first, since it may train the tokenizer
 // and write the cache, then the others, which read that cache where the machines share the
 // folder (or build the same one). Every rank must end with the same data.
-static void load_data(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_path) {
-    if (dist_root()) dataset_load(ds, input, vocab, val_frac, tok_path);
+static void load_data(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_dir, int eot_special) {
+    if (dist_root()) dataset_load(ds, input, vocab, val_frac, tok_dir, eot_special);
     dist_barrier();
-    if (!dist_root()) dataset_load(ds, input, vocab, val_frac, tok_path);
+    if (!dist_root()) dataset_load(ds, input, vocab, val_frac, tok_dir, eot_special);
     dist_check_same(ds->hash, "the data (text, tokenizer and split)");
 }
 
@@ -807,9 +837,9 @@ static void resume_run(Run* run, const unsigned char* given) {
     cfg->probe_bins = h.probe_bins;
     // (threads per rank: on another rank count the state's figure would not fit the cores)
     if (!flag_given(given, "--threads") && dist_size() == 1) cfg->threads = h.threads;
-    char tok_path[4200];
-    path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
-    load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_path);
+    char tok_dir[4200];
+    path_join(tok_dir, sizeof tok_dir, cfg->resume, "pretrain");
+    load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_dir, !cfg->eot_as_text);
     if (run->data.hash != h.data_hash)
         fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
               run->data.source);
@@ -851,14 +881,12 @@ static void new_run(Run* run, const unsigned char* given) {
     TrainConfig* cfg = &run->cfg;
     cfg->threads = setup_threads(cfg->threads);
     GPTConfig init_cfg;
-    char tok_path[4200];
     if (cfg->init) {
         init_cfg = read_model_config(cfg->init);
         if (flag_given(given, "--vocab"))
-            error_usage("--vocab cannot be combined with --init (the tokenizer is %s/tokenizer.json)", cfg->init);
-        path_join(tok_path, sizeof tok_path, cfg->init, "tokenizer.json");
+            error_usage("--vocab cannot be combined with --init (the tokenizer is %s's)", cfg->init);
     }
-    load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init ? tok_path : NULL);
+    load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init, !cfg->eot_as_text);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
     if (cfg->init) {
         char err[512];
@@ -876,7 +904,8 @@ static void check_data_fits(const Run* run) {
               run->data.source, T, ntrain, nval, T + 1);
 }
 
-static void print_config(const Run* run, size_t mem) {
+// The header: what this run does, on what data and model, and what it will take.
+static void print_config(const Run* run, RunMode mode, size_t mem) {
     const RunShape* s = &run->shape;
     const TrainConfig* cfg = &run->cfg;
     char mem_s[32];
@@ -885,24 +914,37 @@ static void print_config(const Run* run, size_t mem) {
     size_t maxT = (size_t)s->gpt.max_seq_len;
     // parameter count from the shapes (the same sum gpt_build allocates)
     size_t nparams = V * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C;
-    printf("forgetful: pre-training a GPT-2 style model\n");
-    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val\n", run->data.source,
-           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val);
+    static const char* what[] = {"pre-training a GPT-2 style model", "probing a saved model's hidden states (no training)",
+                                 "evaluating a saved model on a text (no training)"};
+    printf("forgetful: %s\n", what[mode]);
+    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val, %zu bytes\n", run->data.source,
+           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val, run->data.bytes);
     printf("model      %s%s: L%d C%d H%d T%d (n_positions %d), %.2fM parameters\n", cfg->init ? "from " : "",
            cfg->init ? cfg->init : cfg->model, s->gpt.num_layers, s->gpt.channels, s->gpt.num_heads, s->T,
            s->gpt.max_seq_len, (double)nparams / 1e6);
-    printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
-           s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
-           (double)cfg->wd, (double)cfg->clip);
-    printf("memory     %s estimated%s (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
-           dist_size() > 1 ? " per rank" : "", dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
+    if (mode == MODE_TRAIN) {
+        printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
+               s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
+               (double)cfg->wd, (double)cfg->clip);
+        if (s->finetune)
+            printf("           (fine-tuning: lr is %g x the %s preset's %g, --lr sets it; B and steps are the preset's)\n",
+                   (double)FINETUNE_LR_FRAC, s->preset, (double)(s->lr / FINETUNE_LR_FRAC));
+        printf("memory     %s estimated%s (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
+               dist_size() > 1 ? " per rank" : "", dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
+    } else {
+        if (mode == MODE_PROBE || cfg->probe_every != 0)
+            printf("probes     %d sequences of T%d from the start of the val split, %d bins\n", cfg->probe_seqs, s->T,
+                   cfg->probe_bins);
+        printf("memory     %s estimated%s (parameters and the activations of a forward over B%zu x T%d)\n", mem_s,
+               dist_size() > 1 ? " per rank" : "", run->micro_rows, s->T);
+    }
     if (dist_size() > 1 || cfg->grad_accum > 1)
         printf("batch      B%d = %d rank%s x %d micro-batch%s x %zu sequences per forward%s%s\n", s->B, dist_size(),
                dist_size() == 1 ? "" : "s", cfg->grad_accum, cfg->grad_accum == 1 ? "" : "es", run->micro_rows,
                dist_describe() ? "; " : "", dist_describe() ? dist_describe() : "");
     printf("seed       %llu, threads %d%s\n", (unsigned long long)cfg->seed, cfg->threads,
            dist_size() > 1 ? " per rank" : "");
-    printf("run folder %s/\n", run->dir);
+    if (mode != MODE_EVAL || cfg->probe_every != 0) printf("run folder %s/\n", run->dir);
     fflush(stdout);
 }
 
@@ -932,16 +974,6 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
     };
 }
 
-// Bytes one rank needs: pre-training's (its forwards are micro-batches), and the DPO stage's when
-// there is one.
-static size_t run_memory(const Run* run) {
-    size_t mem = gpt_memory_estimate(&run->shape.gpt, run->micro_rows, (size_t)run->shape.T, 1);
-    if (dpo_wanted(&run->cfg))
-        mem = dpo_memory(&run->shape.gpt, mem, run->cfg.dpo_batch / (dist_size() * run->cfg.grad_accum), run->shape.T,
-                         run->cfg.dpo ? 0 : run->cfg.dpo_prompts);
-    return mem;
-}
-
 // A usage error unless a batch of `batch` (what: "-B", "--dpo-batch") splits evenly over the ranks
 // and their --grad-accum micro-batches; returns the size of one micro-batch.
 static int split_batch(int batch, int K, const char* what) {
@@ -952,19 +984,114 @@ static int split_batch(int batch, int K, const char* what) {
     return batch / (N * K);
 }
 
+// Bytes one rank needs at its peak, and its parts (at most 2) for a refusal that names what does
+// not fit: pre-training and the DPO stage after it, or one forward for the modes without training.
+// A rank's forwards hold micro_rows sequences; the ranks on this machine share its memory, so each
+// part is judged against its share of what is available.
+static size_t run_memory(const Run* run, RunMode mode, MemPart* parts, int* nparts) {
+    const GPTConfig* g = &run->shape.gpt;
+    size_t rows = run->micro_rows, T = (size_t)run->shape.T, avail = memory_available() / (size_t)dist_local_size();
+    size_t split = (size_t)run->shape.B / rows; // ranks x micro-batches
+    int training = mode == MODE_TRAIN;
+    size_t mem = gpt_memory_estimate(g, rows, T, training);
+    parts[0] = (MemPart){.bytes = mem};
+    snprintf(parts[0].what, sizeof parts[0].what, "%s (B%zu x T%zu)",
+             training ? "pre-training (parameters, gradients, AdamW moments, activations)" : "the model's forward", rows,
+             T);
+    size_t lo = 0, hi = rows - 1; // the largest forward that fits (the estimate grows with it)
+    while (avail && lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (gpt_memory_estimate(g, mid, T, training) <= avail) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo > 0) snprintf(parts[0].fix, sizeof parts[0].fix, "-B %zu fits", lo * split);
+    else snprintf(parts[0].fix, sizeof parts[0].fix, "use a smaller -T or model");
+    *nparts = 1;
+    if (dpo_wanted(&run->cfg)) {
+        parts[1] = dpo_memory_part(g, mem, run->cfg.dpo_batch, dist_size() * run->cfg.grad_accum, (int)T,
+                                   run->cfg.dpo ? 0 : run->cfg.dpo_prompts, avail);
+        mem = parts[1].bytes;
+        *nparts = 2;
+    }
+    return mem;
+}
+
+// Writes DIR/run.json, how the run was made: every flag's resolved value (the "auto" ones as the run
+// uses them) at the top level, then the data, the model and the build as objects of their own.
+static void write_run_json(const Run* run, RunMode mode) {
+    if (!dist_root()) return; // rank 0 writes the run folder
+    TrainConfig r = run->cfg;
+    const RunShape* s = &run->shape;
+    const GPTConfig* g = &run->model.config;
+    r.L = g->num_layers, r.C = g->channels, r.H = g->num_heads, r.T = s->T, r.B = s->B;
+    r.steps = s->steps, r.lr = s->lr, r.warmup = s->warmup, r.probe_every = run->probes.every;
+    char path[4200], err[1024];
+    path_join(path, sizeof path, run->dir, "run.json");
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    FILE* f = af.f;
+    static const char* modes[] = {"pretrain", "probe", "eval"};
+    fprintf(f, "{\n  \"mode\": \"%s\",\n", modes[mode]);
+    flags_write_json(f, FLAGS, NUM_FLAGS, &r, "model"); // --model is "preset" in "model" below
+    const Dataset* d = &run->data;
+    fprintf(f, "  \"data\": {\"source\": ");
+    json_write_string(f, d->source, strlen(d->source));
+    fprintf(f, ", \"bytes\": %zu, \"tokens\": %zu, \"train_tokens\": %zu, \"val_tokens\": %zu, \"vocab_size\": %d, "
+               "\"hash\": \"%016llx\"},\n",
+            d->bytes, d->n_train + d->n_val, d->n_train, d->n_val, d->V, (unsigned long long)d->hash);
+    fprintf(f, "  \"model\": {\"preset\": \"%s\", \"init\": ", s->preset);
+    if (r.init) json_write_string(f, r.init, strlen(r.init));
+    else fprintf(f, "null");
+    fprintf(f, ", \"n_layer\": %d, \"n_embd\": %d, \"n_head\": %d, \"n_positions\": %d, \"vocab_size\": %d, "
+               "\"parameters\": %zu},\n",
+            g->num_layers, g->channels, g->num_heads, g->max_seq_len, g->vocab_size, run->model.num_parameters);
+#ifdef _OPENMP
+    int openmp = 1;
+#else
+    int openmp = 0;
+#endif
+#ifdef USE_CUBLAS
+    int gpu = 1;
+#else
+    int gpu = 0;
+#endif
+    fprintf(f, "  \"build\": {\"revision\": \"%s\", \"compiler\": \"%s\", \"openmp\": %s, \"gpu\": %s}\n}\n", BUILD_REV,
+            __VERSION__, openmp ? "true" : "false", gpu ? "true" : "false");
+    if (ferror(f)) {
+        atomic_abort(&af);
+        fatal("%s: write failed", path);
+    }
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
+}
+
 // Prepares the run folder: the folder, the probes (and --ib-bound's curve), train.csv and
 // baselines.csv.
-static void open_run_folder(Run* run) {
+static void open_run_folder(Run* run, RunMode mode) {
     char err[512];
     if (dist_root() && make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
     const TrainConfig* cfg = &run->cfg;
     int probe_every = cfg->probe_every >= 0 ? cfg->probe_every : run->shape.steps / 20 > 0 ? run->shape.steps / 20 : 1;
-    probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
-                run->micro_rows, probe_every, cfg->probe_seqs, cfg->probe_bins, run->start_step);
+    ProbeSettings ps = {.n_bins = cfg->probe_bins, .seeds = cfg->probe_seeds, .traj_seqs = cfg->probe_seqs,
+                        .final_seqs = cfg->probe_final_seqs};
+    if (probe_calibration_parse(cfg->probe_calibration, &ps.calibration) != 0)
+        error_usage("--probe-calibration: unknown calibration '%s' (gaussian, find_eps, leading_order)",
+                    cfg->probe_calibration);
+    // a resumed run continues with its own bins file, whatever the defaults are now
+    if (probe_every == 0 || run->start_step == 0 || probes_load(&run->probes, run->dir, &run->model.config,
+                                                                run->micro_rows) != 0)
+        probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
+                    run->micro_rows, probe_every, &ps, run->start_step);
+    else {
+        run->probes.every = probe_every;
+        if (dist_root()) restart_csv(run->probes.csv, PROBE_CSV_HEADER, run->start_step, 0);
+    }
+    run->probes.corrected_plots = cfg->plot_corrected;
     if (cfg->ib_bound) probes_ib_bound(&run->probes, run->dir, run->data.train, run->data.n_train, cfg->probe_bins);
+    write_run_json(run, mode);
 }
 
-// Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines.
+// Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines; starts the
+// run's page.
 static void open_logs(Run* run) {
     path_join(run->csv_path, sizeof run->csv_path, run->dir, "train.csv");
     if (dist_root()) {
@@ -976,6 +1103,11 @@ static void open_logs(Run* run) {
            "           (a fresh model starts near ln V = %.4f)\n",
            ng->h1, ng->h2, ng->h3, log((double)run->data.V));
     if (run->start_step > 0) printf("resuming   at step %d/%d\n", run->start_step, run->shape.steps);
+    page_init(&run->page, run->dir);
+    page_update(&run->page, "live", "pretrain", run->start_step, run->shape.steps);
+    char url[4300];
+    page_url(&run->page, url, sizeof url);
+    printf("page       %s (open it in a browser: it follows the run)\n", url);
 }
 
 // The closing summary: final val loss against the baselines, time, memory, throughput, probes.
@@ -994,9 +1126,43 @@ static void print_summary(const Run* run) {
         printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
                run->probes.seconds, 100.0 * run->probes.seconds / wall, run->dir);
     printf("           model in %s/pretrain/, log in %s/train.csv\n", run->dir, run->dir);
+    char url[4300];
+    page_url(&run->page, url, sizeof url);
+    printf("           page %s\n", url);
+}
+
+// ./train --compare RUN... --out DIR: writes DIR/index.html overlaying the run folders (page.h).
+// Usage mistakes exit 2; a missing or non-run folder exits 1 with one line naming it.
+static int compare_command(int argc, char** argv) {
+    const char* out = NULL;
+    const char** runs = malloc_check((size_t)argc * sizeof(char*));
+    int n = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--compare") == 0) continue;
+        if (strcmp(argv[a], "--out") == 0 || strncmp(argv[a], "--out=", 6) == 0) {
+            if (out) error_usage("--out given twice");
+            out = argv[a][5] == '=' ? argv[a] + 6 : a + 1 < argc ? argv[++a] : NULL;
+            if (!out || !*out) error_usage("--out needs a value (DIR)");
+        } else if (argv[a][0] == '-') {
+            error_usage("--compare takes run folders and --out DIR, not '%s'", argv[a]);
+        } else {
+            runs[n++] = argv[a];
+        }
+    }
+    if (n == 0)
+        error_usage("--compare needs at least one run folder: ./train --compare RUN1 RUN2 ... --out DIR");
+    if (!out) error_usage("--compare needs --out DIR (the compare page is DIR/index.html)");
+    char err[8192];
+    if (page_compare(runs, n, out, err, sizeof err) != 0) fatal("--compare: %s", err);
+    char abs[4096];
+    printf("compare    %d run%s: file://%s/index.html\n", n, n == 1 ? "" : "s",
+           realpath(out, abs) ? abs : out);
+    free(runs);
+    return 0;
 }
 
 static void run_free(Run* run) {
+    page_free(&run->page);
     probes_free(&run->probes);
     gpt_free(&run->model);
     dataset_free(&run->data);
@@ -1007,6 +1173,12 @@ int main(int argc, char** argv) {
     Run run;
     memset(&run, 0, sizeof run);
     run.t_start = time_seconds();
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], "--compare") == 0) {
+            int rc = dist_root() ? compare_command(argc, argv) : 0; // rank 0 writes the page
+            dist_finalize();
+            return rc;
+        }
     unsigned char given[NUM_FLAGS];
     parse_args(&run.cfg, given, argc, argv);
     int num_given = 0;
@@ -1017,15 +1189,24 @@ int main(int argc, char** argv) {
         return 0;
     }
     dpo_check_flags(&run.cfg);
+    RunMode mode = run_mode(&run.cfg);
     // the GPU build names its device here, or stops when there is none
     const char* device = gpt_backend_init(run.cfg.tf32);
     if (run.cfg.tf32 && !device) error_usage("--tf32 needs the GPU build (make USE_CUBLAS=1)");
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
-    if (run.cfg.dpo && run.cfg.init && !run.cfg.help && !run.cfg.resume) { // DPO alone on a saved model
+    if (mode == MODE_DPO_ALONE && !run.cfg.help) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
         split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
         DPOConfig dc = dpo_config(&run.cfg, run.cfg.T);
         dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.threads, run.t_start);
+        dist_finalize();
+        return 0;
+    }
+    if (mode == MODE_SAMPLE && !run.cfg.help) {
+        const TrainConfig* c = &run.cfg;
+        SampleConfig sc = {c->init, c->prompt, c->prompt_file, c->num_samples, c->sample_len, c->temperature,
+                           c->top_k, c->seed, c->eot_as_text, setup_threads(c->threads)};
+        sample_standalone(&sc); // on every rank (rank 0 prints): sampling is not split
         dist_finalize();
         return 0;
     }
@@ -1039,28 +1220,40 @@ int main(int argc, char** argv) {
     if (run.cfg.resume) resume_run(&run, given);
     else new_run(&run, given);
     resolve_dir(&run);
-    check_data_fits(&run);
+    // --eval alone reads windows of up to T (shorter for a short text); everything else cuts windows of T + 1
+    if (mode != MODE_EVAL || run.cfg.probe_every != 0) check_data_fits(&run);
     run.micro_rows = (size_t)split_batch(run.shape.B, run.cfg.grad_accum, run.cfg.resume ? "the run's -B" : "-B");
     if (dpo_wanted(&run.cfg)) split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
-    size_t mem = run_memory(&run);
+    MemPart parts[2];
+    int nparts = 0;
+    size_t mem = run_memory(&run, mode, parts, &nparts);
     if (run.cfg.help) { // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
         printf("\nwith these flags:\n");
         run.cfg.dry_run = 1;
     }
-    print_config(&run, mem);
+    print_config(&run, mode, mem);
     if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
         run_free(&run);
         dist_finalize();
         return 0;
     }
-    refuse_if_too_big(mem * (size_t)dist_local_size()); // the ranks on this machine share its memory
+    size_t local = (size_t)dist_local_size(); // the ranks on this machine share its memory
+    for (int i = 0; i < nparts; i++) parts[i].bytes *= local;
+    refuse_memory(mem * local, parts, nparts, NULL);
     if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
     check_ranks_agree(&run.model); // the same seed, checkpoint or state on every rank
 
-    open_run_folder(&run);
-    if (run.cfg.probe_only) {
-        probe_only_stage(&run);
+    if (mode == MODE_EVAL && run.cfg.probe_every == 0) {
+        eval_stage(&run); // a measurement: nothing is written
+        run_free(&run);
+        dist_finalize();
+        return 0;
+    }
+    open_run_folder(&run, mode);
+    if (mode == MODE_PROBE || mode == MODE_EVAL) {
+        if (mode == MODE_PROBE) probe_only_stage(&run);
+        else eval_stage(&run);
         run_free(&run);
         dist_finalize();
         return 0;
@@ -1072,10 +1265,11 @@ int main(int argc, char** argv) {
         char start[4200];
         path_join(start, sizeof start, run.dir, "pretrain");
         DPOConfig dc = dpo_config(&run.cfg, run.shape.T);
-        dpo_stage(&dc, &run.model, run.dir, start, &run.probes);
+        dpo_stage(&dc, &run.model, run.dir, start, &run.probes, &run.page);
     }
 
     print_summary(&run);
+    page_update(&run.page, "finished", NULL, 0, 0);
     if (run.csv && fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
     run_free(&run);
     dist_finalize();

@@ -33,6 +33,22 @@ void dist_share(size_t n, size_t* lo, size_t* hi) {
     *hi = *lo + q + (r < extra ? 1 : 0);
 }
 
+void dist_share_counts(size_t n, size_t unit, size_t* counts) {
+    size_t N = (size_t)dist.size, q = n / N, extra = n % N;
+    for (size_t r = 0; r < N; r++) counts[r] = (q + (r < extra ? 1 : 0)) * unit;
+}
+
+size_t dist_gather_counts(size_t mine, size_t* counts) {
+    size_t* one = malloc_check((size_t)dist.size * sizeof(size_t));
+    for (int r = 0; r < dist.size; r++) one[r] = 1;
+    counts[dist.rank] = mine;
+    dist_allgather_rows(counts, sizeof(size_t), one);
+    free(one);
+    size_t total = 0;
+    for (int r = 0; r < dist.size; r++) total += counts[r];
+    return total;
+}
+
 void dist_check_same_floats(const float* x, size_t n, const char* what) {
     if (dist.size == 1) return;
     // FNV-1a over 32-bit words: bits, not values, so -0 and 0 (or two NaNs) count as different

@@ -39,6 +39,12 @@ const char* dist_describe(void);
 // more, so concatenating the shares in rank order gives 0 .. n.
 void dist_share(size_t n, size_t* lo, size_t* hi);
 
+// counts[r] (dist_size() of them) = unit x the size of rank r's dist_share of n: the counts of
+// dist_allgather_rows when each of n items makes unit rows.
+void dist_share_counts(size_t n, size_t unit, size_t* counts);
+// Every rank's count of rows into counts (dist_size()), this rank's being mine; returns their sum.
+size_t dist_gather_counts(size_t mine, size_t* counts);
+
 // x[0 .. n) summed over the ranks, in place on every rank (MPI_Allreduce with MPI_SUM). Every rank
 // gets the same bits: a rank that holds zeros where another holds values passes those values on
 // exactly. Timed into dist_seconds.

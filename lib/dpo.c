@@ -24,6 +24,7 @@
 #include "../tokenizer.h"
 #include "dist.h"
 #include "flags.h"
+#include "page.h"
 #include "step.h"
 #include "util.h"
 
@@ -117,6 +118,7 @@ typedef struct {
     float* ref_c;       // (set.n) reference log-probabilities of the chosen responses
     float* ref_r;       // (set.n) and of the rejected ones
     Probes* probes;     // the probes that continue through DPO, or NULL
+    Page* page;         // the run's page (DIR/index.html)
     DPOStats val;       // the last evaluation on the held-out pairs
 } DPORun;
 
@@ -130,6 +132,25 @@ size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int
     size_t sampling = (size_t)n_prompts * sizeof(float) *
                       (2 * (size_t)g->num_layers * (size_t)T * (size_t)g->channels + (size_t)g->vocab_size);
     return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0) + sampling;
+}
+
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int split, int T, int n_prompts,
+                        size_t avail) {
+    MemPart p = {.bytes = dpo_memory(g, pretrain_mem, batch / split, T, n_prompts)};
+    snprintf(p.what, sizeof p.what, "the DPO stage%s (the policy on 2 x %d sequences of T%d, and the reference)",
+             pretrain_mem ? " after pre-training" : "", batch / split, T);
+    // the largest batch that fits (the estimate grows with the batch), in forwards of lo pairs
+    int lo = 0, hi = batch / split - 1;
+    while (avail && lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (dpo_memory(g, pretrain_mem, mid, T, n_prompts) <= avail) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo > 0)
+        snprintf(p.fix, sizeof p.fix, "--dpo-batch %d fits%s", lo * split, pretrain_mem ? " (or --dpo-steps 0)" : "");
+    else if (pretrain_mem) snprintf(p.fix, sizeof p.fix, "--dpo-steps 0 leaves it out");
+    else snprintf(p.fix, sizeof p.fix, "even --dpo-batch %d does not fit: a smaller -T", split);
+    return p;
 }
 
 // The pairs of the stage: c->pairs, or the built-in corpus pairs; split into train and val.
@@ -175,8 +196,9 @@ static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
 // Summed response log-probabilities of pairs [first .. first+count) under model, on every rank:
 // out_c (count) chosen, out_r (count) rejected. Each rank computes its dist_share of the pairs in
 // forwards of at most d->m pairs (a training micro-batch: no more memory than a step), the rest
-// of its arrays zero, and the arrays are summed over the ranks, which is exact.
-static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r) {
+// of its arrays zero, and the arrays are summed over the ranks, which is exact. tk (may be NULL)
+// hears of this rank's progress.
+static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, Ticker* tk) {
     int B = d->m;
     size_t lo, hi;
     dist_share((size_t)count, &lo, &hi);
@@ -192,6 +214,7 @@ static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c,
         gpt_sequence_logprobs(model, lp);
         memcpy(out_c + s, lp, (size_t)nb * sizeof(float));
         memcpy(out_r + s, lp + nb, (size_t)nb * sizeof(float));
+        if (tk) ticker_tick(tk, (size_t)(s + nb));
     }
     free(idx);
     free(lp);
@@ -207,7 +230,10 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
     GPT ref;
     dpo_load_reference(&ref, d->policy, start_dir);
     double t0 = time_seconds();
-    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r);
+    Ticker tk;
+    ticker_init(&tk, "reference", "pairs", (size_t)d->set.n);
+    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r, &tk);
+    ticker_end(&tk);
     printf("reference  %s: log-probabilities of all %d pairs in %.1f s\n", start_dir, d->set.n, time_seconds() - t0);
     gpt_free(&ref);
 }
@@ -216,7 +242,7 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
 static void dpo_evaluate(DPORun* d) {
     int n = d->set.n_val;
     float* pc = malloc_check(2 * (size_t)n * sizeof(float));
-    dpo_logps(d, d->policy, 0, n, pc, pc + n);
+    dpo_logps(d, d->policy, 0, n, pc, pc + n, NULL);
     dpo_objective(pc, pc + n, d->ref_c, d->ref_r, n, d->c->beta, d->type, d->c->label_smoothing, NULL, NULL, NULL,
                   &d->val);
     free(pc);
@@ -339,33 +365,40 @@ static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir,
     return own;
 }
 
-// One probe step of the DPO stage at `step`: every hidden state on the probe sequences, I_pref on
-// the held-out pairs (the hidden state at t belongs to a response token when token t is a target
-// of t-1).
-static void dpo_probes_step(DPORun* d, int step) {
+// One probe step of the DPO stage at `step`, on every rank (each its share, probe_run.h): every
+// hidden state on the probe sequences (with the final set too at the last step), I_pref on the
+// held-out pairs (the hidden state at t belongs to a response token when token t is a target of
+// t-1). Each pair-side is a unit of I_pref's null: the null shuffles the chosen/rejected labels
+// among the held-out sequences.
+static void dpo_probes_step(DPORun* d, int step, int last) {
     Probes* p = d->probes;
-    if (!p || !dist_root()) return; // rank 0 alone probes (see probes_measure)
-    double t0 = probes_begin(p, d->policy);
+    if (!p) return;
+    double t0 = probes_begin(p, d->policy, last);
     int B = d->m;
     const PrefSet* set = &d->set;
     int* idx = malloc_check((size_t)B * sizeof(int));
     int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
     int* chosen = malloc_check(2 * (size_t)B * sizeof(int));
-    for (int s0 = 0; s0 < set->n_val; s0 += B) {
-        int nb = set->n_val - s0 < B ? set->n_val - s0 : B;
+    int* unit = malloc_check(2 * (size_t)B * sizeof(int));
+    size_t lo, hi; // this rank's share of the held-out pairs, in forwards of a micro-batch
+    dist_share((size_t)set->n_val, &lo, &hi);
+    for (int s0 = (int)lo; s0 < (int)hi; s0 += B) {
+        int nb = (int)hi - s0 < B ? (int)hi - s0 : B;
         for (int i = 0; i < nb; i++) idx[i] = s0 + i;
         size_t Tb = pref_batch(set, idx, nb, d->eot, d->inputs, d->targets);
         for (size_t r = 0; r < 2 * (size_t)nb; r++) {
             chosen[r] = r < (size_t)nb;
+            unit[r] = r < (size_t)nb ? s0 + (int)r : set->n_val + s0 + (int)r - nb;
             for (size_t t = 0; t < Tb; t++) mask[r * Tb + t] = t > 0 && d->targets[r * Tb + t - 1] != -1;
         }
         gpt_forward_hidden(d->policy, d->inputs, 2 * (size_t)nb, Tb);
-        probe_pref_add(&p->pr, d->policy, mask, chosen, 2 * (size_t)nb, Tb);
+        probes_pref_add(p, d->policy, mask, chosen, unit, 2 * (size_t)nb, Tb);
     }
     free(idx);
     free(mask);
     free(chosen);
-    probes_end(p, step, "dpo", t0);
+    free(unit);
+    probes_end(p, step, "dpo", last, t0);
 }
 
 // The micro-batches of a DPO step: this rank's share of the step's B pairs, pairs [first, first +
@@ -447,11 +480,12 @@ static void dpo_train(DPORun* d, const char* dir) {
         int last = step + 1 == steps, evaluated = last || (step + 1) % c->eval_every == 0;
         if (evaluated) {
             dpo_evaluate(d);
-            dpo_probes_step(d, step + 1);
+            dpo_probes_step(d, step + 1, last);
         }
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
         if (csv) log_row(csv, path, step, NULL, row, 7);
+        if (evaluated) page_update(d->page, "live", "dpo", step + 1, steps);
         if (evaluated || step % every == 0) {
             printf("dpo step %*d/%d | loss %.4f | margin %+.4f | acc %.2f", (int)snprintf(NULL, 0, "%d", steps),
                    step + 1, steps, (double)st.loss, (double)st.margin, (double)st.accuracy);
@@ -473,36 +507,45 @@ static void dpo_train(DPORun* d, const char* dir) {
 
 // Saves dir/dpo/ (model and tokenizer) and prints the held-out results and the probes' I_pref.
 static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir_len) {
-    char path[4400], err[1024];
     path_join(dpo_dir, dpo_dir_len, dir, "dpo");
     dist_check_same_floats(d->policy->params_memory, d->policy->num_parameters, "the parameters");
     if (!dist_root()) return; // rank 0 saves and reports
-    if (gpt_save(d->policy, dpo_dir, err, sizeof err) != 0) fatal("%s", err);
-    path_join(path, sizeof path, dpo_dir, "tokenizer.json");
-    if (tok_save_json(d->tok, path, err, sizeof err) != 0) fatal("%s", err);
+    save_model_folder(d->policy, d->tok, dpo_dir);
     printf("dpo done   val accuracy %.3f, val reward margin %+.4f, val loss %.4f on %d held-out pairs\n",
            (double)d->val.accuracy, (double)d->val.margin, (double)d->val.loss, d->set.n_val);
     if (d->probes) {
         int L = d->policy->config.num_layers;
-        printf("           I_pref per hidden state 0..%d at the end:", L);
-        for (int l = 0; l <= L; l++) {
-            ProbeStats ps;
-            probe_run_stats(&d->probes->pr, l, &ps);
-            printf(" %.4f", ps.I_pref);
-        }
+        const ProbeRun* pr = d->probes->final.grams.n ? &d->probes->final : &d->probes->traj;
+        printf("           I_pref per hidden state 0..%d at the end (permutation null in brackets):", L);
+        for (int l = 0; l <= L; l++) printf(" %.4f (%.4f)", pr->stats[l].I_pref, pr->stats[l].I_pref_null);
         printf("\n");
         probes_plot(d->probes, dir); // preference.svg now that dpo.csv exists
     }
 }
 
-void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes) {
-    DPORun d = {.c = c, .B = c->batch, .T = c->T, .m = c->batch / (dist_size() * c->micro), .policy = policy};
+// A continuation of a held-out prompt, printed and added to the page under title.
+static void dpo_example(Page* page, const char* title, const char* prompt, const char* continuation) {
+    printf("           e.g. \"%s\" ->\"%s\"\n", prompt, continuation);
+    size_t np = strlen(prompt), nc = strlen(continuation);
+    char* text = malloc_check(np + nc + 1);
+    memcpy(text, prompt, np);
+    memcpy(text + np, continuation, nc + 1);
+    char* s = page_format_sample(title, text, np + nc);
+    page_add_sample(page, s);
+    free(s);
+    free(text);
+}
+
+void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes,
+               Page* page) {
+    DPORun d = {.c = c, .B = c->batch, .T = c->T, .m = c->batch / (dist_size() * c->micro), .policy = policy,
+                .page = page};
     if (c->micro < 1 || d.m * dist_size() * c->micro != d.B)
         fatal("DPO: a batch of %d pairs does not split over %d ranks x %d micro-batches", d.B, dist_size(), c->micro);
     d.type = strcmp(c->loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
     char path[4200], err[1024];
     path_join(path, sizeof path, start_dir, "tokenizer.json");
-    d.tok = tok_load_json(path, err, sizeof err);
+    d.tok = tok_load_dir(start_dir, NULL, NULL, err, sizeof err);
     if (!d.tok) fatal("%s", err);
     d.eot = tok_eot(d.tok);
     if (d.eot < 0 || d.eot >= policy->config.vocab_size)
@@ -527,13 +570,14 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
                                         c->temperature, c->top_k, sample_seed, &ex);
         printf("sentiment  before DPO: %.1f%% of continuations of %d held-out prompts are positive\n",
                100.0 * rate_before, n_prompts);
-        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
+        dpo_example(page, "a held-out prompt's continuation before DPO", prompts[0], ex);
         free(ex);
     }
 
     Probes own_probes;
-    d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)d.B);
-    dpo_probes_step(&d, 0); // step 0: the reference itself
+    d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)d.m);
+    dpo_probes_step(&d, 0, 0); // step 0: the reference itself
+    page_update(page, "live", "dpo", 0, c->steps);
     dpo_train(&d, dir);
     char dpo_dir[4200];
     dpo_finish(&d, dir, dpo_dir, sizeof dpo_dir);
@@ -541,7 +585,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     if (n_prompts > 0) {
         double rate_after = dpo_positive_rate(policy, d.tok, prompts, n_prompts, DPO_SAMPLE_LEN, (size_t)d.T,
                                               c->temperature, c->top_k, sample_seed, &ex);
-        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
+        dpo_example(page, "the same prompt's continuation after DPO", prompts[0], ex);
         printf("sentiment  positive continuations: %.1f%% before DPO -> %.1f%% after (%d held-out prompts)\n",
                100.0 * rate_before, 100.0 * rate_after, n_prompts);
         free(ex);
@@ -592,9 +636,22 @@ void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int t
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
     printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
-    refuse_if_too_big(mem * (size_t)dist_local_size()); // the ranks on this machine share its memory
+    int split = dist_size() * cc.micro, local = dist_local_size();
+    // the ranks on this machine share its memory
+    MemPart part = dpo_memory_part(g, 0, cc.batch, split, cc.T, cc.pairs ? 0 : cc.n_prompts,
+                                   memory_available() / (size_t)local);
+    part.bytes *= (size_t)local;
+    refuse_memory(mem * (size_t)local, &part, 1, NULL);
     if (dist_root() && make_dirs(dir, err, sizeof err) != 0) fatal("%s", err);
-    dpo_stage(&cc, &model, dir, init, NULL);
-    printf("summary    wall time %.1f s, peak RSS %.1f MiB\n", time_seconds() - t_start, peak_rss() / (1024.0 * 1024.0));
+    dist_barrier(); // the folder exists before any rank looks into it
+    Page page;
+    page_init(&page, dir);
+    dpo_stage(&cc, &model, dir, init, NULL, &page);
+    page_update(&page, "finished", NULL, 0, 0);
+    char url[4300];
+    page_url(&page, url, sizeof url);
+    printf("summary    wall time %.1f s, peak RSS %.1f MiB\n           page %s\n", time_seconds() - t_start,
+           peak_rss() / (1024.0 * 1024.0), url);
+    page_free(&page);
     gpt_free(&model);
 }

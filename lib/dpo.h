@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../model.h"
+#include "page.h"
 #include "run.h"
 
 // ----------------------------------------------------------------------------
@@ -78,14 +79,22 @@ typedef struct {
 // Bytes the stage needs beyond pre-training's (pretrain_mem, 0 for DPO alone) for batches of
 // `batch` pairs of T tokens and n_prompts sampled prompts.
 size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts);
+// The same as one part of a memory refusal (run.h) for one rank, whose forwards hold batch / split
+// pairs (split: ranks x micro-batches), with the largest --dpo-batch (a multiple of split) that
+// fits in avail bytes (0 = unknown) as its fix, or --dpo-steps 0 after pre-training when none does.
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int split, int T, int n_prompts,
+                        size_t avail);
 
 // Runs the stage on policy, which holds the weights saved in start_dir (DIR/pretrain or --init
 // DIR): the reference and the tokenizer come from there. Writes dir/dpo.csv and dir/dpo/ (the
 // model). In a data-parallel job (dist.h) every rank runs it: each takes its share of every
-// batch of pairs (and of the reference's and the evaluations' log-probabilities); rank 0 alone
-// samples, probes and writes. probes: the run's probes to continue (pre-training's), or NULL / off to continue those
-// of dir/probe_bins.safetensors when there is one.
-void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes);
+// batch of pairs (and of the reference's and the evaluations' log-probabilities, and of the probe
+// sequences); rank 0 alone samples and writes. probes: the run's probes to continue
+// (pre-training's), or NULL / off to continue those of dir/probe_bins.safetensors when there is
+// one. page: the run's page, rewritten (state live) at every evaluation; the caller marks it
+// finished.
+void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes,
+               Page* page);
 
 // DPO alone on the model folder init, no pre-training. The run folder is out, or the folder above
 // init when init is a run's pretrain/ (so the run's probes continue), or runs/<name of init>-dpo.

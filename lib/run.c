@@ -13,8 +13,6 @@
 
 #include "../data/shards.h"
 #include "dist.h"
-#include "ib.h"
-#include "plot.h"
 #include "util.h"
 
 // ============================================================================
@@ -43,6 +41,69 @@ void refuse_if_too_big(size_t mem) {
         format_bytes(b, sizeof b, (double)avail);
         fatal("the run needs about %s but only %s is available; use a smaller -B, -T or model", a, b);
     }
+}
+
+void refuse_memory(size_t total, const MemPart* parts, int n, size_t* avail_out) {
+    size_t avail = memory_available();
+    if (avail_out) *avail_out = avail;
+    if (avail == 0 || total <= avail) return;
+    char a[32], b[32], msg[2048];
+    format_bytes(a, sizeof a, (double)total);
+    format_bytes(b, sizeof b, (double)avail);
+    int k = snprintf(msg, sizeof msg, "the run needs about %s but only %s is available", a, b);
+    int named = 0;
+    for (int i = 0; i < n && k < (int)sizeof msg; i++) {
+        if (parts[i].bytes <= avail) continue;
+        format_bytes(a, sizeof a, (double)parts[i].bytes);
+        k += snprintf(msg + k, sizeof msg - (size_t)k, "%s %s takes %s%s%s", named ? ";" : ":", parts[i].what, a,
+                      parts[i].fix[0] ? ", " : "", parts[i].fix);
+        named = 1;
+    }
+    if (!named && k < (int)sizeof msg) {
+        k += snprintf(msg + k, sizeof msg - (size_t)k, ": each part fits alone but not together:");
+        for (int i = 0; i < n && k < (int)sizeof msg; i++) {
+            format_bytes(a, sizeof a, (double)parts[i].bytes);
+            k += snprintf(msg + k, sizeof msg - (size_t)k, "%s %s %s%s%s", i ? ";" : "", parts[i].what, a,
+                          parts[i].fix[0] ? ", " : "", parts[i].fix);
+        }
+    }
+    fatal("%s", msg);
+}
+
+void ticker_init(Ticker* tk, const char* what, const char* unit, size_t total) {
+    memset(tk, 0, sizeof *tk);
+    tk->what = what;
+    tk->unit = unit;
+    tk->total = total;
+    tk->t0 = tk->last = time_seconds();
+    tk->tty = isatty(STDOUT_FILENO);
+    tk->out = stdout;
+}
+
+void ticker_tick(Ticker* tk, size_t done) {
+    double now = time_seconds(), el = now - tk->t0;
+    if (el < 2.0 || done == 0 || now - tk->last < (tk->tty ? 0.5 : 10.0)) return;
+    tk->last = now;
+    tk->shown = 1;
+    char left[32];
+    format_duration(left, sizeof left, el / (double)done * (double)(tk->total - done));
+    fprintf(tk->out, "%s%-10s %zu/%zu %s, %s left%s", tk->tty ? "\r" : "", tk->what, done, tk->total, tk->unit,
+            left, tk->tty ? "\033[K" : "\n");
+    fflush(tk->out);
+}
+
+void ticker_end(Ticker* tk) {
+    if (tk->shown && tk->tty) fprintf(tk->out, "\r\033[K");
+    fflush(tk->out);
+}
+
+// ============================================================================
+// Model folders
+
+void save_model_folder(const GPT* model, const Tokenizer* tok, const char* dir) {
+    char err[1024];
+    if (gpt_save(model, dir, tok_eot(tok), err, sizeof err) != 0) fatal("%s", err);
+    if (tok_save_hf(tok, dir, model->config.max_seq_len, err, sizeof err) != 0) fatal("%s", err);
 }
 
 // ============================================================================
@@ -180,13 +241,21 @@ void progress_init(Progress* pr, int first_step, int steps, double tokens_per_st
     pr->every = steps / 25 > 0 ? steps / 25 : 1;
     pr->t0 = time_seconds();
     pr->first_step = first_step;
+    pr->t1 = 0.0;
     pr->tokens_per_step = tokens_per_step;
 }
 
+double progress_eta(const Progress* pr, int step, double now) {
+    int timed = step - pr->first_step; // steps since the first one of this process ended
+    if (pr->t1 <= 0.0 || timed <= 0) return NAN;
+    return (now - pr->t1) / timed * (pr->steps - step - 1);
+}
+
 void progress_step(Progress* pr, int step, float loss, double val, float lr, float norm, double ms) {
-    double elapsed = time_seconds() - pr->t0;
-    int done = step + 1 - pr->first_step;
-    double eta = done > 0 ? elapsed / done * (pr->steps - step - 1) : NAN;
+    double now = time_seconds();
+    if (step == pr->first_step) pr->t1 = now;
+    double eta = progress_eta(pr, step, now);
+    if (step + 1 == pr->steps) eta = 0.0;
     char eta_s[32], val_s[32];
     format_duration(eta_s, sizeof eta_s, eta);
     if (isnan(val)) snprintf(val_s, sizeof val_s, "      ");
@@ -212,115 +281,4 @@ void progress_step(Progress* pr, int step, float loss, double val, float lr, flo
 
 void progress_break(const Progress* pr) {
     if (pr->tty) printf("\r\033[K");
-}
-
-// ============================================================================
-// Probes of a run
-
-void probes_init(Probes* p, const char* dir, const int* val, size_t n_val, const GPTConfig* g, size_t T, size_t B,
-                 int every, int seqs, int bins, int keep_below) {
-    memset(p, 0, sizeof *p);
-    p->every = every;
-    if (every == 0) return;
-    size_t avail = (n_val - 1) / T;
-    p->S = (size_t)seqs < avail ? (size_t)seqs : avail;
-    if (p->S < (size_t)seqs)
-        printf("note: the val split holds %zu windows of %zu tokens, so the probes use %zu sequences, not %d\n", avail,
-               T, p->S, seqs);
-    p->T = T;
-    p->B = B;
-    p->tokens = malloc_check(p->S * T * sizeof(int));
-    memcpy(p->tokens, val, p->S * T * sizeof(int));
-    probe_run_init(&p->pr, g->num_layers, g->channels, bins, 0);
-    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
-    if (!dist_root()) return; // rank 0 writes the files
-    char path[4200], err[1024];
-    path_join(path, sizeof path, dir, "probe_bins.safetensors");
-    if (probe_bins_save(path, &p->pr.bins, p->tokens, p->S, T, err, sizeof err) != 0) fatal("%s", err);
-    restart_csv(p->csv, PROBE_CSV_HEADER, keep_below, 0);
-}
-
-int probes_load(Probes* p, const char* dir, const GPTConfig* g, size_t B) {
-    memset(p, 0, sizeof *p);
-    char path[4200], err[1024];
-    path_join(path, sizeof path, dir, "probe_bins.safetensors");
-    if (access(path, F_OK) != 0) return -1;
-    ProbeBins bins;
-    if (probe_bins_load(path, &bins, &p->tokens, &p->S, &p->T, err, sizeof err) != 0) fatal("%s", err);
-    if (bins.d != g->channels) fatal("%s: bins of dimension %d, the model has C=%d", path, bins.d, g->channels);
-    if (p->T > (size_t)g->max_seq_len || p->T < 6)
-        fatal("%s: probe sequences of %zu tokens (need 6 .. n_positions %d)", path, p->T, g->max_seq_len);
-    for (size_t i = 0; i < p->S * p->T; i++)
-        if (p->tokens[i] < 0 || p->tokens[i] >= g->vocab_size)
-            fatal("%s: probe token %d outside the model's vocabulary (V=%d)", path, p->tokens[i], g->vocab_size);
-    probe_run_init(&p->pr, g->num_layers, bins.d, bins.n_bins, 0);
-    probe_bins_free(&p->pr.bins); // the run's own bins, not freshly drawn ones
-    p->pr.bins = bins;
-    p->B = B;
-    p->every = 1;
-    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
-    return 0;
-}
-
-int probes_due(const Probes* p, int step) { return p->every > 0 && step % p->every == 0; }
-
-double probes_begin(Probes* p, GPT* model) {
-    double t0 = time_seconds();
-    probe_run_reset(&p->pr);
-    for (size_t s0 = 0; s0 < p->S; s0 += p->B) {
-        size_t nb = p->S - s0 < p->B ? p->S - s0 : p->B;
-        gpt_forward_hidden(model, p->tokens + s0 * p->T, nb, p->T);
-        probe_layers_add(&p->pr, model, p->tokens + s0 * p->T, nb, p->T);
-    }
-    return t0;
-}
-
-void probes_end(Probes* p, int step, const char* stage, double t0) {
-    char err[1024];
-    if (probe_csv_append(p->csv, step, stage, &p->pr, err, sizeof err) != 0) fatal("%s", err);
-    p->seconds += time_seconds() - t0;
-}
-
-// Rank 0 alone probes, for now: each rank probing its dist_share of the sequences and the rows
-// merged with dist_allgather_rows waits for the estimator that keeps every row (probes.h).
-void probes_measure(Probes* p, GPT* model, int step, const char* stage) {
-    if (p->every == 0 || !dist_root()) return;
-    probes_end(p, step, stage, probes_begin(p, model));
-}
-
-void probes_plot(const Probes* p, const char* dir) {
-    if (p->every == 0 || !dist_root()) return;
-    char err[1024];
-    if (probe_plots_write(dir, p->bound[0] ? p->bound : NULL, err, sizeof err) != 0)
-        fprintf(stderr, "warning: plots not written: %s\n", err);
-}
-
-// X = current token, Y = next token; probes.h says what the curve bounds: representations of the
-// current token alone, so a hidden state, which sees the whole context, may lie above it.
-// Deterministic, so a resumed run recomputes the same curve.
-void probes_ib_bound(Probes* p, const char* dir, const int* train, size_t n_train, int bins) {
-    if (p->every == 0 || !dist_root()) return; // only rank 0 draws it
-    char err[1024];
-    IbJoint j;
-    if (ib_joint_from_tokens(&j, train, n_train, 1, err, sizeof err) != 0) fatal("--ib-bound: %s", err);
-    IbConfig c;
-    ib_config_default(&c);
-    c.n_bins = bins;
-    IbCurve curve;
-    if (ib_curve_compute(&j, &c, &curve, err, sizeof err) != 0) fatal("--ib-bound: %s", err);
-    path_join(p->bound, sizeof p->bound, dir, "ib_bound.csv");
-    if (ib_curve_write_csv(p->bound, &curve, err, sizeof err) != 0) fatal("%s", err);
-    double norm = log((double)bins);
-    const IbPoint* end = &curve.curve[curve.ncurve - 1];
-    printf("ib bound   %d tokens -> next token, |T| = %d: I(X;Y) %.4f, curve up to I(X;T) %.4f, I(T;Y) %.4f "
-           "(/ln %d), %zu points in %.1f s: %s\n",
-           j.nx, bins, j.I_XY / norm, end->I_XT / norm, end->I_TY / norm, bins, curve.ncurve, curve.seconds, p->bound);
-    ib_curve_free(&curve);
-    ib_joint_free(&j);
-}
-
-void probes_free(Probes* p) {
-    if (p->every == 0) return;
-    free(p->tokens);
-    probe_run_free(&p->pr);
 }

@@ -1,7 +1,7 @@
 // run.h: the run folder's plumbing, shared by ./train's stages: DIR/train_state.bin (everything
 // --resume needs), the CSV logs (train.csv, dpo.csv, probes.csv), the progress line on stdout,
-// number formatting, the memory check, and the probes of a run (bins, sequences, probes.csv rows,
-// the figures, the IB bound). README.md's "The run folder" describes the files.
+// number formatting and the memory check (the probes of a run: lib/probe_run.h). README.md's "The
+// run folder" describes the files.
 #ifndef RUN_H
 #define RUN_H
 
@@ -10,7 +10,8 @@
 #include <stdio.h>
 
 #include "../model.h"
-#include "../probes.h"
+#include "probe_run.h"
+#include "../tokenizer.h"
 
 // ----------------------------------------------------------------------------
 // Formatting and the memory check
@@ -21,6 +22,40 @@ void format_duration(char* buf, size_t len, double s);   // "1:12", "1:02:03", "
 // Refuses (runtime error) a run whose estimate mem (bytes) exceeds the memory available, before
 // anything large is allocated.
 void refuse_if_too_big(size_t mem);
+
+// One part of a run's memory estimate, for a refusal that names what does not fit.
+typedef struct {
+    char what[160];   // "pre-training (B16 x T1024: ...)"
+    size_t bytes;     // what this part alone needs at its peak
+    char fix[160];    // the flag that makes it fit ("--dpo-batch 2 or --dpo-steps 0"), "" if none
+} MemPart;
+
+// Refuses (runtime error) when total (bytes: the run's peak) exceeds the memory available: the
+// message gives the total, the memory available, and each part that does not fit alone with the
+// flag that fixes it (or, when each fits alone, that they do not fit together). avail_out, if not
+// NULL, receives the memory available (0 if unknown).
+void refuse_memory(size_t total, const MemPart* parts, int n, size_t* avail_out);
+
+// A progress note for a phase that may take a while (the reference log-probabilities of DPO, an
+// evaluation): silent for its first 2 s, then on a terminal a line redrawn with done/total and
+// the time left, on a pipe a line every 10 s, and one closing line if anything was printed.
+typedef struct {
+    const char* what; // "reference log-probabilities"
+    const char* unit; // "pairs"
+    size_t total;
+    double t0, last;  // start, and the last line printed
+    int tty, shown;
+    FILE* out;        // stdout
+} Ticker;
+
+void ticker_init(Ticker* tk, const char* what, const char* unit, size_t total);
+void ticker_tick(Ticker* tk, size_t done);
+void ticker_end(Ticker* tk);
+
+// Saves a Hugging Face model folder in dir: config.json (with the tokenizer's <|endoftext|> as
+// bos/eos), generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json and
+// special_tokens_map.json. Runtime error on failure.
+void save_model_folder(const GPT* model, const Tokenizer* tok, const char* dir);
 
 // ----------------------------------------------------------------------------
 // Training state: everything --resume needs to continue exactly, in one atomic file
@@ -82,50 +117,19 @@ typedef struct {
     int steps, every;
     double t0;        // wall time at the first step of this process
     int first_step;   // step at t0 (non-zero after --resume)
+    double t1;        // wall time when this process's first step ended (0 before): the ETA starts here
     double tokens_per_step;
 } Progress;
+
+// Seconds left after `step` (0-based, just finished at time now): the mean time of the steps since
+// the first one of this process, which pays for warm-up (page faults, first allocations, thread
+// start), times the steps to go. NAN while only that first step has run.
+double progress_eta(const Progress* pr, int step, double now);
 
 void progress_init(Progress* pr, int first_step, int steps, double tokens_per_step);
 // Reports step (0-based, just finished). val is NAN when not evaluated at this step.
 void progress_step(Progress* pr, int step, float loss, double val, float lr, float norm, double ms);
 // Ends a live bar line before other output.
 void progress_break(const Progress* pr);
-
-// ----------------------------------------------------------------------------
-// Probes of a run: soft-entropy estimates of every hidden state on fixed sequences (probes.h),
-// one probes.csv row per hidden state and probe step, and the figures drawn from the logs.
-
-typedef struct {
-    int every;        // probe every N steps (0 = off)
-    ProbeRun pr;      // estimator state: bins and per-layer accumulators
-    int* tokens;      // (S, T) probe sequences: consecutive windows from the start of the val split
-    size_t S, T, B;   // sequences, length, forward batch
-    double seconds;   // wall time spent probing
-    char csv[4200];   // DIR/probes.csv
-    char bound[4200]; // DIR/ib_bound.csv with --ib-bound (drawn on info_plane.svg), else ""
-} Probes;
-
-// Prepares the probes of a run in dir: the sequences (from val, n_val tokens), the bins (written to
-// probe_bins.safetensors) and probes.csv (restarted as train.csv is). every = 0 leaves them off.
-void probes_init(Probes* p, const char* dir, const int* val, size_t n_val, const GPTConfig* g, size_t T, size_t B,
-                 int every, int seqs, int bins, int keep_below);
-// Continues the probes of the run in dir from its probe_bins.safetensors (bins and sequences, checked
-// against the model g), appending to its probes.csv. Returns 0, or -1 when dir has no such file.
-int probes_load(Probes* p, const char* dir, const GPTConfig* g, size_t B);
-// Whether step is a probe step (step 0 and every `every` steps; the end is probed separately).
-int probes_due(const Probes* p, int step);
-// Probes the model's current weights and appends one probes.csv row per hidden state.
-void probes_measure(Probes* p, GPT* model, int step, const char* stage);
-// The two halves of probes_measure, for a stage that adds its own estimates in between (DPO's
-// I_pref): probes_begin resets the accumulators and adds every hidden state of the probe
-// sequences, returning the start time; probes_end appends the rows and counts the time.
-double probes_begin(Probes* p, GPT* model);
-void probes_end(Probes* p, int step, const char* stage, double t0);
-// Draws DIR/info_plane.svg and DIR/probes.svg (and preference.svg after DPO) from the CSV logs.
-void probes_plot(const Probes* p, const char* dir);
-// --ib-bound: the Information Bottleneck curve of (current token, next token) on the tokens
-// train[0 .. n_train), |T| = bins; writes DIR/ib_bound.csv for the plots.
-void probes_ib_bound(Probes* p, const char* dir, const int* train, size_t n_train, int bins);
-void probes_free(Probes* p);
 
 #endif // RUN_H

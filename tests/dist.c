@@ -186,8 +186,10 @@ static int dist_run(const char* root, const char* launch, const char* bin, const
     return rc;
 }
 
-// The numbers of a CSV log: rows x cols, NAN where a field is empty or not a number. Returns the
-// rows (header excluded), -1 if unreadable or a row has another field count than the header.
+// The numbers of a CSV log: rows x cols (at most DIST_COLS), NAN where a field is empty or not a
+// number. Returns the rows (header excluded), -1 if unreadable or a row has another field count
+// than the header.
+enum { DIST_COLS = 40 }; // probes.csv has 37
 static int dist_csv(const char* path, double* v, int max_rows, int* cols) {
     size_t len = 0;
     char* text = slurp(path, &len);
@@ -204,11 +206,11 @@ static int dist_csv(const char* path, double* v, int max_rows, int* cols) {
             if (comma) *comma = '\0';
             char* end = NULL;
             double x = strtod(f, &end);
-            if (rows >= 0 && c < 32) v[rows * 32 + c] = *f && end && *end == '\0' ? x : (double)NAN;
+            if (rows >= 0 && c < DIST_COLS) v[rows * DIST_COLS + c] = *f && end && *end == '\0' ? x : (double)NAN;
             f = comma ? comma + 1 : NULL;
         }
         if (rows < 0) ncol = c;
-        else if (c != ncol || c > 32) {
+        else if (c != ncol || c > DIST_COLS) {
             free(text);
             return -1;
         }
@@ -223,14 +225,14 @@ static int dist_csv(const char* path, double* v, int max_rows, int* cols) {
 // -1 if they differ in shape or where values are present. The rows of both are counted in *rows.
 static double dist_csv_diff(const char* a, const char* b, int c0, int c1, int relative, int* rows) {
     enum { MAX_ROWS = 512 };
-    double* va = malloc_check(MAX_ROWS * 32 * sizeof(double));
-    double* vb = malloc_check(MAX_ROWS * 32 * sizeof(double));
+    double* va = malloc_check(MAX_ROWS * DIST_COLS * sizeof(double));
+    double* vb = malloc_check(MAX_ROWS * DIST_COLS * sizeof(double));
     int ca = 0, cb = 0, na = dist_csv(a, va, MAX_ROWS, &ca), nb = dist_csv(b, vb, MAX_ROWS, &cb);
     double m = na >= 1 && na == nb && ca == cb && c1 <= ca ? 0.0 : -1.0;
     *rows = na;
     for (int r = 0; r < na && m >= 0.0; r++)
         for (int c = c0; c < c1 && m >= 0.0; c++) {
-            double x = va[r * 32 + c], y = vb[r * 32 + c];
+            double x = va[r * DIST_COLS + c], y = vb[r * DIST_COLS + c];
             if (isnan(x) != isnan(y)) m = -1.0;
             else if (!isnan(x)) m = fmax(m, fabs(x - y) / (relative ? fmax(fabs(x), 1e-30) : 1.0));
         }
@@ -258,6 +260,45 @@ static double dist_model_diff(const char* root, const char* a, const char* b, co
     return d;
 }
 
+// probes.csv of root/b against root/a: every number (positions, values, nulls, sds) within 1e-6
+// absolute (the values lie in [0, 1]); step, stage, set and layer alike. The rows are gathered in
+// sequence order, so the estimator sees the rows of one process: on the same weights only the
+// forward's rounding in another batch shape can differ (the per-label sums then agree up to float
+// summation order; --probe-only on 3 ranks measured 0), after training also the weights' own
+// differences (about 2e-7 measured). Says how many rows of the final set and of I_pref (DPO's
+// held-out pairs) were compared.
+static void dist_compare_probes(const char* root, const char* a, const char* b, const char* what) {
+    char pa[4200], pb[4200];
+    int rows = 0, keys_same = 1, finals = 0, prefs = 0;
+    snprintf(pa, sizeof pa, "%s/%s/probes.csv", root, a);
+    snprintf(pb, sizeof pb, "%s/%s/probes.csv", root, b);
+    double d = dist_csv_diff(pa, pb, 4, 37, 0, &rows);
+    size_t la = 0, lb = 0;
+    char *ta = slurp(pa, &la), *tb = slurp(pb, &lb);
+    char *x = ta, *y = tb;
+    while (x && y && *x && *y) { // line by line: the first four fields alike, and the kinds of rows
+        char *ex = strchr(x, '\n'), *ey = strchr(y, '\n');
+        if (!ex || !ey) break;
+        *ex = *ey = '\0';
+        char* f[16] = {x}; // the first 16 fields of x
+        int nf = 1;
+        for (char* c = x; *c && nf < 16; c++)
+            if (*c == ',') f[nf++] = c + 1;
+        size_t key = nf > 4 ? (size_t)(f[4] - x) : strlen(x);
+        keys_same &= strncmp(x, y, key) == 0 && (y[key - 1] == ',' || y[key] == '\0');
+        finals += nf > 2 && strncmp(f[2], "final,", 6) == 0;
+        prefs += x != ta && nf == 16 && *f[15] != ',' && *f[15] != '\0'; // I_pref, empty unless measured
+        x = ex + 1, y = ey + 1;
+    }
+    keys_same &= x && y && *x == '\0' && *y == '\0'; // as many lines
+    free(ta);
+    free(tb);
+    check(d >= 0.0 && d <= 1e-6 && keys_same && finals > 0,
+          "%s: %d probes.csv rows (%d of the final set, %d with I_pref), step/stage/set/layer %s, every number "
+          "within max abs diff %.3g (want <= 1e-6)",
+          what, rows, finals, prefs, keys_same ? "alike" : "DIFFER", d);
+}
+
 // Run b against the reference run a (both in root, DIST_RUN or a part of it): train.csv's loss,
 // val_loss, lr and grad_norm and the final pre-training parameters within DIST_REL_TOL; with
 // probes, probes.csv within 1e-6; with DPO, dpo.csv's loss (relative) and rewards (absolute: a
@@ -265,19 +306,14 @@ static double dist_model_diff(const char* root, const char* a, const char* b, co
 // norm; Adam's steps on DPO's tiny gradients make single elements noisier, 6e-6 measured).
 static void dist_compare_runs(const char* root, const char* a, const char* b, const char* what, int probes, int dpo) {
     char pa[4200], pb[4200];
-    int rows = 0, prow = 0, drow = 0;
+    int rows = 0, drow = 0;
     snprintf(pa, sizeof pa, "%s/%s/train.csv", root, a);
     snprintf(pb, sizeof pb, "%s/%s/train.csv", root, b);
     double dl = dist_csv_diff(pa, pb, 2, 6, 1, &rows), norm, dp = dist_model_diff(root, a, b, "pretrain", &norm);
     check(dl >= 0.0 && dl <= DIST_REL_TOL && dp >= 0.0 && dp <= DIST_REL_TOL,
           "%s: %d train.csv rows, loss/val/lr/norm max rel diff %.3g, final params rel diff %.3g (norm %.3g), want <= %g",
           what, rows, dl, dp, norm, DIST_REL_TOL);
-    if (probes) {
-        snprintf(pa, sizeof pa, "%s/%s/probes.csv", root, a);
-        snprintf(pb, sizeof pb, "%s/%s/probes.csv", root, b);
-        double d = dist_csv_diff(pa, pb, 3, 12, 0, &prow);
-        check(d >= 0.0 && d <= 1e-6, "%s: %d probes.csv rows, max abs diff %.3g (want <= 1e-6)", what, prow, d);
-    }
+    if (probes) dist_compare_probes(root, a, b, what);
     if (dpo) {
         snprintf(pa, sizeof pa, "%s/%s/dpo.csv", root, a);
         snprintf(pb, sizeof pb, "%s/%s/dpo.csv", root, b);
@@ -483,6 +519,18 @@ static void dist_check_mpi_train(const char* root, const char* bin) {
     rc2 = dist_run(root, launch, bin, "--resume p1 " DIST_RESUME, "p1_resume", err, sizeof err);
     check(rc1 == 0 && rc2 == 0, "paused by ./train (exit %d), resumed on 2 ranks (exit %d) %s", rc1, rc2, err);
     if (rc1 == 0 && rc2 == 0) dist_compare_runs(root, "one", "p1", "1 process to 10 steps + 2 ranks to 20 vs 1 process", 0, 0);
+
+    // the probes alone on 3 ranks against 1 process: 7 and 17 sequences, so the shares are uneven
+    // (3, 2, 2 of the trajectory set; 4, 3, 3 of the final set's other 10), in forwards of 2
+    const char* po = "--probe-only --init one/pretrain -B 6 --probe-seqs 7 --probe-final-seqs 17 --threads 1";
+    char launch3[256];
+    dist_mpirun(launch3, sizeof launch3, 3);
+    snprintf(args, sizeof args, "%s --out po1", po);
+    rc1 = dist_run(root, "", train_bin(), args, "po1", err, sizeof err);
+    snprintf(args, sizeof args, "%s --out po3", po);
+    rc2 = dist_run(root, launch3, bin, args, "po3", err, sizeof err);
+    check(rc1 == 0 && rc2 == 0, "--probe-only by 1 process (exit %d) and 3 ranks (exit %d) %s", rc1, rc2, err);
+    if (rc1 == 0 && rc2 == 0) dist_compare_probes(root, "po1", "po3", "--probe-only, 3 ranks vs 1 process");
 
     dist_args(args, sizeof args, 5, 0, "--out odd");
     rc = dist_run(root, launch, bin, args, "odd", err, sizeof err);

@@ -73,27 +73,29 @@ static void gpu_check_norm(uint64_t* rng) {
     gpu_free(og);
 }
 
-// probe_assign (the device path in this build) against softmax(normalise(z)·Wᵀ/eps) in double.
+// probe_assign (the device path in this build) against softmax(normalise(z)·Wᵀ/eps) in double, for
+// the second of two draws.
 static void gpu_check_probes(uint64_t* rng) {
     ProbeBins pb;
     int d = 24, nb = 37; // n_bins not a multiple of the CPU's 16-column tiles
-    probe_bins_init(&pb, d, nb, 5);
+    probe_bins_init(&pb, d, nb, 2, PROBE_GAUSSIAN, 5); // draw 1: the second of two
     size_t N = 29;
     float* z = malloc_check(N * (size_t)d * sizeof(float)); // host memory, as probe_pref_add passes
     for (size_t i = 0; i < N * (size_t)d; i++) z[i] = 3.0f * (2.0f * random_f32(rng) - 1.0f);
     for (int k = 0; k < d; k++) z[5 * (size_t)d + (size_t)k] = 0.0f; // a zero row: uniform
     float* zm = managed_copy(z, N * (size_t)d);                      // managed, as hidden states
     float* out = malloc_check(2 * N * (size_t)nb * sizeof(float));
-    probe_assign(&pb, z, N, out);
-    probe_assign(&pb, zm, N, out + N * (size_t)nb);
+    probe_assign(&pb, 1, z, N, out);
+    probe_assign(&pb, 1, zm, N, out + N * (size_t)nb);
+    const float* W1 = pb.W + (size_t)nb * d;
     double worst = 0.0;
     for (size_t r = 0; r < N; r++) {
         double nz = 0.0, e[64], mx = -INFINITY, s = 0.0;
         for (int k = 0; k < d; k++) nz += (double)z[r * d + k] * (double)z[r * d + k];
         for (int j = 0; j < nb; j++) {
             double dot = 0.0;
-            for (int k = 0; k < d; k++) dot += (double)z[r * d + k] * (double)pb.W[(size_t)j * d + k];
-            e[j] = nz > 0.0 ? dot / sqrt(nz) / (double)pb.eps : 0.0;
+            for (int k = 0; k < d; k++) dot += (double)z[r * d + k] * (double)W1[(size_t)j * d + k];
+            e[j] = nz > 0.0 ? dot / sqrt(nz) / (double)pb.eps[1] : 0.0;
             mx = fmax(mx, e[j]);
         }
         for (int j = 0; j < nb; j++) s += (e[j] = exp(e[j] - mx));
@@ -150,7 +152,7 @@ static void gpu_check_checkpoint(const GptRef* r, const char* root) {
     }
     gpt_forward(&m, r->inputs, r->targets, B, T);
     snprintf(dir, sizeof dir, "%s/gpu", root);
-    int rc = gpt_save(&m, dir, err, sizeof err);
+    int rc = gpt_save(&m, dir, -1, err, sizeof err);
     int rc2 = rc ? -1 : gpt_load(&l, dir, err, sizeof err);
     int same = rc2 == 0 && memcmp(l.params_memory, m.params_memory, m.num_parameters * sizeof(float)) == 0;
     int same_logits = 0;
@@ -181,7 +183,7 @@ static void gpu_check_interchange(const char* root) {
     snprintf(dir, sizeof dir, "%s/again", root);
     GPT l;
     int rc = st == 0 ? gpt_load(&l, dir2, err, sizeof err) : -1;
-    int ok = rc == 0 && gpt_save(&l, dir, err, sizeof err) == 0;
+    int ok = rc == 0 && gpt_save(&l, dir, -1, err, sizeof err) == 0;
     char a[400], b[400];
     snprintf(a, sizeof a, "%s/model.safetensors", dir2);
     snprintf(b, sizeof b, "%s/model.safetensors", dir);
@@ -202,7 +204,7 @@ static void gpu_check_interchange(const char* root) {
     gpt_backward(&l, NULL);
     gpt_update(&l, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
     snprintf(dir, sizeof dir, "%s/gpu2", root);
-    ok = gpt_save(&l, dir, err, sizeof err) == 0;
+    ok = gpt_save(&l, dir, -1, err, sizeof err) == 0;
     snprintf(cmd, sizeof cmd, "cp %s/tokenizer.json %s/ && %s --init %s --probe-only --probe-seqs 2 "
              "--probe-bins 4 --threads 1 --out %s/probe >%s/log 2>&1", dir2, dir, train_bin(), dir, root, root);
     st = ok ? run_shell(cmd) : -1;
