@@ -8,7 +8,7 @@
 //
 // Modes besides training: --sample (lib/sample.c), --eval (lib/eval.c), --probe-only, and DPO
 // alone (lib/dpo.c), each on a saved model folder (--init). Sections: configuration and flags;
-// evaluation and sampling; the pre-training stage; throughput; main.
+// evaluation and sampling; the pre-training stage; main.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -690,68 +690,6 @@ static void dpo_check_flags(const TrainConfig* cfg) {
 
 
 // ============================================================================
-// Throughput: achieved FLOP/s and MFU, as llm.c and nanoGPT report them
-
-// The best of a few timed square SGEMMs (gemm.h, the kernels the model runs on, all threads): the
-// matmul limit MFU is measured against, since a CPU has no vendor peak figure to quote. 1536^3 is
-// 7.2 GFLOP per call, large enough to run near the kernel's peak (within a few percent of 2048^3
-// here) and small enough to cost about 0.3 s for 8 timed calls; the best of 8 rather than of 3,
-// because on a shared machine a single call can lose a quarter of its speed (183 vs 240 GFLOP/s
-// measured in two runs of the default ./train a minute apart).
-static double measure_sgemm_gflops(void) {
-    const size_t n = 1536;
-    float* a = malloc_check(n * n * sizeof(float));
-    float* b = malloc_check(n * n * sizeof(float));
-    float* c = malloc_check(n * n * sizeof(float));
-    uint64_t rng = 1;
-    for (size_t i = 0; i < n * n; i++) {
-        a[i] = random_f32(&rng) - 0.5f;
-        b[i] = random_f32(&rng) - 0.5f;
-    }
-    double best = 0.0;
-    for (int r = 0; r < 9; r++) { // the first call is warm-up (page faults, packing buffers)
-        double t0 = time_seconds();
-        sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = time_seconds() - t0;
-        if (r > 0 && dt > 0.0 && 2.0 * (double)n * (double)n * (double)n / dt > best)
-            best = 2.0 * (double)n * (double)n * (double)n / dt;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best * 1e-9;
-}
-
-// Prints tokens/s, GFLOP/s and MFU of the timed pre-training steps. FLOPs per step are
-// (6 N' + 12 L C T) B T (the PaLM paper's appendix B count, as nanoGPT's estimate_mfu): 6 per
-// parameter per token for forward + backward, N' without the position embedding (a lookup, no
-// multiply), plus attention's scores and weighted sum, 12 L C T per token.
-static void print_throughput(const Run* run) {
-    if (run->steps_timed == 0 || run->step_seconds <= 0.0) return;
-    const GPTConfig* g = &run->model.config;
-    double L = g->num_layers, C = g->channels, T = run->shape.T, BT = (double)run->shape.B * T;
-    double nprime = (double)run->model.num_parameters - (double)g->max_seq_len * C;
-    double flops = (6.0 * nprime + 12.0 * L * C * T) * BT;
-    double s_per_step = run->step_seconds / run->steps_timed;
-    double gflops = flops / s_per_step * 1e-9;
-    int measured = run->cfg.peak_gflops <= 0.0f;
-    double peak = measured ? measure_sgemm_gflops() : (double)run->cfg.peak_gflops;
-    printf("           throughput %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s (%.1f GFLOP/step, mean of %d steps)\n",
-           s_per_step * 1e3, BT / s_per_step, gflops, flops * 1e-9, run->steps_timed);
-    int N = dist_size();
-    if (N > 1) // the sum's time on rank 0, waiting for the slowest rank included
-        printf("           all-reduce %.1f ms/step (%.1f%% of a step): %.2f MB of gradients summed over %d ranks\n",
-               run->comm_seconds / run->steps_timed * 1e3, 100.0 * run->comm_seconds / run->step_seconds,
-               (double)run->model.num_parameters * sizeof(float) / 1e6, N);
-    // the limit of N ranks is N times rank 0's (the ranks are assumed alike)
-    if (peak > 0.0)
-        printf("           MFU %.1f%% of %.1f GFLOP/s%s, %s\n", 100.0 * gflops / (peak * N), peak * N,
-               N > 1 ? " (the ranks' limit: rank 0's x ranks)" : "",
-               measured ? "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
-                        : "given by --peak-gflops");
-}
-
-// ============================================================================
 // main
 
 // Sets the OpenMP thread count and returns it. 0 = all the cores this process may run on, shared
@@ -1121,7 +1059,8 @@ static void print_summary(const Run* run) {
     printf("summary    final val loss %.4f nats/token vs n-gram baselines: unigram %.4f, bigram %.4f, trigram %.4f\n",
            run->final_val_loss, ng->h1, ng->h2, ng->h3);
     printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
-    print_throughput(run);
+    print_throughput(&run->model, (size_t)run->shape.B, (size_t)run->shape.T, run->step_seconds, run->comm_seconds,
+                     run->steps_timed, run->cfg.peak_gflops);
     if (run->probes.every > 0)
         printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
                run->probes.seconds, 100.0 * run->probes.seconds / wall, run->dir);

@@ -13,6 +13,7 @@
 
 #include "../data/shards.h"
 #include "dist.h"
+#include "gemm.h"
 #include "util.h"
 
 // ============================================================================
@@ -281,4 +282,63 @@ void progress_step(Progress* pr, int step, float loss, double val, float lr, flo
 
 void progress_break(const Progress* pr) {
     if (pr->tty) printf("\r\033[K");
+}
+
+// ============================================================================
+// Throughput: achieved FLOP/s and MFU, as llm.c and nanoGPT report them
+
+// The best of a few timed square SGEMMs (gemm.h, the kernels the model runs on, all threads): the
+// matmul limit MFU is measured against, since a CPU has no vendor peak figure to quote. 1536^3 is
+// 7.2 GFLOP per call, large enough to run near the kernel's peak (within a few percent of 2048^3
+// here) and small enough to cost about 0.3 s for 8 timed calls; the best of 8 rather than of 3,
+// because on a shared machine a single call can lose a quarter of its speed (183 vs 240 GFLOP/s
+// measured in two runs of the default ./train a minute apart).
+static double measure_sgemm_gflops(void) {
+    const size_t n = 1536;
+    float* a = malloc_check(n * n * sizeof(float));
+    float* b = malloc_check(n * n * sizeof(float));
+    float* c = malloc_check(n * n * sizeof(float));
+    uint64_t rng = 1;
+    for (size_t i = 0; i < n * n; i++) {
+        a[i] = random_f32(&rng) - 0.5f;
+        b[i] = random_f32(&rng) - 0.5f;
+    }
+    double best = 0.0;
+    for (int r = 0; r < 9; r++) { // the first call is warm-up (page faults, packing buffers)
+        double t0 = time_seconds();
+        sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double dt = time_seconds() - t0;
+        if (r > 0 && dt > 0.0 && 2.0 * (double)n * (double)n * (double)n / dt > best)
+            best = 2.0 * (double)n * (double)n * (double)n / dt;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best * 1e-9;
+}
+
+void print_throughput(const GPT* model, size_t B, size_t Tn, double step_seconds, double comm_seconds, int steps_timed,
+                      float peak_gflops) {
+    if (steps_timed == 0 || step_seconds <= 0.0) return;
+    const GPTConfig* g = &model->config;
+    double L = g->num_layers, C = g->channels, T = (double)Tn, BT = (double)B * T;
+    double nprime = (double)model->num_parameters - (double)g->max_seq_len * C;
+    double flops = (6.0 * nprime + 12.0 * L * C * T) * BT;
+    double s_per_step = step_seconds / steps_timed;
+    double gflops = flops / s_per_step * 1e-9;
+    int measured = peak_gflops <= 0.0f;
+    double peak = measured ? measure_sgemm_gflops() : (double)peak_gflops;
+    printf("           throughput %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s (%.1f GFLOP/step, mean of %d steps)\n",
+           s_per_step * 1e3, BT / s_per_step, gflops, flops * 1e-9, steps_timed);
+    int N = dist_size();
+    if (N > 1) // the sum's time on rank 0, waiting for the slowest rank included
+        printf("           all-reduce %.1f ms/step (%.1f%% of a step): %.2f MB of gradients summed over %d ranks\n",
+               comm_seconds / steps_timed * 1e3, 100.0 * comm_seconds / step_seconds,
+               (double)model->num_parameters * sizeof(float) / 1e6, N);
+    // the limit of N ranks is N times rank 0's (the ranks are assumed alike)
+    if (peak > 0.0)
+        printf("           MFU %.1f%% of %.1f GFLOP/s%s, %s\n", 100.0 * gflops / (peak * N), peak * N,
+               N > 1 ? " (the ranks' limit: rank 0's x ranks)" : "",
+               measured ? "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
+                        : "given by --peak-gflops");
 }

@@ -132,4 +132,13 @@ void progress_step(Progress* pr, int step, float loss, double val, float lr, flo
 // Ends a live bar line before other output.
 void progress_break(const Progress* pr);
 
+// Prints tokens/s, GFLOP/s and MFU of steps_timed pre-training steps of B x T tokens that took
+// step_seconds (comm_seconds of them summing gradients over the ranks); MFU against
+// peak_gflops, or when it is <= 0 against our SGEMM measured now. FLOPs per step are
+// (6 N' + 12 L C T) B T (the PaLM paper's appendix B count, as nanoGPT's estimate_mfu): 6 per
+// parameter per token for forward + backward, N' without the position embedding (a lookup, no
+// multiply), plus attention's scores and weighted sum, 12 L C T per token.
+void print_throughput(const GPT* model, size_t B, size_t T, double step_seconds, double comm_seconds, int steps_timed,
+                      float peak_gflops);
+
 #endif // RUN_H
