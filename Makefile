@@ -4,12 +4,23 @@
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       each libFuzzer harness in dev/fuzz/ for FUZZ_SECONDS (default 30); needs clang
 #   make fixtures   regenerate the committed reference fixtures (needs python3-torch, numpy, scipy)
-#   make bench      speed benchmarks side by side with peers (dev/bench.sh)
+#   make bench      speed benchmarks side by side with peers (dev/bench.sh), MPI ranks vs threads (dev/bench_mpi.sh)
 #   make USE_CUBLAS=1        ./train and ./test_gpt with the GPU backend (lib/gpu.cu: CUDA kernels + cuBLAS)
+#   make USE_MPI=1           ./train and ./test_gpt with data parallelism over MPI ranks (mpicc; mpirun -np N ./train)
+#   make train_mpi           the same MPI ./train under its own name, ./train left alone
 #   make train_gpu test_gpt_gpu   the same GPU binaries under their own names, ./train left alone
 #   make clean
 
 CC ?= cc
+# Optional data parallelism over MPI ranks (lib/dist.c, the only file that names MPI): USE_MPI=1
+# compiles everything with mpicc (Debian: openmpi-bin, libopenmpi-dev). Without it lib/dist.c is
+# the one-rank stand-in and nothing links MPI.
+MPICC ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1 && echo yes)
+ifeq ($(USE_MPI),1)
+  CC = $(MPICC)
+  $(info ✓ MPI build: $(MPICC), $(shell $(MPICC) --showme:version 2>/dev/null || $(MPICC) -v 2>&1 | head -1))
+endif
 # -O3, not -Ofast: the tests compare against PyTorch in fp32 and must not depend on fast-math.
 # -march=native: AVX2/AVX-512 code paths where the machine has them.
 OPT ?= -O3 -march=native
@@ -39,8 +50,8 @@ HDR += data/prefs.h
 
 # what ./train's stages share: the flags, the data set and loaders, the training step, the run
 # folder, DPO
-SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c lib/eval.c lib/sample.c
-HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h lib/eval.h lib/sample.h
+SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c lib/eval.c lib/sample.c lib/dist.c
+HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h lib/eval.h lib/sample.h lib/dist.h
 
 # the live page of a run (lib/page.c) and the page's own sources, which lib/embed_page.c inlines
 # into lib/page_html.h at build time: a build output, never committed, so it cannot drift from them
@@ -51,7 +62,7 @@ PAGE_SRC = lib/page.html lib/page.css lib/page.js
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
            tests/probes.c tests/ib.c tests/hf.c tests/use.c tests/train.c tests/dpo.c tests/reliability.c tests/runfolder.c \
-           tests/gpu.c tests/page.c
+           tests/gpu.c tests/page.c tests/dist.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
@@ -62,6 +73,9 @@ CUDA_HOME ?= /usr/local/cuda
 NVCCFLAGS ?= -O3
 GPU_LDLIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 GPU_HDR = lib/gpu.h lib/gpu_emu.h lib/layer_math.h
+ifeq ($(USE_MPI),1)
+  CFLAGS += -DUSE_MPI
+endif
 ifeq ($(USE_CUBLAS),1)
   CFLAGS += -DUSE_CUBLAS
   GPU_OBJ = gpu.o
@@ -76,9 +90,9 @@ EMU_FLAGS = -O2 -std=c++17 -x c++ -DGPU_EMULATE -Wall -Wextra -Wshadow -Wmissing
 .PHONY: all test asan fuzz fuzz-corpus fixtures bench clean FORCE
 all: train
 
-# build_flavor holds "cpu" or "gpu" and changes only when USE_CUBLAS does, so that switching
-# rebuilds ./train and ./test_gpt
-FLAVOR = $(if $(filter 1,$(USE_CUBLAS)),gpu,cpu)
+# build_flavor holds "cpu" or "gpu" (and "+mpi") and changes only when USE_CUBLAS or USE_MPI does,
+# so that switching rebuilds ./train and ./test_gpt
+FLAVOR = $(if $(filter 1,$(USE_CUBLAS)),gpu,cpu)$(if $(filter 1,$(USE_MPI)),+mpi)
 build_flavor: FORCE
 	@test "$$(cat $@ 2>/dev/null)" = "$(FLAVOR)" || echo "$(FLAVOR)" > $@
 
@@ -95,13 +109,23 @@ train: train.c $(SRC) $(HDR) $(GPU_OBJ) build_flavor build_rev
 test_gpt: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) $(GPU_OBJ) build_flavor
 	$(CC) $(CFLAGS) -o $@ $(TEST_SRC) $(SRC) $(GPU_OBJ) $(LDLIBS)
 
-test: train test_gpt $(if $(HAVE_CXX),test_gpt_emu)
+# with MPI installed, the dist section also runs ./train_mpi and ./test_dist_mpi under mpirun
+test: train test_gpt $(if $(HAVE_CXX),test_gpt_emu) $(if $(HAVE_MPI),train_mpi test_dist_mpi)
 	./test_gpt
 ifeq ($(HAVE_CXX),yes)
 	./test_gpt_emu layers model gpu
 else
 	@echo "SKIP the GPU backend under CPU emulation (./test_gpt_emu) because no C++ compiler ($(CXX)) was found"
 endif
+
+# The MPI binaries: ./train_mpi (what make USE_MPI=1 builds as ./train) and ./test_dist_mpi, the
+# check of lib/dist.c's sums and gathers across ranks (tests/dist_mpi.c, run by tests/dist.c).
+MPI_CFLAGS = $(filter-out -DUSE_MPI -DUSE_CUBLAS,$(CFLAGS)) -DUSE_MPI
+train_mpi: train.c $(SRC) $(HDR) build_rev
+	$(MPICC) $(MPI_CFLAGS) $(REV_FLAG) -o $@ train.c $(SRC) -lm
+
+test_dist_mpi: tests/dist_mpi.c lib/dist.c lib/dist.h lib/util.c lib/util.h
+	$(MPICC) $(MPI_CFLAGS) -o $@ tests/dist_mpi.c lib/dist.c lib/util.c -lm
 
 # a build tool, compiled for this machine and run here; nothing of it is linked into ./train
 embed_page: lib/embed_page.c lib/util.c lib/util.h
@@ -128,7 +152,7 @@ test_gpt_gpu: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) gpu.o
 # Sanitizer build: -O1 -g keeps reports readable; OpenMP stays on so the threaded paths are checked.
 ASAN = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_CFLAGS = $(ASAN) -std=gnu11 -fno-math-errno $(WARN) $(if $(filter yes,$(OPENMP)),-fopenmp)
-asan: train_asan test_gpt_asan
+asan: train_asan test_gpt_asan $(if $(HAVE_MPI),train_mpi test_dist_mpi)
 	TRAIN_BIN=./train_asan ASAN_OPTIONS=detect_leaks=1 ./test_gpt_asan
 
 train_asan: train.c $(SRC) $(HDR) build_rev
@@ -184,9 +208,10 @@ fixtures:
 
 bench:
 	bash dev/bench.sh
+	bash dev/bench_mpi.sh
 
 clean:
-	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu build_flavor build_rev *.o
+	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu train_mpi test_dist_mpi build_flavor build_rev *.o
 	rm -f embed_page lib/page_html.h
 	rm -f $(DEV_TOOLS) dev/bench_matmul
 	rm -rf dev/fuzz/out

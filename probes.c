@@ -474,13 +474,13 @@ static void assign_rows(ProbeRun* pr, ProbeRows* r, int l, const float* z, size_
         probe_assign(b, s, z, n, r->p[l * b->seeds + s] + first * (size_t)b->n_bins);
 }
 
-void probe_states_add(ProbeRun* pr, const float* const* states, const int* tokens, size_t B, size_t T) {
+size_t probe_labels_add(ProbeRun* pr, const int* tokens, size_t B, size_t T) {
     if (T < PROBE_FIRST + PROBE_TAIL + 1)
-        fatal("probe_states_add: T=%zu < %d leaves no position p in [%d, T-%d)", T, PROBE_FIRST + PROBE_TAIL + 1,
+        fatal("probe_labels_add: T=%zu < %d leaves no position p in [%d, T-%d)", T, PROBE_FIRST + PROBE_TAIL + 1,
               PROBE_FIRST, PROBE_TAIL);
     for (size_t i = 0; i < B * T; i++)
-        if (tokens[i] < 0) fatal("probe_states_add: negative token id %d at %zu", tokens[i], i);
-    const size_t P = T - PROBE_FIRST - PROBE_TAIL, C = (size_t)pr->bins->d;
+        if (tokens[i] < 0) fatal("probe_labels_add: negative token id %d at %zu", tokens[i], i);
+    const size_t P = probe_rows_per_seq(T);
     ProbeRows* r = &pr->grams;
     size_t first = rows_grow(r, B * P, pr->num_states * pr->bins->seeds, pr->bins->n_bins);
     TupleIds* ti = pr->tuples;
@@ -496,6 +496,14 @@ void probe_states_add(ProbeRun* pr, const float* const* states, const int* token
             r->unit[row] = (int32_t)row;
         }
     }
+    return first;
+}
+
+void probe_states_assign(ProbeRun* pr, const float* const* states, size_t first, size_t B, size_t T) {
+    const size_t P = probe_rows_per_seq(T), C = (size_t)pr->bins->d;
+    ProbeRows* r = &pr->grams;
+    if (first + B * P > r->n)
+        fatal("probe_states_assign: rows %zu .. %zu, only %zu labelled", first, first + B * P, r->n);
     // the probed rows of each sequence are contiguous: gather them and assign in one product
     float* z = malloc_check(B * P * C * sizeof(float));
     for (int l = 0; l < pr->num_states; l++) {
@@ -506,12 +514,26 @@ void probe_states_add(ProbeRun* pr, const float* const* states, const int* token
     free(z);
 }
 
-void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t B, size_t T) {
-    check_model(pr, model, B, T, "probe_layers_add");
+void probe_states_add(ProbeRun* pr, const float* const* states, const int* tokens, size_t B, size_t T) {
+    probe_states_assign(pr, states, probe_labels_add(pr, tokens, B, T), B, T);
+}
+
+void probe_layers_assign(ProbeRun* pr, const GPT* model, size_t first, size_t B, size_t T) {
+    check_model(pr, model, B, T, "probe_layers_assign");
     const float** states = malloc_check((size_t)pr->num_states * sizeof(float*));
     for (int l = 0; l < pr->num_states; l++) states[l] = gpt_hidden_state(model, l);
-    probe_states_add(pr, states, tokens, B, T);
+    probe_states_assign(pr, states, first, B, T);
     free(states);
+}
+
+void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t B, size_t T) {
+    check_model(pr, model, B, T, "probe_layers_add");
+    probe_layers_assign(pr, model, probe_labels_add(pr, tokens, B, T), B, T);
+}
+
+size_t probe_rows_resize(ProbeRun* pr, ProbeRows* r, size_t n) {
+    if (n < r->n) fatal("probe_rows_resize: %zu rows, fewer than the %zu there are", n, r->n);
+    return rows_grow(r, n - r->n, pr->num_states * pr->bins->seeds, pr->bins->n_bins);
 }
 
 void probe_pref_add(ProbeRun* pr, const GPT* model, const int* mask, const int* chosen, const int* unit, size_t B,

@@ -145,6 +145,19 @@ void probe_layers_add(ProbeRun* pr, const GPT* model, const int* tokens, size_t 
 // The same from explicit hidden states: states[l] is (B, T, C) for l = 0..L (any source).
 void probe_states_add(ProbeRun* pr, const float* const* states, const int* tokens, size_t B, size_t T);
 
+// The two halves of probe_states_add, for data-parallel probing (lib/probe_run.c): the labels
+// (cheap) of every sequence can be added by every process, in order, and the assignments (the
+// cost, after a forward) by each process for its own sequences, the others' rows then copied in.
+// probe_labels_add adds the B P rows of B sequences (P = probe_rows_per_seq(T)) with their labels
+// and units, the assignments not yet filled, and returns the first; probe_states_assign fills the
+// assignments of the rows of B sequences from row first on, states[l] (B, T, C) as above.
+static inline size_t probe_rows_per_seq(size_t T) { return T - PROBE_FIRST - PROBE_TAIL; }
+size_t probe_labels_add(ProbeRun* pr, const int* tokens, size_t B, size_t T);
+void probe_states_assign(ProbeRun* pr, const float* const* states, size_t first, size_t B, size_t T);
+// probe_states_assign from the hidden states of gpt_forward_hidden(model, ..., B, T).
+void probe_layers_assign(ProbeRun* pr, const GPT* model, size_t first, size_t B, size_t T);
+// Grows r (pr->grams or pr->pref) to n rows (n >= r->n), the new ones unset; returns the old count.
+size_t probe_rows_resize(ProbeRun* pr, ProbeRows* r, size_t n);
 // After gpt_forward_hidden(model, tokens, B, T) on preference sequences: adds the positions with
 // mask[b*T + t] != 0 (the response tokens) of every hidden state, labelled by chosen[b] (1 chosen,
 // 0 rejected). unit[b] names the pair-side of row b (distinct across calls); the null permutes the

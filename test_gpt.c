@@ -54,6 +54,7 @@ static const struct {
     {"runfolder", test_runfolder},     // tests/runfolder.c: overwrite, lock, DPO resume, SIGTERM, --steps
     {"gpu", test_gpu},                 // tests/gpu.c: the GPU backend (GPU builds only)
     {"page", test_page},               // tests/page.c: the run's page, the compare page, the browser test
+    {"dist", test_dist},               // tests/dist.c: gradient accumulation, data parallelism on MPI
 };
 enum { NUM_SECTIONS = sizeof sections / sizeof sections[0] };
 

@@ -2,11 +2,13 @@
 // default), logging to a run folder (see README.md, "The run folder"); checkpoints, exact resume,
 // samples; then the DPO stage (lib/dpo.c). What the stages share lives beside: the flag parser in
 // lib/flags.c, the data and its loaders in data/dataset.c, the optimisation step in lib/step.c, the
-// run folder's files (training state, CSV logs, progress, probes) in lib/run.c.
+// run folder's files (training state, CSV logs, progress, probes) in lib/run.c, the ranks of a
+// data-parallel job (mpirun, make USE_MPI=1) in lib/dist.c: every rank runs this same program on its
+// share of every batch; rank 0 alone prints and writes the run folder.
 //
 // Modes besides training: --sample (lib/sample.c), --eval (lib/eval.c), --probe-only, and DPO
 // alone (lib/dpo.c), each on a saved model folder (--init). Sections: configuration and flags;
-// evaluation and sampling; the pre-training stage; throughput; main.
+// evaluation and sampling; the pre-training stage; main.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -23,6 +25,7 @@
 #endif
 
 #include "data/dataset.h"
+#include "lib/dist.h"
 #include "lib/dpo.h"
 #include "lib/flags.h"
 #include "lib/gemm.h"
@@ -70,7 +73,8 @@ typedef struct {
     const char* model; // preset name
     int L, C, H, T;    // overrides of the preset (-1 = preset, or the --init checkpoint)
     // optimisation
-    int B;             // batch size (-1 = preset)
+    int B;             // batch size (-1 = preset): sequences per step over all ranks
+    int grad_accum;    // micro-batches per step on each rank (gradient accumulation)
     int steps;         // optimisation steps (-1 = preset)
     float lr;          // peak learning rate (-1 = preset)
     int warmup;        // linear warm-up steps (-1 = 5% of steps)
@@ -139,6 +143,7 @@ static const TrainConfig DEFAULTS = {
     .H = -1,
     .T = -1,
     .B = -1,
+    .grad_accum = 1,
     .steps = -1,
     .lr = -1.0f,
     .warmup = -1,
@@ -204,7 +209,8 @@ static const FlagSpec FLAGS[] = {
     {"-C", ARG_INT, OFF(C), 1, 16384, 0, "N", "channels"},
     {"-H", ARG_INT, OFF(H), 1, 1024, 0, "N", "attention heads (must divide C)"},
     {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
-    {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step)"},
+    {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step, over all MPI ranks)"},
+    {"--grad-accum", ARG_INT, OFF(grad_accum), 1, 65536, 1, "K", "run each step's batch as K micro-batches per rank (less memory)"},
     {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
     {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 1e9, 0, "F", "peak learning rate"},
     {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
@@ -395,23 +401,29 @@ static GPTConfig read_model_config(const char* dir) {
 // ============================================================================
 // Evaluation and sampling
 
-// Mean cross-entropy (nats/token) over every target of the val set.
-static double evaluate(GPT* model, const ValSet* vs) {
-    double sum = 0.0;
-    size_t count = 0;
-    for (size_t b = 0; b < vs->num_batches; b++) {
-        size_t off = b * vs->B * vs->T;
-        gpt_forward(model, vs->inputs + off, vs->targets + off, vs->B, vs->T);
-        sum += (double)model->mean_loss * (double)model->num_valid;
-        count += model->num_valid;
-    }
-    return count ? sum / (double)count : NAN;
+// Mean cross-entropy (nats/token) over every target of the val set: each rank evaluates its share
+// of every batch, in forwards of at most `rows` rows (a training micro-batch, so that evaluation
+// needs no more memory than a step), and the sums are added over the ranks.
+static double evaluate(GPT* model, const ValSet* vs, size_t rows) {
+    size_t lo, hi;
+    dist_share(vs->B, &lo, &hi);
+    double acc[2] = {0.0, 0.0}; // summed loss, targets
+    for (size_t b = 0; b < vs->num_batches; b++)
+        for (size_t r = lo; r < hi; r += rows) {
+            size_t n = hi - r < rows ? hi - r : rows, off = (b * vs->B + r) * vs->T;
+            gpt_forward(model, vs->inputs + off, vs->targets + off, n, vs->T);
+            acc[0] += (double)model->mean_loss * (double)model->num_valid;
+            acc[1] += (double)model->num_valid;
+        }
+    dist_sum_doubles(acc, 2);
+    return acc[1] > 0.0 ? acc[0] / acc[1] : NAN;
 }
 
 // A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
 // document separator), printed under title.
 static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
                              const char* title, Page* page) {
+    if (!dist_root()) return; // the other ranks' samples would go nowhere
     size_t np = 0;
     int* prompt = tok_encode(tok, "\n\n", 2, &np);
     int n = 0;
@@ -428,6 +440,7 @@ static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig
 typedef struct {
     TrainConfig cfg;
     RunShape shape;
+    size_t micro_rows; // B / (ranks x --grad-accum): the sequences of one forward on one rank
     char dir[4096];  // run folder
     Dataset data;
     GPT model;
@@ -442,6 +455,7 @@ typedef struct {
     double final_val_loss;
     double t_start;
     double step_seconds; // wall time of the timed pre-training steps (the first of this process is warm-up)
+    double comm_seconds; // of which summing gradients over the ranks
     int steps_timed;     // how many steps step_seconds covers
 } Run;
 
@@ -489,13 +503,28 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     return h;
 }
 
-// Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
-static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+// Stops every rank unless all of them hold the same parameters (they must, after every step: the
+// same start, the same summed gradients). Every rank calls it.
+static void check_ranks_agree(const GPT* model) {
+    dist_check_same_floats(model->params_memory, model->num_parameters, "the parameters");
+}
+
+// The files of save_checkpoint.
+static void write_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
     char path[4200], err[4600];
     path_join(path, sizeof path, run->dir, "pretrain");
     save_model_folder(&run->model, run->data.tok, path);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
+}
+
+// Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
+// Every rank calls it: the ranks' parameters are compared, rank 0 writes, and the others wait
+// until it has (DPO then reads DIR/pretrain/ on every rank).
+static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
+    check_ranks_agree(&run->model);
+    if (dist_root()) write_checkpoint(run, step, dl, sample_rng);
+    dist_barrier();
 }
 
 // The advice of a numerical fault's message (train_step stops the run): which checkpoint is kept.
@@ -508,10 +537,11 @@ static void set_fault_hint(TrainStep* ts, const Run* run, int last_saved) {
     else snprintf(ts->hint, sizeof ts->hint, "stopping. No checkpoint was written yet; try a lower --lr.");
 }
 
-// Pre-trains run->model for the configured steps: per step a batch, forward, then the shared step
-// (backward, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C, SIGTERM
-// or --pause-at saves and exits 0. The learning rate follows the schedule of sched_steps steps:
-// the steps that --resume --steps added to a run run at its final rate.
+// Pre-trains run->model for the configured steps: per step a batch (the same on every rank, which
+// takes its share), then the shared step (forward and backward per micro-batch, the sum over the
+// ranks, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C, SIGTERM,
+// SIGUSR1 or --pause-at saves and exits 0. The learning rate follows the schedule of sched_steps
+// steps: the steps that --resume --steps added to a run run at its final rate.
 static void pretrain_stage(Run* run) {
     const TrainConfig* cfg = &run->cfg;
     const RunShape* s = &run->shape;
@@ -530,9 +560,13 @@ static void pretrain_stage(Run* run) {
         sample_rng = run->sample_rng;
     }
     TrainStep ts;
-    train_step_init(&ts, s->sched_steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, "step",
-                    run->start_step);
+    train_step_init(&ts, s->sched_steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, cfg->grad_accum,
+                    "step", run->start_step);
+    ts.interrupt = run_interrupt_flag();
     set_fault_hint(&ts, run, run->start_step);
+    size_t b = run->micro_rows;
+    MeanLossBatch micro; // this rank's share of each batch the loader draws into its buffers
+    mean_loss_batch_init(&micro, train.inputs, train.targets, B, T, cfg->grad_accum);
     Progress pr;
     progress_init(&pr, run->start_step, s->steps, (double)(B * T));
     run_catch_signals();
@@ -540,7 +574,7 @@ static void pretrain_stage(Run* run) {
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
         int news = 0; // something for the page: a val loss, a probe step, a sample
-        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val), news = 1;
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val, b), news = 1;
         if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain"), news = 1;
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
             char title[64];
@@ -552,35 +586,36 @@ static void pretrain_stage(Run* run) {
 
         double t0 = time_seconds();
         loader_next(&train);
-        gpt_forward(model, train.inputs, train.targets, B, T);
-        StepResult r = train_step(&ts, model, step, model->mean_loss, NULL, t0);
+        StepResult r = train_step(&ts, model, step, mean_loss_micro, &micro, t0);
         double row[6] = {r.loss, val_loss, r.lr, r.norm, r.ms, (double)(B * T) / (r.ms / 1000.0)};
-        log_row(run->csv, run->csv_path, step, "pretrain", row, 6);
+        if (dist_root()) log_row(run->csv, run->csv_path, step, "pretrain", row, 6);
         progress_step(&pr, step, r.loss, val_loss, r.lr, r.norm, r.ms);
 
         int done = step + 1;
         if (news) page_update(&run->page, "live", "pretrain", done, s->steps);
         // (after the last step there is nothing to pause: the run finishes and saves as usual)
-        int stop = done < s->steps && (run_interrupted() || (cfg->pause_at > 0 && done == cfg->pause_at));
+        int stop = done < s->steps && (r.interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
             save_checkpoint(run, done, &train, sample_rng);
             set_fault_hint(&ts, run, done);
         }
         if (stop) {
-            page_update(&run->page, run_interrupted() ? "interrupted" : "paused", "pretrain", done, s->steps);
+            page_update(&run->page, r.interrupted ? "interrupted" : "paused", "pretrain", done, s->steps);
             progress_break(&pr);
             printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
-                   run_interrupted() ? run_interrupt_name() : "paused", done, s->steps, run->dir, run->dir);
-            exit(0);
+                   r.interrupted ? run_interrupt_name() : "paused", done, s->steps, run->dir, run->dir);
+            dist_exit(0);
         }
     }
     run->step_seconds = ts.seconds;
+    run->comm_seconds = ts.comm_seconds;
     run->steps_timed = ts.timed;
+    mean_loss_batch_free(&micro);
 
     // final evaluation, after the last update, logged as a row of its own
-    run->final_val_loss = evaluate(model, &val);
+    run->final_val_loss = evaluate(model, &val, b);
     double row[6] = {NAN, run->final_val_loss, NAN, NAN, NAN, NAN};
-    log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
+    if (dist_root()) log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
     // the last probe row of the stage comes from exactly the weights saved for it
     probes_measure_end(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
@@ -645,67 +680,21 @@ static void dpo_check_flags(const TrainConfig* cfg) {
 
 
 // ============================================================================
-// Throughput: achieved FLOP/s and MFU, as llm.c and nanoGPT report them
-
-// The best of a few timed square SGEMMs (gemm.h, the kernels the model runs on, all threads): the
-// matmul limit MFU is measured against, since a CPU has no vendor peak figure to quote. 1536^3 is
-// 7.2 GFLOP per call, large enough to run near the kernel's peak (within a few percent of 2048^3
-// here) and small enough to cost about 0.3 s for 8 timed calls; the best of 8 rather than of 3,
-// because on a shared machine a single call can lose a quarter of its speed (183 vs 240 GFLOP/s
-// measured in two runs of the default ./train a minute apart).
-static double measure_sgemm_gflops(void) {
-    const size_t n = 1536;
-    float* a = malloc_check(n * n * sizeof(float));
-    float* b = malloc_check(n * n * sizeof(float));
-    float* c = malloc_check(n * n * sizeof(float));
-    uint64_t rng = 1;
-    for (size_t i = 0; i < n * n; i++) {
-        a[i] = random_f32(&rng) - 0.5f;
-        b[i] = random_f32(&rng) - 0.5f;
-    }
-    double best = 0.0;
-    for (int r = 0; r < 9; r++) { // the first call is warm-up (page faults, packing buffers)
-        double t0 = time_seconds();
-        sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = time_seconds() - t0;
-        if (r > 0 && dt > 0.0 && 2.0 * (double)n * (double)n * (double)n / dt > best)
-            best = 2.0 * (double)n * (double)n * (double)n / dt;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best * 1e-9;
-}
-
-// Prints tokens/s, GFLOP/s and MFU of the timed pre-training steps. FLOPs per step are
-// (6 N' + 12 L C T) B T (the PaLM paper's appendix B count, as nanoGPT's estimate_mfu): 6 per
-// parameter per token for forward + backward, N' without the position embedding (a lookup, no
-// multiply), plus attention's scores and weighted sum, 12 L C T per token.
-static void print_throughput(const Run* run) {
-    if (run->steps_timed == 0 || run->step_seconds <= 0.0) return;
-    const GPTConfig* g = &run->model.config;
-    double L = g->num_layers, C = g->channels, T = run->shape.T, BT = (double)run->shape.B * T;
-    double nprime = (double)run->model.num_parameters - (double)g->max_seq_len * C;
-    double flops = (6.0 * nprime + 12.0 * L * C * T) * BT;
-    double s_per_step = run->step_seconds / run->steps_timed;
-    double gflops = flops / s_per_step * 1e-9;
-    int measured = run->cfg.peak_gflops <= 0.0f;
-    double peak = measured ? measure_sgemm_gflops() : (double)run->cfg.peak_gflops;
-    printf("           throughput %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s (%.1f GFLOP/step, mean of %d steps)\n",
-           s_per_step * 1e3, BT / s_per_step, gflops, flops * 1e-9, run->steps_timed);
-    if (peak > 0.0)
-        printf("           MFU %.1f%% of %.1f GFLOP/s, %s\n", 100.0 * gflops / peak, peak,
-               measured ? "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
-                        : "given by --peak-gflops");
-}
-
-// ============================================================================
 // main
 
-// Sets the OpenMP thread count (0 = all cores) and returns it.
+// Sets the OpenMP thread count and returns it. 0 = all the cores this process may run on, shared
+// out between the ranks on this machine unless mpirun has bound each rank to its own cores.
 static int setup_threads(int threads) {
 #ifdef _OPENMP
-    if (threads <= 0) threads = omp_get_num_procs();
+    int procs = omp_get_num_procs(); // the cores of this process's CPU affinity
+    if (threads <= 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = procs == online ? procs / dist_local_size() : procs;
+        if (threads < 1) threads = 1;
+    }
+    if (threads > procs && dist_size() > 1)
+        printf("note: %d threads on %d core%s (this rank's CPU affinity: see mpirun's --bind-to in README.md)\n",
+               threads, procs, procs == 1 ? "" : "s");
     omp_set_num_threads(threads);
     return threads;
 #else
@@ -738,6 +727,16 @@ static void resolve_dir(Run* run, int claim) {
     if (!cfg->resume && !cfg->out && claim && !cfg->dry_run) run_folder_claim(run->dir, "--out", 1, cfg->overwrite);
 }
 
+// Loads the run's data (dataset_load) on every rank: rank 0 first, since it may train the tokenizer
+// and write the cache, then the others, which read that cache where the machines share the
+// folder (or build the same one). Every rank must end with the same data.
+static void load_data(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_dir, int eot_special) {
+    if (dist_root()) dataset_load(ds, input, vocab, val_frac, tok_dir, eot_special);
+    dist_barrier();
+    if (!dist_root()) dataset_load(ds, input, vocab, val_frac, tok_dir, eot_special);
+    dist_check_same(ds->hash, "the data (text, tokenizer and split)");
+}
+
 // The flags --resume accepts: those that do not change the trajectory, and --steps, which extends
 // a run (resume_run checks how).
 static void check_resume_flags(const Run* run, const unsigned char* given) {
@@ -767,7 +766,8 @@ static void settings_from_state(Run* run, const TrainStateHeader* h, const unsig
     cfg->probe_every = h->probe_every;
     cfg->probe_seqs = h->probe_seqs;
     cfg->probe_bins = h->probe_bins;
-    if (!flag_given(given, "--threads")) cfg->threads = h->threads;
+    // (threads per rank: on another rank count the state's figure would not fit the cores)
+    if (!flag_given(given, "--threads") && dist_size() == 1) cfg->threads = h->threads;
     run->dpo = h->dpo;
     // the DPO stage as it was set when the run started
     cfg->dpo_steps = h->dpo.wanted ? h->dpo.steps : 0;
@@ -819,6 +819,7 @@ static int resume_run(Run* run, const unsigned char* given) {
     float *params, *m, *v;
     state_load(run->cfg.resume, &h, &params, &m, &v);
     TrainConfig* cfg = &run->cfg;
+    h.model[sizeof h.model - 1] = '\0';
     settings_from_state(run, &h, given);
     extend_run(run, &h, given);
     char tok_dir[4200];
@@ -829,10 +830,10 @@ static int resume_run(Run* run, const unsigned char* given) {
     if (!pretraining && !run->dpo.wanted) {
         printf("%s: the run already finished its %d steps; nothing to resume (--steps N extends it)\n", cfg->resume,
                h.steps);
-        exit(0);
+        dist_exit(0);
     }
     if (pretraining) { // the DPO stage alone needs no data
-        dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_dir, !cfg->eot_as_text);
+        load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_dir, !cfg->eot_as_text);
         if (run->data.hash != h.data_hash)
             fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
                   run->data.source);
@@ -850,7 +851,7 @@ static int resume_run(Run* run, const unsigned char* given) {
     run->loader_pos = h.loader_pos;
     run->sample_rng = h.sample_rng;
     cfg->threads = setup_threads(cfg->threads);
-    if (cfg->threads != h.threads)
+    if (cfg->threads != h.threads && dist_size() == 1)
         printf("note: %d threads now, %d before: the losses may differ from an uninterrupted run in the last bits\n",
                cfg->threads, h.threads);
     return pretraining;
@@ -869,7 +870,7 @@ static void new_run(Run* run, const unsigned char* given) {
         if (flag_given(given, "--vocab"))
             error_usage("--vocab cannot be combined with --init (the tokenizer is %s's)", cfg->init);
     }
-    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init, !cfg->eot_as_text);
+    load_data(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init, !cfg->eot_as_text);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
     memset(&run->dpo, 0, sizeof run->dpo);
     if (dpo_wanted(cfg)) {
@@ -911,16 +912,21 @@ static void print_config(const Run* run, RunMode mode, size_t mem) {
         if (s->finetune)
             printf("           (fine-tuning: lr is %g x the %s preset's %g, --lr sets it; B and steps are the preset's)\n",
                    (double)FINETUNE_LR_FRAC, s->preset, (double)(s->lr / FINETUNE_LR_FRAC));
-        printf("memory     %s estimated (parameters, gradients, AdamW moments, activations, tokens%s)\n", mem_s,
-               run->dpo.wanted ? "; DPO's 2x batch and reference model" : "");
+        printf("memory     %s estimated%s (parameters, gradients, AdamW moments, activations, tokens%s)\n", mem_s,
+               dist_size() > 1 ? " per rank" : "", run->dpo.wanted ? "; DPO's 2x batch and reference model" : "");
     } else {
         if (mode == MODE_PROBE || cfg->probe_every != 0)
             printf("probes     %d sequences of T%d from the start of the val split, %d bins\n", cfg->probe_seqs, s->T,
                    cfg->probe_bins);
-        printf("memory     %s estimated (parameters and the activations of a forward over B%d x T%d)\n", mem_s, s->B,
-               s->T);
+        printf("memory     %s estimated%s (parameters and the activations of a forward over B%zu x T%d)\n", mem_s,
+               dist_size() > 1 ? " per rank" : "", run->micro_rows, s->T);
     }
-    printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
+    if (dist_size() > 1 || cfg->grad_accum > 1)
+        printf("batch      B%d = %d rank%s x %d micro-batch%s x %zu sequences per forward%s%s\n", s->B, dist_size(),
+               dist_size() == 1 ? "" : "s", cfg->grad_accum, cfg->grad_accum == 1 ? "" : "es", run->micro_rows,
+               dist_describe() ? "; " : "", dist_describe() ? dist_describe() : "");
+    printf("seed       %llu, threads %d%s\n", (unsigned long long)cfg->seed, cfg->threads,
+           dist_size() > 1 ? " per rank" : "");
     if (mode != MODE_EVAL || cfg->probe_every != 0) printf("run folder %s/\n", run->dir);
     fflush(stdout);
 }
@@ -932,6 +938,7 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
         .pairs = cfg->dpo,
         .steps = cfg->dpo_steps,
         .batch = cfg->dpo_batch,
+        .micro = cfg->grad_accum,
         .T = T,
         .lr = cfg->dpo_lr,
         .min_lr_frac = cfg->min_lr_frac,
@@ -952,31 +959,47 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
     };
 }
 
-// Bytes the run needs at its peak, and its parts (at most 2) for a refusal that names what does
+// A usage error unless a batch of `batch` (what: "-B", "--dpo-batch") splits evenly over the ranks
+// and their --grad-accum micro-batches; returns the size of one micro-batch.
+static int split_batch(int batch, int K, const char* what) {
+    int N = dist_size();
+    if (batch % (N * K) != 0)
+        error_usage("%s %d does not split over %d rank%s x --grad-accum %d: it must be a multiple of %d", what, batch,
+                    N, N == 1 ? "" : "s", K, N * K);
+    return batch / (N * K);
+}
+
+// Bytes one rank needs at its peak, and its parts (at most 2) for a refusal that names what does
 // not fit: pre-training and the DPO stage after it, or one forward for the modes without training.
 // Both count the tokens of the data (4 bytes each, both splits, and the fixed val set's inputs and
 // targets) and tokenizer.json's text; the text itself is freed before the model is allocated.
+// A rank's forwards hold micro_rows sequences; the ranks on this machine share its memory, so each
+// part is judged against its share of what is available.
 static size_t run_memory(const Run* run, RunMode mode, MemPart* parts, int* nparts) {
     const GPTConfig* g = &run->shape.gpt;
-    size_t B = (size_t)run->shape.B, T = (size_t)run->shape.T, avail = memory_available();
+    size_t rows = run->micro_rows, T = (size_t)run->shape.T, avail = memory_available() / (size_t)dist_local_size();
+    size_t split = (size_t)run->shape.B / rows; // ranks x micro-batches
     int training = mode == MODE_TRAIN;
-    size_t data = (run->data.n_train + run->data.n_val + 2 * (size_t)run->cfg.eval_batches * B * T) * sizeof(int) +
+    size_t data = (run->data.n_train + run->data.n_val + 2 * (size_t)run->cfg.eval_batches * (size_t)run->shape.B * T) *
+                      sizeof(int) +
                   run->data.tok_json_len;
-    size_t mem = gpt_memory_estimate(g, B, T, training) + data;
+    size_t mem = gpt_memory_estimate(g, rows, T, training) + data;
     parts[0] = (MemPart){.bytes = mem};
     snprintf(parts[0].what, sizeof parts[0].what, "%s (B%zu x T%zu)",
-             training ? "pre-training (parameters, gradients, AdamW moments, activations)" : "the model's forward", B, T);
-    size_t lo = 0, hi = B - 1; // the largest batch that fits (the estimate grows with it)
+             training ? "pre-training (parameters, gradients, AdamW moments, activations)" : "the model's forward", rows,
+             T);
+    size_t lo = 0, hi = rows - 1; // the largest forward that fits (the estimate grows with it)
     while (avail && lo < hi) {
         size_t mid = lo + (hi - lo + 1) / 2;
         if (gpt_memory_estimate(g, mid, T, training) + data <= avail) lo = mid;
         else hi = mid - 1;
     }
-    if (lo > 0) snprintf(parts[0].fix, sizeof parts[0].fix, "-B %zu fits", lo);
+    if (lo > 0) snprintf(parts[0].fix, sizeof parts[0].fix, "-B %zu fits", lo * split);
     else snprintf(parts[0].fix, sizeof parts[0].fix, "use a smaller -T or model");
     *nparts = 1;
     if (run->dpo.wanted) {
-        parts[1] = dpo_memory_part(g, mem, run->dpo.batch, (int)T, run->dpo.pairs[0] ? 0 : run->dpo.n_prompts, avail);
+        parts[1] = dpo_memory_part(g, mem, run->dpo.batch, dist_size() * run->cfg.grad_accum, (int)T,
+                                   run->dpo.pairs[0] ? 0 : run->dpo.n_prompts, avail);
         mem = parts[1].bytes;
         *nparts = 2;
     }
@@ -986,6 +1009,7 @@ static size_t run_memory(const Run* run, RunMode mode, MemPart* parts, int* npar
 // Writes DIR/run.json, how the run was made: every flag's resolved value (the "auto" ones as the run
 // uses them) at the top level, then the data, the model and the build as objects of their own.
 static void write_run_json(const Run* run, RunMode mode) {
+    if (!dist_root()) return; // rank 0 writes the run folder
     TrainConfig r = run->cfg;
     const RunShape* s = &run->shape;
     const GPTConfig* g = &run->model.config;
@@ -1034,7 +1058,7 @@ static void write_run_json(const Run* run, RunMode mode) {
 // baselines.csv.
 static void open_run_folder(Run* run, RunMode mode) {
     char err[512];
-    if (make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
+    if (dist_root() && make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
     const TrainConfig* cfg = &run->cfg;
     int probe_every = cfg->probe_every >= 0 ? cfg->probe_every : run->shape.steps / 20 > 0 ? run->shape.steps / 20 : 1;
     ProbeSettings ps = {.n_bins = cfg->probe_bins, .seeds = cfg->probe_seeds, .traj_seqs = cfg->probe_seqs,
@@ -1044,12 +1068,12 @@ static void open_run_folder(Run* run, RunMode mode) {
                     cfg->probe_calibration);
     // a resumed run continues with its own bins file, whatever the defaults are now
     if (probe_every == 0 || run->start_step == 0 || probes_load(&run->probes, run->dir, &run->model.config,
-                                                                (size_t)run->shape.B) != 0)
+                                                                run->micro_rows) != 0)
         probes_init(&run->probes, run->dir, run->data.val, run->data.n_val, &run->model.config, (size_t)run->shape.T,
-                    (size_t)run->shape.B, probe_every, &ps, run->start_step);
+                    run->micro_rows, probe_every, &ps, run->start_step);
     else {
         run->probes.every = probe_every;
-        restart_csv(run->probes.csv, PROBE_CSV_HEADER, run->start_step, 0);
+        if (dist_root()) restart_csv(run->probes.csv, PROBE_CSV_HEADER, run->start_step, 0);
     }
     run->probes.corrected_plots = cfg->plot_corrected;
     if (cfg->ib_bound) probes_ib_bound(&run->probes, run->dir, run->data.train, run->data.n_train, cfg->probe_bins);
@@ -1060,8 +1084,10 @@ static void open_run_folder(Run* run, RunMode mode) {
 // run's page.
 static void open_logs(Run* run) {
     path_join(run->csv_path, sizeof run->csv_path, run->dir, "train.csv");
-    run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, (CsvKeep){{run->start_step, 0}});
-    dataset_write_baselines(&run->data, run->dir);
+    if (dist_root()) {
+        run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, (CsvKeep){{run->start_step, 0}});
+        dataset_write_baselines(&run->data, run->dir);
+    }
     const NgramStats* ng = &run->data.ngram;
     printf("baselines  val cross-entropy of n-gram models: unigram %.4f, bigram %.4f, trigram %.4f nats/token\n"
            "           (a fresh model starts near ln V = %.4f)\n",
@@ -1076,6 +1102,7 @@ static void open_logs(Run* run) {
 
 // The closing summary: final val loss against the baselines, time, memory, throughput, probes.
 static void print_summary(const Run* run) {
+    if (!dist_root()) return; // (print_throughput would time an SGEMM for nothing)
     const NgramStats* ng = &run->data.ngram;
     double wall = time_seconds() - run->t_start;
     char wall_s[32], rss_s[32];
@@ -1084,7 +1111,8 @@ static void print_summary(const Run* run) {
     printf("summary    final val loss %.4f nats/token vs n-gram baselines: unigram %.4f, bigram %.4f, trigram %.4f\n",
            run->final_val_loss, ng->h1, ng->h2, ng->h3);
     printf("           wall time %s (%.1f s), peak RSS %s\n", wall_s, wall, rss_s);
-    print_throughput(run);
+    print_throughput(&run->model, (size_t)run->shape.B, (size_t)run->shape.T, run->step_seconds, run->comm_seconds,
+                     run->steps_timed, run->cfg.peak_gflops);
     if (run->probes.every > 0)
         printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
                run->probes.seconds, 100.0 * run->probes.seconds / wall, run->dir);
@@ -1148,8 +1176,8 @@ static void resume_dpo_stage(Run* run, const unsigned char* given) {
         printf("%s: the DPO stage would continue at step %d of %d\n", dir, h.step, h.s.steps);
     } else {
         int threads = setup_threads(flag_given(given, "--threads") ? run->cfg.threads : h.threads);
-        dpo_resume(&h, &policy, dir, threads, flag_given(given, "--save-every") ? run->cfg.save_every : -1,
-                   run->t_start);
+        dpo_resume(&h, &policy, dir, threads, run->cfg.grad_accum,
+                   flag_given(given, "--save-every") ? run->cfg.save_every : -1, run->t_start);
     }
     gpt_free(&policy);
 }
@@ -1159,8 +1187,10 @@ static void resume_dpo_stage(Run* run, const unsigned char* given) {
 static void dpo_after_pretraining(Run* run) {
     DPOConfig dc = dpo_config_from_settings(&run->dpo, run->cfg.threads);
     dc.save_every = run->cfg.save_every;
+    dc.micro = run->cfg.grad_accum;
     dc.probe_B = run->shape.B;
-    size_t mem = dpo_memory(&run->shape.gpt, 0, dc.batch, dc.T, dc.pairs ? 0 : dc.n_prompts);
+    size_t mem = dpo_memory(&run->shape.gpt, 0, split_batch(dc.batch, dc.micro, "--dpo-batch"), dc.T,
+                            dc.pairs ? 0 : dc.n_prompts);
     printf("forgetful: %s: pre-training finished (%d steps); the DPO stage starts\n", run->dir, run->shape.steps);
     if (run->cfg.dry_run) return;
     refuse_if_too_big(mem);
@@ -1170,17 +1200,23 @@ static void dpo_after_pretraining(Run* run) {
 }
 
 int main(int argc, char** argv) {
+    dist_init(&argc, &argv); // one rank, unless mpirun started this process
     Run run;
     memset(&run, 0, sizeof run);
     run.t_start = time_seconds();
     for (int a = 1; a < argc; a++)
-        if (strcmp(argv[a], "--compare") == 0) return compare_command(argc, argv);
+        if (strcmp(argv[a], "--compare") == 0) {
+            int rc = dist_root() ? compare_command(argc, argv) : 0; // rank 0 writes the page
+            dist_finalize();
+            return rc;
+        }
     unsigned char given[NUM_FLAGS];
     parse_args(&run.cfg, given, argc, argv);
     int num_given = 0;
     for (size_t i = 0; i < NUM_FLAGS; i++) num_given += given[i];
     if (run.cfg.help && num_given == 1) {
         print_usage(stdout);
+        dist_finalize();
         return 0;
     }
     if (run.cfg.help) run.cfg.dry_run = 1; // --help with other flags: what they would run, nothing written
@@ -1192,17 +1228,25 @@ int main(int argc, char** argv) {
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
     if (mode == MODE_DPO_ALONE && !run.cfg.help) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
+        split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
         DPOConfig dc = dpo_config(&run.cfg, run.cfg.T);
         dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.overwrite, run.t_start);
+        dist_finalize();
         return 0;
     }
     if (mode == MODE_SAMPLE && !run.cfg.help) {
         const TrainConfig* c = &run.cfg;
         SampleConfig sc = {c->init, c->prompt, c->prompt_file, c->num_samples, c->sample_len, c->temperature,
                            c->top_k, c->seed, c->eot_as_text, setup_threads(c->threads)};
-        sample_standalone(&sc);
+        sample_standalone(&sc); // on every rank (rank 0 prints): sampling is not split
+        dist_finalize();
         return 0;
     }
+
+    // a batch that cannot split is a usage error before any large read (checked again below, where
+    // a preset's or a resumed run's batch is known)
+    if (run.cfg.B > 0 && !run.cfg.resume) split_batch(run.cfg.B, run.cfg.grad_accum, "-B");
+    if (dpo_wanted(&run.cfg) && !run.cfg.resume) split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
 
     // the model and data: continued, loaded, or fresh; --eval without probes writes no folder
     int writes = mode != MODE_EVAL || run.cfg.probe_every != 0;
@@ -1212,12 +1256,14 @@ int main(int argc, char** argv) {
         path_join(path, sizeof path, run.cfg.resume, "dpo_state.bin");
         if (access(path, F_OK) == 0) {
             resume_dpo_stage(&run, given);
+            dist_finalize();
             return 0;
         }
         if (!resume_run(&run, given)) {
             snprintf(run.dir, sizeof run.dir, "%s", run.cfg.resume);
             dpo_after_pretraining(&run);
             run_free(&run);
+            dist_finalize();
             return 0;
         }
     } else {
@@ -1228,6 +1274,8 @@ int main(int argc, char** argv) {
     resolve_dir(&run, writes);
     // --eval alone reads windows of up to T (shorter for a short text); everything else cuts windows of T + 1
     if (mode != MODE_EVAL || run.cfg.probe_every != 0) check_data_fits(&run);
+    run.micro_rows = (size_t)split_batch(run.shape.B, run.cfg.grad_accum, run.cfg.resume ? "the run's -B" : "-B");
+    if (dpo_wanted(&run.cfg)) split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
     MemPart parts[2];
     int nparts = 0;
     size_t mem = run_memory(&run, mode, parts, &nparts);
@@ -1238,19 +1286,24 @@ int main(int argc, char** argv) {
     print_config(&run, mode, mem);
     if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
         run_free(&run);
+        dist_finalize();
         return 0;
     }
-    refuse_memory(mem, parts, nparts, NULL);
+    size_t local = (size_t)dist_local_size(); // the ranks on this machine share its memory
+    for (int i = 0; i < nparts; i++) parts[i].bytes *= local;
+    refuse_memory(mem * local, parts, nparts, NULL);
     if (run.cfg.init) {
         char err[4600];
         if (gpt_load(&run.model, run.cfg.init, err, sizeof err) != 0) fatal("%s", err);
     } else if (!run.cfg.resume) {
         gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
     }
+    check_ranks_agree(&run.model); // the same seed, checkpoint or state on every rank
 
     if (mode == MODE_EVAL && run.cfg.probe_every == 0) {
         eval_stage(&run); // a measurement: nothing is written
         run_free(&run);
+        dist_finalize();
         return 0;
     }
     open_run_folder(&run, mode);
@@ -1258,15 +1311,20 @@ int main(int argc, char** argv) {
         if (mode == MODE_PROBE) probe_only_stage(&run);
         else eval_stage(&run);
         run_free(&run);
+        dist_finalize();
         return 0;
     }
     open_logs(&run);
 
     pretrain_stage(&run);
-    if (run.dpo.wanted && run_interrupted()) { // in the last step: the checkpoint is pre-training's last
+    double stop = run_interrupted() ? 1.0 : 0.0; // (a signal during the last step: every rank must agree)
+    dist_sum_doubles(&stop, 1);
+    if (run.dpo.wanted && stop > 0.0) { // in the last step: the checkpoint is pre-training's last
         page_update(&run.page, "interrupted", "pretrain", run.shape.steps, run.shape.steps);
         printf("%s after pre-training; continue with: ./train --resume %s (the DPO stage starts)\n",
                run_interrupt_name(), run.dir);
+        run_free(&run);
+        dist_finalize();
         return 0;
     }
     if (run.dpo.wanted) { // on the model just saved in DIR/pretrain/
@@ -1274,12 +1332,14 @@ int main(int argc, char** argv) {
         path_join(start, sizeof start, run.dir, "pretrain");
         DPOConfig dc = dpo_config_from_settings(&run.dpo, run.cfg.threads);
         dc.save_every = run.cfg.save_every;
+        dc.micro = run.cfg.grad_accum;
         dpo_stage(&dc, &run.model, run.dir, start, &run.probes, &run.page, NULL);
     }
 
     print_summary(&run);
     page_update(&run.page, "finished", NULL, 0, 0);
-    if (fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
+    if (run.csv && fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
     run_free(&run);
+    dist_finalize();
     return 0;
 }

@@ -24,6 +24,7 @@
 #include "../data/corpus.h"
 #include "../data/prefs.h"
 #include "../tokenizer.h"
+#include "dist.h"
 #include "flags.h"
 #include "page.h"
 #include "step.h"
@@ -47,6 +48,13 @@ static double dpo_sigmoid(double x) {
 void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
                    const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
                    float* dchosen, float* drejected, float* losses, DPOStats* stats) {
+    dpo_objective_part(policy_chosen, policy_rejected, ref_chosen, ref_rejected, n, n, beta, type, label_smoothing,
+                       dchosen, drejected, losses, stats);
+}
+
+void dpo_objective_part(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
+                        const float* ref_rejected, int n, int n_total, float beta, DPOLossType type,
+                        float label_smoothing, float* dchosen, float* drejected, float* losses, DPOStats* stats) {
     double sum_loss = 0.0, sum_rc = 0.0, sum_rr = 0.0, correct = 0.0;
     double b = (double)beta, ls = (double)label_smoothing;
     for (int i = 0; i < n; i++) {
@@ -66,9 +74,9 @@ void dpo_objective(const float* policy_chosen, const float* policy_rejected, con
             loss = -(1.0 - ls) * dpo_log_sigmoid(x) - ls * dpo_log_sigmoid(-x);
             dh = -(1.0 - ls) * b * dpo_sigmoid(-x) + ls * b * dpo_sigmoid(x);
         }
-        // h depends on logπ(c) with +1 and on logπ(r) with −1; the mean divides by n
-        if (dchosen) dchosen[i] = (float)(dh / n);
-        if (drejected) drejected[i] = (float)(-dh / n);
+        // h depends on logπ(c) with +1 and on logπ(r) with −1; the mean divides by n_total
+        if (dchosen) dchosen[i] = (float)(dh / n_total);
+        if (drejected) drejected[i] = (float)(-dh / n_total);
         if (losses) losses[i] = (float)loss;
         double rc = b * lc, rr = b * lr;
         sum_loss += loss;
@@ -100,7 +108,8 @@ void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t 
 typedef struct {
     const DPOConfig* c;
     DPOLossType type;
-    int B, T;           // pairs per batch, context length
+    int B, T;           // pairs per batch (over all ranks), context length
+    int m;              // pairs per forward: B / (ranks x micro-batches)
     GPT* policy;
     Tokenizer* tok;     // the start folder's tokenizer
     int eot;            // its <|endoftext|>
@@ -130,20 +139,22 @@ size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int
     return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0) + sampling;
 }
 
-MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts, size_t avail) {
-    MemPart p = {.bytes = dpo_memory(g, pretrain_mem, batch, T, n_prompts)};
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int split, int T, int n_prompts,
+                        size_t avail) {
+    MemPart p = {.bytes = dpo_memory(g, pretrain_mem, batch / split, T, n_prompts)};
     snprintf(p.what, sizeof p.what, "the DPO stage%s (the policy on 2 x %d sequences of T%d, and the reference)",
-             pretrain_mem ? " after pre-training" : "", batch, T);
-    // the largest batch that fits (the estimate grows with the batch)
-    int lo = 0, hi = batch - 1;
+             pretrain_mem ? " after pre-training" : "", batch / split, T);
+    // the largest batch that fits (the estimate grows with the batch), in forwards of lo pairs
+    int lo = 0, hi = batch / split - 1;
     while (avail && lo < hi) {
         int mid = lo + (hi - lo + 1) / 2;
         if (dpo_memory(g, pretrain_mem, mid, T, n_prompts) <= avail) lo = mid;
         else hi = mid - 1;
     }
-    if (lo > 0) snprintf(p.fix, sizeof p.fix, "--dpo-batch %d fits%s", lo, pretrain_mem ? " (or --dpo-steps 0)" : "");
+    if (lo > 0)
+        snprintf(p.fix, sizeof p.fix, "--dpo-batch %d fits%s", lo * split, pretrain_mem ? " (or --dpo-steps 0)" : "");
     else if (pretrain_mem) snprintf(p.fix, sizeof p.fix, "--dpo-steps 0 leaves it out");
-    else snprintf(p.fix, sizeof p.fix, "even --dpo-batch 1 does not fit: a smaller -T");
+    else snprintf(p.fix, sizeof p.fix, "even --dpo-batch %d does not fit: a smaller -T", split);
     return p;
 }
 
@@ -188,16 +199,22 @@ static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
               a->channels, a->num_heads, a->vocab_size, a->max_seq_len);
 }
 
-// Summed response log-probabilities of pairs [first .. first+count) under model, in batches of at
-// most d->B pairs: out_c (count) chosen, out_r (count) rejected. tk (may be NULL) hears of progress;
-// a pass with a ticker (the reference's, which can take minutes) stops early on Ctrl-C or SIGTERM
-// (nothing is saved from it then).
+// Summed response log-probabilities of pairs [first .. first+count) under model, on every rank:
+// out_c (count) chosen, out_r (count) rejected. Each rank computes its dist_share of the pairs in
+// forwards of at most d->m pairs (a training micro-batch: no more memory than a step), the rest
+// of its arrays zero, and the arrays are summed over the ranks, which is exact. tk (may be NULL)
+// hears of this rank's progress; a pass with a ticker (the reference's, which can take minutes)
+// stops early on Ctrl-C or SIGTERM (nothing is saved from it then).
 static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, Ticker* tk) {
-    int B = d->B;
+    int B = d->m;
+    size_t lo, hi;
+    dist_share((size_t)count, &lo, &hi);
+    memset(out_c, 0, (size_t)count * sizeof(float));
+    memset(out_r, 0, (size_t)count * sizeof(float));
     int* idx = malloc_check((size_t)B * sizeof(int));
     float* lp = malloc_check(2 * (size_t)B * sizeof(float));
-    for (int s = 0; s < count && !(tk && run_interrupted()); s += B) {
-        int nb = count - s < B ? count - s : B;
+    for (int s = (int)lo; s < (int)hi && !(tk && run_interrupted()); s += B) {
+        int nb = (int)hi - s < B ? (int)hi - s : B;
         for (int i = 0; i < nb; i++) idx[i] = first + s + i;
         size_t Tb = pref_batch(&d->set, idx, nb, d->eot, d->inputs, d->targets);
         gpt_forward(model, d->inputs, d->targets, 2 * (size_t)nb, Tb);
@@ -208,6 +225,8 @@ static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c,
     }
     free(idx);
     free(lp);
+    dist_sum_floats(out_c, (size_t)count);
+    dist_sum_floats(out_r, (size_t)count);
 }
 
 // The reference's log-probabilities of every pair, once: the reference from start_dir lives only
@@ -359,22 +378,25 @@ static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir,
     return p;
 }
 
-// One probe step of the DPO stage at `step`: every hidden state on the probe sequences (with the
-// final set too at the last step), I_pref on the held-out pairs (the hidden state at t belongs to
-// a response token when token t is a target of t-1). Each pair-side is a unit of I_pref's null:
-// the null shuffles the chosen/rejected labels among the held-out sequences.
+// One probe step of the DPO stage at `step`, on every rank (each its share, probe_run.h): every
+// hidden state on the probe sequences (with the final set too at the last step), I_pref on the
+// held-out pairs (the hidden state at t belongs to a response token when token t is a target of
+// t-1). Each pair-side is a unit of I_pref's null: the null shuffles the chosen/rejected labels
+// among the held-out sequences.
 static void dpo_probes_step(DPORun* d, int step, int last) {
     Probes* p = d->probes;
     if (!p) return;
     double t0 = probes_begin(p, d->policy, last);
-    int B = d->B;
+    int B = d->m;
     const PrefSet* set = &d->set;
     int* idx = malloc_check((size_t)B * sizeof(int));
     int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
     int* chosen = malloc_check(2 * (size_t)B * sizeof(int));
     int* unit = malloc_check(2 * (size_t)B * sizeof(int));
-    for (int s0 = 0; s0 < set->n_val; s0 += B) {
-        int nb = set->n_val - s0 < B ? set->n_val - s0 : B;
+    size_t lo, hi; // this rank's share of the held-out pairs, in forwards of a micro-batch
+    dist_share((size_t)set->n_val, &lo, &hi);
+    for (int s0 = (int)lo; s0 < (int)hi; s0 += B) {
+        int nb = (int)hi - s0 < B ? (int)hi - s0 : B;
         for (int i = 0; i < nb; i++) idx[i] = s0 + i;
         size_t Tb = pref_batch(set, idx, nb, d->eot, d->inputs, d->targets);
         for (size_t r = 0; r < 2 * (size_t)nb; r++) {
@@ -425,7 +447,8 @@ DPOConfig dpo_config_from_settings(const DPOSettings* s, int threads) {
                        .loss = s->loss ? "ipo" : "sigmoid", .label_smoothing = s->label_smoothing,
                        .skip_bad = s->skip_bad, .val_frac = s->val_frac, .n_pairs = s->n_pairs,
                        .eval_every = s->eval_every, .n_prompts = s->n_prompts, .temperature = s->temperature,
-                       .top_k = s->top_k, .seed = s->seed, .save_every = s->save_every, .threads = threads};
+                       .top_k = s->top_k, .seed = s->seed, .save_every = s->save_every, .threads = threads,
+                       .micro = 1};
 }
 
 int dpo_state_check(const DPOStateHeader* h, char* err, size_t errlen) {
@@ -471,8 +494,10 @@ void dpo_state_load(const char* dir, DPOStateHeader* h, GPT* policy) {
     free(v);
 }
 
-// Writes dir/dpo_state.bin after `done` steps with the batch RNG rng.
+// Writes dir/dpo_state.bin after `done` steps with the batch RNG rng (rank 0; the others hold the
+// same parameters and moments).
 static void dpo_checkpoint(const DPORun* d, const char* dir, int done, uint64_t rng) {
+    if (!dist_root()) return;
     const GPTConfig* g = &d->policy->config;
     DPOStateHeader h;
     memset(&h, 0, sizeof h);
@@ -498,46 +523,83 @@ static void dpo_checkpoint(const DPORun* d, const char* dir, int done, uint64_t 
     if (state_file_write(path, &h, sizeof h, d->policy, err, sizeof err) != 0) fatal("%s", err);
 }
 
+// The micro-batches of a DPO step: this rank's share of the step's B pairs, pairs [first, first +
+// K m) of idx, as K forwards of m pairs (2m sequences: the chosen rows, then the rejected rows).
+typedef struct {
+    DPORun* d;
+    const int* idx;       // (B) the step's pairs
+    int first;            // this rank's first pair in idx
+    const float *rc, *rr; // (B) the reference's log-probabilities of the step's pairs
+    float* lp;            // (2B) the policy's, chosen then rejected: this rank's pairs filled, 0 elsewhere
+    float* scratch;       // (2m) one forward's
+    float* dlogp;         // (2m) d(loss)/d lp of one forward
+    float* losses;        // (m) L_i of one forward
+    float* dlosses;       // (2m, T) the seed of its backward
+} DPOMicro;
+
+static double dpo_micro(void* ctx, GPT* policy, int k, const float** dlosses) {
+    DPOMicro* u = ctx;
+    DPORun* d = u->d;
+    const DPOConfig* c = d->c;
+    int B = d->B, m = d->m, p0 = u->first + k * m;
+    size_t Tb = pref_batch(&d->set, u->idx + p0, m, d->eot, d->inputs, d->targets);
+    gpt_forward(policy, d->inputs, d->targets, 2 * (size_t)m, Tb);
+    gpt_sequence_logprobs(policy, u->scratch);
+    memcpy(u->lp + p0, u->scratch, (size_t)m * sizeof(float));
+    memcpy(u->lp + B + p0, u->scratch + m, (size_t)m * sizeof(float));
+    // the gradient of the mean over all B pairs (each pair's term depends on that pair alone)
+    dpo_objective_part(u->scratch, u->scratch + m, u->rc + p0, u->rr + p0, m, B, c->beta, d->type,
+                       c->label_smoothing, u->dlogp, u->dlogp + m, u->losses, NULL);
+    dpo_dlosses(u->dlosses, d->targets, u->dlogp, 2 * (size_t)m, Tb);
+    *dlosses = u->dlosses;
+    double sum = 0.0;
+    for (int i = 0; i < m; i++) sum += (double)u->losses[i];
+    return sum / B;
+}
+
 // The optimisation: c->steps steps of B random train pairs through the shared step, no weight
 // decay, AdamW started afresh (pre-training's moments belong to another objective), or continued
-// from the checkpoint `resume` (its step, RNG and moments). One dpo.csv row per step; val accuracy
-// and probes every eval_every steps and after the last (the last row's val accuracy is the saved
-// model's). A checkpoint every save_every steps; Ctrl-C or SIGTERM saves one and exits 0.
+// from the checkpoint `resume` (its step, RNG and moments). One dpo.csv row per step, its
+// statistics from the log-probabilities of all B pairs, gathered from the ranks; val accuracy and
+// probes every eval_every steps and after the last (the last row's val accuracy is the saved
+// model's). A checkpoint every save_every steps; Ctrl-C, SIGTERM or SIGUSR1 saves one and exits 0.
 static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) {
     const DPOConfig* c = d->c;
     GPT* policy = d->policy;
-    int B = d->B, steps = c->steps, n_train = d->set.n - d->set.n_val, first = resume ? resume->step : 0;
+    int B = d->B, m = d->m, steps = c->steps, n_train = d->set.n - d->set.n_val, first = resume ? resume->step : 0;
     if (!resume && policy->m_memory) memset(policy->m_memory, 0, policy->num_parameters * sizeof(float));
     if (!resume && policy->v_memory) memset(policy->v_memory, 0, policy->num_parameters * sizeof(float));
     char path[4200];
     path_join(path, sizeof path, dir, "dpo.csv");
-    FILE* csv = open_csv_log(path, DPO_CSV_HEADER, (CsvKeep){{first, 0}});
+    FILE* csv = dist_root() ? open_csv_log(path, DPO_CSV_HEADER, (CsvKeep){{first, 0}}) : NULL;
     TrainStep ts;
-    train_step_init(&ts, steps, steps / 10, c->lr, c->min_lr_frac, 0.0f, c->clip, "DPO step", first);
+    train_step_init(&ts, steps, steps / 10, c->lr, c->min_lr_frac, 0.0f, c->clip, c->micro, "DPO step", first);
+    ts.interrupt = run_interrupt_flag();
     snprintf(ts.hint, sizeof ts.hint, "try a lower --dpo-lr");
 
     uint64_t rng = resume ? resume->rng : (c->seed ^ 0xD1B54A32D192ED03ull) | 1;
     int* idx = malloc_check((size_t)B * sizeof(int));
-    float* lp = malloc_check(2 * (size_t)B * sizeof(float));   // policy log-probs: chosen, then rejected
-    float* rc = malloc_check((size_t)B * sizeof(float));       // reference log-probs of the batch
+    float* lp = malloc_check(2 * (size_t)B * sizeof(float)); // policy log-probs: chosen, then rejected
+    float* rc = malloc_check((size_t)B * sizeof(float));     // reference log-probs of the batch
     float* rr = malloc_check((size_t)B * sizeof(float));
-    float* dlogp = malloc_check(2 * (size_t)B * sizeof(float)); // d(loss)/d lp
-    float* dlosses = malloc_check(2 * (size_t)B * (size_t)d->T * sizeof(float));
+    DPOMicro u = {.d = d, .idx = idx, .first = dist_rank() * (B / dist_size()), .rc = rc, .rr = rr, .lp = lp,
+                  .scratch = malloc_check(2 * (size_t)m * sizeof(float)),
+                  .dlogp = malloc_check(2 * (size_t)m * sizeof(float)),
+                  .losses = malloc_check((size_t)m * sizeof(float)),
+                  .dlosses = malloc_check(2 * (size_t)m * (size_t)d->T * sizeof(float))};
     int every = steps / 20 > 0 ? steps / 20 : 1;
     for (int step = first; step < steps; step++) {
         double t0 = time_seconds();
-        for (int i = 0; i < B; i++) {
+        for (int i = 0; i < B; i++) { // the same draw on every rank
             idx[i] = d->set.n_val + (int)(random_u32(&rng) % (uint32_t)n_train);
             rc[i] = d->ref_c[idx[i]];
             rr[i] = d->ref_r[idx[i]];
         }
-        size_t Tb = pref_batch(&d->set, idx, B, d->eot, d->inputs, d->targets);
-        gpt_forward(policy, d->inputs, d->targets, 2 * (size_t)B, Tb);
-        gpt_sequence_logprobs(policy, lp);
+        memset(lp, 0, 2 * (size_t)B * sizeof(float));
+        StepResult r = train_step(&ts, policy, step, dpo_micro, &u, t0);
+        dist_sum_floats(lp, 2 * (size_t)B);
         DPOStats st;
-        dpo_objective(lp, lp + B, rc, rr, B, c->beta, d->type, c->label_smoothing, dlogp, dlogp + B, NULL, &st);
-        dpo_dlosses(dlosses, d->targets, dlogp, 2 * (size_t)B, Tb);
-        StepResult r = train_step(&ts, policy, step, st.loss, dlosses, t0);
+        dpo_objective(lp, lp + B, rc, rr, B, c->beta, d->type, c->label_smoothing, NULL, NULL, NULL, &st);
 
         int done = step + 1, last = done == steps, evaluated = last || done % c->eval_every == 0;
         if (evaluated) {
@@ -546,7 +608,7 @@ static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) 
         }
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
-        log_row(csv, path, step, NULL, row, 7);
+        if (csv) log_row(csv, path, step, NULL, row, 7);
         if (evaluated) page_update(d->page, "live", "dpo", step + 1, steps);
         if (evaluated || step % every == 0) {
             printf("dpo step %*d/%d | loss %.4f | margin %+.4f | acc %.2f", (int)snprintf(NULL, 0, "%d", steps),
@@ -555,7 +617,7 @@ static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) 
             printf(" | lr %.2e | %.0f ms\n", (double)r.lr, r.ms);
             fflush(stdout);
         }
-        int stop = !last && run_interrupted();
+        int stop = !last && r.interrupted; // (every rank agrees: the step ORs the flag over them)
         if (!last && (stop || (c->save_every > 0 && done % c->save_every == 0))) dpo_checkpoint(d, dir, done, rng);
         if (stop) {
             page_update(d->page, "interrupted", "dpo", done, steps);
@@ -565,19 +627,23 @@ static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) 
         }
     }
     d->rng = rng;
-    if (fclose(csv) != 0) fatal("%s: %s", path, strerror(errno));
+    if (csv && fclose(csv) != 0) fatal("%s: %s", path, strerror(errno));
     free(idx);
     free(lp);
     free(rc);
     free(rr);
-    free(dlogp);
-    free(dlosses);
+    free(u.scratch);
+    free(u.dlogp);
+    free(u.losses);
+    free(u.dlosses);
 }
 
 // Saves dir/dpo/ (model and tokenizer), then the final checkpoint (its step = the stage's steps:
 // --resume then has nothing left to do), and prints the held-out results and the probes' I_pref.
 static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir_len) {
     path_join(dpo_dir, dpo_dir_len, dir, "dpo");
+    dist_check_same_floats(d->policy->params_memory, d->policy->num_parameters, "the parameters");
+    if (!dist_root()) return; // rank 0 saves and reports
     save_model_folder(d->policy, d->tok, dpo_dir);
     dpo_checkpoint(d, dir, d->c->steps, d->rng);
     printf("dpo done   val accuracy %.3f, val reward margin %+.4f, val loss %.4f on %d held-out pairs\n",
@@ -614,7 +680,7 @@ static void dpo_prepare_pairs(DPORun* d, const char* dir, const char* start_dir,
     if (!resume) {
         dpo_load_pairs(d->c, d->tok, d->T, &d->set);
         dpo_reference_logps(d, start_dir);
-        if (pref_save(&d->set, d->policy->config.vocab_size, d->ref_c, d->ref_r, path, &d->pairs_sum, err,
+        if (dist_root() && pref_save(&d->set, d->policy->config.vocab_size, d->ref_c, d->ref_r, path, &d->pairs_sum, err,
                       sizeof err) != 0)
             fatal("%s", err);
         return;
@@ -646,8 +712,10 @@ static double dpo_sentiment(DPORun* d, char** prompts, int n_prompts, const char
 
 void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes,
                Page* page, const DPOStateHeader* resume) {
-    DPORun d = {.c = c, .B = c->batch, .T = c->T, .policy = policy, .page = page, .start_dir = start_dir,
-                .rate_before = NAN};
+    DPORun d = {.c = c, .B = c->batch, .T = c->T, .m = c->batch / (dist_size() * c->micro), .policy = policy,
+                .page = page, .start_dir = start_dir, .rate_before = NAN};
+    if (c->micro < 1 || d.m * dist_size() * c->micro != d.B)
+        fatal("DPO: a batch of %d pairs does not split over %d ranks x %d micro-batches", d.B, dist_size(), c->micro);
     d.type = strcmp(c->loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
     char path[4200], err[4600];
     path_join(path, sizeof path, start_dir, "tokenizer.json");
@@ -664,19 +732,24 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     d.inputs = malloc_check(2 * (size_t)d.B * (size_t)d.T * sizeof(int));
     d.targets = malloc_check(2 * (size_t)d.B * (size_t)d.T * sizeof(int));
     dpo_prepare_pairs(&d, dir, start_dir, resume);
-    if (run_interrupted()) { // while the reference log-probabilities were computed: nothing to save yet
+    dist_check_same((uint64_t)d.set.n << 32 | (uint64_t)d.set.n_val, "the preference pairs");
+    double stop = run_interrupted() ? 1.0 : 0.0; // (every rank must agree)
+    dist_sum_doubles(&stop, 1);
+    if (stop > 0.0) { // while the reference log-probabilities were computed: nothing to save yet
+        page_update(page, "interrupted", "dpo", 0, c->steps);
         printf("%s before the first DPO step; continue with: ./train --resume %s (the stage starts again)\n",
                run_interrupt_name(), dir);
-        exit(0);
+        dist_exit(0);
     }
-    int n_prompts = c->pairs ? 0 : c->n_prompts;
+    // the property before DPO (built-in pairs only: the corpus lexicon defines it); rank 0 samples
+    int n_prompts = c->pairs || !dist_root() ? 0 : c->n_prompts;
     char** prompts = n_prompts > 0 ? corpus_prompts(c->seed + 303, n_prompts) : NULL;
     if (resume) d.rate_before = resume->rate_before;
     else d.rate_before = dpo_sentiment(&d, prompts, n_prompts, "before", "a held-out prompt's continuation before DPO");
 
     Probes own_probes;
-    int probe_B = resume ? resume->probe_B : c->probe_B > 0 ? c->probe_B : d.B;
-    d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)(probe_B > 0 ? probe_B : d.B),
+    int probe_B = resume ? resume->probe_B : c->probe_B > 0 ? c->probe_B : d.m;
+    d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)(probe_B > 0 ? probe_B : d.m),
                                resume ? resume->step : 0);
     if (!resume) dpo_probes_step(&d, 0, 0); // step 0: the reference itself
     page_update(page, "live", "dpo", resume ? resume->step : 0, c->steps);
@@ -731,7 +804,8 @@ static void dpo_claim_run_folder(const char* dir, int overwrite) {
             error_usage("%s already holds a DPO stage (%s): add --overwrite to replace it, or give another --out", dir,
                         dpo_files[i]);
     }
-    run_folder_remove(dir, dpo_files);
+    if (dist_root()) run_folder_remove(dir, dpo_files);
+    dist_barrier();
 }
 
 // The run folder of DPO alone (see dpo_standalone), claimed, into dir (4096 bytes).
@@ -765,12 +839,16 @@ static void dpo_banner(const GPT* model, const char* what, const char* from, con
     printf("forgetful: %s %s (L%d C%d H%d V%d n_positions %d), %zu parameters, threads %d\n", what, from,
            g->num_layers, g->channels, g->num_heads, g->vocab_size, g->max_seq_len, model->num_parameters, c->threads);
     printf("run folder %s/\n", dir);
-    size_t mem = dpo_memory(g, 0, c->batch, T, c->pairs ? 0 : c->n_prompts);
+    size_t mem = dpo_memory(g, 0, c->batch / (dist_size() * c->micro), T, c->pairs ? 0 : c->n_prompts);
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
     printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
-    MemPart part = dpo_memory_part(g, 0, c->batch, T, c->pairs ? 0 : c->n_prompts, memory_available());
-    refuse_memory(mem, &part, 1, NULL);
+    int split = dist_size() * c->micro, local = dist_local_size();
+    // the ranks on this machine share its memory
+    MemPart part = dpo_memory_part(g, 0, c->batch, split, T, c->pairs ? 0 : c->n_prompts,
+                                   memory_available() / (size_t)local);
+    part.bytes *= (size_t)local;
+    refuse_memory(mem * (size_t)local, &part, 1, NULL);
 }
 
 void dpo_stage_own_page(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir,
@@ -803,8 +881,10 @@ void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int o
     gpt_free(&model);
 }
 
-void dpo_resume(const DPOStateHeader* h, GPT* policy, const char* dir, int threads, int save_every, double t_start) {
+void dpo_resume(const DPOStateHeader* h, GPT* policy, const char* dir, int threads, int micro, int save_every,
+                double t_start) {
     DPOConfig c = dpo_config_from_settings(&h->s, threads);
+    c.micro = micro;
     c.standalone = h->standalone;
     if (save_every >= 0) c.save_every = save_every;
     char start[4200];

@@ -39,6 +39,12 @@ typedef struct {
 void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
                    const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
                    float* dchosen, float* drejected, float* losses, DPOStats* stats);
+// The same for n pairs of a batch of n_total (a micro-batch's share): the gradients are those of
+// the mean over all n_total pairs, d/d logπ(c_i) = dL_i/dh_i / n_total; losses and stats are over
+// the n pairs given. dpo_objective is n_total = n.
+void dpo_objective_part(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
+                        const float* ref_rejected, int n, int n_total, float beta, DPOLossType type,
+                        float label_smoothing, float* dchosen, float* drejected, float* losses, DPOStats* stats);
 
 // Seeds gpt_backward from per-sequence gradients: losses[b,t] = −log p(target), so
 // dlosses[b,t] = −dlogp[b] at every t with targets[b,t] != −1 and 0 elsewhere.
@@ -54,7 +60,8 @@ void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t 
 typedef struct {
     const char* pairs;     // preference JSON Lines ("-" = stdin); NULL = built-in pairs from the corpus grammar
     int steps;             // optimisation steps
-    int batch;             // preference pairs per step (2x sequences)
+    int batch;             // preference pairs per step (2x sequences), over all ranks
+    int micro;             // micro-batches per step on each rank (--grad-accum); batch % (ranks x micro) == 0
     int T;                 // context length (dpo_standalone: <= 0 means the model's n_positions)
     float lr;              // peak learning rate (warm-up 10% of the steps, cosine to min_lr_frac)
     float min_lr_frac;
@@ -115,17 +122,22 @@ void dpo_state_load(const char* dir, DPOStateHeader* h, GPT* policy);
 // Bytes the stage needs beyond pre-training's (pretrain_mem, 0 for DPO alone) for batches of
 // `batch` pairs of T tokens and n_prompts sampled prompts.
 size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts);
-// The same as one part of a memory refusal (run.h), with the largest --dpo-batch that fits in avail
-// bytes (0 = unknown) as its fix, or --dpo-steps 0 after pre-training when none does.
-MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts, size_t avail);
+// The same as one part of a memory refusal (run.h) for one rank, whose forwards hold batch / split
+// pairs (split: ranks x micro-batches), with the largest --dpo-batch (a multiple of split) that
+// fits in avail bytes (0 = unknown) as its fix, or --dpo-steps 0 after pre-training when none does.
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int split, int T, int n_prompts,
+                        size_t avail);
 
 // Runs the stage on policy, which holds the weights saved in start_dir (DIR/pretrain or --init
 // DIR): the reference and the tokenizer come from there. Writes dir/dpo.csv, dir/dpo_pairs.bin,
-// dir/dpo_state.bin and dir/dpo/ (the model). probes: the run's probes to continue (pre-training's),
-// or NULL / off to continue those of dir/probe_bins.safetensors when there is one. page: the run's
-// page, rewritten (state live) at every evaluation; the caller marks it finished. resume: the
-// checkpoint policy was built from (dpo_state_load), to continue exactly where it stopped, or NULL.
-// Ctrl-C or SIGTERM saves a checkpoint after the current step and exits 0.
+// dir/dpo_state.bin and dir/dpo/ (the model). In a data-parallel job (dist.h) every rank runs it:
+// each takes its share of every batch of pairs (and of the reference's and the evaluations'
+// log-probabilities, and of the probe sequences); rank 0 alone samples and writes. probes: the
+// run's probes to continue (pre-training's), or NULL / off to continue those of
+// dir/probe_bins.safetensors when there is one. page: the run's page, rewritten (state live) at
+// every evaluation; the caller marks it finished. resume: the checkpoint policy was built from
+// (dpo_state_load), to continue exactly where it stopped, or NULL. Ctrl-C or SIGTERM saves a
+// checkpoint after the current step and exits 0.
 void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes,
                Page* page, const DPOStateHeader* resume);
 
@@ -141,7 +153,9 @@ void dpo_stage_own_page(const DPOConfig* c, GPT* policy, const char* dir, const 
 void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int overwrite, double t_start);
 
 // Continues the DPO stage of dir from its checkpoint h and policy (dpo_state_load), with threads
-// OpenMP threads (set by the caller) and save_every (-1: the stage's own).
-void dpo_resume(const DPOStateHeader* h, GPT* policy, const char* dir, int threads, int save_every, double t_start);
+// OpenMP threads (set by the caller), micro micro-batches per rank (--grad-accum) and save_every
+// (-1: the stage's own).
+void dpo_resume(const DPOStateHeader* h, GPT* policy, const char* dir, int threads, int micro, int save_every,
+                double t_start);
 
 #endif // DPO_H

@@ -33,11 +33,13 @@ typedef struct {
     double interval;   // seconds between the last two writes (0 = unknown)
     int warned;        // a failed write was reported (only the first is)
     int foreign;       // DIR/index.html exists and is not one of these pages: it is never overwritten
+                       // (set too on the ranks other than 0 of a data-parallel job: rank 0 writes it)
 } Page;
 
 // Prepares the page of the run in dir. The samples of an existing DIR/index.html are kept (a
 // resumed run's page goes on showing them); an index.html that another program wrote (one without
-// this page's generator tag) is left alone, with a warning, and the run gets no page.
+// this page's generator tag) is left alone, with a warning, and the run gets no page. In a
+// data-parallel job (dist.h) only rank 0's page is written.
 void page_init(Page* pg, const char* dir);
 // A sample in the block's format ("---- title\n" text "\n----\n"), malloc'd: control bytes other
 // than newline and tab, and bytes that are not valid UTF-8 (a model may emit half a character),

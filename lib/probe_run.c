@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "ib.h"
 #include "plot.h"
 #include "probe_run.h"
@@ -40,11 +41,12 @@ void probes_init(Probes* p, const char* dir, const int* val, size_t n_val, const
     p->null_seed = PROBE_NULL_SEED;
     probe_bins_init(&p->bins, g->channels, s->n_bins, s->seeds, s->calibration, PROBE_BINS_SEED);
     sets_init(p, g->num_layers);
+    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
+    if (!dist_root()) return; // rank 0 writes the files
     char path[4200], err[1024];
     path_join(path, sizeof path, dir, "probe_bins.safetensors");
     if (probe_bins_save(path, &p->bins, p->null_seed, p->tokens, p->S, T, p->traj_seqs, err, sizeof err) != 0)
         fatal("%s", err);
-    path_join(p->csv, sizeof p->csv, dir, "probes.csv");
     restart_csv(p->csv, PROBE_CSV_HEADER, keep_below, 0);
 }
 
@@ -74,24 +76,71 @@ int probes_due(const Probes* p, int step) { return p->every > 0 && step % p->eve
 // Whether the final set is a set of its own (more sequences than the trajectory's).
 static int has_final(const Probes* p) { return p->S > p->traj_seqs; }
 
+// Forwards sequences [lo, hi) of the probe sequences in batches of at most p->B and fills their
+// rows' assignments in traj (when not NULL) and final (when not NULL).
+static void forward_assign(Probes* p, GPT* model, size_t lo, size_t hi, ProbeRun* traj, ProbeRun* final) {
+    size_t P = probe_rows_per_seq(p->T);
+    for (size_t s0 = lo; s0 < hi; s0 += p->B) {
+        size_t nb = hi - s0 < p->B ? hi - s0 : p->B;
+        gpt_forward_hidden(model, p->tokens + s0 * p->T, nb, p->T);
+        if (traj) probe_layers_assign(traj, model, s0 * P, nb, p->T);
+        if (final) probe_layers_assign(final, model, s0 * P, nb, p->T);
+    }
+}
+
+// Copies in the assignments of sequences [first, first + n) of pr's rows that the other ranks
+// filled (each its dist_share of the n), so that every rank holds all of them in sequence order.
+static void gather_assignments(ProbeRun* pr, size_t first, size_t n, size_t T) {
+    if (dist_size() == 1) return;
+    size_t P = probe_rows_per_seq(T), nb = (size_t)pr->bins->n_bins;
+    size_t* counts = malloc_check((size_t)dist_size() * sizeof(size_t));
+    dist_share_counts(n, P, counts);
+    for (int i = 0; i < pr->num_states * pr->bins->seeds; i++)
+        dist_allgather_rows(pr->grams.p[i] + first * P * nb, nb * sizeof(float), counts);
+    free(counts);
+}
+
+// The preference rows of every rank, appended in rank order (each rank added those of its share
+// of the held-out pairs), on every rank.
+static void gather_pref(ProbeRun* pr) {
+    if (dist_size() == 1) return;
+    ProbeRows* r = &pr->pref;
+    size_t* counts = malloc_check((size_t)dist_size() * sizeof(size_t));
+    size_t mine = r->n, total = dist_gather_counts(mine, counts), off = 0, nb = (size_t)pr->bins->n_bins;
+    for (int q = 0; q < dist_rank(); q++) off += counts[q];
+    probe_rows_resize(pr, r, total);
+    for (int i = 0; i < pr->num_states * pr->bins->seeds; i++) {
+        memmove(r->p[i] + off * nb, r->p[i], mine * nb * sizeof(float));
+        dist_allgather_rows(r->p[i], nb * sizeof(float), counts);
+    }
+    memmove(r->ids + off, r->ids, mine * sizeof(int32_t)); // one labeling
+    dist_allgather_rows(r->ids, sizeof(int32_t), counts);
+    memmove(r->unit + off, r->unit, mine * sizeof(int32_t));
+    dist_allgather_rows(r->unit, sizeof(int32_t), counts);
+    free(counts);
+}
+
+// Every rank labels all the rows (cheap, and the same on every rank), forwards its dist_share of
+// each set's sequences (the trajectory set's serve the final set too, whose first sequences they
+// are) and fills their assignments; the others' are then gathered. So the rows are those of one
+// process, in its order, whatever the rank count.
 double probes_begin(Probes* p, GPT* model, int with_final) {
     double t0 = time_seconds();
     with_final = with_final && has_final(p);
     probe_run_reset(&p->traj);
     probe_run_reset(&p->final);
-    size_t S = with_final ? p->S : p->traj_seqs;
-    for (size_t s0 = 0; s0 < S; s0 += p->B) {
-        size_t nb = S - s0 < p->B ? S - s0 : p->B;
-        const int* tok = p->tokens + s0 * p->T;
-        gpt_forward_hidden(model, tok, nb, p->T);
-        // a batch may straddle the end of the trajectory set: its first part goes to both sets
-        size_t nt = s0 >= p->traj_seqs ? 0 : p->traj_seqs - s0 < nb ? p->traj_seqs - s0 : nb;
-        if (nt == nb) probe_layers_add(&p->traj, model, tok, nb, p->T);
-        if (with_final) probe_layers_add(&p->final, model, tok, nb, p->T);
-        if (nt > 0 && nt < nb) { // rerun the straddling part alone (rare: B does not divide traj_seqs)
-            gpt_forward_hidden(model, tok, nt, p->T);
-            probe_layers_add(&p->traj, model, tok, nt, p->T);
-        }
+    ProbeRun* final = with_final ? &p->final : NULL;
+    probe_labels_add(&p->traj, p->tokens, p->traj_seqs, p->T);
+    if (final) probe_labels_add(final, p->tokens, p->S, p->T);
+    size_t lo, hi;
+    dist_share(p->traj_seqs, &lo, &hi);
+    forward_assign(p, model, lo, hi, &p->traj, final);
+    gather_assignments(&p->traj, 0, p->traj_seqs, p->T);
+    if (final) {
+        dist_share(p->S - p->traj_seqs, &lo, &hi);
+        forward_assign(p, model, p->traj_seqs + lo, p->traj_seqs + hi, NULL, final);
+        gather_assignments(final, 0, p->traj_seqs, p->T);
+        gather_assignments(final, p->traj_seqs, p->S - p->traj_seqs, p->T);
     }
     return t0;
 }
@@ -104,11 +153,16 @@ void probes_pref_add(Probes* p, const GPT* model, const int* mask, const int* ch
 
 void probes_end(Probes* p, int step, const char* stage, int with_final, double t0) {
     char err[1024];
-    probe_run_finish(&p->traj);
-    if (probe_csv_append(p->csv, step, stage, "trajectory", &p->traj, err, sizeof err) != 0) fatal("%s", err);
-    if (with_final && has_final(p)) {
-        probe_run_finish(&p->final);
-        if (probe_csv_append(p->csv, step, stage, "final", &p->final, err, sizeof err) != 0) fatal("%s", err);
+    with_final = with_final && has_final(p);
+    gather_pref(&p->traj);
+    if (with_final) gather_pref(&p->final);
+    if (dist_root()) { // rank 0 computes and writes the rows
+        probe_run_finish(&p->traj);
+        if (probe_csv_append(p->csv, step, stage, "trajectory", &p->traj, err, sizeof err) != 0) fatal("%s", err);
+        if (with_final) {
+            probe_run_finish(&p->final);
+            if (probe_csv_append(p->csv, step, stage, "final", &p->final, err, sizeof err) != 0) fatal("%s", err);
+        }
     }
     p->seconds += time_seconds() - t0;
 }
@@ -124,7 +178,7 @@ void probes_measure_end(Probes* p, GPT* model, int step, const char* stage) {
 }
 
 void probes_plot(const Probes* p, const char* dir) {
-    if (p->every == 0) return;
+    if (p->every == 0 || !dist_root()) return;
     char err[1024];
     PlotOptions o = {.corrected = p->corrected_plots, .bound_csv = p->bound[0] ? p->bound : NULL};
     if (probe_plots_write(dir, &o, err, sizeof err) != 0) fprintf(stderr, "warning: plots not written: %s\n", err);
@@ -134,7 +188,7 @@ void probes_plot(const Probes* p, const char* dir) {
 // encoder of the current token alone, so a hidden state, which sees the whole context, may lie
 // above it. Deterministic, so a resumed run recomputes the same curve.
 void probes_ib_bound(Probes* p, const char* dir, const int* train, size_t n_train, int bins) {
-    if (p->every == 0) return;
+    if (p->every == 0 || !dist_root()) return; // only rank 0 draws it
     char err[1024];
     IbJoint j;
     if (ib_joint_from_tokens(&j, train, n_train, 1, err, sizeof err) != 0) fatal("--ib-bound: %s", err);

@@ -58,6 +58,11 @@ void probes_measure_end(Probes* p, GPT* model, int step, const char* stage);
 // probes_begin resets both sets and adds the probe sequences (all S when with_final), returning
 // the start time; probes_pref_add adds preference rows to the sets in use; probes_end computes
 // and appends the rows and counts the time.
+// In a data-parallel job (dist.h) every rank calls them: each forwards its dist_share of every
+// set's sequences (and DPO adds the preference rows of its share of the held-out pairs), the rows
+// are gathered in sequence order (dist_allgather_rows; the preference rows in rank order), and
+// rank 0 computes the statistics and writes probes.csv, the bins file and the figures. The rows
+// are then those of one process, up to the forward's rounding in another batch shape.
 double probes_begin(Probes* p, GPT* model, int with_final);
 void probes_pref_add(Probes* p, const GPT* model, const int* mask, const int* chosen, const int* unit, size_t B,
                      size_t T);

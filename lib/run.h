@@ -5,6 +5,7 @@
 #ifndef RUN_H
 #define RUN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,12 +84,15 @@ void run_folder_remove(const char* dir, const char* const* names);
 extern const char* const RUN_FOLDER_FILES[];
 
 // ----------------------------------------------------------------------------
-// Ctrl-C and SIGTERM: both ask the run to stop after the current step with a checkpoint
+// Ctrl-C, SIGTERM and SIGUSR1: each asks the run to stop after the current step with a checkpoint
 
-// Installs the handlers: the first SIGINT or SIGTERM sets the flag, a second ends the program.
+// Installs the handlers: the first SIGINT, SIGTERM or SIGUSR1 sets the flag, a second ends the
+// program.
 void run_catch_signals(void);
-// The signal that asked the run to stop (SIGINT, SIGTERM), or 0.
+// The signal that asked this process to stop (SIGINT, SIGTERM, SIGUSR1), or 0.
 int run_interrupted(void);
+// The flag itself, for the training step, which ORs it over the ranks (they stop at the same step).
+const volatile sig_atomic_t* run_interrupt_flag(void);
 // "interrupted" (SIGINT) or "terminated (SIGTERM)", for the message.
 const char* run_interrupt_name(void);
 
@@ -235,5 +239,14 @@ void progress_init(Progress* pr, int first_step, int steps, double tokens_per_st
 void progress_step(Progress* pr, int step, float loss, double val, float lr, float norm, double ms);
 // Ends a live bar line before other output.
 void progress_break(const Progress* pr);
+
+// Prints tokens/s, GFLOP/s and MFU of steps_timed pre-training steps of B x T tokens that took
+// step_seconds (comm_seconds of them summing gradients over the ranks); MFU against
+// peak_gflops, or when it is <= 0 against our SGEMM measured now. FLOPs per step are
+// (6 N' + 12 L C T) B T (the PaLM paper's appendix B count, as nanoGPT's estimate_mfu): 6 per
+// parameter per token for forward + backward, N' without the position embedding (a lookup, no
+// multiply), plus attention's scores and weighted sum, 12 L C T per token.
+void print_throughput(const GPT* model, size_t B, size_t T, double step_seconds, double comm_seconds, int steps_timed,
+                      float peak_gflops);
 
 #endif // RUN_H

@@ -7,17 +7,6 @@
 // folder's protection end to end is tests/runfolder.c.
 #include "test.h"
 
-// 1 if the two files exist and hold the same bytes.
-static int rel_same_file(const char* a, const char* b) {
-    size_t na = 0, nb = 0;
-    char* x = slurp(a, &na);
-    char* y = slurp(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 // Number of "*.tmp.*" files (unfinished atomic writes) directly in dir.
 static int rel_count_tmp(const char* dir) {
     char cmd[8192];
@@ -540,7 +529,7 @@ static void rel_check_kill_resume(const char* root, const char* args) {
     rc = run_shell(cmd);
     snprintf(a, sizeof a, "%s/pretrain/model.safetensors", ref);
     snprintf(b, sizeof b, "%s/pretrain/model.safetensors", run);
-    int same = rel_same_file(a, b);
+    int same = same_file(a, b);
     check(rc == 0 && same, "--resume after the kill finishes (exit %d), final weights bit-identical to the "
                            "uninterrupted run: %s (max diff 0)", rc, same ? "yes" : "no");
 }

@@ -134,6 +134,16 @@ char* slurp(const char* path, size_t* n) {
     return read_file(path, n, err, sizeof err);
 }
 
+int same_file(const char* a, const char* b) {
+    size_t na = 0, nb = 0;
+    char* x = slurp(a, &na);
+    char* y = slurp(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
 int count_lines(const char* path) {
     FILE* f = fopen(path, "r");
     if (!f) return 0;

@@ -29,6 +29,7 @@
 #include "../data/prefs.h"
 #include "../data/shards.h"
 #include "../lib/csv.h"
+#include "../lib/dist.h"
 #include "../lib/dpo.h"
 #include "../lib/eval.h"
 #include "../lib/flags.h"
@@ -38,6 +39,7 @@
 #include "../lib/page.h"
 #include "../lib/plot.h"
 #include "../lib/run.h"
+#include "../lib/step.h"
 #include "../model.h"
 #include "../probes.h"
 #include "../tokenizer.h"
@@ -116,6 +118,8 @@ const char* train_bin(void);
 int write_bytes(const char* path, const void* data, size_t n);
 // The whole file, NUL-terminated and malloc'd (NULL if unreadable); *n its size.
 char* slurp(const char* path, size_t* n);
+// 1 if the two files exist and hold the same bytes.
+int same_file(const char* a, const char* b);
 // Number of '\n' in the file (0 if it cannot be read).
 int count_lines(const char* path);
 // rm -rf of a folder a test created; prints a note if something is left.
@@ -164,5 +168,6 @@ void test_reliability(void); // tests/reliability.c
 void test_runfolder(void);   // tests/runfolder.c
 void test_gpu(void);         // tests/gpu.c
 void test_page(void);        // tests/page.c
+void test_dist(void);        // tests/dist.c
 
 #endif // TEST_H
