@@ -56,7 +56,8 @@ static int rf_wait_lines(const char* root, const char* file, int lines, pid_t pi
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", root, file);
     double t0 = time_seconds();
-    while (count_lines(path) < lines && time_seconds() - t0 < 60.0) {
+    // (generous: under the sanitizers on a busy machine a tiny run takes minutes to get there)
+    while (count_lines(path) < lines && time_seconds() - t0 < 600.0) {
         if (waitpid(pid, NULL, WNOHANG) == pid) return 0;
         usleep(5000);
     }
