@@ -221,6 +221,23 @@ def scale_order(data, runs):
     return rows
 
 
+def quality_corr(data, runs):
+    """Does a probe quantity predict the val loss? Across runs at the end of pre-training (one point per
+    run), and along training (every trajectory probe step after step 0 of every run, pooled)."""
+    rows = []
+    for layer in ("mean", "last"):
+        for q in ("optimality", "I_in1", "I_out1", "I_ctx", "H"):
+            x = [get(r.final("pretrain", layer), q) for r in runs]
+            rows.append([data, "end_of_training_across_runs", layer, q, "val_loss"] + corr(x, [r.final_val() for r in runs]))
+            xs, ys = [], []
+            for r in runs:
+                for st in r.steps("pretrain", "trajectory"):
+                    if st > 0 and st in r.val:
+                        xs.append(get(r.row("pretrain", "trajectory", st, layer), q)), ys.append(r.val[st])
+            rows.append([data, "along_training_pooled_step_gt0", layer, q, "val_loss"] + corr(xs, ys))
+    return rows
+
+
 def scale_figure(data, summ, path):
     idx = {(r[1], r[5], r[6]): r for r in summ}
     panels = []
@@ -483,6 +500,8 @@ def main():
         write_csv(os.path.join(a.out, tag + "_order.csv"), ["data", "ladder", "layer", "quantity", "comparison", "n_a", "n_b",
                                                              "diff_b_minus_a", "se", "welch_p", "separated_2se", "n",
                                                              "pearson", "pearson_p", "spearman", "spearman_p"], scale_order(data, runs))
+        write_csv(os.path.join(a.out, tag + "_quality_corr.csv"), ["data", "points", "layer", "predictor", "outcome", "n", "pearson",
+                                                                    "pearson_p", "spearman", "spearman_p"], quality_corr(data, runs))
         scale_figure(data, summ, os.path.join(a.out, tag + ".svg"))
         bo = backoff(data, runs)
         write_csv(os.path.join(a.out, tag + "_backoff.csv"), ["data", "size", "layer", "side", "n", "I_mean", "I_sd", "runs",
