@@ -104,7 +104,7 @@ if [ "$SHORT" = 1 ]; then
 else
     PROBE=(--probe-seqs 64 --probe-final-seqs 448 --probe-seeds 3)
     DPO=(--dpo-steps 60 --dpo-eval-every 20 --dpo-prompts 64)
-    STEPS_SCALE=800 STEPS_TS=2000 EVERY=100
+    STEPS_SCALE=800 STEPS_TS=1600 EVERY=100
 fi
 COMMON=(-B 16 -T 64 --threads "$THREADS" --save-every 0 --sample-every 0 --peak-gflops 1 "${PROBE[@]}")
 

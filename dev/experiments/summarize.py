@@ -12,6 +12,8 @@ Writes only the files whose runs exist; a summary with no runs behind it is not 
 import argparse
 import csv
 import glob
+import json
+import struct
 import math
 import os
 import re
@@ -87,6 +89,10 @@ class Run:
                 for r in csv.DictReader(f):
                     if r["stage"] == "pretrain" and num(r["val_loss"]) is not None:
                         self.val[int(r["step"])] = num(r["val_loss"])
+        # K, the draws of the reference points: W is (K, n_bins, C) in the safetensors header
+        with open(os.path.join(d, "probe_bins.safetensors"), "rb") as f:
+            n = struct.unpack("<Q", f.read(8))[0]
+            self.draws = json.loads(f.read(n))["W"]["shape"][0]
         log = open(d + ".log", errors="replace").read()
         m = re.search(r"([0-9.]+)M parameters", log)
         self.params = num(m.group(1)) if m else None
@@ -210,14 +216,25 @@ def scale_order(data, runs):
                 if q == "val_loss" and layer == "last":
                     continue
                 lay = "" if q == "val_loss" else layer
+                def draw_var(s):
+                    # variance of a K-draw mean from the draws' own spread (0 for val loss)
+                    if q == "val_loss":
+                        return 0.0
+                    v = [get(r.final("pretrain", layer), q + "_sd") for r in sizes[s]]
+                    v = [x for x in v if x is not None]
+                    return float(np.mean(v)) ** 2 / sizes[s][0].draws if v else 0.0
                 for a, b in zip(present, present[1:]):
                     d, se, p = welch(vals(a), vals(b))
                     sep = None if se is None else ("yes" if abs(d) > 2 * se else "no")
+                    # the reference points are drawn from seed 0 in every run, so their draw error is
+                    # shared by the seeds of a size and not in se; added here as if independent per size
+                    se2 = None if se is None else math.sqrt(se ** 2 + draw_var(a) + draw_var(b))
+                    sep2 = None if se2 is None else ("yes" if abs(d) > 2 * se2 else "no")
                     rows.append([data, ladder, lay, q, "%s->%s" % (a, b), len(vals(a)), len(vals(b)), d, se, p, sep,
-                                 None, None, None, None, None])
+                                 se2, sep2, None, None, None, None, None])
                 xs = [getattr(r, key) for s in present for r in sizes[s]]
                 ys = [v for s in present for v in vals(s)]
-                rows.append([data, ladder, lay, q, "trend vs " + key, None, None, None, None, None, None] + corr(xs, ys))
+                rows.append([data, ladder, lay, q, "trend vs " + key] + [None] * 8 + corr(xs, ys))
     return rows
 
 
@@ -498,7 +515,8 @@ def main():
         write_csv(os.path.join(a.out, tag + ".csv"), ["data", "size", "L", "C", "params_M", "layer", "quantity", "mean", "sd", "n",
                                                        "draw_sd", "null_mean"], summ)
         write_csv(os.path.join(a.out, tag + "_order.csv"), ["data", "ladder", "layer", "quantity", "comparison", "n_a", "n_b",
-                                                             "diff_b_minus_a", "se", "welch_p", "separated_2se", "n",
+                                                             "diff_b_minus_a", "se", "welch_p", "separated_2se",
+                                                             "se_with_draws", "separated_2se_with_draws", "n",
                                                              "pearson", "pearson_p", "spearman", "spearman_p"], scale_order(data, runs))
         write_csv(os.path.join(a.out, tag + "_quality_corr.csv"), ["data", "points", "layer", "predictor", "outcome", "n", "pearson",
                                                                     "pearson_p", "spearman", "spearman_p"], quality_corr(data, runs))
