@@ -37,7 +37,7 @@ case "$NAME" in scale | shakespeare | hh | summary) ;; all)
     res=${RESULTS:-docs/results}
     [ "$SHORT" = 1 ] && res=${EXP_DIR:-runs/experiments}/results-short
     seeds=${SEEDS:-$([ "$SHORT" = 1 ] && echo 2 || echo 3)}
-    want=(scale.csv scale_runs.csv scale_order.csv scale_backoff.csv scale_phases.csv scale_trajectory.csv
+    want=(scale.csv scale_runs.csv scale_order.csv scale_backoff.csv scale_phases.csv scale_trajectory.csv dpo_change.csv
         pref_runs.csv pref.csv pref_corr.csv scale.svg scale_backoff.svg scale_phases.svg pref.svg)
     SHORT=$SHORT bash dev/experiments/run.sh scale
     if [ -f "${TS:-data/tinyshakespeare.txt}" ] || [ -f ../shared/data/tinyshakespeare.txt ]; then

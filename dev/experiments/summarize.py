@@ -326,17 +326,17 @@ def backoff_figure(data, runs, rows, path):
         p2.add("layer " + l, [get(row, "I_ctx")], [get(row, "I_out1")], [get(row, "I_out1_sd")], style="points", color=c)
     p3 = svgplot.Panel("context increments, layer mean (mean ± sd over seeds)", "model", "I_in(n+1) - I_in(n) minus its null's",
                        xticks=[(i, s) for i, s in enumerate(sizes)])
-    p4 = svgplot.Panel("context increments, raw (nulls dashed)", "model", "I_in(n+1) - I_in(n)",
+    p4 = svgplot.Panel("context increments, raw (nulls hollow)", "model", "I_in(n+1) - I_in(n)",
                        xticks=[(i, s) for i, s in enumerate(sizes)])
     for n in (2, 3, 4):
         sel = [x for x in rows if x[2] == "mean" and x[3] == "in" and x[4] == n]
         xs = [list(sizes).index(x[1]) for x in sel]
-        p3.add("n = %d -> %d" % (n - 1, n), xs, [x[13] for x in sel], [x[14] for x in sel], style="linepoints",
+        p3.add("n = %d -> %d" % (n - 1, n), xs, [x[13] for x in sel], [x[14] for x in sel], style="points",
                color=svgplot.COLORS[n - 2])
         c = svgplot.COLORS[n - 2]
-        p4.add("n = %d -> %d" % (n - 1, n), xs, [x[11] for x in sel], [x[12] for x in sel], style="linepoints", color=c)
+        p4.add("n = %d -> %d" % (n - 1, n), xs, [x[11] for x in sel], [x[12] for x in sel], style="points", color=c)
         prev = {x[1]: x[8] for x in rows if x[2] == "mean" and x[3] == "in" and x[4] == n - 1}
-        p4.add("its null", xs, [x[8] - prev[x[1]] for x in sel], style="linepoints", color=c, dashed=True, hollow=True)
+        p4.add("its null", xs, [x[8] - prev[x[1]] for x in sel], style="points", color=c, hollow=True)
     svgplot.render(path, "Back-off on %s at the end of pre-training (final set)" % data, [p1, p2, p3, p4], legend_w=0)
     print("wrote %s" % path)
 
@@ -454,13 +454,25 @@ def pref_corr(rows):
                             x = [a - b if a is not None and b is not None else None for a, b in zip(x, nl)]
                             p += "_minus_null"
                         out.append([pairs, src, layer, p, o] + corr(x, [r[H[o]] for r in sel]))
-                # post-training leaves complexity nearly unchanged (the paper): DPO's change of I_in1, I_out1
+    return out
+
+
+def dpo_change(rows):
+    """What DPO does to the pre-training information (the paper: post-training leaves complexity nearly
+    unchanged): per run, final set after DPO minus final set after pre-training; mean, sd, n and the
+    one-sample t-test's p of "no change"."""
+    out = []
+    H = {h: i for i, h in enumerate(PREF_HEAD)}
+    for pairs in sorted({r[0] for r in rows}):
+        for src in sorted({r[2] for r in rows if r[0] == pairs}):
+            for layer in ("mean", "last"):
+                sel = [r for r in rows if r[0] == pairs and r[2] == src and r[5] == layer]
                 for q in ("I_in1", "I_out1", "optimality"):
-                    d = [r[H[q + "_dpo"]] - r[H[q + "_pretrain"]] for r in sel if r[H[q + "_dpo"]] is not None and r[H[q + "_pretrain"]] is not None]
+                    d = [r[H[q + "_dpo"]] - r[H[q + "_pretrain"]] for r in sel
+                         if r[H[q + "_dpo"]] is not None and r[H[q + "_pretrain"]] is not None]
                     m, sd, n = agg(d)
                     p = float(stats.ttest_1samp(d, 0.0).pvalue) if n > 1 and np.std(d) > 0 else None
-                    out.append([pairs, src, layer, "change_%s_by_dpo" % q, "mean=%s sd=%s t-test p" % (cell(m, 4), cell(sd, 3)),
-                                n, None, p, None, None])
+                    out.append([pairs, src, layer, q, n, m, sd, p])
     return out
 
 
@@ -544,6 +556,8 @@ def main():
                   [h + s for h in PREF_HEAD[6:] for s in ("_mean", "_sd")] + ["n"], pref_summary(prow))
         write_csv(os.path.join(a.out, "pref_corr.csv"), ["pairs", "pretrained_on", "layer", "predictor", "outcome", "n", "pearson",
                                                           "pearson_p", "spearman", "spearman_p"], pref_corr(prow))
+        write_csv(os.path.join(a.out, "dpo_change.csv"), ["pairs", "pretrained_on", "layer", "quantity", "n", "change_mean",
+                                                           "change_sd", "t_test_p"], dpo_change(prow))
         pref_figure(prow, os.path.join(a.out, "pref.svg"))
 
 
