@@ -151,7 +151,7 @@ def get(row, q):
 
 # ---------------------------------------------------------------- scale (and its per-run table)
 
-def scale_tables(data, runs, out):
+def scale_tables(data, runs):
     """Per run and per size: val loss and every probe quantity of the final set, layer mean and last layer."""
     per_run, summ = [], []
     for size, rs in by_size(runs).items():
@@ -436,24 +436,30 @@ def pref_summary(rows):
     return out
 
 
-def pref_corr(rows):
-    out = []
-    H = {h: i for i, h in enumerate(PREF_HEAD)}
+def pref_groups(rows):
+    """(pairs, pretrained_on, layer, the rows of that group) for every group of pref rows."""
     for pairs in sorted({r[0] for r in rows}):
         for src in sorted({r[2] for r in rows if r[0] == pairs}):
             for layer in ("mean", "last"):
-                sel = [r for r in rows if r[0] == pairs and r[2] == src and r[5] == layer]
-                outcomes = ["dpo_val_accuracy", "dpo_val_margin"] + (["positive_after"] if pairs == "builtin" else [])
-                preds = ["I_pref_before", "I_pref_after", "optimality_pretrain", "optimality_dpo", "I_in1_pretrain",
-                         "I_out1_pretrain", "val_loss_pretrain"]
-                for o in outcomes:
-                    for p in preds:
-                        x = [r[H[p]] for r in sel]
-                        if p.startswith("I_pref"):
-                            nl = [r[H[p.replace("I_pref", "I_pref_null")]] for r in sel]
-                            x = [a - b if a is not None and b is not None else None for a, b in zip(x, nl)]
-                            p += "_minus_null"
-                        out.append([pairs, src, layer, p, o] + corr(x, [r[H[o]] for r in sel]))
+                yield pairs, src, layer, [r for r in rows if r[0] == pairs and r[2] == src and r[5] == layer]
+
+
+def pref_corr(rows):
+    """Every predictor (I_pref as value minus null) against every DPO outcome, within each group."""
+    out = []
+    H = {h: i for i, h in enumerate(PREF_HEAD)}
+    for pairs, src, layer, sel in pref_groups(rows):
+        outcomes = ["dpo_val_accuracy", "dpo_val_margin"] + (["positive_after"] if pairs == "builtin" else [])
+        preds = ["I_pref_before", "I_pref_after", "optimality_pretrain", "optimality_dpo", "I_in1_pretrain",
+                 "I_out1_pretrain", "val_loss_pretrain"]
+        for o in outcomes:
+            for p in preds:
+                x = [r[H[p]] for r in sel]
+                if p.startswith("I_pref"):
+                    nl = [r[H[p.replace("I_pref", "I_pref_null")]] for r in sel]
+                    x = [a - b if a is not None and b is not None else None for a, b in zip(x, nl)]
+                    p += "_minus_null"
+                out.append([pairs, src, layer, p, o] + corr(x, [r[H[o]] for r in sel]))
     return out
 
 
@@ -463,16 +469,13 @@ def dpo_change(rows):
     one-sample t-test's p of "no change"."""
     out = []
     H = {h: i for i, h in enumerate(PREF_HEAD)}
-    for pairs in sorted({r[0] for r in rows}):
-        for src in sorted({r[2] for r in rows if r[0] == pairs}):
-            for layer in ("mean", "last"):
-                sel = [r for r in rows if r[0] == pairs and r[2] == src and r[5] == layer]
-                for q in ("I_in1", "I_out1", "optimality"):
-                    d = [r[H[q + "_dpo"]] - r[H[q + "_pretrain"]] for r in sel
-                         if r[H[q + "_dpo"]] is not None and r[H[q + "_pretrain"]] is not None]
-                    m, sd, n = agg(d)
-                    p = float(stats.ttest_1samp(d, 0.0).pvalue) if n > 1 and np.std(d) > 0 else None
-                    out.append([pairs, src, layer, q, n, m, sd, p])
+    for pairs, src, layer, sel in pref_groups(rows):
+        for q in ("I_in1", "I_out1", "optimality"):
+            d = [r[H[q + "_dpo"]] - r[H[q + "_pretrain"]] for r in sel
+                 if r[H[q + "_dpo"]] is not None and r[H[q + "_pretrain"]] is not None]
+            m, sd, n = agg(d)
+            p = float(stats.ttest_1samp(d, 0.0).pvalue) if n > 1 and np.std(d) > 0 else None
+            out.append([pairs, src, layer, q, n, m, sd, p])
     return out
 
 
@@ -521,7 +524,7 @@ def main():
             print("no finished %s runs: its summaries are not written" % data)
             continue
         tag = "scale" if data == "corpus" else "shakespeare"
-        per_run, summ = scale_tables(data, runs, a.out)
+        per_run, summ = scale_tables(data, runs)
         write_csv(os.path.join(a.out, tag + "_runs.csv"), ["data", "run", "size", "L", "C", "params_M", "seed", "layer", "quantity",
                                                            "value", "draw_sd", "null"], per_run)
         write_csv(os.path.join(a.out, tag + ".csv"), ["data", "size", "L", "C", "params_M", "layer", "quantity", "mean", "sd", "n",
