@@ -99,11 +99,13 @@ TS_SIZES=("L4C64 4 64 2" "L2C64 2 64 2" "L1C64 1 64 2") # longest first: two slo
 # every probe averages 3 draws of the reference points (their sd is the *_sd columns)
 if [ "$SHORT" = 1 ]; then
     PROBE=(--probe-seqs 8 --probe-final-seqs 16 --probe-seeds 2)
-    DPO=(--dpo-steps 4 --dpo-eval-every 2 --dpo-prompts 8)
+    DPO=(--dpo-steps 4 --dpo-eval-every 2)
+    PROMPTS=8
     STEPS_SCALE=40 STEPS_TS=40 EVERY=20
 else
     PROBE=(--probe-seqs 64 --probe-final-seqs 448 --probe-seeds 3)
-    DPO=(--dpo-steps 60 --dpo-eval-every 20 --dpo-prompts 64)
+    DPO=(--dpo-steps 60 --dpo-eval-every 20)
+    PROMPTS=64
     STEPS_SCALE=800 STEPS_TS=1600 EVERY=100
 fi
 COMMON=(-B 16 -T 64 --threads "$THREADS" --save-every 0 --sample-every 0 --peak-gflops 1 "${PROBE[@]}")
@@ -116,13 +118,17 @@ job() {
     printf '%q ' "$dir" "$@" >> "$QUEUE"
     echo >> "$QUEUE"
 }
-# one queued line: skip a finished run, otherwise run it from scratch (a half-written folder is removed)
+# one queued line: skip a finished run, otherwise run it from scratch (a half-written folder is removed).
+# "DIR bins=FILE FLAGS..." first copies FILE into DIR: DPO alone (--init) probes with the bins and
+# windows of the run it starts from when DIR/probe_bins.safetensors exists, and without probes otherwise.
 one() {
-    local dir=$1
+    local dir=$1 bins=""
     shift
+    case "${1:-}" in bins=*) bins=${1#bins=}; shift ;; esac
     if [ -f "$dir.wall" ]; then echo "  done already: $dir"; return 0; fi
     rm -rf "$dir"
     mkdir -p "$(dirname "$dir")"
+    if [ -n "$bins" ]; then mkdir -p "$dir" && cp "$bins" "$dir/probe_bins.safetensors"; fi
     local t=$(date +%s)
     echo "  start $dir: ./train $*"
     if nice -n "$NICE" ./train "$@" --out "$dir" > "$dir.log" 2>&1; then
@@ -155,7 +161,7 @@ scale)
         for z in "${SIZES[@]}"; do
             set -- $z
             job "$OUT/$1-s$s" -L "$2" -C "$3" -H "$4" --seed "$s" --steps "$STEPS_SCALE" --probe-every "$EVERY" \
-                --eval-every "$EVERY" "${COMMON[@]}" "${DPO[@]}"
+                --eval-every "$EVERY" "${COMMON[@]}" "${DPO[@]}" --dpo-prompts "$PROMPTS"
         done
     done
     run_queue ;;
@@ -177,8 +183,9 @@ hh)
             d=${d%/}
             [ -f "$d.wall" ] && [ -f "$d/pretrain/model.safetensors" ] || continue
             n=$((n + 1))
-            job "$OUT/$(basename "$src")-$(basename "$d")" --init "$d/pretrain" --dpo "$HH" --seed 1 \
-                --threads "$THREADS" --peak-gflops 1 "${PROBE[@]}" "${DPO[@]}" --dpo-prompts 0
+            job "$OUT/$(basename "$src")-$(basename "$d")" "bins=$d/probe_bins.safetensors" --init "$d/pretrain" \
+                --dpo "$HH" --seed 1 \
+                --threads "$THREADS" --peak-gflops 1 "${PROBE[@]}" "${DPO[@]}" --dpo-prompts 0 # the sentiment rate is the corpus's
         done
     done
     [ "$n" -gt 0 ] || { say "no finished scale or shakespeare runs under $ROOT: run those first"; exit 1; }
