@@ -178,12 +178,12 @@ shakespeare)
 hh)
     [ -f "$HH" ] || { say "no HH-RLHF pairs at $HH (set HH=FILE)"; exit 1; }
     n=0
-    for src in "$ROOT/scale$SUFFIX" "$ROOT/shakespeare$SUFFIX"; do
-        for d in "$src"/*-s*/; do
+    for e in scale shakespeare; do
+        for d in "$ROOT/$e$SUFFIX"/*-s*/; do
             d=${d%/}
             [ -f "$d.wall" ] && [ -f "$d/pretrain/model.safetensors" ] || continue
             n=$((n + 1))
-            job "$OUT/$(basename "$src")-$(basename "$d")" "bins=$d/probe_bins.safetensors" --init "$d/pretrain" \
+            job "$OUT/$e-$(basename "$d")" "bins=$d/probe_bins.safetensors" --init "$d/pretrain" \
                 --dpo "$HH" --seed 1 \
                 --threads "$THREADS" --peak-gflops 1 "${PROBE[@]}" "${DPO[@]}" --dpo-prompts 0 # the sentiment rate is the corpus's
         done
@@ -193,5 +193,5 @@ hh)
 summary) rm -f "$QUEUE" ;;
 esac
 
-"$PY" dev/experiments/summarize.py --runs "$ROOT" --suffix "$SUFFIX" --out "$RESULTS"
+"$PY" dev/experiments/summarize.py --runs "$ROOT" --suffix="$SUFFIX" --out "$RESULTS"
 say "finished in $(( $(date +%s) - T0 )) s; summaries in $RESULTS/"
