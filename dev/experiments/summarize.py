@@ -246,6 +246,12 @@ def quality_corr(data, runs):
         for q in ("optimality", "I_in1", "I_out1", "I_ctx", "H"):
             x = [get(r.final("pretrain", layer), q) for r in runs]
             rows.append([data, "end_of_training_across_runs", layer, q, "val_loss"] + corr(x, [r.final_val() for r in runs]))
+            # the same within one width: is the relation more than the width step?
+            for C in sorted({r.C for r in runs}):
+                sub = [r for r in runs if r.C == C]
+                if len({r.size for r in sub}) > 1:
+                    rows.append([data, "end_of_training_C%d_only" % C, layer, q, "val_loss"] +
+                                corr([get(r.final("pretrain", layer), q) for r in sub], [r.final_val() for r in sub]))
             xs, ys = [], []
             for r in runs:
                 for st in r.steps("pretrain", "trajectory"):
