@@ -268,7 +268,7 @@ def scale_figure(data, summ, path):
                    ("I_out1", "I(Y;Z), Y = next token"), ("optimality", "optimality I_out1/I_in1")):
         for ladder, names, key in (("depth at C=64", DEPTH, "L"), ("width at L=2", WIDTH, "C")):
             pres = [s for s in names if any(k[0] == s for k in idx)]
-            if not pres:
+            if len(pres) < 2:  # a ladder of one size compares nothing
                 continue
             xs = list(range(len(pres)))
             p = svgplot.Panel("%s, %s" % (q, ladder), ladder, lab, xticks=[(i, s) for i, s in zip(xs, pres)])
@@ -281,7 +281,9 @@ def scale_figure(data, summ, path):
                       style="linepoints")
             panels.append(p)
     if panels:
-        svgplot.render(path, "Scale on %s: end of pre-training (final set), mean ± sd over training seeds" % data, panels)
+        seeds = min(r[9] for r in summ)
+        svgplot.render(path, "Scale on %s: end of pre-training (final set), %s" % (
+            data, "mean ± sd over training seeds" if seeds > 1 else "one training seed: no error bars"), panels)
         print("wrote %s" % path)
 
 
