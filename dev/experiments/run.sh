@@ -5,8 +5,8 @@
 #                the built-in corpus, SEEDS training seeds each; after pre-training, DPO on the built-in
 #                pairs (I(pref;Z) before and after, with its null; val accuracy, margin, positive rate).
 #                Its summaries: scale, two phases on the corpus, the back-off picture, preference.
-#   shakespeare  the same three depths at C=64 pre-trained on Tiny Shakespeare, long enough for the val
-#                loss to saturate: two phases on real text, the back-off picture.
+#   shakespeare  the same three depths at C=64 pre-trained on Tiny Shakespeare for 1600 steps (the val
+#                loss nearly flat at the end): two phases on real text, the back-off picture.
 #   hh           DPO on the real HH-RLHF pairs from every scale and shakespeare checkpoint (run those
 #                first): I(pref;Z) before and after on held-out pairs, against the DPO outcome.
 #   all          scale, shakespeare, then hh (with --short: the pipeline check CI runs, a few minutes).
