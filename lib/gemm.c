@@ -59,13 +59,24 @@ static void gemm_kernel_portable(size_t kc, const float* a, const float* b, floa
 #define GEMM_A2_NR 16
 __attribute__((target("avx2,fma"))) static void gemm_kernel_avx2(size_t kc, const float* a, const float* b,
                                                                   float* c, size_t ldc, int load_c) {
+    // C's rows are a whole row of the output apart (often pages): fetch the tile now, so that the
+    // loads after the k loop do not wait on L3 or memory
+    for (int i = 0; i < GEMM_A2_MR; i++) {
+        _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char*)(c + i * ldc + 15), _MM_HINT_T0);
+    }
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    // unrolled: the loop's own counter, pointer and branch work then no longer compete with the
+    // 12 FMAs for dispatch slots (measured alone, L1-resident: 66-71 -> 79-85 GFLOP/s
+    // on one core of the AVX2 development machine, an AMD EPYC of the Zen 3 class)
+#pragma GCC unroll 4
     for (size_t k = 0; k < kc; k++) {
+        _mm_prefetch((const char*)(a + 64), _MM_HINT_T0); // the A sliver streams from L2: ~10 k ahead
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8), ai;
 #define GEMM_A2_ROW(i)                                                                                       \
     ai = _mm256_broadcast_ss(a + i);                                                                         \
