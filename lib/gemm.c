@@ -22,6 +22,10 @@
 // ran at 83 GFLOP/s instead of 100 on 2 threads here)
 #define GEMM_B_FLOATS ((size_t)1 << 20)
 #define GEMM_MR_MAX 14
+// rows of B per packing unit (a divisor of GEMM_KC)
+#define GEMM_PACK_KR 16
+// floats past each thread's packed A block that the AVX2 packer's last 8-wide store may write
+#define GEMM_PACK_SLACK 8
 #define GEMM_NR_MAX 32
 
 // A micro-kernel: C[0:MR, 0:NR] (row stride ldc) += a sliver (kc x MR) · b sliver (kc x NR), or
@@ -264,82 +268,163 @@ __attribute__((target("avx512f"))) static void gemm_pack_rows_avx512(float* d, s
 }
 #endif
 
+#if GEMM_X86
+// Transposes the 8 x 8 block r[i] lane l -> r[l] lane i in registers (unpack, shuffle, 128-bit
+// lane permute).
+__attribute__((target("avx2"))) static inline void gemm_tr8_regs(__m256 r[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // r[4q + m] holds columns m (low 128 bits) and m + 4 (high) of rows 4q..4q+3
+    for (int m = 0; m < 4; m++) {
+        t[m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x20);
+        t[4 + m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x31);
+    }
+    for (int m = 0; m < 8; m++) r[m] = t[m];
+}
+
+// Transposing copy for the AVX2 packers: d[k*dstride + i] = alpha * src[i*sstride + k] for
+// i < rows (<= 8) and k < kc, lanes rows <= i < 8 zero. Each 8 x 8 block is 8 loads (rows past
+// `rows` are zero registers), a transpose in registers and 8 stores of 8 floats at increasing k.
+// With dstride < 8 (the A slivers, mr = 6) a store runs into the next k's slot, which the next
+// store then overwrites; the last one runs up to 8 - dstride floats past this sliver, into the
+// next sliver (packed after it) or the buffer's slack (GEMM_PACK_SLACK). Tail k columns scalar.
+__attribute__((target("avx2"))) static void gemm_transpose8_avx2(float* d, size_t dstride, const float* src,
+                                                                 size_t sstride, size_t rows, size_t kc,
+                                                                 float alpha) {
+    __m256 av = _mm256_set1_ps(alpha);
+    size_t k0 = 0;
+    for (; k0 + 8 <= kc; k0 += 8) {
+        __m256 r[8];
+        for (size_t i = 0; i < 8; i++)
+            r[i] = i < rows ? _mm256_mul_ps(av, _mm256_loadu_ps(src + i * sstride + k0)) : _mm256_setzero_ps();
+        gemm_tr8_regs(r);
+        for (size_t c = 0; c < 8; c++) _mm256_storeu_ps(d + (k0 + c) * dstride, r[c]);
+    }
+    for (; k0 < kc; k0++)
+        for (size_t i = 0; i < dstride && i < 8; i++) d[k0 * dstride + i] = i < rows ? alpha * src[i * sstride + k0] : 0.0f;
+}
+#endif
+
 // Packs alpha * op(A)[i0:i0+mc, p0:p0+kc] into MR-tall k-major slivers (rows past mc zeroed).
 static void gemm_pack_a(float* dst, int transA, const float* A, size_t lda, size_t i0, size_t p0, size_t mc,
-                        size_t kc, size_t mr, float alpha, int fast_transpose) {
-    (void)fast_transpose;
-    for (size_t s = 0; s < mc; s += mr) {
-        size_t rows = mc - s < mr ? mc - s : mr;
-        float* d = dst + s * kc; // sliver s/mr starts at (s/mr) * mr * kc
-        if (transA) {
-            // op(A)[i][k] = A[k][i]: for each k the sliver's rows are contiguous in A
-#if GEMM_X86
-            if (fast_transpose && mr <= 16) {
-                gemm_pack_rows_avx512(d, mr, A + p0 * lda + i0 + s, lda, rows, kc, alpha);
-                continue;
-            }
-#endif
-            for (size_t k = 0; k < kc; k++) {
-                const float* src = A + (p0 + k) * lda + i0 + s;
-                float* dk = d + k * mr;
+                        size_t kc, size_t mr, float alpha, GemmKernel kern) {
+    int fast = GEMM_X86 && kern == GEMM_AVX512 && mr <= 16;
+    if (transA && !fast) {
+        // op(A)[i][k] = A[k][i]: row k of A holds element k of every sliver's rows. Reading each
+        // row once front to back, for all slivers, lets the hardware prefetcher follow; sliver by
+        // sliver, each k was a few floats of a different row a whole row of A apart (often a page),
+        // and most of those loads missed
+        for (size_t k = 0; k < kc; k++) {
+            const float* src = A + (p0 + k) * lda + i0;
+            size_t s = 0;
+            if (mr == 6) // the AVX2 slivers: fixed-size copies
+                for (; s + 6 <= mc; s += 6) {
+                    float* dk = dst + s * kc + k * 6;
+                    for (size_t i = 0; i < 6; i++) dk[i] = alpha * src[s + i];
+                }
+            for (; s < mc; s += mr) {
+                size_t rows = mc - s < mr ? mc - s : mr;
+                float* dk = dst + s * kc + k * mr; // sliver s/mr starts at (s/mr) * mr * kc
                 size_t i = 0;
-                for (; i < rows; i++) dk[i] = alpha * src[i];
+                for (; i < rows; i++) dk[i] = alpha * src[s + i];
                 for (; i < mr; i++) dk[i] = 0.0f;
             }
-        } else {
+        }
+        return;
+    }
+    for (size_t s = 0; s < mc; s += mr) {
+        size_t rows = mc - s < mr ? mc - s : mr;
+        float* d = dst + s * kc;
 #if GEMM_X86
-            if (fast_transpose && mr <= 16) {
-                gemm_transpose16_avx512(d, mr, (1u << mr) - 1u, A + (i0 + s) * lda + p0, lda, rows, kc);
-                if (alpha != 1.0f)
-                    for (size_t k = 0; k < kc * mr; k++) d[k] *= alpha;
+        if (fast && transA) {
+            // op(A)[i][k] = A[k][i]: for each k the sliver's rows are contiguous in A
+            gemm_pack_rows_avx512(d, mr, A + p0 * lda + i0 + s, lda, rows, kc, alpha);
+            continue;
+        }
+        if (fast) {
+            gemm_transpose16_avx512(d, mr, (1u << mr) - 1u, A + (i0 + s) * lda + p0, lda, rows, kc);
+            if (alpha != 1.0f)
+                for (size_t k = 0; k < kc * mr; k++) d[k] *= alpha;
+            continue;
+        }
+        if (kern == GEMM_AVX2 && mr <= 8) {
+            gemm_transpose8_avx2(d, mr, A + (i0 + s) * lda + p0, lda, rows, kc, alpha);
+            continue;
+        }
+#endif
+        // op(A)[i][k] = A[i][k]: read each row contiguously, write with stride mr
+        for (size_t i = 0; i < rows; i++) {
+            const float* src = A + (i0 + s + i) * lda + p0;
+            for (size_t k = 0; k < kc; k++) d[k * mr + i] = alpha * src[k];
+        }
+        for (size_t i = rows; i < mr; i++)
+            for (size_t k = 0; k < kc; k++) d[k * mr + i] = 0.0f;
+    }
+}
+
+// Packs rows k0..k1 of op(B)[p0:p0+kc, j0:j0+nc] for B not transposed into every NR-wide sliver
+// (columns past nc zeroed). Each row of B is read once, front to back, which the hardware
+// prefetcher follows; packed sliver by sliver instead, a sliver's kc rows were 64 bytes each a
+// whole row of B apart (often a page), every one a miss: 29% of a dW product's time (K = 2048).
+static void gemm_pack_b_rows(float* dst, const float* B, size_t ldb, size_t p0, size_t j0, size_t nc, size_t kc,
+                             size_t nr, size_t k0, size_t k1) {
+    for (size_t k = k0; k < k1; k++) {
+        const float* src = B + (p0 + k) * ldb + j0;
+        for (size_t js = 0; js < nc; js += nr) {
+            size_t cols = nc - js < nr ? nc - js : nr;
+            float* dk = dst + js * kc + k * nr;
+            size_t j = 0;
+            if (cols == 16 && nr == 16) { // the AVX2 and portable slivers: a fixed-size copy
+                memcpy(dk, src + js, 16 * sizeof(float));
                 continue;
             }
-#endif
-            // op(A)[i][k] = A[i][k]: read each row contiguously, write with stride mr
-            for (size_t i = 0; i < rows; i++) {
-                const float* src = A + (i0 + s + i) * lda + p0;
-                for (size_t k = 0; k < kc; k++) d[k * mr + i] = alpha * src[k];
-            }
-            for (size_t i = rows; i < mr; i++)
-                for (size_t k = 0; k < kc; k++) d[k * mr + i] = 0.0f;
+            for (; j < cols; j++) dk[j] = src[js + j];
+            for (; j < nr; j++) dk[j] = 0.0f;
         }
     }
 }
 
-// Packs NR-wide sliver number s of op(B)[p0:p0+kc, j0:j0+nc] (columns past nc zeroed).
-static void gemm_pack_b_sliver(float* dst, int transB, const float* B, size_t ldb, size_t p0, size_t j0,
-                               size_t nc, size_t kc, size_t nr, size_t s, int fast_transpose) {
-    (void)fast_transpose;
+// Packs NR-wide sliver number s of op(B)[p0:p0+kc, j0:j0+nc] = Bᵀ (columns past nc zeroed): the
+// sliver's columns are rows of B, each read front to back.
+static void gemm_pack_bt_sliver(float* dst, const float* B, size_t ldb, size_t p0, size_t j0, size_t nc, size_t kc,
+                                size_t nr, size_t s, GemmKernel kern) {
     size_t js = s * nr;
     size_t cols = nc - js < nr ? nc - js : nr;
     float* d = dst + js * kc;
-    if (!transB) {
-        // op(B)[k][j] = B[k][j]: each k row of the sliver is contiguous in B
-        for (size_t k = 0; k < kc; k++) {
-            const float* src = B + (p0 + k) * ldb + j0 + js;
-            float* dk = d + k * nr;
-            size_t j = 0;
-            for (; j < cols; j++) dk[j] = src[j];
-            for (; j < nr; j++) dk[j] = 0.0f;
-        }
-    } else {
 #if GEMM_X86
-        if (fast_transpose && nr % 16 == 0) {
-            for (size_t h = 0; h < nr; h += 16) {
-                size_t rows = cols > h ? (cols - h < 16 ? cols - h : 16) : 0;
-                gemm_transpose16_avx512(d + h, nr, 0xFFFFu, B + (j0 + js + h) * ldb + p0, ldb, rows, kc);
-            }
-            return;
+    if (kern == GEMM_AVX512 && nr % 16 == 0) {
+        for (size_t h = 0; h < nr; h += 16) {
+            size_t rows = cols > h ? (cols - h < 16 ? cols - h : 16) : 0;
+            gemm_transpose16_avx512(d + h, nr, 0xFFFFu, B + (j0 + js + h) * ldb + p0, ldb, rows, kc);
         }
-#endif
-        // op(B)[k][j] = B[j][k]: read each column j of op(B) (a row of B) contiguously
-        for (size_t j = 0; j < cols; j++) {
-            const float* src = B + (j0 + js + j) * ldb + p0;
-            for (size_t k = 0; k < kc; k++) d[k * nr + j] = src[k];
-        }
-        for (size_t j = cols; j < nr; j++)
-            for (size_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
+        return;
     }
+    if (kern == GEMM_AVX2 && nr % 8 == 0) {
+        for (size_t h = 0; h < nr; h += 8) {
+            size_t rows = cols > h ? (cols - h < 8 ? cols - h : 8) : 0;
+            gemm_transpose8_avx2(d + h, nr, B + (j0 + js + h) * ldb + p0, ldb, rows, kc, 1.0f);
+        }
+        return;
+    }
+#else
+    (void)kern;
+#endif
+    // op(B)[k][j] = B[j][k]: write with stride nr
+    for (size_t j = 0; j < cols; j++) {
+        const float* src = B + (j0 + js + j) * ldb + p0;
+        for (size_t k = 0; k < kc; k++) d[k * nr + j] = src[k];
+    }
+    for (size_t j = cols; j < nr; j++)
+        for (size_t k = 0; k < kc; k++) d[k * nr + j] = 0.0f;
 }
 
 // ---------------------------------------------------------------------------- few rows, B in place
@@ -537,8 +622,6 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
 
     GemmKernel resolved = gemm_kernel_resolve(kernel);
     GemmKernelInfo ki = gemm_kernel_info(resolved);
-    // the AVX-512 transposing packer serves the AVX-512 path (the others keep plain C packing)
-    int fast = resolved == GEMM_AVX512;
     size_t mr = ki.mr, nr = ki.nr;
     // inside a parallel region (e.g. attention's loop over heads) the product runs on the calling
     // thread alone, without opening a nested team
@@ -582,7 +665,7 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
     if (kp < GEMM_KC) kp = GEMM_KC;
     if (kp > K) kp = K;
     float* bpack = (float*)malloc(nc_pad * kp * sizeof(float));
-    float* apack = (float*)malloc((size_t)nthreads * mc * kc_max * sizeof(float));
+    float* apack = (float*)malloc((size_t)nthreads * (mc * kc_max + GEMM_PACK_SLACK) * sizeof(float));
     if (!bpack || !apack) {
         fprintf(stderr, "error: gemm.h: out of memory for packing buffers (%zu x %zu x %zu)\n", M, N, K);
         exit(1);
@@ -594,7 +677,7 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        float* ap = apack + (size_t)tid * mc * kc_max;
+        float* ap = apack + (size_t)tid * (mc * kc_max + GEMM_PACK_SLACK);
         for (size_t jc = 0; jc < N; jc += nc_cap) {
             size_t nc = N - jc < nc_cap ? N - jc : nc_cap;
             size_t nslivers = (nc + nr - 1) / nr;
@@ -610,11 +693,19 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
                 size_t kl = K - p0 < kp ? K - p0 : kp;
                 size_t npc = (kl + GEMM_KC - 1) / GEMM_KC;
                 // slab p (k rows p0 + p*KC ..) of the panel starts at bpack + p*KC*nc_pad
+                // units: op(B) = B, GEMM_PACK_KR rows of a slab across all its slivers; op(B) = Bᵀ,
+                // one sliver of a slab (its columns are rows of B, read front to back)
+                size_t per_slab = transB ? nslivers : GEMM_KC / GEMM_PACK_KR;
 #pragma omp for schedule(static)
-                for (size_t idx = 0; idx < npc * nslivers; idx++) {
-                    size_t pc = idx / nslivers * GEMM_KC, s = idx % nslivers;
+                for (size_t idx = 0; idx < npc * per_slab; idx++) {
+                    size_t pc = idx / per_slab * GEMM_KC, u = idx % per_slab;
                     size_t kc = kl - pc < GEMM_KC ? kl - pc : GEMM_KC;
-                    gemm_pack_b_sliver(bpack + pc * nc_pad, transB, B, ldb, p0 + pc, jc, nc, kc, nr, s, fast);
+                    if (transB) {
+                        gemm_pack_bt_sliver(bpack + pc * nc_pad, B, ldb, p0 + pc, jc, nc, kc, nr, u, resolved);
+                    } else if (u * GEMM_PACK_KR < kc) {
+                        size_t k1 = (u + 1) * GEMM_PACK_KR < kc ? (u + 1) * GEMM_PACK_KR : kc;
+                        gemm_pack_b_rows(bpack + pc * nc_pad, B, ldb, p0 + pc, jc, nc, kc, nr, u * GEMM_PACK_KR, k1);
+                    }
                 }
                 // (implicit barrier: the panel is complete before anyone reads it)
 #pragma omp for schedule(dynamic, 1)
@@ -624,7 +715,7 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
                     size_t j0 = jb * nch, n = nc - j0 < nch ? nc - j0 : nch;
                     for (size_t pc = 0; pc < kl; pc += GEMM_KC) {
                         size_t kc = kl - pc < GEMM_KC ? kl - pc : GEMM_KC;
-                        gemm_pack_a(ap, transA, A, lda, ic, p0 + pc, m, kc, mr, alpha, fast);
+                        gemm_pack_a(ap, transA, A, lda, ic, p0 + pc, m, kc, mr, alpha, resolved);
                         gemm_macro(&ki, m, n, kc, ap, bpack + pc * nc_pad + j0 * kc, C + ic * ldc + jc + j0, ldc,
                                    !(overwrite && p0 + pc == 0));
                     }

@@ -15,7 +15,8 @@
 //
 //   for jc in N step NC
 //     for p0 in K step KP                    B panel (KP x NC), shared by threads (in L3)
-//       pack op(B)[p0:p0+KP, jc:jc+NC]       threads split the NR-wide slivers of every KC slab
+//       pack op(B)[p0:p0+KP, jc:jc+NC]       threads split it: op(B) = B by 16-row strips of a
+//                                            slab (all its slivers), op(B) = Bᵀ by slivers
 //       parallel for (ic, jb) tasks          row block of MC x column chunk of the panel,
 //                                            handed out one at a time (dynamic schedule)
 //         for pc in p0..p0+KP step KC
@@ -34,6 +35,13 @@
 // So the micro-kernel reads both operands with unit stride, whatever the transposition, and
 // never branches on edges: a tile that sticks out of C is computed into a local MR x NR tile
 // and only its valid part is added to C.
+//
+// Packing order. The source is read along its rows, front to back: a row of B (op(B) = B) or of A
+// (op(A) = Aᵀ) is copied into every sliver it feeds before the next row; rows read the other way
+// (op(A) = A, op(B) = Bᵀ) are transposed 8 x 8 (AVX2) or 16 x 16 (AVX-512) in registers. Filling
+// one sliver at a time instead read a few floats from each of kc rows a whole row apart (often a
+// page): the hardware prefetcher does not follow that, and on a machine whose memory gives a core
+// 2-4 GB/s (the AVX2 development machine) packing took 20-30% of a dW product.
 //
 // Micro-kernels (register tiles; the accumulators never leave registers over the k loop):
 //   AVX-512  14 x 32: 28 zmm accumulators + 2 for the B row; per k: 2 loads of B, 14 broadcasts
