@@ -437,16 +437,34 @@ static void gemm_pack_bt_sliver(float* dst, const float* B, size_t ldb, size_t p
 // fma(alpha·a_ik, b_kj) for k in order, then C = acc (first block, overwrite) or C + acc; the
 // AVX-512 micro-kernel does the same per lane, so the two paths give the same bits.
 // Threads split the 64-column tiles (each owns its columns of C).
+//
+// Each function below computes one column tile jt; gemm_small_m runs the tiles on the threads
+// (the OpenMP loop lives outside the target-specific functions: clang does not carry a target
+// attribute into the loop body it outlines).
 #define GEMM_SMALL_M 4
 #define GEMM_SMALL_NT 64
-__attribute__((target("avx512f"))) static void gemm_small_m_avx512(int transA, size_t M, size_t N, size_t K,
-                                                                    float alpha, const float* A, size_t lda,
-                                                                    const float* B, size_t ldb, float* C,
-                                                                    size_t ldc, int overwrite, int nthreads) {
-    size_t ntiles = (N + GEMM_SMALL_NT - 1) / GEMM_SMALL_NT;
+typedef struct {
+    int transA, overwrite;
+    size_t M, N, K, lda, ldb, ldc;
+    float alpha;
+    const float *A, *B;
+    float* C;
+} GemmSmall;
+typedef void (*GemmSmallTile)(const GemmSmall* g, size_t jt);
+
+static void gemm_small_m(GemmSmallTile tile, size_t ntiles, const GemmSmall* g, int nthreads) {
     (void)nthreads;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (size_t jt = 0; jt < ntiles; jt++) {
+    for (size_t jt = 0; jt < ntiles; jt++) tile(g, jt);
+}
+
+__attribute__((target("avx512f"))) static void gemm_small_m_avx512(const GemmSmall* g, size_t jt) {
+    int transA = g->transA, overwrite = g->overwrite;
+    size_t M = g->M, N = g->N, K = g->K, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    float alpha = g->alpha;
+    const float *A = g->A, *B = g->B;
+    float* C = g->C;
+    {
         size_t j0 = jt * GEMM_SMALL_NT, n = N - j0 < GEMM_SMALL_NT ? N - j0 : GEMM_SMALL_NT;
         __mmask16 mk[4];
         for (size_t q = 0; q < 4; q++) {
@@ -488,14 +506,13 @@ __attribute__((target("avx512f"))) static void gemm_small_m_avx512(int transA, s
 // values wide and transposed in registers, so lane j of r[c] holds B[j0 + j][k0 + c], and each
 // lane then sums exactly as the packed path's micro-kernel does (zeroed accumulator per KC block,
 // fma over k in order, then C = acc or C + acc): the same bits.
-__attribute__((target("avx512f"))) static void gemm_small_m_bt_avx512(int transA, size_t M, size_t N, size_t K,
-                                                                       float alpha, const float* A, size_t lda,
-                                                                       const float* B, size_t ldb, float* C,
-                                                                       size_t ldc, int overwrite, int nthreads) {
-    size_t ntiles = (N + 15) / 16;
-    (void)nthreads;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (size_t jt = 0; jt < ntiles; jt++) {
+__attribute__((target("avx512f"))) static void gemm_small_m_bt_avx512(const GemmSmall* g, size_t jt) {
+    int transA = g->transA, overwrite = g->overwrite;
+    size_t M = g->M, N = g->N, K = g->K, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    float alpha = g->alpha;
+    const float *A = g->A, *B = g->B;
+    float* C = g->C;
+    {
         size_t j0 = jt * 16, rows = N - j0 < 16 ? N - j0 : 16;
         __mmask16 cm = (__mmask16)(rows == 16 ? 0xFFFFu : (1u << rows) - 1u);
         for (size_t pc = 0; pc < K; pc += GEMM_KC) {
@@ -530,14 +547,13 @@ __attribute__((target("avx512f"))) static void gemm_small_m_bt_avx512(int transA
 }
 
 // The AVX2 twin of gemm_small_m_avx512 (8 lanes, the AVX2 micro-kernel's arithmetic).
-__attribute__((target("avx2,fma"))) static void gemm_small_m_avx2(int transA, size_t M, size_t N, size_t K,
-                                                                   float alpha, const float* A, size_t lda,
-                                                                   const float* B, size_t ldb, float* C,
-                                                                   size_t ldc, int overwrite, int nthreads) {
-    size_t ntiles = (N + GEMM_SMALL_NT - 1) / GEMM_SMALL_NT;
-    (void)nthreads;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (size_t jt = 0; jt < ntiles; jt++) {
+__attribute__((target("avx2,fma"))) static void gemm_small_m_avx2(const GemmSmall* g, size_t jt) {
+    int transA = g->transA, overwrite = g->overwrite;
+    size_t M = g->M, N = g->N, K = g->K, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    float alpha = g->alpha;
+    const float *A = g->A, *B = g->B;
+    float* C = g->C;
+    {
         size_t j0 = jt * GEMM_SMALL_NT, n = N - j0 < GEMM_SMALL_NT ? N - j0 : GEMM_SMALL_NT;
         __m256i mk[8];
         for (int q = 0; q < 8; q++) {
@@ -632,16 +648,13 @@ void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, s
     // a small product (under ~2 MFLOP, some microseconds) is not worth waking other threads
     if ((double)M * (double)N * (double)K < 1048576.0) nthreads = 1;
 #if GEMM_X86
-    if (M <= GEMM_SMALL_M && !transB && resolved == GEMM_AVX512) {
-        gemm_small_m_avx512(transA, M, N, K, alpha, A, lda, B, ldb, C, ldc, overwrite, nthreads);
-        return;
-    }
-    if (M <= GEMM_SMALL_M && transB && resolved == GEMM_AVX512) {
-        gemm_small_m_bt_avx512(transA, M, N, K, alpha, A, lda, B, ldb, C, ldc, overwrite, nthreads);
-        return;
-    }
-    if (M <= GEMM_SMALL_M && !transB && resolved == GEMM_AVX2) {
-        gemm_small_m_avx2(transA, M, N, K, alpha, A, lda, B, ldb, C, ldc, overwrite, nthreads);
+    GemmSmall few = {transA, overwrite, M, N, K, lda, ldb, ldc, alpha, A, B, C};
+    size_t tiles64 = (N + GEMM_SMALL_NT - 1) / GEMM_SMALL_NT, tiles16 = (N + 15) / 16;
+    GemmSmallTile tile = NULL;
+    if (M <= GEMM_SMALL_M && resolved == GEMM_AVX512) tile = transB ? gemm_small_m_bt_avx512 : gemm_small_m_avx512;
+    if (M <= GEMM_SMALL_M && resolved == GEMM_AVX2 && !transB) tile = gemm_small_m_avx2;
+    if (tile) {
+        gemm_small_m(tile, tile == gemm_small_m_bt_avx512 ? tiles16 : tiles64, &few, nthreads);
         return;
     }
 #endif
