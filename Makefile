@@ -37,6 +37,11 @@ HDR = model.h lib/layers.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/
 SRC += data/prefs.c
 HDR += data/prefs.h
 
+# what ./train's stages share: the flags, the data set and loaders, the training step, the run
+# folder, DPO
+SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c
+HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h
+
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
            tests/probes.c tests/ib.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c
@@ -117,7 +122,7 @@ test_gpt_asan: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR)
 FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 # a harness is built once its parser is part of SRC
-FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe $(if $(filter data/prefs.c,$(SRC)),prefs) \
+FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe probe_bins $(if $(filter data/prefs.c,$(SRC)),prefs) \
           $(if $(filter data/shards.c,$(SRC)),shard)
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=gnu11 $(WARN)
 FUZZ_OBJ = $(patsubst %.c,dev/fuzz/out/obj/%.o,$(SRC))

@@ -308,34 +308,5 @@ const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens);
 // Samples the next token from logits (V) at temperature (0 = greedy) with top-k (0 = all).
 int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng);
 
-// ---- DPO objective (Rafailov et al. 2023; IPO: Azar et al. 2023) ----
-// Per pair i the policy/reference log-ratio difference is
-//   h_i = (logπ(c_i) − logπ_ref(c_i)) − (logπ(r_i) − logπ_ref(r_i))
-// with log-probabilities summed over response tokens (gpt_sequence_logprobs).
-//   DPO_SIGMOID: L_i = −(1−ls)·log σ(β·h_i) − ls·log σ(−β·h_i)   (ls > 0: conservative DPO, as TRL)
-//   DPO_IPO:     L_i = (h_i − 1/(2β))²                            (TRL's "ipo"; ls is ignored)
-// TRL's IPO length-normalises the log-probabilities before forming h; here h always uses the
-// sums the caller passes (pass per-token means to get TRL's variant).
-typedef enum { DPO_SIGMOID = 0, DPO_IPO = 1 } DPOLossType;
-
-typedef struct {
-    float loss;             // mean of L_i
-    float rewards_chosen;   // mean of β·(logπ(c) − logπ_ref(c))
-    float rewards_rejected; // mean of β·(logπ(r) − logπ_ref(r))
-    float margin;           // rewards_chosen − rewards_rejected
-    float accuracy;         // fraction of pairs with reward(c) > reward(r) (ties count as wrong)
-} DPOStats;
-
-// Evaluates the mean DPO loss over n pairs. Inputs are (n) arrays of summed log-probabilities.
-// dchosen/drejected (n), if not NULL, receive d(mean loss)/d logπ(c_i) and d/d logπ(r_i);
-// losses (n), if not NULL, the per-pair L_i. stats may be NULL.
-void dpo_objective(const float* policy_chosen, const float* policy_rejected, const float* ref_chosen,
-                   const float* ref_rejected, int n, float beta, DPOLossType type, float label_smoothing,
-                   float* dchosen, float* drejected, float* losses, DPOStats* stats);
-
-// Seeds gpt_backward from per-sequence gradients: losses[b,t] = −log p(target), so
-// dlosses[b,t] = −dlogp[b] at every t with targets[b,t] != −1 and 0 elsewhere.
-// dlosses and targets are (B, T), dlogp is (B).
-void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t B, size_t T);
 
 #endif // MODEL_H

@@ -156,7 +156,8 @@ int main(int argc, char** argv) {
         char pc[4200], svg[4200];
         snprintf(pc, sizeof pc, "%s/probes.csv", plot_dir);
         snprintf(svg, sizeof svg, "%s/info_plane.svg", plot_dir);
-        rc = probe_plot_info_plane(pc, svg, out, err, sizeof err);
+        PlotOptions o = {.corrected = 0, .bound_csv = out};
+        rc = probe_plot_info_plane(pc, svg, &o, err, sizeof err);
         if (rc != 0) fprintf(stderr, "ib_bound: %s\n", err);
         else printf("wrote %s with the curve\n", svg);
     }

@@ -1,15 +1,19 @@
 #!/usr/bin/python3
 """Recomputes the last probes.csv rows of a stage from the run folder alone, in PyTorch.
 
-    /usr/bin/python3 dev/recompute_probes.py RUN_DIR [--stage pretrain|dpo] [--tol 1e-4]
+    /usr/bin/python3 dev/recompute_probes.py RUN_DIR [--stage pretrain|dpo] [--set trajectory|final] [--tol 1e-4]
 
-Reads RUN_DIR/probe_bins.safetensors (W [n_bins, C], eps [1], tokens [S, T]), the model saved for
-the stage (RUN_DIR/pretrain or RUN_DIR/dpo: config.json + model.safetensors, Hugging Face GPT-2
-layout), runs the GPT-2 forward in float64 to get every hidden state (output_hidden_states: 0 =
-embeddings, i = after block i, L = ln_f of the last block), and recomputes H, I_in1..3, I_out1..3
-and optimality at positions p in [2, T-3) with exact n-gram labels. Prints the max abs difference
-to the stage's last rows in RUN_DIR/probes.csv; exit status 1 if it exceeds --tol. I_pref needs
-the held-out preference pairs and is not recomputed here.
+Reads RUN_DIR/probe_bins.safetensors (W [K, n_bins, C], eps [K], tokens [S, T], and in its
+__metadata__ the null seed and traj_seqs: the trajectory set is the first traj_seqs sequences, the
+final set all S), the model saved for the stage (RUN_DIR/pretrain or RUN_DIR/dpo: config.json +
+model.safetensors, Hugging Face GPT-2 layout), runs the GPT-2 forward in float64 to get every
+hidden state (output_hidden_states: 0 = embeddings, i = after block i, L = ln_f of the last
+block), and recomputes every column but I_pref at positions p in [3, T-4) with exact n-gram labels
+(n = 1..4): H, I_in n, I_out n, I_ctx (every position its own label), optimality, the permutation
+nulls (the permutation of probes.h's probe_null_permutation, redone here), the sd over the K draws,
+and the mean row (layers 1..L). Prints the max abs difference to the stage's last rows of the set
+in RUN_DIR/probes.csv; exit status 1 if it exceeds --tol. I_pref needs the held-out preference
+pairs and is not recomputed here.
 """
 import argparse
 import csv
@@ -78,68 +82,117 @@ def entropy_rows(q):
     return -(q * np.log(q)).sum(-1)
 
 
-def soft_entropy(p, labels):
-    """p (N, n_bins) float64, labels list of (N,) int arrays: (H, [I...]) in units of ln n_bins."""
-    nb = p.shape[1]
-    H = float(entropy_rows(p.mean(0))) / math.log(nb)
-    out = []
-    for lab in labels:
-        _, inv, cnt = np.unique(lab, return_inverse=True, return_counts=True)
-        sums = np.zeros((len(cnt), nb))
-        np.add.at(sums, inv, p)
-        hcond = float((cnt * entropy_rows(sums / cnt[:, None])).sum()) / len(lab)
-        out.append(H - hcond / math.log(nb))
-    return H, out
+def information(p, h, ids):
+    """I(X;Z) in nats of the rows p (N, n_bins), their entropies h (N,), labels ids (N,)."""
+    _, inv, cnt = np.unique(ids, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(cnt), p.shape[1]))
+    np.add.at(sums, inv, p)
+    hcond = cnt * entropy_rows(sums / cnt[:, None])
+    return float(entropy_rows(p.mean(0))) - float(hcond.sum()) / len(ids)
+
+
+def xorshift_u32(state):
+    state ^= state >> 12
+    state ^= (state << 25) & 0xFFFFFFFFFFFFFFFF
+    state ^= state >> 27
+    return state, ((state * 0x2545F4914F6CDD1D) & 0xFFFFFFFFFFFFFFFF) >> 32
+
+
+def null_permutation(seed, n):
+    """probes.h probe_null_permutation: Fisher-Yates from the last item, j = u32 % (i + 1)."""
+    state = seed if seed else 1
+    perm = list(range(n))
+    for i in range(n - 1, 0, -1):
+        state, r = xorshift_u32(state)
+        j = r % (i + 1)
+        perm[i], perm[j] = perm[j], perm[i]
+    return np.array(perm)
+
+
+def ngram_ids(tokens, pos):
+    """(N, 8) labels: input n-grams ending at p (n = 1..4), then output n-grams after p; exact tuples."""
+    S = tokens.shape[0]
+    cols = []
+    for first, n in [(1 - n, n) for n in (1, 2, 3, 4)] + [(1, n) for n in (1, 2, 3, 4)]:
+        tup = np.stack([tokens[:, pos + first + j] for j in range(n)], axis=-1).reshape(S * len(pos), n)
+        _, inv = np.unique(tup, axis=0, return_inverse=True)
+        cols.append(inv.ravel())
+    return np.stack(cols, axis=1)
+
+
+COLS = ["H"] + ["I_in%d" % n for n in (1, 2, 3, 4)] + ["I_out%d" % n for n in (1, 2, 3, 4)] + ["I_ctx"]
+NULLS = ["I_in%d_null" % n for n in (1, 2, 3, 4)] + ["I_out%d_null" % n for n in (1, 2, 3, 4)]
+
+
+def values(z, W, eps, ids, perm):
+    """The columns of one hidden state under one draw (W, eps), in nats."""
+    nz = np.linalg.norm(z, axis=1, keepdims=True)
+    logits = np.where(nz > 0, z / np.where(nz > 0, nz, 1.0), 0.0) @ W.T / eps
+    logits -= logits.max(1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(1, keepdims=True)
+    h = entropy_rows(p)
+    H = float(entropy_rows(p.mean(0)))
+    Is = [information(p, h, ids[:, k]) for k in range(8)]
+    nulls = [information(p, h, ids[perm, k]) for k in range(8)]
+    return dict(zip(COLS + NULLS, [H] + Is + [H - float(h.mean())] + nulls))
+
+
+def read_bins(run_dir):
+    """RUN/probe_bins.safetensors: W (K, n_bins, C) and eps (K) in float64, tokens (S, T), metadata."""
+    path = os.path.join(run_dir, "probe_bins.safetensors")
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        meta = json.loads(f.read(n))["__metadata__"]
+    bins = read_safetensors(path)
+    return bins["W"].astype(np.float64), bins["eps"].astype(np.float64), bins["tokens"], meta
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("--stage", default="pretrain")
+    ap.add_argument("--set", default="trajectory", choices=["trajectory", "final"])
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
-    bins = read_safetensors(os.path.join(a.run_dir, "probe_bins.safetensors"))
-    W, eps, tokens = bins["W"].astype(np.float64), float(bins["eps"][0]), bins["tokens"]
+    W, eps, tokens, meta = read_bins(a.run_dir)
+    if a.set == "trajectory":
+        tokens = tokens[:int(meta["traj_seqs"])]
     S, T = tokens.shape
+    K, nb = W.shape[0], W.shape[1]
     with torch.no_grad():
         hs = gpt2_hidden_states(os.path.join(a.run_dir, a.stage), tokens)
-    pos = np.arange(2, T - 3)
-    tk = tokens.astype(np.int64)
-    labels = []
-    for n in (1, 2, 3):  # input n-gram ending at p: tokens p-n+1 .. p
-        key = np.zeros((S, len(pos)), dtype=np.int64)
-        for j in range(n):
-            key = key * (1 << 20) + tk[:, pos - n + 1 + j]
-        labels.append(key.ravel())
-    for n in (1, 2, 3):  # output n-gram: tokens p+1 .. p+n
-        key = np.zeros((S, len(pos)), dtype=np.int64)
-        for j in range(n):
-            key = key * (1 << 20) + tk[:, pos + 1 + j]
-        labels.append(key.ravel())
+    pos = np.arange(3, T - 4)
+    ids = ngram_ids(tokens.astype(np.int64), pos)
+    perm = null_permutation(int(meta["null_seed"]), len(ids))
     rows = list(csv.DictReader(open(os.path.join(a.run_dir, "probes.csv"))))
-    rows = [r for r in rows if r["stage"] == a.stage]
+    rows = [r for r in rows if r["stage"] == a.stage and r["set"] == a.set]
     if not rows:
-        sys.exit("%s: no rows of stage %s" % (os.path.join(a.run_dir, "probes.csv"), a.stage))
+        sys.exit("%s: no rows of stage %s, set %s" % (os.path.join(a.run_dir, "probes.csv"), a.stage, a.set))
     last = max(int(r["step"]) for r in rows)
-    want = {int(r["layer"]): r for r in rows if int(r["step"]) == last}
-    cols = ["H", "I_in1", "I_in2", "I_in3", "I_out1", "I_out2", "I_out3", "optimality"]
+    want = {r["layer"]: r for r in rows if int(r["step"]) == last}
+    ln = math.log(nb)
+    draws = []  # [layer][draw] -> dict of values / ln n_bins
+    for h in hs:
+        z = h[:, 3:T - 4].reshape(-1, h.shape[-1]).numpy()
+        draws.append([{k: v / ln for k, v in values(z, W[s], eps[s], ids, perm).items()} for s in range(K)])
+    L = len(hs) - 1
+    draws.append([{k: np.mean([draws[l][s][k] for l in range(1, L + 1)]) for k in draws[0][0]} for s in range(K)])
     maxdiff = 0.0
-    for l, h in enumerate(hs):
-        z = h[:, 2:T - 3].reshape(-1, h.shape[-1]).numpy()
-        z = z / np.linalg.norm(z, axis=1, keepdims=True)
-        logits = z @ W.T / eps
-        logits -= logits.max(1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(1, keepdims=True)
-        H, Is = soft_entropy(p, labels)
-        got = [H] + Is + [Is[3] / Is[0]]
-        ref = [float(want[l][c]) for c in cols]
-        d = max(abs(x - y) for x, y in zip(got, ref))
+    for l, per in enumerate(draws):
+        name = "mean" if l == len(hs) else str(l)
+        got = {k: float(np.mean([d[k] for d in per])) for k in per[0]}
+        got["optimality"] = got["I_out1"] / got["I_in1"]
+        if K > 1:
+            for k in COLS:
+                got[k + "_sd"] = float(np.std([d[k] for d in per], ddof=1))
+        d = max(abs(v - float(want[name][k])) for k, v in got.items())
         maxdiff = max(maxdiff, d)
-        print("layer %2d  H %.6f  I_in1 %.6f  I_out1 %.6f  (csv %.6f %.6f %.6f)  max diff %.2e"
-              % (l, H, Is[0], Is[3], ref[0], ref[1], ref[4], d))
-    print("stage %s step %d: %d hidden states, %d positions, max abs diff %.2e (tol %.0e)"
-          % (a.stage, last, len(hs), S * len(pos), maxdiff, a.tol))
+        print("layer %4s  H %.6f  I_in1 %.6f  I_out1 %.6f  I_ctx %.6f  I_in1_null %.6f  (csv %s %s %s)  max diff %.2e"
+              % (name, got["H"], got["I_in1"], got["I_out1"], got["I_ctx"], got["I_in1_null"], want[name]["H"],
+                 want[name]["I_in1"], want[name]["I_out1"], d))
+    print("stage %s set %s step %d: %d hidden states + mean, %d positions, %d draws, max abs diff %.2e (tol %.0e)"
+          % (a.stage, a.set, last, len(hs), len(ids), K, maxdiff, a.tol))
     sys.exit(0 if maxdiff <= a.tol else 1)
 
 

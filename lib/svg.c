@@ -207,7 +207,18 @@ void svg_marker(Svg* b, int kind, double x, double y, double r, const char* fill
                    "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" stroke=\"%s\" "
                    "fill-opacity=\"%.2f\"/>\n",
                    x - r, y - r, 2 * r, 2 * r, fill, stroke, opacity);
-    else // diamond
+    else if (kind == 3) // triangle
+        svg_printf(b,
+                   "<path d=\"M%.2f %.2f L%.2f %.2f L%.2f %.2f Z\" fill=\"%s\" stroke=\"%s\" fill-opacity=\"%.2f\"/>\n",
+                   x, y - r * 1.3, x + r * 1.15, y + r * 0.75, x - r * 1.15, y + r * 0.75, fill, stroke, opacity);
+    else if (kind == 4) { // five-pointed star
+        svg_printf(b, "<path d=\"");
+        for (int k = 0; k < 10; k++) {
+            double a = -M_PI / 2 + k * M_PI / 5, rr = k % 2 ? r * 0.45 : r;
+            svg_printf(b, "%s%.2f %.2f", k ? " L" : "M", x + rr * cos(a), y + rr * sin(a));
+        }
+        svg_printf(b, " Z\" fill=\"%s\" stroke=\"%s\" fill-opacity=\"%.2f\"/>\n", fill, stroke, opacity);
+    } else // diamond
         svg_printf(b,
                    "<path d=\"M%.2f %.2f L%.2f %.2f L%.2f %.2f L%.2f %.2f Z\" fill=\"%s\" stroke=\"%s\" "
                    "fill-opacity=\"%.2f\"/>\n",

@@ -41,7 +41,7 @@ void panel_set_x(Panel* p, double lo, double hi);
 // A polyline through rows idx[0..n) of xs/ys, broken at NAN values; attrs go into the element.
 void svg_path(Svg* b, const Panel* p, const double* xs, const double* ys, const size_t* idx, size_t n,
               const char* attrs);
-// Marker at pixel (x, y): kind 0 circle, 1 square, 2 diamond.
+// Marker at pixel (x, y): kind 0 circle, 1 square, 2 diamond, 3 triangle, 4 star.
 void svg_marker(Svg* b, int kind, double x, double y, double r, const char* fill, const char* stroke,
                 double opacity);
 // Legend of L layers in a column from (x, y).

@@ -73,27 +73,29 @@ static void gpu_check_norm(uint64_t* rng) {
     gpu_free(og);
 }
 
-// probe_assign (the device path in this build) against softmax(normalise(z)·Wᵀ/eps) in double.
+// probe_assign (the device path in this build) against softmax(normalise(z)·Wᵀ/eps) in double, for
+// the second of two draws.
 static void gpu_check_probes(uint64_t* rng) {
     ProbeBins pb;
     int d = 24, nb = 37; // n_bins not a multiple of the CPU's 16-column tiles
-    probe_bins_init(&pb, d, nb, 5);
+    probe_bins_init(&pb, d, nb, 2, PROBE_GAUSSIAN, 5); // draw 1: the second of two
     size_t N = 29;
     float* z = malloc_check(N * (size_t)d * sizeof(float)); // host memory, as probe_pref_add passes
     for (size_t i = 0; i < N * (size_t)d; i++) z[i] = 3.0f * (2.0f * random_f32(rng) - 1.0f);
     for (int k = 0; k < d; k++) z[5 * (size_t)d + (size_t)k] = 0.0f; // a zero row: uniform
     float* zm = managed_copy(z, N * (size_t)d);                      // managed, as hidden states
     float* out = malloc_check(2 * N * (size_t)nb * sizeof(float));
-    probe_assign(&pb, z, N, out);
-    probe_assign(&pb, zm, N, out + N * (size_t)nb);
+    probe_assign(&pb, 1, z, N, out);
+    probe_assign(&pb, 1, zm, N, out + N * (size_t)nb);
+    const float* W1 = pb.W + (size_t)nb * d;
     double worst = 0.0;
     for (size_t r = 0; r < N; r++) {
         double nz = 0.0, e[64], mx = -INFINITY, s = 0.0;
         for (int k = 0; k < d; k++) nz += (double)z[r * d + k] * (double)z[r * d + k];
         for (int j = 0; j < nb; j++) {
             double dot = 0.0;
-            for (int k = 0; k < d; k++) dot += (double)z[r * d + k] * (double)pb.W[(size_t)j * d + k];
-            e[j] = nz > 0.0 ? dot / sqrt(nz) / (double)pb.eps : 0.0;
+            for (int k = 0; k < d; k++) dot += (double)z[r * d + k] * (double)W1[(size_t)j * d + k];
+            e[j] = nz > 0.0 ? dot / sqrt(nz) / (double)pb.eps[1] : 0.0;
             mx = fmax(mx, e[j]);
         }
         for (int j = 0; j < nb; j++) s += (e[j] = exp(e[j] - mx));

@@ -330,14 +330,16 @@ static void ib_check_curve_files(const IbCurve* cv, int n_bins) {
           rows, cv->ncurve, dmax);
     free(text);
     FILE* f = fopen_check(pc, "w");
-    fprintf(f, "%s\n0,pretrain,0,0.9,0.2,0.3,0.4,0.1,0.2,0.3,,0.5\n"
-               "10,pretrain,0,0.8,0.5,0.6,0.7,0.3,0.4,0.5,,0.6\n",
+    fprintf(f, "%s\n0,pretrain,trajectory,0,100,0.9,0.2,0.3,0.4,0.45,0.1,0.2,0.3,0.35,0.5,,0.5,,,,,,,,,,,,,,,,,,,,\n"
+               "10,pretrain,trajectory,0,100,0.8,0.5,0.6,0.7,0.75,0.3,0.4,0.5,0.55,0.8,,0.6,,,,,,,,,,,,,,,,,,,,\n",
             PROBE_CSV_HEADER);
     fclose(f);
-    int pr = probe_plot_info_plane(pc, svg, csv, err, sizeof err);
+    PlotOptions o = {.corrected = 0, .bound_csv = csv};
+    int pr = probe_plot_info_plane(pc, svg, &o, err, sizeof err);
     char* s = pr ? NULL : read_file(svg, &len, err, sizeof err);
-    check(s && strstr(s, "class=\"bound\"") && strstr(s, "IB bound"),
-          "info_plane.svg with --ib-bound's CSV draws the curve (class=\"bound\")%s%s", pr ? ": " : "", pr ? err : "");
+    check(s && strstr(s, "class=\"ib-curve\"") && strstr(s, "current-token encoder"),
+          "info_plane.svg with --ib-bound's CSV draws the curve, named the IB curve of a current-token encoder%s%s",
+          pr ? ": " : "", pr ? err : "");
     free(s);
     char bad[300];
     snprintf(bad, sizeof bad, "%s/no/such/dir/ib.csv", dir);
@@ -450,8 +452,8 @@ static void ib_check_train_flag(void) {
         rows++;
         worst = fmax(worst, fmax(b - a, a - 1.0)); // I(T;Y) <= I(X;T) <= 1 in units of ln n_bins
     }
-    check(rc == 0 && out && strstr(out, "ib bound") && ok && rows >= 3 && worst <= 1e-9 && svg &&
-              strstr(svg, "class=\"bound\""),
+    check(rc == 0 && out && strstr(out, "ib curve") && ok && rows >= 3 && worst <= 1e-9 && svg &&
+              strstr(svg, "class=\"ib-curve\""),
           "./train --ib-bound: exit %d, DIR/ib_bound.csv with %d points (max of I_TY-I_XT, I_XT-1: %.1e), drawn on "
           "info_plane.svg",
           rc, rows, worst);

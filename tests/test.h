@@ -27,6 +27,8 @@
 #include "../data/corpus.h"
 #include "../data/prefs.h"
 #include "../data/shards.h"
+#include "../lib/csv.h"
+#include "../lib/dpo.h"
 #include "../lib/gemm.h"
 #include "../lib/ib.h"
 #include "../lib/json.h"

@@ -179,6 +179,39 @@ static void train_check_run_folder(const char* root) {
           na, same ? fmax(dl, dv) : 0.0);
 }
 
+// The exact bound of the context plane: in every row of the run's probes.csv (every layer, the mean,
+// every n), the plug-in I_in n and I_out n are at most I_ctx (concavity of entropy); and each
+// null is at least 0 (a plug-in I of any labels is).
+static void train_check_exact_bound(const char* root) {
+    char path[600], err[512];
+    snprintf(path, sizeof path, "%s/a/probes.csv", root);
+    Csv c;
+    double excess = -INFINITY, lowest = INFINITY;
+    size_t rows = 0;
+    if (csv_read(&c, path, err, sizeof err) == 0) {
+        double* ctx = csv_column(&c, "I_ctx", err, sizeof err);
+        static const char* cols[8] = {"I_in1", "I_in2", "I_in3", "I_in4", "I_out1", "I_out2", "I_out3", "I_out4"};
+        for (int k = 0; ctx && k < 8; k++) {
+            char nn[32];
+            snprintf(nn, sizeof nn, "%s_null", cols[k]);
+            double* v = csv_column(&c, cols[k], err, sizeof err);
+            double* n = csv_column(&c, nn, err, sizeof err);
+            for (size_t r = 0; v && n && r < c.nrows; r++) {
+                excess = fmax(excess, v[r] - ctx[r]);
+                lowest = fmin(lowest, n[r]);
+            }
+            free(v);
+            free(n);
+        }
+        rows = c.nrows;
+        free(ctx);
+        csv_free(&c);
+    }
+    check(rows > 0 && excess <= 1e-9 && lowest >= -1e-9,
+          "train CLI: no probes.csv point above the exact bound: max of I_in n, I_out n - I_ctx over %zu rows %.2e; "
+          "smallest null %.2e", rows, excess, lowest);
+}
+
 // The probes: the same rows straight and resumed, and the run folder's probe files.
 static void train_check_probe_files(const char* root) {
     char path[600];
@@ -189,12 +222,14 @@ static void train_check_probe_files(const char* root) {
     char* pb = slurp(path, &pb_len);
     int prows = 0;
     for (size_t i = 0; pa && i < pa_len; i++) prows += pa[i] == '\n';
-    // default --probe-every is steps/20, at least 1: 1 here: steps 0..N, 3 hidden states each, and the header
-    check(pa && pb && pa_len == pb_len && memcmp(pa, pb, pa_len) == 0 && prows == (TRAIN_N + 1) * 3 + 1,
+    // default --probe-every is steps/20, at least 1: 1 here: steps 0..N, 3 hidden states and the mean
+    // each (the val split is too short for a final set beyond the trajectory's), and the header
+    check(pa && pb && pa_len == pb_len && memcmp(pa, pb, pa_len) == 0 && prows == (TRAIN_N + 1) * 4 + 1,
           "train CLI: probes.csv has %d lines (want %d) and is identical straight and resumed", prows,
-          (TRAIN_N + 1) * 3 + 1);
+          (TRAIN_N + 1) * 4 + 1);
     free(pa);
     free(pb);
+    train_check_exact_bound(root);
     static const char* files[] = {"probe_bins.safetensors", "info_plane.svg", "probes.svg", "baselines.csv",
                                   "pretrain/tokenizer.json"};
     for (int i = 0; i < 5; i++) {
@@ -222,6 +257,24 @@ static int train_same_rows_but_step(const char* tail_a, const char* tail_b) {
     return !tail_a[1] && !tail_b[1] ? nrows : -1;
 }
 
+// dev/recompute_probes.py (PyTorch and numpy, written from the math) recomputes the run's last
+// probe rows, every column but I_pref, from the run folder alone. Skipped without python3-torch.
+static void train_check_recompute(const char* root) {
+    if (run_shell("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0) {
+        skip("dev/recompute_probes.py on the run folder because /usr/bin/python3 lacks torch or numpy");
+        return;
+    }
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 dev/recompute_probes.py %s/a --tol 1e-6 2>&1", root);
+    int rc = run_capture(cmd, out, sizeof out);
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '\n') out[--n] = 0;
+    const char* last = strrchr(out, '\n'); // its summary line
+    last = last ? last + 1 : out;
+    check(rc == 0 && strstr(last, "max abs diff"), "train CLI: dev/recompute_probes.py reproduces the last probe rows "
+          "from the run folder (exit %d, tol 1e-6): %s", rc, last);
+}
+
 // --probe-only on the saved model folder reproduces the stage's last probe rows (step N) exactly.
 static void train_check_probe_only(const char* root) {
     char args[2048], err[2048], path[600];
@@ -238,7 +291,7 @@ static void train_check_probe_only(const char* root) {
     const char* tail_a = pa ? strstr(pa, last) : NULL;
     const char* tail_b = pb ? strstr(pb, "\n0,pretrain,") : NULL;
     int nrows = tail_a && tail_b ? train_same_rows_but_step(tail_a, tail_b) : -1;
-    check(rc == 0 && nrows == 3, "train CLI: --probe-only on the saved pretrain/ gives the run's last %d probe rows exactly",
+    check(rc == 0 && nrows == 4, "train CLI: --probe-only on the saved pretrain/ gives the run's last %d probe rows exactly",
           nrows);
     free(pa);
     free(pb);
@@ -411,6 +464,7 @@ void test_train(void) {
     train_check_run_folder(root);
     train_check_probe_files(root);
     train_check_probe_only(root);
+    train_check_recompute(root);
     train_check_bad_resume(root, state, state_len);
     free(state);
     train_check_bad_init(root);

@@ -1,7 +1,8 @@
-// dev/fuzz/fuzz_flags.c: the numeric flag parsers train.c uses (parse_number_arg, parse_u64_arg)
-// on arbitrary strings. The first input byte picks the kind and the range (the ranges of train.c's
-// numeric flags); the rest, up to a NUL, is the flag's value. Properties: an accepted value is
-// finite, in range, integral for integer flags, and printing it and parsing again gives it back.
+// dev/fuzz/fuzz_flags.c: the numeric parsers behind ./train's flags (parse_number_arg, parse_u64_arg,
+// called by lib/flags.c) on arbitrary strings. The first input byte picks the kind and the range (the
+// ranges of the numeric flags in train.c's table); the rest, up to a NUL, is the flag's value. Properties:
+// an accepted value is finite, in range, integral for integer flags, and printing it and parsing again
+// gives it back.
 #include <math.h>
 
 #include "../../model.h"

@@ -11,6 +11,7 @@
 #include "../../data/shards.h"
 #include "../../lib/json.h"
 #include "../../model.h"
+#include "../../probes.h"
 #include "../../tokenizer.h"
 
 static void put(const char* root, const char* harness, const char* name, const void* data, size_t n) {
@@ -34,6 +35,25 @@ static char* slurp(const char* path, size_t* n) {
     return s;
 }
 
+// probe_bins.safetensors as the probes write it: one gaussian draw, and two find_eps draws.
+static void put_probe_bins(const char* root, const char* tmp) {
+    char path[4200], err[512];
+    int tokens[2 * 9] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1};
+    static const struct { const char* name; int d, n, K; ProbeCalibration c; } kinds[2] = {
+        {"gaussian_k1.safetensors", 3, 4, 1, PROBE_GAUSSIAN}, {"find_eps_k2.safetensors", 4, 3, 2, PROBE_FIND_EPS}};
+    for (int k = 0; k < 2; k++) {
+        ProbeBins pb;
+        probe_bins_init(&pb, kinds[k].d, kinds[k].n, kinds[k].K, kinds[k].c, (uint64_t)k);
+        snprintf(path, sizeof path, "%s/probe_bins.safetensors", tmp);
+        if (probe_bins_save(path, &pb, 5, tokens, 2, 9, 1 + (size_t)k, err, sizeof err)) fatal("%s", err);
+        size_t n;
+        char* b = slurp(path, &n);
+        put(root, "probe_bins", kinds[k].name, b, n);
+        free(b);
+        probe_bins_free(&pb);
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
@@ -52,6 +72,7 @@ int main(int argc, char** argv) {
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
     char* st = slurp(path, &n);
     put(root, "safetensors", "tiny.safetensors", st, n);
+    put_probe_bins(root, tmp);
     free(st);
     snprintf(path, sizeof path, "%s/config.json", tmp);
     char* cj = slurp(path, &n);
