@@ -72,6 +72,8 @@ typedef struct {
     // running
     int threads;       // OpenMP threads (0 = all cores)
     int tf32;          // GPU build: matrix products in TF32 on tensor cores instead of fp32
+    const char* precision; // the matrix products' inputs: "fp32" or "bf16" (lib/gemm.h)
+    GemmPrecision prec;    // precision, parsed (precision_check)
     int eval_every;    // val loss every N steps (0 = only at the end)
     int eval_batches;  // batches of B windows in the fixed val set
     int sample_every;  // a sample every N steps (0 = only at the end)
@@ -132,6 +134,7 @@ static const TrainConfig DEFAULTS = {
     .seed = 1337,
     .threads = 0,
     .tf32 = 0,
+    .precision = "fp32",
     .eval_every = 100,
     .eval_batches = 8,
     .sample_every = 400,
@@ -190,6 +193,7 @@ static const FlagSpec FLAGS[] = {
     {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
     {"--seed", ARG_U64, OFF(seed), 0, 0, 0, "N", "seed of initialisation, data order, samples"},
     {"--threads", ARG_INT, OFF(threads), 0, 4096, 1, "N", "OpenMP threads (0 = all cores)"},
+    {"--precision", ARG_STR, OFF(precision), 0, 0, 0, "NAME", "fp32, or bf16: matrix products on bf16 inputs with fp32 sums"},
     {"--tf32", ARG_SWITCH, OFF(tf32), 0, 1, 1, "", "GPU build: TF32 tensor-core matrix products (fp32 otherwise)"},
     {"--eval-every", ARG_INT, OFF(eval_every), 0, 1e9, 1, "N", "val loss every N steps (0 = at the end only)"},
     {"--eval-batches", ARG_INT, OFF(eval_batches), 1, 1e6, 0, "N", "batches in the fixed val set"},
@@ -487,6 +491,7 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.probe_every = run->cfg.probe_every;
     h.probe_seqs = run->cfg.probe_seqs;
     h.probe_bins = run->cfg.probe_bins;
+    h.precision = run->model.precision;
     snprintf(h.model, sizeof h.model, "%s", run->cfg.model);
     h.lr = run->shape.lr;
     h.min_lr_frac = run->cfg.min_lr_frac;
@@ -624,6 +629,15 @@ static void probe_only_stage(Run* run) {
 static int dpo_wanted(const TrainConfig* cfg) { return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input); }
 
 // Usage checks of the DPO flags, before any work (exit 2).
+// --precision: fp32 or bf16, on the CPU backend (bf16 products are lib/gemm.c's; the GPU build has --tf32).
+static void precision_check(TrainConfig* cfg, int gpu) {
+    if (strcmp(cfg->precision, "fp32") == 0) cfg->prec = GEMM_FP32;
+    else if (strcmp(cfg->precision, "bf16") == 0) cfg->prec = GEMM_BF16;
+    else error_usage("--precision: unknown precision '%s' (fp32, bf16)", cfg->precision);
+    if (cfg->prec == GEMM_BF16 && gpu)
+        error_usage("--precision bf16 runs on the CPU build only (the GPU build has --tf32)");
+}
+
 static void dpo_check_flags(const TrainConfig* cfg) {
     if (strcmp(cfg->dpo_loss, "sigmoid") != 0 && strcmp(cfg->dpo_loss, "ipo") != 0)
         error_usage("--dpo-loss: unknown loss '%s' (sigmoid, ipo)", cfg->dpo_loss);
@@ -643,7 +657,7 @@ static void dpo_check_flags(const TrainConfig* cfg) {
 // here) and small enough to cost about 0.3 s for 8 timed calls; the best of 8 rather than of 3,
 // because on a shared machine a single call can lose a quarter of its speed (183 vs 240 GFLOP/s
 // measured in two runs of the default ./train a minute apart).
-static double measure_sgemm_gflops(void) {
+static double measure_sgemm_gflops(GemmPrecision prec) {
     const size_t n = 1536;
     float* a = malloc_check(n * n * sizeof(float));
     float* b = malloc_check(n * n * sizeof(float));
@@ -656,7 +670,7 @@ static double measure_sgemm_gflops(void) {
     double best = 0.0;
     for (int r = 0; r < 9; r++) { // the first call is warm-up (page faults, packing buffers)
         double t0 = time_seconds();
-        sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        gemm_prec(prec, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         double dt = time_seconds() - t0;
         if (r > 0 && dt > 0.0 && 2.0 * (double)n * (double)n * (double)n / dt > best)
             best = 2.0 * (double)n * (double)n * (double)n / dt;
@@ -680,13 +694,15 @@ static void print_throughput(const Run* run) {
     double s_per_step = run->step_seconds / run->steps_timed;
     double gflops = flops / s_per_step * 1e-9;
     int measured = run->cfg.peak_gflops <= 0.0f;
-    double peak = measured ? measure_sgemm_gflops() : (double)run->cfg.peak_gflops;
+    double peak = measured ? measure_sgemm_gflops(run->model.precision) : (double)run->cfg.peak_gflops;
     printf("           throughput %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s (%.1f GFLOP/step, mean of %d steps)\n",
            s_per_step * 1e3, BT / s_per_step, gflops, flops * 1e-9, run->steps_timed);
     if (peak > 0.0)
         printf("           MFU %.1f%% of %.1f GFLOP/s, %s\n", 100.0 * gflops / peak, peak,
-               measured ? "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
-                        : "given by --peak-gflops");
+               !measured ? "given by --peak-gflops"
+               : run->model.precision == GEMM_BF16
+                   ? "our bf16 GEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
+                   : "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)");
 }
 
 // ============================================================================
@@ -753,6 +769,9 @@ static void resume_run(Run* run, const unsigned char* given) {
     cfg->probe_every = h.probe_every;
     cfg->probe_seqs = h.probe_seqs;
     cfg->probe_bins = h.probe_bins;
+    if (h.precision != GEMM_FP32 && h.precision != GEMM_BF16)
+        fatal("%s/train_state.bin: unknown precision %d", cfg->resume, h.precision);
+    cfg->prec = (GemmPrecision)h.precision;
     if (!flag_given(given, "--threads")) cfg->threads = h.threads;
     char tok_path[4200];
     path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
@@ -844,6 +863,9 @@ static void print_config(const Run* run, size_t mem) {
     printf("memory     %s estimated (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
            dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
     printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
+    if (cfg->prec == GEMM_BF16)
+        printf("precision  bf16 inputs to every matrix product, fp32 sums, weights, AdamW and activations: %s\n",
+               gemm_bf16_path(GEMM_AUTO));
     printf("run folder %s/\n", run->dir);
     fflush(stdout);
 }
@@ -867,6 +889,7 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
         .n_pairs = cfg->dpo_pairs,
         .eval_every = cfg->dpo_eval_every,
         .n_prompts = cfg->dpo_prompts,
+        .precision = cfg->prec,
         .temperature = cfg->temperature,
         .top_k = cfg->top_k,
         .seed = cfg->seed,
@@ -958,6 +981,7 @@ int main(int argc, char** argv) {
     // the GPU build names its device here, or stops when there is none
     const char* device = gpt_backend_init(run.cfg.tf32);
     if (run.cfg.tf32 && !device) error_usage("--tf32 needs the GPU build (make USE_CUBLAS=1)");
+    precision_check(&run.cfg, device != NULL);
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
     if (run.cfg.dpo && run.cfg.init && !run.cfg.help && !run.cfg.resume) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
@@ -984,6 +1008,7 @@ int main(int argc, char** argv) {
     }
     refuse_if_too_big(mem);
     if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
+    run.model.precision = run.cfg.prec;
 
     open_run_folder(&run);
     if (run.cfg.probe_only) {

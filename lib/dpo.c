@@ -154,6 +154,7 @@ static void dpo_load_pairs(const DPOConfig* c, const Tokenizer* tok, int T, Pref
 static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
     char err[1024];
     if (gpt_load(ref, dir, err, sizeof err) != 0) fatal("reference model: %s", err);
+    ref->precision = policy->precision;
     const GPTConfig *a = &policy->config, *b = &ref->config;
     if (a->num_layers != b->num_layers || a->channels != b->channels || a->num_heads != b->num_heads ||
         a->vocab_size != b->vocab_size || a->max_seq_len != b->max_seq_len)
@@ -521,6 +522,7 @@ void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int t
     GPT model;
     char err[1024], dir[4096];
     if (gpt_load(&model, init, err, sizeof err) != 0) fatal("%s", err);
+    model.precision = c->precision;
     const GPTConfig* g = &model.config;
     DPOConfig cc = *c;
     if (cc.T <= 0) cc.T = g->max_seq_len;

@@ -92,8 +92,10 @@ void state_load(const char* dir, TrainStateHeader* h, float** params, float** m,
     if ((size_t)st.st_size < sizeof *h || fread(h, sizeof *h, 1, f) != 1)
         fatal("%s: truncated (%lld bytes, the header alone is %zu)", path, (long long)st.st_size, sizeof *h);
     if (h->magic != STATE_MAGIC) fatal("%s: not a training state (bad magic)", path);
-    if (h->version != STATE_VERSION)
-        fatal("%s: version %u, this ./train reads version %d", path, h->version, STATE_VERSION);
+    // version 1 is version 2 without the precision, which took what was zeroed padding (fp32)
+    if (h->version != STATE_VERSION && h->version != 1)
+        fatal("%s: version %u, this ./train reads versions 1 and %d", path, h->version, STATE_VERSION);
+    if (h->version == 1) h->precision = 0;
     h->input[sizeof h->input - 1] = '\0';
     GPTConfig c = {h->maxT, h->V, h->L, h->NH, h->C};
     char err[256];

@@ -33,7 +33,7 @@ void refuse_if_too_big(size_t mem);
 // a crash between two files can never pair weights of one step with moments of another.
 
 #define STATE_MAGIC 0x54534746u // "FGST"
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
 typedef struct {
     uint32_t magic, version;
@@ -42,6 +42,7 @@ typedef struct {
     int32_t step; // completed steps: the next step to run
     int32_t eval_every, eval_batches, sample_every, save_every;
     int32_t probe_every, probe_seqs, probe_bins;
+    int32_t precision; // GemmPrecision of the products (version 2; version 1 had zero padding here: fp32)
     double lr, min_lr_frac, wd, clip, val_frac;
     uint64_t seed, data_hash, num_parameters;
     uint64_t loader_rng, loader_pos, sample_rng;
