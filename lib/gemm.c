@@ -91,6 +91,17 @@ static void gemm_round_bf16_buf(float* x, size_t n) {
 
 #define GEMM_P_MR 4
 #define GEMM_P_NR 16
+// The portable tile's accumulators to C (added to what is there when load_c).
+static void gemm_portable_store(float acc[GEMM_P_MR][GEMM_P_NR], float* c, size_t ldc, int load_c) {
+    for (int i = 0; i < GEMM_P_MR; i++) {
+        float* ci = c + (size_t)i * ldc;
+        if (load_c)
+            for (int j = 0; j < GEMM_P_NR; j++) ci[j] += acc[i][j];
+        else
+            for (int j = 0; j < GEMM_P_NR; j++) ci[j] = acc[i][j];
+    }
+}
+
 static void gemm_kernel_portable(size_t kc, const float* a, const float* b, float* c, size_t ldc, int load_c) {
     float acc[GEMM_P_MR][GEMM_P_NR] = {{0}};
     for (size_t k = 0; k < kc; k++) {
@@ -99,13 +110,7 @@ static void gemm_kernel_portable(size_t kc, const float* a, const float* b, floa
         for (int i = 0; i < GEMM_P_MR; i++)
             for (int j = 0; j < GEMM_P_NR; j++) acc[i][j] += ak[i] * bk[j];
     }
-    for (int i = 0; i < GEMM_P_MR; i++) {
-        float* ci = c + (size_t)i * ldc;
-        if (load_c)
-            for (int j = 0; j < GEMM_P_NR; j++) ci[j] += acc[i][j];
-        else
-            for (int j = 0; j < GEMM_P_NR; j++) ci[j] = acc[i][j];
-    }
+    gemm_portable_store(acc, c, ldc, load_c);
 }
 
 // The pairs layout in plain C, in VDPBF16PS's order per pair (odd k, then even k, each product
@@ -124,13 +129,7 @@ static void gemm_kernel_pairs_portable(size_t kp, const uint32_t* a, const uint3
             }
         }
     }
-    for (int i = 0; i < GEMM_P_MR; i++) {
-        float* ci = c + (size_t)i * ldc;
-        if (load_c)
-            for (int j = 0; j < GEMM_P_NR; j++) ci[j] += acc[i][j];
-        else
-            for (int j = 0; j < GEMM_P_NR; j++) ci[j] = acc[i][j];
-    }
+    gemm_portable_store(acc, c, ldc, load_c);
 }
 
 #if GEMM_X86
@@ -179,35 +178,13 @@ __attribute__((target("avx2,fma"))) static void gemm_kernel_avx2(size_t kc, cons
 
 #define GEMM_A5_MR 14
 #define GEMM_A5_NR 32
-__attribute__((target("avx512f"))) static void gemm_kernel_avx512(size_t kc, const float* a, const float* b,
-                                                                   float* c, size_t ldc, int load_c) {
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
-    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
-    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps();
-    __m512 c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
-    __m512 cA0 = _mm512_setzero_ps(), cA1 = _mm512_setzero_ps();
-    __m512 cB0 = _mm512_setzero_ps(), cB1 = _mm512_setzero_ps();
-    __m512 cC0 = _mm512_setzero_ps(), cC1 = _mm512_setzero_ps();
-    __m512 cD0 = _mm512_setzero_ps(), cD1 = _mm512_setzero_ps();
-    for (size_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), ai;
-#define GEMM_A5_ROW(i, n)                                                                                    \
-    ai = _mm512_set1_ps(a[n]);                                                                               \
-    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                              \
-    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);
-        GEMM_A5_ROW(0, 0) GEMM_A5_ROW(1, 1) GEMM_A5_ROW(2, 2) GEMM_A5_ROW(3, 3) GEMM_A5_ROW(4, 4)
-        GEMM_A5_ROW(5, 5) GEMM_A5_ROW(6, 6) GEMM_A5_ROW(7, 7) GEMM_A5_ROW(8, 8) GEMM_A5_ROW(9, 9)
-        GEMM_A5_ROW(A, 10) GEMM_A5_ROW(B, 11) GEMM_A5_ROW(C, 12) GEMM_A5_ROW(D, 13)
-#undef GEMM_A5_ROW
-        a += GEMM_A5_MR;
-        b += GEMM_A5_NR;
-    }
+// R(row name, row index) for each of the AVX-512 tile's 14 rows
+#define GEMM_A5_EACH_ROW(R) R(0, 0) R(1, 1) R(2, 2) R(3, 3) R(4, 4) R(5, 5) R(6, 6) R(7, 7) R(8, 8) R(9, 9) \
+    R(A, 10) R(B, 11) R(C, 12) R(D, 13)
+// The tile's 28 accumulators c<row><half> (rows 0-9, A-D), zeroed, and their store to C (added to
+// what is there when load_c): shared by the fp32 and the bf16-pair kernels.
+#define GEMM_A5_ZERO_ROW(i, n) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps();
+#define GEMM_A5_ZERO GEMM_A5_EACH_ROW(GEMM_A5_ZERO_ROW)
 #define GEMM_A5_STORE(i, n)                                                                                  \
     if (load_c) {                                                                                            \
         c##i##0 = _mm512_add_ps(_mm512_loadu_ps(c + n * ldc), c##i##0);                                      \
@@ -215,10 +192,22 @@ __attribute__((target("avx512f"))) static void gemm_kernel_avx512(size_t kc, con
     }                                                                                                        \
     _mm512_storeu_ps(c + n * ldc, c##i##0);                                                                  \
     _mm512_storeu_ps(c + n * ldc + 16, c##i##1);
-    GEMM_A5_STORE(0, 0) GEMM_A5_STORE(1, 1) GEMM_A5_STORE(2, 2) GEMM_A5_STORE(3, 3) GEMM_A5_STORE(4, 4)
-    GEMM_A5_STORE(5, 5) GEMM_A5_STORE(6, 6) GEMM_A5_STORE(7, 7) GEMM_A5_STORE(8, 8) GEMM_A5_STORE(9, 9)
-    GEMM_A5_STORE(A, 10) GEMM_A5_STORE(B, 11) GEMM_A5_STORE(C, 12) GEMM_A5_STORE(D, 13)
-#undef GEMM_A5_STORE
+#define GEMM_A5_STORE_ALL GEMM_A5_EACH_ROW(GEMM_A5_STORE)
+__attribute__((target("avx512f"))) static void gemm_kernel_avx512(size_t kc, const float* a, const float* b,
+                                                                   float* c, size_t ldc, int load_c) {
+    GEMM_A5_ZERO
+    for (size_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), ai;
+#define GEMM_A5_ROW(i, n)                                                                                    \
+    ai = _mm512_set1_ps(a[n]);                                                                               \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                              \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);
+        GEMM_A5_EACH_ROW(GEMM_A5_ROW)
+#undef GEMM_A5_ROW
+        a += GEMM_A5_MR;
+        b += GEMM_A5_NR;
+    }
+    GEMM_A5_STORE_ALL
 }
 
 // The AVX-512 tile (14 x 32) on bf16 pairs: per pair step 2 loads of B (16 columns x 2 k each),
@@ -235,20 +224,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void gemm_kernel_pairs_avx5
         _mm_prefetch((const char*)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char*)(c + i * ldc + 31), _MM_HINT_T0);
     }
-    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps();
-    __m512 c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
-    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps();
-    __m512 c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
-    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps();
-    __m512 c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
-    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps();
-    __m512 c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
-    __m512 c80 = _mm512_setzero_ps(), c81 = _mm512_setzero_ps();
-    __m512 c90 = _mm512_setzero_ps(), c91 = _mm512_setzero_ps();
-    __m512 cA0 = _mm512_setzero_ps(), cA1 = _mm512_setzero_ps();
-    __m512 cB0 = _mm512_setzero_ps(), cB1 = _mm512_setzero_ps();
-    __m512 cC0 = _mm512_setzero_ps(), cC1 = _mm512_setzero_ps();
-    __m512 cD0 = _mm512_setzero_ps(), cD1 = _mm512_setzero_ps();
+    GEMM_A5_ZERO
     for (size_t p = 0; p < kp; p++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void*)b);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void*)(b + 16));
@@ -257,26 +233,19 @@ __attribute__((target("avx512f,avx512bf16"))) static void gemm_kernel_pairs_avx5
     ai = (__m512bh)_mm512_set1_epi32((int)a[n]);                                                             \
     c##i##0 = _mm512_dpbf16_ps(c##i##0, ai, b0);                                                             \
     c##i##1 = _mm512_dpbf16_ps(c##i##1, ai, b1);
-        GEMM_B5_ROW(0, 0) GEMM_B5_ROW(1, 1) GEMM_B5_ROW(2, 2) GEMM_B5_ROW(3, 3) GEMM_B5_ROW(4, 4)
-        GEMM_B5_ROW(5, 5) GEMM_B5_ROW(6, 6) GEMM_B5_ROW(7, 7) GEMM_B5_ROW(8, 8) GEMM_B5_ROW(9, 9)
-        GEMM_B5_ROW(A, 10) GEMM_B5_ROW(B, 11) GEMM_B5_ROW(C, 12) GEMM_B5_ROW(D, 13)
+        GEMM_A5_EACH_ROW(GEMM_B5_ROW)
 #undef GEMM_B5_ROW
         a += GEMM_A5_MR;
         b += GEMM_A5_NR;
     }
-#define GEMM_B5_STORE(i, n)                                                                                  \
-    if (load_c) {                                                                                            \
-        c##i##0 = _mm512_add_ps(_mm512_loadu_ps(c + n * ldc), c##i##0);                                      \
-        c##i##1 = _mm512_add_ps(_mm512_loadu_ps(c + n * ldc + 16), c##i##1);                                 \
-    }                                                                                                        \
-    _mm512_storeu_ps(c + n * ldc, c##i##0);                                                                  \
-    _mm512_storeu_ps(c + n * ldc + 16, c##i##1);
-    GEMM_B5_STORE(0, 0) GEMM_B5_STORE(1, 1) GEMM_B5_STORE(2, 2) GEMM_B5_STORE(3, 3) GEMM_B5_STORE(4, 4)
-    GEMM_B5_STORE(5, 5) GEMM_B5_STORE(6, 6) GEMM_B5_STORE(7, 7) GEMM_B5_STORE(8, 8) GEMM_B5_STORE(9, 9)
-    GEMM_B5_STORE(A, 10) GEMM_B5_STORE(B, 11) GEMM_B5_STORE(C, 12) GEMM_B5_STORE(D, 13)
-#undef GEMM_B5_STORE
+    GEMM_A5_STORE_ALL
 }
 #endif
+#undef GEMM_A5_ZERO
+#undef GEMM_A5_ZERO_ROW
+#undef GEMM_A5_STORE
+#undef GEMM_A5_STORE_ALL
+#undef GEMM_A5_EACH_ROW
 #endif // GEMM_X86
 
 #ifndef GEMM_HAVE_BF16
