@@ -187,6 +187,11 @@ static void train_check_bf16(const char* root, const char* tiny) {
     char args[2048], err[2048], path[600], h[256];
     snprintf(args, sizeof args, "%s --precision fp16 --steps 2", tiny);
     train_expect_error(root, args, 2, "--precision", "--precision fp16");
+#ifdef USE_CUBLAS
+    snprintf(args, sizeof args, "%s --precision bf16 --steps 2", tiny);
+    train_expect_error(root, args, 2, "--tf32", "--precision bf16 in the GPU build");
+    return;
+#endif
     snprintf(args, sizeof args, "%s --precision bf16 --steps %d --eval-every 5 --save-every 0 --out %s/c", tiny, N,
              root);
     int rc_c = train_cli(root, args, err, sizeof err);
