@@ -29,8 +29,8 @@ else
   $(info ✗ OpenMP not found: building single-threaded)
 endif
 
-SRC = model.c lib/layers.c lib/generate.c lib/checkpoint.c tokenizer.c probes.c lib/probe_io.c lib/plot.c lib/svg.c lib/csv.c lib/ib.c lib/util.c lib/json.c lib/gemm.c data/corpus.c data/ngram.c data/shards.c
-HDR = model.h lib/layers.h tokenizer.h probes.h lib/util.h lib/layer_math.h lib/gemm.h lib/json.h lib/unicode_table.h \
+SRC = model.c lib/layers.c lib/generate.c lib/checkpoint.c tokenizer.c lib/pretok.c lib/tok_maps.c lib/tok_train.c lib/tok_files.c probes.c lib/probe_io.c lib/plot.c lib/svg.c lib/csv.c lib/ib.c lib/util.c lib/json.c lib/gemm.c data/corpus.c data/ngram.c data/shards.c
+HDR = model.h lib/layers.h tokenizer.h lib/pretok.h lib/tok_internal.h probes.h lib/util.h lib/layer_math.h lib/gemm.h lib/json.h lib/unicode_table.h \
       data/corpus.h data/shards.h
 
 # preference data for DPO
@@ -39,12 +39,19 @@ HDR += data/prefs.h
 
 # what ./train's stages share: the flags, the data set and loaders, the training step, the run
 # folder, DPO
-SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c
-HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h
+SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c lib/eval.c lib/sample.c
+HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h lib/eval.h lib/sample.h
+
+# the live page of a run (lib/page.c) and the page's own sources, which lib/embed_page.c inlines
+# into lib/page_html.h at build time: a build output, never committed, so it cannot drift from them
+SRC += lib/page.c
+HDR += lib/page.h lib/page_html.h
+PAGE_SRC = lib/page.html lib/page.css lib/page.js
 
 # the test suite: test_gpt.c runs the sections, tests/<section>.c holds each one's checks
 TEST_SRC = test_gpt.c tests/test.c tests/gemm.c tests/layers.c tests/model.c tests/tokenizer.c tests/data.c \
-           tests/probes.c tests/ib.c tests/train.c tests/dpo.c tests/reliability.c tests/gpu.c
+           tests/probes.c tests/ib.c tests/hf.c tests/use.c tests/train.c tests/dpo.c tests/reliability.c tests/runfolder.c \
+           tests/gpu.c tests/page.c
 TEST_HDR = tests/test.h
 
 # Optional GPU backend: lib/gpu.cu through nvcc, linked with cuBLAS and the CUDA runtime. The CPU build
@@ -75,8 +82,15 @@ FLAVOR = $(if $(filter 1,$(USE_CUBLAS)),gpu,cpu)
 build_flavor: FORCE
 	@test "$$(cat $@ 2>/dev/null)" = "$(FLAVOR)" || echo "$(FLAVOR)" > $@
 
-train: train.c $(SRC) $(HDR) $(GPU_OBJ) build_flavor
-	$(CC) $(CFLAGS) -o $@ train.c $(SRC) $(GPU_OBJ) $(LDLIBS)
+# The revision run.json records (git describe; "unknown" outside a git checkout). build_rev holds it
+# and changes with it, so that ./train is rebuilt when the revision moves.
+REV := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+REV_FLAG = -DBUILD_REV='"$(REV)"'
+build_rev: FORCE
+	@test "$$(cat $@ 2>/dev/null)" = "$(REV)" || echo "$(REV)" > $@
+
+train: train.c $(SRC) $(HDR) $(GPU_OBJ) build_flavor build_rev
+	$(CC) $(CFLAGS) $(REV_FLAG) -o $@ train.c $(SRC) $(GPU_OBJ) $(LDLIBS)
 
 test_gpt: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) $(GPU_OBJ) build_flavor
 	$(CC) $(CFLAGS) -o $@ $(TEST_SRC) $(SRC) $(GPU_OBJ) $(LDLIBS)
@@ -89,6 +103,13 @@ else
 	@echo "SKIP the GPU backend under CPU emulation (./test_gpt_emu) because no C++ compiler ($(CXX)) was found"
 endif
 
+# a build tool, compiled for this machine and run here; nothing of it is linked into ./train
+embed_page: lib/embed_page.c lib/util.c lib/util.h
+	$(CC) -O1 -std=gnu11 $(WARN) -o $@ lib/embed_page.c lib/util.c -lm
+
+lib/page_html.h: embed_page $(PAGE_SRC)
+	./embed_page $(PAGE_SRC) $@
+
 gpu.o: lib/gpu.cu $(GPU_HDR) lib/util.h
 	$(NVCC) $(NVCCFLAGS) -Xcompiler -Wall,-Wextra,-Wshadow -c -o $@ lib/gpu.cu
 
@@ -98,8 +119,8 @@ gpu_emu.o: lib/gpu.cu $(GPU_HDR) lib/util.h
 test_gpt_emu: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) $(GPU_HDR) gpu_emu.o
 	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ $(TEST_SRC) $(SRC) gpu_emu.o -lm
 
-train_gpu: train.c $(SRC) $(HDR) gpu.o
-	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ train.c $(SRC) gpu.o -lm $(GPU_LDLIBS)
+train_gpu: train.c $(SRC) $(HDR) gpu.o build_rev
+	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS $(REV_FLAG) -o $@ train.c $(SRC) gpu.o -lm $(GPU_LDLIBS)
 
 test_gpt_gpu: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR) gpu.o
 	$(CC) $(filter-out -DUSE_CUBLAS,$(CFLAGS)) -DUSE_CUBLAS -o $@ $(TEST_SRC) $(SRC) gpu.o -lm $(GPU_LDLIBS)
@@ -110,8 +131,8 @@ ASAN_CFLAGS = $(ASAN) -std=gnu11 -fno-math-errno $(WARN) $(if $(filter yes,$(OPE
 asan: train_asan test_gpt_asan
 	TRAIN_BIN=./train_asan ASAN_OPTIONS=detect_leaks=1 ./test_gpt_asan
 
-train_asan: train.c $(SRC) $(HDR)
-	$(CC) $(ASAN_CFLAGS) -o $@ train.c $(SRC) $(LDLIBS)
+train_asan: train.c $(SRC) $(HDR) build_rev
+	$(CC) $(ASAN_CFLAGS) $(REV_FLAG) -o $@ train.c $(SRC) $(LDLIBS)
 
 test_gpt_asan: $(TEST_SRC) $(TEST_HDR) $(SRC) $(HDR)
 	$(CC) $(ASAN_CFLAGS) -o $@ $(TEST_SRC) $(SRC) $(LDLIBS)
@@ -123,7 +144,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 # a harness is built once its parser is part of SRC
 FUZZERS = json safetensors config flags tokenizer_json gpt2_bpe probe_bins $(if $(filter data/prefs.c,$(SRC)),prefs) \
-          $(if $(filter data/shards.c,$(SRC)),shard)
+          $(if $(filter data/shards.c,$(SRC)),shard) state csv
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -std=gnu11 $(WARN)
 FUZZ_OBJ = $(patsubst %.c,dev/fuzz/out/obj/%.o,$(SRC))
 .SECONDARY: $(FUZZ_OBJ)
@@ -165,6 +186,7 @@ bench:
 	bash dev/bench.sh
 
 clean:
-	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu build_flavor *.o
+	rm -f train test_gpt train_asan test_gpt_asan test_gpt_emu train_gpu test_gpt_gpu build_flavor build_rev *.o
+	rm -f embed_page lib/page_html.h
 	rm -f $(DEV_TOOLS) dev/bench_matmul
 	rm -rf dev/fuzz/out

@@ -174,7 +174,7 @@ void gpt_backward(GPT* model, const float* dlosses);
 float gpt_clip_grad_norm(GPT* model, float clip);
 
 // AdamW step t (1-based): decoupled weight decay on 2-D tensors (wte, wpe, all weight matrices),
-// none on biases and LayerNorm. beta1 0.9, beta2 0.95, eps 1e-8 are the defaults in train.c.
+// none on biases and LayerNorm. beta1 0.9, beta2 0.95, eps 1e-8 are what the training step (lib/step.c) passes.
 void gpt_update(GPT* model, float lr, float beta1, float beta2, float eps, float weight_decay, int t);
 
 // Learning rate at step (0-based) of total steps: linear warm-up from lr/warmup to lr over
@@ -196,14 +196,20 @@ void gpt_free(GPT* model);
 // ---- Hugging Face checkpoints (lib/checkpoint.c) ----
 
 // Loads DIR/config.json and DIR/model.safetensors (a Hugging Face GPT-2 folder, with or without
-// the "transformer." prefix, F32). Checks names, dtypes, shapes, offsets and finiteness.
+// the "transformer." prefix; F32, or F16/BF16 converted to F32). Checks names, dtypes, shapes,
+// offsets and finiteness; a config field asking for something this GPT does not compute (another
+// model_type or activation_function, scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn,
+// ...) is refused with the field named.
 // Returns 0, or -1 with err filled ("DIR/model.safetensors: ..."); model is untouched on failure.
 // On success *model is overwritten as by gpt_build (an earlier model in it is not freed).
 int gpt_load(GPT* model, const char* dir, char* err, size_t errlen);
+// Reads and checks DIR/config.json alone, as gpt_load does (before any large read). 0 or -1.
+int gpt_load_config(const char* dir, GPTConfig* cfg, char* err, size_t errlen);
 
-// Writes DIR/config.json and DIR/model.safetensors (creating DIR), each through atomic_open/
-// atomic_commit. Refuses (returns -1) if any parameter is non-finite.
-int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen);
+// Writes DIR/config.json, DIR/generation_config.json and DIR/model.safetensors (creating DIR), each
+// through atomic_open/atomic_commit. eot is the end-of-text token id, written as bos_token_id and
+// eos_token_id (-1: none, left out). Refuses (returns -1) if any parameter is non-finite.
+int gpt_save(const GPT* model, const char* dir, int eot, char* err, size_t errlen);
 
 // ---- the transformer block ----
 // nanoGPT's Block: x + attn(ln_1(x)), then that + mlp(ln_2(that)), with mlp = c_proj(gelu(c_fc)).
@@ -312,6 +318,16 @@ const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens);
 
 // Samples the next token from logits (V) at temperature (0 = greedy) with top-k (0 = all).
 int sample_logits(const float* logits, int V, float temperature, int top_k, uint64_t* rng);
+
+// Generates up to n tokens after the prompt (np >= 1 tokens) with a key/value cache: each new
+// token costs one position's forward, not the whole prefix's. Up to T (<= max_seq_len) tokens
+// the context is the whole sequence, exactly as a full forward per token; when the T positions
+// are full the cache restarts from the last T/2 tokens (so a long sample sees between T/2 and T
+// tokens of context); a prompt longer than T is cut to its last T tokens. Stops after sampling
+// `stop` (-1: never), which is kept as the last token. Returns a malloc'd array of *len tokens
+// starting with the prompt; rng is the sampler's state.
+int* gpt_generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k, int stop,
+                  uint64_t* rng, int* len);
 
 
 #endif // MODEL_H

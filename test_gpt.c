@@ -46,10 +46,14 @@ static const struct {
     {"data", test_data},               // tests/data.c: corpus, preference pairs, n-grams, shards
     {"probes", test_probes},           // tests/probes.c: soft-entropy estimator, probe files, figures
     {"ib", test_ib},                   // tests/ib.c: the Information Bottleneck bound
+    {"hf", test_hf},                   // tests/hf.c: model folders as Hugging Face tools read them
+    {"use", test_use},                 // tests/use.c: --sample, --eval, --init defaults, run.json, edges
     {"train", test_train},             // tests/train.c: ./train end to end
     {"dpo", test_dpo},                 // tests/dpo.c: DPO objective, fixture, reader, toy run, CLI
-    {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, crash safety
+    {"reliability", test_reliability}, // tests/reliability.c: fault names, flags, hostile files, crash safety
+    {"runfolder", test_runfolder},     // tests/runfolder.c: overwrite, lock, DPO resume, SIGTERM, --steps
     {"gpu", test_gpu},                 // tests/gpu.c: the GPU backend (GPU builds only)
+    {"page", test_page},               // tests/page.c: the run's page, the compare page, the browser test
 };
 enum { NUM_SECTIONS = sizeof sections / sizeof sections[0] };
 

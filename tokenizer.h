@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Opaque to callers except for the fields below; tokenizer.c owns the layout.
+// Opaque to callers; its layout is in lib/tok_internal.h, shared by the tokenizer's parts only.
 typedef struct Tokenizer Tokenizer;
 
 // Largest vocabulary tok_train builds or a file may declare: a sanity bound (GPT-2 has 50257,
@@ -17,6 +17,9 @@ typedef struct Tokenizer Tokenizer;
 // Merge ties go to the smaller (left id, right id). Deterministic. Returns NULL with err filled
 // when vocab_size is outside [257, TOK_MAX_VOCAB].
 Tokenizer* tok_train(const char* text, size_t len, int vocab_size, char* err, size_t errlen);
+// The same, with "<|endoftext|>" in the text as the special token: no word spans one, and its
+// bytes are not counted (Hugging Face's trainer with it among the special tokens).
+Tokenizer* tok_train_special(const char* text, size_t len, int vocab_size, char* err, size_t errlen);
 
 // Loads a Hugging Face tokenizer.json (BPE, ByteLevel; merges as "a b" or ["a", "b"]).
 // NULL with "file: byte offset N: ..." on error (N locates the part of the file at fault).
@@ -26,6 +29,15 @@ Tokenizer* tok_load_json(const char* path, char* err, size_t errlen);
 Tokenizer* tok_load_gpt2(const char* encoder_json, const char* vocab_bpe, char* err, size_t errlen);
 // Writes tokenizer.json atomically. 0 or -1 with err filled.
 int tok_save_json(const Tokenizer* tok, const char* path, char* err, size_t errlen);
+// The tokenizer of a model folder: DIR/tokenizer.json, or else GPT-2's DIR/vocab.json +
+// DIR/merges.txt (the hub's slow-tokenizer files). NULL with err filled (naming both when neither
+// is there). *files, if not NULL, gets the malloc'd bytes of the file(s) read, their identity in a
+// cache key, with the length in *files_len.
+Tokenizer* tok_load_dir(const char* dir, char** files, size_t* files_len, char* err, size_t errlen);
+// Writes a model folder's tokenizer files, each atomically: tokenizer.json, tokenizer_config.json
+// (GPT2Tokenizer, model_max_length, <|endoftext|> as bos/eos/unk like the hub's gpt2) and
+// special_tokens_map.json. 0 or -1 with err filled.
+int tok_save_hf(const Tokenizer* tok, const char* dir, int model_max_length, char* err, size_t errlen);
 
 int tok_vocab_size(const Tokenizer* tok);
 int tok_eot(const Tokenizer* tok); // id of <|endoftext|>, -1 if none
@@ -35,6 +47,13 @@ int tok_eot(const Tokenizer* tok); // id of <|endoftext|>, -1 if none
 // "other" character), then BPE per word. Thread-safe (the word cache lives in the call).
 // Returns a malloc'd array and sets *n.
 int* tok_encode(const Tokenizer* tok, const char* text, size_t len, size_t* n);
+// The same, except that each "<|endoftext|>" in the text is the end-of-text token (one id), as the
+// Hugging Face tokenizers treat a special added token by default; the text between them is
+// encoded as by tok_encode. A tokenizer without <|endoftext|> encodes as tok_encode.
+int* tok_encode_special(const Tokenizer* tok, const char* text, size_t len, size_t* n);
+// The text of <|endoftext|>, and whether text[0..len) contains it.
+#define TOK_EOT_TEXT "<|endoftext|>"
+int tok_has_eot_text(const char* text, size_t len);
 // Decodes ids to bytes; returns a malloc'd NUL-terminated buffer and sets *len. Unknown ids are
 // skipped; <|endoftext|> decodes to its text. decode(encode(x)) == x for every byte string x.
 char* tok_decode(const Tokenizer* tok, const int* ids, size_t n, size_t* len);

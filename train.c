@@ -4,8 +4,9 @@
 // lib/flags.c, the data and its loaders in data/dataset.c, the optimisation step in lib/step.c, the
 // run folder's files (training state, CSV logs, progress, probes) in lib/run.c.
 //
-// Sections: configuration and flags; evaluation and sampling; the pre-training stage; throughput;
-// main.
+// Modes besides training: --sample (lib/sample.c), --eval (lib/eval.c), --probe-only, and DPO
+// alone (lib/dpo.c), each on a saved model folder (--init). Sections: configuration and flags;
+// evaluation and sampling; the pre-training stage; throughput; main.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -26,11 +27,19 @@
 #include "lib/flags.h"
 #include "lib/gemm.h"
 #include "lib/json.h"
+#include "lib/eval.h"
+#include "lib/page.h"
 #include "lib/run.h"
+#include "lib/sample.h"
 #include "lib/step.h"
 #include "model.h"
 #include "probes.h"
 #include "tokenizer.h"
+
+// The build's revision (git describe), set by the Makefile for run.json.
+#ifndef BUILD_REV
+#define BUILD_REV "unknown"
+#endif
 
 // ============================================================================
 // Configuration and flags
@@ -82,7 +91,8 @@ typedef struct {
     int top_k;         // sample among the k most likely tokens (0 = all)
     int save_every;    // checkpoint every N steps (0 = only at the end)
     int pause_at;      // stop after this many steps with a checkpoint, to --resume later (0 = off)
-    const char* out;   // run folder (NULL = runs/<input>-<model>)
+    const char* out;   // run folder (NULL = runs/<input>-<model>, or -2, -3, ... when that one is taken)
+    int overwrite;     // a new run may replace the files of the run in a non-empty --out
     const char* resume; // run folder to continue from its train_state.bin
     const char* init;   // model folder to start from instead of a random initialisation
     int dry_run;        // print the configuration and memory estimate, then exit
@@ -95,6 +105,12 @@ typedef struct {
     const char* probe_calibration; // gaussian (width-invariant), find_eps (soft_h) or leading_order
     int plot_corrected; // figures of value − permutation null instead of the raw plug-in values
     int probe_only;     // probe the --init model once and exit (no training)
+    int eval;           // the --init model's cross-entropy on the text (and its probes), no training
+    int sample;         // print samples of the --init model and exit
+    const char* prompt; // --sample's prompt (NULL = prompt_file, or a blank line)
+    const char* prompt_file;
+    int num_samples;    // samples --sample prints
+    int eot_as_text;    // "<|endoftext|>" in the input is plain text (default: the end-of-text token)
     int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
     int help;           // print the usage and exit 0
     // DPO stage (see its section)
@@ -144,6 +160,7 @@ static const TrainConfig DEFAULTS = {
     .save_every = 200,
     .pause_at = 0,
     .out = NULL,
+    .overwrite = 0,
     .resume = NULL,
     .init = NULL,
     .dry_run = 0,
@@ -155,6 +172,12 @@ static const TrainConfig DEFAULTS = {
     .probe_calibration = "gaussian",
     .plot_corrected = 0,
     .probe_only = 0,
+    .eval = 0,
+    .sample = 0,
+    .prompt = NULL,
+    .prompt_file = NULL,
+    .num_samples = 1,
+    .eot_as_text = 0,
     .ib_bound = 0,
     .help = 0,
     .dpo = NULL,
@@ -203,9 +226,10 @@ static const FlagSpec FLAGS[] = {
     {"--top-k", ARG_INT, OFF(top_k), 0, 1e9, 1, "N", "sample among the k likeliest tokens (0 = all)"},
     {"--save-every", ARG_INT, OFF(save_every), 0, 1e9, 1, "N", "checkpoint every N steps (0 = at the end only)"},
     {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
-    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder"},
+    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder (a new run needs it empty or absent)"},
+    {"--overwrite", ARG_SWITCH, OFF(overwrite), 0, 1, 0, "", "let a new run replace the run in a non-empty --out"},
     {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
-    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (config.json + model.safetensors)"},
+    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (ours or Hugging Face GPT-2), at its n_positions"},
     {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
     {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
     {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences at every probe step (length T, from the val split)"},
@@ -215,21 +239,27 @@ static const FlagSpec FLAGS[] = {
     {"--probe-calibration", ARG_STR, OFF(probe_calibration), 0, 0, 0, "NAME", "gaussian, find_eps (soft_h's) or leading_order"},
     {"--plot-corrected", ARG_SWITCH, OFF(plot_corrected), 0, 1, 1, "", "figures of value - permutation null, not the raw values"},
     {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
+    {"--eval", ARG_SWITCH, OFF(eval), 0, 1, 0, "", "with --init: cross-entropy, perplexity, bits/byte on --input (and probes), exit"},
+    {"--sample", ARG_SWITCH, OFF(sample), 0, 1, 0, "", "with --init: print --num-samples samples of the model, exit"},
+    {"--prompt", ARG_STR, OFF(prompt), 0, 0, 0, "TEXT", "start of each --sample sample"},
+    {"--prompt-file", ARG_STR, OFF(prompt_file), 0, 0, 0, "FILE", "the --sample prompt read from a file"},
+    {"--num-samples", ARG_INT, OFF(num_samples), 1, 1e6, 0, "N", "samples --sample prints"},
+    {"--eot-as-text", ARG_SWITCH, OFF(eot_as_text), 0, 1, 1, "", "\"<|endoftext|>\" in the text is plain text, not the special token"},
     {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
     {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
     // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
-    {"--dpo", ARG_STR, OFF(dpo), 0, 0, 1, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
-    {"--dpo-steps", ARG_INT, OFF(dpo_steps), 0, 1e9, 1, "N", "DPO steps (0 = no DPO stage)"},
-    {"--dpo-batch", ARG_INT, OFF(dpo_batch), 1, 4096, 1, "N", "preference pairs per DPO step"},
-    {"--dpo-lr", ARG_FLOAT, OFF(dpo_lr), 1e-9, 10, 1, "F", "peak DPO learning rate"},
-    {"--beta", ARG_FLOAT, OFF(beta), 1e-4, 100, 1, "F", "DPO beta (reward scale)"},
-    {"--dpo-loss", ARG_STR, OFF(dpo_loss), 0, 0, 1, "NAME", "sigmoid (DPO) or ipo"},
-    {"--label-smoothing", ARG_FLOAT, OFF(label_smoothing), 0, 0.49, 1, "F", "conservative DPO label noise (sigmoid)"},
-    {"--skip-bad", ARG_SWITCH, OFF(skip_bad), 0, 1, 1, "", "skip malformed preference lines instead of stopping"},
-    {"--dpo-val-frac", ARG_FLOAT, OFF(dpo_val_frac), 0.01, 0.5, 1, "F", "fraction of pairs held out for val accuracy"},
-    {"--dpo-pairs", ARG_INT, OFF(dpo_pairs), 2, 1e6, 1, "N", "built-in preference pairs (built-in corpus only)"},
-    {"--dpo-eval-every", ARG_INT, OFF(dpo_eval_every), 1, 1e9, 1, "N", "val accuracy and probes every N DPO steps"},
-    {"--dpo-prompts", ARG_INT, OFF(dpo_prompts), 0, 1e5, 1, "N", "prompts sampled for the sentiment rate (0 = off)"},
+    {"--dpo", ARG_STR, OFF(dpo), 0, 0, 0, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
+    {"--dpo-steps", ARG_INT, OFF(dpo_steps), 0, 1e9, 0, "N", "DPO steps (0 = no DPO stage)"},
+    {"--dpo-batch", ARG_INT, OFF(dpo_batch), 1, 4096, 0, "N", "preference pairs per DPO step"},
+    {"--dpo-lr", ARG_FLOAT, OFF(dpo_lr), 1e-9, 10, 0, "F", "peak DPO learning rate"},
+    {"--beta", ARG_FLOAT, OFF(beta), 1e-4, 100, 0, "F", "DPO beta (reward scale)"},
+    {"--dpo-loss", ARG_STR, OFF(dpo_loss), 0, 0, 0, "NAME", "sigmoid (DPO) or ipo"},
+    {"--label-smoothing", ARG_FLOAT, OFF(label_smoothing), 0, 0.49, 0, "F", "conservative DPO label noise (sigmoid)"},
+    {"--skip-bad", ARG_SWITCH, OFF(skip_bad), 0, 1, 0, "", "skip malformed preference lines instead of stopping"},
+    {"--dpo-val-frac", ARG_FLOAT, OFF(dpo_val_frac), 0.01, 0.5, 0, "F", "fraction of pairs held out for val accuracy"},
+    {"--dpo-pairs", ARG_INT, OFF(dpo_pairs), 2, 1e6, 0, "N", "built-in preference pairs (built-in corpus only)"},
+    {"--dpo-eval-every", ARG_INT, OFF(dpo_eval_every), 1, 1e9, 0, "N", "val accuracy and probes every N DPO steps"},
+    {"--dpo-prompts", ARG_INT, OFF(dpo_prompts), 0, 1e5, 0, "N", "prompts sampled for the sentiment rate (0 = off)"},
     {"--peak-gflops", ARG_FLOAT, OFF(peak_gflops), 0, 1e9, 1, "F", "matmul limit for MFU (0 = time our SGEMM at the end)"},
 };
 #define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
@@ -240,8 +270,11 @@ static const char* auto_default(const FlagSpec* fs) {
     case OFF(warmup): return "5% of steps";
     case OFF(probe_every): return "steps/20";
     case OFF(input): return "built-in corpus";
-    case OFF(out): return "runs/<input>-<model>";
+    case OFF(out): return "runs/<input>-<model>, or -2, -3, ... if taken";
     case OFF(dpo): return "built-in pairs with the built-in corpus";
+    case OFF(prompt): return "a blank line";
+    case OFF(lr): return "preset; with --init a tenth of it";
+    case OFF(T): return "preset; with --init n_positions";
     default: return fs->type == ARG_STR ? "none" : "preset";
     }
 }
@@ -256,6 +289,8 @@ static void print_usage(FILE* f) {
         fprintf(f, "  %-6s L%d C%d H%d T%d   B%d, %d steps, lr %g\n", p->name, p->L, p->C, p->H, p->T, p->B,
                 p->steps, (double)p->lr);
     }
+    fprintf(f, "\n./train --compare RUN1 RUN2 ... --out DIR\n"
+               "  writes DIR/index.html, a page with those runs overlaid (README \"The live page\")\n");
     fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
 }
 
@@ -274,7 +309,21 @@ typedef struct {
     GPTConfig gpt;          // model shape (max_seq_len = n_positions)
     int T, B, steps, warmup; // training context, batch, steps, warm-up
     float lr;
+    int sched_steps;        // the cosine schedule's length: steps, unless --resume --steps extended the run
+    const char* preset;     // the preset whose B, steps and lr the defaults come from
+    int finetune;           // 1: --init without --lr, lr = FINETUNE_LR_FRAC x the preset's
 } RunShape;
+
+// With --init and no --lr, the peak learning rate is this fraction of the preset's: fine-tuning
+// a trained model at its pre-training rate would first undo much of what it learned.
+#define FINETUNE_LR_FRAC 0.1f
+
+// The preset with shape L, C, H, or NULL.
+static const ModelPreset* preset_of_shape(int L, int C, int H) {
+    for (size_t i = 0; i < NUM_PRESETS; i++)
+        if (PRESETS[i].L == L && PRESETS[i].C == C && PRESETS[i].H == H) return &PRESETS[i];
+    return NULL;
+}
 
 // Applies the preset and overrides; validates what a flag can get wrong (exit 2). init_cfg is
 // the --init checkpoint's config or NULL. V is the data's vocabulary size.
@@ -284,14 +333,19 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         if (strcmp(PRESETS[i].name, cfg->model) == 0) p = &PRESETS[i];
     if (!p) error_usage("--model: unknown preset '%s' (tiny, small, gpt2)", cfg->model);
     RunShape s;
+    s.finetune = 0;
     if (init_cfg) {
-        // the checkpoint fixes the architecture; a flag may only repeat it
+        // the checkpoint fixes the architecture and the context (n_positions); a flag may only
+        // repeat the one and shorten the other. B, steps and lr come from the preset of the same
+        // shape (else --model's), the lr scaled down for fine-tuning.
         s.gpt = *init_cfg;
         if ((cfg->L > 0 && cfg->L != init_cfg->num_layers) || (cfg->C > 0 && cfg->C != init_cfg->channels) ||
             (cfg->H > 0 && cfg->H != init_cfg->num_heads))
             error_usage("-L/-C/-H disagree with the --init checkpoint %s (L%d C%d H%d)", cfg->init,
                         init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
-        s.T = cfg->T > 0 ? cfg->T : (init_cfg->max_seq_len < p->T ? init_cfg->max_seq_len : p->T);
+        const ModelPreset* same = preset_of_shape(init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
+        if (same) p = same;
+        s.T = cfg->T > 0 ? cfg->T : init_cfg->max_seq_len;
         if (s.T > init_cfg->max_seq_len)
             error_usage("-T %d exceeds n_positions %d of %s/config.json", s.T, init_cfg->max_seq_len, cfg->init);
         if (init_cfg->vocab_size != V)
@@ -307,43 +361,38 @@ static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg,
         if (s.gpt.channels % s.gpt.num_heads != 0)
             error_usage("C %d is not divisible by H %d", s.gpt.channels, s.gpt.num_heads);
     }
+    s.preset = p->name;
     s.B = cfg->B > 0 ? cfg->B : p->B;
     s.steps = cfg->steps > 0 ? cfg->steps : p->steps;
     s.lr = cfg->lr > 0.0f ? cfg->lr : p->lr;
+    if (init_cfg && cfg->lr <= 0.0f) {
+        s.lr = FINETUNE_LR_FRAC * p->lr;
+        s.finetune = 1;
+    }
     s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
+    s.sched_steps = s.steps;
     if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
     if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
     if (cfg->probe_every != 0 && s.T < PROBE_FIRST + PROBE_TAIL + 1)
         error_usage("-T %d is too short for the probes, which need %d positions (or --probe-every 0)", s.T,
                     PROBE_FIRST + PROBE_TAIL + 1);
+    if (cfg->probe_every != 0 && s.gpt.channels < 3)
+        error_usage("-C %d is too small for the probes, which need 3 channels (or --probe-every 0)", s.gpt.channels);
     if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
         error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
+    if (cfg->eval && !cfg->init) error_usage("--eval needs --init DIR (the model to evaluate)");
     if (cfg->ib_bound && cfg->probe_every == 0) error_usage("--ib-bound draws on the probes' plot: it needs --probe-every not 0");
     char err[256];
     if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
     return s;
 }
 
-// Reads n_layer, n_embd, n_head, n_positions, vocab_size from DIR/config.json (without loading
-// the weights, so that flag errors are reported before any large read). Runtime error on failure.
+// DIR/config.json's shape, checked as gpt_load checks it, without loading the weights, so that
+// flag errors are reported before any large read. Runtime error on failure.
 static GPTConfig read_model_config(const char* dir) {
-    char path[4096], err[512];
-    path_join(path, sizeof path, dir, "config.json");
-    size_t len = 0;
-    char* text = read_file(path, &len, err, sizeof err);
-    if (!text) fatal("%s", err);
-    JsonValue root;
-    if (json_parse(&root, text, len, err, sizeof err) != 0) fatal("%s: %s", path, err);
-    static const char* keys[] = {"n_positions", "vocab_size", "n_layer", "n_head", "n_embd"};
-    long long v[5];
-    for (int i = 0; i < 5; i++) {
-        if (json_get_int(&root, keys[i], &v[i]) != 0 || v[i] <= 0 || v[i] > INT_MAX)
-            fatal("%s: missing or invalid \"%s\"", path, keys[i]);
-    }
-    json_free(&root);
-    free(text);
-    GPTConfig c = {(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4]};
-    if (gpt_config_check(&c, err, sizeof err) != 0) fatal("%s: %s", path, err);
+    GPTConfig c;
+    char err[1024];
+    if (gpt_load_config(dir, &c, err, sizeof err) != 0) fatal("%s", err);
     return c;
 }
 
@@ -363,88 +412,21 @@ static double evaluate(GPT* model, const ValSet* vs) {
     return count ? sum / (double)count : NAN;
 }
 
-// Generates n tokens after the prompt (np tokens) with a key/value cache (model.h): each new
-// token costs one position's forward, not the whole prefix's. Up to T tokens the context is the
-// whole sequence, exactly as a full forward per token; when the T positions are full the cache
-// restarts from the last T/2 tokens (so a long sample sees between T/2 and T tokens of context).
-// Returns a malloc'd (np + n) array starting with the prompt. The sampling RNG is the run's own,
-// separate from the data order.
-static int* generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k,
-                     uint64_t* rng) {
-    int* seq = malloc_check((size_t)(np + n) * sizeof(int));
-    memcpy(seq, prompt, (size_t)np * sizeof(int));
-    int V = model->config.vocab_size;
-    GPTKVCache kv;
-    gpt_kv_init(&kv, &model->config, 1, T);
-    int ctx = (size_t)np < T ? np : (int)T;
-    const float* logits = gpt_kv_prefill(model, &kv, seq + np - ctx, &ctx, (size_t)ctx);
-    for (int i = np; i < np + n; i++) {
-        seq[i] = sample_logits(logits, V, temperature, top_k, rng);
-        if (i + 1 == np + n) break;
-        if ((size_t)kv.len[0] < T) {
-            logits = gpt_kv_decode(model, &kv, &seq[i]);
-        } else {
-            int keep = T / 2 > 0 ? (int)(T / 2) : 1;
-            logits = gpt_kv_prefill(model, &kv, seq + i + 1 - keep, &keep, (size_t)keep);
-        }
-    }
-    gpt_kv_free(&kv);
-    return seq;
-}
-
-// Length of the valid UTF-8 sequence starting at s[0] (at most n bytes), or 0 if it is not one.
-static size_t utf8_sequence(const unsigned char* s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || len > n || (len == 2 && s[0] < 0xC2)) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
-// Prints a sample: the decoded text of seq[0..n); control bytes other than newline and tab, and
-// bytes that are not valid UTF-8 (a model may emit half a character), as \xNN.
-static void print_sample(const char* title, const Tokenizer* tok, const int* seq, int n) {
-    size_t len = 0;
-    char* text = tok_decode(tok, seq, (size_t)n, &len);
-    const unsigned char* u = (const unsigned char*)text;
-    printf("---- %s\n", title);
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_sequence(u + i, len - i);
-        if (k > 1 || (k == 1 && (u[i] == '\n' || u[i] == '\t' || (u[i] >= 32 && u[i] != 127)))) {
-            fwrite(u + i, 1, k, stdout);
-            i += k;
-        } else {
-            printf("\\x%02x", u[i]);
-            i++;
-        }
-    }
-    printf("\n----\n");
-    fflush(stdout);
-    free(text);
-}
-
 // A sample of the run's model from the start of a document (the prompt is "\n\n", the corpus's
 // document separator), printed under title.
 static void sample_and_print(GPT* model, const Tokenizer* tok, const TrainConfig* cfg, size_t T, uint64_t* rng,
-                             const char* title) {
+                             const char* title, Page* page) {
     size_t np = 0;
     int* prompt = tok_encode(tok, "\n\n", 2, &np);
-    int* seq = generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, rng);
-    print_sample(title, tok, seq + np, cfg->sample_len);
+    int n = 0;
+    int* seq = gpt_generate(model, prompt, (int)np, cfg->sample_len, T, cfg->temperature, cfg->top_k, -1, rng, &n);
+    print_sample(title, tok, seq + np, n - (int)np, page);
     free(seq);
     free(prompt);
 }
 
 // ============================================================================
 // The pre-training stage
-
-// Set by the SIGINT handler, read between steps: the one piece of state a signal may touch.
-static volatile sig_atomic_t interrupted = 0;
-
-static void on_sigint(int sig) {
-    (void)sig;
-    interrupted = 1;
-}
 
 // Everything a stage shares: the run's settings, folder, data and logs.
 typedef struct {
@@ -458,7 +440,9 @@ typedef struct {
     int start_step;  // 0, or the step --resume continues from
     uint64_t loader_rng, loader_pos, sample_rng; // restored by --resume
     Probes probes;   // hidden-state probes (shared with later stages)
+    Page page;       // DIR/index.html, the run's live page
     char state_input[4096], state_model[32]; // --input and --model as read from train_state.bin
+    DPOSettings dpo;  // the DPO stage's settings (from the flags, or from train_state.bin on --resume)
     double final_val_loss;
     double t_start;
     double step_seconds; // wall time of the timed pre-training steps (the first of this process is warm-up)
@@ -472,6 +456,9 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     const GPTConfig* g = &run->model.config;
     h.magic = STATE_MAGIC;
     h.version = STATE_VERSION;
+    h.num_parameters = run->model.num_parameters;
+    h.sched_steps = run->shape.sched_steps;
+    h.dpo = run->dpo;
     h.L = g->num_layers;
     h.C = g->channels;
     h.NH = g->num_heads;
@@ -488,7 +475,7 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.eval_batches = run->cfg.eval_batches;
     h.sample_every = run->cfg.sample_every;
     h.save_every = run->cfg.save_every;
-    h.probe_every = run->cfg.probe_every;
+    h.probe_every = run->probes.every;
     h.probe_seqs = run->cfg.probe_seqs;
     h.probe_bins = run->cfg.probe_bins;
     h.precision = run->model.precision;
@@ -500,7 +487,6 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.val_frac = run->cfg.val_frac;
     h.seed = run->cfg.seed;
     h.data_hash = run->data.hash;
-    h.num_parameters = run->model.num_parameters;
     h.loader_rng = dl->rng;
     h.loader_pos = dl->pos;
     h.sample_rng = sample_rng;
@@ -510,12 +496,9 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
 
 // Saves DIR/pretrain/ (the model folder) and DIR/train_state.bin after `step` completed steps.
 static void save_checkpoint(const Run* run, int step, const DataLoader* dl, uint64_t sample_rng) {
-    char path[4200], err[512];
+    char path[4200], err[4600];
     path_join(path, sizeof path, run->dir, "pretrain");
-    if (gpt_save(&run->model, path, err, sizeof err) != 0) fatal("%s", err);
-    char tok_path[4300];
-    path_join(tok_path, sizeof tok_path, path, "tokenizer.json");
-    if (tok_save_json(run->data.tok, tok_path, err, sizeof err) != 0) fatal("%s", err);
+    save_model_folder(&run->model, run->data.tok, path);
     TrainStateHeader h = state_header(run, step, dl, sample_rng);
     if (state_save(run->dir, &h, &run->model, err, sizeof err) != 0) fatal("%s", err);
 }
@@ -530,19 +513,10 @@ static void set_fault_hint(TrainStep* ts, const Run* run, int last_saved) {
     else snprintf(ts->hint, sizeof ts->hint, "stopping. No checkpoint was written yet; try a lower --lr.");
 }
 
-// Ctrl-C sets `interrupted`; a second one ends the program at once.
-static void catch_sigint(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) != 0) fatal("sigaction: %s", strerror(errno));
-}
-
 // Pre-trains run->model for the configured steps: per step a batch, forward, then the shared step
-// (backward, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C or
-// --pause-at saves and exits 0.
+// (backward, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C, SIGTERM
+// or --pause-at saves and exits 0. The learning rate follows the schedule of sched_steps steps:
+// the steps that --resume --steps added to a run run at its final rate.
 static void pretrain_stage(Run* run) {
     const TrainConfig* cfg = &run->cfg;
     const RunShape* s = &run->shape;
@@ -561,21 +535,24 @@ static void pretrain_stage(Run* run) {
         sample_rng = run->sample_rng;
     }
     TrainStep ts;
-    train_step_init(&ts, s->steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, "step", run->start_step);
+    train_step_init(&ts, s->sched_steps, s->warmup, s->lr, cfg->min_lr_frac, cfg->wd, cfg->clip, "step",
+                    run->start_step);
     set_fault_hint(&ts, run, run->start_step);
     Progress pr;
     progress_init(&pr, run->start_step, s->steps, (double)(B * T));
-    catch_sigint();
+    run_catch_signals();
 
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
-        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val);
-        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain");
+        int news = 0; // something for the page: a val loss, a probe step, a sample
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val), news = 1;
+        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain"), news = 1;
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
             char title[64];
             snprintf(title, sizeof title, "sample at step %d", step);
             progress_break(&pr);
-            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title);
+            sample_and_print(model, ds->tok, cfg, T, &sample_rng, title, &run->page);
+            news = 1;
         }
 
         double t0 = time_seconds();
@@ -587,16 +564,18 @@ static void pretrain_stage(Run* run) {
         progress_step(&pr, step, r.loss, val_loss, r.lr, r.norm, r.ms);
 
         int done = step + 1;
+        if (news) page_update(&run->page, "live", "pretrain", done, s->steps);
         // (after the last step there is nothing to pause: the run finishes and saves as usual)
-        int stop = done < s->steps && (interrupted || (cfg->pause_at > 0 && done == cfg->pause_at));
+        int stop = done < s->steps && (run_interrupted() || (cfg->pause_at > 0 && done == cfg->pause_at));
         if (done < s->steps && (stop || (cfg->save_every > 0 && done % cfg->save_every == 0))) {
             save_checkpoint(run, done, &train, sample_rng);
             set_fault_hint(&ts, run, done);
         }
         if (stop) {
+            page_update(&run->page, run_interrupted() ? "interrupted" : "paused", "pretrain", done, s->steps);
             progress_break(&pr);
             printf("%s after step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
-                   interrupted ? "interrupted" : "paused", done, s->steps, run->dir, run->dir);
+                   run_interrupted() ? run_interrupt_name() : "paused", done, s->steps, run->dir, run->dir);
             exit(0);
         }
     }
@@ -610,9 +589,9 @@ static void pretrain_stage(Run* run) {
     // the last probe row of the stage comes from exactly the weights saved for it
     probes_measure_end(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
-    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample");
+    sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample", &run->page);
     probes_plot(&run->probes, run->dir);
-    signal(SIGINT, SIG_DFL);
+    page_update(&run->page, "live", "pretrain", s->steps, s->steps);
     loader_free(&train);
     valset_free(&val);
 }
@@ -621,12 +600,43 @@ static void pretrain_stage(Run* run) {
 static void probe_only_stage(Run* run) {
     probes_measure_end(&run->probes, &run->model, 0, "pretrain");
     probes_plot(&run->probes, run->dir);
+    page_init(&run->page, run->dir);
+    page_update(&run->page, "finished", NULL, 0, 0);
     printf("probed     %s in %.1f s: %s/probes.csv, probe_bins.safetensors, info_plane.svg, probes.svg\n",
            run->cfg.init, run->probes.seconds, run->dir);
 }
 
+// --eval: the model's cross-entropy over the text, then its probes (as --probe-only) unless
+// --probe-every 0.
+static void eval_stage(Run* run) {
+    eval_report(&run->model, &run->data, (size_t)run->shape.T, (size_t)run->shape.B);
+    if (run->probes.every > 0) probe_only_stage(run);
+}
+
+// What ./train does with its flags: pre-train (then DPO), or one of the modes on a saved model.
+typedef enum { MODE_TRAIN, MODE_PROBE, MODE_EVAL, MODE_SAMPLE, MODE_DPO_ALONE } RunMode;
+
+// The mode of cfg; usage errors for modes that exclude each other or lack --init.
+static RunMode run_mode(const TrainConfig* cfg) {
+    int n = cfg->probe_only + cfg->eval + cfg->sample;
+    if (n > 1) error_usage("--probe-only, --eval and --sample are separate modes: give one of them");
+    if (n && (cfg->resume || cfg->dpo))
+        error_usage("--%s cannot be combined with %s", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only",
+                    cfg->resume ? "--resume" : "--dpo");
+    if (n && !cfg->init)
+        error_usage("--%s needs --init DIR (a model folder)", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only");
+    if ((cfg->prompt || cfg->prompt_file) && !cfg->sample) error_usage("--prompt and --prompt-file go with --sample");
+    if (cfg->sample) return MODE_SAMPLE;
+    if (cfg->eval) return MODE_EVAL;
+    if (cfg->probe_only) return MODE_PROBE;
+    if (cfg->dpo && cfg->init && !cfg->resume) return MODE_DPO_ALONE;
+    return MODE_TRAIN;
+}
+
 // Whether the run has a DPO stage: --dpo, or the built-in corpus (its own pairs); --dpo-steps 0 = none.
-static int dpo_wanted(const TrainConfig* cfg) { return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input); }
+static int dpo_wanted(const TrainConfig* cfg) {
+    return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input) && !cfg->probe_only && !cfg->eval && !cfg->sample;
+}
 
 // Usage checks of the DPO flags, before any work (exit 2).
 // --precision: fp32 or bf16, on the CPU backend (bf16 products are lib/gemm.c's; the GPU build has --tf32).
@@ -720,14 +730,17 @@ static int setup_threads(int threads) {
 #endif
 }
 
-// Resolves the run folder: --resume DIR, --out DIR, or runs/<data>-<model>.
-static void resolve_dir(Run* run) {
+// Resolves the run folder: --resume DIR, --out DIR, or a fresh runs/<data>-<model>[-N]; then claims
+// it (run_folder_claim: the lock, stale temporaries, and for a new run a folder that holds no other
+// run). A dry run, or a mode that writes nothing (claim = 0), claims nothing and only names the
+// folder it would use.
+static void resolve_dir(Run* run, int claim) {
     const TrainConfig* cfg = &run->cfg;
-    if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume);
+    if (cfg->resume) snprintf(run->dir, sizeof run->dir, "%s", cfg->resume); // claimed by resume_run
     else if (cfg->out) snprintf(run->dir, sizeof run->dir, "%s", cfg->out);
     else {
         // runs/<data>-<model>, the model being the preset or the --init folder's name
-        char init[4096] = "";
+        char init[4096] = "", base[4400];
         if (cfg->init) {
             snprintf(init, sizeof init, "%s", cfg->init);
             size_t l = strlen(init);
@@ -735,66 +748,113 @@ static void resolve_dir(Run* run) {
         }
         const char* slash = strrchr(init, '/');
         const char* model = cfg->init ? (slash ? slash + 1 : init) : cfg->model;
-        int w = snprintf(run->dir, sizeof run->dir, "runs/%s-%s", run->data.name, model);
-        if (w < 0 || (size_t)w >= sizeof run->dir) fatal("run folder name too long");
+        snprintf(base, sizeof base, "runs/%.200s-%.200s", run->data.name, model);
+        run_folder_default(run->dir, sizeof run->dir, base, claim && !cfg->dry_run);
     }
+    if (!cfg->resume && !cfg->out && claim && !cfg->dry_run) run_folder_claim(run->dir, "--out", 1, cfg->overwrite);
 }
 
-// --resume: reads the state, takes the run's settings from it (refusing flags that would change
-// the trajectory), and restores parameters, moments, RNG and data position.
-static void resume_run(Run* run, const unsigned char* given) {
+// The flags --resume accepts: those that do not change the trajectory, and --steps, which extends
+// a run (resume_run checks how).
+static void check_resume_flags(const Run* run, const unsigned char* given) {
     for (size_t i = 0; i < NUM_FLAGS; i++)
-        if (given[i] && !FLAGS[i].on_resume)
+        if (given[i] && !FLAGS[i].on_resume && strcmp(FLAGS[i].name, "--steps") != 0)
             error_usage("%s cannot be combined with --resume (the run's settings come from %s/train_state.bin)",
                         FLAGS[i].name, run->cfg.resume);
+}
+
+// The run's settings from the state h (the flags that may be given on --resume win).
+static void settings_from_state(Run* run, const TrainStateHeader* h, const unsigned char* given) {
+    TrainConfig* cfg = &run->cfg;
+    memcpy(run->state_input, h->input, sizeof run->state_input);
+    memcpy(run->state_model, h->model, sizeof run->state_model);
+    cfg->input = run->state_input[0] ? run->state_input : NULL;
+    cfg->sequential = h->sequential;
+    cfg->min_lr_frac = (float)h->min_lr_frac;
+    cfg->wd = (float)h->wd;
+    cfg->clip = (float)h->clip;
+    cfg->val_frac = (float)h->val_frac;
+    cfg->seed = h->seed;
+    cfg->eval_batches = h->eval_batches;
+    cfg->model = run->state_model;
+    if (!flag_given(given, "--eval-every")) cfg->eval_every = h->eval_every;
+    if (!flag_given(given, "--sample-every")) cfg->sample_every = h->sample_every;
+    if (!flag_given(given, "--save-every")) cfg->save_every = h->save_every;
+    cfg->probe_every = h->probe_every;
+    cfg->probe_seqs = h->probe_seqs;
+    cfg->probe_bins = h->probe_bins;
+    cfg->prec = (GemmPrecision)h->precision; // (state_check: 0 or 1)
+    if (!flag_given(given, "--threads")) cfg->threads = h->threads;
+    run->dpo = h->dpo;
+    // the DPO stage as it was set when the run started
+    cfg->dpo_steps = h->dpo.wanted ? h->dpo.steps : 0;
+    if (h->dpo.wanted) {
+        DPOConfig dc = dpo_config_from_settings(&run->dpo, 0);
+        cfg->dpo = dc.pairs;
+        cfg->dpo_batch = dc.batch;
+        cfg->dpo_lr = dc.lr;
+        cfg->beta = dc.beta;
+        cfg->dpo_loss = dc.loss;
+        cfg->label_smoothing = dc.label_smoothing;
+        cfg->skip_bad = dc.skip_bad;
+        cfg->dpo_val_frac = dc.val_frac;
+        cfg->dpo_pairs = dc.n_pairs;
+        cfg->dpo_eval_every = dc.eval_every;
+        cfg->dpo_prompts = dc.n_prompts;
+    }
+    run->shape.gpt = (GPTConfig){h->maxT, h->V, h->L, h->NH, h->C};
+    run->shape.T = h->T;
+    run->shape.B = h->B;
+    run->shape.steps = h->steps;
+    run->shape.sched_steps = h->sched_steps;
+    run->shape.warmup = h->warmup;
+    run->shape.lr = (float)h->lr;
+}
+
+// --resume --steps N: extends a paused or finished run to N steps. The learning-rate schedule
+// stays the one of the run's own steps (sched_steps), so every step the run would have taken
+// anyway is unchanged, and the added steps run at its final rate, min_lr_frac x lr.
+static void extend_run(Run* run, const TrainStateHeader* h, const unsigned char* given) {
+    if (!flag_given(given, "--steps")) return;
+    int n = run->cfg.steps;
+    if (n < h->steps)
+        error_usage("--steps %d: the run has %d steps; --resume can extend a run, not shorten it", n, h->steps);
+    if (run->cfg.pause_at > 0 && run->cfg.pause_at >= n)
+        error_usage("--pause-at %d must be less than --steps %d", run->cfg.pause_at, n);
+    if (n > h->steps)
+        printf("extending  the run from %d to %d steps; steps %d.. run at the final learning rate %g\n", h->steps, n,
+               h->steps, (double)((float)h->lr * (float)h->min_lr_frac));
+    run->shape.steps = n;
+}
+
+// --resume: claims the folder, reads the state, takes the run's settings from it (refusing flags
+// that would change the trajectory), and restores parameters, moments, RNG and data position.
+// Returns 1 when pre-training is to continue, 0 when it finished (the DPO stage may remain).
+static int resume_run(Run* run, const unsigned char* given) {
+    check_resume_flags(run, given);
     TrainStateHeader h;
     float *params, *m, *v;
     state_load(run->cfg.resume, &h, &params, &m, &v);
     TrainConfig* cfg = &run->cfg;
-    h.model[sizeof h.model - 1] = '\0';
-    memcpy(run->state_input, h.input, sizeof run->state_input);
-    memcpy(run->state_model, h.model, sizeof run->state_model);
-    cfg->input = run->state_input[0] ? run->state_input : NULL;
-    cfg->sequential = h.sequential;
-    cfg->min_lr_frac = (float)h.min_lr_frac;
-    cfg->wd = (float)h.wd;
-    cfg->clip = (float)h.clip;
-    cfg->val_frac = (float)h.val_frac;
-    cfg->seed = h.seed;
-    cfg->eval_batches = h.eval_batches;
-    cfg->model = run->state_model;
-    if (!flag_given(given, "--eval-every")) cfg->eval_every = h.eval_every;
-    if (!flag_given(given, "--sample-every")) cfg->sample_every = h.sample_every;
-    if (!flag_given(given, "--save-every")) cfg->save_every = h.save_every;
-    cfg->probe_every = h.probe_every;
-    cfg->probe_seqs = h.probe_seqs;
-    cfg->probe_bins = h.probe_bins;
-    if (h.precision != GEMM_FP32 && h.precision != GEMM_BF16)
-        fatal("%s/train_state.bin: unknown precision %d", cfg->resume, h.precision);
-    cfg->prec = (GemmPrecision)h.precision;
-    if (!flag_given(given, "--threads")) cfg->threads = h.threads;
-    char tok_path[4200];
-    path_join(tok_path, sizeof tok_path, cfg->resume, "pretrain/tokenizer.json");
-    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_path);
-    if (run->data.hash != h.data_hash)
-        fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
-              run->data.source);
-    run->shape.gpt = (GPTConfig){h.maxT, h.V, h.L, h.NH, h.C};
-    run->shape.T = h.T;
-    run->shape.B = h.B;
-    run->shape.steps = h.steps;
-    run->shape.warmup = h.warmup;
-    run->shape.lr = (float)h.lr;
+    settings_from_state(run, &h, given);
+    extend_run(run, &h, given);
+    char tok_dir[4200];
+    path_join(tok_dir, sizeof tok_dir, cfg->resume, "pretrain");
     if (cfg->pause_at > 0 && cfg->pause_at <= h.step)
         error_usage("--pause-at %d: the run is already at step %d", cfg->pause_at, h.step);
-    if (h.step >= h.steps) {
-        printf("%s: the run already finished its %d steps; nothing to resume\n", cfg->resume, h.steps);
+    int pretraining = h.step < run->shape.steps;
+    if (!pretraining && !run->dpo.wanted) {
+        printf("%s: the run already finished its %d steps; nothing to resume (--steps N extends it)\n", cfg->resume,
+               h.steps);
         exit(0);
     }
+    if (pretraining) { // the DPO stage alone needs no data
+        dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, tok_dir, !cfg->eot_as_text);
+        if (run->data.hash != h.data_hash)
+            fatal("%s/train_state.bin: the data (%s) differs from the data the run was trained on", cfg->resume,
+                  run->data.source);
+    }
     gpt_build(&run->model, run->shape.gpt, h.seed);
-    if (run->model.num_parameters != h.num_parameters)
-        fatal("%s/train_state.bin: %llu parameters, the model has %zu", cfg->resume,
-              (unsigned long long)h.num_parameters, run->model.num_parameters);
     memcpy(run->model.params_memory, params, h.num_parameters * sizeof(float));
     free(params);
     gpt_alloc_training_state(&run->model);
@@ -810,27 +870,31 @@ static void resume_run(Run* run, const unsigned char* given) {
     if (cfg->threads != h.threads)
         printf("note: %d threads now, %d before: the losses may differ from an uninterrupted run in the last bits\n",
                cfg->threads, h.threads);
+    return pretraining;
 }
 
-// A fresh run (or --init): the data, the shape, then a random or loaded model.
+static DPOConfig dpo_config(const TrainConfig* cfg, int T);
+
+// A fresh run (or --init): the data, the shape and the DPO stage's settings; main then builds or
+// loads the model.
 static void new_run(Run* run, const unsigned char* given) {
     TrainConfig* cfg = &run->cfg;
     cfg->threads = setup_threads(cfg->threads);
     GPTConfig init_cfg;
-    char tok_path[4200];
     if (cfg->init) {
         init_cfg = read_model_config(cfg->init);
         if (flag_given(given, "--vocab"))
-            error_usage("--vocab cannot be combined with --init (the tokenizer is %s/tokenizer.json)", cfg->init);
-        path_join(tok_path, sizeof tok_path, cfg->init, "tokenizer.json");
+            error_usage("--vocab cannot be combined with --init (the tokenizer is %s's)", cfg->init);
     }
-    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init ? tok_path : NULL);
+    dataset_load(&run->data, cfg->input, cfg->vocab, cfg->val_frac, cfg->init, !cfg->eot_as_text);
     run->shape = resolve_shape(cfg, cfg->init ? &init_cfg : NULL, run->data.V);
-    if (cfg->init) {
-        char err[512];
-        if (gpt_load(&run->model, cfg->init, err, sizeof err) != 0) fatal("%s", err);
+    memset(&run->dpo, 0, sizeof run->dpo);
+    if (dpo_wanted(cfg)) {
+        DPOConfig dc = dpo_config(cfg, run->shape.T);
+        dpo_settings_from_config(&dc, &run->dpo);
     }
-    // a fresh model is built by main once the memory estimate has been checked
+    // the model, random or --init's, is built or loaded by main once the memory estimate has been
+    // checked: a model too large is refused before anything of its size is allocated
 }
 
 // Checks that both splits hold a window of T+1 tokens.
@@ -842,31 +906,42 @@ static void check_data_fits(const Run* run) {
               run->data.source, T, ntrain, nval, T + 1);
 }
 
-static void print_config(const Run* run, size_t mem) {
+// The header: what this run does, on what data and model, and what it will take.
+static void print_config(const Run* run, RunMode mode, size_t mem) {
     const RunShape* s = &run->shape;
     const TrainConfig* cfg = &run->cfg;
     char mem_s[32];
     format_bytes(mem_s, sizeof mem_s, (double)mem);
-    size_t C = (size_t)s->gpt.channels, L = (size_t)s->gpt.num_layers, V = (size_t)s->gpt.vocab_size;
-    size_t maxT = (size_t)s->gpt.max_seq_len;
-    // parameter count from the shapes (the same sum gpt_build allocates)
-    size_t nparams = V * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C;
-    printf("forgetful: pre-training a GPT-2 style model\n");
-    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val\n", run->data.source,
-           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val);
+    uint64_t nparams = state_param_count(s->gpt.num_layers, s->gpt.channels, s->gpt.vocab_size, s->gpt.max_seq_len);
+    static const char* what[] = {"pre-training a GPT-2 style model", "probing a saved model's hidden states (no training)",
+                                 "evaluating a saved model on a text (no training)"};
+    printf("forgetful: %s\n", what[mode]);
+    printf("data       %s: %zu tokens (BPE, V=%d), %zu train / %zu val, %zu bytes\n", run->data.source,
+           run->data.n_train + run->data.n_val, run->data.V, run->data.n_train, run->data.n_val, run->data.bytes);
     printf("model      %s%s: L%d C%d H%d T%d (n_positions %d), %.2fM parameters\n", cfg->init ? "from " : "",
            cfg->init ? cfg->init : cfg->model, s->gpt.num_layers, s->gpt.channels, s->gpt.num_heads, s->T,
            s->gpt.max_seq_len, (double)nparams / 1e6);
-    printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
-           s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
-           (double)cfg->wd, (double)cfg->clip);
-    printf("memory     %s estimated (parameters, gradients, AdamW moments, activations%s)\n", mem_s,
-           dpo_wanted(cfg) ? "; DPO's 2x batch and reference model" : "");
+    if (mode == MODE_TRAIN) {
+        printf("training   %d steps of B%d x T%d = %d tokens, lr %g (warm-up %d, cosine to %g), wd %g, clip %g\n",
+               s->steps, s->B, s->T, s->B * s->T, (double)s->lr, s->warmup, (double)(s->lr * cfg->min_lr_frac),
+               (double)cfg->wd, (double)cfg->clip);
+        if (s->finetune)
+            printf("           (fine-tuning: lr is %g x the %s preset's %g, --lr sets it; B and steps are the preset's)\n",
+                   (double)FINETUNE_LR_FRAC, s->preset, (double)(s->lr / FINETUNE_LR_FRAC));
+        printf("memory     %s estimated (parameters, gradients, AdamW moments, activations, tokens%s)\n", mem_s,
+               run->dpo.wanted ? "; DPO's 2x batch and reference model" : "");
+    } else {
+        if (mode == MODE_PROBE || cfg->probe_every != 0)
+            printf("probes     %d sequences of T%d from the start of the val split, %d bins\n", cfg->probe_seqs, s->T,
+                   cfg->probe_bins);
+        printf("memory     %s estimated (parameters and the activations of a forward over B%d x T%d)\n", mem_s, s->B,
+               s->T);
+    }
     printf("seed       %llu, threads %d\n", (unsigned long long)cfg->seed, cfg->threads);
     if (cfg->prec == GEMM_BF16)
         printf("precision  bf16 inputs to every matrix product, fp32 sums, weights, AdamW and activations: %s\n",
                gemm_bf16_path(GEMM_AUTO));
-    printf("run folder %s/\n", run->dir);
+    if (mode != MODE_EVAL || cfg->probe_every != 0) printf("run folder %s/\n", run->dir);
     fflush(stdout);
 }
 
@@ -893,21 +968,92 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
         .temperature = cfg->temperature,
         .top_k = cfg->top_k,
         .seed = cfg->seed,
+        .save_every = cfg->save_every,
+        .threads = cfg->threads,
     };
 }
 
-// Bytes the run needs: pre-training's, and the DPO stage's when there is one.
-static size_t run_memory(const Run* run) {
-    size_t mem = gpt_memory_estimate(&run->shape.gpt, (size_t)run->shape.B, (size_t)run->shape.T, 1);
-    if (dpo_wanted(&run->cfg))
-        mem = dpo_memory(&run->shape.gpt, mem, run->cfg.dpo_batch, run->shape.T,
-                         run->cfg.dpo ? 0 : run->cfg.dpo_prompts);
+// Bytes the run needs at its peak, and its parts (at most 2) for a refusal that names what does
+// not fit: pre-training and the DPO stage after it, or one forward for the modes without training.
+// Both count the tokens of the data (4 bytes each, both splits, and the fixed val set's inputs and
+// targets) and tokenizer.json's text; the text itself is freed before the model is allocated.
+static size_t run_memory(const Run* run, RunMode mode, MemPart* parts, int* nparts) {
+    const GPTConfig* g = &run->shape.gpt;
+    size_t B = (size_t)run->shape.B, T = (size_t)run->shape.T, avail = memory_available();
+    int training = mode == MODE_TRAIN;
+    size_t data = (run->data.n_train + run->data.n_val + 2 * (size_t)run->cfg.eval_batches * B * T) * sizeof(int) +
+                  run->data.tok_json_len;
+    size_t mem = gpt_memory_estimate(g, B, T, training) + data;
+    parts[0] = (MemPart){.bytes = mem};
+    snprintf(parts[0].what, sizeof parts[0].what, "%s (B%zu x T%zu)",
+             training ? "pre-training (parameters, gradients, AdamW moments, activations)" : "the model's forward", B, T);
+    size_t lo = 0, hi = B - 1; // the largest batch that fits (the estimate grows with it)
+    while (avail && lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (gpt_memory_estimate(g, mid, T, training) + data <= avail) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo > 0) snprintf(parts[0].fix, sizeof parts[0].fix, "-B %zu fits", lo);
+    else snprintf(parts[0].fix, sizeof parts[0].fix, "use a smaller -T or model");
+    *nparts = 1;
+    if (run->dpo.wanted) {
+        parts[1] = dpo_memory_part(g, mem, run->dpo.batch, (int)T, run->dpo.pairs[0] ? 0 : run->dpo.n_prompts, avail);
+        mem = parts[1].bytes;
+        *nparts = 2;
+    }
     return mem;
+}
+
+// Writes DIR/run.json, how the run was made: every flag's resolved value (the "auto" ones as the run
+// uses them) at the top level, then the data, the model and the build as objects of their own.
+static void write_run_json(const Run* run, RunMode mode) {
+    TrainConfig r = run->cfg;
+    const RunShape* s = &run->shape;
+    const GPTConfig* g = &run->model.config;
+    r.L = g->num_layers, r.C = g->channels, r.H = g->num_heads, r.T = s->T, r.B = s->B;
+    r.steps = s->steps, r.lr = s->lr, r.warmup = s->warmup, r.probe_every = run->probes.every;
+    char path[4200], err[1024];
+    path_join(path, sizeof path, run->dir, "run.json");
+    AtomicFile af;
+    if (atomic_open(&af, path, err, sizeof err) != 0) fatal("%s", err);
+    FILE* f = af.f;
+    static const char* modes[] = {"pretrain", "probe", "eval"};
+    fprintf(f, "{\n  \"mode\": \"%s\",\n", modes[mode]);
+    flags_write_json(f, FLAGS, NUM_FLAGS, &r, "model"); // --model is "preset" in "model" below
+    const Dataset* d = &run->data;
+    fprintf(f, "  \"data\": {\"source\": ");
+    json_write_string(f, d->source, strlen(d->source));
+    fprintf(f, ", \"bytes\": %zu, \"tokens\": %zu, \"train_tokens\": %zu, \"val_tokens\": %zu, \"vocab_size\": %d, "
+               "\"hash\": \"%016llx\"},\n",
+            d->bytes, d->n_train + d->n_val, d->n_train, d->n_val, d->V, (unsigned long long)d->hash);
+    fprintf(f, "  \"model\": {\"preset\": \"%s\", \"init\": ", s->preset);
+    if (r.init) json_write_string(f, r.init, strlen(r.init));
+    else fprintf(f, "null");
+    fprintf(f, ", \"n_layer\": %d, \"n_embd\": %d, \"n_head\": %d, \"n_positions\": %d, \"vocab_size\": %d, "
+               "\"parameters\": %zu},\n",
+            g->num_layers, g->channels, g->num_heads, g->max_seq_len, g->vocab_size, run->model.num_parameters);
+#ifdef _OPENMP
+    int openmp = 1;
+#else
+    int openmp = 0;
+#endif
+#ifdef USE_CUBLAS
+    int gpu = 1;
+#else
+    int gpu = 0;
+#endif
+    fprintf(f, "  \"build\": {\"revision\": \"%s\", \"compiler\": \"%s\", \"openmp\": %s, \"gpu\": %s}\n}\n", BUILD_REV,
+            __VERSION__, openmp ? "true" : "false", gpu ? "true" : "false");
+    if (ferror(f)) {
+        atomic_abort(&af);
+        fatal("%s: write failed", path);
+    }
+    if (atomic_commit(&af, err, sizeof err) != 0) fatal("%s", err);
 }
 
 // Prepares the run folder: the folder, the probes (and --ib-bound's curve), train.csv and
 // baselines.csv.
-static void open_run_folder(Run* run) {
+static void open_run_folder(Run* run, RunMode mode) {
     char err[512];
     if (make_dirs(run->dir, err, sizeof err) != 0) fatal("%s", err);
     const TrainConfig* cfg = &run->cfg;
@@ -928,18 +1074,25 @@ static void open_run_folder(Run* run) {
     }
     run->probes.corrected_plots = cfg->plot_corrected;
     if (cfg->ib_bound) probes_ib_bound(&run->probes, run->dir, run->data.train, run->data.n_train, cfg->probe_bins);
+    write_run_json(run, mode);
 }
 
-// Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines.
+// Opens train.csv (continued on --resume), writes baselines.csv and prints the baselines; starts the
+// run's page.
 static void open_logs(Run* run) {
     path_join(run->csv_path, sizeof run->csv_path, run->dir, "train.csv");
-    run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, run->start_step);
+    run->csv = open_csv_log(run->csv_path, TRAIN_CSV_HEADER, (CsvKeep){{run->start_step, 0}});
     dataset_write_baselines(&run->data, run->dir);
     const NgramStats* ng = &run->data.ngram;
     printf("baselines  val cross-entropy of n-gram models: unigram %.4f, bigram %.4f, trigram %.4f nats/token\n"
            "           (a fresh model starts near ln V = %.4f)\n",
            ng->h1, ng->h2, ng->h3, log((double)run->data.V));
     if (run->start_step > 0) printf("resuming   at step %d/%d\n", run->start_step, run->shape.steps);
+    page_init(&run->page, run->dir);
+    page_update(&run->page, "live", "pretrain", run->start_step, run->shape.steps);
+    char url[4300];
+    page_url(&run->page, url, sizeof url);
+    printf("page       %s (open it in a browser: it follows the run)\n", url);
 }
 
 // The closing summary: final val loss against the baselines, time, memory, throughput, probes.
@@ -957,18 +1110,92 @@ static void print_summary(const Run* run) {
         printf("           probes: %.1f s, %.1f%% of the wall time; %s/info_plane.svg, probes.svg, probes.csv\n",
                run->probes.seconds, 100.0 * run->probes.seconds / wall, run->dir);
     printf("           model in %s/pretrain/, log in %s/train.csv\n", run->dir, run->dir);
+    char url[4300];
+    page_url(&run->page, url, sizeof url);
+    printf("           page %s\n", url);
+}
+
+// ./train --compare RUN... --out DIR: writes DIR/index.html overlaying the run folders (page.h).
+// Usage mistakes exit 2; a missing or non-run folder exits 1 with one line naming it.
+static int compare_command(int argc, char** argv) {
+    const char* out = NULL;
+    const char** runs = malloc_check((size_t)argc * sizeof(char*));
+    int n = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--compare") == 0) continue;
+        if (strcmp(argv[a], "--out") == 0 || strncmp(argv[a], "--out=", 6) == 0) {
+            if (out) error_usage("--out given twice");
+            out = argv[a][5] == '=' ? argv[a] + 6 : a + 1 < argc ? argv[++a] : NULL;
+            if (!out || !*out) error_usage("--out needs a value (DIR)");
+        } else if (argv[a][0] == '-') {
+            error_usage("--compare takes run folders and --out DIR, not '%s'", argv[a]);
+        } else {
+            runs[n++] = argv[a];
+        }
+    }
+    if (n == 0)
+        error_usage("--compare needs at least one run folder: ./train --compare RUN1 RUN2 ... --out DIR");
+    if (!out) error_usage("--compare needs --out DIR (the compare page is DIR/index.html)");
+    char err[8192];
+    if (page_compare(runs, n, out, err, sizeof err) != 0) fatal("--compare: %s", err);
+    char abs[4096];
+    printf("compare    %d run%s: file://%s/index.html\n", n, n == 1 ? "" : "s",
+           realpath(out, abs) ? abs : out);
+    free(runs);
+    return 0;
 }
 
 static void run_free(Run* run) {
+    page_free(&run->page);
     probes_free(&run->probes);
     gpt_free(&run->model);
     dataset_free(&run->data);
+}
+
+// --resume of a run whose DPO stage has a checkpoint (DIR/dpo_state.bin): the stage continues
+// where it stopped; pre-training is over and cannot be extended any more.
+static void resume_dpo_stage(Run* run, const unsigned char* given) {
+    check_resume_flags(run, given);
+    const char* dir = run->cfg.resume;
+    if (flag_given(given, "--steps"))
+        error_usage("--steps: the DPO stage of %s has started, so its pre-training can no longer be extended", dir);
+    if (flag_given(given, "--pause-at")) error_usage("--pause-at: the run in %s is in its DPO stage", dir);
+    DPOStateHeader h;
+    GPT policy;
+    dpo_state_load(dir, &h, &policy);
+    if (h.step >= h.s.steps) {
+        printf("%s: the run's DPO stage already finished its %d steps; nothing to resume\n", dir, h.s.steps);
+    } else if (run->cfg.dry_run) {
+        printf("%s: the DPO stage would continue at step %d of %d\n", dir, h.step, h.s.steps);
+    } else {
+        int threads = setup_threads(flag_given(given, "--threads") ? run->cfg.threads : h.threads);
+        dpo_resume(&h, &policy, dir, threads, flag_given(given, "--save-every") ? run->cfg.save_every : -1,
+                   run->t_start);
+    }
+    gpt_free(&policy);
+}
+
+// The DPO stage of a resumed run whose pre-training had finished (killed before the stage's first
+// checkpoint): it starts on the weights of DIR/pretrain, which are the state's.
+static void dpo_after_pretraining(Run* run) {
+    DPOConfig dc = dpo_config_from_settings(&run->dpo, run->cfg.threads);
+    dc.save_every = run->cfg.save_every;
+    dc.probe_B = run->shape.B;
+    size_t mem = dpo_memory(&run->shape.gpt, 0, dc.batch, dc.T, dc.pairs ? 0 : dc.n_prompts);
+    printf("forgetful: %s: pre-training finished (%d steps); the DPO stage starts\n", run->dir, run->shape.steps);
+    if (run->cfg.dry_run) return;
+    refuse_if_too_big(mem);
+    char start[4200];
+    path_join(start, sizeof start, run->dir, "pretrain");
+    dpo_stage_own_page(&dc, &run->model, run->dir, start, NULL, run->t_start);
 }
 
 int main(int argc, char** argv) {
     Run run;
     memset(&run, 0, sizeof run);
     run.t_start = time_seconds();
+    for (int a = 1; a < argc; a++)
+        if (strcmp(argv[a], "--compare") == 0) return compare_command(argc, argv);
     unsigned char given[NUM_FLAGS];
     parse_args(&run.cfg, given, argc, argv);
     int num_given = 0;
@@ -977,56 +1204,104 @@ int main(int argc, char** argv) {
         print_usage(stdout);
         return 0;
     }
+    if (run.cfg.help) run.cfg.dry_run = 1; // --help with other flags: what they would run, nothing written
     dpo_check_flags(&run.cfg);
+    RunMode mode = run_mode(&run.cfg);
     // the GPU build names its device here, or stops when there is none
     const char* device = gpt_backend_init(run.cfg.tf32);
     if (run.cfg.tf32 && !device) error_usage("--tf32 needs the GPU build (make USE_CUBLAS=1)");
     precision_check(&run.cfg, device != NULL);
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
-    if (run.cfg.dpo && run.cfg.init && !run.cfg.help && !run.cfg.resume) { // DPO alone on a saved model
+    if (mode == MODE_DPO_ALONE && !run.cfg.help) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
         DPOConfig dc = dpo_config(&run.cfg, run.cfg.T);
-        dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.threads, run.t_start);
+        dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.overwrite, run.t_start);
+        return 0;
+    }
+    if (mode == MODE_SAMPLE && !run.cfg.help) {
+        const TrainConfig* c = &run.cfg;
+        SampleConfig sc = {c->init, c->prompt, c->prompt_file, c->num_samples, c->sample_len, c->temperature,
+                           c->top_k, c->seed, c->eot_as_text, setup_threads(c->threads)};
+        sample_standalone(&sc);
         return 0;
     }
 
-    // the model and data: continued, loaded, or fresh
-    if (run.cfg.resume) resume_run(&run, given);
-    else new_run(&run, given);
-    resolve_dir(&run);
-    check_data_fits(&run);
-    size_t mem = run_memory(&run);
+    // the model and data: continued, loaded, or fresh; --eval without probes writes no folder
+    int writes = mode != MODE_EVAL || run.cfg.probe_every != 0;
+    if (run.cfg.resume) {
+        char path[4200];
+        if (!run.cfg.dry_run) run_folder_claim(run.cfg.resume, "--resume", 0, 0); // before reading its state
+        path_join(path, sizeof path, run.cfg.resume, "dpo_state.bin");
+        if (access(path, F_OK) == 0) {
+            resume_dpo_stage(&run, given);
+            return 0;
+        }
+        if (!resume_run(&run, given)) {
+            snprintf(run.dir, sizeof run.dir, "%s", run.cfg.resume);
+            dpo_after_pretraining(&run);
+            run_free(&run);
+            return 0;
+        }
+    } else {
+        // a folder given by --out is claimed before the data is read, a default one after (its name needs the data's)
+        if (run.cfg.out && writes && !run.cfg.dry_run) run_folder_claim(run.cfg.out, "--out", 1, run.cfg.overwrite);
+        new_run(&run, given);
+    }
+    resolve_dir(&run, writes);
+    // --eval alone reads windows of up to T (shorter for a short text); everything else cuts windows of T + 1
+    if (mode != MODE_EVAL || run.cfg.probe_every != 0) check_data_fits(&run);
+    MemPart parts[2];
+    int nparts = 0;
+    size_t mem = run_memory(&run, mode, parts, &nparts);
     if (run.cfg.help) { // --help with other flags: the usage, then what those flags would run
         print_usage(stdout);
         printf("\nwith these flags:\n");
-        run.cfg.dry_run = 1;
     }
-    print_config(&run, mem);
+    print_config(&run, mode, mem);
     if (run.cfg.dry_run) { // nothing more to do: free what was loaded (leak checks run on this path too)
         run_free(&run);
         return 0;
     }
-    refuse_if_too_big(mem);
-    if (!run.cfg.init && !run.cfg.resume) gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
+    refuse_memory(mem, parts, nparts, NULL);
+    if (run.cfg.init) {
+        char err[4600];
+        if (gpt_load(&run.model, run.cfg.init, err, sizeof err) != 0) fatal("%s", err);
+    } else if (!run.cfg.resume) {
+        gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
+    }
     run.model.precision = run.cfg.prec;
 
-    open_run_folder(&run);
-    if (run.cfg.probe_only) {
-        probe_only_stage(&run);
+    if (mode == MODE_EVAL && run.cfg.probe_every == 0) {
+        eval_stage(&run); // a measurement: nothing is written
+        run_free(&run);
+        return 0;
+    }
+    open_run_folder(&run, mode);
+    if (mode == MODE_PROBE || mode == MODE_EVAL) {
+        if (mode == MODE_PROBE) probe_only_stage(&run);
+        else eval_stage(&run);
         run_free(&run);
         return 0;
     }
     open_logs(&run);
 
     pretrain_stage(&run);
-    if (dpo_wanted(&run.cfg)) { // on the model just saved in DIR/pretrain/
+    if (run.dpo.wanted && run_interrupted()) { // in the last step: the checkpoint is pre-training's last
+        page_update(&run.page, "interrupted", "pretrain", run.shape.steps, run.shape.steps);
+        printf("%s after pre-training; continue with: ./train --resume %s (the DPO stage starts)\n",
+               run_interrupt_name(), run.dir);
+        return 0;
+    }
+    if (run.dpo.wanted) { // on the model just saved in DIR/pretrain/
         char start[4200];
         path_join(start, sizeof start, run.dir, "pretrain");
-        DPOConfig dc = dpo_config(&run.cfg, run.shape.T);
-        dpo_stage(&dc, &run.model, run.dir, start, &run.probes);
+        DPOConfig dc = dpo_config_from_settings(&run.dpo, run.cfg.threads);
+        dc.save_every = run.cfg.save_every;
+        dpo_stage(&dc, &run.model, run.dir, start, &run.probes, &run.page, NULL);
     }
 
     print_summary(&run);
+    page_update(&run.page, "finished", NULL, 0, 0);
     if (fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
     run_free(&run);
     return 0;

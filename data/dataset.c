@@ -15,33 +15,47 @@ static int* encode_with_tokenizer(void* ctx, const char* text, size_t len, size_
     return tok_encode((const Tokenizer*)ctx, text, len, n);
 }
 
-// The tokenizer for text: loaded from tok_path when given (a model folder's tokenizer.json), else
-// trained on the train side of the text to `vocab` tokens and cached in CACHE_DIR under a hash
-// of text, vocab and split. Fills ds->tok and ds->tok_json. Runtime error on failure.
+// <|endoftext|> in the text as the special token (the default, as Hugging Face tokenizers do).
+static int* encode_special(void* ctx, const char* text, size_t len, size_t* n) {
+    return tok_encode_special((const Tokenizer*)ctx, text, len, n);
+}
+
+// The tokenizer for text: loaded from tok_dir when given (a model folder: tokenizer.json, or
+// vocab.json + merges.txt), else trained on the train side of the text to `vocab` tokens and
+// cached in CACHE_DIR under a hash of text, vocab and split (and, for a text that contains
+// <|endoftext|>, how it is read: special keeps it out of the merges). Fills ds->tok and
+// ds->tok_json. Runtime error on failure.
 static void dataset_tokenizer(Dataset* ds, const char* text, size_t len, int vocab, double val_frac,
-                              const char* tok_path) {
+                              const char* tok_dir, int special) {
     char err[1024], path[4096];
-    if (tok_path) {
-        snprintf(path, sizeof path, "%s", tok_path);
-    } else {
-        uint64_t key = data_hash(DATA_HASH_INIT, text, len);
-        key = data_hash(key, &vocab, sizeof vocab);
-        key = data_hash(key, &val_frac, sizeof val_frac);
-        char name[64];
-        snprintf(name, sizeof name, "%016llx.tokenizer.json", (unsigned long long)key);
-        path_join(path, sizeof path, CACHE_DIR, name);
-        if (access(path, F_OK) != 0) {
-            size_t split = data_split_text(text, len, val_frac, err, sizeof err);
-            if (split == 0) fatal("%s: %s", ds->source, err);
-            double t0 = time_seconds();
-            Tokenizer* tok = tok_train(text, split, vocab, err, sizeof err);
-            if (!tok) fatal("%s: %s", ds->source, err);
-            if (make_dirs(CACHE_DIR, err, sizeof err) != 0 || tok_save_json(tok, path, err, sizeof err) != 0)
-                fatal("%s", err);
-            printf("tokenizer  trained a %d-token BPE on %zu bytes in %.2f s (cached in %s)\n", tok_vocab_size(tok),
-                   split, time_seconds() - t0, path);
-            tok_free(tok);
-        }
+    if (tok_dir) {
+        ds->tok = tok_load_dir(tok_dir, &ds->tok_json, &ds->tok_json_len, err, sizeof err);
+        if (!ds->tok) fatal("%s", err);
+        return;
+    }
+    uint64_t key = data_hash(DATA_HASH_INIT, text, len);
+    key = data_hash(key, &vocab, sizeof vocab);
+    key = data_hash(key, &val_frac, sizeof val_frac);
+    if (special && tok_has_eot_text(text, len)) key = data_hash(key, "special", 7);
+    char name[64];
+    snprintf(name, sizeof name, "%016llx.tokenizer.json", (unsigned long long)key);
+    path_join(path, sizeof path, CACHE_DIR, name);
+    if (access(path, F_OK) != 0) {
+        size_t split = data_split_text(text, len, val_frac, err, sizeof err);
+        if (split == 0) fatal("%s: %s", ds->source, err);
+        double t0 = time_seconds();
+        int tty = isatty(STDOUT_FILENO); // a terminal sees what the wait is for (a large text takes minutes)
+        if (tty) printf("tokenizer  training a %d-token BPE on %zu bytes ...", vocab, split);
+        fflush(stdout);
+        Tokenizer* tok = special ? tok_train_special(text, split, vocab, err, sizeof err)
+                                 : tok_train(text, split, vocab, err, sizeof err);
+        if (!tok) fatal("%s: %s", ds->source, err);
+        if (make_dirs(CACHE_DIR, err, sizeof err) != 0 || tok_save_json(tok, path, err, sizeof err) != 0)
+            fatal("%s", err);
+        if (tty) printf("\r\033[K");
+        printf("tokenizer  trained a %d-token BPE on %zu bytes in %.2f s (cached in %s)\n", tok_vocab_size(tok),
+               split, time_seconds() - t0, path);
+        tok_free(tok);
     }
     ds->tok = tok_load_json(path, err, sizeof err);
     if (!ds->tok) fatal("%s", err);
@@ -74,17 +88,25 @@ static char* dataset_text(Dataset* ds, const char* input, size_t* len) {
     return text;
 }
 
-void dataset_load(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_path) {
+void dataset_load(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_dir, int special) {
     memset(ds, 0, sizeof *ds);
     size_t len = 0;
     char err[1024];
     char* text = dataset_text(ds, input, &len);
-    dataset_tokenizer(ds, text, len, vocab, val_frac, tok_path);
+    ds->bytes = len;
+    dataset_tokenizer(ds, text, len, vocab, val_frac, tok_dir, special);
     ds->V = tok_vocab_size(ds->tok);
+    // the shards' identity: the tokenizer's files, and how <|endoftext|> is read when the text has it
+    int eot_special = special && tok_eot(ds->tok) >= 0 && tok_has_eot_text(text, len);
+    size_t id_len = ds->tok_json_len + (eot_special ? 8 : 0);
+    char* id = malloc_check(id_len + 1);
+    memcpy(id, ds->tok_json, ds->tok_json_len);
+    if (eot_special) memcpy(id + ds->tok_json_len, "\nspecial", 8);
     DataTokens dt;
-    if (data_prepare_tokens(text, len, val_frac, CACHE_DIR, ds->tok_json, ds->tok_json_len, ds->V,
-                            encode_with_tokenizer, ds->tok, &dt, err, sizeof err) != 0)
-        fatal("%s", err);
+    int rc = data_prepare_tokens(text, len, val_frac, CACHE_DIR, id, id_len, ds->V,
+                                 eot_special ? encode_special : encode_with_tokenizer, ds->tok, &dt, err, sizeof err);
+    free(id);
+    if (rc != 0) fatal("%s", err);
     free(text);
     ds->train = dt.train;
     ds->val = dt.val;

@@ -20,23 +20,25 @@
 
 typedef struct {
     Tokenizer* tok;    // byte-level BPE of the data
-    char* tok_json;    // the tokenizer.json bytes (its identity in the shard cache key)
+    char* tok_json;    // the tokenizer's file bytes (its identity in the shard cache key)
     size_t tok_json_len;
     int* train;        // (n_train) token ids
     int* val;          // (n_val) token ids
     size_t n_train, n_val;
     int V;             // vocabulary size
     uint64_t hash;     // cache key of text + tokenizer + split, to check that --resume sees the same data
+    size_t bytes;      // of the text
     NgramStats ngram;  // unigram/bigram/trigram cross-entropies on val (nats/token)
     char name[256];    // short name for the run folder ("corpus", "tinyshakespeare")
     char source[4096]; // what was read, for messages
 } Dataset;
 
 // Loads the data: the text (input, a file or folder; NULL = the built-in corpus), its tokenizer
-// (tok_path, a tokenizer.json; NULL = a `vocab`-token BPE trained on the train side and cached),
-// the train/val token split at val_frac (cached shards) and the n-gram baselines. Runtime error
-// on failure.
-void dataset_load(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_path);
+// (tok_dir, a model folder's tokenizer.json or vocab.json + merges.txt; NULL = a `vocab`-token
+// BPE trained on the train side and cached), the train/val token split at val_frac (cached shards)
+// and the n-gram baselines. special: "<|endoftext|>" in the text is the end-of-text token (as
+// Hugging Face tokenizers read it), else plain text. Runtime error on failure.
+void dataset_load(Dataset* ds, const char* input, int vocab, float val_frac, const char* tok_dir, int special);
 void dataset_free(Dataset* ds);
 // Writes DIR/baselines.csv: the n-gram cross-entropies the model's val loss is compared with.
 void dataset_write_baselines(const Dataset* ds, const char* dir);

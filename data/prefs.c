@@ -3,6 +3,7 @@
 #include "prefs.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "../lib/json.h"
 #include "../lib/util.h"
+#include "shards.h"
 
 // ----------------------------------------------------------------------------
 // the set
@@ -65,18 +67,26 @@ int pref_add_tokens(PrefSet* set, const int* prompt, size_t np, const int* chose
     size_t np_keep = np;
     if (np_keep + rlong > cap) np_keep = rlong + 1 <= cap ? cap - rlong : 1;
     size_t rmax = cap - np_keep; // response tokens (with eot) that fit
+    PrefPair p;
+    p.prompt_len = (int)np_keep;
+    p.chosen = build_sequence(prompt, np, np_keep, chosen, nc, eot, rmax, &p.n_chosen);
+    p.rejected = build_sequence(prompt, np, np_keep, rejected, nr, eot, rmax, &p.n_rejected);
+    // responses that differ only past what fits are identical to the model: no preference is left
+    if (p.n_chosen == p.n_rejected && memcmp(p.chosen, p.rejected, (size_t)p.n_chosen * sizeof(int)) == 0) {
+        free(p.chosen);
+        free(p.rejected);
+        set->identical++;
+        set->cut_identical++;
+        return PREF_IDENTICAL_CUT;
+    }
     int cut_response = rlong > rmax;
     if (np_keep < np || cut_response) set->truncated++;
     if (cut_response) set->response_truncated++;
-
     if (set->n == set->cap) {
         set->cap = set->cap ? 2 * set->cap : 256;
         set->pairs = (PrefPair*)realloc_check(set->pairs, (size_t)set->cap * sizeof(PrefPair));
     }
-    PrefPair* p = &set->pairs[set->n++];
-    p->prompt_len = (int)np_keep;
-    p->chosen = build_sequence(prompt, np, np_keep, chosen, nc, eot, rmax, &p->n_chosen);
-    p->rejected = build_sequence(prompt, np, np_keep, rejected, nr, eot, rmax, &p->n_rejected);
+    set->pairs[set->n++] = p;
     return PREF_KEPT;
 }
 
@@ -246,6 +256,21 @@ static int input_close(PrefInput* in, const char* path, int complete, char* err,
     return rc;
 }
 
+// Whether the gzip child of in has no output left and failed (a corrupt or truncated file). Called
+// on a malformed line: when more output follows, the line itself is the problem and nothing is
+// consumed; otherwise in->gzip is reaped (input_close then skips it).
+static int gzip_failed_at_end(PrefInput* in) {
+    int c = fgetc(in->f);
+    if (c != EOF) {
+        ungetc(c, in->f);
+        return 0;
+    }
+    int status = 0;
+    if (waitpid(in->gzip, &status, 0) < 0) status = -1;
+    in->gzip = 0;
+    return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 // A string member of a record: 1 found (ptr/len set), 0 absent, -1 present but not a string.
 static int get_string(const JsonValue* rec, const char* key, const char** s, size_t* len) {
     const JsonValue* v = json_get(rec, key);
@@ -270,13 +295,15 @@ int pref_read_jsonl(PrefSet* set, const char* file, const Tokenizer* tok, int sk
         lineno++;
         size_t len = (size_t)got;
         size_t k = 0;
+        // a UTF-8 byte order mark (Windows editors write one) is not part of the first record
+        if (lineno == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) k = 3;
         while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r' || line[k] == '\n')) k++;
         if (k == len) continue; // blank line
         set->lines++;
         char what[300] = "";
         JsonValue rec;
         char jerr[200];
-        if (json_parse(&rec, line, len, jerr, sizeof jerr)) {
+        if (json_parse(&rec, line + k, len - k, jerr, sizeof jerr)) {
             snprintf(what, sizeof what, "malformed JSON (%s)", jerr);
         } else {
             const char *p = NULL, *c = NULL, *r = NULL;
@@ -297,11 +324,20 @@ int pref_read_jsonl(PrefSet* set, const char* file, const Tokenizer* tok, int sk
                 int res = pref_add_text(set, tok, hp ? p : NULL, pl, c, cl, r, rl);
                 if (res != PREF_KEPT && !set->first_problem[0])
                     snprintf(set->first_problem, sizeof set->first_problem, "%s:%ld: %s (skipped)", path, lineno,
-                             res == PREF_EMPTY ? "empty chosen or rejected" : "chosen and rejected are identical");
+                             res == PREF_EMPTY       ? "empty chosen or rejected"
+                             : res == PREF_IDENTICAL ? "chosen and rejected are identical"
+                                                     : "chosen and rejected are identical once cut to T tokens");
             }
             json_free(&rec);
         }
         if (what[0]) { // a malformed line
+            if (in.gzip > 0 && gzip_failed_at_end(&in)) {
+                // the last line of a truncated .gz is cut short: the file is the problem, not the JSON
+                snprintf(err, errlen, "%s: gzip -dc failed after line %ld (corrupt or truncated .gz file)", path,
+                         lineno - 1);
+                failed = 1;
+                break;
+            }
             if (!skip_bad) {
                 snprintf(err, errlen, "%s:%ld: %s (use --skip-bad to skip such lines)", path, lineno, what);
                 failed = 1;
@@ -384,4 +420,156 @@ size_t pref_batch(const PrefSet* set, const int* idx, int B, int eot, int* input
                  targets + (size_t)(B + i) * Tb);
     }
     return Tb;
+}
+
+// ----------------------------------------------------------------------------
+// the saved pairs of a DPO stage
+
+// The header of dpo_pairs.bin; the counts of PrefSet follow it.
+typedef struct {
+    uint32_t magic, version;
+    int32_t n, n_val, seq_len, vocab_size;
+    int64_t counts[8];
+} PrefFileHeader;
+
+static void pref_counts(const PrefSet* set, int64_t* c) {
+    const long v[8] = {set->lines,     set->bad,       set->missing,           set->empty,
+                       set->identical, set->truncated, set->response_truncated, set->cut_identical};
+    for (int i = 0; i < 8; i++) c[i] = v[i];
+}
+
+// Appends n bytes to f and the checksum; 1 on success.
+static int pref_put(FILE* f, const void* p, size_t n, uint64_t* sum) {
+    *sum = data_hash(*sum, p, n);
+    return fwrite(p, 1, n, f) == n;
+}
+
+int pref_save(const PrefSet* set, int vocab_size, const float* ref_c, const float* ref_r, const char* path,
+              uint64_t* sum, char* err, size_t errlen) {
+    PrefFileHeader h = {PREF_MAGIC, PREF_VERSION, set->n, set->n_val, set->seq_len, vocab_size, {0}};
+    pref_counts(set, h.counts);
+    AtomicFile af;
+    if (atomic_open(&af, path, err, errlen) != 0) return -1;
+    uint64_t s = DATA_HASH_INIT;
+    int ok = pref_put(af.f, &h, sizeof h, &s);
+    for (int i = 0; i < set->n && ok; i++) {
+        const PrefPair* p = &set->pairs[i];
+        int32_t lens[3] = {p->n_chosen, p->n_rejected, p->prompt_len};
+        ok = pref_put(af.f, lens, sizeof lens, &s) && pref_put(af.f, p->chosen, (size_t)p->n_chosen * 4, &s) &&
+             pref_put(af.f, p->rejected, (size_t)p->n_rejected * 4, &s);
+    }
+    ok = ok && pref_put(af.f, ref_c, (size_t)set->n * 4, &s) && pref_put(af.f, ref_r, (size_t)set->n * 4, &s);
+    ok = ok && fwrite(&s, sizeof s, 1, af.f) == 1;
+    if (!ok) {
+        set_err(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        atomic_abort(&af);
+        return -1;
+    }
+    *sum = s;
+    return atomic_commit(&af, err, errlen);
+}
+
+// A cursor over the bytes of a file being read.
+typedef struct {
+    const char* p;
+    size_t left;
+} PrefCursor;
+
+static int pref_take(PrefCursor* c, void* dst, size_t n) {
+    if (c->left < n) return -1;
+    memcpy(dst, c->p, n);
+    c->p += n;
+    c->left -= n;
+    return 0;
+}
+
+// Reads and checks one sequence of n tokens (n in [prompt_len + 1, seq_len + 1]); NULL on a fault.
+static int* pref_take_sequence(PrefCursor* c, int n, const PrefFileHeader* h) {
+    if (n < 2 || n > h->seq_len + 1 || c->left / 4 < (size_t)n) return NULL;
+    int* seq = malloc_check((size_t)n * sizeof(int));
+    pref_take(c, seq, (size_t)n * 4);
+    for (int t = 0; t < n; t++)
+        if (seq[t] < 0 || seq[t] >= h->vocab_size) {
+            free(seq);
+            return NULL;
+        }
+    return seq;
+}
+
+// Reads pair i; returns NULL on success or what is wrong with it.
+static const char* pref_take_pair(PrefCursor* c, const PrefFileHeader* h, PrefPair* p) {
+    int32_t lens[3];
+    if (pref_take(c, lens, sizeof lens)) return "the file ends inside it";
+    p->n_chosen = lens[0];
+    p->n_rejected = lens[1];
+    p->prompt_len = lens[2];
+    if (lens[2] < 1 || lens[2] >= lens[0] || lens[2] >= lens[1]) return "bad lengths";
+    p->chosen = pref_take_sequence(c, lens[0], h);
+    p->rejected = p->chosen ? pref_take_sequence(c, lens[1], h) : NULL;
+    if (!p->rejected) return "a sequence too long, cut short, or with a token outside the vocabulary";
+    if (memcmp(p->chosen, p->rejected, (size_t)lens[2] * sizeof(int)) != 0) return "the two prompts differ";
+    return NULL;
+}
+
+// What is wrong with the header h of a file of len bytes (buf), or NULL.
+static const char* pref_check_header(const PrefFileHeader* h, const char* buf, size_t len, int vocab_size,
+                                     uint64_t* stored) {
+    if (len < sizeof *h + 8) return "truncated";
+    if (h->magic != PREF_MAGIC) return "not a saved pair set (bad magic)";
+    if (h->version != PREF_VERSION) return "another version of the format";
+    memcpy(stored, buf + len - 8, 8);
+    if (*stored != data_hash(DATA_HASH_INIT, buf, len - 8)) return "checksum mismatch (the file is corrupt)";
+    if (h->vocab_size != vocab_size) return "saved for another vocabulary size";
+    // a pair takes at least 36 bytes, so n is bounded by the size before anything is allocated
+    if (h->seq_len < 2 || h->n < 2 || h->n_val < 1 || h->n_val >= h->n || (size_t)h->n > len / 36)
+        return "bad pair counts";
+    for (int i = 0; i < 8; i++)
+        if (h->counts[i] < 0) return "a negative count";
+    return NULL;
+}
+
+int pref_load(PrefSet* set, int vocab_size, float** ref_c, float** ref_r, const char* path, uint64_t* sum, char* err,
+              size_t errlen) {
+    memset(set, 0, sizeof *set);
+    *ref_c = *ref_r = NULL;
+    size_t len = 0;
+    char* buf = read_file(path, &len, err, errlen);
+    if (!buf) return -1;
+    PrefFileHeader h = {0};
+    PrefCursor c = {buf, len};
+    uint64_t stored = 0;
+    const char* why = pref_take(&c, &h, sizeof h) ? "truncated" : pref_check_header(&h, buf, len, vocab_size, &stored);
+    int bad_pair = -1;
+    if (!why) {
+        c.left -= 8; // the checksum
+        set->seq_len = h.seq_len;
+        set->pairs = calloc_check((size_t)h.n, sizeof(PrefPair));
+        set->cap = h.n;
+        for (; set->n < h.n && !why; set->n++) why = pref_take_pair(&c, &h, &set->pairs[set->n]);
+        if (why) bad_pair = set->n - 1;
+    }
+    if (!why) {
+        *ref_c = malloc_check((size_t)h.n * sizeof(float));
+        *ref_r = malloc_check((size_t)h.n * sizeof(float));
+        if (pref_take(&c, *ref_c, (size_t)h.n * 4) || pref_take(&c, *ref_r, (size_t)h.n * 4) || c.left != 0)
+            why = "wrong size for its pairs";
+        for (int i = 0; i < h.n && !why; i++)
+            if (!isfinite((*ref_c)[i]) || !isfinite((*ref_r)[i])) why = "a non-finite reference log-probability";
+    }
+    free(buf);
+    if (why) {
+        if (bad_pair >= 0) set_err(err, errlen, "%s: pair %d: %s", path, bad_pair, why);
+        else set_err(err, errlen, "%s: %s", path, why);
+        free(*ref_c);
+        free(*ref_r);
+        *ref_c = *ref_r = NULL;
+        pref_free(set);
+        return -1;
+    }
+    set->n_val = h.n_val;
+    long* dst[8] = {&set->lines,     &set->bad,       &set->missing,           &set->empty,
+                    &set->identical, &set->truncated, &set->response_truncated, &set->cut_identical};
+    for (int i = 0; i < 8; i++) *dst[i] = (long)h.counts[i];
+    *sum = stored;
+    return 0;
 }

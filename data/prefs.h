@@ -43,11 +43,12 @@ typedef struct {
     long identical;          // chosen == rejected, skipped
     long truncated;          // kept pairs that lost prompt tokens or had a response cut
     long response_truncated; // kept pairs where a response alone exceeded T and lost its end
+    long cut_identical;      // of `identical`: pairs whose responses differ only past the T tokens kept
     char first_problem[512]; // "file:line: what" for the first skipped line, "" if none
 } PrefSet;
 
 // What pref_add_* did with one pair.
-enum { PREF_KEPT = 0, PREF_EMPTY = 1, PREF_IDENTICAL = 2 };
+enum { PREF_KEPT = 0, PREF_EMPTY = 1, PREF_IDENTICAL = 2, PREF_IDENTICAL_CUT = 3 };
 
 // Starts an empty set for sequences of at most seq_len + 1 tokens (seq_len >= 2).
 void pref_init(PrefSet* set, int seq_len);
@@ -55,7 +56,8 @@ void pref_free(PrefSet* set);
 
 // Adds a pair from token ids (responses without <|endoftext|>, which is appended as eot).
 // An empty prompt becomes [eot]. Returns PREF_KEPT, or PREF_EMPTY / PREF_IDENTICAL (counted, not
-// added).
+// added), or PREF_IDENTICAL_CUT when the two sequences are identical once truncated to T (counted
+// in identical and cut_identical, not added: such a pair holds no preference the model can see).
 int pref_add_tokens(PrefSet* set, const int* prompt, size_t np, const int* chosen, size_t nc, const int* rejected,
                     size_t nr, int eot);
 
@@ -86,6 +88,27 @@ int pref_from_corpus(PrefSet* set, const CorpusPair* pairs, int n, const Tokeniz
 // Shuffles the pairs with a fixed seed and holds out round(val_frac * n) of them (at least one
 // when val_frac > 0 and n >= 2, and always at least one left to train on): pairs[0 .. n_val).
 void pref_split(PrefSet* set, float val_frac, uint64_t seed);
+
+// ----------------------------------------------------------------------------
+// The pairs of a DPO stage, saved once it has them, so that a resumed stage continues with exactly
+// the same pairs, split and reference log-probabilities (DIR/dpo_pairs.bin, native endianness):
+//   u32 magic PREF_MAGIC ("FGDP"), u32 version, i32 n, n_val, seq_len, vocab_size
+//   i64 lines, bad, missing, empty, identical, truncated, response_truncated, cut_identical
+//   per pair: i32 n_chosen, n_rejected, prompt_len, then the chosen and the rejected tokens
+//   f32 ref_chosen[n], ref_rejected[n]; u64 FNV-1a checksum of everything before it
+#define PREF_MAGIC 0x50444746u // "FGDP"
+#define PREF_VERSION 1
+
+// Writes set (after pref_split) and the reference log-probabilities ref_c, ref_r (set->n each) to
+// path atomically; *sum receives the checksum. 0, or -1 with err filled.
+int pref_save(const PrefSet* set, int vocab_size, const float* ref_c, const float* ref_r, const char* path,
+              uint64_t* sum, char* err, size_t errlen);
+// Reads what pref_save wrote into an empty set (pref_init is not needed), with every field checked
+// (counts, lengths within seq_len + 1, a prompt shared by both sequences, tokens below vocab_size,
+// finite log-probabilities, the size and the checksum). ref_c and ref_r are malloc'd; *sum is the
+// checksum. 0, or -1 with err filled and nothing to free.
+int pref_load(PrefSet* set, int vocab_size, float** ref_c, float** ref_r, const char* path, uint64_t* sum, char* err,
+              size_t errlen);
 
 // Fills one batch of 2B sequences for gpt_forward: rows 0..B-1 are the chosen sequences of pairs
 // idx[0..B), rows B..2B-1 their rejected sequences. inputs and targets need room for 2B * seq_len

@@ -80,11 +80,8 @@ int shard_write(const char* path, const int* tokens, size_t n, int vocab_size, u
 }
 
 int* shard_read(const char* path, int expect_vocab, size_t* n, ShardHeader* hdr, char* err, size_t errlen) {
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
+    FILE* f = fopen_regular(path, err, errlen);
+    if (!f) return NULL;
     int* tokens = NULL;
     unsigned char header[SHARD_HEADER_BYTES];
     struct stat st;
@@ -296,8 +293,16 @@ static int load_or_build(const char* path, const char* text, size_t len, int voc
                          size_t errlen) {
     struct stat st;
     if (stat(path, &st) == 0) {
-        *tokens = shard_read(path, vocab_size, n, NULL, err, errlen);
+        ShardHeader h;
+        *tokens = shard_read(path, vocab_size, n, &h, err, errlen);
         *from_cache = 1;
+        if (*tokens && h.key != key) {
+            // a shard copied or renamed from another data set, tokenizer or split
+            snprintf(err, errlen, "%s: built under cache key %016llx, not this data's %016llx (" SHARD_HINT ")", path,
+                     (unsigned long long)h.key, (unsigned long long)key);
+            free(*tokens);
+            *tokens = NULL;
+        }
         return *tokens ? 0 : -1;
     }
     *from_cache = 0;

@@ -77,7 +77,8 @@ typedef struct {
 
 // Splits text (data_split_text), then reads both shards from cache_dir if present, else encodes both
 // sides and writes the shards (creating cache_dir). A shard that exists but fails shard_read is an
-// error (its message says how to rebuild), never silently replaced. 0, or -1 with err filled.
+// error (its message says how to rebuild), never silently replaced; so is a shard whose header
+// holds another cache key (a file renamed or copied from another data set). 0, or -1 with err filled.
 int data_prepare_tokens(const char* text, size_t len, double val_frac, const char* cache_dir,
                         const void* tokenizer_id, size_t id_len, int vocab_size, DataEncodeFn encode, void* ctx,
                         DataTokens* out, char* err, size_t errlen);

@@ -8,7 +8,7 @@ the Unicode White_Space property (PropList.txt). Every other code point is "othe
 Sources: Debian's unicode-data package (/usr/share/unicode). UnicodeData.txt lists large blocks
 (CJK ideographs, Hangul, ...) as "<..., First>" / "<..., Last>" pairs, expanded here.
 Adjacent code points of the same class are merged into ranges, so the table stays small
-(binary-searched by tokenizer.c).
+(binary-searched by lib/pretok.c).
 """
 import re
 import sys

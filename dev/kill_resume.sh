@@ -6,7 +6,14 @@
 #     (default 10). After each kill the checkpoint folder must load (./train --init DIR/pretrain
 #     --dry-run) and --resume must continue. The chain's final weights must equal, bit for bit, those
 #     of an uninterrupted run with the same thread count, and so must every logged loss.
-#  2. SIGINT: Ctrl-C saves, exits 0 and says how to resume; the resumed run ends bit-identical too.
+#  2. SIGINT and SIGTERM: each saves, exits 0 and says how to resume; the resumed run ends
+#     bit-identical too.
+#  5. the DPO chain: a run with a DPO stage after pre-training, killed with SIGKILL at random
+#     moments (most in the DPO stage; --save-every 1) and once with SIGTERM in the middle of DPO,
+#     resumed each time: dpo/, dpo.csv and probes.csv equal an uninterrupted run's, bit for bit.
+#  6. two writers: while a run writes its folder, a --resume of it and a new run with --out there
+#     (even with --overwrite) are refused naming the running one; the first run ends unharmed
+#     (bit-identical to the reference).
 #  3. full disk: a save that cannot be written (file-size limit, and a small tmpfs when run as root)
 #     prints an error, exits 1, and keeps the last good checkpoint intact.
 #  4. numerical fault: an absurd --lr stops the run naming the step and the first bad tensor,
@@ -77,10 +84,10 @@ while [ $kills -lt "$KILLS" ]; do
     kill -KILL "$pid"
     wait "$pid" 2>/dev/null
     kills=$((kills + 1))
-    # a temporary file left behind means the kill landed while a checkpoint was being written
+    # a temporary file left behind means the kill landed while a checkpoint was being written;
+    # the next ./train on the folder removes it (checked at the end)
     tmps=$(find "$run" -name '*.tmp.*' 2>/dev/null | wc -l)
     [ "$tmps" -gt 0 ] && mid_save=$((mid_save + 1))
-    find "$run" -name '*.tmp.*' -delete 2>/dev/null
     step="no checkpoint yet, 0"
     if [ -f "$run/train_state.bin" ]; then
         why=$(loads "$run")
@@ -109,28 +116,112 @@ else
     fail "kill/resume: logged losses differ: $(head -4 "$work/diff.txt" | tr '\n' ' ')"
 fi
 echo "     kills: $kills, mid-save: $mid_save, resumes: $resumes, fresh starts: $fresh (the first run waits for its first checkpoint before it can be killed)"
+left=$(find "$run" -name '*.tmp.*' | wc -l)
+[ "$left" -eq 0 ] && pass "kill/resume: no temporary file left in the folder (the resumes removed those of the $mid_save mid-save kills)" \
+    || fail "kill/resume: $left temporary files left in $run"
 
-echo "== SIGINT: saves, says how to resume, and the resumed run ends identical"
-sig=$work/sig
-"$TRAIN" "${ARGS[@]}" --save-every 0 --out "$sig" >"$work/sig.log" 2>&1 &
+# Sends signal $1 to a run once 20 steps are logged (well before the end; earlier, the handler may
+# not be installed yet, and a background job of a script ignores SIGINT until it is), then resumes:
+# exit 0, the message naming --resume, and a resumed run bit-identical to the uninterrupted one.
+signal_check() {
+    local name=$1 sig=$work/$1
+    echo "== $name: saves, says how to resume, and the resumed run ends identical"
+    "$TRAIN" "${ARGS[@]}" --save-every 0 --out "$sig" >"$work/$name.log" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null && [ "$(cat "$sig/train.csv" 2>/dev/null | grep -c ',pretrain,')" -lt 20 ]; do
+        sleep 0.01
+    done
+    kill "-${name#SIG}" "$pid"
+    wait "$pid"
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q -- "--resume $sig" "$work/$name.log" && [ -f "$sig/train_state.bin" ]; then
+        pass "$name: exit 0, checkpoint saved, message: $(grep -- 'after step' "$work/$name.log" | head -1)"
+    else
+        fail "$name: exit $rc; log: $(tail -2 "$work/$name.log" | tr '\n' ' ')"
+    fi
+    "$TRAIN" --resume "$sig" >>"$work/$name.log" 2>&1
+    cmp -s "$work/ref/pretrain/model.safetensors" "$sig/pretrain/model.safetensors" &&
+        pass "$name: resumed run bit-identical to the uninterrupted run" ||
+        fail "$name: resumed run differs from the uninterrupted run"
+}
+signal_check SIGINT
+signal_check SIGTERM
+
+echo "== two writers: a second ./train on a folder in use is refused, the first ends unharmed"
+two=$work/two
+"$TRAIN" "${ARGS[@]}" --save-every 0 --out "$two" >"$work/two.log" 2>&1 &
 pid=$!
-# Ctrl-C once 20 steps are logged (well before the end; earlier, the handler may not be installed
-# yet, and a background job of a script ignores SIGINT until it is)
-while kill -0 "$pid" 2>/dev/null && [ "$(cat "$sig/train.csv" 2>/dev/null | grep -c ',pretrain,')" -lt 20 ]; do
+while kill -0 "$pid" 2>/dev/null && [ "$(cat "$two/train.csv" 2>/dev/null | grep -c ',pretrain,')" -lt 10 ]; do
     sleep 0.01
 done
-kill -INT "$pid"
+"$TRAIN" --resume "$two" >"$work/two_a.log" 2>&1
+rc_a=$?
+"$TRAIN" "${ARGS[@]}" --out "$two" --overwrite >"$work/two_b.log" 2>&1
+rc_b=$?
+running=$(kill -0 "$pid" 2>/dev/null && echo yes || echo no)
 wait "$pid"
 rc=$?
-if [ $rc -eq 0 ] && grep -q -- "--resume $sig" "$work/sig.log" && [ -f "$sig/train_state.bin" ]; then
-    pass "SIGINT: exit 0, checkpoint saved, message: $(grep -- '--resume' "$work/sig.log" | head -1)"
+if [ $rc_a -eq 1 ] && [ $rc_b -eq 1 ] && [ "$running" = yes ] && grep -q "in use by another ./train (pid $pid)" "$work/two_a.log" &&
+    grep -q "in use by another" "$work/two_b.log"; then
+    pass "two writers: --resume and --out --overwrite refused while pid $pid ran: $(grep -m1 error "$work/two_a.log")"
 else
-    fail "SIGINT: exit $rc; log: $(tail -2 "$work/sig.log" | tr '\n' ' ')"
+    fail "two writers: exits $rc_a, $rc_b (want 1, 1), first still running: $running; $(tail -1 "$work/two_a.log")"
 fi
-"$TRAIN" --resume "$sig" >>"$work/sig.log" 2>&1
-cmp -s "$work/ref/pretrain/model.safetensors" "$sig/pretrain/model.safetensors" &&
-    pass "SIGINT: resumed run bit-identical to the uninterrupted run" ||
-    fail "SIGINT: resumed run differs from the uninterrupted run"
+[ $rc -eq 0 ] && cmp -s "$work/ref/pretrain/model.safetensors" "$two/pretrain/model.safetensors" &&
+    pass "two writers: the first run finished (exit 0), bit-identical to the uninterrupted run" ||
+    fail "two writers: the first run exit $rc or its weights differ"
+
+echo "== the DPO chain: SIGKILL (mostly in DPO) and SIGTERM in DPO, resumed, against an uninterrupted run"
+# a short pre-training, then 150 DPO steps on the built-in pairs
+DARGS=(-L 2 -C 32 -H 2 -T 32 -B 4 --steps 30 --threads 1 --eval-every 50 --sample-len 4 --seed 5 --dpo-steps 150
+    --dpo-batch 4 --dpo-pairs 200 --dpo-prompts 4 --dpo-eval-every 25 --peak-gflops 1)
+"$TRAIN" "${DARGS[@]}" --save-every 0 --out "$work/dref" >"$work/dref.log" 2>&1 || { fail "DPO reference run failed"; tail -3 "$work/dref.log"; }
+dchain=$work/dchain dkills=0 dresumes=0 in_dpo=0
+rows() { local n; n=$(grep -c . "$dchain/$1" 2>/dev/null) || n=0; echo "$n"; }
+# waits while the run is alive until $dchain/$1 has $2 lines
+wait_rows() { while kill -0 "$pid" 2>/dev/null && [ "$(rows "$1")" -lt "$2" ]; do sleep 0.01; done; }
+"$TRAIN" "${DARGS[@]}" --save-every 1 --out "$dchain" >"$work/dchain.log" 2>&1 &
+pid=$!
+while [ $dkills -lt 6 ] && kill -0 "$pid" 2>/dev/null; do
+    # the first kill in pre-training, the others once DPO has taken 3 more steps, at a random moment
+    if [ $dkills -eq 0 ]; then wait_rows train.csv 10; else wait_rows dpo.csv $(($(rows dpo.csv) + 3)); fi
+    sleep "$(printf '0.%03d' $((RANDOM % 150)))"
+    kill -0 "$pid" 2>/dev/null || break
+    if [ $dkills -eq 3 ]; then # once: SIGTERM, which saves and exits 0
+        kill -TERM "$pid"
+        wait "$pid"
+        rc=$?
+        [ $rc -eq 0 ] || fail "DPO chain: SIGTERM exit $rc"
+        grep -q "terminated (SIGTERM)" "$work/dchain.log" || fail "DPO chain: SIGTERM printed no message"
+    else
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null
+    fi
+    dkills=$((dkills + 1))
+    [ -f "$dchain/dpo_state.bin" ] && in_dpo=$((in_dpo + 1))
+    if [ -f "$dchain/train_state.bin" ]; then
+        "$TRAIN" --resume "$dchain" >>"$work/dchain.log" 2>&1 &
+        dresumes=$((dresumes + 1))
+    else # killed before the first checkpoint
+        rm -rf "$dchain"
+        "$TRAIN" "${DARGS[@]}" --save-every 1 --out "$dchain" >>"$work/dchain.log" 2>&1 &
+    fi
+    pid=$!
+done
+wait "$pid"
+rc=$?
+same=1
+for f in dpo/model.safetensors dpo.csv probes.csv pretrain/model.safetensors; do
+    cmp -s "$work/dref/$f" "$dchain/$f" || { same=0; echo "     differs: $f"; }
+done
+if [ $rc -eq 0 ] && [ $same -eq 1 ] && [ $in_dpo -ge 2 ]; then
+    pass "DPO chain: $dkills kills ($in_dpo in the DPO stage, one SIGTERM), $dresumes resumes: dpo/, dpo.csv, probes.csv bit-identical"
+else
+    fail "DPO chain: exit $rc, identical $same, $in_dpo of $dkills kills in DPO (want >= 2); see $work/dchain.log"
+fi
+"$TRAIN" --resume "$dchain" >"$work/dchain_done.log" 2>&1
+grep -q "nothing to resume" "$work/dchain_done.log" && pass "DPO chain: a further --resume: $(head -1 "$work/dchain_done.log")" ||
+    fail "DPO chain: a further --resume: $(tail -1 "$work/dchain_done.log")"
 
 # A run paused with a checkpoint, then resumed where saving fails. $1: name, rest: how to run.
 full_disk() {

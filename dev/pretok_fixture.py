@@ -7,7 +7,7 @@ where GPT-2's own pre-tokenization regex ends each word, one byte offset per lin
 
 The reference is GPT-2's encoder.py pattern run by the `regex` module. Bytes that are not valid
 UTF-8 are decoded with "surrogateescape" (each becomes a lone surrogate U+DC80..U+DCFF, category
-Cs, i.e. neither letter, number nor space): exactly tokenizer.c's rule that an invalid byte is one
+Cs, i.e. neither letter, number nor space): exactly lib/pretok.c's rule that an invalid byte is one
 "other" character. Pieces are encoded back the same way, so offsets are byte offsets.
 """
 import os

@@ -71,7 +71,10 @@ static void sb_printf(StrBuf* b, const char* fmt, ...) {
     }
 }
 
-static int write_config_json(const GPTConfig* cfg, const char* path, char* err, size_t errlen) {
+// Writes config.json as Hugging Face's GPT2Config would for this model: the shape, what the model
+// computes (tanh GELU, eps 1e-5, attention scaled by 1/sqrt(hs) only, tied LM head), dropout 0 as
+// we train, and <|endoftext|> (eot, -1 = none) as bos and eos, so that generate() stops on it.
+static int write_config_json(const GPTConfig* cfg, int eot, const char* path, char* err, size_t errlen) {
     AtomicFile af;
     if (atomic_open(&af, path, err, errlen)) return -1;
     fprintf(af.f,
@@ -84,16 +87,36 @@ static int write_config_json(const GPTConfig* cfg, const char* path, char* err, 
             "  \"n_embd\": %d,\n"
             "  \"n_layer\": %d,\n"
             "  \"n_head\": %d,\n"
+            "  \"n_inner\": null,\n"
             "  \"layer_norm_epsilon\": 1e-05,\n"
             "  \"activation_function\": \"gelu_new\",\n"
-            "  \"tie_word_embeddings\": true,\n"
-            "  \"torch_dtype\": \"float32\"\n"
-            "}\n",
+            "  \"resid_pdrop\": 0.0,\n"
+            "  \"embd_pdrop\": 0.0,\n"
+            "  \"attn_pdrop\": 0.0,\n"
+            "  \"initializer_range\": 0.02,\n"
+            "  \"scale_attn_weights\": true,\n"
+            "  \"scale_attn_by_inverse_layer_idx\": false,\n"
+            "  \"reorder_and_upcast_attn\": false,\n"
+            "  \"use_cache\": true,\n",
             cfg->vocab_size, cfg->max_seq_len, cfg->max_seq_len, cfg->channels, cfg->num_layers, cfg->num_heads);
+    if (eot >= 0) fprintf(af.f, "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n", eot, eot);
+    fprintf(af.f, "  \"tie_word_embeddings\": true,\n  \"torch_dtype\": \"float32\"\n}\n");
     return atomic_commit(&af, err, errlen);
 }
 
-int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
+// Writes generation_config.json: the token ids generate() needs (bos, eos, and pad = eos, as GPT-2
+// has no padding token) and ./train --sample's sampling defaults.
+static int write_generation_config(int eot, const char* path, char* err, size_t errlen) {
+    AtomicFile af;
+    if (atomic_open(&af, path, err, errlen)) return -1;
+    fprintf(af.f, "{\n");
+    if (eot >= 0)
+        fprintf(af.f, "  \"bos_token_id\": %d,\n  \"eos_token_id\": %d,\n  \"pad_token_id\": %d,\n", eot, eot, eot);
+    fprintf(af.f, "  \"do_sample\": true,\n  \"temperature\": 0.8,\n  \"top_k\": 40\n}\n");
+    return atomic_commit(&af, err, errlen);
+}
+
+int gpt_save(const GPT* model, const char* dir, int eot, char* err, size_t errlen) {
     const GPTConfig* cfg = &model->config;
     for (size_t k = 0; k < model->num_parameters; k++)
         if (!isfinite(model->params_memory[k])) {
@@ -106,7 +129,9 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
         snprintf(err, errlen, "%s: path too long", dir);
         return -1;
     }
-    if (write_config_json(cfg, path, err, errlen)) return -1;
+    if (write_config_json(cfg, eot, path, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    if (write_generation_config(eot, path, err, errlen)) return -1;
 
     // header: {"__metadata__":{"format":"pt"},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}
     StrBuf h = {0};
@@ -156,6 +181,69 @@ int gpt_save(const GPT* model, const char* dir, char* err, size_t errlen) {
     return atomic_commit(&af, err, errlen);
 }
 
+// Quotes a JSON value for an error message: a string in quotes, a number, true/false/null.
+static void json_value_text(const JsonValue* v, char* out, size_t len) {
+    switch (v->type) {
+    case JSON_STRING: snprintf(out, len, "\"%.60s\"", v->str); break;
+    case JSON_NUMBER: snprintf(out, len, "%g", v->number); break;
+    case JSON_TRUE: snprintf(out, len, "true"); break;
+    case JSON_FALSE: snprintf(out, len, "false"); break;
+    case JSON_NULL: snprintf(out, len, "null"); break;
+    default: snprintf(out, len, "(an array or object)"); break;
+    }
+}
+
+// Refuses a config that asks for something this GPT does not compute, naming the field: another
+// model type or activation, LayerNorm eps, MLP width, an untied head, or one of GPT2Config's
+// attention variants (scores scaled by 1/(layer index), upcast and reordered, unscaled, cross
+// attention). A field that is absent takes GPT-2's default, which is what we compute.
+static int check_config_fields(const JsonValue* root, const char* path, long long n_embd, char* err, size_t errlen) {
+    const struct {
+        const char* key;
+        JsonType type;     // the JSON type GPT-2's value has
+        const char* str;   // the string value(s) we compute ("a|b"), or NULL
+        double num;        // the number we compute (type JSON_NUMBER)
+        const char* what;  // what we compute instead, for the message
+    } rules[] = {
+        {"model_type", JSON_STRING, "gpt2", 0, "only \"gpt2\""},
+        {"activation_function", JSON_STRING, "gelu_new|gelu_pytorch_tanh", 0, "only \"gelu_new\" (tanh GELU)"},
+        {"layer_norm_epsilon", JSON_NUMBER, NULL, 1e-5, "LayerNorm eps is 1e-05"},
+        {"tie_word_embeddings", JSON_TRUE, NULL, 0, "the LM head is tied to wte"},
+        {"scale_attn_weights", JSON_TRUE, NULL, 0, "attention scores are scaled by 1/sqrt(head size)"},
+        {"scale_attn_by_inverse_layer_idx", JSON_FALSE, NULL, 0, "scores are not scaled by 1/(layer index + 1)"},
+        {"reorder_and_upcast_attn", JSON_FALSE, NULL, 0, "attention runs as GPT-2's, in F32"},
+        {"add_cross_attention", JSON_FALSE, NULL, 0, "a decoder without cross-attention"},
+    };
+    char got[96];
+    for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
+        const JsonValue* v = json_get(root, rules[k].key);
+        if (!v) continue;
+        int ok = v->type == rules[k].type;
+        if (ok && rules[k].str) {
+            ok = 0;
+            for (const char* w = rules[k].str; *w && !ok;) {
+                size_t wl = strcspn(w, "|");
+                ok = v->len == wl && strncmp(v->str, w, wl) == 0;
+                w += wl + (w[wl] == '|');
+            }
+        }
+        if (ok && rules[k].type == JSON_NUMBER) ok = fabs(v->number - rules[k].num) <= 1e-12;
+        if (!ok) {
+            json_value_text(v, got, sizeof got);
+            snprintf(err, errlen, "%s: \"%s\": %s is not supported (%s)", path, rules[k].key, got, rules[k].what);
+            return -1;
+        }
+    }
+    const JsonValue* inner = json_get(root, "n_inner");
+    if (inner && inner->type != JSON_NULL && !(inner->type == JSON_NUMBER && inner->number == 4.0 * (double)n_embd)) {
+        json_value_text(inner, got, sizeof got);
+        snprintf(err, errlen, "%s: \"n_inner\": %s is not supported (null or 4 * n_embd: the MLP is 4C wide)", path,
+                 got);
+        return -1;
+    }
+    return 0;
+}
+
 // Reads config.json of a Hugging Face GPT-2 folder into cfg.
 static int read_config_json(const char* path, GPTConfig* cfg, char* err, size_t errlen) {
     char e[256];
@@ -189,32 +277,7 @@ static int read_config_json(const char* path, GPTConfig* cfg, char* err, size_t 
             goto done;
         }
     }
-    const JsonValue* mt = json_get(&root, "model_type");
-    if (mt && (mt->type != JSON_STRING || strcmp(mt->str, "gpt2") != 0)) {
-        snprintf(err, errlen, "%s: model_type is not \"gpt2\"", path);
-        goto done;
-    }
-    const JsonValue* act = json_get(&root, "activation_function");
-    if (act && (act->type != JSON_STRING ||
-                (strcmp(act->str, "gelu_new") != 0 && strcmp(act->str, "gelu_pytorch_tanh") != 0))) {
-        snprintf(err, errlen, "%s: activation_function must be \"gelu_new\" (tanh GELU)", path);
-        goto done;
-    }
-    const JsonValue* eps = json_get(&root, "layer_norm_epsilon");
-    if (eps && (eps->type != JSON_NUMBER || fabs(eps->number - 1e-5) > 1e-12)) {
-        snprintf(err, errlen, "%s: layer_norm_epsilon must be 1e-05", path);
-        goto done;
-    }
-    const JsonValue* tie = json_get(&root, "tie_word_embeddings");
-    if (tie && tie->type != JSON_TRUE) {
-        snprintf(err, errlen, "%s: tie_word_embeddings must be true (the LM head is tied)", path);
-        goto done;
-    }
-    const JsonValue* inner = json_get(&root, "n_inner");
-    if (inner && inner->type != JSON_NULL && !(inner->type == JSON_NUMBER && inner->number == 4.0 * (double)v[2])) {
-        snprintf(err, errlen, "%s: n_inner must be null or 4 * n_embd (the MLP is 4C wide)", path);
-        goto done;
-    }
+    if (check_config_fields(&root, path, v[2], err, errlen)) goto done;
     cfg->vocab_size = (int)v[0];
     cfg->max_seq_len = (int)v[1];
     cfg->channels = (int)v[2];
@@ -262,8 +325,41 @@ static int parse_tensor_name(const GPTConfig* cfg, const char* name, int* i, int
 
 typedef struct {
     uint64_t begin, end;
-    int i, l; // i = -1 for ignored buffers
+    int i, l;  // i = -1 for ignored buffers
+    int width; // bytes per stored value: 4 (F32), 2 (F16 or BF16)
+    int bf16;  // 1 for BF16
 } TensorEntry;
+
+// Bytes per value of a parameter dtype we read (F32, and F16/BF16 converted to F32 on load), or 0.
+static int dtype_width(const JsonValue* dtype, int* bf16) {
+    // json_is_string: a name with a NUL byte inside ("F32\u0000x") is no dtype
+    *bf16 = json_is_string(dtype, "BF16");
+    return json_is_string(dtype, "F32") ? 4 : (json_is_string(dtype, "F16") || *bf16) ? 2 : 0;
+}
+
+// IEEE half (1 sign, 5 exponent, 10 mantissa bits) -> float, exactly (every half is a float).
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1F, m = h & 0x3FF, bits;
+    if (e == 0x1F) bits = sign | 0x7F800000u | (m << 13); // inf, NaN (refused later)
+    else if (e) bits = sign | ((e + 112) << 23) | (m << 13);
+    else if (!m) bits = sign;
+    else { // subnormal: normalise
+        e = 113;
+        while (!(m & 0x400)) m <<= 1, e--;
+        bits = sign | (e << 23) | ((m & 0x3FF) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+// bfloat16 is the top half of a float.
+static float bf16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
 static int cmp_entry_begin(const void* x, const void* y) {
     const TensorEntry* a = x;
@@ -349,7 +445,7 @@ static int check_tensor_entry(const GPTConfig* cfg, const char* path, const char
                  (unsigned long long)b0, (unsigned long long)b1, (unsigned long long)data_size);
         return -1;
     }
-    *e = (TensorEntry){b0, b1, kind ? i : -1, l};
+    *e = (TensorEntry){b0, b1, kind ? i : -1, l, 4, 0};
     if (!kind) return 0;
     size_t slot = (size_t)i * (size_t)cfg->num_layers + (size_t)l;
     if (seen[slot]) {
@@ -357,8 +453,9 @@ static int check_tensor_entry(const GPTConfig* cfg, const char* path, const char
         return -1;
     }
     seen[slot] = 1;
-    if (strcmp(dtype->str, "F32") != 0) {
-        snprintf(err, errlen, "%s: tensor \"%s\" has dtype %s, expected F32", path, key, dtype->str);
+    e->width = dtype_width(dtype, &e->bf16);
+    if (!e->width) {
+        snprintf(err, errlen, "%s: tensor \"%s\" has dtype %.32s, expected F32, F16 or BF16", path, key, dtype->str);
         return -1;
     }
     char nm[96];
@@ -376,7 +473,7 @@ static int check_tensor_entry(const GPTConfig* cfg, const char* path, const char
         snprintf(err, errlen, "%s: tensor \"%s\" has the wrong shape (expected %s for this config)", path, key, ws);
         return -1;
     }
-    uint64_t bytes = (uint64_t)(nd == 2 ? want[0] * want[1] : want[0]) * sizeof(float);
+    uint64_t bytes = (uint64_t)(nd == 2 ? want[0] * want[1] : want[0]) * (uint64_t)e->width;
     if (b1 - b0 != bytes) {
         snprintf(err, errlen, "%s: tensor \"%s\" spans %llu bytes, expected %llu", path, key,
                  (unsigned long long)(b1 - b0), (unsigned long long)bytes);
@@ -409,17 +506,27 @@ static int check_tensor_set(const GPTConfig* cfg, const char* path, const unsign
 }
 
 // Reads the parameters of ent (in file order, data at data_start) into model's parameter
-// buffer, refusing non-finite values. Returns 0, or -1 with err filled.
+// buffer, F16 and BF16 converted to F32, refusing non-finite values. Returns 0, or -1 with err filled.
 static int read_tensor_data(FILE* f, const char* path, uint64_t data_start, const TensorEntry* ent, size_t nent,
                             GPT* model, char* err, size_t errlen) {
     for (size_t k = 0; k < nent; k++) {
         if (ent[k].i < 0) continue;
-        size_t n = (size_t)(ent[k].end - ent[k].begin) / sizeof(float);
+        size_t w = (size_t)ent[k].width, n = (size_t)(ent[k].end - ent[k].begin) / w;
         float* dst = model->params_memory + param_offset(model, ent[k].i, ent[k].l);
-        if (fseeko(f, (off_t)(data_start + ent[k].begin), SEEK_SET) != 0 || fread(dst, sizeof(float), n, f) != n) {
+        // a 2-byte tensor is read into the upper half of its F32 destination, then widened from
+        // the front: value j's 2 bytes lie at or beyond where float j goes, so none is overwritten
+        // before it is read
+        unsigned char* half = w == 2 ? (unsigned char*)(dst + n) - 2 * n : NULL;
+        if (fseeko(f, (off_t)(data_start + ent[k].begin), SEEK_SET) != 0 ||
+            fread(half ? (void*)half : (void*)dst, w, n, f) != n) {
             snprintf(err, errlen, "%s: cannot read tensor data at byte %llu", path,
                      (unsigned long long)(data_start + ent[k].begin));
             return -1;
+        }
+        for (size_t j = 0; half && j < n; j++) {
+            uint16_t h;
+            memcpy(&h, half + 2 * j, 2);
+            dst[j] = ent[k].bf16 ? bf16_to_float(h) : half_to_float(h);
         }
         for (size_t j = 0; j < n; j++)
             if (!isfinite(dst[j])) {
@@ -433,21 +540,23 @@ static int read_tensor_data(FILE* f, const char* path, uint64_t data_start, cons
     return 0;
 }
 
-int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
+int gpt_load_config(const char* dir, GPTConfig* cfg, char* err, size_t errlen) {
     char path[4096];
-    GPTConfig cfg;
     if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path) {
         snprintf(err, errlen, "%s: path too long", dir);
         return -1;
     }
-    if (read_config_json(path, &cfg, err, errlen)) return -1;
+    return read_config_json(path, cfg, err, errlen);
+}
+
+int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
+    char path[4096];
+    GPTConfig cfg;
+    if (gpt_load_config(dir, &cfg, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
 
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    FILE* f = fopen_regular(path, err, errlen);
+    if (!f) return -1;
     int rc = -1;
     TensorEntry* ent = NULL;
     unsigned char* seen = NULL;
@@ -456,8 +565,8 @@ int gpt_load(GPT* model, const char* dir, char* err, size_t errlen) {
     GPT tmp;
     memset(&tmp, 0, sizeof tmp);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         goto done;
     }
     uint64_t fsize = (uint64_t)st.st_size, data_start;

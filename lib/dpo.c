@@ -14,15 +14,18 @@
 #include "dpo.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../data/corpus.h"
 #include "../data/prefs.h"
 #include "../tokenizer.h"
 #include "flags.h"
+#include "page.h"
 #include "step.h"
 #include "util.h"
 
@@ -91,7 +94,6 @@ void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t 
 // ============================================================================
 // The stage
 
-#define DPO_CSV_HEADER "step,loss,rewards_chosen,rewards_rejected,margin,accuracy,val_accuracy,lr"
 #define DPO_SAMPLE_LEN 40 // tokens sampled per prompt for the sentiment rate (two sentences fit)
 
 // What the stage's parts share.
@@ -108,7 +110,12 @@ typedef struct {
     float* ref_c;       // (set.n) reference log-probabilities of the chosen responses
     float* ref_r;       // (set.n) and of the rejected ones
     Probes* probes;     // the probes that continue through DPO, or NULL
+    Page* page;         // the run's page (DIR/index.html)
     DPOStats val;       // the last evaluation on the held-out pairs
+    const char* start_dir; // the folder the policy started from (reference, tokenizer)
+    uint64_t pairs_sum; // checksum of DIR/dpo_pairs.bin
+    double rate_before; // sentiment rate before DPO (NAN if not measured)
+    uint64_t rng;       // the batch RNG after the last step
 } DPORun;
 
 size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts) {
@@ -121,6 +128,23 @@ size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int
     size_t sampling = (size_t)n_prompts * sizeof(float) *
                       (2 * (size_t)g->num_layers * (size_t)T * (size_t)g->channels + (size_t)g->vocab_size);
     return (policy > pretrain_mem ? policy : pretrain_mem) + gpt_memory_estimate(g, n2, (size_t)T, 0) + sampling;
+}
+
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts, size_t avail) {
+    MemPart p = {.bytes = dpo_memory(g, pretrain_mem, batch, T, n_prompts)};
+    snprintf(p.what, sizeof p.what, "the DPO stage%s (the policy on 2 x %d sequences of T%d, and the reference)",
+             pretrain_mem ? " after pre-training" : "", batch, T);
+    // the largest batch that fits (the estimate grows with the batch)
+    int lo = 0, hi = batch - 1;
+    while (avail && lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (dpo_memory(g, pretrain_mem, mid, T, n_prompts) <= avail) lo = mid;
+        else hi = mid - 1;
+    }
+    if (lo > 0) snprintf(p.fix, sizeof p.fix, "--dpo-batch %d fits%s", lo, pretrain_mem ? " (or --dpo-steps 0)" : "");
+    else if (pretrain_mem) snprintf(p.fix, sizeof p.fix, "--dpo-steps 0 leaves it out");
+    else snprintf(p.fix, sizeof p.fix, "even --dpo-batch 1 does not fit: a smaller -T");
+    return p;
 }
 
 // The pairs of the stage: c->pairs, or the built-in corpus pairs; split into train and val.
@@ -144,8 +168,9 @@ static void dpo_load_pairs(const DPOConfig* c, const Tokenizer* tok, int T, Pref
     if (c->pairs)
         printf("           %ld records; skipped %ld malformed, %ld missing fields, %ld empty, %ld identical\n",
                set->lines, set->bad, set->missing, set->empty, set->identical);
-    printf("           %ld pairs truncated to T=%d (prompt cut from the left), %ld of them with the response cut\n",
-           set->truncated, T, set->response_truncated);
+    printf("           %ld pairs truncated to T=%d (prompt cut from the left), %ld of them with the response cut;"
+           " %ld skipped as identical once cut\n",
+           set->truncated, T, set->response_truncated, set->cut_identical);
     if (set->first_problem[0]) printf("           first skipped: %s\n", set->first_problem);
     fflush(stdout);
 }
@@ -165,12 +190,14 @@ static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
 }
 
 // Summed response log-probabilities of pairs [first .. first+count) under model, in batches of at
-// most d->B pairs: out_c (count) chosen, out_r (count) rejected.
-static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r) {
+// most d->B pairs: out_c (count) chosen, out_r (count) rejected. tk (may be NULL) hears of progress;
+// a pass with a ticker (the reference's, which can take minutes) stops early on Ctrl-C or SIGTERM
+// (nothing is saved from it then).
+static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, Ticker* tk) {
     int B = d->B;
     int* idx = malloc_check((size_t)B * sizeof(int));
     float* lp = malloc_check(2 * (size_t)B * sizeof(float));
-    for (int s = 0; s < count; s += B) {
+    for (int s = 0; s < count && !(tk && run_interrupted()); s += B) {
         int nb = count - s < B ? count - s : B;
         for (int i = 0; i < nb; i++) idx[i] = first + s + i;
         size_t Tb = pref_batch(&d->set, idx, nb, d->eot, d->inputs, d->targets);
@@ -178,6 +205,7 @@ static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c,
         gpt_sequence_logprobs(model, lp);
         memcpy(out_c + s, lp, (size_t)nb * sizeof(float));
         memcpy(out_r + s, lp + nb, (size_t)nb * sizeof(float));
+        if (tk) ticker_tick(tk, (size_t)(s + nb));
     }
     free(idx);
     free(lp);
@@ -191,7 +219,10 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
     GPT ref;
     dpo_load_reference(&ref, d->policy, start_dir);
     double t0 = time_seconds();
-    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r);
+    Ticker tk;
+    ticker_init(&tk, "reference", "pairs", (size_t)d->set.n);
+    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r, &tk);
+    ticker_end(&tk);
     printf("reference  %s: log-probabilities of all %d pairs in %.1f s\n", start_dir, d->set.n, time_seconds() - t0);
     gpt_free(&ref);
 }
@@ -200,7 +231,7 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
 static void dpo_evaluate(DPORun* d) {
     int n = d->set.n_val;
     float* pc = malloc_check(2 * (size_t)n * sizeof(float));
-    dpo_logps(d, d->policy, 0, n, pc, pc + n);
+    dpo_logps(d, d->policy, 0, n, pc, pc + n, NULL);
     dpo_objective(pc, pc + n, d->ref_c, d->ref_r, n, d->c->beta, d->type, d->c->label_smoothing, NULL, NULL, NULL,
                   &d->val);
     free(pc);
@@ -308,19 +339,25 @@ static double dpo_positive_rate(GPT* model, const Tokenizer* tok, char** prompts
 // Probes through DPO: the hidden states are measured as in pre-training (same bins, same probe
 // sequences) and I_pref adds the held-out pairs' response tokens labelled chosen = 1 / rejected = 0;
 // rows go to DIR/probes.csv with stage dpo. After pre-training the run's own probes continue; for
-// DPO alone they are loaded from DIR/probe_bins.safetensors when the run folder has one.
-// Returns the probes to use (run_probes, or *own once loaded), or NULL when there are none.
-static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir, const GPTConfig* g, size_t B) {
+// DPO alone, and for a resumed stage, they are loaded from DIR/probe_bins.safetensors when the run
+// folder has one, with forward batches of B sequences (pre-training's B on resume, so the values
+// repeat bit for bit). probes.csv keeps its pre-training rows and the DPO rows of the steps before
+// `resume_step` (0: none). Returns the probes to use (run_probes, or *own once loaded), or NULL.
+static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir, const GPTConfig* g, size_t B,
+                               int resume_step) {
     memset(own, 0, sizeof *own);
-    if (run_probes && run_probes->every > 0) return run_probes;
-    char path[4200];
-    path_join(path, sizeof path, dir, "probe_bins.safetensors");
-    if (probes_load(own, dir, g, B) != 0) {
-        printf("probes     %s not found (pre-training with probes writes it): DPO runs without probes\n", path);
-        return NULL;
+    Probes* p = run_probes && run_probes->every > 0 ? run_probes : own;
+    if (p == own) {
+        char path[4200];
+        path_join(path, sizeof path, dir, "probe_bins.safetensors");
+        if (probes_load(own, dir, g, B) != 0) {
+            printf("probes     %s not found (pre-training with probes writes it): DPO runs without probes\n", path);
+            return NULL;
+        }
+        printf("probes     continuing with %s (%zu sequences of %zu tokens)\n", path, own->S, own->T);
     }
-    printf("probes     continuing with %s (%zu sequences of %zu tokens)\n", path, own->S, own->T);
-    return own;
+    restart_csv_keep(p->csv, PROBE_CSV_HEADER, (CsvKeep){{INT_MAX, resume_step > 0 ? resume_step + 1 : 0}}, 0);
+    return p;
 }
 
 // One probe step of the DPO stage at `step`: every hidden state on the probe sequences (with the
@@ -356,24 +393,131 @@ static void dpo_probes_step(DPORun* d, int step, int last) {
     probes_end(p, step, "dpo", last, t0);
 }
 
+// ============================================================================
+// Checkpoints of the stage (DIR/dpo_state.bin) and resuming
+
+void dpo_settings_from_config(const DPOConfig* c, DPOSettings* s) {
+    memset(s, 0, sizeof *s); // field by field below: a struct assignment may leave padding undefined
+    s->wanted = 1;
+    s->steps = c->steps;
+    s->batch = c->batch;
+    s->T = c->T;
+    s->loss = strcmp(c->loss, "ipo") == 0;
+    s->skip_bad = c->skip_bad;
+    s->n_pairs = c->n_pairs;
+    s->eval_every = c->eval_every;
+    s->n_prompts = c->n_prompts;
+    s->top_k = c->top_k;
+    s->save_every = c->save_every;
+    s->lr = c->lr;
+    s->min_lr_frac = c->min_lr_frac;
+    s->clip = c->clip;
+    s->beta = c->beta;
+    s->label_smoothing = c->label_smoothing;
+    s->val_frac = c->val_frac;
+    s->temperature = c->temperature;
+    s->seed = c->seed;
+    if (c->pairs) snprintf(s->pairs, sizeof s->pairs, "%s", c->pairs);
+}
+
+DPOConfig dpo_config_from_settings(const DPOSettings* s, int threads) {
+    return (DPOConfig){.pairs = s->pairs[0] ? s->pairs : NULL, .steps = s->steps, .batch = s->batch, .T = s->T,
+                       .lr = s->lr, .min_lr_frac = s->min_lr_frac, .clip = s->clip, .beta = s->beta,
+                       .loss = s->loss ? "ipo" : "sigmoid", .label_smoothing = s->label_smoothing,
+                       .skip_bad = s->skip_bad, .val_frac = s->val_frac, .n_pairs = s->n_pairs,
+                       .eval_every = s->eval_every, .n_prompts = s->n_prompts, .temperature = s->temperature,
+                       .top_k = s->top_k, .seed = s->seed, .save_every = s->save_every, .threads = threads};
+}
+
+int dpo_state_check(const DPOStateHeader* h, char* err, size_t errlen) {
+    GPTConfig c = {h->maxT, h->V, h->L, h->NH, h->C};
+    if (gpt_config_check(&c, err, errlen) != 0) return -1;
+    const char* why = NULL;
+    if (h->num_parameters != state_param_count(h->L, h->C, h->V, h->maxT)) why = "num_parameters does not match the shape";
+    else if (h->standalone != 0 && h->standalone != 1) why = "the standalone flag is neither 0 nor 1";
+    else if (h->s.wanted != 1) why = "no DPO settings";
+    else if (h->step < 1 || h->step > h->s.steps) why = "the DPO step is outside [1, --dpo-steps]";
+    else if (h->threads < 1 || h->threads > 4096) why = "--threads is outside [1, 4096]";
+    else if (h->probe_B < 0 || h->probe_B > 65536) why = "the probes' batch is outside [0, 65536]";
+    else if (!(isnan(h->rate_before) || (h->rate_before >= 0.0 && h->rate_before <= 1.0)))
+        why = "the sentiment rate is outside [0, 1]";
+    else if (!memchr(h->start, '\0', sizeof h->start) || (h->standalone && !h->start[0]))
+        why = "the start folder is not a terminated string";
+    if (why) {
+        set_err(err, errlen, "%s", why);
+        return -1;
+    }
+    return dpo_settings_check(&h->s, h->maxT, err, errlen);
+}
+
+void dpo_state_load(const char* dir, DPOStateHeader* h, GPT* policy) {
+    char path[4200], err[4600];
+    path_join(path, sizeof path, dir, "dpo_state.bin");
+    float *params, *m, *v;
+    if (state_file_read(path, DPO_STATE_MAGIC, DPO_STATE_VERSION, h, sizeof *h, &params, &m, &v, err, sizeof err) != 0)
+        fatal("%s", err);
+    if (dpo_state_check(h, err, sizeof err) != 0) {
+        free(params);
+        free(m);
+        free(v);
+        fatal("%s: %s", path, err);
+    }
+    gpt_build(policy, (GPTConfig){h->maxT, h->V, h->L, h->NH, h->C}, h->s.seed);
+    memcpy(policy->params_memory, params, h->num_parameters * sizeof(float));
+    gpt_alloc_training_state(policy);
+    memcpy(policy->m_memory, m, h->num_parameters * sizeof(float));
+    memcpy(policy->v_memory, v, h->num_parameters * sizeof(float));
+    free(params);
+    free(m);
+    free(v);
+}
+
+// Writes dir/dpo_state.bin after `done` steps with the batch RNG rng.
+static void dpo_checkpoint(const DPORun* d, const char* dir, int done, uint64_t rng) {
+    const GPTConfig* g = &d->policy->config;
+    DPOStateHeader h;
+    memset(&h, 0, sizeof h);
+    h.magic = DPO_STATE_MAGIC;
+    h.version = DPO_STATE_VERSION;
+    h.num_parameters = d->policy->num_parameters;
+    h.L = g->num_layers;
+    h.C = g->channels;
+    h.NH = g->num_heads;
+    h.maxT = g->max_seq_len;
+    h.V = g->vocab_size;
+    h.standalone = d->c->standalone;
+    h.step = done;
+    h.threads = d->c->threads;
+    h.probe_B = d->probes ? (int)d->probes->B : 0;
+    h.rng = rng;
+    h.pairs_sum = d->pairs_sum;
+    h.rate_before = d->rate_before;
+    dpo_settings_from_config(d->c, &h.s);
+    snprintf(h.start, sizeof h.start, "%s", d->start_dir);
+    char path[4200], err[4600];
+    path_join(path, sizeof path, dir, "dpo_state.bin");
+    if (state_file_write(path, &h, sizeof h, d->policy, err, sizeof err) != 0) fatal("%s", err);
+}
+
 // The optimisation: c->steps steps of B random train pairs through the shared step, no weight
-// decay, AdamW started afresh (pre-training's moments belong to another objective). One dpo.csv
-// row per step; val accuracy and probes every eval_every steps and after the last (the last
-// row's val accuracy is the saved model's).
-static void dpo_train(DPORun* d, const char* dir) {
+// decay, AdamW started afresh (pre-training's moments belong to another objective), or continued
+// from the checkpoint `resume` (its step, RNG and moments). One dpo.csv row per step; val accuracy
+// and probes every eval_every steps and after the last (the last row's val accuracy is the saved
+// model's). A checkpoint every save_every steps; Ctrl-C or SIGTERM saves one and exits 0.
+static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) {
     const DPOConfig* c = d->c;
     GPT* policy = d->policy;
-    int B = d->B, steps = c->steps, n_train = d->set.n - d->set.n_val;
-    if (policy->m_memory) memset(policy->m_memory, 0, policy->num_parameters * sizeof(float));
-    if (policy->v_memory) memset(policy->v_memory, 0, policy->num_parameters * sizeof(float));
+    int B = d->B, steps = c->steps, n_train = d->set.n - d->set.n_val, first = resume ? resume->step : 0;
+    if (!resume && policy->m_memory) memset(policy->m_memory, 0, policy->num_parameters * sizeof(float));
+    if (!resume && policy->v_memory) memset(policy->v_memory, 0, policy->num_parameters * sizeof(float));
     char path[4200];
     path_join(path, sizeof path, dir, "dpo.csv");
-    FILE* csv = open_csv_log(path, DPO_CSV_HEADER, 0);
+    FILE* csv = open_csv_log(path, DPO_CSV_HEADER, (CsvKeep){{first, 0}});
     TrainStep ts;
-    train_step_init(&ts, steps, steps / 10, c->lr, c->min_lr_frac, 0.0f, c->clip, "DPO step", 0);
+    train_step_init(&ts, steps, steps / 10, c->lr, c->min_lr_frac, 0.0f, c->clip, "DPO step", first);
     snprintf(ts.hint, sizeof ts.hint, "try a lower --dpo-lr");
 
-    uint64_t rng = (c->seed ^ 0xD1B54A32D192ED03ull) | 1;
+    uint64_t rng = resume ? resume->rng : (c->seed ^ 0xD1B54A32D192ED03ull) | 1;
     int* idx = malloc_check((size_t)B * sizeof(int));
     float* lp = malloc_check(2 * (size_t)B * sizeof(float));   // policy log-probs: chosen, then rejected
     float* rc = malloc_check((size_t)B * sizeof(float));       // reference log-probs of the batch
@@ -381,7 +525,7 @@ static void dpo_train(DPORun* d, const char* dir) {
     float* dlogp = malloc_check(2 * (size_t)B * sizeof(float)); // d(loss)/d lp
     float* dlosses = malloc_check(2 * (size_t)B * (size_t)d->T * sizeof(float));
     int every = steps / 20 > 0 ? steps / 20 : 1;
-    for (int step = 0; step < steps; step++) {
+    for (int step = first; step < steps; step++) {
         double t0 = time_seconds();
         for (int i = 0; i < B; i++) {
             idx[i] = d->set.n_val + (int)(random_u32(&rng) % (uint32_t)n_train);
@@ -396,22 +540,32 @@ static void dpo_train(DPORun* d, const char* dir) {
         dpo_dlosses(dlosses, d->targets, dlogp, 2 * (size_t)B, Tb);
         StepResult r = train_step(&ts, policy, step, st.loss, dlosses, t0);
 
-        int last = step + 1 == steps, evaluated = last || (step + 1) % c->eval_every == 0;
+        int done = step + 1, last = done == steps, evaluated = last || done % c->eval_every == 0;
         if (evaluated) {
             dpo_evaluate(d);
-            dpo_probes_step(d, step + 1, last);
+            dpo_probes_step(d, done, last);
         }
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
         log_row(csv, path, step, NULL, row, 7);
+        if (evaluated) page_update(d->page, "live", "dpo", step + 1, steps);
         if (evaluated || step % every == 0) {
             printf("dpo step %*d/%d | loss %.4f | margin %+.4f | acc %.2f", (int)snprintf(NULL, 0, "%d", steps),
-                   step + 1, steps, (double)st.loss, (double)st.margin, (double)st.accuracy);
+                   done, steps, (double)st.loss, (double)st.margin, (double)st.accuracy);
             if (evaluated) printf(" | val acc %.3f margin %+.4f", (double)d->val.accuracy, (double)d->val.margin);
             printf(" | lr %.2e | %.0f ms\n", (double)r.lr, r.ms);
             fflush(stdout);
         }
+        int stop = !last && run_interrupted();
+        if (!last && (stop || (c->save_every > 0 && done % c->save_every == 0))) dpo_checkpoint(d, dir, done, rng);
+        if (stop) {
+            page_update(d->page, "interrupted", "dpo", done, steps);
+            printf("%s after DPO step %d/%d; checkpoint saved in %s/\ncontinue with: ./train --resume %s\n",
+                   run_interrupt_name(), done, steps, dir, dir);
+            exit(0);
+        }
     }
+    d->rng = rng;
     if (fclose(csv) != 0) fatal("%s: %s", path, strerror(errno));
     free(idx);
     free(lp);
@@ -421,13 +575,12 @@ static void dpo_train(DPORun* d, const char* dir) {
     free(dlosses);
 }
 
-// Saves dir/dpo/ (model and tokenizer) and prints the held-out results and the probes' I_pref.
+// Saves dir/dpo/ (model and tokenizer), then the final checkpoint (its step = the stage's steps:
+// --resume then has nothing left to do), and prints the held-out results and the probes' I_pref.
 static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir_len) {
-    char path[4400], err[1024];
     path_join(dpo_dir, dpo_dir_len, dir, "dpo");
-    if (gpt_save(d->policy, dpo_dir, err, sizeof err) != 0) fatal("%s", err);
-    path_join(path, sizeof path, dpo_dir, "tokenizer.json");
-    if (tok_save_json(d->tok, path, err, sizeof err) != 0) fatal("%s", err);
+    save_model_folder(d->policy, d->tok, dpo_dir);
+    dpo_checkpoint(d, dir, d->c->steps, d->rng);
     printf("dpo done   val accuracy %.3f, val reward margin %+.4f, val loss %.4f on %d held-out pairs\n",
            (double)d->val.accuracy, (double)d->val.margin, (double)d->val.loss, d->set.n_val);
     if (d->probes) {
@@ -440,53 +593,102 @@ static void dpo_finish(DPORun* d, const char* dir, char* dpo_dir, size_t dpo_dir
     }
 }
 
-void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes) {
-    DPORun d = {.c = c, .B = c->batch, .T = c->T, .policy = policy};
+// A continuation of a held-out prompt, printed and added to the page under title.
+static void dpo_example(Page* page, const char* title, const char* prompt, const char* continuation) {
+    printf("           e.g. \"%s\" ->\"%s\"\n", prompt, continuation);
+    size_t np = strlen(prompt), nc = strlen(continuation);
+    char* text = malloc_check(np + nc + 1);
+    memcpy(text, prompt, np);
+    memcpy(text + np, continuation, nc + 1);
+    char* s = page_format_sample(title, text, np + nc);
+    page_add_sample(page, s);
+    free(s);
+    free(text);
+}
+
+// The pairs and the reference log-probabilities: read, split, computed and saved to
+// dir/dpo_pairs.bin for a fresh stage; read back from there (checked against the checkpoint's
+// checksum) on resume.
+static void dpo_prepare_pairs(DPORun* d, const char* dir, const char* start_dir, const DPOStateHeader* resume) {
+    char path[4200], err[4600];
+    path_join(path, sizeof path, dir, "dpo_pairs.bin");
+    if (!resume) {
+        dpo_load_pairs(d->c, d->tok, d->T, &d->set);
+        dpo_reference_logps(d, start_dir);
+        if (pref_save(&d->set, d->policy->config.vocab_size, d->ref_c, d->ref_r, path, &d->pairs_sum, err,
+                      sizeof err) != 0)
+            fatal("%s", err);
+        return;
+    }
+    if (pref_load(&d->set, d->policy->config.vocab_size, &d->ref_c, &d->ref_r, path, &d->pairs_sum, err,
+                  sizeof err) != 0)
+        fatal("%s (needed to resume the DPO stage)", err);
+    if (d->pairs_sum != resume->pairs_sum || d->set.seq_len != d->T)
+        fatal("%s: not the pairs of this DPO stage's checkpoint (another stage wrote it)", path);
+    printf("dpo data   %s: %d pairs (%d train, %d held out), as the stage read them\n", path, d->set.n,
+           d->set.n - d->set.n_val, d->set.n_val);
+}
+
+// The sentiment rate of sampled continuations of held-out prompts (built-in pairs only: the corpus
+// lexicon defines it), printed; NAN without prompts.
+static double dpo_sentiment(DPORun* d, char** prompts, int n_prompts, const char* when, const char* title) {
+    if (n_prompts <= 0) return NAN;
+    const DPOConfig* c = d->c;
+    char* ex = NULL;
+    double rate = dpo_positive_rate(d->policy, d->tok, prompts, n_prompts, DPO_SAMPLE_LEN, (size_t)d->T,
+                                    c->temperature, c->top_k, c->seed * 31 + 17, &ex);
+    if (when)
+        printf("sentiment  %s DPO: %.1f%% of continuations of %d held-out prompts are positive\n", when, 100.0 * rate,
+               n_prompts);
+    dpo_example(d->page, title, prompts[0], ex);
+    free(ex);
+    return rate;
+}
+
+void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* run_probes,
+               Page* page, const DPOStateHeader* resume) {
+    DPORun d = {.c = c, .B = c->batch, .T = c->T, .policy = policy, .page = page, .start_dir = start_dir,
+                .rate_before = NAN};
     d.type = strcmp(c->loss, "ipo") == 0 ? DPO_IPO : DPO_SIGMOID;
-    char path[4200], err[1024];
+    char path[4200], err[4600];
     path_join(path, sizeof path, start_dir, "tokenizer.json");
-    d.tok = tok_load_json(path, err, sizeof err);
+    d.tok = tok_load_dir(start_dir, NULL, NULL, err, sizeof err);
     if (!d.tok) fatal("%s", err);
     d.eot = tok_eot(d.tok);
     if (d.eot < 0 || d.eot >= policy->config.vocab_size)
         fatal("%s: DPO needs <|endoftext|> inside the model's vocabulary (V=%d)", path, policy->config.vocab_size);
     printf("\n==== DPO: %d steps of %d pairs, %s loss, beta %g, label smoothing %g, lr %g, T %d\n", c->steps, d.B,
            c->loss, (double)c->beta, (double)c->label_smoothing, (double)c->lr, d.T);
+    if (resume) printf("resuming   at DPO step %d/%d\n", resume->step, c->steps);
+    run_catch_signals();
 
-    dpo_load_pairs(c, d.tok, d.T, &d.set);
     d.inputs = malloc_check(2 * (size_t)d.B * (size_t)d.T * sizeof(int));
     d.targets = malloc_check(2 * (size_t)d.B * (size_t)d.T * sizeof(int));
-    dpo_reference_logps(&d, start_dir);
-
-    // the property before DPO (built-in pairs only: the corpus lexicon defines it)
+    dpo_prepare_pairs(&d, dir, start_dir, resume);
+    if (run_interrupted()) { // while the reference log-probabilities were computed: nothing to save yet
+        printf("%s before the first DPO step; continue with: ./train --resume %s (the stage starts again)\n",
+               run_interrupt_name(), dir);
+        exit(0);
+    }
     int n_prompts = c->pairs ? 0 : c->n_prompts;
     char** prompts = n_prompts > 0 ? corpus_prompts(c->seed + 303, n_prompts) : NULL;
-    uint64_t sample_seed = c->seed * 31 + 17;
-    double rate_before = NAN;
-    char* ex = NULL;
-    if (n_prompts > 0) {
-        rate_before = dpo_positive_rate(policy, d.tok, prompts, n_prompts, DPO_SAMPLE_LEN, (size_t)d.T,
-                                        c->temperature, c->top_k, sample_seed, &ex);
-        printf("sentiment  before DPO: %.1f%% of continuations of %d held-out prompts are positive\n",
-               100.0 * rate_before, n_prompts);
-        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
-        free(ex);
-    }
+    if (resume) d.rate_before = resume->rate_before;
+    else d.rate_before = dpo_sentiment(&d, prompts, n_prompts, "before", "a held-out prompt's continuation before DPO");
 
     Probes own_probes;
-    d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)d.B);
-    dpo_probes_step(&d, 0, 0); // step 0: the reference itself
-    dpo_train(&d, dir);
+    int probe_B = resume ? resume->probe_B : c->probe_B > 0 ? c->probe_B : d.B;
+    d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)(probe_B > 0 ? probe_B : d.B),
+                               resume ? resume->step : 0);
+    if (!resume) dpo_probes_step(&d, 0, 0); // step 0: the reference itself
+    page_update(page, "live", "dpo", resume ? resume->step : 0, c->steps);
+    dpo_train(&d, dir, resume);
     char dpo_dir[4200];
     dpo_finish(&d, dir, dpo_dir, sizeof dpo_dir);
 
     if (n_prompts > 0) {
-        double rate_after = dpo_positive_rate(policy, d.tok, prompts, n_prompts, DPO_SAMPLE_LEN, (size_t)d.T,
-                                              c->temperature, c->top_k, sample_seed, &ex);
-        printf("           e.g. \"%s\" ->\"%s\"\n", prompts[0], ex);
+        double rate_after = dpo_sentiment(&d, prompts, n_prompts, NULL, "the same prompt's continuation after DPO");
         printf("sentiment  positive continuations: %.1f%% before DPO -> %.1f%% after (%d held-out prompts)\n",
-               100.0 * rate_before, 100.0 * rate_after, n_prompts);
-        free(ex);
+               100.0 * d.rate_before, 100.0 * rate_after, n_prompts);
         corpus_prompts_free(prompts, n_prompts);
     }
     printf("           model in %s/, log in %s/dpo.csv\n", dpo_dir, dir);
@@ -500,44 +702,120 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     tok_free(d.tok);
 }
 
-// The run folder of DPO alone (see dpo_standalone) into dir (4096 bytes).
-static void dpo_standalone_dir(char* dir, const char* init, const char* out) {
+// ============================================================================
+// DPO alone
+
+// DPO alone in a run's own folder (dir, the folder above init = dir/pretrain): the run's
+// pre-training must have finished, and a DPO stage already there is replaced only with overwrite.
+static void dpo_claim_run_folder(const char* dir, int overwrite) {
+    run_folder_claim(dir, "--out", 0, 0);
+    char path[4200], err[4600];
+    path_join(path, sizeof path, dir, "train_state.bin");
+    if (access(path, F_OK) == 0) {
+        TrainStateHeader h;
+        float *p, *m, *v;
+        if (state_file_read(path, STATE_MAGIC, STATE_VERSION, &h, sizeof h, &p, &m, &v, err, sizeof err) != 0)
+            fatal("%s", err);
+        free(p);
+        free(m);
+        free(v);
+        if (h.step < h.steps)
+            fatal("%s holds a run paused at step %d of %d: finish it first (./train --resume %s), or give DPO "
+                  "alone another --out",
+                  dir, h.step, h.steps, dir);
+    }
+    static const char* const dpo_files[] = {"dpo_state.bin", "dpo_pairs.bin", "dpo.csv", "dpo", "preference.svg",
+                                            NULL};
+    for (int i = 0; dpo_files[i]; i++) {
+        path_join(path, sizeof path, dir, dpo_files[i]);
+        if (access(path, F_OK) == 0 && !overwrite)
+            error_usage("%s already holds a DPO stage (%s): add --overwrite to replace it, or give another --out", dir,
+                        dpo_files[i]);
+    }
+    run_folder_remove(dir, dpo_files);
+}
+
+// The run folder of DPO alone (see dpo_standalone), claimed, into dir (4096 bytes).
+static void dpo_standalone_dir(char* dir, const char* init, const char* out, int overwrite) {
     char base_path[4000]; // leaves room for "runs/" and "-dpo" in dir
     snprintf(base_path, sizeof base_path, "%s", init);
     size_t n = strlen(base_path);
     while (n > 1 && base_path[n - 1] == '/') base_path[--n] = '\0';
     const char* base = strrchr(base_path, '/');
     base = base ? base + 1 : base_path;
-    int w;
-    if (out) w = snprintf(dir, 4096, "%s", out);
-    else if (strcmp(base, "pretrain") == 0) // DIR/pretrain -> DIR (without the slash; "/" stays "/")
-        w = snprintf(dir, 4096, "%.*s", base - base_path > 1 ? (int)(base - base_path) - 1 : (int)(base - base_path),
-                     base_path);
-    else w = snprintf(dir, 4096, "runs/%s-dpo", base);
-    if (w < 0 || w >= 4096) fatal("%s: run folder path too long", out ? out : init);
-    if (!dir[0]) snprintf(dir, 4096, ".");
+    if (out) {
+        snprintf(dir, 4096, "%s", out);
+        run_folder_claim(dir, "--out", 1, overwrite);
+    } else if (strcmp(base, "pretrain") == 0) { // DIR/pretrain -> DIR (without the slash; "/" stays "/")
+        snprintf(dir, 4096, "%.*s", base - base_path > 1 ? (int)(base - base_path) - 1 : (int)(base - base_path),
+                 base_path);
+        if (!dir[0]) snprintf(dir, 4096, ".");
+        dpo_claim_run_folder(dir, overwrite);
+    } else {
+        char def[4096];
+        snprintf(def, sizeof def, "runs/%.*s-dpo", 200, base);
+        run_folder_default(dir, 4096, def, 1);
+        run_folder_claim(dir, "--out", 1, overwrite);
+    }
 }
 
-void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int threads, double t_start) {
+// What DPO alone and a resumed stage print before the stage, and the memory check.
+static void dpo_banner(const GPT* model, const char* what, const char* from, const char* dir, int T,
+                       const DPOConfig* c) {
+    const GPTConfig* g = &model->config;
+    printf("forgetful: %s %s (L%d C%d H%d V%d n_positions %d), %zu parameters, threads %d\n", what, from,
+           g->num_layers, g->channels, g->num_heads, g->vocab_size, g->max_seq_len, model->num_parameters, c->threads);
+    printf("run folder %s/\n", dir);
+    size_t mem = dpo_memory(g, 0, c->batch, T, c->pairs ? 0 : c->n_prompts);
+    char mem_s[32];
+    format_bytes(mem_s, sizeof mem_s, (double)mem);
+    printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
+    MemPart part = dpo_memory_part(g, 0, c->batch, T, c->pairs ? 0 : c->n_prompts, memory_available());
+    refuse_memory(mem, &part, 1, NULL);
+}
+
+void dpo_stage_own_page(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir,
+                        const DPOStateHeader* resume, double t_start) {
+    Page page;
+    page_init(&page, dir);
+    dpo_stage(c, policy, dir, start_dir, NULL, &page, resume);
+    page_update(&page, "finished", NULL, 0, 0);
+    char url[4300];
+    page_url(&page, url, sizeof url);
+    printf("summary    wall time %.1f s, peak RSS %.1f MiB\n           page %s\n", time_seconds() - t_start,
+           peak_rss() / (1024.0 * 1024.0), url);
+    page_free(&page);
+}
+
+void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int overwrite, double t_start) {
     GPT model;
-    char err[1024], dir[4096];
+    char err[4600], dir[4096], start[PATH_MAX];
     if (gpt_load(&model, init, err, sizeof err) != 0) fatal("%s", err);
     model.precision = c->precision;
     const GPTConfig* g = &model.config;
     DPOConfig cc = *c;
+    cc.standalone = 1;
     if (cc.T <= 0) cc.T = g->max_seq_len;
     if (cc.T > g->max_seq_len) error_usage("-T %d exceeds n_positions %d of %s/config.json", cc.T, g->max_seq_len, init);
-    dpo_standalone_dir(dir, init, out);
-    printf("forgetful: DPO alone from %s (L%d C%d H%d V%d n_positions %d), %zu parameters, threads %d\n", init,
-           g->num_layers, g->channels, g->num_heads, g->vocab_size, g->max_seq_len, model.num_parameters, threads);
-    printf("run folder %s/\n", dir);
-    size_t mem = dpo_memory(g, 0, cc.batch, cc.T, cc.pairs ? 0 : cc.n_prompts);
-    char mem_s[32];
-    format_bytes(mem_s, sizeof mem_s, (double)mem);
-    printf("memory     %s estimated (policy parameters, gradients, AdamW moments, activations; reference)\n", mem_s);
-    refuse_if_too_big(mem);
-    if (make_dirs(dir, err, sizeof err) != 0) fatal("%s", err);
-    dpo_stage(&cc, &model, dir, init, NULL);
-    printf("summary    wall time %.1f s, peak RSS %.1f MiB\n", time_seconds() - t_start, peak_rss() / (1024.0 * 1024.0));
+    // the reference and the tokenizer are read from here again on resume, whatever the folder then
+    if (!realpath(init, start)) fatal("%s: %s", init, strerror(errno));
+    dpo_standalone_dir(dir, init, out, overwrite);
+    dpo_banner(&model, "DPO alone from", init, dir, cc.T, &cc);
+    dpo_stage_own_page(&cc, &model, dir, start, NULL, t_start);
     gpt_free(&model);
+}
+
+void dpo_resume(const DPOStateHeader* h, GPT* policy, const char* dir, int threads, int save_every, double t_start) {
+    DPOConfig c = dpo_config_from_settings(&h->s, threads);
+    c.standalone = h->standalone;
+    if (save_every >= 0) c.save_every = save_every;
+    char start[4200];
+    if (h->standalone) snprintf(start, sizeof start, "%s", h->start);
+    else path_join(start, sizeof start, dir, "pretrain");
+    dpo_banner(policy, h->standalone ? "continuing DPO alone from" : "continuing the DPO stage after", start, dir, c.T,
+               &c);
+    if (threads != h->threads)
+        printf("note: %d threads now, %d before: the results may differ from an uninterrupted run in the last bits\n",
+               threads, h->threads);
+    dpo_stage_own_page(&c, policy, dir, start, h, t_start);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../model.h"
+#include "page.h"
 #include "run.h"
 
 // ----------------------------------------------------------------------------
@@ -47,6 +48,9 @@ void dpo_dlosses(float* dlosses, const int* targets, const float* dlogp, size_t 
 // ----------------------------------------------------------------------------
 // The stage
 
+// DIR/dpo.csv: one row per DPO step.
+#define DPO_CSV_HEADER "step,loss,rewards_chosen,rewards_rejected,margin,accuracy,val_accuracy,lr"
+
 typedef struct {
     const char* pairs;     // preference JSON Lines ("-" = stdin); NULL = built-in pairs from the corpus grammar
     int steps;             // optimisation steps
@@ -67,21 +71,78 @@ typedef struct {
     float temperature;     // sampling of those continuations
     int top_k;
     uint64_t seed;         // pairs, split, batches and samples derive from it
+    int save_every;        // a checkpoint (DIR/dpo_state.bin) every N steps (0 = at the end only)
+    int threads;           // the OpenMP threads it runs with (kept in the checkpoint)
+    int standalone;        // 1: DPO alone from a model folder, 0: after the run's pre-training
+    int probe_B;           // forward batch of probes loaded from the run folder (0: batch), pre-training's B
 } DPOConfig;
+
+// The settings as they are kept in the run's state files (DPOSettings, run.h), and back; the
+// strings of the result point into s.
+void dpo_settings_from_config(const DPOConfig* c, DPOSettings* s);
+DPOConfig dpo_config_from_settings(const DPOSettings* s, int threads);
+
+// DIR/dpo_state.bin: the stage's checkpoint, a state file (run.h) with this header, then the
+// policy's parameters and AdamW moments. It is written every save_every steps, on Ctrl-C or
+// SIGTERM, and at the end (step = steps); the pairs and the reference log-probabilities it goes
+// with are in DIR/dpo_pairs.bin (prefs.h), written once when the stage starts.
+#define DPO_STATE_MAGIC 0x53444746u // "FGDS"
+#define DPO_STATE_VERSION 1
+
+typedef struct {
+    uint32_t magic, version;
+    uint64_t num_parameters;
+    int32_t L, C, NH, maxT, V; // model shape
+    int32_t standalone;        // 1: DPO alone (start is its model folder), 0: after DIR's pre-training
+    int32_t step;              // DPO steps completed (>= 1)
+    int32_t threads;           // OpenMP threads it ran with
+    int32_t probe_B;           // the probes' forward batch (0: no probes), so their values repeat exactly
+    int32_t pad;
+    uint64_t rng;              // the batch RNG after `step` steps
+    uint64_t pairs_sum;        // checksum of DIR/dpo_pairs.bin
+    double rate_before;        // the sentiment rate before DPO (NaN when not measured)
+    DPOSettings s;
+    char start[4096];          // DPO alone: the absolute path of the folder it started from
+} DPOStateHeader;
+_Static_assert(offsetof(DPOStateHeader, rng) == 16 + 10 * 4 && offsetof(DPOStateHeader, s) == 56 + 24,
+               "no hidden padding in the header");
+
+// Checks every field of h (ranges as the flags', the shape's parameter count). 0, or -1 with err.
+int dpo_state_check(const DPOStateHeader* h, char* err, size_t errlen);
+// Reads and checks DIR/dpo_state.bin into h and builds policy from it (parameters, AdamW moments).
+// Runtime error on any fault.
+void dpo_state_load(const char* dir, DPOStateHeader* h, GPT* policy);
 
 // Bytes the stage needs beyond pre-training's (pretrain_mem, 0 for DPO alone) for batches of
 // `batch` pairs of T tokens and n_prompts sampled prompts.
 size_t dpo_memory(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts);
+// The same as one part of a memory refusal (run.h), with the largest --dpo-batch that fits in avail
+// bytes (0 = unknown) as its fix, or --dpo-steps 0 after pre-training when none does.
+MemPart dpo_memory_part(const GPTConfig* g, size_t pretrain_mem, int batch, int T, int n_prompts, size_t avail);
 
 // Runs the stage on policy, which holds the weights saved in start_dir (DIR/pretrain or --init
-// DIR): the reference and the tokenizer come from there. Writes dir/dpo.csv and dir/dpo/ (the
-// model). probes: the run's probes to continue (pre-training's), or NULL / off to continue those
-// of dir/probe_bins.safetensors when there is one.
-void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes);
+// DIR): the reference and the tokenizer come from there. Writes dir/dpo.csv, dir/dpo_pairs.bin,
+// dir/dpo_state.bin and dir/dpo/ (the model). probes: the run's probes to continue (pre-training's),
+// or NULL / off to continue those of dir/probe_bins.safetensors when there is one. page: the run's
+// page, rewritten (state live) at every evaluation; the caller marks it finished. resume: the
+// checkpoint policy was built from (dpo_state_load), to continue exactly where it stopped, or NULL.
+// Ctrl-C or SIGTERM saves a checkpoint after the current step and exits 0.
+void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir, Probes* probes,
+               Page* page, const DPOStateHeader* resume);
 
-// DPO alone on the model folder init, no pre-training. The run folder is out, or the folder above
-// init when init is a run's pretrain/ (so the run's probes continue), or runs/<name of init>-dpo.
-// threads: the OpenMP threads set (for the banner); t_start: when the program started.
-void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int threads, double t_start);
+// dpo_stage (with the probes of dir, if any) for a process that runs DPO alone: the run's page from
+// start to finished, then the summary line (wall time since t_start, peak RSS, the page).
+void dpo_stage_own_page(const DPOConfig* c, GPT* policy, const char* dir, const char* start_dir,
+                        const DPOStateHeader* resume, double t_start);
+
+// DPO alone on the model folder init, no pre-training. The run folder is out (new, or with
+// overwrite), or the folder above init when init is a run's pretrain/ (its pre-training finished:
+// the run's probes continue; a DPO stage already there is replaced only with overwrite), or a
+// fresh runs/<name of init>-dpo. t_start: when the program started.
+void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int overwrite, double t_start);
+
+// Continues the DPO stage of dir from its checkpoint h and policy (dpo_state_load), with threads
+// OpenMP threads (set by the caller) and save_every (-1: the stage's own).
+void dpo_resume(const DPOStateHeader* h, GPT* policy, const char* dir, int threads, int save_every, double t_start);
 
 #endif // DPO_H

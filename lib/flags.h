@@ -36,5 +36,13 @@ void flags_print_usage(FILE* f, const FlagSpec* flags, size_t n, const void* def
                        const char* (*auto_default)(const FlagSpec* fs));
 // Whether the flag `name` appeared (given as filled by flags_parse).
 int flags_given(const FlagSpec* flags, size_t n, const unsigned char* given, const char* name);
+// The flag nearest to name[0..name_len) (a few typing mistakes away: a third of the name, 1 to 3
+// edits), for "did you mean ...?"; NULL when none is that close.
+const char* flags_nearest(const FlagSpec* flags, size_t n, const char* name, size_t name_len);
+// A flag's JSON key: its name without the leading dashes, '-' as '_' ("--min-lr-frac" -> "min_lr_frac").
+void flags_json_key(const FlagSpec* fs, char* key, size_t len);
+// Writes one `  "key": value,` line per flag (cfg's value: numbers, true/false for switches, a
+// string or null), in table order, leaving out the flag whose key is skip (NULL: none).
+void flags_write_json(FILE* f, const FlagSpec* flags, size_t n, const void* cfg, const char* skip);
 
 #endif // FLAGS_H

@@ -233,3 +233,28 @@ int sample_logits(const float* logits, int V, float temperature, int top_k, uint
     free(c);
     return pick;
 }
+
+int* gpt_generate(GPT* model, const int* prompt, int np, int n, size_t T, float temperature, int top_k, int stop,
+                  uint64_t* rng, int* len) {
+    int* seq = malloc_check((size_t)(np + n) * sizeof(int));
+    memcpy(seq, prompt, (size_t)np * sizeof(int));
+    int V = model->config.vocab_size;
+    GPTKVCache kv;
+    gpt_kv_init(&kv, &model->config, 1, T);
+    int ctx = (size_t)np < T ? np : (int)T;
+    const float* logits = gpt_kv_prefill(model, &kv, seq + np - ctx, &ctx, (size_t)ctx);
+    int i = np;
+    while (i < np + n) {
+        seq[i] = sample_logits(logits, V, temperature, top_k, rng);
+        if (seq[i++] == stop || i == np + n) break;
+        if ((size_t)kv.len[0] < T) {
+            logits = gpt_kv_decode(model, &kv, &seq[i - 1]);
+        } else { // the context is full: restart the cache from the last T/2 tokens
+            int keep = T / 2 > 0 ? (int)(T / 2) : 1;
+            logits = gpt_kv_prefill(model, &kv, seq + i - keep, &keep, (size_t)keep);
+        }
+    }
+    gpt_kv_free(&kv);
+    *len = i;
+    return seq;
+}

@@ -127,6 +127,60 @@ static int json_grow_(JsonParser_* p, void** arr, size_t* cap, size_t n, size_t 
     return 0;
 }
 
+// Writes key[0..len) into buf as it would appear in JSON (quotes, \u escapes for control bytes),
+// cut to fit, for messages.
+static void json_quote_key_(char* buf, size_t n, const char* key, size_t len) {
+    size_t k = 0;
+    if (n < 8) return;
+    buf[k++] = '"';
+    for (size_t i = 0; i < len && k + 8 < n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c < 0x20 || c == 0x7F) k += (size_t)snprintf(buf + k, n - k, "\\u%04x", c);
+        else buf[k++] = (char)c;
+    }
+    buf[k++] = '"';
+    buf[k] = '\0';
+}
+
+// FNV-1a of a key, for the duplicate check.
+static uint64_t json_key_hash_(const char* s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+// Refuses an object whose keys repeat (RFC 8259 leaves the meaning open; readers disagree on
+// which value wins) or contain a NUL byte (a C string comparison would see a different name).
+// Open addressing over 2n slots: linear time, since tokenizer.json's vocabulary has 50k keys.
+static int json_check_keys_(JsonParser_* p, char** keys, const size_t* klens, size_t n) {
+    char q[96];
+    for (size_t k = 0; k < n; k++)
+        if (memchr(keys[k], '\0', klens[k])) {
+            json_quote_key_(q, sizeof q, keys[k], klens[k]);
+            return json_fail_(p, "key %s contains a NUL byte", q);
+        }
+    if (n < 2) return 0;
+    size_t cap = 4;
+    while (cap < 2 * n) cap *= 2;
+    size_t* slot = (size_t*)calloc(cap, sizeof *slot); // index + 1, 0 = empty
+    if (!slot) return json_fail_(p, "out of memory");
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        size_t i = (size_t)json_key_hash_(keys[k], klens[k]) & (cap - 1);
+        for (; slot[i]; i = (i + 1) & (cap - 1)) {
+            size_t j = slot[i] - 1;
+            if (klens[j] == klens[k] && memcmp(keys[j], keys[k], klens[k]) == 0) {
+                json_quote_key_(q, sizeof q, keys[k], klens[k]);
+                rc = json_fail_(p, "duplicate key %s in an object", q);
+                break;
+            }
+        }
+        slot[i] = k + 1;
+    }
+    free(slot);
+    return rc;
+}
+
 static int json_container_(JsonParser_* p, JsonValue* v, int depth, int is_obj) {
     if (depth >= JSON_MAX_DEPTH) return json_fail_(p, "nesting deeper than %d", JSON_MAX_DEPTH);
     char close = is_obj ? '}' : ']';
@@ -162,6 +216,7 @@ static int json_container_(JsonParser_* p, JsonValue* v, int depth, int is_obj) 
         json_fail_(p, "expected ',' or '%c'", close);
         goto fail;
     }
+    if (is_obj && json_check_keys_(p, keys, klens, n)) goto fail;
     v->items = items;
     v->keys = keys;
     v->key_lens = klens;
@@ -230,11 +285,16 @@ static int json_value_(JsonParser_* p, JsonValue* v, int depth) {
         p->i = j;
         return 0;
     }
+    if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7F) return json_fail_(p, "unexpected byte 0x%02x", (unsigned char)c);
     return json_fail_(p, "unexpected character '%c'", c);
 }
 
 int json_parse(JsonValue* out, const char* text, size_t len, char* err, size_t errlen) {
     JsonParser_ p = {text, len, 0, err, errlen, 0};
+    memset(out, 0, sizeof *out);
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        return json_fail_(&p, "the text starts with a UTF-8 byte order mark (EF BB BF), which JSON does not allow; "
+                              "save the file without it");
     if (json_value_(&p, out, 0)) return -1;
     json_skip_ws_(&p);
     if (p.i != p.n) {
@@ -274,6 +334,11 @@ int json_get_int(const JsonValue* v, const char* key, long long* out) {
     if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != floor(d)) return -1;
     *out = (long long)d;
     return 0;
+}
+
+int json_is_string(const JsonValue* v, const char* s) {
+    size_t n = strlen(s);
+    return v && v->type == JSON_STRING && v->len == n && memcmp(v->str, s, n) == 0;
 }
 
 void json_write_string(FILE* f, const char* s, size_t len) {

@@ -24,7 +24,9 @@ typedef struct JsonValue {
 } JsonValue;
 
 // Parses text[0..len) as one JSON value (surrounding whitespace allowed). Returns 0, or -1 with
-// err = "byte offset N: what was wrong". On success free with json_free.
+// err = "byte offset N: what was wrong". Also refused: an object with a repeated key or a key
+// holding a NUL byte (the key is named), and a leading UTF-8 byte order mark. On success free
+// with json_free.
 int json_parse(JsonValue* out, const char* text, size_t len, char* err, size_t errlen);
 void json_free(JsonValue* v);
 
@@ -32,6 +34,9 @@ void json_free(JsonValue* v);
 const JsonValue* json_get(const JsonValue* v, const char* key);
 // Number member as an integer if it is one exactly (no fraction, in range): 0 or -1.
 int json_get_int(const JsonValue* v, const char* key, long long* out);
+
+// Whether v is the string s exactly (a string with an embedded NUL byte never matches).
+int json_is_string(const JsonValue* v, const char* s);
 
 // Writes s[0..len) as a JSON string literal with quotes, escaping ", \, control bytes.
 // Bytes >= 0x80 are written as they are (the caller provides UTF-8).

@@ -5,9 +5,13 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -64,15 +68,40 @@ void fwrite_check_(const void* ptr, size_t size, size_t n, FILE* f, const char* 
         fatal("%s: write failed: %s (%s:%d)", path, strerror(errno), file, line);
 }
 
-char* read_file(const char* path, size_t* len, char* err, size_t errlen) {
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+FILE* fopen_regular(const char* path, char* err, size_t errlen) {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
+    if (fstat(fd, &st) != 0) {
+        set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "%s: not a regular file (%s)", path,
+                S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory" : "a device or socket");
+        close(fd);
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    FILE* f = fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+char* read_file(const char* path, size_t* len, char* err, size_t errlen) {
+    FILE* f = fopen_regular(path, err, errlen);
+    if (!f) return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         fclose(f);
         return NULL;
     }
@@ -96,6 +125,10 @@ char* read_file(const char* path, size_t* len, char* err, size_t errlen) {
     return buf;
 }
 
+// The temporary's name: "<path>.tmp.<pid>.<n>", n counting this process's temporaries, so that two
+// files written at once never share one (the pid alone was predictable and reusable).
+static unsigned atomic_counter = 0;
+
 int atomic_open(AtomicFile* af, const char* path, char* err, size_t errlen) {
     memset(af, 0, sizeof *af);
     if (strlen(path) >= sizeof af->path) {
@@ -103,10 +136,22 @@ int atomic_open(AtomicFile* af, const char* path, char* err, size_t errlen) {
         return -1;
     }
     snprintf(af->path, sizeof af->path, "%s", path);
-    snprintf(af->tmp, sizeof af->tmp, "%s.tmp.%ld", path, (long)getpid());
-    af->f = fopen(af->tmp, "wb");
+    // O_EXCL | O_NOFOLLOW: never open a file or a symlink that is already there (a symlink planted at
+    // the name would otherwise redirect the write to its target); on a clash, the next name
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        snprintf(af->tmp, sizeof af->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_counter++);
+        fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    af->f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!af->f) {
         snprintf(err, errlen, "%s: cannot create: %s", af->tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(af->tmp);
+        }
+        af->tmp[0] = '\0';
         return -1;
     }
     return 0;
@@ -170,6 +215,82 @@ int make_dirs(const char* path, char* err, size_t errlen) {
         return -1;
     }
     return 0;
+}
+
+int dir_lock(const char* dir, char* err, size_t errlen) {
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/.lock", dir) >= (int)sizeof path) {
+        set_err(err, errlen, "%s: path too long", dir);
+        return -1;
+    }
+    // O_CLOEXEC: a child (gzip -dc) must not inherit, and so outlive us holding, the lock
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        set_err(err, errlen, "%s: cannot open the lock file: %s", path, strerror(errno));
+        return -1;
+    }
+    // flock, not fcntl: a fcntl lock is dropped when any descriptor of the file is closed
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            set_err(err, errlen,
+                    "%s is in use by another ./train (pid %s): two runs writing one folder would mix their files; "
+                    "wait for it to end or use another folder",
+                    dir, pid[0] ? pid : "unknown");
+        else set_err(err, errlen, "%s: cannot lock: %s", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    // the pid is for the message above only; the kernel drops the lock when this process ends
+    char line[32];
+    int k = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)k, 0) != k) {
+        set_err(err, errlen, "%s: cannot write the lock file: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int is_temporary_name(const char* name) {
+    // "<name>.tmp.<pid>" (older builds) or "<name>.tmp.<pid>.<n>"
+    const char* t = strstr(name, ".tmp.");
+    if (!t || t == name) return 0;
+    const char* s = t + 5;
+    for (int part = 0; part < 2; part++) {
+        if (!isdigit((unsigned char)*s)) return 0;
+        while (isdigit((unsigned char)*s)) s++;
+        if (*s == '\0') return 1;
+        if (*s++ != '.') return 0;
+    }
+    return 0;
+}
+
+int remove_temporaries(const char* dir, char* err, size_t errlen) {
+    DIR* d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : (set_err(err, errlen, "%s: %s", dir, strerror(errno)), -1);
+    int removed = 0;
+    struct dirent* e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_temporary_name(e->d_name)) continue;
+        char path[4400];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        // lstat: a symlink at a temporary's name is removed itself, its target left alone
+        if (lstat(path, &st) != 0 || S_ISDIR(st.st_mode)) continue;
+        if (unlink(path) != 0) {
+            set_err(err, errlen, "%s: cannot remove a stale temporary file: %s", path, strerror(errno));
+            closedir(d);
+            return -1;
+        }
+        removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 // xorshift* (Vigna), as llm.c's random_u32.

@@ -34,10 +34,15 @@ void fwrite_check_(const void* ptr, size_t size, size_t n, FILE* f, const char* 
 #define fread_check(ptr, size, n, f, path) fread_check_((ptr), (size), (n), (f), (path), __FILE__, __LINE__)
 #define fwrite_check(ptr, size, n, f, path) fwrite_check_((ptr), (size), (n), (f), (path), __FILE__, __LINE__)
 
-// Reads a whole file into a NUL-terminated malloc'd buffer; returns NULL and fills err on failure.
+// Opens path for reading only if it is a regular file: a FIFO, device, socket or directory is
+// refused at once (opening a FIFO would block until something writes to it). NULL with err filled.
+FILE* fopen_regular(const char* path, char* err, size_t errlen);
+// Reads a whole regular file (fopen_regular) into a NUL-terminated malloc'd buffer; returns NULL
+// and fills err on failure.
 char* read_file(const char* path, size_t* len, char* err, size_t errlen);
 
-// Crash-safe file writing: atomic_open writes to "<path>.tmp.<pid>"; atomic_commit flushes, fsyncs,
+// Crash-safe file writing: atomic_open creates "<path>.tmp.<pid>.<n>" with O_CREAT | O_EXCL |
+// O_NOFOLLOW (never an existing file, never through a symlink); atomic_commit flushes, fsyncs,
 // closes and renames it over path, so a reader sees the old file or the new one, never half of
 // either. Both return 0 on success, -1 (with err filled and the temporary removed) on failure.
 typedef struct {
@@ -51,6 +56,20 @@ void atomic_abort(AtomicFile* af);
 
 // mkdir -p; returns 0 on success, -1 with err filled.
 int make_dirs(const char* path, char* err, size_t errlen);
+
+// An advisory lock (flock) on "<dir>/.lock", held until the process ends (the kernel releases it
+// then, however the process died, so a stale lock never blocks). The file holds the owner's pid
+// for the message. Returns the descriptor to keep open, or -1 with err filled: held by another
+// process ("DIR is in use by another ./train (pid N) ..."), or the file cannot be made. Locks are
+// advisory: only processes that take them are kept out, and on network filesystems they are only
+// as good as the filesystem's lock support.
+int dir_lock(const char* dir, char* err, size_t errlen);
+// Whether a file name is an atomic_open temporary ("<name>.tmp.<pid>" or "<name>.tmp.<pid>.<n>").
+int is_temporary_name(const char* name);
+// Removes the temporaries (files or symlinks, never what a symlink points to) directly in dir that
+// a killed process left; the caller holds dir's lock, so none is being written. Returns how many
+// were removed (0 when dir is absent), or -1 with err filled.
+int remove_temporaries(const char* dir, char* err, size_t errlen);
 
 // Explicit-state RNG (xorshift*, as llm.c): state must be non-zero.
 uint32_t random_u32(uint64_t* state);

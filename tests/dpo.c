@@ -512,7 +512,7 @@ static int dpo_cli_prepare(const char* dir, char* err, size_t errlen) {
     char path[256], model_dir[128];
     snprintf(model_dir, sizeof model_dir, "%s/model", dir);
     snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
-    int ok = tok && gpt_save(&m, model_dir, err, errlen) == 0 && tok_save_json(tok, path, err, errlen) == 0;
+    int ok = tok && gpt_save(&m, model_dir, -1, err, errlen) == 0 && tok_save_json(tok, path, err, errlen) == 0;
     gpt_free(&m);
     tok_free(tok);
     if (!ok) return -1;

@@ -152,7 +152,7 @@ static void gpu_check_checkpoint(const GptRef* r, const char* root) {
     }
     gpt_forward(&m, r->inputs, r->targets, B, T);
     snprintf(dir, sizeof dir, "%s/gpu", root);
-    int rc = gpt_save(&m, dir, err, sizeof err);
+    int rc = gpt_save(&m, dir, -1, err, sizeof err);
     int rc2 = rc ? -1 : gpt_load(&l, dir, err, sizeof err);
     int same = rc2 == 0 && memcmp(l.params_memory, m.params_memory, m.num_parameters * sizeof(float)) == 0;
     int same_logits = 0;
@@ -183,7 +183,7 @@ static void gpu_check_interchange(const char* root) {
     snprintf(dir, sizeof dir, "%s/again", root);
     GPT l;
     int rc = st == 0 ? gpt_load(&l, dir2, err, sizeof err) : -1;
-    int ok = rc == 0 && gpt_save(&l, dir, err, sizeof err) == 0;
+    int ok = rc == 0 && gpt_save(&l, dir, -1, err, sizeof err) == 0;
     char a[400], b[400];
     snprintf(a, sizeof a, "%s/model.safetensors", dir2);
     snprintf(b, sizeof b, "%s/model.safetensors", dir);
@@ -204,7 +204,7 @@ static void gpu_check_interchange(const char* root) {
     gpt_backward(&l, NULL);
     gpt_update(&l, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 1);
     snprintf(dir, sizeof dir, "%s/gpu2", root);
-    ok = gpt_save(&l, dir, err, sizeof err) == 0;
+    ok = gpt_save(&l, dir, -1, err, sizeof err) == 0;
     snprintf(cmd, sizeof cmd, "cp %s/tokenizer.json %s/ && %s --init %s --probe-only --probe-seqs 2 "
              "--probe-bins 4 --threads 1 --out %s/probe >%s/log 2>&1", dir2, dir, train_bin(), dir, root, root);
     st = ok ? run_shell(cmd) : -1;

@@ -6,7 +6,7 @@
 #include "test.h"
 
 // Dense entropy and mutual information (nats) of a (nx, ny) table, written out directly as the
-// definitions: an implementation independent of probes.c's sparse one.
+// definitions: an implementation independent of lib/ib.c's sparse one.
 static void ib_dense_info(const double* pxy, int nx, int ny, double* hx, double* hy, double* ixy) {
     double total = 0.0;
     for (int i = 0; i < nx * ny; i++) total += pxy[i];

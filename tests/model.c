@@ -343,7 +343,7 @@ static int patch(char* buf, size_t n, const char* after, const char* from, const
 static void checkpoint_check_loads(const GPT* m, const GptRef* r, const char* dir) {
     char err[512] = "";
     GPT l;
-    int rc = gpt_save(m, dir, err, sizeof err);
+    int rc = gpt_save(m, dir, -1, err, sizeof err);
     int rc2 = rc ? -1 : gpt_load(&l, dir, err, sizeof err);
     int same = rc2 == 0 && l.num_parameters == m->num_parameters &&
                memcmp(&l.config, &m->config, sizeof m->config) == 0 &&
@@ -452,7 +452,7 @@ static void checkpoint_check_refusals(GPT* m, const GptRef* r, const char* root,
 
     m->params_memory[3] = NAN;
     err[0] = 0;
-    int rc = gpt_save(m, dir, err, sizeof err);
+    int rc = gpt_save(m, dir, -1, err, sizeof err);
     size_t sl2;
     char* st2 = read_file(spath, &sl2, err + strlen(err), sizeof err - strlen(err));
     check(rc == -1 && st2 && sl2 == sl && memcmp(st2, st, sl) == 0,

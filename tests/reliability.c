@@ -1,7 +1,10 @@
 // tests/reliability.c: fault localisation (gpt_first_nonfinite against planted faults), the strict
-// number parsers the flags use, and ./train's crash safety: one SIGKILL + --resume against an
-// uninterrupted run bit for bit, a save that cannot be written, a numerical fault, a run too
-// large for memory. dev/kill_resume.sh does the long form (many kills).
+// number parsers the flags use, hostile files in process (FIFOs, symlinks at temporaries' names,
+// duplicate and NUL keys in JSON, preference files cut short or cut to T, dpo_pairs.bin, the CSV
+// rebuilt on resume, token shards of another data set), and ./train's crash safety: one SIGKILL
+// + --resume against an uninterrupted run bit for bit, a save that cannot be written, a numerical
+// fault, a run too large for memory. dev/kill_resume.sh does the long form (many kills); the run
+// folder's protection end to end is tests/runfolder.c.
 #include "test.h"
 
 // 1 if the two files exist and hold the same bytes.
@@ -130,6 +133,375 @@ static void rel_check_memory_available(void) {
     check(avail > 0 && avail <= kb * 1024ull + (64ull << 20),
           "memory_available %.0f MiB, MemAvailable %.0f MiB (a cgroup limit may lower it)", (double)avail / 1048576.0,
           (double)kb / 1024.0);
+}
+
+// ----------------------------------------------------------------------------
+// Hostile files, in process
+
+// Runs fn(arg) in a child process that an alarm kills after 5 s: a loader that blocks (a FIFO
+// opened for reading waits for a writer forever) fails the check instead of hanging the suite.
+// Returns fn's result (0 or 1), or -1 if the child was killed or crashed.
+static int rel_in_child(int (*fn)(const char*), const char* arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(5);
+        _exit(fn(arg) ? 1 : 0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+// 1 if each loader refuses the FIFO (its path in dir) with an error that says so.
+static int rel_load_config_fifo(const char* dir) {
+    GPT m;
+    char err[1024];
+    return gpt_load(&m, dir, err, sizeof err) == -1 && strstr(err, "config.json") && strstr(err, "FIFO");
+}
+static int rel_load_tokenizer_fifo(const char* path) {
+    char err[1024];
+    Tokenizer* t = tok_load_json(path, err, sizeof err);
+    return !t && strstr(err, "FIFO");
+}
+static int rel_load_state_fifo(const char* path) {
+    TrainStateHeader h;
+    float *p, *m, *v;
+    char err[1024];
+    return state_file_read(path, STATE_MAGIC, STATE_VERSION, &h, sizeof h, &p, &m, &v, err, sizeof err) == -1 &&
+           strstr(err, "FIFO");
+}
+static int rel_load_model_fifo(const char* dir) {
+    GPT m;
+    char err[1024];
+    return gpt_load(&m, dir, err, sizeof err) == -1 && strstr(err, "model.safetensors") && strstr(err, "FIFO");
+}
+
+// Item 6 of issue 15: FIFOs in place of config.json, model.safetensors, tokenizer.json and
+// train_state.bin are refused at once (before: each blocked forever in open()).
+static void rel_check_fifos(const char* root) {
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/fifo", root);
+    if (make_dirs(dir, path, sizeof path) != 0) {
+        check(0, "hostile files: cannot create %s", dir);
+        return;
+    }
+    static const char* names[] = {"config.json", "tokenizer.json", "train_state.bin"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (mkfifo(path, 0600) != 0) {
+            skip("hostile files: FIFOs, because mkfifo failed");
+            return;
+        }
+    }
+    int cfg = rel_in_child(rel_load_config_fifo, dir);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    int tok = rel_in_child(rel_load_tokenizer_fifo, path);
+    snprintf(path, sizeof path, "%s/train_state.bin", dir);
+    int st = rel_in_child(rel_load_state_fifo, path);
+    // model.safetensors as a FIFO beside a good config.json
+    GPT m;
+    gpt_build(&m, (GPTConfig){.max_seq_len = 8, .vocab_size = 11, .num_layers = 1, .num_heads = 1, .channels = 4}, 1);
+    char err[1024];
+    snprintf(path, sizeof path, "%s/model", dir);
+    int saved = gpt_save(&m, path, -1, err, sizeof err) == 0;
+    gpt_free(&m);
+    snprintf(path, sizeof path, "%s/model/model.safetensors", dir);
+    int model = saved && unlink(path) == 0 && mkfifo(path, 0600) == 0 ? (snprintf(path, sizeof path, "%s/model", dir),
+                                                                         rel_in_child(rel_load_model_fifo, path))
+                                                                      : -2;
+    check(cfg == 1 && tok == 1 && st == 1 && model == 1,
+          "hostile files: FIFOs refused without blocking (1 = refused, -1 = hung or crashed): config.json %d, "
+          "tokenizer.json %d, train_state.bin %d, model.safetensors %d",
+          cfg, tok, st, model);
+}
+
+// Item 5: atomic_open never writes through a symlink planted at a temporary's name: planted at
+// the old name (<path>.tmp.<pid>) and at the next 8 names this process would use, it creates a
+// new file beside them and the link's target is left as it was.
+static void rel_check_atomic_symlink(const char* root) {
+    char target[4200], path[4200], link[4400], err[1024];
+    snprintf(target, sizeof target, "%s/victim.txt", root);
+    snprintf(path, sizeof path, "%s/log.csv", root);
+    int ok = write_bytes(target, "precious\n", 9) == 0;
+    AtomicFile af;
+    ok = ok && atomic_open(&af, path, err, sizeof err) == 0; // learns the counter from the name it used
+    const char* dot = ok ? strrchr(af.tmp, '.') : NULL;
+    long next = dot && isdigit((unsigned char)dot[1]) ? strtol(dot + 1, NULL, 10) + 1 : 0;
+    if (ok) atomic_abort(&af);
+    snprintf(link, sizeof link, "%s.tmp.%ld", path, (long)getpid());
+    ok = ok && symlink(target, link) == 0;
+    for (long k = next; ok && k < next + 8; k++) {
+        snprintf(link, sizeof link, "%s.tmp.%ld.%ld", path, (long)getpid(), k);
+        ok = symlink(target, link) == 0;
+    }
+    int wrote = ok && atomic_open(&af, path, err, sizeof err) == 0;
+    if (wrote) {
+        fprintf(af.f, "step,loss\n");
+        wrote = atomic_commit(&af, err, sizeof err) == 0;
+    }
+    size_t n = 0, m = 0;
+    char* t = slurp(target, &n);
+    char* p = slurp(path, &m);
+    int intact = t && n == 9 && memcmp(t, "precious\n", 9) == 0 && p && m == 10;
+    check(ok && wrote && intact, "hostile files: symlinks planted at 9 temporary names: the write went to a new file, "
+                                 "the target is intact (%s)", intact ? "yes" : "no");
+    free(t);
+    free(p);
+}
+
+// Item 9: duplicate keys and keys with a NUL byte are refused with the key named, in JSON and so
+// in config.json and preference records; a leading byte order mark gets a clear message.
+static void rel_check_json_keys(const char* root) {
+    static const struct {
+        const char* text;
+        const char* needle;
+    } cases[] = {
+        {"{\"n_layer\": 1, \"n_embd\": 8, \"n_layer\": 2}", "duplicate key \"n_layer\""},
+        {"{\"a\": {\"x\": 1, \"y\": 2, \"x\": 3}}", "duplicate key \"x\""},
+        {"{\"n_la\\u0000yer\": 1}", "key \"n_la\\u0000yer\" contains a NUL byte"},
+        {"\xEF\xBB\xBF{\"a\": 1}", "byte order mark"},
+        {"[1, \x01]", "unexpected byte 0x01"},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        JsonValue v;
+        char err[512] = "";
+        int rc = json_parse(&v, cases[i].text, strlen(cases[i].text), err, sizeof err);
+        if (rc == 0) json_free(&v);
+        if (rc != -1 || !strstr(err, cases[i].needle)) {
+            bad++;
+            printf("     %s -> rc %d, \"%s\"\n", cases[i].text, rc, err);
+        }
+    }
+    // 50k distinct keys (a GPT-2 vocabulary) still parse, in linear time
+    size_t cap = 50000 * 16 + 16, n = 0;
+    char* big = malloc_check(cap);
+    n += (size_t)sprintf(big, "{");
+    for (int k = 0; k < 50000; k++) n += (size_t)sprintf(big + n, "%s\"t%d\":%d", k ? "," : "", k, k);
+    n += (size_t)sprintf(big + n, "}");
+    JsonValue v;
+    char err[512];
+    double t0 = time_seconds();
+    int big_ok = json_parse(&v, big, n, err, sizeof err) == 0 && v.len == 50000;
+    double dt = time_seconds() - t0;
+    if (big_ok) json_free(&v);
+    free(big);
+    // through the loaders: config.json with a repeated n_layer
+    GPT m;
+    gpt_build(&m, (GPTConfig){.max_seq_len = 8, .vocab_size = 11, .num_layers = 1, .num_heads = 1, .channels = 4}, 1);
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof dir, "%s/dupcfg", root);
+    int saved = gpt_save(&m, dir, -1, err, sizeof err) == 0;
+    gpt_free(&m);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    const char* cfg = "{\"model_type\": \"gpt2\", \"vocab_size\": 11, \"n_positions\": 8, \"n_embd\": 4, \"n_layer\": 1, "
+                      "\"n_head\": 1, \"n_layer\": 2}";
+    saved = saved && write_bytes(path, cfg, strlen(cfg)) == 0;
+    int cfg_refused = saved && gpt_load(&m, dir, err, sizeof err) == -1 && strstr(err, "duplicate key \"n_layer\"");
+    check(bad == 0 && big_ok && dt < 1.0 && cfg_refused,
+          "hostile files: JSON refuses duplicate keys, NUL bytes in keys, a BOM, control bytes (%d of %zu wrong); "
+          "50000 distinct keys parse in %.3f s; config.json with n_layer twice: %s",
+          bad, sizeof cases / sizeof cases[0], dt, cfg_refused ? err : "accepted");
+}
+
+// A byte-level tokenizer (every byte a token, and <|endoftext|>) for the preference checks.
+static Tokenizer* rel_byte_tokenizer(void) {
+    const char* sample = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,:?!\n";
+    char err[512];
+    return tok_train(sample, strlen(sample), 257, err, sizeof err);
+}
+
+// Reads path into set (seq_len T); pref_read_jsonl's return code.
+static int rel_read_prefs(PrefSet* set, const Tokenizer* tok, const char* path, int T, int skip_bad, char* err,
+                          size_t errlen) {
+    pref_init(set, T);
+    return pref_read_jsonl(set, path, tok, skip_bad, err, errlen);
+}
+
+// Items 10, 11 and 9 for preference records: pairs that differ only past T tokens are skipped and
+// counted as identical; a UTF-8 BOM before the first record is not an error; a record with a
+// repeated key is malformed, naming it; a truncated .gz is blamed on the file, not on a JSON line.
+static void rel_check_prefs(const char* root) {
+    Tokenizer* tok = rel_byte_tokenizer();
+    if (!tok) {
+        check(0, "hostile files: byte-level tokenizer");
+        return;
+    }
+    char path[4200], err[1024];
+    PrefSet set;
+    snprintf(path, sizeof path, "%s/cut.jsonl", root);
+    // with T = 8: prompt "ab" (2 tokens + <|endoftext|>), responses alike in their first 9 bytes: 8 fit
+    const char* cut = "{\"prompt\": \"ab\", \"chosen\": \"cdefghij yes\", \"rejected\": \"cdefghij no\"}\n"
+                      "{\"prompt\": \"ab\", \"chosen\": \"yes\", \"rejected\": \"no\"}\n";
+    write_bytes(path, cut, strlen(cut));
+    int rc = rel_read_prefs(&set, tok, path, 8, 0, err, sizeof err);
+    check(rc == 0 && set.n == 1 && set.identical == 1 && set.cut_identical == 1,
+          "hostile files: a pair identical once cut to T=8 is skipped and counted (%d kept, %ld identical, %ld of "
+          "them after the cut)",
+          set.n, set.identical, set.cut_identical);
+    pref_free(&set);
+    snprintf(path, sizeof path, "%s/bom.jsonl", root);
+    const char* bom = "\xEF\xBB\xBF{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n"
+                      "{\"prompt\": \"a\", \"chosen\": \"b\", \"chosen\": \"x\", \"rejected\": \"c\"}\n";
+    write_bytes(path, bom, strlen(bom));
+    rc = rel_read_prefs(&set, tok, path, 64, 0, err, sizeof err);
+    check(rc == -1 && set.n == 1 && strstr(err, ":2: malformed JSON") && strstr(err, "duplicate key \"chosen\""),
+          "hostile files: a BOM before the first record is skipped; a record with \"chosen\" twice: %s", err);
+    pref_free(&set);
+    // a .gz cut in the middle of a line
+    char jl[4200], gz[4300], cmd[16384];
+    snprintf(jl, sizeof jl, "%s/many.jsonl", root);
+    FILE* f = fopen(jl, "w");
+    for (int i = 0; f && i < 4000; i++)
+        fprintf(f, "{\"prompt\": \"q%d\", \"chosen\": \"yes %d\", \"rejected\": \"no %d\"}\n", i, i * 7, i * 13);
+    if (f) fclose(f);
+    snprintf(gz, sizeof gz, "%s/many.jsonl.gz", root);
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s' && truncate -s 6000 '%s'", jl, gz, gz);
+    if (run_shell(cmd) != 0) {
+        skip("hostile files: truncated .gz, because gzip or truncate failed");
+    } else {
+        rc = rel_read_prefs(&set, tok, gz, 64, 0, err, sizeof err);
+        check(rc == -1 && strstr(err, "truncated .gz") && !strstr(err, "malformed"),
+              "hostile files: a truncated .gz is blamed on the file: %s", err);
+        pref_free(&set);
+    }
+    tok_free(tok);
+}
+
+// Items 7 and 3: dpo_pairs.bin round-trips exactly and every fault of it is refused; a state file
+// with a field out of its flag's range is refused by state_check naming the flag.
+static void rel_check_pairs_file(const char* root) {
+    Tokenizer* tok = rel_byte_tokenizer();
+    char path[4200], err[1024];
+    snprintf(path, sizeof path, "%s/pairs.jsonl", root);
+    FILE* f = fopen(path, "w");
+    for (int i = 0; f && i < 30; i++) fprintf(f, "{\"prompt\": \"p%d\", \"chosen\": \"good\", \"rejected\": \"bad %d\"}\n", i, i);
+    if (f) fclose(f);
+    PrefSet a, b;
+    int ok = tok && rel_read_prefs(&a, tok, path, 16, 0, err, sizeof err) == 0;
+    if (!ok) {
+        check(0, "hostile files: pairs for dpo_pairs.bin: %s", err);
+        tok_free(tok);
+        return;
+    }
+    pref_split(&a, 0.2f, 7);
+    float rc[64], rr[64];
+    for (int i = 0; i < a.n; i++) rc[i] = -1.5f - (float)i, rr[i] = -2.25f * (float)(i + 1);
+    snprintf(path, sizeof path, "%s/dpo_pairs.bin", root);
+    uint64_t s1 = 0, s2 = 0;
+    float *bc = NULL, *br = NULL;
+    int V = tok_vocab_size(tok);
+    ok = pref_save(&a, V, rc, rr, path, &s1, err, sizeof err) == 0 &&
+         pref_load(&b, V, &bc, &br, path, &s2, err, sizeof err) == 0;
+    int same = ok && s1 == s2 && b.n == a.n && b.n_val == a.n_val && b.seq_len == a.seq_len &&
+               memcmp(bc, rc, (size_t)a.n * 4) == 0 && memcmp(br, rr, (size_t)a.n * 4) == 0;
+    for (int i = 0; same && i < a.n; i++) {
+        const PrefPair *x = &a.pairs[i], *y = &b.pairs[i];
+        same = x->n_chosen == y->n_chosen && x->n_rejected == y->n_rejected && x->prompt_len == y->prompt_len &&
+               memcmp(x->chosen, y->chosen, (size_t)x->n_chosen * 4) == 0 &&
+               memcmp(x->rejected, y->rejected, (size_t)x->n_rejected * 4) == 0;
+    }
+    if (ok) pref_free(&b);
+    free(bc);
+    free(br);
+    // every single flipped byte is refused (the checksum), and so is a file of another vocabulary
+    size_t len = 0;
+    char* bytes = slurp(path, &len);
+    int refused = 0, tried = 0;
+    for (size_t k = 0; bytes && k < len; k += len / 97 + 1, tried++) {
+        bytes[k] ^= 0x10;
+        write_bytes(path, bytes, len);
+        bytes[k] ^= 0x10;
+        refused += pref_load(&b, V, &bc, &br, path, &s2, err, sizeof err) == -1;
+    }
+    if (bytes) write_bytes(path, bytes, len);
+    int other_vocab = pref_load(&b, V + 1, &bc, &br, path, &s2, err, sizeof err) == -1;
+    free(bytes);
+    check(same && refused == tried && other_vocab,
+          "hostile files: dpo_pairs.bin round-trips %d pairs exactly; %d of %d flipped bytes refused; another "
+          "vocabulary refused",
+          a.n, refused, tried);
+    pref_free(&a);
+    tok_free(tok);
+}
+
+// Item 8: the CSV logs rebuilt on resume keep exactly the rows of the run's steps; a truncated
+// last row and rows of another writer are dropped and counted, a row that is not one is an error.
+static void rel_check_csv_filter(void) {
+    const char* h = "step,stage,loss";
+    const char* text = "step,stage,loss\n0,pretrain,1\n1,pretrain,2\n2,pretrain,3\n1,pretrain,9\n3,pretrain,4\n"
+                       "0,dpo,5\n1,dpo,6\n2,dp";
+    CsvFilterStats st;
+    char err[256];
+    size_t n = 0;
+    char* out = csv_filter_rows(text, strlen(text), h, (CsvKeep){{3, 2}}, &n, &st, err, sizeof err);
+    const char* want = "step,stage,loss\n0,pretrain,1\n1,pretrain,2\n2,pretrain,3\n0,dpo,5\n1,dpo,6\n";
+    int ok = out && strcmp(out, want) == 0 && st.kept == 5 && st.later == 1 && st.disorder == 1 && st.truncated == 1;
+    free(out);
+    static const char* bad[] = {"step,stage,loss\n0,pretrain\n", "step,stage,loss\nx,pretrain,1\n",
+                                "step,stage,loss\n0,sft,1\n", "step,stage,lossy\n0,pretrain,1\n",
+                                "step,stage,loss\n\n0,pretrain,1\n"};
+    int refused = 0;
+    for (int i = 0; i < 5; i++) {
+        out = csv_filter_rows(bad[i], strlen(bad[i]), h, (CsvKeep){{10, 10}}, &n, &st, err, sizeof err);
+        refused += out == NULL;
+        free(out);
+    }
+    // a log without a stage column (dpo.csv) keeps the steps below below[0]
+    const char* d = "step,loss\n0,1\n1,2\n2,3\n";
+    out = csv_filter_rows(d, strlen(d), "step,loss", (CsvKeep){{2, 0}}, &n, &st, err, sizeof err);
+    int plain = out && strcmp(out, "step,loss\n0,1\n1,2\n") == 0;
+    free(out);
+    check(ok && refused == 5 && plain,
+          "hostile files: the CSV rebuilt on resume keeps the run's rows (a truncated last row, a row of another "
+          "writer and later steps dropped, %d of 5 malformed logs refused, stage-less logs %s)",
+          refused, plain ? "ok" : "wrong");
+}
+
+// Item 8: a cached token shard is used only under its own cache key (a shard of another data set
+// copied in is refused, naming both keys).
+static void rel_check_shard_key(const char* root) {
+    char dir[4200], err[1024];
+    snprintf(dir, sizeof dir, "%s/cache", root);
+    const char* text = "the cat sat on the mat.\nthe dog sat on the log.\n";
+    Tokenizer* tok = rel_byte_tokenizer();
+    DataTokens a, b;
+    int ok = tok && data_prepare_tokens(text, strlen(text), 0.3, dir, "tok", 3, tok_vocab_size(tok),
+                                        (DataEncodeFn)tok_encode, tok, &a, err, sizeof err) == 0;
+    if (ok) {
+        // the other data set's key: the same shards renamed to its name
+        uint64_t other = data_cache_key("other", 5, "tok", 3, 0.3);
+        char tp[4096], vp[4096];
+        data_cache_paths(dir, other, tp, vp, sizeof tp);
+        ok = rename(a.train_path, tp) == 0 && rename(a.val_path, vp) == 0;
+        data_tokens_free(&a);
+        int rc = ok ? data_prepare_tokens("other", 5, 0.3, dir, "tok", 3, tok_vocab_size(tok), (DataEncodeFn)tok_encode,
+                                          tok, &b, err, sizeof err)
+                    : 0;
+        check(ok && rc == -1 && strstr(err, "cache key"), "hostile files: a token shard of another data set is "
+                                                          "refused: %s", err);
+    } else {
+        check(0, "hostile files: token shards: %s", err);
+    }
+    tok_free(tok);
+}
+
+// The hostile-file checks, in a temporary folder.
+static void rel_check_hostile_files(void) {
+    char root[] = "/tmp/forgetful-hostile.XXXXXX";
+    if (!mkdtemp(root)) {
+        check(0, "hostile files: mkdtemp failed");
+        return;
+    }
+    rel_check_fifos(root);
+    rel_check_atomic_symlink(root);
+    rel_check_json_keys(root);
+    rel_check_prefs(root);
+    rel_check_pairs_file(root);
+    rel_check_csv_filter();
+    rel_check_shard_key(root);
+    rm_tree(root);
 }
 
 // ----------------------------------------------------------------------------
@@ -277,5 +649,6 @@ void test_reliability(void) {
     rel_check_fault_names();
     rel_check_numbers();
     rel_check_memory_available();
+    rel_check_hostile_files();
     rel_check_train();
 }

@@ -171,6 +171,90 @@ int run_capture(const char* cmd, char* out, size_t outlen) {
 }
 
 // ----------------------------------------------------------------------------
+// ./train runs and GPT-2 files
+
+int train_cli(const char* root, const char* args, char* err, size_t errlen) {
+    char cmd[12288], path[600];
+    // passive waiting: on a machine shared with other jobs, spinning OpenMP threads can stall a
+    // tiny run for seconds per step; the results do not depend on it
+    // it runs inside root, so that the tokenizer and shard cache (.cache/) stays there
+    char bin[4096];
+    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
+    snprintf(cmd, sizeof cmd, "cd %s && OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} %s %s >out.txt 2>err.txt", root,
+             bin, args);
+    int rc = run_shell(cmd);
+    snprintf(path, sizeof path, "%s/err.txt", root);
+    err[0] = '\0';
+    size_t len = 0;
+    char* text = slurp(path, &len);
+    if (text) {
+        snprintf(err, errlen, "%s", text);
+        free(text);
+    }
+    return rc;
+}
+
+void train_expect_error(const char* root, const char* args, int code, const char* needle, const char* what) {
+    char err[2048];
+    int rc = train_cli(root, args, err, sizeof err);
+    size_t n = strlen(err);
+    int one_line = n > 0 && err[n - 1] == '\n' && strchr(err, '\n') == err + n - 1;
+    if (n > 0 && err[n - 1] == '\n') err[n - 1] = '\0';
+    check(rc == code && one_line && strncmp(err, "error: ", 7) == 0 && strstr(err, needle),
+          "train CLI: %s -> exit %d (want %d), one line: \"%s\"", what, rc, code, err);
+}
+
+char* train_test_text(size_t bytes, size_t* len) {
+    static const char* words[] = {"the", "a", "cat", "dog", "bird", "sees", "likes", "runs", "to", "house",
+                                  "tree", "small", "red", "happy", "and", "river"};
+    char* t = malloc_check(bytes + 64);
+    size_t n = 0;
+    uint64_t rng = 42;
+    while (n < bytes) {
+        int k = 3 + (int)(random_u32(&rng) % 6);
+        for (int i = 0; i < k; i++) n += (size_t)sprintf(t + n, "%s%s", i ? " " : "", words[random_u32(&rng) % 16]);
+        n += (size_t)sprintf(t + n, ".%s", random_u32(&rng) % 4 == 0 ? "\n" : " ");
+    }
+    *len = n;
+    return t;
+}
+
+int tok_write_gpt2_files(const char* tj_path, const char* enc_path, const char* bpe_path) {
+    char err[512];
+    size_t len;
+    char* text = read_file(tj_path, &len, err, sizeof err);
+    if (!text) return -1;
+    JsonValue root;
+    int rc = -1;
+    if (json_parse(&root, text, len, err, sizeof err)) {
+        free(text);
+        return -1;
+    }
+    const JsonValue* model = json_get(&root, "model");
+    const JsonValue* vocab = json_get(model, "vocab");
+    const JsonValue* merges = json_get(model, "merges");
+    FILE* fe = fopen(enc_path, "wb");
+    FILE* fb = fopen(bpe_path, "wb");
+    if (vocab && merges && fe && fb) {
+        fputc('{', fe);
+        for (size_t k = 0; k < vocab->len; k++) {
+            if (k) fputs(", ", fe);
+            json_write_string(fe, vocab->keys[k], vocab->key_lens[k]);
+            fprintf(fe, ": %d", (int)vocab->items[k].number);
+        }
+        fputs("}", fe);
+        fputs("#version: 0.2\n", fb);
+        for (size_t k = 0; k < merges->len; k++) fprintf(fb, "%s\n", merges->items[k].str);
+        rc = 0;
+    }
+    if (fe && fclose(fe)) rc = -1;
+    if (fb && fclose(fb)) rc = -1;
+    json_free(&root);
+    free(text);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
 // The GPU build's managed buffers
 
 #ifdef USE_CUBLAS

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,10 +30,14 @@
 #include "../data/shards.h"
 #include "../lib/csv.h"
 #include "../lib/dpo.h"
+#include "../lib/eval.h"
+#include "../lib/flags.h"
 #include "../lib/gemm.h"
 #include "../lib/ib.h"
 #include "../lib/json.h"
+#include "../lib/page.h"
 #include "../lib/plot.h"
+#include "../lib/run.h"
 #include "../model.h"
 #include "../probes.h"
 #include "../tokenizer.h"
@@ -120,6 +125,18 @@ int run_shell(const char* cmd);
 // The same, capturing stdout into out (truncated to outlen, NUL-terminated).
 int run_capture(const char* cmd, char* out, size_t outlen);
 
+// Runs `./train ARGS` inside root (so that its .cache/ stays there) with stdout and stderr in
+// root/out.txt and root/err.txt; returns its exit status (-1 if it did not exit normally, e.g. a
+// crash) and the stderr text in err.
+int train_cli(const char* root, const char* args, char* err, size_t errlen);
+// A bad invocation must exit with `code` and say so in exactly one line naming `needle`.
+void train_expect_error(const char* root, const char* args, int code, const char* needle, const char* what);
+// A deterministic text of simple sentences (about `bytes` long) for the CLI runs; *len its length.
+char* train_test_text(size_t bytes, size_t* len);
+// Writes GPT-2-style encoder.json + vocab.bpe (the hub's vocab.json + merges.txt) from a
+// tokenizer.json's vocab and merges. 0 or -1.
+int tok_write_gpt2_files(const char* tj_path, const char* enc_path, const char* bpe_path);
+
 #ifdef USE_CUBLAS
 // Device-accessible (managed) buffer of n uniform values in [-1, 1).
 float* managed_rand(size_t n, uint64_t* rng);
@@ -139,9 +156,13 @@ void test_tokenizer(void);   // tests/tokenizer.c
 void test_data(void);        // tests/data.c
 void test_probes(void);      // tests/probes.c
 void test_ib(void);          // tests/ib.c
+void test_hf(void);          // tests/hf.c
+void test_use(void);         // tests/use.c
 void test_train(void);       // tests/train.c
 void test_dpo(void);         // tests/dpo.c
 void test_reliability(void); // tests/reliability.c
+void test_runfolder(void);   // tests/runfolder.c
 void test_gpu(void);         // tests/gpu.c
+void test_page(void);        // tests/page.c
 
 #endif // TEST_H

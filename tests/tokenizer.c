@@ -96,43 +96,6 @@ static void tok_random_text(char* s, size_t n, uint64_t* rng) {
     }
 }
 
-// Writes GPT-2-style encoder.json + vocab.bpe from a tokenizer.json's vocab and merges, so the
-// GPT-2 loader can be checked offline against the same ids.
-static int tok_write_gpt2_files(const char* tj_path, const char* enc_path, const char* bpe_path) {
-    char err[512];
-    size_t len;
-    char* text = read_file(tj_path, &len, err, sizeof err);
-    if (!text) return -1;
-    JsonValue root;
-    int rc = -1;
-    if (json_parse(&root, text, len, err, sizeof err)) {
-        free(text);
-        return -1;
-    }
-    const JsonValue* model = json_get(&root, "model");
-    const JsonValue* vocab = json_get(model, "vocab");
-    const JsonValue* merges = json_get(model, "merges");
-    FILE* fe = fopen(enc_path, "wb");
-    FILE* fb = fopen(bpe_path, "wb");
-    if (vocab && merges && fe && fb) {
-        fputc('{', fe);
-        for (size_t k = 0; k < vocab->len; k++) {
-            if (k) fputs(", ", fe);
-            json_write_string(fe, vocab->keys[k], vocab->key_lens[k]);
-            fprintf(fe, ": %d", (int)vocab->items[k].number);
-        }
-        fputs("}", fe);
-        fputs("#version: 0.2\n", fb);
-        for (size_t k = 0; k < merges->len; k++) fprintf(fb, "%s\n", merges->items[k].str);
-        rc = 0;
-    }
-    if (fe && fclose(fe)) rc = -1;
-    if (fb && fclose(fb)) rc = -1;
-    json_free(&root);
-    free(text);
-    return rc;
-}
-
 // Rewrites a tokenizer.json's merges from "a b" strings to the newer [["a", "b"], ...] form.
 static int tok_write_array_merges(const char* tj_path, const char* out_path) {
     size_t len;
@@ -329,46 +292,51 @@ static void tok_check_reference_ids(const TokFiles* f) {
     tok_free(small);
 }
 
+// Writes path as text[0..len) with the n bytes at `skip` past the first `anchor` replaced by
+// repl. -1 if the anchor is missing.
+static int tok_write_edit(const char* path, const char* text, size_t len, const char* anchor, size_t skip, size_t n,
+                          const char* repl) {
+    const char* at = strstr(text, anchor);
+    if (!at || (size_t)(at - text) + skip + n > len) return -1;
+    size_t pos = (size_t)(at - text) + skip, rl = strlen(repl);
+    char* out = (char*)malloc_check(len - n + rl);
+    memcpy(out, text, pos);
+    memcpy(out + pos, repl, rl);
+    memcpy(out + pos + rl, text + pos + n, len - pos - n);
+    write_bytes(path, out, len - n + rl);
+    free(out);
+    return 0;
+}
+
 // Malformed tokenizer.json: truncated, bad JSON, a merge of unknown tokens, not BPE, an id out of
 // range, a missing file.
 static void tok_check_bad_json(const TokFiles* f) {
-    char err[1024];
+    char err[1024], range[32];
+    snprintf(range, sizeof range, "[0, %d)", TOK_MAX_VOCAB);
+    // each: an edit of the saved tokenizer.json (tok_save_json's layout), what the error must say
+    static const char vocab_open[] = "\"vocab\": {", merges_open[] = "\"merges\": [\n      \"";
+    const struct {
+        const char *anchor, *repl, *want, *what;
+        size_t skip, n;
+    } edits[] = {
+        {vocab_open, "}", "byte offset", "tokenizer.json with bad JSON", sizeof vocab_open - 1 + 20, 1},
+        // "~~..." : no such token (the result, at least, is unknown)
+        {merges_open, "~~", "merges[0]", "tokenizer.json with a bad merge", sizeof merges_open - 1, 2},
+        {"\"BPE\"", "\"WPC\"", "not \"BPE\"", "tokenizer.json of type WPC", 0, 5},
+        // an id beyond TOK_MAX_VOCAB (<|endoftext|>'s, first met in added_tokens)
+        {"\"id\": 799", "\"id\": 99999999", range, "tokenizer.json with id 99999999", 0, 9},
+    };
     size_t jl;
     char* js = slurp(f->json, &jl);
     if (js) {
         write_bytes(f->bad, js, jl / 2);
         tok_expect_error(tok_load_json(f->bad, err, sizeof err), err, "byte offset", "truncated tokenizer.json");
-        char* bad = (char*)malloc_check(jl + 1);
-        memcpy(bad, js, jl);
-        char* colon = strstr(bad, "\"vocab\": {") + strlen("\"vocab\": {") + 20;
-        *colon = '}';
-        write_bytes(f->bad, bad, jl);
-        tok_expect_error(tok_load_json(f->bad, err, sizeof err), err, "byte offset", "tokenizer.json with bad JSON");
-        memcpy(bad, js, jl);
-        char* m = strstr(bad, "\"merges\": [");
-        char* q = m ? strchr(m + strlen("\"merges\": ["), '"') : NULL; // opening quote of merges[0]
-        if (q) q[1] = '~', q[2] = '~'; // "~~..." : no such token (the result, at least, is unknown)
-        write_bytes(f->bad, bad, jl);
-        tok_expect_error(tok_load_json(f->bad, err, sizeof err), err, "merges[0]", "tokenizer.json with a bad merge");
-        memcpy(bad, js, jl);
-        char* ty = strstr(bad, "\"BPE\"");
-        if (ty) memcpy(ty, "\"WPC\"", 5);
-        write_bytes(f->bad, bad, jl);
-        tok_expect_error(tok_load_json(f->bad, err, sizeof err), err, "not \"BPE\"", "tokenizer.json of type WPC");
-        free(bad);
-        // an id beyond TOK_MAX_VOCAB (<|endoftext|>'s, first met in added_tokens)
-        const char* id = strstr(js, "\"id\": 799");
-        if (id) {
-            FILE* out = fopen(f->bad, "wb");
-            if (out) {
-                fprintf(out, "%.*s\"id\": 99999999%s", (int)(id - js), js, id + strlen("\"id\": 799"));
-                fclose(out);
+        for (size_t k = 0; k < sizeof edits / sizeof edits[0]; k++) {
+            if (tok_write_edit(f->bad, js, jl, edits[k].anchor, edits[k].skip, edits[k].n, edits[k].repl)) {
+                check(0, "%s: no %s in the saved tokenizer.json", edits[k].what, edits[k].anchor);
+                continue;
             }
-            char want[32];
-            snprintf(want, sizeof want, "[0, %d)", TOK_MAX_VOCAB);
-            tok_expect_error(tok_load_json(f->bad, err, sizeof err), err, want, "tokenizer.json with id 99999999");
-        } else {
-            check(0, "no \"id\": 799 in the saved tokenizer.json");
+            tok_expect_error(tok_load_json(f->bad, err, sizeof err), err, edits[k].want, edits[k].what);
         }
         free(js);
     }

@@ -8,56 +8,6 @@
 // The straight run's length and the step the paused run stops at.
 enum { TRAIN_N = 24, TRAIN_K = 10 };
 
-// Runs `./train ARGS` with stdout and stderr captured in root/out.txt and root/err.txt; returns its
-// exit status (-1 if it did not exit normally, e.g. a crash) and the stderr text in err.
-static int train_cli(const char* root, const char* args, char* err, size_t errlen) {
-    char cmd[12288], path[600];
-    // passive waiting: on a machine shared with other jobs, spinning OpenMP threads can stall a
-    // tiny run for seconds per step; the results do not depend on it
-    // it runs inside root, so that the tokenizer and shard cache (.cache/) stays there
-    char bin[4096];
-    if (!realpath(train_bin(), bin)) snprintf(bin, sizeof bin, "%s", train_bin());
-    snprintf(cmd, sizeof cmd, "cd %s && OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} %s %s >out.txt 2>err.txt", root,
-             bin, args);
-    int rc = run_shell(cmd);
-    snprintf(path, sizeof path, "%s/err.txt", root);
-    err[0] = '\0';
-    size_t len = 0;
-    char* text = slurp(path, &len);
-    if (text) {
-        snprintf(err, errlen, "%s", text);
-        free(text);
-    }
-    return rc;
-}
-
-// A bad invocation must exit with `code` and say so in exactly one line naming `needle`.
-static void train_expect_error(const char* root, const char* args, int code, const char* needle, const char* what) {
-    char err[2048];
-    int rc = train_cli(root, args, err, sizeof err);
-    size_t n = strlen(err);
-    int one_line = n > 0 && err[n - 1] == '\n' && strchr(err, '\n') == err + n - 1;
-    if (n > 0 && err[n - 1] == '\n') err[n - 1] = '\0';
-    check(rc == code && one_line && strncmp(err, "error: ", 7) == 0 && strstr(err, needle),
-          "train CLI: %s -> exit %d (want %d), one line: \"%s\"", what, rc, code, err);
-}
-
-// A deterministic text of simple sentences (about `bytes` long) for the CLI runs.
-static char* train_test_text(size_t bytes, size_t* len) {
-    static const char* words[] = {"the", "a", "cat", "dog", "bird", "sees", "likes", "runs", "to", "house",
-                                  "tree", "small", "red", "happy", "and", "river"};
-    char* t = malloc_check(bytes + 64);
-    size_t n = 0;
-    uint64_t rng = 42;
-    while (n < bytes) {
-        int k = 3 + (int)(random_u32(&rng) % 6);
-        for (int i = 0; i < k; i++) n += (size_t)sprintf(t + n, "%s%s", i ? " " : "", words[random_u32(&rng) % 16]);
-        n += (size_t)sprintf(t + n, ".%s", random_u32(&rng) % 4 == 0 ? "\n" : " ");
-    }
-    *len = n;
-    return t;
-}
-
 // Reads column `col` (0-based) of every row of a train.csv as doubles (NAN where empty); returns
 // the number of rows (header excluded), or -1 when the file or its header is wrong.
 static int train_csv_column(const char* path, int col, double* out, int max_rows, char* header, size_t hlen) {

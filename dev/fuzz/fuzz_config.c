@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         GPT m;
         gpt_build(&m, (GPTConfig){.max_seq_len = 3, .vocab_size = 5, .num_layers = 1, .num_heads = 1, .channels = 2},
                   42);
-        if (gpt_save(&m, fuzz_dir_()->dir, err, sizeof err) != 0) {
+        if (gpt_save(&m, fuzz_dir_()->dir, -1, err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             abort();
         }

@@ -1,8 +1,9 @@
 // dev/fuzz/fuzz_prefs.c: the fuzzer's bytes as a preference JSON Lines file, read with
 // pref_read_jsonl (sequences of at most T+1 = 9 tokens, a small tokenizer trained once), with
-// skip_bad taken from the input's length parity so both modes run. Properties of a successful
-// read: every non-blank line is kept or counted once; every pair fits T+1 with a prompt of at
-// least one token and ids in [0, V); pref_split and pref_batch accept the set.
+// skip_bad taken from the input's length parity so both modes run; an input that starts with
+// gzip's magic bytes is read as a .gz (through gzip -dc). Properties of a successful read: every
+// non-blank line is kept or counted once; every pair fits T+1 with a prompt of at least one token
+// and ids in [0, V), and its two sequences differ; pref_split and pref_batch accept the set.
 #include "../../data/prefs.h"
 #include "../../model.h"
 #include "../../tokenizer.h"
@@ -24,7 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             abort();
         }
     }
-    fuzz_write("prefs.jsonl", data, size, path, sizeof path);
+    // gzip's magic bytes: read as a .gz through gzip -dc, as ./train reads such a file
+    int gz = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+    fuzz_write(gz ? "prefs.jsonl.gz" : "prefs.jsonl", data, size, path, sizeof path);
     PrefSet set;
     pref_init(&set, SEQ_LEN);
     int skip_bad = (int)(size & 1);
@@ -41,6 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             for (int t = 0; t < p->n_chosen; t++) fuzz_require(p->chosen[t] >= 0 && p->chosen[t] < V, "chosen id");
             for (int t = 0; t < p->n_rejected; t++)
                 fuzz_require(p->rejected[t] >= 0 && p->rejected[t] < V, "rejected id");
+            fuzz_require(p->n_chosen != p->n_rejected ||
+                             memcmp(p->chosen, p->rejected, (size_t)p->n_chosen * sizeof(int)) != 0,
+                         "a kept pair whose sequences are identical (after the cut to T)");
         }
         pref_split(&set, 0.25f, 7);
         fuzz_require(set.n_val >= 0 && set.n_val < set.n, "pref_split left no training pair");

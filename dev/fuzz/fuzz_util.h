@@ -4,6 +4,7 @@
 #ifndef FUZZ_UTIL_H
 #define FUZZ_UTIL_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,14 +46,16 @@ static inline FuzzDir* fuzz_dir_(void) {
 static inline void fuzz_path(char* out, size_t len, const char* name) { snprintf(out, len, "%s/%s", fuzz_dir_()->dir, name); }
 
 static inline void fuzz_dir_remove_(void) {
-    // the harnesses only create files directly inside the folder, under these names
-    static const char* names[] = {"config.json", "model.safetensors", "tokenizer.json", "encoder.json",
-                                  "vocab.bpe",   "prefs.jsonl",       "shard.tok",      "roundtrip.tok"};
-    char p[600];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        fuzz_path(p, sizeof p, names[i]);
+    // the harnesses only create files directly inside the folder: remove whatever is there
+    DIR* d = opendir(fuzz_dir_()->dir);
+    struct dirent* e;
+    char p[1024];
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(p, sizeof p, "%s/%s", fuzz_dir_()->dir, e->d_name);
         unlink(p);
     }
+    if (d) closedir(d);
     rmdir(fuzz_dir_()->dir);
 }
 
