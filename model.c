@@ -287,44 +287,45 @@ void block_forward(BlockActs* a, const BlockParams* p, size_t B, size_t T, size_
                    const BlockOps* ops) {
     size_t BTC = B * T * C;
     ops->layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->x, p->ln1w, p->ln1b, B, T, C);
-    ops->matmul_forward(a->qkv, a->ln1, p->qkvw, p->qkvb, B, T, C, 3 * C);
-    ops->attention(ops->ctx, a->atty, a->att_stats, a->qkv, B, T, C, NH);
-    ops->matmul_forward(a->attproj, a->atty, p->attprojw, p->attprojb, B, T, C, C);
+    ops->matmul_forward(a->qkv, a->ln1, p->qkvw, p->qkvb, B, T, C, 3 * C, ops->prec);
+    ops->attention(ops->ctx, a->atty, a->att_stats, a->qkv, B, T, C, NH, ops->prec);
+    ops->matmul_forward(a->attproj, a->atty, p->attprojw, p->attprojb, B, T, C, C, ops->prec);
     ops->residual_forward(a->residual2, a->x, a->attproj, BTC);
     ops->layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->residual2, p->ln2w, p->ln2b, B, T, C);
-    ops->matmul_forward(a->fch, a->ln2, p->fcw, p->fcb, B, T, C, 4 * C);
+    ops->matmul_forward(a->fch, a->ln2, p->fcw, p->fcb, B, T, C, 4 * C, ops->prec);
     ops->gelu_forward(a->fch_gelu, a->fch, BTC * 4);
-    ops->matmul_forward(a->fcproj, a->fch_gelu, p->fcprojw, p->fcprojb, B, T, 4 * C, C);
+    ops->matmul_forward(a->fcproj, a->fch_gelu, p->fcprojw, p->fcprojb, B, T, 4 * C, C, ops->prec);
     ops->residual_forward(a->residual3, a->residual2, a->fcproj, BTC);
 }
 
 // The gradient flows back through the same steps in reverse; each residual splits it into the
 // skip path and the branch, and d->x collects both of the block's skip paths.
 void block_backward(BlockActs* d, BlockParams* g, const BlockActs* a, const BlockParams* p, size_t B, size_t T,
-                    size_t C, size_t NH) {
+                    size_t C, size_t NH, GemmPrecision prec) {
     size_t BTC = B * T * C;
     LAYER(residual_backward)(d->residual2, d->fcproj, d->residual3, BTC);
-    LAYER(matmul_backward)(d->fch_gelu, g->fcprojw, g->fcprojb, d->fcproj, a->fch_gelu, p->fcprojw, B, T, 4 * C, C);
+    LAYER(matmul_backward)(d->fch_gelu, g->fcprojw, g->fcprojb, d->fcproj, a->fch_gelu, p->fcprojw, B, T, 4 * C, C,
+                           prec);
     LAYER(gelu_backward)(d->fch, a->fch, d->fch_gelu, BTC * 4);
-    LAYER(matmul_backward)(d->ln2, g->fcw, g->fcb, d->fch, a->ln2, p->fcw, B, T, C, 4 * C);
+    LAYER(matmul_backward)(d->ln2, g->fcw, g->fcb, d->fch, a->ln2, p->fcw, B, T, C, 4 * C, prec);
     LAYER(layernorm_backward)(d->residual2, g->ln2w, g->ln2b, d->ln2, a->residual2, p->ln2w, a->ln2_mean,
                               a->ln2_rstd, B, T, C);
     LAYER(residual_backward)(d->x, d->attproj, d->residual2, BTC);
-    LAYER(matmul_backward)(d->atty, g->attprojw, g->attprojb, d->attproj, a->atty, p->attprojw, B, T, C, C);
-    LAYER(attention_backward_stats)(d->qkv, d->atty, a->qkv, a->att_stats, B, T, C, NH);
-    LAYER(matmul_backward)(d->ln1, g->qkvw, g->qkvb, d->qkv, a->ln1, p->qkvw, B, T, C, 3 * C);
+    LAYER(matmul_backward)(d->atty, g->attprojw, g->attprojb, d->attproj, a->atty, p->attprojw, B, T, C, C, prec);
+    LAYER(attention_backward_stats)(d->qkv, d->atty, a->qkv, a->att_stats, B, T, C, NH, prec);
+    LAYER(matmul_backward)(d->ln1, g->qkvw, g->qkvb, d->qkv, a->ln1, p->qkvw, B, T, C, 3 * C, prec);
     LAYER(layernorm_backward)(d->x, g->ln1w, g->ln1b, d->ln1, a->x, p->ln1w, a->ln1_mean, a->ln1_rstd, B, T, C);
 }
 
 // The model's attention: causal over the block's own positions, on the build's backend.
 static void causal_attention(void* ctx, float* atty, float* att_stats, const float* qkv, size_t B, size_t T,
-                             size_t C, size_t NH) {
+                             size_t C, size_t NH, GemmPrecision prec) {
     (void)ctx;
-    LAYER(attention_forward_stats)(atty, att_stats, qkv, B, T, C, NH);
+    LAYER(attention_forward_stats)(atty, att_stats, qkv, B, T, C, NH, prec);
 }
 
 static const BlockOps backend_ops = {LAYER(layernorm_forward), LAYER(matmul_forward), LAYER(gelu_forward),
-                                     LAYER(residual_forward), causal_attention, NULL};
+                                     LAYER(residual_forward), causal_attention, NULL, GEMM_FP32};
 
 // ---- forward and backward ----
 
@@ -349,10 +350,12 @@ static void forward_to_lnf(GPT* model, const int* inputs, size_t B, size_t T) {
     ParameterTensors p = model->params;
     ActivationTensors a = model->acts;
     LAYER(encoder_forward)(a.encoded, inputs, p.wte, p.wpe, B, T, C);
+    BlockOps ops = backend_ops;
+    ops.prec = model->precision;
     for (size_t l = 0; l < L; l++) {
         BlockActs l_acts = block_acts(&a, cfg, l, B, T);
         BlockParams l_params = block_params(&p, cfg, l);
-        block_forward(&l_acts, &l_params, B, T, C, NH, &backend_ops);
+        block_forward(&l_acts, &l_params, B, T, C, NH, &ops);
     }
     const float* out = block_acts(&a, cfg, L - 1, B, T).residual3;
     LAYER(layernorm_forward)(a.lnf, a.lnf_mean, a.lnf_rstd, out, p.lnfw, p.lnfb, B, T, C);
@@ -374,7 +377,7 @@ void gpt_forward(GPT* model, const int* inputs, const int* targets, size_t B, si
     forward_to_lnf(model, inputs, B, T);
     if (targets) memcpy(model->targets, targets, B * T * sizeof(int));
     ActivationTensors a = model->acts;
-    LAYER(lm_head_forward)(a.logits, a.lnf, model->params.wte, B, T, C, V);
+    LAYER(lm_head_forward)(a.logits, a.lnf, model->params.wte, B, T, C, V, model->precision);
     LAYER(crossentropy_forward)(a.lse, a.losses, a.logits, model->targets, B, T, V);
     model_sync(); // the losses are read here, and the caller may read any activation
     // the mean in double, in a fixed order
@@ -453,14 +456,14 @@ void gpt_backward(GPT* model, const float* dlosses) {
         else dl[i] = dlosses ? dlosses[i] : 1.0f / (float)model->num_valid;
     }
     LAYER(crossentropy_backward)(d.logits, dl, a.logits, a.lse, model->targets, B, T, V);
-    LAYER(lm_head_backward)(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V);
+    LAYER(lm_head_backward)(d.lnf, g.wte, d.logits, a.lnf, p.wte, B, T, C, V, model->precision);
     BlockActs last = block_acts(&a, cfg, L - 1, B, T), dlast = block_acts(&d, cfg, L - 1, B, T);
     LAYER(layernorm_backward)(dlast.residual3, g.lnfw, g.lnfb, d.lnf, last.residual3, p.lnfw, a.lnf_mean, a.lnf_rstd,
                               B, T, C);
     for (size_t l = L; l-- > 0;) {
         BlockActs l_acts = block_acts(&a, cfg, l, B, T), dl_acts = block_acts(&d, cfg, l, B, T);
         BlockParams l_params = block_params(&p, cfg, l), dl_params = block_params(&g, cfg, l);
-        block_backward(&dl_acts, &dl_params, &l_acts, &l_params, B, T, C, NH);
+        block_backward(&dl_acts, &dl_params, &l_acts, &l_params, B, T, C, NH, model->precision);
     }
     LAYER(encoder_backward)(g.wte, g.wpe, d.encoded, model->inputs, B, T, C);
     model_sync();

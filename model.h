@@ -103,6 +103,10 @@ typedef struct {
     float mean_loss;   // mean of losses over targets != -1 after forward; -1.0f if there were none
     size_t num_valid;  // number of targets != -1 in the last forward
     int has_logits;    // 1 after gpt_forward, 0 after gpt_forward_hidden (backward needs logits)
+    // the matrix products' inputs (lib/gemm.h): GEMM_FP32 (0, the default of a zeroed GPT) or GEMM_BF16
+    // (./train --precision bf16); parameters, gradients, moments and activations are fp32 either
+    // way, and checkpoints do not record it
+    GemmPrecision precision;
 } GPT;
 
 // Parameter tensor indices, in ParameterTensors, param_sizes and parameter buffer order.
@@ -252,13 +256,14 @@ typedef struct {
     void (*layernorm_forward)(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                               const float* bias, size_t B, size_t T, size_t C);
     void (*matmul_forward)(float* out, const float* inp, const float* weight, const float* bias, size_t B,
-                           size_t T, size_t C, size_t OC);
+                           size_t T, size_t C, size_t OC, GemmPrecision prec);
     void (*gelu_forward)(float* out, const float* inp, size_t N);
     void (*residual_forward)(float* out, const float* inp1, const float* inp2, size_t N);
     // atty (B,T,C) from qkv (B,T,3C), writing att_stats (B,NH,T,2) where the backward needs them
     void (*attention)(void* ctx, float* atty, float* att_stats, const float* qkv, size_t B, size_t T, size_t C,
-                      size_t NH);
-    void* ctx; // the attention's state (NULL for the model's forward)
+                      size_t NH, GemmPrecision prec);
+    void* ctx;          // the attention's state (NULL for the model's forward)
+    GemmPrecision prec; // the products' inputs (GPT.precision)
 } BlockOps;
 
 // The block on (B, T): fills a from a->x, in the order ln_1, c_attn, attention, attn.c_proj,
@@ -272,7 +277,7 @@ void block_forward(BlockActs* a, const BlockParams* p, size_t B, size_t T, size_
 // gradients, also by +=, so they must hold zeros on entry (gpt_backward zeroes them all). a and p
 // are the forward's activations and parameters.
 void block_backward(BlockActs* d, BlockParams* g, const BlockActs* a, const BlockParams* p, size_t B, size_t T,
-                    size_t C, size_t NH);
+                    size_t C, size_t NH, GemmPrecision prec);
 
 // ---- incremental decoding with a key/value cache, and sampling (lib/generate.c) ----
 // Generation without recomputing the prefix for every new token: the cache keeps each layer's

@@ -85,6 +85,8 @@ typedef struct {
     // running
     int threads;       // OpenMP threads (0 = all cores)
     int tf32;          // GPU build: matrix products in TF32 on tensor cores instead of fp32
+    const char* precision; // the matrix products' inputs: "fp32" or "bf16" (lib/gemm.h)
+    GemmPrecision prec;    // precision, parsed (precision_check)
     int eval_every;    // val loss every N steps (0 = only at the end)
     int eval_batches;  // batches of B windows in the fixed val set
     int sample_every;  // a sample every N steps (0 = only at the end)
@@ -153,6 +155,7 @@ static const TrainConfig DEFAULTS = {
     .seed = 1337,
     .threads = 0,
     .tf32 = 0,
+    .precision = "fp32",
     .eval_every = 100,
     .eval_batches = 8,
     .sample_every = 400,
@@ -219,6 +222,7 @@ static const FlagSpec FLAGS[] = {
     {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
     {"--seed", ARG_U64, OFF(seed), 0, 0, 0, "N", "seed of initialisation, data order, samples"},
     {"--threads", ARG_INT, OFF(threads), 0, 4096, 1, "N", "OpenMP threads (0 = all cores)"},
+    {"--precision", ARG_STR, OFF(precision), 0, 0, 0, "NAME", "fp32, or bf16: matrix products on bf16 inputs with fp32 sums"},
     {"--tf32", ARG_SWITCH, OFF(tf32), 0, 1, 1, "", "GPU build: TF32 tensor-core matrix products (fp32 otherwise)"},
     {"--eval-every", ARG_INT, OFF(eval_every), 0, 1e9, 1, "N", "val loss every N steps (0 = at the end only)"},
     {"--eval-batches", ARG_INT, OFF(eval_batches), 1, 1e6, 0, "N", "batches in the fixed val set"},
@@ -488,6 +492,7 @@ static TrainStateHeader state_header(const Run* run, int step, const DataLoader*
     h.probe_every = run->probes.every;
     h.probe_seqs = run->cfg.probe_seqs;
     h.probe_bins = run->cfg.probe_bins;
+    h.precision = run->model.precision;
     snprintf(h.model, sizeof h.model, "%s", run->cfg.model);
     h.lr = run->shape.lr;
     h.min_lr_frac = run->cfg.min_lr_frac;
@@ -669,6 +674,15 @@ static int dpo_wanted(const TrainConfig* cfg) {
 }
 
 // Usage checks of the DPO flags, before any work (exit 2).
+// --precision: fp32 or bf16, on the CPU backend (bf16 products are lib/gemm.c's; the GPU build has --tf32).
+static void precision_check(TrainConfig* cfg, int gpu) {
+    if (strcmp(cfg->precision, "fp32") == 0) cfg->prec = GEMM_FP32;
+    else if (strcmp(cfg->precision, "bf16") == 0) cfg->prec = GEMM_BF16;
+    else error_usage("--precision: unknown precision '%s' (fp32, bf16)", cfg->precision);
+    if (cfg->prec == GEMM_BF16 && gpu)
+        error_usage("--precision bf16 runs on the CPU build only (the GPU build has --tf32)");
+}
+
 static void dpo_check_flags(const TrainConfig* cfg) {
     if (strcmp(cfg->dpo_loss, "sigmoid") != 0 && strcmp(cfg->dpo_loss, "ipo") != 0)
         error_usage("--dpo-loss: unknown loss '%s' (sigmoid, ipo)", cfg->dpo_loss);
@@ -766,6 +780,7 @@ static void settings_from_state(Run* run, const TrainStateHeader* h, const unsig
     cfg->probe_every = h->probe_every;
     cfg->probe_seqs = h->probe_seqs;
     cfg->probe_bins = h->probe_bins;
+    cfg->prec = (GemmPrecision)h->precision; // (state_check: 0 or 1)
     // (threads per rank: on another rank count the state's figure would not fit the cores)
     if (!flag_given(given, "--threads") && dist_size() == 1) cfg->threads = h->threads;
     run->dpo = h->dpo;
@@ -927,6 +942,9 @@ static void print_config(const Run* run, RunMode mode, size_t mem) {
                dist_describe() ? "; " : "", dist_describe() ? dist_describe() : "");
     printf("seed       %llu, threads %d%s\n", (unsigned long long)cfg->seed, cfg->threads,
            dist_size() > 1 ? " per rank" : "");
+    if (cfg->prec == GEMM_BF16)
+        printf("precision  bf16 inputs to every matrix product, fp32 sums, weights, AdamW and activations: %s\n",
+               gemm_bf16_path(GEMM_AUTO));
     if (mode != MODE_EVAL || cfg->probe_every != 0) printf("run folder %s/\n", run->dir);
     fflush(stdout);
 }
@@ -951,6 +969,7 @@ static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
         .n_pairs = cfg->dpo_pairs,
         .eval_every = cfg->dpo_eval_every,
         .n_prompts = cfg->dpo_prompts,
+        .precision = cfg->prec,
         .temperature = cfg->temperature,
         .top_k = cfg->top_k,
         .seed = cfg->seed,
@@ -1225,6 +1244,7 @@ int main(int argc, char** argv) {
     // the GPU build names its device here, or stops when there is none
     const char* device = gpt_backend_init(run.cfg.tf32);
     if (run.cfg.tf32 && !device) error_usage("--tf32 needs the GPU build (make USE_CUBLAS=1)");
+    precision_check(&run.cfg, device != NULL);
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
     if (mode == MODE_DPO_ALONE && !run.cfg.help) { // DPO alone on a saved model
         run.cfg.threads = setup_threads(run.cfg.threads);
@@ -1298,6 +1318,7 @@ int main(int argc, char** argv) {
     } else if (!run.cfg.resume) {
         gpt_build(&run.model, run.shape.gpt, run.cfg.seed);
     }
+    run.model.precision = run.cfg.prec;
     check_ranks_agree(&run.model); // the same seed, checkpoint or state on every rank
 
     if (mode == MODE_EVAL && run.cfg.probe_every == 0) {

@@ -3,23 +3,53 @@
 // and dW products and the tied LM head's three products. Prints GFLOP/s of both, their ratio and
 // the whole step's matmul time (per-layer products times L, plus the LM head).
 //
-// OpenBLAS is only a yardstick here: it is linked into this benchmark, never into the product.
-//   build: make dev/bench_matmul (with -lopenblas when OpenBLAS is installed)
+// OpenBLAS is only a yardstick here: it is loaded at run time (dlopen), never linked into the
+// product, so no -dev package is needed: the first of $BENCH_BLAS, libopenblas.so.0, libopenblas.so
+// and libblas.so.3 that exports cblas_sgemm. The first line printed names it, with OpenBLAS's build
+// config and kernel family when it is OpenBLAS ("blas: ... (not OpenBLAS)" otherwise, e.g. Debian's
+// reference BLAS, which is some 50x slower and no yardstick); without any, only our figures print.
+//   build: make dev/bench_matmul
 //   run:   OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 ./dev/bench_matmul [small|gpt2|square|all] [reps]
 //          (BENCH_BEST=1 reports the fastest of the reps instead of the median)
-// Without OpenBLAS (build with -DNO_OPENBLAS, no -lopenblas) only our figures are printed.
 #define _GNU_SOURCE
 
 #include "../lib/gemm.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifndef NO_OPENBLAS
-#include <cblas.h>
-#endif
+
+// cblas_sgemm's signature with CBLAS's enum values spelled out (RowMajor 101, NoTrans 111, Trans 112)
+typedef void (*CblasSgemm)(int order, int ta, int tb, int M, int N, int K, float alpha, const float* A, int lda,
+                           const float* B, int ldb, float beta, float* C, int ldc);
+static CblasSgemm blas_sgemm; // NULL: no BLAS found
+
+// Loads the yardstick BLAS and prints which one it is.
+static void blas_load(void) {
+    const char* env = getenv("BENCH_BLAS");
+    const char* names[] = {env, "libopenblas.so.0", "libopenblas.so", "libblas.so.3"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!names[i] || !*names[i]) continue;
+        void* h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h) continue;
+        blas_sgemm = (CblasSgemm)dlsym(h, "cblas_sgemm");
+        if (!blas_sgemm) continue;
+        char path[4096] = "?";
+        Dl_info info;
+        if (dladdr((void*)blas_sgemm, &info) && info.dli_fname) snprintf(path, sizeof path, "%s", info.dli_fname);
+        char* (*config)(void) = (char* (*)(void))dlsym(h, "openblas_get_config");
+        char* (*core)(void) = (char* (*)(void))dlsym(h, "openblas_get_corename");
+        int (*nthreads)(void) = (int (*)(void))dlsym(h, "openblas_get_num_threads");
+        if (config && core && nthreads)
+            printf("blas: %s (%s, kernels %s, threads %d)\n", path, config(), core(), nthreads());
+        else printf("blas: %s (not OpenBLAS)\n", path);
+        return;
+    }
+    printf("blas: none (no libopenblas.so.0, libopenblas.so or libblas.so.3 with cblas_sgemm): ours only\n");
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -67,10 +97,9 @@ static void time_pair(const Shape* s, int reps, const float* A, const float* B, 
         double t0 = now_s();
         sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, lda, B, ldb, 1.0f, C, s->N);
         double t1 = now_s();
-#ifndef NO_OPENBLAS
-        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, (int)s->M,
-                    (int)s->N, (int)s->K, 1.0f, A, (int)lda, B, (int)ldb, 1.0f, C, (int)s->N);
-#endif
+        if (blas_sgemm)
+            blas_sgemm(101, s->ta ? 112 : 111, s->tb ? 112 : 111, (int)s->M, (int)s->N, (int)s->K, 1.0f, A, (int)lda,
+                       B, (int)ldb, 1.0f, C, (int)s->N);
         double t2 = now_s();
         if (r >= 0) {
             to[r] = t1 - t0;
@@ -84,11 +113,7 @@ static void time_pair(const Shape* s, int reps, const float* A, const float* B, 
     const char* best = getenv("BENCH_BEST");
     int pick = best && strcmp(best, "1") == 0 ? 0 : reps / 2;
     *ours = to[pick];
-#ifndef NO_OPENBLAS
-    *blas = tb[pick];
-#else
-    *blas = NAN;
-#endif
+    *blas = blas_sgemm ? tb[pick] : NAN;
 }
 
 static void bench_config(const char* cfg, size_t L, size_t C, size_t V, size_t BT, int reps) {
@@ -135,6 +160,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "usage: bench_matmul [small|gpt2|square|all] [reps 1..64]\n");
         return 2;
     }
+    blas_load();
     printf("kernel: %s\n", gemm_kernel_name(gemm_kernel_resolve(GEMM_AUTO)));
     int all = strcmp(which, "all") == 0;
     if (all || strcmp(which, "square") == 0) {

@@ -9,10 +9,21 @@ change the cost). Prints one line per timed step and a summary line:
 
     torch L6 C384 H6 V8192 B8 T256 threads 2: median 2392.1 ms/step over 5 steps (warm-up 1), CPU median ...
 
+--autocast bf16 runs the forward and the loss under torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's
+one-line mixed precision: matrix products in bf16, master weights and AdamW in fp32). --matmul-check prints
+the BLAS library this process loaded (its path, and OpenBLAS's build config and kernel family when it is
+OpenBLAS) and the throughput of a 2048^3 product in fp32 and in bf16, for dev/bench.sh to compare with the
+machine's SGEMM limit before timing anything:
+
+    torch blas: /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 (OpenBLAS 0.3.21 ... Zen), threads 2
+    torch matmul 2048^3: fp32 171.3 GFLOP/s, bf16 12.5 GFLOP/s (best of 5)
+
 Run with Debian's interpreter (python3-torch): /usr/bin/python3 dev/bench_torch.py --help
 """
 import argparse
+import ctypes
 import math
+import re
 import statistics
 import sys
 import time
@@ -138,6 +149,38 @@ def generate(model, a):
           f"tokens/s, same tokens: {'yes' if same else 'no'}")
 
 
+def blas_report():
+    """One line: the BLAS shared library mapped into this process (torch links libblas.so.3, which Debian's
+    alternatives point at OpenBLAS or at the reference BLAS), with OpenBLAS's config string, kernel family
+    and thread count when it exports them."""
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # the BLAS is loaded and initialised by now
+    with open("/proc/self/maps") as f:
+        libs = sorted({ln.split()[-1] for ln in f if re.search(r"/lib[^/]*(blas|mkl)[^/]*\.so", ln)})
+    desc = []
+    for lib in libs:
+        try:
+            h = ctypes.CDLL(lib)
+            cfg, core = h.openblas_get_config, h.openblas_get_corename
+            cfg.restype = core.restype = ctypes.c_char_p
+            desc.append(f"{lib} ({cfg().decode()}, kernels {core().decode()}, threads {h.openblas_get_num_threads()})")
+            break  # libblas.so.3 and libopenblas*.so are the same library
+        except (OSError, AttributeError):
+            desc.append(f"{lib} (not OpenBLAS)")
+    return "; ".join(desc) if desc else "none found in /proc/self/maps (BLAS linked statically, or MKL?)"
+
+
+def matmul_gflops(dtype, n=2048, reps=5):
+    """Best of reps timed n^3 products torch.mm in dtype, in GFLOP/s (one untimed warm-up)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n ** 3 / best * 1e-9
+
+
 def main():
     ap = argparse.ArgumentParser(description="time PyTorch GPT-2 training steps on the CPU or a GPU")
     ap.add_argument("-L", type=int, default=6)
@@ -154,6 +197,10 @@ def main():
     ap.add_argument("--prompt", type=int, default=16, help="prompt tokens for --generate")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--tf32", action="store_true", help="cuda: TF32 matrix products (fp32 otherwise)")
+    ap.add_argument("--autocast", choices=("off", "bf16"), default="off",
+                    help="cpu: bf16 autocast of the forward and loss (torch.autocast('cpu', dtype=torch.bfloat16))")
+    ap.add_argument("--matmul-check", action="store_true",
+                    help="print the BLAS library in use and 2048^3 matmul GFLOP/s in fp32 and bf16, then exit")
     a = ap.parse_args()
     for name in ("L", "C", "H", "V", "B", "T", "steps", "threads"):
         if getattr(a, name) < 1:
@@ -174,6 +221,13 @@ def main():
             torch.cuda.synchronize()
 
     torch.set_num_threads(a.threads)
+    if a.matmul_check:
+        print(f"torch blas: {blas_report()}")
+        print(f"torch matmul 2048^3: fp32 {matmul_gflops(torch.float32):.1f} GFLOP/s, bf16 "
+              f"{matmul_gflops(torch.bfloat16):.1f} GFLOP/s (best of 5), threads {torch.get_num_threads()}")
+        return
+    if a.autocast != "off" and cuda:
+        ap.error("--autocast runs on the CPU only")
     torch.manual_seed(1337)
     model = GPT(a.L, a.C, a.H, a.V, a.T).to(a.device)
     if a.generate:
@@ -194,7 +248,8 @@ def main():
         tgt = torch.randint(0, a.V, (a.B, a.T), generator=g).to(a.device)
         sync()
         t0, c0 = time.perf_counter(), time.process_time()
-        loss = model(idx, tgt)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
+            loss = model(idx, tgt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -208,6 +263,8 @@ def main():
         print(f"step {step}{' (warm-up)' if step == 0 else ''}: loss {loss.item():.4f}, {ms:.1f} ms, "
               f"CPU {cpu_ms:.1f} ms", flush=True)
     where = f"threads {a.threads}" if not cuda else f"cuda {'tf32' if a.tf32 else 'fp32'}"
+    if a.autocast != "off":
+        where += f" autocast {a.autocast}"
     print(f"torch L{a.L} C{a.C} H{a.H} V{a.V} B{a.B} T{a.T} {where}: median "
           f"{statistics.median(times):.1f} ms/step over {a.steps} steps (warm-up 1), CPU median "
           f"{statistics.median(cpu_times):.1f} ms/step")

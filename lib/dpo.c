@@ -190,6 +190,7 @@ static void dpo_load_pairs(const DPOConfig* c, const Tokenizer* tok, int T, Pref
 static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
     char err[1024];
     if (gpt_load(ref, dir, err, sizeof err) != 0) fatal("reference model: %s", err);
+    ref->precision = policy->precision;
     const GPTConfig *a = &policy->config, *b = &ref->config;
     if (a->num_layers != b->num_layers || a->channels != b->channels || a->num_heads != b->num_heads ||
         a->vocab_size != b->vocab_size || a->max_seq_len != b->max_seq_len)
@@ -868,6 +869,7 @@ void dpo_standalone(const DPOConfig* c, const char* init, const char* out, int o
     GPT model;
     char err[4600], dir[4096], start[PATH_MAX];
     if (gpt_load(&model, init, err, sizeof err) != 0) fatal("%s", err);
+    model.precision = c->precision;
     const GPTConfig* g = &model.config;
     DPOConfig cc = *c;
     cc.standalone = 1;

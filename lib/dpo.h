@@ -74,6 +74,7 @@ typedef struct {
     int n_pairs;           // built-in pairs to generate
     int eval_every;        // val accuracy (and probes) every N steps; always after the last
     int n_prompts;         // built-in pairs: held-out prompts sampled for the sentiment rate (0 = off)
+    GemmPrecision precision; // dpo_standalone's model (dpo_stage's policy carries its own; the reference takes it)
     float temperature;     // sampling of those continuations
     int top_k;
     uint64_t seed;         // pairs, split, batches and samples derive from it

@@ -15,7 +15,8 @@
 //
 //   for jc in N step NC
 //     for p0 in K step KP                    B panel (KP x NC), shared by threads (in L3)
-//       pack op(B)[p0:p0+KP, jc:jc+NC]       threads split the NR-wide slivers of every KC slab
+//       pack op(B)[p0:p0+KP, jc:jc+NC]       threads split it: op(B) = B by 16-row strips of a
+//                                            slab (all its slivers), op(B) = Bᵀ by slivers
 //       parallel for (ic, jb) tasks          row block of MC x column chunk of the panel,
 //                                            handed out one at a time (dynamic schedule)
 //         for pc in p0..p0+KP step KC
@@ -34,6 +35,13 @@
 // So the micro-kernel reads both operands with unit stride, whatever the transposition, and
 // never branches on edges: a tile that sticks out of C is computed into a local MR x NR tile
 // and only its valid part is added to C.
+//
+// Packing order. The source is read along its rows, front to back: a row of B (op(B) = B) or of A
+// (op(A) = Aᵀ) is copied into every sliver it feeds before the next row; rows read the other way
+// (op(A) = A, op(B) = Bᵀ) are transposed 8 x 8 (AVX2) or 16 x 16 (AVX-512) in registers. Filling
+// one sliver at a time instead read a few floats from each of kc rows a whole row apart (often a
+// page): the hardware prefetcher does not follow that, and on a machine whose memory gives a core
+// 2-4 GB/s (the AVX2 development machine) packing took 20-30% of a dW product.
 //
 // Micro-kernels (register tiles; the accumulators never leave registers over the k loop):
 //   AVX-512  14 x 32: 28 zmm accumulators + 2 for the B row; per k: 2 loads of B, 14 broadcasts
@@ -71,12 +79,36 @@
 // Bᵀ: 16 rows of B transposed in registers, AVX-512 only) with the micro-kernel's arithmetic per
 // element (zeroed accumulator per KC block, fma over k in order, then added to C), so a row of C
 // has the same bits whichever path computed it (the tests check it).
+//
+// bf16 products (GEMM_BF16, ./train --precision bf16): the inputs of every multiply are bfloat16,
+// alpha·op(A) and op(B) each rounded to nearest even (gemm_round_bf16), and the sums are fp32, as
+// is C. Two implementations of that one definition:
+//   pairs     the packed slivers hold bf16 pairs, one 32-bit word per two consecutive k (low half
+//             the even k, high half the odd one; an odd K is padded with a zero pair half): A
+//             word a2[p*MR + i] = (bf16(alpha·op(A)[i][2p]), bf16(alpha·op(A)[i][2p+1])), B word
+//             b2[p*NR + j] = (bf16(op(B)[2p][j]), bf16(op(B)[2p+1][j])). The micro-kernel takes
+//             one pair per step: acc += a_odd·b_odd, then acc += a_even·b_even, each rounded to
+//             fp32 (a product of two bf16 is exact in fp32, so each step is an fma). That is
+//             Intel's definition of VDPBF16PS (AVX512-BF16: 16 lanes x 2 products per
+//             instruction, twice an fp32 FMA's multiply-adds), which the AVX-512 kernel issues on
+//             CPUs that have it (detected at run time with cpuid); GEMM_PORTABLE runs the same
+//             layout and order in plain C, so the packing and blocking of that path are tested on
+//             any CPU. Hardware flushes denormal inputs and results to zero, plain C does not.
+//   rounded   on CPUs without AVX512-BF16 (GEMM_AVX2, and GEMM_AVX512 without the extension) the
+//             fp32 slivers hold bf16-rounded values and the fp32 micro-kernels run unchanged (one
+//             fma per k in order): the same products, fp32 speed, the sums in fp32 k order.
+// The two agree to fp32 summation order, not bit for bit; each is deterministic like the fp32 path.
+// The few-row paths read B in place and do not round, so bf16 products always take the packed path
+// (which gives a row the same bits whatever M, as the cached decoding needs).
 #ifndef GEMM_H
 #define GEMM_H
 
 #include <stddef.h>
 
 typedef enum { GEMM_AUTO = 0, GEMM_PORTABLE, GEMM_AVX2, GEMM_AVX512 } GemmKernel;
+
+// The precision of a product's inputs (accumulation and C are fp32 in both).
+typedef enum { GEMM_FP32 = 0, GEMM_BF16 } GemmPrecision;
 
 // C = alpha * op(A) * op(B) + beta * C, row-major. op(A) is (M,K): A is (M,K) with row stride
 // lda when transA == 0, (K,M) when transA != 0; likewise op(B) is (K,N) from B (K,N) or (N,K).
@@ -89,6 +121,23 @@ void sgemm(int transA, int transB, size_t M, size_t N, size_t K, float alpha, co
 // An unavailable kernel falls back to the portable one.
 void sgemm_with(GemmKernel kernel, int transA, int transB, size_t M, size_t N, size_t K, float alpha,
                 const float* A, size_t lda, const float* B, size_t ldb, float beta, float* C, size_t ldc);
+
+// As sgemm with the inputs in precision prec (GEMM_BF16: see above).
+void gemm_prec(GemmPrecision prec, int transA, int transB, size_t M, size_t N, size_t K, float alpha, const float* A,
+               size_t lda, const float* B, size_t ldb, float beta, float* C, size_t ldc);
+
+// The general form: an explicit kernel and precision (sgemm_with = gemm_ex(kernel, GEMM_FP32, ...)).
+void gemm_ex(GemmKernel kernel, GemmPrecision prec, int transA, int transB, size_t M, size_t N, size_t K,
+             float alpha, const float* A, size_t lda, const float* B, size_t ldb, float beta, float* C, size_t ldc);
+
+// x rounded to the nearest bfloat16 (ties to even; NaN stays NaN, overflow gives infinity), as a float.
+float gemm_round_bf16(float x);
+
+// 1 if this CPU has AVX512-BF16 (and the compiler the intrinsics): GEMM_BF16 products on the AVX-512
+// kernel then run VDPBF16PS; otherwise the rounded-fp32 form.
+int gemm_bf16_native(void);
+// How GEMM_BF16 products run with this kernel: "avx512-bf16 (vdpbf16ps)", "emulated (...)", ...
+const char* gemm_bf16_path(GemmKernel kernel);
 
 // 1 if this CPU (and compiler) can run the kernel.
 int gemm_kernel_available(GemmKernel kernel);

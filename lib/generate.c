@@ -109,7 +109,7 @@ const float* gpt_kv_prefill(GPT* model, GPTKVCache* cache, const int* tokens, co
             cache->len[b0 + i] = lens[b0 + i];
         }
     }
-    lm_head_forward(cache->logits, w.lnf, model->params.wte, 1, B, C, V);
+    lm_head_forward(cache->logits, w.lnf, model->params.wte, 1, B, C, V, model->precision);
     return cache->logits;
 }
 
@@ -122,7 +122,7 @@ typedef struct {
 } KVStep;
 
 static void kv_attention(void* ctx, float* atty, float* att_stats, const float* qkv, size_t B, size_t T, size_t C,
-                         size_t NH) {
+                         size_t NH, GemmPrecision prec) {
     (void)att_stats;
     KVStep* s = ctx;
     GPTKVCache* cache = s->cache;
@@ -134,7 +134,7 @@ static void kv_attention(void* ctx, float* atty, float* att_stats, const float* 
         memcpy(kc + dst, qkv + i * C3 + C, C * sizeof(float));
         memcpy(vc + dst, qkv + i * C3 + 2 * C, C * sizeof(float));
     }
-    attention_forward_cached(atty, s->pre, s->att, qkv, kc, vc, cache->rows, cache->len, n, C, NH, ML);
+    attention_forward_cached(atty, s->pre, s->att, qkv, kc, vc, cache->rows, cache->len, n, C, NH, ML, prec);
 }
 
 const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
@@ -171,7 +171,8 @@ const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
 #endif
     // the CPU kernels (the cache is host memory, in the GPU build too), the n rows as (1, n)
     KVStep step = {cache, 0, w.pre, w.att};
-    BlockOps ops = {layernorm_forward, matmul_forward, gelu_forward, residual_forward, kv_attention, &step};
+    BlockOps ops = {layernorm_forward, matmul_forward, gelu_forward, residual_forward, kv_attention, &step,
+                    model->precision};
     for (size_t l = 0; l < L; l++) {
         step.l = l;
         BlockParams l_params = block_params(&p, cfg, l);
@@ -181,7 +182,7 @@ const float* gpt_kv_decode(GPT* model, GPTKVCache* cache, const int* tokens) {
     if (one_thread) omp_set_num_threads(threads);
 #endif
     layernorm_forward(w.lnf, w.lnf_mean, w.lnf_rstd, w.blk.residual3, p.lnfw, p.lnfb, 1, n, C);
-    lm_head_forward(w.logits, w.lnf, p.wte, 1, n, C, V);
+    lm_head_forward(w.logits, w.lnf, p.wte, 1, n, C, V, model->precision);
     for (size_t i = 0; i < n; i++) {
         memcpy(cache->logits + rows[i] * V, w.logits + i * V, V * sizeof(float));
         cache->len[rows[i]]++;

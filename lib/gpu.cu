@@ -466,10 +466,17 @@ extern "C" void gpu_layernorm_backward(float* dinp, float* dweight, float* dbias
     LAUNCH_N(layernorm_backward_params_kernel, C, dweight, dbias, dout, inp, mean, rstd, B * T, C);
 }
 
+// The products' precision argument of layers.h: bf16 products are a CPU path (train.c refuses
+// --precision bf16 in the GPU build), so anything but fp32 here is a caller's bug.
+static void fp32_only(GemmPrecision prec, const char* what) {
+    if (prec != GEMM_FP32) fatal("%s: bf16 products are not implemented on the GPU backend", what);
+}
+
 // out (B,T,OC) = inp (B,T,C) · weight (C,OC) + bias: the bias broadcast first, then one SGEMM with
 // beta = 1 on top of it (beta = 0 without bias).
 extern "C" void gpu_matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B,
-                                   size_t T, size_t C, size_t OC) {
+                                   size_t T, size_t C, size_t OC, GemmPrecision prec) {
+    fp32_only(prec, "gpu_matmul_forward");
     size_t BT = B * T;
     if (bias) LAUNCH_N(bias_broadcast_kernel, BT * OC, out, bias, BT, OC);
     gpu_sgemm(0, 0, BT, OC, C, 1.0f, inp, C, weight, OC, bias ? 1.0f : 0.0f, out, OC);
@@ -478,7 +485,8 @@ extern "C" void gpu_matmul_forward(float* out, const float* inp, const float* we
 // dinp (B,T,C) += dout · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += column sums of dout.
 extern "C" void gpu_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout,
                                     const float* inp, const float* weight, size_t B, size_t T, size_t C,
-                                    size_t OC) {
+                                    size_t OC, GemmPrecision prec) {
+    fp32_only(prec, "gpu_matmul_backward");
     size_t BT = B * T;
     gpu_sgemm(0, 1, BT, C, OC, 1.0f, dout, OC, weight, OC, 1.0f, dinp, C);
     gpu_sgemm(1, 0, C, OC, BT, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
@@ -536,7 +544,8 @@ extern "C" void gpu_attention_backward(float* dinp, float* dpreatt, float* datt,
 // As gpu_attention_forward, keeping only stats (B,NH,T,2) (each row's max score and 1/sum): the
 // scores and weights of one sequence live in device scratch (2 x (NH,T,T)).
 extern "C" void gpu_attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T,
-                                            size_t C, size_t NH) {
+                                            size_t C, size_t NH, GemmPrecision prec) {
+    fp32_only(prec, "gpu_attention_forward_stats");
     size_t C3 = 3 * C, hs = C / NH, TT = T * T;
     float scale = 1.0f / sqrtf((float)hs);
     float* pre = scratch(2 * NH * TT);
@@ -553,7 +562,8 @@ extern "C" void gpu_attention_forward_stats(float* out, float* stats, const floa
 // rebuilt from them and the statistics exactly as the forward made them, then gpu_attention_backward's
 // steps with local as the only (NH,T,T) gradient buffer.
 extern "C" void gpu_attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats,
-                                             size_t B, size_t T, size_t C, size_t NH) {
+                                             size_t B, size_t T, size_t C, size_t NH, GemmPrecision prec) {
+    fp32_only(prec, "gpu_attention_backward_stats");
     size_t C3 = 3 * C, hs = C / NH, TT = T * T;
     float scale = 1.0f / sqrtf((float)hs);
     float* a = scratch(2 * NH * TT);
@@ -592,13 +602,15 @@ extern "C" void gpu_residual_backward(float* dinp1, float* dinp2, const float* d
 
 // logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C).
 extern "C" void gpu_lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T,
-                                    size_t C, size_t V) {
+                                    size_t C, size_t V, GemmPrecision prec) {
+    fp32_only(prec, "gpu_lm_head_forward");
     gpu_sgemm(0, 1, B * T, V, C, 1.0f, inp, C, wte, C, 0.0f, logits, V);
 }
 
 // dinp (B,T,C) += dlogits · wte; dwte (V,C) += dlogitsᵀ · inp.
 extern "C" void gpu_lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp,
-                                     const float* wte, size_t B, size_t T, size_t C, size_t V) {
+                                     const float* wte, size_t B, size_t T, size_t C, size_t V, GemmPrecision prec) {
+    fp32_only(prec, "gpu_lm_head_backward");
     size_t BT = B * T;
     gpu_sgemm(0, 0, BT, C, V, 1.0f, dlogits, V, wte, C, 1.0f, dinp, C);
     gpu_sgemm(1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);

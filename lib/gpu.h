@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include "gemm.h" // GemmPrecision
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -55,10 +57,12 @@ void gpu_layernorm_forward(float* out, float* mean, float* rstd, const float* in
 void gpu_layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                             const float* weight, const float* mean, const float* rstd, size_t B, size_t T,
                             size_t C);
+// (the products' precision argument must be GEMM_FP32: bf16 products are a CPU path, and the GPU
+// build's ./train refuses --precision bf16; TF32 is gpu_init's switch)
 void gpu_matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
-                        size_t C, size_t OC);
+                        size_t C, size_t OC, GemmPrecision prec);
 void gpu_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                         const float* weight, size_t B, size_t T, size_t C, size_t OC);
+                         const float* weight, size_t B, size_t T, size_t C, size_t OC, GemmPrecision prec);
 void gpu_attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
                            size_t NH);
 void gpu_attention_backward(float* dinp, float* dpreatt, float* datt, const float* dout, const float* inp,
@@ -68,13 +72,13 @@ void gpu_gelu_backward(float* dinp, const float* inp, const float* dout, size_t 
 void gpu_residual_forward(float* out, const float* inp1, const float* inp2, size_t N);
 void gpu_residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N);
 void gpu_lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C,
-                         size_t V);
+                         size_t V, GemmPrecision prec);
 void gpu_lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte,
-                          size_t B, size_t T, size_t C, size_t V);
+                          size_t B, size_t T, size_t C, size_t V, GemmPrecision prec);
 void gpu_attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C,
-                                 size_t NH);
+                                 size_t NH, GemmPrecision prec);
 void gpu_attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
-                                  size_t T, size_t C, size_t NH);
+                                  size_t T, size_t C, size_t NH, GemmPrecision prec);
 void gpu_crossentropy_forward(float* lse, float* losses, const float* logits, const int* targets, size_t B,
                               size_t T, size_t V);
 void gpu_crossentropy_backward(float* dlogits, const float* dlosses, const float* logits, const float* lse,

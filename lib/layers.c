@@ -181,13 +181,13 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 // packed panels, AVX-512/AVX2 register tiles, threads own disjoint blocks of out), accumulated on
 // top of the bias broadcast into every row (beta = 1), or overwriting out when bias is NULL.
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, size_t B, size_t T,
-                    size_t C, size_t OC) {
+                    size_t C, size_t OC, GemmPrecision prec) {
     size_t BT = B * T;
     if (bias) {
 #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < BT; r++) memcpy(out + r * OC, bias, OC * sizeof(float));
     }
-    sgemm(0, 0, BT, OC, C, 1.0f, inp, C, weight, OC, bias ? 1.0f : 0.0f, out, OC);
+    gemm_prec(prec, 0, 0, BT, OC, C, 1.0f, inp, C, weight, OC, bias ? 1.0f : 0.0f, out, OC);
 }
 
 // dinp (B,T,C) += dout (B,T,OC) · weightᵀ; dweight (C,OC) += inpᵀ · dout; dbias (OC) += sum over
@@ -195,10 +195,10 @@ void matmul_forward(float* out, const float* inp, const float* weight, const flo
 // packing in gemm.h reads it in place, no copy). dbias is parallel over blocks of output
 // channels, each summing the rows in order: each thread owns what it writes.
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, size_t B, size_t T, size_t C, size_t OC) {
+                     const float* weight, size_t B, size_t T, size_t C, size_t OC, GemmPrecision prec) {
     size_t BT = B * T;
-    sgemm(0, 1, BT, C, OC, 1.0f, dout, OC, weight, OC, 1.0f, dinp, C);
-    sgemm(1, 0, C, OC, BT, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
+    gemm_prec(prec, 0, 1, BT, C, OC, 1.0f, dout, OC, weight, OC, 1.0f, dinp, C);
+    gemm_prec(prec, 1, 0, C, OC, BT, 1.0f, inp, C, dout, OC, 1.0f, dweight, OC);
     if (dbias) {
         const size_t OB = 256;
 #pragma omp parallel for schedule(static)
@@ -248,21 +248,21 @@ static void softmax_row(float* at, const float* pt, size_t n, float* maxv, float
 // pre (T,T) = scale · q kᵀ for j < t1 of each query block (the rest is left alone); q, k rows C3
 // apart.
 static void att_head_scores(float* pre, const float* q, const float* k, size_t T, size_t C3, size_t hs,
-                            float scale) {
+                            float scale, GemmPrecision prec) {
     for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
         size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-        sgemm(0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
+        gemm_prec(prec, 0, 1, t1 - t0, t1, hs, scale, q + t0 * C3, C3, k, C3, 0.0f, pre + t0 * T, T);
     }
 }
 
 // One head's forward: scores into pre (T,T), weights into a (T,T) (both 0 above the diagonal),
 // the row statistics into st (T,2) if not NULL, output o (rows C apart).
 static void att_head_forward(float* o, float* pre, float* a, float* st, const float* q, size_t T, size_t C,
-                             size_t hs, float scale) {
+                             size_t hs, float scale, GemmPrecision prec) {
     size_t C3 = 3 * C;
     const float* k = q + C;
     const float* v = q + 2 * C;
-    att_head_scores(pre, q, k, T, C3, hs, scale);
+    att_head_scores(pre, q, k, T, C3, hs, scale, prec);
     for (size_t t = 0; t < T; t++) {
         float* pt = pre + t * T;
         float* at = a + t * T;
@@ -277,7 +277,7 @@ static void att_head_forward(float* o, float* pre, float* a, float* st, const fl
     // o[t] = sum_{j <= t} a[t, j] v_j (a is 0 above the diagonal)
     for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
         size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-        sgemm(0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, 3 * C, 0.0f, o + t0 * C, C);
+        gemm_prec(prec, 0, 0, t1 - t0, hs, t1, 1.0f, a + t0 * T, T, v, 3 * C, 0.0f, o + t0 * C, C);
     }
 }
 
@@ -286,7 +286,7 @@ static void att_head_forward(float* o, float* pre, float* a, float* st, const fl
 // dq += dpreatt · k * scale, dk += dpreattᵀ · q * scale. local (T,T) is scratch; da, dp (T,T), if
 // not NULL, accumulate datt and dpreatt (j <= t). q and dq rows C3 apart, d rows C apart.
 static void att_head_backward(float* dq, float* local, float* da, float* dp, const float* d, const float* q,
-                              const float* a, size_t T, size_t C, size_t hs, float scale) {
+                              const float* a, size_t T, size_t C, size_t hs, float scale, GemmPrecision prec) {
     size_t C3 = 3 * C;
     const float* k = q + C;
     const float* v = q + 2 * C;
@@ -295,7 +295,7 @@ static void att_head_backward(float* dq, float* local, float* da, float* dp, con
     // local[t, j] = d_t · v_j for j < t1 of t's block
     for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
         size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
-        sgemm(0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
+        gemm_prec(prec, 0, 1, t1 - t0, t1, hs, 1.0f, d + t0 * C, C, v, C3, 0.0f, local + t0 * T, T);
     }
     // softmax backward row by row; local becomes dpreatt (0 above the diagonal)
     for (size_t t = 0; t < T; t++) // without a datt buffer, local holds datt and then dpreatt itself
@@ -303,11 +303,12 @@ static void att_head_backward(float* dq, float* local, float* da, float* dp, con
     for (size_t t0 = 0; t0 < T; t0 += ATT_TB) {
         size_t t1 = t0 + ATT_TB < T ? t0 + ATT_TB : T;
         // dv[j] += sum_{t >= j} att[t, j] d_t, for j in [t0, t1): t runs over [t0, T)
-        sgemm(1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3, C3);
+        gemm_prec(prec, 1, 0, t1 - t0, hs, T - t0, 1.0f, a + t0 * T + t0, T, d + t0 * C, C, 1.0f, dv + t0 * C3, C3);
         // dq[t] += scale * sum_{j <= t} dpre[t, j] k_j
-        sgemm(0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
+        gemm_prec(prec, 0, 0, t1 - t0, hs, t1, scale, local + t0 * T, T, k, C3, 1.0f, dq + t0 * C3, C3);
         // dk[j] += scale * sum_{t >= j} dpre[t, j] q_t
-        sgemm(1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f, dk + t0 * C3, C3);
+        gemm_prec(prec, 1, 0, t1 - t0, hs, T - t0, scale, local + t0 * T + t0, T, q + t0 * C3, C3, 1.0f,
+                  dk + t0 * C3, C3);
     }
 }
 
@@ -315,7 +316,7 @@ static void att_head_backward(float* dq, float* local, float* da, float* dp, con
 // NULL (entries j > t are 0), stats (B,NH,T,2) the row statistics if not NULL; inp (B,T,3C). A NULL
 // preatt or att is a T x T buffer per thread.
 static void attention_forward_any(float* out, float* preatt, float* att, float* stats, const float* inp, size_t B,
-                                  size_t T, size_t C, size_t NH) {
+                                  size_t T, size_t C, size_t NH, GemmPrecision prec) {
     size_t hs = C / NH;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
@@ -328,7 +329,7 @@ static void attention_forward_any(float* out, float* preatt, float* att, float* 
                 size_t oh = (b * NH + h) * T * T;
                 att_head_forward(out + b * T * C + h * hs, preatt ? preatt + oh : pre_buf, att ? att + oh : att_buf,
                                  stats ? stats + (b * NH + h) * T * 2 : NULL, inp + b * T * 3 * C + h * hs, T, C,
-                                 hs, scale);
+                                 hs, scale, prec);
             }
         free(pre_buf);
         free(att_buf);
@@ -339,7 +340,7 @@ static void attention_forward_any(float* out, float* preatt, float* att, float* 
 // j > t are 0 in both); inp (B,T,3C).
 void attention_forward(float* out, float* preatt, float* att, const float* inp, size_t B, size_t T, size_t C,
                        size_t NH) {
-    attention_forward_any(out, preatt, att, NULL, inp, B, T, C, NH);
+    attention_forward_any(out, preatt, att, NULL, inp, B, T, C, NH, GEMM_FP32);
 }
 
 // Backward of attention_forward: dinp (B,T,3C) +=; dpreatt, datt (B,NH,T,T) accumulated for
@@ -357,22 +358,23 @@ void attention_backward(float* dinp, float* dpreatt, float* datt, const float* d
                 size_t oh = (b * NH + h) * T * T;
                 att_head_backward(dinp + b * T * 3 * C + h * hs, local, datt ? datt + oh : NULL,
                                   dpreatt ? dpreatt + oh : NULL, dout + b * T * C + h * hs,
-                                  inp + b * T * 3 * C + h * hs, att + oh, T, C, hs, scale);
+                                  inp + b * T * 3 * C + h * hs, att + oh, T, C, hs, scale, GEMM_FP32);
             }
         free(local);
     }
 }
 
 // As attention_forward, keeping only stats (B,NH,T,2): each query row's max score and 1/sum.
-void attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C, size_t NH) {
-    attention_forward_any(out, NULL, NULL, stats, inp, B, T, C, NH);
+void attention_forward_stats(float* out, float* stats, const float* inp, size_t B, size_t T, size_t C, size_t NH,
+                             GemmPrecision prec) {
+    attention_forward_any(out, NULL, NULL, stats, inp, B, T, C, NH, prec);
 }
 
 // Backward of attention_forward_stats: rebuilds each head's weights from its scores and stats,
 // a[t, j] = exp_f32(score - max) * inv exactly as softmax_row made them, then runs
 // attention_backward's per-head step. dinp (B,T,3C) +=, dout (B,T,C), inp (B,T,3C), stats (B,NH,T,2).
 void attention_backward_stats(float* dinp, const float* dout, const float* inp, const float* stats, size_t B,
-                              size_t T, size_t C, size_t NH) {
+                              size_t T, size_t C, size_t NH, GemmPrecision prec) {
     size_t hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel
@@ -384,7 +386,7 @@ void attention_backward_stats(float* dinp, const float* dout, const float* inp, 
             for (size_t h = 0; h < NH; h++) {
                 const float* q = inp + b * T * C3 + h * hs;
                 const float* st = stats + (b * NH + h) * T * 2;
-                att_head_scores(a, q, q + C, T, C3, hs, scale);
+                att_head_scores(a, q, q + C, T, C3, hs, scale, prec);
                 for (size_t t = 0; t < T; t++) {
                     float* at = a + t * T;
                     float m = st[2 * t], r = st[2 * t + 1];
@@ -392,7 +394,7 @@ void attention_backward_stats(float* dinp, const float* dout, const float* inp, 
                     for (size_t j = t + 1; j < T; j++) at[j] = 0.0f;
                 }
                 att_head_backward(dinp + b * T * C3 + h * hs, local, NULL, NULL, dout + b * T * C + h * hs, q, a, T,
-                                  C, hs, scale);
+                                  C, hs, scale, prec);
             }
         free(a);
         free(local);
@@ -408,7 +410,7 @@ void attention_backward_stats(float* dinp, const float* dout, const float* inp, 
 // scores and weights. Parallel over (i, h), each writing its own slice of out.
 void attention_forward_cached(float* out, float* pre, float* att, const float* qkv, const float* kc,
                               const float* vc, const size_t* rows, const int* len, size_t N, size_t C, size_t NH,
-                              size_t maxT) {
+                              size_t maxT, GemmPrecision prec) {
     size_t hs = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hs);
 #pragma omp parallel for collapse(2) schedule(dynamic, 1)
@@ -419,10 +421,10 @@ void attention_forward_cached(float* out, float* pre, float* att, const float* q
             const float* v = vc + rows[i] * maxT * C + h * hs;
             float* pt = pre + (i * NH + h) * maxT;
             float* at = att + (i * NH + h) * maxT;
-            sgemm(0, 1, 1, t + 1, hs, scale, qkv + i * C3 + h * hs, C3, k, C, 0.0f, pt, maxT);
+            gemm_prec(prec, 0, 1, 1, t + 1, hs, scale, qkv + i * C3 + h * hs, C3, k, C, 0.0f, pt, maxT);
             float m, r;
             softmax_row(at, pt, t + 1, &m, &r);
-            sgemm(0, 0, 1, hs, t + 1, 1.0f, at, maxT, v, C, 0.0f, out + i * C + h * hs, C);
+            gemm_prec(prec, 0, 0, 1, hs, t + 1, 1.0f, at, maxT, v, C, 0.0f, out + i * C + h * hs, C);
         }
     }
 }
@@ -461,17 +463,18 @@ void residual_backward(float* dinp1, float* dinp2, const float* dout, size_t N) 
 
 // Tied LM head: logits (B,T,V) = inp (B,T,C) · wteᵀ, wte (V,C): an SGEMM with B transposed
 // (gemm.h packs wte's rows into k-major panels; no transposed copy of wte is made).
-void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V) {
-    sgemm(0, 1, B * T, V, C, 1.0f, inp, C, wte, C, 0.0f, logits, V);
+void lm_head_forward(float* logits, const float* inp, const float* wte, size_t B, size_t T, size_t C, size_t V,
+                     GemmPrecision prec) {
+    gemm_prec(prec, 0, 1, B * T, V, C, 1.0f, inp, C, wte, C, 0.0f, logits, V);
 }
 
 // dinp (B,T,C) += dlogits (B,T,V) · wte (V,C); dwte (V,C) += dlogitsᵀ · inp. Two SGEMMs (the
 // second with A transposed, read in place).
 void lm_head_backward(float* dinp, float* dwte, const float* dlogits, const float* inp, const float* wte, size_t B,
-                      size_t T, size_t C, size_t V) {
+                      size_t T, size_t C, size_t V, GemmPrecision prec) {
     size_t BT = B * T;
-    sgemm(0, 0, BT, C, V, 1.0f, dlogits, V, wte, C, 1.0f, dinp, C);
-    sgemm(1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);
+    gemm_prec(prec, 0, 0, BT, C, V, 1.0f, dlogits, V, wte, C, 1.0f, dinp, C);
+    gemm_prec(prec, 1, 0, V, C, BT, 1.0f, dlogits, V, inp, C, 1.0f, dwte, C);
 }
 
 // Fused softmax + cross-entropy (as llm.c's fused classifier): the forward keeps only the

@@ -392,6 +392,8 @@ static const StateField TRAIN_FIELDS[] = {
     {"--probe-every", TS(probe_every), 'i', 0, 1e9},
     {"--probe-seqs", TS(probe_seqs), 'i', 1, 1e6},
     {"--probe-bins", TS(probe_bins), 'i', 2, 1e5},
+    {"--precision", TS(precision), 'i', 0, 1}, // GEMM_FP32, GEMM_BF16
+    {"the zero field", TS(zero), 'i', 0, 0},
     {"--lr", TS(lr), 'd', 1e-9, 1e9},
     {"--min-lr-frac", TS(min_lr_frac), 'd', 0, 1},
     {"--wd", TS(wd), 'd', 0, 10},
@@ -709,13 +711,14 @@ void progress_break(const Progress* pr) {
 // ============================================================================
 // Throughput: achieved FLOP/s and MFU, as llm.c and nanoGPT report them
 
-// The best of a few timed square SGEMMs (gemm.h, the kernels the model runs on, all threads): the
-// matmul limit MFU is measured against, since a CPU has no vendor peak figure to quote. 1536^3 is
+// The best of a few timed square matrix products in the run's precision (gemm.h, the kernels the
+// model runs on, all threads): the matmul limit MFU is measured against, since a CPU has no vendor
+// peak figure to quote. 1536^3 is
 // 7.2 GFLOP per call, large enough to run near the kernel's peak (within a few percent of 2048^3
 // here) and small enough to cost about 0.3 s for 8 timed calls; the best of 8 rather than of 3,
 // because on a shared machine a single call can lose a quarter of its speed (183 vs 240 GFLOP/s
 // measured in two runs of the default ./train a minute apart).
-static double measure_sgemm_gflops(void) {
+static double measure_sgemm_gflops(GemmPrecision prec) {
     const size_t n = 1536;
     float* a = malloc_check(n * n * sizeof(float));
     float* b = malloc_check(n * n * sizeof(float));
@@ -728,7 +731,7 @@ static double measure_sgemm_gflops(void) {
     double best = 0.0;
     for (int r = 0; r < 9; r++) { // the first call is warm-up (page faults, packing buffers)
         double t0 = time_seconds();
-        sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        gemm_prec(prec, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         double dt = time_seconds() - t0;
         if (r > 0 && dt > 0.0 && 2.0 * (double)n * (double)n * (double)n / dt > best)
             best = 2.0 * (double)n * (double)n * (double)n / dt;
@@ -749,7 +752,7 @@ void print_throughput(const GPT* model, size_t B, size_t Tn, double step_seconds
     double s_per_step = step_seconds / steps_timed;
     double gflops = flops / s_per_step * 1e-9;
     int measured = peak_gflops <= 0.0f;
-    double peak = measured ? measure_sgemm_gflops() : (double)peak_gflops;
+    double peak = measured ? measure_sgemm_gflops(model->precision) : (double)peak_gflops;
     printf("           throughput %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s (%.1f GFLOP/step, mean of %d steps)\n",
            s_per_step * 1e3, BT / s_per_step, gflops, flops * 1e-9, steps_timed);
     int N = dist_size();
@@ -761,6 +764,8 @@ void print_throughput(const GPT* model, size_t B, size_t Tn, double step_seconds
     if (peak > 0.0)
         printf("           MFU %.1f%% of %.1f GFLOP/s%s, %s\n", 100.0 * gflops / (peak * N), peak * N,
                N > 1 ? " (the ranks' limit: rank 0's x ranks)" : "",
-               measured ? "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
-                        : "given by --peak-gflops");
+               !measured ? "given by --peak-gflops"
+               : model->precision == GEMM_BF16
+                   ? "our bf16 GEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)"
+                   : "our SGEMM 1536^3 on these threads, measured now (--peak-gflops F to set it)");
 }

@@ -118,7 +118,7 @@ typedef struct {
 #define STATE_HASH_INIT 1469598103934665603ull
 
 #define STATE_MAGIC 0x54534746u // "FGST"
-#define STATE_VERSION 2         // 1: no DPO settings, no sched_steps, num_parameters further in
+#define STATE_VERSION 3         // 2: no precision; 1: no DPO settings, no sched_steps, num_parameters further in
 
 // The DPO stage's settings, fixed when the run starts: kept in train_state.bin so that a resumed
 // run has the same DPO stage as an uninterrupted one, and in dpo_state.bin.
@@ -142,6 +142,8 @@ typedef struct {
     int32_t step;        // completed steps: the next step to run
     int32_t eval_every, eval_batches, sample_every, save_every;
     int32_t probe_every, probe_seqs, probe_bins; // probe_every as resolved (0 = off)
+    int32_t precision;                           // GemmPrecision of the matrix products (--precision)
+    int32_t zero;                                // 0 (keeps the doubles 8-aligned without padding)
     double lr, min_lr_frac, wd, clip, val_frac;
     uint64_t seed, data_hash;
     uint64_t loader_rng, loader_pos, sample_rng;
@@ -149,7 +151,7 @@ typedef struct {
     char input[4096]; // --input of the run ("" = built-in corpus)
     DPOSettings dpo;
 } TrainStateHeader;
-_Static_assert(offsetof(TrainStateHeader, lr) == 16 + 20 * 4 && offsetof(TrainStateHeader, dpo) == 136 + 40 + 4128,
+_Static_assert(offsetof(TrainStateHeader, lr) == 16 + 22 * 4 && offsetof(TrainStateHeader, dpo) == 144 + 40 + 4128,
                "no hidden padding in the header");
 
 // Parameters of a GPT of this shape (the sum gpt_build allocates).

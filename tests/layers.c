@@ -220,10 +220,10 @@ static void layernorm_check_gpu(void) {
 // ----------------------------------------------------------------------------
 // matmul: out (B,T,OC) = x (B,T,C) · w (C,OC) + b (OC)
 
-static void matmul_fd_forward(FdCase* k) { matmul_forward(k->out, k->x, k->w, k->b, k->B, k->T, k->C, k->OC); }
+static void matmul_fd_forward(FdCase* k) { matmul_forward(k->out, k->x, k->w, k->b, k->B, k->T, k->C, k->OC, GEMM_FP32); }
 
 static void matmul_fd_backward(FdCase* k, float* dx, float* dw, float* db) {
-    matmul_backward(dx, dw, db, k->wt, k->x, k->w, k->B, k->T, k->C, k->OC);
+    matmul_backward(dx, dw, db, k->wt, k->x, k->w, k->B, k->T, k->C, k->OC, GEMM_FP32);
 }
 
 static void matmul_check_fd(void) {
@@ -244,8 +244,8 @@ static void matmul_check_naive(void) {
     float* dx = calloc_check(B * T * C, sizeof(float));
     float* dw = calloc_check(C * OC, sizeof(float));
     float* db = calloc_check(OC, sizeof(float));
-    matmul_forward(out, x, w, bias, B, T, C, OC);
-    matmul_backward(dx, dw, db, dout, x, w, B, T, C, OC);
+    matmul_forward(out, x, w, bias, B, T, C, OC, GEMM_FP32);
+    matmul_backward(dx, dw, db, dout, x, w, B, T, C, OC, GEMM_FP32);
     size_t BT = B * T;
     double big;
     double ef = naive_product_error(x, C, 1, w, OC, 1, bias, out, BT, OC, C, &big);      // out = x · w + b
@@ -271,14 +271,14 @@ static void matmul_check_gpu(void) {
     float* dout = managed_rand(BT * OC, &rng);
     Twin out = twin_rand(BT * OC, &rng);
     for (int withb = 1; withb >= 0; withb--) {
-        matmul_forward(out.cpu, x, w, withb ? bias : NULL, B, T, C, OC);
-        gpu_matmul_forward(out.gpu, x, w, withb ? bias : NULL, B, T, C, OC);
+        matmul_forward(out.cpu, x, w, withb ? bias : NULL, B, T, C, OC, GEMM_FP32);
+        gpu_matmul_forward(out.gpu, x, w, withb ? bias : NULL, B, T, C, OC, GEMM_FP32);
         gpu_sync();
         check_vs_cpu(withb ? "matmul_forward" : "matmul_forward (no bias)", out.gpu, out.cpu, BT * OC, 1e-5);
     }
     Twin dx = twin_rand(BT * C, &rng), dwb = twin_rand(C * OC + OC, &rng); // dweight then dbias
-    matmul_backward(dx.cpu, dwb.cpu, dwb.cpu + C * OC, dout, x, w, B, T, C, OC);
-    gpu_matmul_backward(dx.gpu, dwb.gpu, dwb.gpu + C * OC, dout, x, w, B, T, C, OC);
+    matmul_backward(dx.cpu, dwb.cpu, dwb.cpu + C * OC, dout, x, w, B, T, C, OC, GEMM_FP32);
+    gpu_matmul_backward(dx.gpu, dwb.gpu, dwb.gpu + C * OC, dout, x, w, B, T, C, OC, GEMM_FP32);
     gpu_sync();
     check_vs_cpu("matmul_backward dinp (+=)", dx.gpu, dx.cpu, BT * C, 1e-5);
     check_vs_cpu("matmul_backward dweight, dbias", dwb.gpu, dwb.cpu, C * OC + OC, 1e-4);
@@ -328,8 +328,8 @@ static void attention_check_stats(void) {
     float* d2 = calloc_check(B * T * 3 * C, sizeof(float));
     attention_forward(o1, NULL, att, inp, B, T, C, NH);
     attention_backward(d1, NULL, NULL, dout, inp, att, B, T, C, NH);
-    attention_forward_stats(o2, stats, inp, B, T, C, NH);
-    attention_backward_stats(d2, dout, inp, stats, B, T, C, NH);
+    attention_forward_stats(o2, stats, inp, B, T, C, NH, GEMM_FP32);
+    attention_backward_stats(d2, dout, inp, stats, B, T, C, NH, GEMM_FP32);
     double dmax = max_abs_diff(o1, o2, B * T * C), gmax = max_abs_diff(d1, d2, B * T * 3 * C);
     int same = memcmp(o1, o2, B * T * C * sizeof(float)) == 0 && memcmp(d1, d2, B * T * 3 * C * sizeof(float)) == 0;
     check(same && max_abs(d1, B * T * 3 * C) > 0.0,
@@ -361,14 +361,14 @@ static void attention_check_gpu(void) {
     check_vs_cpu("attention_backward dqkv (+=)", dq.gpu, dq.cpu, BT * 3 * C, 1e-5);
     check_vs_cpu("attention_backward dpreatt, datt", datt.gpu, datt.cpu, 2 * A, 1e-5);
     Twin stats = twin_rand(2 * B * NH * T, &rng);
-    attention_forward_stats(out.cpu, stats.cpu, qkv, B, T, C, NH);
-    gpu_attention_forward_stats(out.gpu, stats.gpu, qkv, B, T, C, NH);
+    attention_forward_stats(out.cpu, stats.cpu, qkv, B, T, C, NH, GEMM_FP32);
+    gpu_attention_forward_stats(out.gpu, stats.gpu, qkv, B, T, C, NH, GEMM_FP32);
     gpu_sync();
     check_vs_cpu("attention_forward_stats out", out.gpu, out.cpu, BT * C, 1e-5);
     check_vs_cpu("attention_forward_stats max, 1/sum", stats.gpu, stats.cpu, 2 * B * NH * T, 1e-5);
     twin_sync(&dq);
-    attention_backward_stats(dq.cpu, dout, qkv, stats.cpu, B, T, C, NH);
-    gpu_attention_backward_stats(dq.gpu, dout, qkv, stats.cpu, B, T, C, NH);
+    attention_backward_stats(dq.cpu, dout, qkv, stats.cpu, B, T, C, NH, GEMM_FP32);
+    gpu_attention_backward_stats(dq.gpu, dout, qkv, stats.cpu, B, T, C, NH, GEMM_FP32);
     gpu_sync();
     check_vs_cpu("attention_backward_stats dqkv (+=)", dq.gpu, dq.cpu, BT * 3 * C, 1e-5);
     twin_free(&out), twin_free(&att), twin_free(&dq), twin_free(&datt), twin_free(&stats);
@@ -441,11 +441,11 @@ static void residual_check_gpu(void) {
 // ----------------------------------------------------------------------------
 // lm_head: logits (B,T,V) = x (B,T,C) · wteᵀ, the weight tied to the token embedding (V,C)
 
-static void lm_head_fd_forward(FdCase* k) { lm_head_forward(k->out, k->x, k->w, k->B, k->T, k->C, k->V); }
+static void lm_head_fd_forward(FdCase* k) { lm_head_forward(k->out, k->x, k->w, k->B, k->T, k->C, k->V, GEMM_FP32); }
 
 static void lm_head_fd_backward(FdCase* k, float* dx, float* dw, float* db) {
     (void)db;
-    lm_head_backward(dx, dw, k->wt, k->x, k->w, k->B, k->T, k->C, k->V);
+    lm_head_backward(dx, dw, k->wt, k->x, k->w, k->B, k->T, k->C, k->V, GEMM_FP32);
 }
 
 static void lm_head_check_fd(void) {
@@ -464,8 +464,8 @@ static void lm_head_check_naive(void) {
     float* out = malloc_check(T * V * sizeof(float));
     float* dx = calloc_check(T * C, sizeof(float));
     float* dw = calloc_check(V * C, sizeof(float));
-    lm_head_forward(out, x, w, 1, T, C, V);
-    lm_head_backward(dx, dw, dout, x, w, 1, T, C, V);
+    lm_head_forward(out, x, w, 1, T, C, V, GEMM_FP32);
+    lm_head_backward(dx, dw, dout, x, w, 1, T, C, V, GEMM_FP32);
     // compare the backward relative to its largest reference value: dinp sums 2100 terms
     double big, big2;
     double ef = naive_product_error(x, C, 1, w, 1, C, NULL, out, T, V, C, &big);      // out = x · wᵀ
@@ -486,13 +486,13 @@ static void lm_head_check_gpu(void) {
     float* wte = managed_rand(V * C, &rng);
     float* dout = managed_rand(BT * V, &rng);
     Twin logits = twin_rand(BT * V, &rng);
-    lm_head_forward(logits.cpu, x, wte, B, T, C, V);
-    gpu_lm_head_forward(logits.gpu, x, wte, B, T, C, V);
+    lm_head_forward(logits.cpu, x, wte, B, T, C, V, GEMM_FP32);
+    gpu_lm_head_forward(logits.gpu, x, wte, B, T, C, V, GEMM_FP32);
     gpu_sync();
     check_vs_cpu("lm_head_forward", logits.gpu, logits.cpu, BT * V, 1e-5);
     Twin dx = twin_rand(BT * C, &rng), dwte = twin_rand(V * C, &rng);
-    lm_head_backward(dx.cpu, dwte.cpu, dout, x, wte, B, T, C, V);
-    gpu_lm_head_backward(dx.gpu, dwte.gpu, dout, x, wte, B, T, C, V);
+    lm_head_backward(dx.cpu, dwte.cpu, dout, x, wte, B, T, C, V, GEMM_FP32);
+    gpu_lm_head_backward(dx.gpu, dwte.gpu, dout, x, wte, B, T, C, V, GEMM_FP32);
     gpu_sync();
     check_vs_cpu("lm_head_backward dinp (+=)", dx.gpu, dx.cpu, BT * C, 1e-5);
     check_vs_cpu("lm_head_backward dwte (+=)", dwte.gpu, dwte.cpu, V * C, 1e-4);
@@ -530,7 +530,7 @@ static void crossentropy_check_gpu(void) {
     float* wte = managed_rand(V * C, &rng);
     float* dlosses = managed_rand(BT, &rng);
     float* logits = gpu_alloc(BT * V * sizeof(float));
-    lm_head_forward(logits, x, wte, B, T, C, V);
+    lm_head_forward(logits, x, wte, B, T, C, V, GEMM_FP32);
     for (size_t i = 0; i < BT * V; i++) logits[i] *= 4.0f; // a sharper softmax
     Twin lse = twin_rand(BT, &rng), losses = twin_rand(2 * BT, &rng); // with targets, then with NULL
     crossentropy_forward(lse.cpu, losses.cpu, logits, tg, B, T, V);

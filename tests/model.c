@@ -168,6 +168,59 @@ static void model_check_adamw(const GptRef* r) {
     gpt_free(&m);
 }
 
+// bf16 products (GPT.precision = GEMM_BF16, ./train --precision bf16) against the fp32 PyTorch
+// fixture at looser tolerances, as tests/gpu.c's TF32 check: every product's inputs are rounded to
+// 8 significant bits (relative error up to 2^-8 = 3.9e-3 each), the sums and everything else
+// fp32. Logits, loss, hidden states, every gradient (relative to the tensor's largest) and the
+// losses of the fixture's AdamW steps; the logits must also differ from fp32's by more than the
+// fp32 tolerance, or the precision did not reach the products.
+static void model_check_bf16(const GptRef* r) {
+#ifdef USE_CUBLAS
+    skip("model fixture bf16 because bf16 products are a CPU path (the GPU build has TF32: tests/gpu.c)");
+    return;
+#endif
+    size_t B = (size_t)r->B, T = (size_t)r->T, C = (size_t)r->cfg.channels, V = (size_t)r->cfg.vocab_size;
+    size_t L = (size_t)r->cfg.num_layers, BT = B * T;
+    GPT m;
+    gptref_model(&m, r);
+    m.precision = GEMM_BF16;
+    gpt_forward(&m, r->inputs, r->targets, B, T);
+    double d = max_abs_diff(m.acts.logits, r->logits, BT * V), dr = tensor_rel_diff(m.acts.logits, r->logits, BT * V);
+    check(dr <= 2e-2 && d > 1e-4, "model fixture bf16 (%s): logits max abs diff %.3g, %.3g of the largest (tol 2e-2 "
+          "under bf16, about 5 roundings of 2^-8; and > fp32's 1e-4: the products did round)",
+          gemm_bf16_path(GEMM_AUTO), d, dr);
+    double dl = fabs((double)m.mean_loss - (double)r->mean_loss), hd = 0.0;
+    for (size_t l = 0; l <= L; l++) {
+        double dh = tensor_rel_diff(gpt_hidden_state(&m, (int)l), r->hidden + l * BT * C, BT * C);
+        if (!(dh <= hd)) hd = dh;
+    }
+    check(dl <= 5e-3 && hd <= 2e-2, "model fixture bf16: mean loss diff %.3g (tol 5e-3), hidden states 0..%zu max "
+          "diff %.3g of each one's largest (tol 2e-2)", dl, L, hd);
+    gpt_zero_grad(&m);
+    gpt_backward(&m, NULL);
+    int wi;
+    double rel = grads_rel_diff(&m, r->grads, &wi);
+    check(rel <= 5e-2, "model fixture bf16: every grad max rel diff %.3g (worst %s, tol 5e-2 under bf16; 1e-3 in fp32)",
+          rel, param_tensor_names[wi]);
+    gpt_free(&m);
+    gptref_model(&m, r);
+    m.precision = GEMM_BF16;
+    double ld = 0.0;
+    for (int s = 0; s <= r->nsteps; s++) {
+        gpt_forward(&m, r->inputs, r->targets, B, T);
+        double ds = fabs((double)m.mean_loss - (double)r->step_losses[s]);
+        if (!(ds <= ld)) ld = ds;
+        if (s == r->nsteps) break;
+        gpt_zero_grad(&m);
+        gpt_backward(&m, NULL);
+        gpt_clip_grad_norm(&m, r->clip);
+        gpt_update(&m, r->lr, r->beta1, r->beta2, r->eps, r->wd, s + 1);
+    }
+    check(ld <= 1e-2, "model fixture bf16: losses of %d AdamW steps max abs diff %.3g (tol 1e-2 under bf16; 1e-4 in "
+          "fp32)", r->nsteps, ld);
+    gpt_free(&m);
+}
+
 // A shorter batch after a longer one (causal: the prefix logits agree), then regrowing the
 // buffers; the memory estimate is what was allocated.
 static void model_check_regrow(const GptRef* r) {
@@ -485,11 +538,14 @@ static void kv_model(GPT* m, GPTConfig cfg, uint64_t seed) {
 }
 
 // Logits of the cached decoding vs gpt_forward at every position of three rows that enter and
-// leave the steps at different times (prefills of different lengths, rows sitting steps out).
-static void kv_check_decode_logits(void) {
+// leave the steps at different times (prefills of different lengths, rows sitting steps out), with
+// the model's products in prec (bf16 products take gemm.c's packed path at any row count, so the
+// decoding matches the full forward there too).
+static void kv_check_decode_logits(GemmPrecision prec) {
     GPTConfig cfg = {.max_seq_len = 48, .vocab_size = 53, .num_layers = 2, .num_heads = 4, .channels = 32};
     GPT m;
     kv_model(&m, cfg, 11);
+    m.precision = prec;
     enum { B = 3, T = 40 };
     size_t V = (size_t)cfg.vocab_size;
     int tokens[B * T];
@@ -535,9 +591,9 @@ static void kv_check_decode_logits(void) {
         }
     }
     check(compared == B * T - (lens[0] - 1) - (lens[1] - 1) - (lens[2] - 1) && maxd <= KV_DECODE_TOL,
-          "speed: KV-cache decoding vs full forward logits at %d positions of 3 staggered rows (L2 C32 H4 V53 "
+          "speed: KV-cache decoding vs full forward logits%s at %d positions of 3 staggered rows (L2 C32 H4 V53 "
           "T40), max abs diff %.3g (tol %.0e)%s",
-          compared, maxd, KV_DECODE_TOL, bitwise ? ", bit-identical" : "");
+          prec == GEMM_BF16 ? " (bf16 products)" : "", compared, maxd, KV_DECODE_TOL, bitwise ? ", bit-identical" : "");
     gpt_kv_free(&kv);
     free(full);
     gpt_free(&m);
@@ -631,12 +687,16 @@ void test_model(void) {
         model_check_reproducible(&r);
         model_check_forward_hidden(&r);
         model_check_adamw(&r);
+        model_check_bf16(&r);
         model_check_regrow(&r);
         model_check_finite_differences(&r);
         model_check_checkpoints(&r);
     }
     free(r.file);
-    kv_check_decode_logits();
+    kv_check_decode_logits(GEMM_FP32);
+#ifndef USE_CUBLAS
+    kv_check_decode_logits(GEMM_BF16); // (bf16 products are a CPU path)
+#endif
     kv_check_prefill_chunks();
     kv_check_sampling();
 }

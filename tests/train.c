@@ -129,6 +129,52 @@ static void train_check_run_folder(const char* root) {
           na, same ? fmax(dl, dv) : 0.0);
 }
 
+// --precision bf16 end to end: the straight run (root/c) and one paused and resumed (root/d) give
+// the same losses bit for bit (train_state.bin keeps the precision; --precision with --resume is
+// refused); the losses differ from the fp32 run's (root/a) but stay close; the checkpoint is F32.
+static void train_check_bf16(const char* root, const char* tiny) {
+    enum { N = TRAIN_N };
+    char args[2048], err[2048], path[600], h[256];
+    snprintf(args, sizeof args, "%s --precision fp16 --steps 2", tiny);
+    train_expect_error(root, args, 2, "--precision", "--precision fp16");
+#ifdef USE_CUBLAS
+    snprintf(args, sizeof args, "%s --precision bf16 --steps 2", tiny);
+    train_expect_error(root, args, 2, "--tf32", "--precision bf16 in the GPU build");
+    return;
+#endif
+    snprintf(args, sizeof args, "%s --precision bf16 --steps %d --eval-every 5 --save-every 0 --out %s/c", tiny, N,
+             root);
+    int rc_c = train_cli(root, args, err, sizeof err);
+    snprintf(args, sizeof args, "%s --precision bf16 --steps %d --eval-every 5 --pause-at %d --out %s/d", tiny, N,
+             TRAIN_K, root);
+    int rc_d1 = train_cli(root, args, err, sizeof err);
+    snprintf(args, sizeof args, "--resume %s/d --precision fp32", root);
+    train_expect_error(root, args, 2, "--precision", "--resume with --precision");
+    snprintf(args, sizeof args, "--resume %s/d", root);
+    int rc_d2 = train_cli(root, args, err, sizeof err);
+    double la[64], lc[64], ld[64];
+    snprintf(path, sizeof path, "%s/a/train.csv", root);
+    int na = train_csv_column(path, 2, la, 64, h, sizeof h);
+    snprintf(path, sizeof path, "%s/c/train.csv", root);
+    int nc = train_csv_column(path, 2, lc, 64, h, sizeof h);
+    snprintf(path, sizeof path, "%s/d/train.csv", root);
+    int nd = train_csv_column(path, 2, ld, 64, h, sizeof h);
+    int rows = rc_c == 0 && rc_d1 == 0 && rc_d2 == 0 && na == N + 1 && nc == N + 1 && nd == N + 1;
+    double dcd = rows ? train_column_diff(lc, ld, nc) : -1.0, dac = rows ? train_column_diff(la, lc, nc) : -1.0;
+    check(rows && dcd == 0.0, "train CLI: --precision bf16, %d steps straight vs %d + --resume: max loss diff %.3g "
+          "(want 0)", N, TRAIN_K, dcd);
+    check(rows && dac > 0.0 && dac < 0.05, "train CLI: bf16 vs fp32 losses over %d steps: max diff %.3g (want > 0: "
+          "bf16 reached the products; < 0.05)", N, dac);
+    snprintf(path, sizeof path, "%s/c/pretrain/model.safetensors", root);
+    size_t len = 0;
+    char* st = slurp(path, &len);
+    uint64_t hl = 0;
+    if (st && len >= 8) memcpy(&hl, st, 8);
+    int f32 = st && len >= 8 && hl <= len - 8 && memmem(st + 8, hl, "\"F32\"", 5) && !memmem(st + 8, hl, "BF16", 4);
+    check(f32, "train CLI: the bf16 run's model.safetensors stores F32 tensors only");
+    free(st);
+}
+
 // The exact bound of the context plane: in every row of the run's probes.csv (every layer, the mean,
 // every n), the plug-in I_in n and I_out n are at most I_ctx (concavity of entropy); and each
 // null is at least 0 (a plug-in I of any labels is).
@@ -413,6 +459,7 @@ void test_train(void) {
     train_check_runs(root, tiny, &state, &state_len);
     train_check_run_folder(root);
     train_check_probe_files(root);
+    train_check_bf16(root, tiny);
     train_check_probe_only(root);
     train_check_recompute(root);
     train_check_bad_resume(root, state, state_len);
