@@ -50,8 +50,8 @@ HDR += data/prefs.h
 
 # what ./train's stages share: the flags, the data set and loaders, the training step, the run
 # folder, DPO
-SRC += lib/flags.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c lib/eval.c lib/sample.c lib/dist.c
-HDR += lib/flags.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h lib/eval.h lib/sample.h lib/dist.h
+SRC += lib/flags.c lib/config.c data/dataset.c lib/step.c lib/run.c lib/probe_run.c lib/dpo.c lib/eval.c lib/sample.c lib/dist.c
+HDR += lib/flags.h lib/config.h data/dataset.h lib/step.h lib/run.h lib/probe_run.h lib/dpo.h lib/eval.h lib/sample.h lib/dist.h
 
 # the live page of a run (lib/page.c) and the page's own sources, which lib/embed_page.c inlines
 # into lib/page_html.h at build time: a build output, never committed, so it cannot drift from them

@@ -1,14 +1,15 @@
 // train.c: the ./train command. Pre-trains a GPT-2 style model on a text (the built-in corpus by
 // default), logging to a run folder (see README.md, "The run folder"); checkpoints, exact resume,
-// samples; then the DPO stage (lib/dpo.c). What the stages share lives beside: the flag parser in
-// lib/flags.c, the data and its loaders in data/dataset.c, the optimisation step in lib/step.c, the
+// samples; then the DPO stage (lib/dpo.c). What the stages share lives beside: the flag table,
+// defaults and presets in lib/config.c (the parser in lib/flags.c), the data and its loaders in
+// data/dataset.c, the optimisation step in lib/step.c, the
 // run folder's files (training state, CSV logs, progress, probes) in lib/run.c, the ranks of a
 // data-parallel job (mpirun, make USE_MPI=1) in lib/dist.c: every rank runs this same program on its
 // share of every batch; rank 0 alone prints and writes the run folder.
 //
 // Modes besides training: --sample (lib/sample.c), --eval (lib/eval.c), --probe-only, and DPO
-// alone (lib/dpo.c), each on a saved model folder (--init). Sections: configuration and flags;
-// evaluation and sampling; the pre-training stage; main.
+// alone (lib/dpo.c), each on a saved model folder (--init). Sections: evaluation and sampling;
+// the pre-training stage; main.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +26,7 @@
 #endif
 
 #include "data/dataset.h"
+#include "lib/config.h"
 #include "lib/dist.h"
 #include "lib/dpo.h"
 #include "lib/flags.h"
@@ -43,364 +45,6 @@
 #ifndef BUILD_REV
 #define BUILD_REV "unknown"
 #endif
-
-// ============================================================================
-// Configuration and flags
-
-// Model shapes by name. The default, tiny, is sized so that `./train` with no arguments
-// pre-trains in about three minutes on two cores and still learns the corpus visibly.
-typedef struct {
-    const char* name;
-    int L, C, H, T; // layers, channels, heads, context
-    int B, steps;   // batch size and step count that suit the shape
-    float lr;       // peak learning rate
-} ModelPreset;
-
-static const ModelPreset PRESETS[] = {
-    {"tiny", 4, 128, 4, 64, 16, 1000, 2e-3f},
-    {"small", 6, 384, 6, 256, 16, 2000, 1e-3f},
-    {"gpt2", 12, 768, 12, 1024, 4, 5000, 6e-4f},
-};
-#define NUM_PRESETS (sizeof PRESETS / sizeof PRESETS[0])
-
-typedef struct {
-    // data
-    const char* input; // text file or folder of .txt files; NULL = the built-in corpus
-    float val_frac;    // fraction of the tokens, at the end, held out for validation
-    int sequential;    // 1: batches are consecutive windows; 0: random windows
-    int vocab;         // BPE vocabulary size to train (tokens; 256 bytes + merges + <|endoftext|>)
-    // model
-    const char* model; // preset name
-    int L, C, H, T;    // overrides of the preset (-1 = preset, or the --init checkpoint)
-    // optimisation
-    int B;             // batch size (-1 = preset): sequences per step over all ranks
-    int grad_accum;    // micro-batches per step on each rank (gradient accumulation)
-    int steps;         // optimisation steps (-1 = preset)
-    float lr;          // peak learning rate (-1 = preset)
-    int warmup;        // linear warm-up steps (-1 = 5% of steps)
-    float min_lr_frac; // cosine decay ends at min_lr_frac * lr
-    float wd;          // AdamW decoupled weight decay on 2-D tensors
-    float clip;        // global gradient-norm clip (0 = off)
-    uint64_t seed;     // initialisation, data order and sampling
-    // running
-    int threads;       // OpenMP threads (0 = all cores)
-    int tf32;          // GPU build: matrix products in TF32 on tensor cores instead of fp32
-    const char* precision; // the matrix products' inputs: "fp32" or "bf16" (lib/gemm.h)
-    GemmPrecision prec;    // precision, parsed (precision_check)
-    int eval_every;    // val loss every N steps (0 = only at the end)
-    int eval_batches;  // batches of B windows in the fixed val set
-    int sample_every;  // a sample every N steps (0 = only at the end)
-    int sample_len;    // tokens per sample
-    float temperature; // sampling temperature (0 = greedy)
-    int top_k;         // sample among the k most likely tokens (0 = all)
-    int save_every;    // checkpoint every N steps (0 = only at the end)
-    int pause_at;      // stop after this many steps with a checkpoint, to --resume later (0 = off)
-    const char* out;   // run folder (NULL = runs/<input>-<model>, or -2, -3, ... when that one is taken)
-    int overwrite;     // a new run may replace the files of the run in a non-empty --out
-    const char* resume; // run folder to continue from its train_state.bin
-    const char* init;   // model folder to start from instead of a random initialisation
-    int dry_run;        // print the configuration and memory estimate, then exit
-    // probes (soft-entropy estimates of every hidden state, see probes.h)
-    int probe_every;    // probe every N steps, plus step 0 and the end (-1 = steps/20: ~21 points; 0 = off)
-    int probe_seqs;     // sequences of the trajectory set, length T, from the start of the val split
-    int probe_final_seqs; // sequences of the final set, probed at the end of each stage (0 = none)
-    int probe_bins;     // reference points of the estimator, per draw
-    int probe_seeds;    // independent draws of the reference points (values are their mean)
-    const char* probe_calibration; // gaussian (width-invariant), find_eps (soft_h) or leading_order
-    int plot_corrected; // figures of value − permutation null instead of the raw plug-in values
-    int probe_only;     // probe the --init model once and exit (no training)
-    int eval;           // the --init model's cross-entropy on the text (and its probes), no training
-    int sample;         // print samples of the --init model and exit
-    const char* prompt; // --sample's prompt (NULL = prompt_file, or a blank line)
-    const char* prompt_file;
-    int num_samples;    // samples --sample prints
-    int eot_as_text;    // "<|endoftext|>" in the input is plain text (default: the end-of-text token)
-    int ib_bound;       // IB curve of (token, next token) on the train split: DIR/ib_bound.csv, on the plane
-    int help;           // print the usage and exit 0
-    // DPO stage (see its section)
-    const char* dpo;       // preference JSON Lines ("-" = stdin); NULL = built-in pairs with the built-in corpus
-    int dpo_steps;         // DPO optimisation steps (0 = no DPO stage)
-    int dpo_batch;         // preference pairs per step (2x sequences)
-    float dpo_lr;          // peak DPO learning rate (warm-up 10%, cosine to min_lr_frac)
-    float beta;            // DPO temperature: rewards are beta * log(pi / pi_ref)
-    const char* dpo_loss;  // "sigmoid" (DPO) or "ipo"
-    float label_smoothing; // conservative DPO: assumed probability that a label is flipped
-    int skip_bad;          // skip malformed preference lines (counted) instead of stopping
-    float dpo_val_frac;    // fraction of pairs held out for val accuracy
-    int dpo_pairs;         // built-in preference pairs generated from the corpus grammar
-    int dpo_eval_every;    // val accuracy (and probes) every N DPO steps; always after the last
-    int dpo_prompts;       // held-out prompts whose sampled continuations measure the sentiment rate
-    float peak_gflops;     // matmul limit for the summary's MFU (0 = measure our SGEMM at the end)
-} TrainConfig;
-
-// The defaults, one comment each above in TrainConfig.
-static const TrainConfig DEFAULTS = {
-    .input = NULL,
-    .val_frac = 0.1f,
-    .sequential = 0,
-    .vocab = 1024,
-    .model = "tiny",
-    .L = -1,
-    .C = -1,
-    .H = -1,
-    .T = -1,
-    .B = -1,
-    .grad_accum = 1,
-    .steps = -1,
-    .lr = -1.0f,
-    .warmup = -1,
-    .min_lr_frac = 0.1f,
-    .wd = 0.1f,
-    .clip = 1.0f,
-    .seed = 1337,
-    .threads = 0,
-    .tf32 = 0,
-    .precision = "fp32",
-    .eval_every = 100,
-    .eval_batches = 8,
-    .sample_every = 400,
-    .sample_len = 200,
-    .temperature = 0.8f,
-    .top_k = 40,
-    .save_every = 200,
-    .pause_at = 0,
-    .out = NULL,
-    .overwrite = 0,
-    .resume = NULL,
-    .init = NULL,
-    .dry_run = 0,
-    .probe_every = -1,
-    .probe_seqs = 64,
-    .probe_final_seqs = 448,
-    .probe_bins = 100,
-    .probe_seeds = 1,
-    .probe_calibration = "gaussian",
-    .plot_corrected = 0,
-    .probe_only = 0,
-    .eval = 0,
-    .sample = 0,
-    .prompt = NULL,
-    .prompt_file = NULL,
-    .num_samples = 1,
-    .eot_as_text = 0,
-    .ib_bound = 0,
-    .help = 0,
-    .dpo = NULL,
-    .dpo_steps = 40,
-    .dpo_batch = 16,
-    .dpo_lr = 1e-4f,
-    .beta = 0.1f,
-    .dpo_loss = "sigmoid",
-    .label_smoothing = 0.0f,
-    .skip_bad = 0,
-    .dpo_val_frac = 0.1f,
-    .dpo_pairs = 800,
-    .dpo_eval_every = 20,
-    .dpo_prompts = 64,
-    .peak_gflops = 0.0f,
-};
-
-// One row per flag (lib/flags.h): the parser, the usage text and the --resume rules all read this table.
-#define OFF(f) offsetof(TrainConfig, f)
-static const FlagSpec FLAGS[] = {
-    {"--input", ARG_STR, OFF(input), 0, 0, 0, "FILE|DIR", "training text, or a folder of .txt files"},
-    {"--val-frac", ARG_FLOAT, OFF(val_frac), 0.001, 0.5, 0, "F", "fraction held out for validation (the end)"},
-    {"--vocab", ARG_INT, OFF(vocab), 257, TOK_MAX_VOCAB, 0, "N", "BPE vocabulary trained on the input"},
-    {"--sequential", ARG_SWITCH, OFF(sequential), 0, 1, 0, "", "consecutive windows instead of random ones"},
-    {"--model", ARG_STR, OFF(model), 0, 0, 0, "NAME", "tiny (L4 C128 H4 T64), small (L6 C384 H6 T256), gpt2"},
-    {"-L", ARG_INT, OFF(L), 1, 128, 0, "N", "layers (overrides the preset)"},
-    {"-C", ARG_INT, OFF(C), 1, 16384, 0, "N", "channels"},
-    {"-H", ARG_INT, OFF(H), 1, 1024, 0, "N", "attention heads (must divide C)"},
-    {"-T", ARG_INT, OFF(T), 2, 65536, 0, "N", "context length"},
-    {"-B", ARG_INT, OFF(B), 1, 65536, 0, "N", "batch size (sequences per step, over all MPI ranks)"},
-    {"--grad-accum", ARG_INT, OFF(grad_accum), 1, 65536, 1, "K", "run each step's batch as K micro-batches per rank (less memory)"},
-    {"--steps", ARG_INT, OFF(steps), 1, 1e9, 0, "N", "optimisation steps"},
-    {"--lr", ARG_FLOAT, OFF(lr), 1e-9, 1e9, 0, "F", "peak learning rate"},
-    {"--warmup", ARG_INT, OFF(warmup), 0, 1e9, 0, "N", "linear warm-up steps"},
-    {"--min-lr-frac", ARG_FLOAT, OFF(min_lr_frac), 0, 1, 0, "F", "final lr as a fraction of the peak (cosine)"},
-    {"--wd", ARG_FLOAT, OFF(wd), 0, 10, 0, "F", "AdamW weight decay (2-D tensors only)"},
-    {"--clip", ARG_FLOAT, OFF(clip), 0, 1e9, 0, "F", "gradient-norm clip (0 = off)"},
-    {"--seed", ARG_U64, OFF(seed), 0, 0, 0, "N", "seed of initialisation, data order, samples"},
-    {"--threads", ARG_INT, OFF(threads), 0, 4096, 1, "N", "OpenMP threads (0 = all cores)"},
-    {"--precision", ARG_STR, OFF(precision), 0, 0, 0, "NAME", "fp32, or bf16: matrix products on bf16 inputs with fp32 sums"},
-    {"--tf32", ARG_SWITCH, OFF(tf32), 0, 1, 1, "", "GPU build: TF32 tensor-core matrix products (fp32 otherwise)"},
-    {"--eval-every", ARG_INT, OFF(eval_every), 0, 1e9, 1, "N", "val loss every N steps (0 = at the end only)"},
-    {"--eval-batches", ARG_INT, OFF(eval_batches), 1, 1e6, 0, "N", "batches in the fixed val set"},
-    {"--sample-every", ARG_INT, OFF(sample_every), 0, 1e9, 1, "N", "print a sample every N steps (0 = at the end only)"},
-    {"--sample-len", ARG_INT, OFF(sample_len), 1, 1e6, 1, "N", "tokens per sample"},
-    {"--temperature", ARG_FLOAT, OFF(temperature), 0, 100, 1, "F", "sampling temperature (0 = greedy)"},
-    {"--top-k", ARG_INT, OFF(top_k), 0, 1e9, 1, "N", "sample among the k likeliest tokens (0 = all)"},
-    {"--save-every", ARG_INT, OFF(save_every), 0, 1e9, 1, "N", "checkpoint every N steps (0 = at the end only)"},
-    {"--pause-at", ARG_INT, OFF(pause_at), 0, 1e9, 1, "N", "checkpoint and stop after step N; --resume continues"},
-    {"--out", ARG_STR, OFF(out), 0, 0, 0, "DIR", "run folder (a new run needs it empty or absent)"},
-    {"--overwrite", ARG_SWITCH, OFF(overwrite), 0, 1, 0, "", "let a new run replace the run in a non-empty --out"},
-    {"--resume", ARG_STR, OFF(resume), 0, 0, 1, "DIR", "continue the run in DIR exactly where it stopped"},
-    {"--init", ARG_STR, OFF(init), 0, 0, 0, "DIR", "start from a model folder (ours or Hugging Face GPT-2), at its n_positions"},
-    {"--dry-run", ARG_SWITCH, OFF(dry_run), 0, 1, 1, "", "print the configuration and memory estimate, exit"},
-    {"--probe-every", ARG_INT, OFF(probe_every), 0, 1e9, 0, "N", "probe the hidden states every N steps (0 = off)"},
-    {"--probe-seqs", ARG_INT, OFF(probe_seqs), 1, 1e6, 0, "N", "probe sequences at every probe step (length T, from the val split)"},
-    {"--probe-final-seqs", ARG_INT, OFF(probe_final_seqs), 0, 1e6, 0, "N", "sequences probed at the end of each stage (0 = none)"},
-    {"--probe-bins", ARG_INT, OFF(probe_bins), 2, 1e5, 0, "N", "reference points of the soft-entropy estimator"},
-    {"--probe-seeds", ARG_INT, OFF(probe_seeds), 1, 1024, 0, "K", "independent draws of the reference points (mean and sd)"},
-    {"--probe-calibration", ARG_STR, OFF(probe_calibration), 0, 0, 0, "NAME", "gaussian, find_eps (soft_h's) or leading_order"},
-    {"--plot-corrected", ARG_SWITCH, OFF(plot_corrected), 0, 1, 1, "", "figures of value - permutation null, not the raw values"},
-    {"--probe-only", ARG_SWITCH, OFF(probe_only), 0, 1, 0, "", "probe the --init model once, write the files, exit"},
-    {"--eval", ARG_SWITCH, OFF(eval), 0, 1, 0, "", "with --init: cross-entropy, perplexity, bits/byte on --input (and probes), exit"},
-    {"--sample", ARG_SWITCH, OFF(sample), 0, 1, 0, "", "with --init: print --num-samples samples of the model, exit"},
-    {"--prompt", ARG_STR, OFF(prompt), 0, 0, 0, "TEXT", "start of each --sample sample"},
-    {"--prompt-file", ARG_STR, OFF(prompt_file), 0, 0, 0, "FILE", "the --sample prompt read from a file"},
-    {"--num-samples", ARG_INT, OFF(num_samples), 1, 1e6, 0, "N", "samples --sample prints"},
-    {"--eot-as-text", ARG_SWITCH, OFF(eot_as_text), 0, 1, 1, "", "\"<|endoftext|>\" in the text is plain text, not the special token"},
-    {"--ib-bound", ARG_SWITCH, OFF(ib_bound), 0, 1, 1, "", "Information Bottleneck curve of (token, next token), drawn on the plane"},
-    {"--help", ARG_SWITCH, OFF(help), 0, 1, 1, "", "this text"},
-    // DPO stage: runs after pre-training with --dpo, or with the built-in corpus (its own pairs)
-    {"--dpo", ARG_STR, OFF(dpo), 0, 0, 0, "FILE|-", "preference pairs, JSON Lines (.gz via gzip -dc); with --init: DPO alone"},
-    {"--dpo-steps", ARG_INT, OFF(dpo_steps), 0, 1e9, 0, "N", "DPO steps (0 = no DPO stage)"},
-    {"--dpo-batch", ARG_INT, OFF(dpo_batch), 1, 4096, 0, "N", "preference pairs per DPO step"},
-    {"--dpo-lr", ARG_FLOAT, OFF(dpo_lr), 1e-9, 10, 0, "F", "peak DPO learning rate"},
-    {"--beta", ARG_FLOAT, OFF(beta), 1e-4, 100, 0, "F", "DPO beta (reward scale)"},
-    {"--dpo-loss", ARG_STR, OFF(dpo_loss), 0, 0, 0, "NAME", "sigmoid (DPO) or ipo"},
-    {"--label-smoothing", ARG_FLOAT, OFF(label_smoothing), 0, 0.49, 0, "F", "conservative DPO label noise (sigmoid)"},
-    {"--skip-bad", ARG_SWITCH, OFF(skip_bad), 0, 1, 0, "", "skip malformed preference lines instead of stopping"},
-    {"--dpo-val-frac", ARG_FLOAT, OFF(dpo_val_frac), 0.01, 0.5, 0, "F", "fraction of pairs held out for val accuracy"},
-    {"--dpo-pairs", ARG_INT, OFF(dpo_pairs), 2, 1e6, 0, "N", "built-in preference pairs (built-in corpus only)"},
-    {"--dpo-eval-every", ARG_INT, OFF(dpo_eval_every), 1, 1e9, 0, "N", "val accuracy and probes every N DPO steps"},
-    {"--dpo-prompts", ARG_INT, OFF(dpo_prompts), 0, 1e5, 0, "N", "prompts sampled for the sentiment rate (0 = off)"},
-    {"--peak-gflops", ARG_FLOAT, OFF(peak_gflops), 0, 1e9, 1, "F", "matmul limit for MFU (0 = time our SGEMM at the end)"},
-};
-#define NUM_FLAGS (sizeof FLAGS / sizeof FLAGS[0])
-
-// The usage's default of a flag whose value is "auto" (a negative number, a NULL string).
-static const char* auto_default(const FlagSpec* fs) {
-    switch (fs->offset) {
-    case OFF(warmup): return "5% of steps";
-    case OFF(probe_every): return "steps/20";
-    case OFF(input): return "built-in corpus";
-    case OFF(out): return "runs/<input>-<model>, or -2, -3, ... if taken";
-    case OFF(dpo): return "built-in pairs with the built-in corpus";
-    case OFF(prompt): return "a blank line";
-    case OFF(lr): return "preset; with --init a tenth of it";
-    case OFF(T): return "preset; with --init n_positions";
-    default: return fs->type == ARG_STR ? "none" : "preset";
-    }
-}
-
-// Writes the usage: every flag with its default, then the presets.
-static void print_usage(FILE* f) {
-    fprintf(f, "usage: ./train [flags]   pre-trains a GPT-2 style model; with no flags, on the built-in corpus\n\n");
-    flags_print_usage(f, FLAGS, NUM_FLAGS, &DEFAULTS, auto_default);
-    fprintf(f, "\npresets (batch, steps, lr):\n");
-    for (size_t i = 0; i < NUM_PRESETS; i++) {
-        const ModelPreset* p = &PRESETS[i];
-        fprintf(f, "  %-6s L%d C%d H%d T%d   B%d, %d steps, lr %g\n", p->name, p->L, p->C, p->H, p->T, p->B,
-                p->steps, (double)p->lr);
-    }
-    fprintf(f, "\n./train --compare RUN1 RUN2 ... --out DIR\n"
-               "  writes DIR/index.html, a page with those runs overlaid (README \"The live page\")\n");
-    fprintf(f, "\nexit status: 0 done (or paused/interrupted with a checkpoint), 1 runtime error, 2 usage error\n");
-}
-
-// Fills cfg from the command line: the defaults, then the flags. given[i] says whether FLAGS[i]
-// appeared.
-static void parse_args(TrainConfig* cfg, unsigned char* given, int argc, char** argv) {
-    *cfg = DEFAULTS;
-    flags_parse(FLAGS, NUM_FLAGS, cfg, given, argc, argv);
-}
-
-// Whether the flag `name` appeared on the command line.
-static int flag_given(const unsigned char* given, const char* name) { return flags_given(FLAGS, NUM_FLAGS, given, name); }
-
-// The shape and schedule a run actually uses, after presets, overrides and --init are applied.
-typedef struct {
-    GPTConfig gpt;          // model shape (max_seq_len = n_positions)
-    int T, B, steps, warmup; // training context, batch, steps, warm-up
-    float lr;
-    int sched_steps;        // the cosine schedule's length: steps, unless --resume --steps extended the run
-    const char* preset;     // the preset whose B, steps and lr the defaults come from
-    int finetune;           // 1: --init without --lr, lr = FINETUNE_LR_FRAC x the preset's
-} RunShape;
-
-// With --init and no --lr, the peak learning rate is this fraction of the preset's: fine-tuning
-// a trained model at its pre-training rate would first undo much of what it learned.
-#define FINETUNE_LR_FRAC 0.1f
-
-// The preset with shape L, C, H, or NULL.
-static const ModelPreset* preset_of_shape(int L, int C, int H) {
-    for (size_t i = 0; i < NUM_PRESETS; i++)
-        if (PRESETS[i].L == L && PRESETS[i].C == C && PRESETS[i].H == H) return &PRESETS[i];
-    return NULL;
-}
-
-// Applies the preset and overrides; validates what a flag can get wrong (exit 2). init_cfg is
-// the --init checkpoint's config or NULL. V is the data's vocabulary size.
-static RunShape resolve_shape(const TrainConfig* cfg, const GPTConfig* init_cfg, int V) {
-    const ModelPreset* p = NULL;
-    for (size_t i = 0; i < NUM_PRESETS; i++)
-        if (strcmp(PRESETS[i].name, cfg->model) == 0) p = &PRESETS[i];
-    if (!p) error_usage("--model: unknown preset '%s' (tiny, small, gpt2)", cfg->model);
-    RunShape s;
-    s.finetune = 0;
-    if (init_cfg) {
-        // the checkpoint fixes the architecture and the context (n_positions); a flag may only
-        // repeat the one and shorten the other. B, steps and lr come from the preset of the same
-        // shape (else --model's), the lr scaled down for fine-tuning.
-        s.gpt = *init_cfg;
-        if ((cfg->L > 0 && cfg->L != init_cfg->num_layers) || (cfg->C > 0 && cfg->C != init_cfg->channels) ||
-            (cfg->H > 0 && cfg->H != init_cfg->num_heads))
-            error_usage("-L/-C/-H disagree with the --init checkpoint %s (L%d C%d H%d)", cfg->init,
-                        init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
-        const ModelPreset* same = preset_of_shape(init_cfg->num_layers, init_cfg->channels, init_cfg->num_heads);
-        if (same) p = same;
-        s.T = cfg->T > 0 ? cfg->T : init_cfg->max_seq_len;
-        if (s.T > init_cfg->max_seq_len)
-            error_usage("-T %d exceeds n_positions %d of %s/config.json", s.T, init_cfg->max_seq_len, cfg->init);
-        if (init_cfg->vocab_size != V)
-            fatal("%s/config.json: vocab_size %d, but the data has a vocabulary of %d", cfg->init,
-                  init_cfg->vocab_size, V);
-    } else {
-        s.gpt.num_layers = cfg->L > 0 ? cfg->L : p->L;
-        s.gpt.channels = cfg->C > 0 ? cfg->C : p->C;
-        s.gpt.num_heads = cfg->H > 0 ? cfg->H : p->H;
-        s.T = cfg->T > 0 ? cfg->T : p->T;
-        s.gpt.max_seq_len = s.T;
-        s.gpt.vocab_size = V;
-        if (s.gpt.channels % s.gpt.num_heads != 0)
-            error_usage("C %d is not divisible by H %d", s.gpt.channels, s.gpt.num_heads);
-    }
-    s.preset = p->name;
-    s.B = cfg->B > 0 ? cfg->B : p->B;
-    s.steps = cfg->steps > 0 ? cfg->steps : p->steps;
-    s.lr = cfg->lr > 0.0f ? cfg->lr : p->lr;
-    if (init_cfg && cfg->lr <= 0.0f) {
-        s.lr = FINETUNE_LR_FRAC * p->lr;
-        s.finetune = 1;
-    }
-    s.warmup = cfg->warmup >= 0 ? cfg->warmup : s.steps / 20;
-    s.sched_steps = s.steps;
-    if (s.warmup >= s.steps) error_usage("--warmup %d must be less than --steps %d", s.warmup, s.steps);
-    if (cfg->pause_at >= s.steps) error_usage("--pause-at %d must be less than --steps %d", cfg->pause_at, s.steps);
-    if (cfg->probe_every != 0 && s.T < PROBE_FIRST + PROBE_TAIL + 1)
-        error_usage("-T %d is too short for the probes, which need %d positions (or --probe-every 0)", s.T,
-                    PROBE_FIRST + PROBE_TAIL + 1);
-    if (cfg->probe_every != 0 && s.gpt.channels < 3)
-        error_usage("-C %d is too small for the probes, which need 3 channels (or --probe-every 0)", s.gpt.channels);
-    if (cfg->probe_only && (!cfg->init || cfg->probe_every == 0))
-        error_usage("--probe-only needs --init DIR and probes on (--probe-every not 0)");
-    if (cfg->eval && !cfg->init) error_usage("--eval needs --init DIR (the model to evaluate)");
-    if (cfg->ib_bound && cfg->probe_every == 0) error_usage("--ib-bound draws on the probes' plot: it needs --probe-every not 0");
-    char err[256];
-    if (gpt_config_check(&s.gpt, err, sizeof err) != 0) error_usage("%s", err);
-    return s;
-}
-
-// DIR/config.json's shape, checked as gpt_load checks it, without loading the weights, so that
-// flag errors are reported before any large read. Runtime error on failure.
-static GPTConfig read_model_config(const char* dir) {
-    GPTConfig c;
-    char err[1024];
-    if (gpt_load_config(dir, &c, err, sizeof err) != 0) fatal("%s", err);
-    return c;
-}
 
 // ============================================================================
 // Evaluation and sampling
@@ -648,51 +292,6 @@ static void eval_stage(Run* run) {
     if (run->probes.every > 0) probe_only_stage(run);
 }
 
-// What ./train does with its flags: pre-train (then DPO), or one of the modes on a saved model.
-typedef enum { MODE_TRAIN, MODE_PROBE, MODE_EVAL, MODE_SAMPLE, MODE_DPO_ALONE } RunMode;
-
-// The mode of cfg; usage errors for modes that exclude each other or lack --init.
-static RunMode run_mode(const TrainConfig* cfg) {
-    int n = cfg->probe_only + cfg->eval + cfg->sample;
-    if (n > 1) error_usage("--probe-only, --eval and --sample are separate modes: give one of them");
-    if (n && (cfg->resume || cfg->dpo))
-        error_usage("--%s cannot be combined with %s", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only",
-                    cfg->resume ? "--resume" : "--dpo");
-    if (n && !cfg->init)
-        error_usage("--%s needs --init DIR (a model folder)", cfg->sample ? "sample" : cfg->eval ? "eval" : "probe-only");
-    if ((cfg->prompt || cfg->prompt_file) && !cfg->sample) error_usage("--prompt and --prompt-file go with --sample");
-    if (cfg->sample) return MODE_SAMPLE;
-    if (cfg->eval) return MODE_EVAL;
-    if (cfg->probe_only) return MODE_PROBE;
-    if (cfg->dpo && cfg->init && !cfg->resume) return MODE_DPO_ALONE;
-    return MODE_TRAIN;
-}
-
-// Whether the run has a DPO stage: --dpo, or the built-in corpus (its own pairs); --dpo-steps 0 = none.
-static int dpo_wanted(const TrainConfig* cfg) {
-    return cfg->dpo_steps > 0 && (cfg->dpo || !cfg->input) && !cfg->probe_only && !cfg->eval && !cfg->sample;
-}
-
-// Usage checks of the DPO flags, before any work (exit 2).
-// --precision: fp32 or bf16, on the CPU backend (bf16 products are lib/gemm.c's; the GPU build has --tf32).
-static void precision_check(TrainConfig* cfg, int gpu) {
-    if (strcmp(cfg->precision, "fp32") == 0) cfg->prec = GEMM_FP32;
-    else if (strcmp(cfg->precision, "bf16") == 0) cfg->prec = GEMM_BF16;
-    else error_usage("--precision: unknown precision '%s' (fp32, bf16)", cfg->precision);
-    if (cfg->prec == GEMM_BF16 && gpu)
-        error_usage("--precision bf16 runs on the CPU build only (the GPU build has --tf32)");
-}
-
-static void dpo_check_flags(const TrainConfig* cfg) {
-    if (strcmp(cfg->dpo_loss, "sigmoid") != 0 && strcmp(cfg->dpo_loss, "ipo") != 0)
-        error_usage("--dpo-loss: unknown loss '%s' (sigmoid, ipo)", cfg->dpo_loss);
-    if (strcmp(cfg->dpo_loss, "ipo") == 0 && cfg->label_smoothing > 0.0f)
-        error_usage("--label-smoothing applies to the sigmoid loss only (IPO has no label-noise variant here)");
-    if (cfg->dpo && strcmp(cfg->dpo, "-") != 0 && access(cfg->dpo, R_OK) != 0)
-        fatal("%s: %s", cfg->dpo, strerror(errno)); // before pre-training spends minutes
-}
-
-
 // ============================================================================
 // main
 
@@ -754,10 +353,10 @@ static void load_data(Dataset* ds, const char* input, int vocab, float val_frac,
 // The flags --resume accepts: those that do not change the trajectory, and --steps, which extends
 // a run (resume_run checks how).
 static void check_resume_flags(const Run* run, const unsigned char* given) {
-    for (size_t i = 0; i < NUM_FLAGS; i++)
-        if (given[i] && !FLAGS[i].on_resume && strcmp(FLAGS[i].name, "--steps") != 0)
+    for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++)
+        if (given[i] && !TRAIN_FLAGS[i].on_resume && strcmp(TRAIN_FLAGS[i].name, "--steps") != 0)
             error_usage("%s cannot be combined with --resume (the run's settings come from %s/train_state.bin)",
-                        FLAGS[i].name, run->cfg.resume);
+                        TRAIN_FLAGS[i].name, run->cfg.resume);
 }
 
 // The run's settings from the state h (the flags that may be given on --resume win).
@@ -872,8 +471,6 @@ static int resume_run(Run* run, const unsigned char* given) {
     return pretraining;
 }
 
-static DPOConfig dpo_config(const TrainConfig* cfg, int T);
-
 // A fresh run (or --init): the data, the shape and the DPO stage's settings; main then builds or
 // loads the model.
 static void new_run(Run* run, const unsigned char* given) {
@@ -949,45 +546,6 @@ static void print_config(const Run* run, RunMode mode, size_t mem) {
     fflush(stdout);
 }
 
-// The DPO stage's settings from the flags (after --resume has restored the run's own); T is the
-// context length (<= 0 for DPO alone: the model's n_positions).
-static DPOConfig dpo_config(const TrainConfig* cfg, int T) {
-    return (DPOConfig){
-        .pairs = cfg->dpo,
-        .steps = cfg->dpo_steps,
-        .batch = cfg->dpo_batch,
-        .micro = cfg->grad_accum,
-        .T = T,
-        .lr = cfg->dpo_lr,
-        .min_lr_frac = cfg->min_lr_frac,
-        .clip = cfg->clip,
-        .beta = cfg->beta,
-        .loss = cfg->dpo_loss,
-        .label_smoothing = cfg->label_smoothing,
-        .skip_bad = cfg->skip_bad,
-        .val_frac = cfg->dpo_val_frac,
-        .n_pairs = cfg->dpo_pairs,
-        .eval_every = cfg->dpo_eval_every,
-        .n_prompts = cfg->dpo_prompts,
-        .precision = cfg->prec,
-        .temperature = cfg->temperature,
-        .top_k = cfg->top_k,
-        .seed = cfg->seed,
-        .save_every = cfg->save_every,
-        .threads = cfg->threads,
-    };
-}
-
-// A usage error unless a batch of `batch` (what: "-B", "--dpo-batch") splits evenly over the ranks
-// and their --grad-accum micro-batches; returns the size of one micro-batch.
-static int split_batch(int batch, int K, const char* what) {
-    int N = dist_size();
-    if (batch % (N * K) != 0)
-        error_usage("%s %d does not split over %d rank%s x --grad-accum %d: it must be a multiple of %d", what, batch,
-                    N, N == 1 ? "" : "s", K, N * K);
-    return batch / (N * K);
-}
-
 // Bytes one rank needs at its peak, and its parts (at most 2) for a refusal that names what does
 // not fit: pre-training and the DPO stage after it, or one forward for the modes without training.
 // Both count the tokens of the data (4 bytes each, both splits, and the fixed val set's inputs and
@@ -1041,7 +599,7 @@ static void write_run_json(const Run* run, RunMode mode) {
     FILE* f = af.f;
     static const char* modes[] = {"pretrain", "probe", "eval"};
     fprintf(f, "{\n  \"mode\": \"%s\",\n", modes[mode]);
-    flags_write_json(f, FLAGS, NUM_FLAGS, &r, "model"); // --model is "preset" in "model" below
+    flags_write_json(f, TRAIN_FLAGS, NUM_TRAIN_FLAGS, &r, "model"); // --model is "preset" in "model" below
     const Dataset* d = &run->data;
     fprintf(f, "  \"data\": {\"source\": ");
     json_write_string(f, d->source, strlen(d->source));
@@ -1218,6 +776,86 @@ static void dpo_after_pretraining(Run* run) {
     dpo_stage_own_page(&dc, &run->model, run->dir, start, NULL, run->t_start);
 }
 
+// The modes that need no data set, on a saved model: DPO alone and --sample. 1 when mode was one
+// of them (it has run), else 0.
+static int saved_model_mode(Run* run, RunMode mode) {
+    if (mode == MODE_DPO_ALONE && !run->cfg.help) { // DPO alone on a saved model
+        run->cfg.threads = setup_threads(run->cfg.threads);
+        split_batch(run->cfg.dpo_batch, run->cfg.grad_accum, "--dpo-batch");
+        DPOConfig dc = dpo_config(&run->cfg, run->cfg.T);
+        dpo_standalone(&dc, run->cfg.init, run->cfg.out, run->cfg.overwrite, run->t_start);
+        return 1;
+    }
+    if (mode == MODE_SAMPLE && !run->cfg.help) {
+        const TrainConfig* c = &run->cfg;
+        SampleConfig sc = {c->init, c->prompt, c->prompt_file, c->num_samples, c->sample_len, c->temperature,
+                           c->top_k, c->seed, c->eot_as_text, setup_threads(c->threads)};
+        sample_standalone(&sc); // on every rank (rank 0 prints): sampling is not split
+        return 1;
+    }
+    return 0;
+}
+
+// The run's model and data, continued (--resume), loaded (--init) or fresh, its folder and its
+// batch split checked. 0 when a resumed run had only its DPO stage left and that has run (or had
+// nothing to do).
+static int open_run(Run* run, const unsigned char* given, RunMode mode) {
+    // a batch that cannot split is a usage error before any large read (checked again below, where
+    // a preset's or a resumed run's batch is known)
+    if (run->cfg.B > 0 && !run->cfg.resume) split_batch(run->cfg.B, run->cfg.grad_accum, "-B");
+    if (dpo_wanted(&run->cfg) && !run->cfg.resume) split_batch(run->cfg.dpo_batch, run->cfg.grad_accum, "--dpo-batch");
+
+    // the model and data: continued, loaded, or fresh; --eval without probes writes no folder
+    int writes = mode != MODE_EVAL || run->cfg.probe_every != 0;
+    if (run->cfg.resume) {
+        char path[4200];
+        if (!run->cfg.dry_run) run_folder_claim(run->cfg.resume, "--resume", 0, 0); // before reading its state
+        path_join(path, sizeof path, run->cfg.resume, "dpo_state.bin");
+        if (access(path, F_OK) == 0) {
+            resume_dpo_stage(run, given);
+            return 0;
+        }
+        if (!resume_run(run, given)) {
+            snprintf(run->dir, sizeof run->dir, "%s", run->cfg.resume);
+            dpo_after_pretraining(run);
+            return 0;
+        }
+    } else {
+        // a folder given by --out is claimed before the data is read, a default one after (its name needs the data's)
+        if (run->cfg.out && writes && !run->cfg.dry_run) run_folder_claim(run->cfg.out, "--out", 1, run->cfg.overwrite);
+        new_run(run, given);
+    }
+    resolve_dir(run, writes);
+    // --eval alone reads windows of up to T (shorter for a short text); everything else cuts windows of T + 1
+    if (mode != MODE_EVAL || run->cfg.probe_every != 0) check_data_fits(run);
+    run->micro_rows = (size_t)split_batch(run->shape.B, run->cfg.grad_accum, run->cfg.resume ? "the run's -B" : "-B");
+    if (dpo_wanted(&run->cfg)) split_batch(run->cfg.dpo_batch, run->cfg.grad_accum, "--dpo-batch");
+    return 1;
+}
+
+// Pre-training, then the DPO stage on the model just saved in DIR/pretrain/. 0 when a signal in
+// pre-training's last step stopped the run before DPO (its checkpoint is pre-training's last).
+static int train_stages(Run* run) {
+    pretrain_stage(run);
+    double stop = run_interrupted() ? 1.0 : 0.0; // (a signal during the last step: every rank must agree)
+    dist_sum_doubles(&stop, 1);
+    if (run->dpo.wanted && stop > 0.0) { // in the last step: the checkpoint is pre-training's last
+        page_update(&run->page, "interrupted", "pretrain", run->shape.steps, run->shape.steps);
+        printf("%s after pre-training; continue with: ./train --resume %s (the DPO stage starts)\n",
+               run_interrupt_name(), run->dir);
+        return 0;
+    }
+    if (run->dpo.wanted) { // on the model just saved in DIR/pretrain/
+        char start[4200];
+        path_join(start, sizeof start, run->dir, "pretrain");
+        DPOConfig dc = dpo_config_from_settings(&run->dpo, run->cfg.threads);
+        dc.save_every = run->cfg.save_every;
+        dc.micro = run->cfg.grad_accum;
+        dpo_stage(&dc, &run->model, run->dir, start, &run->probes, &run->page, NULL);
+    }
+    return 1;
+}
+
 int main(int argc, char** argv) {
     dist_init(&argc, &argv); // one rank, unless mpirun started this process
     Run run;
@@ -1229,10 +867,10 @@ int main(int argc, char** argv) {
             dist_finalize();
             return rc;
         }
-    unsigned char given[NUM_FLAGS];
+    unsigned char given[MAX_TRAIN_FLAGS];
     parse_args(&run.cfg, given, argc, argv);
     int num_given = 0;
-    for (size_t i = 0; i < NUM_FLAGS; i++) num_given += given[i];
+    for (size_t i = 0; i < NUM_TRAIN_FLAGS; i++) num_given += given[i];
     if (run.cfg.help && num_given == 1) {
         print_usage(stdout);
         dist_finalize();
@@ -1246,56 +884,15 @@ int main(int argc, char** argv) {
     if (run.cfg.tf32 && !device) error_usage("--tf32 needs the GPU build (make USE_CUBLAS=1)");
     precision_check(&run.cfg, device != NULL);
     if (device) printf("device     %s (cuBLAS, %s matrix products)\n", device, run.cfg.tf32 ? "TF32" : "fp32");
-    if (mode == MODE_DPO_ALONE && !run.cfg.help) { // DPO alone on a saved model
-        run.cfg.threads = setup_threads(run.cfg.threads);
-        split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
-        DPOConfig dc = dpo_config(&run.cfg, run.cfg.T);
-        dpo_standalone(&dc, run.cfg.init, run.cfg.out, run.cfg.overwrite, run.t_start);
+    if (!run.cfg.help && saved_model_mode(&run, mode)) {
         dist_finalize();
         return 0;
     }
-    if (mode == MODE_SAMPLE && !run.cfg.help) {
-        const TrainConfig* c = &run.cfg;
-        SampleConfig sc = {c->init, c->prompt, c->prompt_file, c->num_samples, c->sample_len, c->temperature,
-                           c->top_k, c->seed, c->eot_as_text, setup_threads(c->threads)};
-        sample_standalone(&sc); // on every rank (rank 0 prints): sampling is not split
+    if (!open_run(&run, given, mode)) { // a resumed DPO stage ran to its end, or had nothing to do
+        run_free(&run);
         dist_finalize();
         return 0;
     }
-
-    // a batch that cannot split is a usage error before any large read (checked again below, where
-    // a preset's or a resumed run's batch is known)
-    if (run.cfg.B > 0 && !run.cfg.resume) split_batch(run.cfg.B, run.cfg.grad_accum, "-B");
-    if (dpo_wanted(&run.cfg) && !run.cfg.resume) split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
-
-    // the model and data: continued, loaded, or fresh; --eval without probes writes no folder
-    int writes = mode != MODE_EVAL || run.cfg.probe_every != 0;
-    if (run.cfg.resume) {
-        char path[4200];
-        if (!run.cfg.dry_run) run_folder_claim(run.cfg.resume, "--resume", 0, 0); // before reading its state
-        path_join(path, sizeof path, run.cfg.resume, "dpo_state.bin");
-        if (access(path, F_OK) == 0) {
-            resume_dpo_stage(&run, given);
-            dist_finalize();
-            return 0;
-        }
-        if (!resume_run(&run, given)) {
-            snprintf(run.dir, sizeof run.dir, "%s", run.cfg.resume);
-            dpo_after_pretraining(&run);
-            run_free(&run);
-            dist_finalize();
-            return 0;
-        }
-    } else {
-        // a folder given by --out is claimed before the data is read, a default one after (its name needs the data's)
-        if (run.cfg.out && writes && !run.cfg.dry_run) run_folder_claim(run.cfg.out, "--out", 1, run.cfg.overwrite);
-        new_run(&run, given);
-    }
-    resolve_dir(&run, writes);
-    // --eval alone reads windows of up to T (shorter for a short text); everything else cuts windows of T + 1
-    if (mode != MODE_EVAL || run.cfg.probe_every != 0) check_data_fits(&run);
-    run.micro_rows = (size_t)split_batch(run.shape.B, run.cfg.grad_accum, run.cfg.resume ? "the run's -B" : "-B");
-    if (dpo_wanted(&run.cfg)) split_batch(run.cfg.dpo_batch, run.cfg.grad_accum, "--dpo-batch");
     MemPart parts[2];
     int nparts = 0;
     size_t mem = run_memory(&run, mode, parts, &nparts);
@@ -1337,26 +934,11 @@ int main(int argc, char** argv) {
     }
     open_logs(&run);
 
-    pretrain_stage(&run);
-    double stop = run_interrupted() ? 1.0 : 0.0; // (a signal during the last step: every rank must agree)
-    dist_sum_doubles(&stop, 1);
-    if (run.dpo.wanted && stop > 0.0) { // in the last step: the checkpoint is pre-training's last
-        page_update(&run.page, "interrupted", "pretrain", run.shape.steps, run.shape.steps);
-        printf("%s after pre-training; continue with: ./train --resume %s (the DPO stage starts)\n",
-               run_interrupt_name(), run.dir);
+    if (!train_stages(&run)) { // stopped between the stages: the resume command was printed
         run_free(&run);
         dist_finalize();
         return 0;
     }
-    if (run.dpo.wanted) { // on the model just saved in DIR/pretrain/
-        char start[4200];
-        path_join(start, sizeof start, run.dir, "pretrain");
-        DPOConfig dc = dpo_config_from_settings(&run.dpo, run.cfg.threads);
-        dc.save_every = run.cfg.save_every;
-        dc.micro = run.cfg.grad_accum;
-        dpo_stage(&dc, &run.model, run.dir, start, &run.probes, &run.page, NULL);
-    }
-
     print_summary(&run);
     page_update(&run.page, "finished", NULL, 0, 0);
     if (run.csv && fclose(run.csv) != 0) fatal("%s: %s", run.csv_path, strerror(errno));
