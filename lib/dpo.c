@@ -462,6 +462,7 @@ int dpo_state_check(const DPOStateHeader* h, char* err, size_t errlen) {
     else if (h->step < 1 || h->step > h->s.steps) why = "the DPO step is outside [1, --dpo-steps]";
     else if (h->threads < 1 || h->threads > 4096) why = "--threads is outside [1, 4096]";
     else if (h->probe_B < 0 || h->probe_B > 65536) why = "the probes' batch is outside [0, 65536]";
+    else if (h->precision != GEMM_FP32 && h->precision != GEMM_BF16) why = "the precision is neither fp32 nor bf16";
     else if (!(isnan(h->rate_before) || (h->rate_before >= 0.0 && h->rate_before <= 1.0)))
         why = "the sentiment rate is outside [0, 1]";
     else if (!memchr(h->start, '\0', sizeof h->start) || (h->standalone && !h->start[0]))
@@ -490,6 +491,7 @@ void dpo_state_load(const char* dir, DPOStateHeader* h, GPT* policy) {
     gpt_alloc_training_state(policy);
     memcpy(policy->m_memory, m, h->num_parameters * sizeof(float));
     memcpy(policy->v_memory, v, h->num_parameters * sizeof(float));
+    policy->precision = (GemmPrecision)h->precision;
     free(params);
     free(m);
     free(v);
@@ -514,6 +516,7 @@ static void dpo_checkpoint(const DPORun* d, const char* dir, int done, uint64_t 
     h.step = done;
     h.threads = d->c->threads;
     h.probe_B = d->probes ? (int)d->probes->B : 0;
+    h.precision = (int32_t)d->policy->precision;
     h.rng = rng;
     h.pairs_sum = d->pairs_sum;
     h.rate_before = d->rate_before;
@@ -887,6 +890,7 @@ void dpo_resume(const DPOStateHeader* h, GPT* policy, const char* dir, int threa
                 double t_start) {
     DPOConfig c = dpo_config_from_settings(&h->s, threads);
     c.micro = micro;
+    c.precision = (GemmPrecision)h->precision;
     c.standalone = h->standalone;
     if (save_every >= 0) c.save_every = save_every;
     char start[4200];

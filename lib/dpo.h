@@ -104,7 +104,7 @@ typedef struct {
     int32_t step;              // DPO steps completed (>= 1)
     int32_t threads;           // OpenMP threads it ran with
     int32_t probe_B;           // the probes' forward batch (0: no probes), so their values repeat exactly
-    int32_t pad;
+    int32_t precision;         // the matrix products' (GemmPrecision: 0 fp32, 1 bf16; 0 in older files)
     uint64_t rng;              // the batch RNG after `step` steps
     uint64_t pairs_sum;        // checksum of DIR/dpo_pairs.bin
     double rate_before;        // the sentiment rate before DPO (NaN when not measured)

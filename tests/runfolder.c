@@ -294,24 +294,35 @@ static void rf_check_dpo_resume(const char* root) {
           line);
 }
 
-// DPO alone (--dpo --init) interrupted and resumed equals DPO alone straight.
-static void rf_check_dpo_alone_resume(const char* root) {
+// DPO alone (--dpo --init) interrupted and resumed equals DPO alone straight; in bf16 too (the
+// precision must survive dpo_state.bin: a resumed stage in fp32 would differ). name: the folders'.
+static void rf_check_dpo_alone_resume(const char* root, const char* extra, const char* name) {
     static char out[1 << 16];
-    char log[4400];
-    const char* alone = "--dpo prefs.jsonl --init dpo_ref/pretrain --dpo-steps 300 --dpo-batch 4 --threads 1 --dpo-eval-every 50";
-    char args[2048];
-    snprintf(args, sizeof args, "%s --out alone_ref", alone);
+    char log[4400], alone[1024], ref[64], run[64];
+    snprintf(alone, sizeof alone,
+             "--dpo prefs.jsonl --init dpo_ref/pretrain --dpo-steps 300 --dpo-batch 4 --threads 1 --dpo-eval-every 50 %s",
+             extra);
+    snprintf(ref, sizeof ref, "%s_ref", name);
+    snprintf(run, sizeof run, "%s", name);
+    char args[2048], a[600], b[600], csv[128];
+    snprintf(args, sizeof args, "%s --out %s", alone, ref);
     int rc0 = rf_train(root, args, out, sizeof out);
-    snprintf(log, sizeof log, "%s/alone.log", root);
-    snprintf(args, sizeof args, "%s --out alone", alone);
+    snprintf(log, sizeof log, "%s/%s.log", root, name);
+    snprintf(args, sizeof args, "%s --out %s", alone, run);
     pid_t pid = rf_spawn(root, args, log);
-    int running = rf_wait_lines(root, "alone/dpo.csv", 8, pid);
+    snprintf(csv, sizeof csv, "%s/dpo.csv", run);
+    int running = rf_wait_lines(root, csv, 8, pid);
     int rc1 = running ? rf_signal(pid, SIGTERM) : (rf_signal(pid, SIGKILL), -3);
-    int rc2 = rf_train(root, RF_RESUME "alone", out, sizeof out);
-    check(rc0 == 0 && running && rc1 == 0 && rc2 == 0 &&
-              rf_same(root, "alone_ref/dpo/model.safetensors", "alone/dpo/model.safetensors") &&
-              rf_same(root, "alone_ref/dpo.csv", "alone/dpo.csv"),
-          "runfolder: DPO alone, SIGTERM then --resume: bit-identical to DPO alone straight (exit %d, %d)", rc1, rc2);
+    snprintf(args, sizeof args, RF_RESUME "%s", run);
+    int rc2 = rf_train(root, args, out, sizeof out);
+    snprintf(a, sizeof a, "%s/dpo/model.safetensors", ref);
+    snprintf(b, sizeof b, "%s/dpo/model.safetensors", run);
+    int same_model = rf_same(root, a, b);
+    snprintf(a, sizeof a, "%s/dpo.csv", ref);
+    snprintf(b, sizeof b, "%s/dpo.csv", run);
+    check(rc0 == 0 && running && rc1 == 0 && rc2 == 0 && same_model && rf_same(root, a, b),
+          "runfolder: DPO alone%s%s, SIGTERM then --resume: bit-identical to DPO alone straight (exit %d, %d)",
+          extra[0] ? " " : "", extra, rc1, rc2);
 }
 
 // ----------------------------------------------------------------------------
@@ -617,7 +628,8 @@ void test_runfolder(void) {
     rf_check_stale_temporaries(root);
     rf_check_sigterm(root);
     rf_check_dpo_resume(root);
-    rf_check_dpo_alone_resume(root);
+    rf_check_dpo_alone_resume(root, "", "alone");
+    rf_check_dpo_alone_resume(root, "--precision bf16", "alone_bf16");
     rf_check_state_fields(root);
     rf_check_csv_rebuild(root);
     rf_check_extend(root);
