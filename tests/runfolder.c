@@ -77,13 +77,7 @@ static int rf_same(const char* root, const char* a, const char* b) {
     char pa[4400], pb[4400];
     snprintf(pa, sizeof pa, "%s/%s", root, a);
     snprintf(pb, sizeof pb, "%s/%s", root, b);
-    size_t na = 0, nb = 0;
-    char* x = slurp(pa, &na);
-    char* y = slurp(pb, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
+    return same_file(pa, pb);
 }
 
 // 1 if root/rel exists.
