@@ -355,25 +355,55 @@ static double dpo_positive_rate(GPT* model, const Tokenizer* tok, char** prompts
     return rate;
 }
 
+// The run folder a saved model came from: the folder above start_dir when start_dir is a run's
+// pretrain/ or dpo/ (out, n bytes); 0, or -1 when start_dir is no run's model folder.
+static int source_run_folder(const char* start_dir, char* out, size_t n) {
+    size_t len = strlen(start_dir);
+    while (len > 1 && start_dir[len - 1] == '/') len--;
+    size_t base = len;
+    while (base > 0 && start_dir[base - 1] != '/') base--;
+    size_t bl = len - base;
+    if (!((bl == 8 && strncmp(start_dir + base, "pretrain", 8) == 0) || (bl == 3 && strncmp(start_dir + base, "dpo", 3) == 0)))
+        return -1;
+    if (base == 0) snprintf(out, n, ".");
+    else snprintf(out, n, "%.*s", (int)(base > 1 ? base - 1 : 1), start_dir);
+    return 0;
+}
+
 // Probes through DPO: the hidden states are measured as in pre-training (same bins, same probe
 // sequences) and I_pref adds the held-out pairs' response tokens labelled chosen = 1 / rejected = 0;
-// rows go to DIR/probes.csv with stage dpo. After pre-training the run's own probes continue; for
-// DPO alone, and for a resumed stage, they are loaded from DIR/probe_bins.safetensors when the run
-// folder has one, with forward batches of B sequences (pre-training's B on resume, so the values
-// repeat bit for bit). probes.csv keeps its pre-training rows and the DPO rows of the steps before
+// rows go to DIR/probes.csv with stage dpo. After pre-training the run's own probes continue. For
+// DPO alone they are loaded from DIR/probe_bins.safetensors when the run folder has one (a resumed
+// stage, or DPO in the pre-training's own folder), otherwise from the folder of the run the --init
+// model came from (start_dir's parent, for a run's pretrain/ or dpo/), and then written to
+// DIR/probe_bins.safetensors, so that the new folder is complete and a resume reads the same bins:
+// the points of both stages are then measured with one set of reference points and compare on
+// one plane. Forward batches of B sequences (pre-training's B on resume, so the values repeat bit
+// for bit). probes.csv keeps its pre-training rows and the DPO rows of the steps before
 // `resume_step` (0: none). Returns the probes to use (run_probes, or *own once loaded), or NULL.
-static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir, const GPTConfig* g, size_t B,
-                               int resume_step) {
+static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir, const char* start_dir,
+                               const GPTConfig* g, size_t B, int resume_step) {
     memset(own, 0, sizeof *own);
     Probes* p = run_probes && run_probes->every > 0 ? run_probes : own;
     if (p == own) {
-        char path[4200];
+        char path[4200], src[4200], err[4600];
         path_join(path, sizeof path, dir, "probe_bins.safetensors");
-        if (probes_load(own, dir, g, B) != 0) {
-            printf("probes     %s not found (pre-training with probes writes it): DPO runs without probes\n", path);
+        if (probes_load(own, dir, g, B) == 0) {
+            printf("probes     continuing with %s (%zu sequences of %zu tokens)\n", path, own->S, own->T);
+        } else if (resume_step == 0 && source_run_folder(start_dir, src, sizeof src) == 0 &&
+                   probes_load(own, src, g, B) == 0) {
+            // every rank reads the source's bins; rank 0 alone writes the copy
+            if (dist_root() && probe_bins_save(path, &own->bins, own->null_seed, own->tokens, own->S, own->T,
+                                               own->traj_seqs, err, sizeof err) != 0)
+                fatal("%s", err);
+            path_join(own->csv, sizeof own->csv, dir, "probes.csv");
+            printf("probes     continuing with %s/probe_bins.safetensors, the --init run's (%zu sequences of %zu "
+                   "tokens), copied to %s\n", src, own->S, own->T, path);
+        } else {
+            printf("probes     %s not found (pre-training with probes writes it), nor beside the --init model: DPO "
+                   "runs without probes\n", path);
             return NULL;
         }
-        printf("probes     continuing with %s (%zu sequences of %zu tokens)\n", path, own->S, own->T);
     }
     restart_csv_keep(p->csv, PROBE_CSV_HEADER, (CsvKeep){{INT_MAX, resume_step > 0 ? resume_step + 1 : 0}}, 0);
     return p;
@@ -753,7 +783,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
 
     Probes own_probes;
     int probe_B = resume ? resume->probe_B : c->probe_B > 0 ? c->probe_B : d.m;
-    d.probes = dpo_probes_init(run_probes, &own_probes, dir, &policy->config, (size_t)(probe_B > 0 ? probe_B : d.m),
+    d.probes = dpo_probes_init(run_probes, &own_probes, dir, start_dir, &policy->config, (size_t)(probe_B > 0 ? probe_B : d.m),
                                resume ? resume->step : 0);
     if (!resume) dpo_probes_step(&d, 0, 0); // step 0: the reference itself
     page_update(page, "live", "dpo", resume ? resume->step : 0, c->steps);

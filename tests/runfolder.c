@@ -288,8 +288,33 @@ static void rf_check_dpo_resume(const char* root) {
           line);
 }
 
+// The lines of root/file that begin with prefix, joined (malloc'd; "" if none, NULL if unreadable).
+static char* rf_rows(const char* root, const char* file, const char* prefix) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", root, file);
+    size_t n = 0, used = 0, k = strlen(prefix);
+    char* text = slurp(path, &n);
+    if (!text) return NULL;
+    char* rows = malloc_check(n + 1);
+    for (char* line = text; *line;) {
+        size_t len = strcspn(line, "\n");
+        if (strncmp(line, prefix, k) == 0) {
+            memcpy(rows + used, line, len);
+            used += len;
+            rows[used++] = '\n';
+        }
+        line += len + (line[len] == '\n');
+    }
+    rows[used] = '\0';
+    free(text);
+    return rows;
+}
+
 // DPO alone (--dpo --init) interrupted and resumed equals DPO alone straight; in bf16 too (the
 // precision must survive dpo_state.bin: a resumed stage in fp32 would differ). name: the folders'.
+// Its probes are those of the run the model came from (dpo_ref): the same bins file, copied into
+// the new folder, and in fp32 the same values at DPO step 0 (the reference, the same model) as
+// the DPO stage that ran inside dpo_ref.
 static void rf_check_dpo_alone_resume(const char* root, const char* extra, const char* name) {
     static char out[1 << 16];
     char log[4400], alone[1024], ref[64], run[64];
@@ -301,6 +326,7 @@ static void rf_check_dpo_alone_resume(const char* root, const char* extra, const
     char args[2048], a[600], b[600], csv[128];
     snprintf(args, sizeof args, "%s --out %s", alone, ref);
     int rc0 = rf_train(root, args, out, sizeof out);
+    int from_init = strstr(out, "the --init run's") != NULL;
     snprintf(log, sizeof log, "%s/%s.log", root, name);
     snprintf(args, sizeof args, "%s --out %s", alone, run);
     pid_t pid = rf_spawn(root, args, log);
@@ -314,9 +340,26 @@ static void rf_check_dpo_alone_resume(const char* root, const char* extra, const
     int same_model = rf_same(root, a, b);
     snprintf(a, sizeof a, "%s/dpo.csv", ref);
     snprintf(b, sizeof b, "%s/dpo.csv", run);
-    check(rc0 == 0 && running && rc1 == 0 && rc2 == 0 && same_model && rf_same(root, a, b),
-          "runfolder: DPO alone%s%s, SIGTERM then --resume: bit-identical to DPO alone straight (exit %d, %d)",
+    int same_log = rf_same(root, a, b);
+    snprintf(a, sizeof a, "%s/probes.csv", ref);
+    snprintf(b, sizeof b, "%s/probes.csv", run);
+    check(rc0 == 0 && running && rc1 == 0 && rc2 == 0 && same_model && same_log && rf_same(root, a, b),
+          "runfolder: DPO alone%s%s, SIGTERM then --resume: bit-identical to DPO alone straight (dpo/, dpo.csv, "
+          "probes.csv; exit %d, %d)",
           extra[0] ? " " : "", extra, rc1, rc2);
+    if (extra[0]) return;
+    snprintf(b, sizeof b, "%s/probe_bins.safetensors", ref);
+    char* mine = rf_rows(root, a, "0,dpo,");
+    char* theirs = rf_rows(root, "dpo_ref/probes.csv", "0,dpo,");
+    int rows = 0;
+    for (const char* c = mine ? mine : ""; *c; c++) rows += *c == '\n';
+    check(rf_same(root, "dpo_ref/probe_bins.safetensors", b) && mine && theirs && mine[0] &&
+              strcmp(mine, theirs) == 0 && from_init,
+          "runfolder: DPO alone probes with the --init run's bins (copied into the new folder): its %d probes.csv "
+          "rows at DPO step 0 equal dpo_ref's own",
+          rows);
+    free(mine);
+    free(theirs);
 }
 
 // ----------------------------------------------------------------------------

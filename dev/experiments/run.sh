@@ -119,16 +119,12 @@ job() {
     echo >> "$QUEUE"
 }
 # one queued line: skip a finished run, otherwise run it from scratch (a half-written folder is removed).
-# "DIR bins=FILE FLAGS..." first copies FILE into DIR: DPO alone (--init) probes with the bins and
-# windows of the run it starts from when DIR/probe_bins.safetensors exists, and without probes otherwise.
 one() {
-    local dir=$1 bins=""
+    local dir=$1
     shift
-    case "${1:-}" in bins=*) bins=${1#bins=}; shift ;; esac
     if [ -f "$dir.wall" ]; then echo "  done already: $dir"; return 0; fi
     rm -rf "$dir"
     mkdir -p "$(dirname "$dir")"
-    if [ -n "$bins" ]; then mkdir -p "$dir" && cp "$bins" "$dir/probe_bins.safetensors"; fi
     local t=$(date +%s)
     echo "  start $dir: ./train $*"
     if nice -n "$NICE" ./train "$@" --out "$dir" > "$dir.log" 2>&1; then
@@ -183,7 +179,7 @@ hh)
             d=${d%/}
             [ -f "$d.wall" ] && [ -f "$d/pretrain/model.safetensors" ] || continue
             n=$((n + 1))
-            job "$OUT/$e-$(basename "$d")" "bins=$d/probe_bins.safetensors" --init "$d/pretrain" \
+            job "$OUT/$e-$(basename "$d")" --init "$d/pretrain" \
                 --dpo "$HH" --seed 1 \
                 --threads "$THREADS" --peak-gflops 1 "${PROBE[@]}" "${DPO[@]}" --dpo-prompts 0 # the sentiment rate is the corpus's
         done
