@@ -7,9 +7,11 @@
 #                Its summaries: scale, two phases on the corpus, the back-off picture, preference.
 #   shakespeare  the same three depths at C=64 pre-trained on Tiny Shakespeare for 1600 steps (the val
 #                loss nearly flat at the end): two phases on real text, the back-off picture.
+#   long         L1C64 and L2C64 on Tiny Shakespeare for 6400 steps (4x shakespeare's, its own cosine
+#                schedule): does I(X;Z) turn down once the val loss has flattened for longer?
 #   hh           DPO on the real HH-RLHF pairs from every scale and shakespeare checkpoint (run those
 #                first): I(pref;Z) before and after on held-out pairs, against the DPO outcome.
-#   all          scale, shakespeare, then hh (with --short: the pipeline check CI runs, a few minutes).
+#   all          scale, shakespeare, long, then hh (with --short: the pipeline check CI runs, a few minutes).
 #   summary      only (re)write the summary CSVs and figures from the runs already there.
 #
 # --short (or SHORT=1): a few steps, few probe sequences, 3 sizes (both ladders drawn): checks the pipeline end to end in
@@ -25,13 +27,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-usage() { echo "usage: dev/experiments/run.sh scale|shakespeare|hh|all|summary [--short]" >&2; exit 2; }
+usage() { echo "usage: dev/experiments/run.sh scale|shakespeare|long|hh|all|summary [--short]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 NAME=$1
 SHORT=${SHORT:-0}
 [ "${2:-}" = --short ] && SHORT=1
 [ $# -le 2 ] && { [ $# -lt 2 ] || [ "$2" = --short ]; } || usage
-case "$NAME" in scale | shakespeare | hh | summary) ;; all)
+case "$NAME" in scale | shakespeare | long | hh | summary) ;; all)
     # the pipeline check: every summary and figure written, every size with all its seeds; the
     # experiments whose data is missing are skipped with a line saying so
     res=${RESULTS:-docs/results}
@@ -42,7 +44,9 @@ case "$NAME" in scale | shakespeare | hh | summary) ;; all)
     SHORT=$SHORT bash dev/experiments/run.sh scale
     if [ -f "${TS:-data/tinyshakespeare.txt}" ] || [ -f ../shared/data/tinyshakespeare.txt ]; then
         SHORT=$SHORT bash dev/experiments/run.sh shakespeare
-        want+=(shakespeare.csv shakespeare_phases.csv shakespeare_phases.svg shakespeare_backoff.svg)
+        SHORT=$SHORT bash dev/experiments/run.sh long
+        want+=(shakespeare.csv shakespeare_phases.csv shakespeare_phases.svg shakespeare_backoff.svg long_phases.csv
+            long_trajectory.csv long_phases.svg)
     else
         echo "run.sh all: SKIP shakespeare: no Tiny Shakespeare (data/tinyshakespeare.sh downloads it)"
     fi
@@ -95,18 +99,20 @@ tiny_shakespeare() {
 # dropped for time (about 4x the cost of L2C64 on the shared machine: 1.2 s/step); add it here to run it.
 SIZES=("L1C64 1 64 2" "L2C64 2 64 2" "L4C64 4 64 2" "L2C32 2 32 1")
 TS_SIZES=("L4C64 4 64 2" "L2C64 2 64 2" "L1C64 1 64 2") # longest first: two slots finish together
-[ "$SHORT" = 1 ] && SIZES=("L1C64 1 64 2" "L2C64 2 64 2" "L2C32 2 32 1") && TS_SIZES=("L1C64 1 64 2")
+LONG_SIZES=("L2C64 2 64 2" "L1C64 1 64 2")
+[ "$SHORT" = 1 ] && SIZES=("L1C64 1 64 2" "L2C64 2 64 2" "L2C32 2 32 1") && TS_SIZES=("L1C64 1 64 2") &&
+    LONG_SIZES=("L1C64 1 64 2")
 # every probe averages 3 draws of the reference points (their sd is the *_sd columns)
 if [ "$SHORT" = 1 ]; then
     PROBE=(--probe-seqs 8 --probe-final-seqs 16 --probe-seeds 2)
     DPO=(--dpo-steps 4 --dpo-eval-every 2)
     PROMPTS=8
-    STEPS_SCALE=40 STEPS_TS=40 EVERY=20
+    STEPS_SCALE=40 STEPS_TS=40 STEPS_LONG=80 EVERY=20 EVERY_LONG=20
 else
     PROBE=(--probe-seqs 64 --probe-final-seqs 448 --probe-seeds 3)
     DPO=(--dpo-steps 60 --dpo-eval-every 20)
     PROMPTS=64
-    STEPS_SCALE=800 STEPS_TS=1600 EVERY=100
+    STEPS_SCALE=800 STEPS_TS=1600 STEPS_LONG=6400 EVERY=100 EVERY_LONG=200
 fi
 COMMON=(-B 16 -T 64 --threads "$THREADS" --save-every 0 --sample-every 0 --peak-gflops 1 "${PROBE[@]}")
 
@@ -168,6 +174,16 @@ shakespeare)
             set -- $z
             job "$OUT/$1-s$s" --input "$ts" -L "$2" -C "$3" -H "$4" --seed "$s" --steps "$STEPS_TS" \
                 --probe-every "$EVERY" --eval-every "$EVERY" "${COMMON[@]}" --dpo-steps 0
+        done
+    done
+    run_queue ;;
+long)
+    ts=$(tiny_shakespeare) || { say "no Tiny Shakespeare (data/tinyshakespeare.sh downloads it)"; exit 1; }
+    for s in $(seq 1 "$SEEDS"); do
+        for z in "${LONG_SIZES[@]}"; do
+            set -- $z
+            job "$OUT/$1-s$s" --input "$ts" -L "$2" -C "$3" -H "$4" --seed "$s" --steps "$STEPS_LONG" \
+                --probe-every "$EVERY_LONG" --eval-every "$EVERY_LONG" "${COMMON[@]}" --dpo-steps 0
         done
     done
     run_queue ;;

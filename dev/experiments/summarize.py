@@ -3,8 +3,8 @@
 
 usage: /usr/bin/python3 dev/experiments/summarize.py --runs runs/experiments [--suffix -short] --out docs/results
 
-Reads every finished run (a folder beside its .wall file) under RUNS/scale, RUNS/shakespeare and
-RUNS/hh (with the suffix), each probes.csv by column name (README "Reading the logs"). Every
+Reads every finished run (a folder beside its .wall file) under RUNS/scale, RUNS/shakespeare,
+RUNS/long and RUNS/hh (with the suffix), each probes.csv by column name (README "Reading the logs"). Every
 aggregate is over training seeds: mean, sd (ddof 1; empty for one seed) and n. draw_sd is the
 mean over those runs of the probe's own spread over its reference draws (the *_sd columns).
 Writes only the files whose runs exist; a summary with no runs behind it is not written.
@@ -525,13 +525,15 @@ def main():
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    sets = {"corpus": load_runs(a.runs, a.suffix, "scale"), "shakespeare": load_runs(a.runs, a.suffix, "shakespeare")}
+    sets = {"corpus": load_runs(a.runs, a.suffix, "scale"), "shakespeare": load_runs(a.runs, a.suffix, "shakespeare"),
+            "shakespeare_long": load_runs(a.runs, a.suffix, "long")}
+    tags = {"corpus": "scale", "shakespeare": "shakespeare", "shakespeare_long": "long"}
     hh = load_runs(a.runs, a.suffix, "hh")
     for data, runs in sets.items():
         if not runs:
             print("no finished %s runs: its summaries are not written" % data)
             continue
-        tag = "scale" if data == "corpus" else "shakespeare"
+        tag = tags[data]
         per_run, summ = scale_tables(data, runs)
         write_csv(os.path.join(a.out, tag + "_runs.csv"), ["data", "run", "size", "L", "C", "params_M", "seed", "layer", "quantity",
                                                            "value", "draw_sd", "null"], per_run)
