@@ -72,6 +72,27 @@ static int rf_signal(pid_t pid, int sig) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+// Runs `./train ARGS --out NAME` in the background (its output in root/NAME.log), waits until
+// root/NAME/FILE has `lines` lines, sends sig and returns the exit status (-1 if the signal ended
+// it; -3, after a SIGKILL, if it never got that far). The first line of the log containing
+// `needle` goes to line (n bytes; empty without needle).
+static int rf_interrupt(const char* root, const char* args, const char* name, const char* file, int lines, int sig,
+                        const char* needle, char* line, size_t n) {
+    char cmd[4096], log[4400], csv[1200];
+    snprintf(cmd, sizeof cmd, "%s --out %s", args, name);
+    snprintf(log, sizeof log, "%s/%s.log", root, name);
+    snprintf(csv, sizeof csv, "%s/%s", name, file);
+    pid_t pid = rf_spawn(root, cmd, log);
+    int rc = rf_wait_lines(root, csv, lines, pid) ? rf_signal(pid, sig) : (rf_signal(pid, SIGKILL), -3);
+    if (needle) {
+        size_t len = 0;
+        char* text = slurp(log, &len);
+        rf_line(text ? text : "", needle, line, n);
+        free(text);
+    }
+    return rc;
+}
+
 // 1 if root/a and root/b exist and hold the same bytes.
 static int rf_same(const char* root, const char* a, const char* b) {
     char pa[4400], pb[4400];
@@ -212,17 +233,10 @@ static void rf_check_stale_temporaries(const char* root) {
 
 static void rf_check_sigterm(const char* root) {
     static char out[1 << 16];
-    char log[4400], line[1024];
-    int rc0 = rf_train(root, RF_TINY " --steps 600 --save-every 0 --probe-every 0 --eval-every 0 --out term_ref", out,
-                       sizeof out);
-    snprintf(log, sizeof log, "%s/term.log", root);
-    pid_t pid = rf_spawn(root, RF_TINY " --steps 600 --save-every 0 --probe-every 0 --eval-every 0 --out term", log);
-    int running = rf_wait_lines(root, "term/train.csv", 20, pid);
-    int rc1 = running ? rf_signal(pid, SIGTERM) : (rf_signal(pid, SIGKILL), -3);
-    size_t n = 0;
-    char* text = slurp(log, &n);
-    rf_line(text ? text : "", "terminated", line, sizeof line);
-    free(text);
+    char line[1024];
+#define RF_TERM RF_TINY " --steps 600 --save-every 0 --probe-every 0 --eval-every 0"
+    int rc0 = rf_train(root, RF_TERM " --out term_ref", out, sizeof out);
+    int rc1 = rf_interrupt(root, RF_TERM, "term", "train.csv", 20, SIGTERM, "terminated", line, sizeof line);
     int rc2 = rf_train(root, RF_RESUME "term", out, sizeof out);
     int same = rf_same(root, "term_ref/pretrain/model.safetensors", "term/pretrain/model.safetensors");
     check(rc0 == 0 && rc1 == 0 && strstr(line, "terminated (SIGTERM) after step") && rc2 == 0 && same,
@@ -247,7 +261,7 @@ static int rf_same_dpo(const char* root, const char* dir) {
 
 static void rf_check_dpo_resume(const char* root) {
     static char out[1 << 16];
-    char line[1024], log[4400];
+    char line[1024];
     int rc0 = rf_train(root, RF_DPO_RUN " --save-every 0 --out dpo_ref", out, sizeof out);
     // paused in pre-training with --dpo FILE and --beta 0.5: the resumed run has that DPO stage
     int rc1 = rf_train(root, RF_DPO_RUN " --pause-at 6 --out dpo_pause", out, sizeof out);
@@ -262,27 +276,18 @@ static void rf_check_dpo_resume(const char* root) {
     check(rc3 == 2 && strstr(out, "--beta cannot be combined with --resume"),
           "runfolder: --resume refuses a DPO setting (--beta 0.2: exit %d)", rc3);
     // Ctrl-C during DPO
-    snprintf(log, sizeof log, "%s/dpo_int.log", root);
-    pid_t pid = rf_spawn(root, RF_DPO_RUN " --save-every 0 --out dpo_int", log);
-    int running = rf_wait_lines(root, "dpo_int/dpo.csv", 8, pid);
-    int rc4 = running ? rf_signal(pid, SIGINT) : (rf_signal(pid, SIGKILL), -3);
-    size_t n = 0;
-    char* text = slurp(log, &n);
-    rf_line(text ? text : "", "after DPO step", line, sizeof line);
-    free(text);
+    int rc4 = rf_interrupt(root, RF_DPO_RUN " --save-every 0", "dpo_int", "dpo.csv", 8, SIGINT, "after DPO step", line,
+                           sizeof line);
     int rc5 = rf_train(root, RF_RESUME "dpo_int", out, sizeof out);
-    check(running && rc4 == 0 && strstr(line, "interrupted after DPO step") && rc5 == 0 && rf_same_dpo(root, "dpo_int") &&
+    check(rc4 == 0 && strstr(line, "interrupted after DPO step") && rc5 == 0 && rf_same_dpo(root, "dpo_int") &&
               rf_same(root, "dpo_ref/probes.csv", "dpo_int/probes.csv"),
           "runfolder: Ctrl-C during DPO saves (\"%s\"), --resume ends bit-identical (dpo/, dpo.csv, probes.csv)", line);
     // SIGKILL during DPO, checkpoints every step
-    snprintf(log, sizeof log, "%s/dpo_kill.log", root);
-    pid = rf_spawn(root, RF_DPO_RUN " --save-every 1 --out dpo_kill", log);
-    running = rf_wait_lines(root, "dpo_kill/dpo.csv", 12, pid);
-    int rc6 = rf_signal(pid, SIGKILL);
+    int rc6 = rf_interrupt(root, RF_DPO_RUN " --save-every 1", "dpo_kill", "dpo.csv", 12, SIGKILL, NULL, NULL, 0);
     int rc7 = rf_train(root, RF_RESUME "dpo_kill", out, sizeof out);
     int rc8 = rf_train(root, RF_RESUME "dpo_kill", line, sizeof line);
     line[strcspn(line, "\n")] = '\0';
-    check(running && rc6 == -1 && rc7 == 0 && rf_same_dpo(root, "dpo_kill") && rc8 == 0 &&
+    check(rc6 == -1 && rc7 == 0 && rf_same_dpo(root, "dpo_kill") && rc8 == 0 &&
               strstr(line, "nothing to resume"),
           "runfolder: SIGKILL during DPO (--save-every 1), --resume ends bit-identical; a second --resume: %.120s",
           line);
@@ -317,22 +322,17 @@ static char* rf_rows(const char* root, const char* file, const char* prefix) {
 // the DPO stage that ran inside dpo_ref.
 static void rf_check_dpo_alone_resume(const char* root, const char* extra, const char* name) {
     static char out[1 << 16];
-    char log[4400], alone[1024], ref[64], run[64];
+    char alone[1024], ref[64], run[64];
     snprintf(alone, sizeof alone,
              "--dpo prefs.jsonl --init dpo_ref/pretrain --dpo-steps 300 --dpo-batch 4 --threads 1 --dpo-eval-every 50 %s",
              extra);
     snprintf(ref, sizeof ref, "%s_ref", name);
     snprintf(run, sizeof run, "%s", name);
-    char args[2048], a[600], b[600], csv[128];
+    char args[2048], a[600], b[600];
     snprintf(args, sizeof args, "%s --out %s", alone, ref);
     int rc0 = rf_train(root, args, out, sizeof out);
     int from_init = strstr(out, "the --init run's") != NULL;
-    snprintf(log, sizeof log, "%s/%s.log", root, name);
-    snprintf(args, sizeof args, "%s --out %s", alone, run);
-    pid_t pid = rf_spawn(root, args, log);
-    snprintf(csv, sizeof csv, "%s/dpo.csv", run);
-    int running = rf_wait_lines(root, csv, 8, pid);
-    int rc1 = running ? rf_signal(pid, SIGTERM) : (rf_signal(pid, SIGKILL), -3);
+    int rc1 = rf_interrupt(root, alone, run, "dpo.csv", 8, SIGTERM, NULL, NULL, 0);
     snprintf(args, sizeof args, RF_RESUME "%s", run);
     int rc2 = rf_train(root, args, out, sizeof out);
     snprintf(a, sizeof a, "%s/dpo/model.safetensors", ref);
@@ -343,7 +343,7 @@ static void rf_check_dpo_alone_resume(const char* root, const char* extra, const
     int same_log = rf_same(root, a, b);
     snprintf(a, sizeof a, "%s/probes.csv", ref);
     snprintf(b, sizeof b, "%s/probes.csv", run);
-    check(rc0 == 0 && running && rc1 == 0 && rc2 == 0 && same_model && same_log && rf_same(root, a, b),
+    check(rc0 == 0 && rc1 == 0 && rc2 == 0 && same_model && same_log && rf_same(root, a, b),
           "runfolder: DPO alone%s%s, SIGTERM then --resume: bit-identical to DPO alone straight (dpo/, dpo.csv, "
           "probes.csv; exit %d, %d)",
           extra[0] ? " " : "", extra, rc1, rc2);
