@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dev/experiments/run.sh NAME [--short]: the experiments of docs/experiments.md, one command each.
 #
-#   scale        depth at equal width (L1, L2, L4 at C=64) and a width ladder (C=32, 64, 128 at L=2) on
+#   scale        depth at equal width (L1, L2, L4, L8 at C=64) and a width ladder (C=32, 64, 128 at L=2) on
 #                the built-in corpus, SEEDS training seeds each; after pre-training, DPO on the built-in
 #                pairs (I(pref;Z) before and after, with its null; val accuracy, margin, positive rate).
 #                Its summaries: scale, two phases on the corpus, the back-off picture, preference.
@@ -95,9 +95,9 @@ tiny_shakespeare() {
     return 1
 }
 
-# Sizes "tag L C H": depth at C=64 (L1, L2, L4) and width at L=2 (C=32, 64, 128) share L2C64; head
+# Sizes "tag L C H": depth at C=64 (L1, L2, L4, L8) and width at L=2 (C=32, 64, 128) share L2C64; head
 # size 32 throughout; the largest first, so that the two slots finish together.
-SIZES=("L2C128 2 128 4" "L4C64 4 64 2" "L2C64 2 64 2" "L1C64 1 64 2" "L2C32 2 32 1")
+SIZES=("L2C128 2 128 4" "L8C64 8 64 2" "L4C64 4 64 2" "L2C64 2 64 2" "L1C64 1 64 2" "L2C32 2 32 1")
 TS_SIZES=("L4C64 4 64 2" "L2C64 2 64 2" "L1C64 1 64 2") # longest first: two slots finish together
 LONG_SIZES=("L2C64 2 64 2" "L1C64 1 64 2")
 [ "$SHORT" = 1 ] && SIZES=("L1C64 1 64 2" "L2C64 2 64 2" "L2C32 2 32 1") && TS_SIZES=("L1C64 1 64 2") &&

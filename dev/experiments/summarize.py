@@ -27,7 +27,7 @@ import svgplot  # noqa: E402
 
 QUANTS = ["H", "I_in1", "I_in2", "I_in3", "I_in4", "I_out1", "I_out2", "I_out3", "I_out4", "I_ctx", "optimality"]
 NULLS = {q: q + "_null" for q in QUANTS if q.startswith("I_in") or q.startswith("I_out")}
-DEPTH = ["L1C64", "L2C64", "L4C64"]
+DEPTH = ["L1C64", "L2C64", "L4C64", "L8C64"]
 WIDTH = ["L2C32", "L2C64", "L2C128"]
 
 
