@@ -205,8 +205,12 @@ static void dpo_load_reference(GPT* ref, const GPT* policy, const char* dir) {
 // forwards of at most d->m pairs (a training micro-batch: no more memory than a step), the rest
 // of its arrays zero, and the arrays are summed over the ranks, which is exact. tk (may be NULL)
 // hears of this rank's progress; a pass with a ticker (the reference's, which can take minutes)
-// stops early on Ctrl-C or SIGTERM (nothing is saved from it then).
-static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, Ticker* tk) {
+// stops early on Ctrl-C or SIGTERM (nothing is saved from it then). With probe_s (not NULL: the
+// held-out pairs under the policy, first = 0) each forward's hidden states also go to I_pref
+// (dpo_pref_rows), and *probe_s receives the seconds that took.
+static void dpo_pref_rows(DPORun* d, int s0, int nb, size_t Tb);
+static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c, float* out_r, Ticker* tk,
+                      double* probe_s) {
     int B = d->m;
     size_t lo, hi;
     dist_share((size_t)count, &lo, &hi);
@@ -219,6 +223,11 @@ static void dpo_logps(DPORun* d, GPT* model, int first, int count, float* out_c,
         for (int i = 0; i < nb; i++) idx[i] = first + s + i;
         size_t Tb = pref_batch(&d->set, idx, nb, d->eot, d->inputs, d->targets);
         gpt_forward(model, d->inputs, d->targets, 2 * (size_t)nb, Tb);
+        if (probe_s) {
+            double t0 = time_seconds();
+            dpo_pref_rows(d, s, nb, Tb);
+            *probe_s += time_seconds() - t0;
+        }
         gpt_sequence_logprobs(model, lp);
         memcpy(out_c + s, lp, (size_t)nb * sizeof(float));
         memcpy(out_r + s, lp + nb, (size_t)nb * sizeof(float));
@@ -240,17 +249,18 @@ static void dpo_reference_logps(DPORun* d, const char* start_dir) {
     double t0 = time_seconds();
     Ticker tk;
     ticker_init(&tk, "reference", "pairs", (size_t)d->set.n);
-    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r, &tk);
+    dpo_logps(d, &ref, 0, d->set.n, d->ref_c, d->ref_r, &tk, NULL);
     ticker_end(&tk);
     printf("reference  %s: log-probabilities of all %d pairs in %.1f s\n", start_dir, d->set.n, time_seconds() - t0);
     gpt_free(&ref);
 }
 
-// The policy's loss, rewards and accuracy on the held-out pairs, into d->val.
-static void dpo_evaluate(DPORun* d) {
+// The policy's loss, rewards and accuracy on the held-out pairs, into d->val; with probe_s, its
+// forwards feed I_pref too (dpo_logps).
+static void dpo_evaluate(DPORun* d, double* probe_s) {
     int n = d->set.n_val;
     float* pc = malloc_check(2 * (size_t)n * sizeof(float));
-    dpo_logps(d, d->policy, 0, n, pc, pc + n, NULL);
+    dpo_logps(d, d->policy, 0, n, pc, pc + n, NULL, probe_s);
     dpo_objective(pc, pc + n, d->ref_c, d->ref_r, n, d->c->beta, d->type, d->c->label_smoothing, NULL, NULL, NULL,
                   &d->val);
     free(pc);
@@ -409,39 +419,57 @@ static Probes* dpo_probes_init(Probes* run_probes, Probes* own, const char* dir,
     return p;
 }
 
-// One probe step of the DPO stage at `step`, on every rank (each its share, probe_run.h): every
-// hidden state on the probe sequences (with the final set too at the last step), I_pref on the
-// held-out pairs (the hidden state at t belongs to a response token when token t is a target of
-// t-1). Each pair-side is a unit of I_pref's null: the null shuffles the chosen/rejected labels
-// among the held-out sequences.
-static void dpo_probes_step(DPORun* d, int step, int last) {
-    Probes* p = d->probes;
-    if (!p) return;
-    double t0 = probes_begin(p, d->policy, last);
-    int B = d->m;
+// I_pref's rows of one forward of held-out pairs [s0, s0 + nb) (d->inputs / d->targets, Tb
+// positions, chosen rows first): the hidden state at t belongs to a response token when token t is
+// a target of t-1. Each pair-side is a unit of I_pref's null: the null shuffles the
+// chosen/rejected labels among the held-out sequences.
+static void dpo_pref_rows(DPORun* d, int s0, int nb, size_t Tb) {
     const PrefSet* set = &d->set;
-    int* idx = malloc_check((size_t)B * sizeof(int));
-    int* mask = malloc_check(2 * (size_t)B * (size_t)set->seq_len * sizeof(int));
-    int* chosen = malloc_check(2 * (size_t)B * sizeof(int));
-    int* unit = malloc_check(2 * (size_t)B * sizeof(int));
-    size_t lo, hi; // this rank's share of the held-out pairs, in forwards of a micro-batch
-    dist_share((size_t)set->n_val, &lo, &hi);
-    for (int s0 = (int)lo; s0 < (int)hi; s0 += B) {
-        int nb = (int)hi - s0 < B ? (int)hi - s0 : B;
-        for (int i = 0; i < nb; i++) idx[i] = s0 + i;
-        size_t Tb = pref_batch(set, idx, nb, d->eot, d->inputs, d->targets);
-        for (size_t r = 0; r < 2 * (size_t)nb; r++) {
-            chosen[r] = r < (size_t)nb;
-            unit[r] = r < (size_t)nb ? s0 + (int)r : set->n_val + s0 + (int)r - nb;
-            for (size_t t = 0; t < Tb; t++) mask[r * Tb + t] = t > 0 && d->targets[r * Tb + t - 1] != -1;
-        }
-        gpt_forward_hidden(d->policy, d->inputs, 2 * (size_t)nb, Tb);
-        probes_pref_add(p, d->policy, mask, chosen, unit, 2 * (size_t)nb, Tb);
+    int* mask = malloc_check(2 * (size_t)nb * Tb * sizeof(int));
+    int* chosen = malloc_check(2 * (size_t)nb * sizeof(int));
+    int* unit = malloc_check(2 * (size_t)nb * sizeof(int));
+    for (size_t r = 0; r < 2 * (size_t)nb; r++) {
+        chosen[r] = r < (size_t)nb;
+        unit[r] = r < (size_t)nb ? s0 + (int)r : set->n_val + s0 + (int)r - nb;
+        for (size_t t = 0; t < Tb; t++) mask[r * Tb + t] = t > 0 && d->targets[r * Tb + t - 1] != -1;
     }
-    free(idx);
+    probes_pref_add(d->probes, d->policy, mask, chosen, unit, 2 * (size_t)nb, Tb);
     free(mask);
     free(chosen);
     free(unit);
+}
+
+// One probe step of the DPO stage at `step`, on every rank (each its share, probe_run.h): every
+// hidden state on the probe sequences (with the final set too at the last step), I_pref on the
+// held-out pairs. With evaluate, the step's evaluation (dpo_evaluate) runs here and its forwards
+// of the held-out pairs are the ones I_pref reads (the same batches, so the same hidden states as
+// a forward of their own: one forward instead of two); the evaluation's own time is not counted
+// as the probes'. Without probes it is only the evaluation.
+static void dpo_probes_step(DPORun* d, int step, int last, int evaluate) {
+    Probes* p = d->probes;
+    if (!p) {
+        if (evaluate) dpo_evaluate(d, NULL);
+        return;
+    }
+    double t0 = probes_begin(p, d->policy, last);
+    if (evaluate) {
+        double te = time_seconds(), in_probes = 0.0;
+        dpo_evaluate(d, &in_probes);
+        t0 += time_seconds() - te - in_probes;
+    } else {
+        int B = d->m;
+        int* idx = malloc_check((size_t)B * sizeof(int));
+        size_t lo, hi; // this rank's share of the held-out pairs, in forwards of a micro-batch
+        dist_share((size_t)d->set.n_val, &lo, &hi);
+        for (int s0 = (int)lo; s0 < (int)hi; s0 += B) {
+            int nb = (int)hi - s0 < B ? (int)hi - s0 : B;
+            for (int i = 0; i < nb; i++) idx[i] = s0 + i;
+            size_t Tb = pref_batch(&d->set, idx, nb, d->eot, d->inputs, d->targets);
+            gpt_forward_hidden(d->policy, d->inputs, 2 * (size_t)nb, Tb);
+            dpo_pref_rows(d, s0, nb, Tb);
+        }
+        free(idx);
+    }
     probes_end(p, step, "dpo", last, t0);
 }
 
@@ -636,10 +664,7 @@ static void dpo_train(DPORun* d, const char* dir, const DPOStateHeader* resume) 
         dpo_objective(lp, lp + B, rc, rr, B, c->beta, d->type, c->label_smoothing, NULL, NULL, NULL, &st);
 
         int done = step + 1, last = done == steps, evaluated = last || done % c->eval_every == 0;
-        if (evaluated) {
-            dpo_evaluate(d);
-            dpo_probes_step(d, done, last);
-        }
+        if (evaluated) dpo_probes_step(d, done, last, 1);
         double row[7] = {st.loss, st.rewards_chosen, st.rewards_rejected, st.margin, st.accuracy,
                          evaluated ? d->val.accuracy : NAN, r.lr};
         if (csv) log_row(csv, path, step, NULL, row, 7);
@@ -785,7 +810,7 @@ void dpo_stage(const DPOConfig* c, GPT* policy, const char* dir, const char* sta
     int probe_B = resume ? resume->probe_B : c->probe_B > 0 ? c->probe_B : d.m;
     d.probes = dpo_probes_init(run_probes, &own_probes, dir, start_dir, &policy->config, (size_t)(probe_B > 0 ? probe_B : d.m),
                                resume ? resume->step : 0);
-    if (!resume) dpo_probes_step(&d, 0, 0); // step 0: the reference itself
+    if (!resume) dpo_probes_step(&d, 0, 0, 0); // step 0: the reference itself
     page_update(page, "live", "dpo", resume ? resume->step : 0, c->steps);
     dpo_train(&d, dir, resume);
     char dpo_dir[4200];
