@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/gemm.h"
+#include "lib/layer_math.h"
 #include "probes.h"
 #ifdef USE_CUBLAS
 #include "lib/gpu.h"
@@ -153,7 +154,8 @@ void probe_bins_free(ProbeBins* pb) {
 }
 
 // out (N, n) from logits (N, np): row i scaled by inv[i] (1/|z_i|, 0 for no direction), then a
-// max-shifted softmax over the first n columns; a row with inv 0 gets the uniform assignment.
+// max-shifted softmax over the first n columns (exp_f32: the loop vectorises; within 2.3e-7 of
+// expf); a row with inv 0 gets the uniform assignment.
 static void softmax_rows(float* out, const float* logits, const float* inv, size_t N, size_t n, size_t np) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < N; i++) {
@@ -165,11 +167,9 @@ static void softmax_rows(float* out, const float* logits, const float* inv, size
         }
         float mx = -INFINITY;
         for (size_t j = 0; j < n; j++) mx = fmaxf(mx, l[j] * inv[i]);
-        float sum = 0.0f;
-        for (size_t j = 0; j < n; j++) {
-            o[j] = expf(l[j] * inv[i] - mx);
-            sum += o[j];
-        }
+        for (size_t j = 0; j < n; j++) o[j] = exp_f32(l[j] * inv[i] - mx);
+        float sum = 0.0f; // in order, apart: a float sum does not vectorise (it would reassociate)
+        for (size_t j = 0; j < n; j++) sum += o[j];
         float is = 1.0f / sum;
         for (size_t j = 0; j < n; j++) o[j] *= is;
     }

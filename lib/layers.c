@@ -56,32 +56,6 @@ static inline float max_f32(const float* x, size_t n) {
     return m;
 }
 
-// e^x for float x, written so that loops calling it vectorise (no libm call; GCC needs the
-// Makefile's -fno-trapping-math to turn the clamps into selects, and then vectorises GELU,
-// softmax and cross-entropy: -fopt-info-vec lists them): x = n ln2 + r with
-// |r| <= ln2/2, e^r by its degree-6 Taylor polynomial, 2^n put into the exponent bits. Relative
-// error < 2.3e-7 (about 2 ulp) over the clamped range [-87, 88], where results stay normal and
-// finite (softmax and sigmoid never need more).
-static inline float exp_f32(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    // n = round(x / ln2) by the 1.5 * 2^23 trick (floorf and fminf keep GCC from vectorising)
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145751953125f; // ln2 in two parts: the first is exact times n
-    r = r - n * 1.42860682030941723212e-6f;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
 // out (B,T,C) = wte[inp[b,t]] + wpe[t]; inp (B,T), wte (V,C), wpe (maxT,C).
 void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, size_t B, size_t T, size_t C) {
 #pragma omp parallel for schedule(static)
