@@ -45,8 +45,8 @@ field() { sed -n "s|.*$1 \([0-9.]*\) $2.*|\1|p" "$3" | head -1; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $(mpirun --version | head -1)"
 for r in $(seq 1 "$ROUNDS"); do
-    ./train $RUN --threads "$NP" --out "$TMP/one" >"$TMP/one.log" 2>&1 || { cat "$TMP/one.log"; exit 1; }
-    mpirun -np "$NP" --bind-to core $ROOT_FLAG ./train_mpi $RUN --threads 1 --out "$TMP/mpi" >"$TMP/mpi.log" 2>&1 ||
+    ./train $RUN --threads "$NP" --out "$TMP/one-$r" >"$TMP/one.log" 2>&1 || { cat "$TMP/one.log"; exit 1; }
+    mpirun -np "$NP" --bind-to core $ROOT_FLAG ./train_mpi $RUN --threads 1 --out "$TMP/mpi-$r" >"$TMP/mpi.log" 2>&1 ||
         { cat "$TMP/mpi.log"; exit 1; }
     one_ms=$(field throughput ms/step "$TMP/one.log"); one_tok=$(field "ms/step," tokens/s "$TMP/one.log")
     mpi_ms=$(field throughput ms/step "$TMP/mpi.log"); mpi_tok=$(field "ms/step," tokens/s "$TMP/mpi.log")
