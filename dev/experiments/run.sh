@@ -167,23 +167,16 @@ scale)
         done
     done
     run_queue ;;
-shakespeare)
+shakespeare | long)
+    # Tiny Shakespeare without DPO: shakespeare 1600 steps, long 6400 with probes half as often
     ts=$(tiny_shakespeare) || { say "no Tiny Shakespeare (data/tinyshakespeare.sh downloads it)"; exit 1; }
+    if [ "$NAME" = long ]; then sizes=("${LONG_SIZES[@]}") steps=$STEPS_LONG every=$EVERY_LONG
+    else sizes=("${TS_SIZES[@]}") steps=$STEPS_TS every=$EVERY; fi
     for s in $(seq 1 "$SEEDS"); do
-        for z in "${TS_SIZES[@]}"; do
+        for z in "${sizes[@]}"; do
             set -- $z
-            job "$OUT/$1-s$s" --input "$ts" -L "$2" -C "$3" -H "$4" --seed "$s" --steps "$STEPS_TS" \
-                --probe-every "$EVERY" --eval-every "$EVERY" "${COMMON[@]}" --dpo-steps 0
-        done
-    done
-    run_queue ;;
-long)
-    ts=$(tiny_shakespeare) || { say "no Tiny Shakespeare (data/tinyshakespeare.sh downloads it)"; exit 1; }
-    for s in $(seq 1 "$SEEDS"); do
-        for z in "${LONG_SIZES[@]}"; do
-            set -- $z
-            job "$OUT/$1-s$s" --input "$ts" -L "$2" -C "$3" -H "$4" --seed "$s" --steps "$STEPS_LONG" \
-                --probe-every "$EVERY_LONG" --eval-every "$EVERY_LONG" "${COMMON[@]}" --dpo-steps 0
+            job "$OUT/$1-s$s" --input "$ts" -L "$2" -C "$3" -H "$4" --seed "$s" --steps "$steps" \
+                --probe-every "$every" --eval-every "$every" "${COMMON[@]}" --dpo-steps 0
         done
     done
     run_queue ;;
