@@ -51,8 +51,9 @@
 
 // Mean cross-entropy (nats/token) over every target of the val set: each rank evaluates its share
 // of every batch, in forwards of at most `rows` rows (a training micro-batch, so that evaluation
-// needs no more memory than a step), and the sums are added over the ranks.
-static double evaluate(GPT* model, const ValSet* vs, size_t rows) {
+// needs no more memory than a step), and the sums are added over the ranks. With probes (a probe
+// step begun with probes_begin_sharing), each forward also serves the probes (probes_take).
+static double evaluate(GPT* model, const ValSet* vs, size_t rows, Probes* probes) {
     size_t lo, hi;
     dist_share(vs->B, &lo, &hi);
     double acc[2] = {0.0, 0.0}; // summed loss, targets
@@ -60,6 +61,7 @@ static double evaluate(GPT* model, const ValSet* vs, size_t rows) {
         for (size_t r = lo; r < hi; r += rows) {
             size_t n = hi - r < rows ? hi - r : rows, off = (b * vs->B + r) * vs->T;
             gpt_forward(model, vs->inputs + off, vs->targets + off, n, vs->T);
+            if (probes) probes_take(probes, model, b * vs->B + r, n);
             acc[0] += (double)model->mean_loss * (double)model->num_valid;
             acc[1] += (double)model->num_valid;
         }
@@ -186,6 +188,26 @@ static void set_fault_hint(TrainStep* ts, const Run* run, int last_saved) {
     else snprintf(ts->hint, sizeof ts->hint, "stopping. No checkpoint was written yet; try a lower --lr.");
 }
 
+// At `step`: the val loss when eval (else NAN), the probe rows when probe (with the final set when
+// with_final). The val set's first windows are the probe sequences' first ones (both are the val
+// split's first windows), so the evaluation's forwards serve the probes too: one forward of them,
+// not two. The evaluation's own time is not counted as the probes' (probes_take counts its part).
+static double evaluate_and_probe(Run* run, const ValSet* val, int step, int eval, int probe, int with_final) {
+    Probes* p = &run->probes;
+    probe = probe && p->every > 0;
+    double t0 = probe ? probes_begin_sharing(p, &run->model, with_final, eval ? val->inputs : NULL,
+                                             eval ? val->num_windows : 0)
+                      : 0.0;
+    double loss = NAN;
+    if (eval) {
+        double te = time_seconds();
+        loss = evaluate(&run->model, val, run->micro_rows, probe ? p : NULL);
+        t0 += time_seconds() - te;
+    }
+    if (probe) probes_end(p, step, "pretrain", with_final, t0);
+    return loss;
+}
+
 // Pre-trains run->model for the configured steps: per step a batch (the same on every rank, which
 // takes its share), then the shared step (forward and backward per micro-batch, the sum over the
 // ranks, clip, AdamW). Evaluates, samples, logs and checkpoints on the way; on Ctrl-C, SIGTERM,
@@ -213,7 +235,6 @@ static void pretrain_stage(Run* run) {
                     "step", run->start_step);
     ts.interrupt = run_interrupt_flag();
     set_fault_hint(&ts, run, run->start_step);
-    size_t b = run->micro_rows;
     MeanLossBatch micro; // this rank's share of each batch the loader draws into its buffers
     mean_loss_batch_init(&micro, train.inputs, train.targets, B, T, cfg->grad_accum);
     Progress pr;
@@ -223,8 +244,8 @@ static void pretrain_stage(Run* run) {
     for (int step = run->start_step; step < s->steps; step++) {
         double val_loss = NAN;
         int news = 0; // something for the page: a val loss, a probe step, a sample
-        if (cfg->eval_every > 0 && step % cfg->eval_every == 0) val_loss = evaluate(model, &val, b), news = 1;
-        if (probes_due(&run->probes, step)) probes_measure(&run->probes, model, step, "pretrain"), news = 1;
+        int eval = cfg->eval_every > 0 && step % cfg->eval_every == 0, probe = probes_due(&run->probes, step);
+        if (eval || probe) val_loss = evaluate_and_probe(run, &val, step, eval, probe, 0), news = 1;
         if (cfg->sample_every > 0 && step > 0 && step % cfg->sample_every == 0) {
             char title[64];
             snprintf(title, sizeof title, "sample at step %d", step);
@@ -261,12 +282,11 @@ static void pretrain_stage(Run* run) {
     run->steps_timed = ts.timed;
     mean_loss_batch_free(&micro);
 
-    // final evaluation, after the last update, logged as a row of its own
-    run->final_val_loss = evaluate(model, &val, b);
+    // final evaluation, after the last update, logged as a row of its own; the last probe rows of
+    // the stage (both sets) come from exactly the weights saved for it
+    run->final_val_loss = evaluate_and_probe(run, &val, s->steps, 1, 1, 1);
     double row[6] = {NAN, run->final_val_loss, NAN, NAN, NAN, NAN};
     if (dist_root()) log_row(run->csv, run->csv_path, s->steps, "pretrain", row, 6);
-    // the last probe row of the stage comes from exactly the weights saved for it
-    probes_measure_end(&run->probes, model, s->steps, "pretrain");
     save_checkpoint(run, s->steps, &train, sample_rng);
     sample_and_print(model, ds->tok, cfg, T, &sample_rng, "final sample", &run->page);
     probes_plot(&run->probes, run->dir);

@@ -123,26 +123,56 @@ static void gather_pref(ProbeRun* pr) {
 // Every rank labels all the rows (cheap, and the same on every rank), forwards its dist_share of
 // each set's sequences (the trajectory set's serve the final set too, whose first sequences they
 // are) and fills their assignments; the others' are then gathered. So the rows are those of one
-// process, in its order, whatever the rank count.
-double probes_begin(Probes* p, GPT* model, int with_final) {
+// process, in its order, whatever the rank count. The first p->shared sequences are left to
+// probes_take (one process only: the other pass shares its forwards among the ranks its own way).
+double probes_begin_sharing(Probes* p, GPT* model, int with_final, const int* windows, size_t n_windows) {
     double t0 = time_seconds();
     with_final = with_final && has_final(p);
     probe_run_reset(&p->traj);
     probe_run_reset(&p->final);
     ProbeRun* final = with_final ? &p->final : NULL;
+    size_t n = final ? p->S : p->traj_seqs, a = 0; // sequences of this step, the first a shared
+    if (windows && dist_size() == 1)
+        while (a < n && a < n_windows && memcmp(windows + a * p->T, p->tokens + a * p->T, p->T * sizeof(int)) == 0)
+            a++;
+    p->shared = a;
+    p->taken = 0;
+    p->take_final = final != NULL;
     probe_labels_add(&p->traj, p->tokens, p->traj_seqs, p->T);
     if (final) probe_labels_add(final, p->tokens, p->S, p->T);
-    size_t lo, hi;
-    dist_share(p->traj_seqs, &lo, &hi);
-    forward_assign(p, model, lo, hi, &p->traj, final);
-    gather_assignments(&p->traj, 0, p->traj_seqs, p->T);
+    size_t at = a < p->traj_seqs ? a : p->traj_seqs, lo, hi;
+    dist_share(p->traj_seqs - at, &lo, &hi);
+    forward_assign(p, model, at + lo, at + hi, &p->traj, final);
+    gather_assignments(&p->traj, at, p->traj_seqs - at, p->T);
     if (final) {
-        dist_share(p->S - p->traj_seqs, &lo, &hi);
-        forward_assign(p, model, p->traj_seqs + lo, p->traj_seqs + hi, NULL, final);
-        gather_assignments(final, 0, p->traj_seqs, p->T);
-        gather_assignments(final, p->traj_seqs, p->S - p->traj_seqs, p->T);
+        size_t af = a > p->traj_seqs ? a : p->traj_seqs;
+        dist_share(p->S - af, &lo, &hi);
+        forward_assign(p, model, af + lo, af + hi, NULL, final);
+        gather_assignments(final, at, p->traj_seqs - at, p->T);
+        gather_assignments(final, af, p->S - af, p->T);
     }
     return t0;
+}
+
+double probes_begin(Probes* p, GPT* model, int with_final) {
+    return probes_begin_sharing(p, model, with_final, NULL, 0);
+}
+
+void probes_take(Probes* p, const GPT* model, size_t first, size_t n) {
+    if (p->every == 0 || first >= p->shared) return;
+    double t0 = time_seconds();
+    size_t T = p->T, hi = first + n < p->shared ? first + n : p->shared, P = probe_rows_per_seq(T);
+    if (model->batch_size != n || model->seq_len != T ||
+        memcmp(model->inputs, p->tokens + first * T, (hi - first) * T * sizeof(int)) != 0)
+        fatal("probes_take: the last forward is not of probe sequences %zu .. %zu", first, hi);
+    const float** states = malloc_check((size_t)p->traj.num_states * sizeof(float*));
+    for (int l = 0; l < p->traj.num_states; l++) states[l] = gpt_hidden_state(model, l);
+    if (first < p->traj_seqs)
+        probe_states_assign(&p->traj, states, first * P, (hi < p->traj_seqs ? hi : p->traj_seqs) - first, T);
+    if (p->take_final) probe_states_assign(&p->final, states, first * P, hi - first, T);
+    free(states);
+    p->taken += hi - first;
+    p->seconds += time_seconds() - t0;
 }
 
 void probes_pref_add(Probes* p, const GPT* model, const int* mask, const int* chosen, const int* unit, size_t B,
@@ -153,6 +183,9 @@ void probes_pref_add(Probes* p, const GPT* model, const int* mask, const int* ch
 
 void probes_end(Probes* p, int step, const char* stage, int with_final, double t0) {
     char err[1024];
+    if (p->taken != p->shared)
+        fatal("probes_end: %zu of the %zu sequences left to probes_take were taken", p->taken, p->shared);
+    p->shared = p->taken = 0;
     with_final = with_final && has_final(p);
     gather_pref(&p->traj);
     if (with_final) gather_pref(&p->final);
@@ -165,11 +198,6 @@ void probes_end(Probes* p, int step, const char* stage, int with_final, double t
         }
     }
     p->seconds += time_seconds() - t0;
-}
-
-void probes_measure(Probes* p, GPT* model, int step, const char* stage) {
-    if (p->every == 0) return;
-    probes_end(p, step, stage, 0, probes_begin(p, model, 0));
 }
 
 void probes_measure_end(Probes* p, GPT* model, int step, const char* stage) {

@@ -32,6 +32,8 @@ typedef struct {
     int* tokens;          // (S, T) probe sequences: consecutive windows from the start of the val split
     size_t S, T, B;       // sequences (the final set), length, forward batch
     size_t traj_seqs;     // the first traj_seqs sequences are the trajectory set
+    size_t shared, taken; // this step's first `shared` sequences come from probes_take; taken so far
+    int take_final;       // whether probes_take fills the final set too (a stage's end)
     double seconds;       // wall time spent probing
     char csv[4200];       // DIR/probes.csv
     char bound[4200];     // DIR/ib_bound.csv with --ib-bound (drawn on info_plane.svg), else ""
@@ -49,8 +51,6 @@ void probes_init(Probes* p, const char* dir, const int* val, size_t n_val, const
 int probes_load(Probes* p, const char* dir, const GPTConfig* g, size_t B);
 // Whether step is a probe step (step 0 and every `every` steps; the end is probed separately).
 int probes_due(const Probes* p, int step);
-// Probes the model's current weights on the trajectory set and appends its rows (set "trajectory").
-void probes_measure(Probes* p, GPT* model, int step, const char* stage);
 // The end of a stage: one pass over all S sequences feeds both sets; appends the trajectory rows
 // and the final set's rows (set "final") of the same step.
 void probes_measure_end(Probes* p, GPT* model, int step, const char* stage);
@@ -64,6 +64,15 @@ void probes_measure_end(Probes* p, GPT* model, int step, const char* stage);
 // rank 0 computes the statistics and writes probes.csv, the bins file and the figures. The rows
 // are then those of one process, up to the forward's rounding in another batch shape.
 double probes_begin(Probes* p, GPT* model, int with_final);
+// Sharing another pass's forwards: a caller that forwards windows of the val split anyway at a
+// probe step (the val-loss evaluation, whose windows are the probe sequences' first ones) need not
+// have the probes forward them again. probes_begin_sharing is probes_begin, but the leading probe
+// sequences equal to the leading windows (n_windows, T) are not forwarded (none in a data-parallel
+// job); after each of the caller's forwards of windows [first, first + n) of them, in batch rows
+// 0..n-1, probes_take assigns those of the shared ones (the same hidden states: a sequence's do not
+// depend on the batch around it), counting its own time. probes_end checks every one was taken.
+double probes_begin_sharing(Probes* p, GPT* model, int with_final, const int* windows, size_t n_windows);
+void probes_take(Probes* p, const GPT* model, size_t first, size_t n);
 void probes_pref_add(Probes* p, const GPT* model, const int* mask, const int* chosen, const int* unit, size_t B,
                      size_t T);
 void probes_end(Probes* p, int step, const char* stage, int with_final, double t0);

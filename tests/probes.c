@@ -779,6 +779,84 @@ static void probes_check_model(uint64_t* rng) {
     gpt_free(&model);
 }
 
+// Largest |a - b| over the values (and nulls, sds) of n rows of statistics; NAN pairs count as equal.
+static double stats_max_diff(const ProbeStats* a, const ProbeStats* b, size_t n) {
+    double m = 0.0;
+    for (size_t r = 0; r < n; r++) {
+        const ProbeStats *x = &a[r], *y = &b[r];
+        double v[2][3 + 5 * PROBE_NGRAM];
+        for (int k = 0; k < 2; k++) {
+            const ProbeStats* s = k ? y : x;
+            double* o = v[k];
+            *o++ = s->H, *o++ = s->I_ctx, *o++ = s->H_sd;
+            for (int g = 0; g < PROBE_NGRAM; g++)
+                *o++ = s->I_in[g], *o++ = s->I_out[g], *o++ = s->I_in_null[g], *o++ = s->I_out_null[g],
+                *o++ = s->I_in_sd[g];
+        }
+        for (size_t i = 0; i < sizeof v[0] / sizeof v[0][0]; i++)
+            if (!(isnan(v[0][i]) && isnan(v[1][i])))
+                m = fmax(m, isnan(v[0][i] - v[1][i]) ? INFINITY : fabs(v[0][i] - v[1][i]));
+        if (x->positions != y->positions) m = INFINITY;
+    }
+    return m;
+}
+
+// A probe step that takes some sequences' hidden states from another pass's forwards
+// (probes_begin_sharing + probes_take, as the val-loss evaluation does) gives the same statistics
+// bit for bit as one that forwards them all itself, at a stage's end (both sets) and mid-stage
+// (the trajectory set): the other pass forwards full logits in batches of 2, the probes in 3.
+static void probes_check_sharing(uint64_t* rng) {
+    enum { T = 16, NW = 12, SHARED = 7 };
+    GPTConfig cfg = {.max_seq_len = T, .vocab_size = 40, .num_layers = 2, .num_heads = 2, .channels = 16};
+    int val[NW * T + 1];
+    for (size_t i = 0; i < sizeof val / sizeof *val; i++) val[i] = (int)(random_u32(rng) % 9);
+    GPT model, other; // other's step in between leaves other rows in the buffers: a row not
+    gpt_build(&model, cfg, 1); // filled again would show
+    gpt_build(&other, cfg, 2);
+    char dir[] = "/tmp/forgetful_share_XXXXXX";
+    if (!mkdtemp(dir)) {
+        check(0, "mkdtemp %s failed", dir);
+        gpt_free(&model);
+        gpt_free(&other);
+        return;
+    }
+    ProbeSettings s = {.n_bins = 20, .seeds = 2, .calibration = PROBE_GAUSSIAN, .traj_seqs = 4, .final_seqs = 10};
+    Probes p;
+    probes_init(&p, dir, val, sizeof val / sizeof *val, &cfg, T, 3, 1, &s, 0);
+    const size_t ns = (size_t)cfg.num_layers + 2; // states 0..L and the mean
+    ProbeStats want[2][ns], got[2][ns];
+    int same = 1;
+    double diff = 0.0;
+    size_t shared[2];
+    for (int with_final = 1; with_final >= 0; with_final--) {
+        probes_end(&p, 0, "pretrain", with_final, probes_begin(&p, &model, with_final));
+        memcpy(want[0], p.traj.stats, sizeof want[0]);
+        if (with_final) memcpy(want[1], p.final.stats, sizeof want[1]);
+        probes_end(&p, 0, "pretrain", 1, probes_begin(&p, &other, 1));
+        double t0 = probes_begin_sharing(&p, &model, with_final, val, SHARED);
+        shared[with_final] = p.shared;
+        for (size_t w = 0; w < SHARED; w += 2) {
+            size_t n = SHARED - w < 2 ? SHARED - w : 2;
+            gpt_forward(&model, val + w * T, NULL, n, T);
+            probes_take(&p, &model, w, n);
+        }
+        probes_end(&p, 1, "pretrain", with_final, t0);
+        memcpy(got[0], p.traj.stats, sizeof got[0]);
+        if (with_final) memcpy(got[1], p.final.stats, sizeof got[1]);
+        same &= memcmp(want[0], got[0], sizeof want[0]) == 0;
+        diff = fmax(diff, stats_max_diff(want[0], got[0], ns));
+        if (with_final) same &= memcmp(want[1], got[1], sizeof want[1]) == 0;
+        if (with_final) diff = fmax(diff, stats_max_diff(want[1], got[1], ns));
+    }
+    check(same && shared[1] == SHARED && shared[0] == 4,
+          "probes sharing another pass's forwards: %zu of 10 sequences at a stage's end, %zu of 4 mid-stage: both "
+          "sets' statistics vs forwarding them all, max diff %.3g (want 0, bit for bit)", shared[1], shared[0], diff);
+    probes_free(&p);
+    gpt_free(&model);
+    gpt_free(&other);
+    rm_tree(dir);
+}
+
 // ----------------------------------------------------------------------------
 
 void test_probes(void) {
@@ -792,5 +870,6 @@ void test_probes(void) {
     probes_check_one_to_one(&pb, &rng);
     probe_bins_free(&pb);
     probes_check_model(&rng);
+    probes_check_sharing(&rng);
     probes_check_width(&rng);
 }
