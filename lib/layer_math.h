@@ -1,7 +1,8 @@
 // layer_math.h: per-element and per-row formulas that the CPU kernels (layers.c) and the GPU
 // kernels (gpu.cu) share, so that the two backends compute them with one piece of code. Each is a
 // static inline function, host and device under nvcc; the exponential is left to the caller
-// (exp_f32 below on the CPU, CUDA's expf on the GPU).
+// (exp_f32 below on the CPU, CUDA's expf on the GPU). exp_f32 and log_f64 (the probes' entropies)
+// are the CPU's vectorisable elementary functions.
 #ifndef LAYER_MATH_H
 #define LAYER_MATH_H
 
@@ -40,6 +41,42 @@ static inline float exp_f32(float x) {
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
+}
+
+// ln x for a normal double x > 0 (and a finite -1023 ln2 for x = 0, so that 0 ln 0 reads 0),
+// written so that loops calling it vectorise (no libm call, no branch): x = 2^e m with m in
+// [sqrt(1/2), sqrt(2)), s = (m - 1) / (m + 1), ln m = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...),
+// which for |s| <= 0.1716 (s^2 <= 0.0295) reaches double precision by s^21 (0.0295^10 / 21 <
+// 3e-17); e ln2 with ln2 in two parts, the first exact times e. Within 2 ulp of libm's log
+// (measured over 2e6 random x in [2^-200, 2)).
+static inline double log_f64(double x) {
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    // e as a double without an int64 -> double conversion (AVX2 has none): the biased exponent
+    // put into the mantissa of 2^52, then 2^52 + 1023 taken away
+    uint64_t eb = (bits >> 52) | 0x4330000000000000ull;
+    double e;
+    memcpy(&e, &eb, sizeof e);
+    e -= 4503599627370496.0 + 1023.0;
+    uint64_t mb = (bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull; // m in [1, 2)
+    double m;
+    memcpy(&m, &mb, sizeof m);
+    int big = m > 1.41421356237309504880;
+    m = big ? 0.5 * m : m;
+    e = big ? e + 1.0 : e;
+    double f = m - 1.0, s = f / (2.0 + f), z = s * s;
+    double p = 1.0 / 21.0;
+    p = p * z + 1.0 / 19.0;
+    p = p * z + 1.0 / 17.0;
+    p = p * z + 1.0 / 15.0;
+    p = p * z + 1.0 / 13.0;
+    p = p * z + 1.0 / 11.0;
+    p = p * z + 1.0 / 9.0;
+    p = p * z + 1.0 / 7.0;
+    p = p * z + 1.0 / 5.0;
+    p = p * z + 1.0 / 3.0;
+    double r = 2.0 * s + 2.0 * s * z * p;
+    return e * 0.693147180369123816490 + (r + e * 1.90821492927058770002e-10);
 }
 #endif
 

@@ -259,6 +259,30 @@ static void probes_check_bins(void) {
 enum { PD = 16, PNB = 50 };
 
 // Identical vectors: P(Z) is one softmax row, so H is that row's entropy; I and I_ctx are 0.
+// log_f64 (the probes' entropies) against libm's log: x = m 2^k for m spread over [1, 2) (both
+// sides of the sqrt(2) switch) and k in [-200, 200], the ends of float's range as doubles (the
+// assignments are floats), and 0 ln 0 = 0.
+static void probes_check_log(void) {
+    double worst = 0.0; // in ulp of log(x)
+    int n = 0, exact1 = log_f64(1.0) == 0.0;
+    for (int k = -200; k <= 200; k++)
+        for (int i = 0; i < 512; i++, n++) {
+            double x = ldexp(1.0 + i / 512.0 + 1.0 / 4096.0 * (i % 7), k), want = log(x);
+            double ulp = nextafter(fabs(want), INFINITY) - fabs(want);
+            if (fabs(log_f64(x) - want) / ulp > worst) worst = fabs(log_f64(x) - want) / ulp;
+        }
+    const double ends[] = {(double)1.4e-45f, (double)FLT_MIN, (double)nextafterf(1.0f, 0.0f), M_SQRT2,
+                           nextafter(M_SQRT2, 0.0), nextafter(M_SQRT2, 2.0), 0.5, 2.0};
+    for (size_t j = 0; j < sizeof ends / sizeof *ends; j++, n++) {
+        double want = log(ends[j]), ulp = nextafter(fabs(want), INFINITY) - fabs(want);
+        if (fabs(log_f64(ends[j]) - want) / ulp > worst) worst = fabs(log_f64(ends[j]) - want) / ulp;
+    }
+    double zero = 0.0 * log_f64(0.0);
+    check(worst <= 3.0 && exact1 && zero == 0.0,
+          "log_f64 vs libm log at %d points over 2^-200 .. 2^201 and float's ends: max %.2f ulp (tol 3), ln 1 = 0, "
+          "0 ln 0 = %g", n, worst, fabs(zero));
+}
+
 static void probes_check_identical(const ProbeBins* pb, uint64_t* rng) {
     const int N = 300, d = PD;
     double row[PNB];
@@ -862,6 +886,7 @@ static void probes_check_sharing(uint64_t* rng) {
 void test_probes(void) {
     probes_check_fixture();
     probes_check_bins();
+    probes_check_log();
     ProbeBins pb;
     probe_bins_init(&pb, PD, PNB, 1, PROBE_GAUSSIAN, 0);
     uint64_t rng = 7; // one stream through the closed forms, the small GPT's tokens, the widths

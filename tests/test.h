@@ -10,6 +10,7 @@
 #define _GNU_SOURCE // memmem, memrchr, mkdtemp, realpath: this header comes first in every tests/*.c
 #endif
 #include <ctype.h>
+#include <float.h>
 #include <ftw.h>
 #include <math.h>
 #include <signal.h>
@@ -36,6 +37,7 @@
 #include "../lib/gemm.h"
 #include "../lib/ib.h"
 #include "../lib/json.h"
+#include "../lib/layer_math.h"
 #include "../lib/page.h"
 #include "../lib/plot.h"
 #include "../lib/run.h"
