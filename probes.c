@@ -231,26 +231,20 @@ static double block_entropy(double* q, int n) {
     return h;
 }
 
-// Entropy (nats) of the distribution s/count.
-static double entropy_of_sums(const double* s, int nb, double count) {
+// Entropy (nats) of the distribution s/count (s not NULL) or of the row p (count 1).
+static double entropy_blocks(const double* s, const float* p, int nb, double count) {
     double q[ENTROPY_BLOCK], h = 0.0;
     for (int z0 = 0; z0 < nb; z0 += ENTROPY_BLOCK) {
         int n = nb - z0 < ENTROPY_BLOCK ? nb - z0 : ENTROPY_BLOCK;
-        for (int z = 0; z < n; z++) q[z] = s[z0 + z] / count;
+        for (int z = 0; z < n; z++) q[z] = s ? s[z0 + z] / count : (double)p[z0 + z];
         h += block_entropy(q, n);
     }
     return h;
 }
 
-static double entropy_of_row(const float* p, int nb) {
-    double q[ENTROPY_BLOCK], h = 0.0;
-    for (int z0 = 0; z0 < nb; z0 += ENTROPY_BLOCK) {
-        int n = nb - z0 < ENTROPY_BLOCK ? nb - z0 : ENTROPY_BLOCK;
-        for (int z = 0; z < n; z++) q[z] = (double)p[z0 + z];
-        h += block_entropy(q, n);
-    }
-    return h;
-}
+static double entropy_of_sums(const double* s, int nb, double count) { return entropy_blocks(s, NULL, nb, count); }
+
+static double entropy_of_row(const float* p, int nb) { return entropy_blocks(NULL, p, nb, 1.0); }
 
 // Σ_x n_x H(P(Z|x)) over the labels of one labeling: a label seen once contributes its row's own
 // entropy h[i] (no sums needed: most high-order n-grams are seen once); the others sum their
@@ -535,7 +529,8 @@ void probe_states_add(ProbeRun* pr, const float* const* states, const int* token
 }
 
 void probe_layers_assign(ProbeRun* pr, const GPT* model, size_t first, size_t B, size_t T) {
-    check_model(pr, model, B, T, "probe_layers_assign");
+    // the first B sequences of the last forward, which may hold more
+    check_model(pr, model, B <= model->batch_size ? model->batch_size : B, T, "probe_layers_assign");
     const float** states = malloc_check((size_t)pr->num_states * sizeof(float*));
     for (int l = 0; l < pr->num_states; l++) states[l] = gpt_hidden_state(model, l);
     probe_states_assign(pr, states, first, B, T);

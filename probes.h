@@ -154,7 +154,8 @@ void probe_states_add(ProbeRun* pr, const float* const* states, const int* token
 static inline size_t probe_rows_per_seq(size_t T) { return T - PROBE_FIRST - PROBE_TAIL; }
 size_t probe_labels_add(ProbeRun* pr, const int* tokens, size_t B, size_t T);
 void probe_states_assign(ProbeRun* pr, const float* const* states, size_t first, size_t B, size_t T);
-// probe_states_assign from the hidden states of gpt_forward_hidden(model, ..., B, T).
+// probe_states_assign from the hidden states of the first B sequences of the last forward
+// (gpt_forward_hidden or gpt_forward of B or more sequences of length T).
 void probe_layers_assign(ProbeRun* pr, const GPT* model, size_t first, size_t B, size_t T);
 // Grows r (pr->grams or pr->pref) to n rows (n >= r->n), the new ones unset; returns the old count.
 size_t probe_rows_resize(ProbeRun* pr, ProbeRows* r, size_t n);

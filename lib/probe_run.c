@@ -165,12 +165,9 @@ void probes_take(Probes* p, const GPT* model, size_t first, size_t n) {
     if (model->batch_size != n || model->seq_len != T ||
         memcmp(model->inputs, p->tokens + first * T, (hi - first) * T * sizeof(int)) != 0)
         fatal("probes_take: the last forward is not of probe sequences %zu .. %zu", first, hi);
-    const float** states = malloc_check((size_t)p->traj.num_states * sizeof(float*));
-    for (int l = 0; l < p->traj.num_states; l++) states[l] = gpt_hidden_state(model, l);
     if (first < p->traj_seqs)
-        probe_states_assign(&p->traj, states, first * P, (hi < p->traj_seqs ? hi : p->traj_seqs) - first, T);
-    if (p->take_final) probe_states_assign(&p->final, states, first * P, hi - first, T);
-    free(states);
+        probe_layers_assign(&p->traj, model, first * P, (hi < p->traj_seqs ? hi : p->traj_seqs) - first, T);
+    if (p->take_final) probe_layers_assign(&p->final, model, first * P, hi - first, T);
     p->taken += hi - first;
     p->seconds += time_seconds() - t0;
 }
